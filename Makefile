@@ -1,0 +1,114 @@
+# FlowSend: one Makefile builds the library, the responders, the tools and the
+# tests; `make run` and `make test` also bring up what they need (scripts/).
+
+BUILD    ?= build
+CC       ?= cc
+SAN      ?=
+PKGS     := json-c libjwt hiredis libsodium libcurl libpq
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(WARN) \
+            -fstack-protector-strong -Ilib $(PKG_CFLAGS) -I/usr/include/postgresql
+ifeq ($(SAN),1)
+CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+else
+CFLAGS   += -D_FORTIFY_SOURCE=2
+endif
+LDLIBS   := -lfcgi $(PKG_LIBS) -lpq -lssl -lcrypto -lm
+
+LIB_SRC  := $(sort $(wildcard lib/*/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIBA     := $(BUILD)/libflowsend.a
+
+RESPONDERS := health openapi
+RESP_BIN := $(RESPONDERS:%=$(BUILD)/bin/fs-%)
+TOOL_BIN := $(BUILD)/bin/flowsend-migrate $(BUILD)/bin/flowsend-batch
+
+UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
+E2E_SRC  := $(sort $(wildcard tests/e2e/*.c))
+UNIT_BIN := $(BUILD)/tests/unit_tests
+E2E_BIN  := $(BUILD)/tests/e2e_tests
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+.PHONY: all run stop test unit e2e bench fuzz deps clean format tests
+
+all: $(LIBA) $(RESP_BIN) $(TOOL_BIN)
+
+tests: $(UNIT_BIN) $(E2E_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC  $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+# The OpenAPI document is compiled into its responder as a byte array.
+$(BUILD)/gen/openapi_json.c: docs/openapi.json
+	@mkdir -p $(dir $@)
+	@python3 -c 'import json,sys; json.load(open(sys.argv[1]))' $< || \
+	  { echo "docs/openapi.json is not valid JSON" >&2; exit 1; }
+	{ echo 'const unsigned char openapi_json[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0x00};'; \
+	  echo "const unsigned long openapi_json_len = $$(wc -c < $<);"; } > $@
+
+$(BUILD)/bin/fs-openapi: $(BUILD)/cgi/openapi.o $(BUILD)/gen/openapi_json.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/fs-%: $(BUILD)/cgi/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/flowsend-%: $(BUILD)/cgi/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(UNIT_BIN): $(UNIT_SRC:%.c=$(BUILD)/%.o) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
+
+$(E2E_BIN): $(E2E_SRC:%.c=$(BUILD)/%.o) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
+
+deps:
+	@scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/stack.sh start run
+
+stop:
+	@scripts/stack.sh stop run
+
+# Unit tests, end-to-end tests through nginx on a private instance, then the
+# unit tests under valgrind and under ASan+UBSan.
+test: deps
+	@$(MAKE) --no-print-directory all tests
+	@scripts/test.sh
+
+unit: $(UNIT_BIN)
+	$(UNIT_BIN)
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bench/run.sh
+
+fuzz: deps
+	@scripts/fuzz.sh
+
+format:
+	clang-format -i $(LIB_SRC) $(wildcard lib/*/*.h cgi/*.c tests/*/*.c tests/*/*.h)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,75 @@
+/* flowsend-batch: sends queued mail, starts scheduled campaigns, advances flow
+ * delays. --once for cron, --worker to stay up and be woken through Redis. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "services/batch.h"
+
+static volatile int batch_stop;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	batch_stop = 1;
+}
+
+int main(int argc, char **argv)
+{
+	int once = 0, worker = 0, poll = 5, rc = 0;
+	char err[256];
+	struct fs_db sysdb;
+	struct fs_redis redis;
+	struct sigaction sa;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--once") == 0)
+			once = 1;
+		else if (strcmp(argv[i], "--worker") == 0)
+			worker = 1;
+		else if (strcmp(argv[i], "--poll") == 0 && i + 1 < argc)
+			poll = atoi(argv[++i]);
+		else
+			once = worker = -1;
+	}
+	if (once + worker != 1 || poll < 1 || poll > 3600) {
+		fprintf(stderr, "usage: %s --once | --worker [--poll SECONDS]\n", argv[0]);
+		return 2;
+	}
+	log_setup("batch", LOG_INFO);
+	if (fs_config_load_global(err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	db_init(&sysdb, fs_config()->database_system_url);
+	fs_redis_init(&redis, fs_config()->redis_url);
+	/* BLPOP blocks for up to poll seconds: give the socket more than that. */
+	redis.timeout_ms = (poll + 2) * 1000;
+	if (once) {
+		struct batch_stats st;
+		if (batch_run_once(&sysdb, &redis, 50000, &st) < 0) {
+			log_error("batch pass failed: database unreachable");
+			rc = 1;
+		} else {
+			log_info("pass done: %ld campaigns started, %ld messages sent, %ld flow "
+				 "steps advanced",
+				 st.campaigns_started, st.messages_sent, st.flow_steps_advanced);
+		}
+	} else {
+		log_info("worker started (poll every %ds)", poll);
+		batch_worker(&sysdb, &redis, poll, &batch_stop);
+		log_info("worker stopped");
+	}
+	db_close(&sysdb);
+	fs_redis_close(&redis);
+	return rc;
+}

@@ -1,0 +1,50 @@
+/* Settings from the environment (API.md's variables), with safe local defaults. */
+#ifndef FS_CONFIG_H
+#define FS_CONFIG_H
+
+#include <stddef.h>
+
+struct fs_config {
+	const char *env;                 /* FLOWSEND_ENV: development, test, production */
+	int production;
+	const char *database_url;        /* tenant role: row-level security applies */
+	const char *database_system_url; /* narrow role that crosses tenants */
+	const char *database_migrate_url;/* owner role, migrations only */
+	const char *redis_url;
+	const char *jwt_secret;
+	const char *public_url;
+	const char *smtp_url;            /* empty: mock mode */
+	const char *smtp_user;
+	const char *smtp_password;
+	const char *mail_from;
+	const char *dkim_domain;
+	const char *dkim_selector;
+	const char *dkim_key_file;
+	const char *platform_webhook_secret;
+	const char *stripe_secret_key;
+	const char *stripe_webhook_secret;
+	const char *stripe_pro_price_id;
+	const char *stripe_enterprise_price_id;
+	const char *stripe_api_base;
+	const char *postal_address;
+	const char *dns_server;
+	const char *log_level;
+	int rate_limits;                 /* FLOWSEND_RATE_LIMITS=on|off */
+	long access_token_ttl;           /* seconds */
+	long refresh_token_ttl;          /* seconds */
+	size_t json_body_max;            /* bytes */
+	char derived_urls[2][1024];      /* storage for the derived database URLs */
+};
+
+#define FS_DEFAULT_JWT_SECRET "flowsend-local-jwt-secret-change-me"
+#define FS_DEFAULT_PLATFORM_SECRET "dev-platform-bridge-secret"
+#define FS_DEFAULT_STRIPE_WEBHOOK_SECRET "whsec_flowsend_dev"
+
+/* Read the environment into cfg. Returns 0, or -1 with a message in err when a
+ * value is malformed or production still uses a local default secret. */
+int fs_config_load(struct fs_config *cfg, char *err, size_t errlen);
+/* The process-wide configuration, loaded by fs_config_load_global. */
+const struct fs_config *fs_config(void);
+int fs_config_load_global(char *err, size_t errlen);
+
+#endif

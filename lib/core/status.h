@@ -1,0 +1,25 @@
+/* The library's one result convention, mapped to HTTP in one place. */
+#ifndef FS_STATUS_H
+#define FS_STATUS_H
+
+enum fs_status {
+	FS_OK = 0,
+	FS_BAD_REQUEST,     /* 400: a rule of the domain refused the request */
+	FS_UNAUTHORIZED,    /* 401 */
+	FS_FORBIDDEN,       /* 403 */
+	FS_NOT_FOUND,       /* 404 */
+	FS_METHOD_NOT_ALLOWED, /* 405 */
+	FS_CONFLICT,        /* 409 */
+	FS_TOO_LARGE,       /* 413 */
+	FS_UNSUPPORTED_MEDIA, /* 415 */
+	FS_INVALID,         /* 422: the input does not validate */
+	FS_RATE_LIMITED,    /* 429 */
+	FS_ERROR,           /* 500: a bug or a broken dependency, logged, never detailed */
+	FS_UNAVAILABLE,     /* 503 */
+};
+
+int fs_status_http(enum fs_status st);
+/* The reason phrase for an HTTP status code ("Not Found"). */
+const char *fs_http_reason(int code);
+
+#endif

@@ -1,0 +1,12 @@
+/* UTF-8 checks for untrusted text before it reaches PostgreSQL or JSON. */
+#ifndef FS_UTF8_H
+#define FS_UTF8_H
+
+#include <stddef.h>
+
+/* 1 when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates) without NUL. */
+int utf8_valid(const char *s, size_t len);
+/* Number of code points in well-formed UTF-8. */
+size_t utf8_length(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,232 @@
+/* libpq wrapper. Connections are opened after fork (a PGconn must never be
+ * shared between processes) and reset on failure, so a PostgreSQL restart
+ * costs the next request one reconnect rather than a broken responder. */
+#include "db/db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+static char db_sqlstate[6];
+
+void db_init(struct fs_db *db, const char *url)
+{
+	db->url = url;
+	db->conn = NULL;
+}
+
+void db_close(struct fs_db *db)
+{
+	if (db->conn)
+		PQfinish(db->conn);
+	db->conn = NULL;
+}
+
+static void db_notice_quiet(void *arg, const PGresult *res)
+{
+	(void)arg;
+	(void)res;
+}
+
+PGconn *db_conn(struct fs_db *db)
+{
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+		return db->conn;
+	if (db->conn) {
+		PQreset(db->conn);
+		if (PQstatus(db->conn) == CONNECTION_OK)
+			return db->conn;
+		log_error("database reconnect failed: %s", PQerrorMessage(db->conn));
+		return NULL;
+	}
+	db->conn = PQconnectdb(db->url);
+	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
+		log_error("database connection failed: %s",
+			  db->conn ? PQerrorMessage(db->conn) : "out of memory");
+		if (db->conn)
+			PQfinish(db->conn);
+		db->conn = NULL;
+		return NULL;
+	}
+	PQsetNoticeReceiver(db->conn, db_notice_quiet, NULL);
+	return db->conn;
+}
+
+static void clear_result(void *p)
+{
+	PQclear(p);
+}
+
+static int result_ok(PGresult *res)
+{
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+PGresult *db_query(struct fs_db *db, struct arena *a, const char *sql, int nparams,
+		   const char *const *params)
+{
+	PGconn *c = db_conn(db);
+	PGresult *res;
+
+	db_sqlstate[0] = '\0';
+	if (!c)
+		return NULL;
+	res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (!result_ok(res) && PQstatus(c) == CONNECTION_BAD) {
+		/* The server went away between requests: one retry on a fresh
+		 * connection, which cannot have had a transaction open. */
+		PQclear(res);
+		PQreset(c);
+		if (PQstatus(c) != CONNECTION_OK) {
+			log_error("database reconnect failed: %s", PQerrorMessage(c));
+			return NULL;
+		}
+		res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	}
+	if (!result_ok(res)) {
+		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+		snprintf(db_sqlstate, sizeof(db_sqlstate), "%s", state ? state : "");
+		log_error("query failed (%s): %s", db_sqlstate,
+			  res ? PQresultErrorMessage(res) : PQerrorMessage(c));
+		PQclear(res);
+		return NULL;
+	}
+	if (a)
+		arena_add_cleanup(a, clear_result, res);
+	return res;
+}
+
+const char *db_last_sqlstate(const struct fs_db *db)
+{
+	(void)db;
+	return db_sqlstate;
+}
+
+static enum fs_status db_simple(struct fs_db *db, const char *sql)
+{
+	PGresult *res = db_query(db, NULL, sql, 0, NULL);
+
+	if (!res)
+		return FS_ERROR;
+	PQclear(res);
+	return FS_OK;
+}
+
+enum fs_status db_begin(struct fs_db *db)
+{
+	return db_simple(db, "BEGIN");
+}
+
+static enum fs_status db_begin_tenant_once(struct fs_db *db, const char *user_id)
+{
+	static const char set_tenant[] = "SELECT set_config('flowsend.user_id', $1, true)";
+	PGconn *c = db_conn(db);
+	PGresult *res;
+	enum fs_status ret = FS_ERROR;
+	int ok = 0;
+	const char *params[1] = { user_id };
+
+	if (!c)
+		return FS_ERROR;
+	/* Pipeline both statements: one round trip instead of two. */
+	if (!PQenterPipelineMode(c))
+		return FS_ERROR;
+	if (!PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
+	    !PQsendQueryParams(c, set_tenant, 1, NULL, params, NULL, NULL, 0) ||
+	    !PQpipelineSync(c)) {
+		log_error("pipeline send failed: %s", PQerrorMessage(c));
+		goto out;
+	}
+	for (;;) {
+		res = PQgetResult(c);
+		if (!res) {
+			if (PQstatus(c) == CONNECTION_BAD)
+				goto out;
+			continue; /* end of one statement's results */
+		}
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_PIPELINE_SYNC) {
+			PQclear(res);
+			break;
+		}
+		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+			ok++;
+		else
+			log_error("tenant begin failed: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		if (PQstatus(c) == CONNECTION_BAD)
+			break;
+	}
+	if (ok == 2)
+		ret = FS_OK;
+out:
+	PQexitPipelineMode(c);
+	if (ret != FS_OK && PQtransactionStatus(c) != PQTRANS_IDLE)
+		db_rollback(db);
+	return ret;
+}
+
+enum fs_status db_begin_tenant(struct fs_db *db, const char *user_id)
+{
+	enum fs_status st = db_begin_tenant_once(db, user_id);
+
+	/* A connection that died while idle fails here first: reset, retry once. */
+	if (st != FS_OK && db->conn && PQstatus(db->conn) == CONNECTION_BAD) {
+		PQreset(db->conn);
+		st = db_begin_tenant_once(db, user_id);
+	}
+	return st;
+}
+
+enum fs_status db_commit(struct fs_db *db)
+{
+	return db_simple(db, "COMMIT");
+}
+
+void db_rollback(struct fs_db *db)
+{
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
+		PGresult *res = PQexec(db->conn, "ROLLBACK");
+		PQclear(res);
+	}
+}
+
+void db_end_request(struct fs_db *db)
+{
+	db_rollback(db);
+}
+
+int db_ping(struct fs_db *db)
+{
+	PGresult *res = db_query(db, NULL, "SELECT 1", 0, NULL);
+
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+const char *db_get(const PGresult *res, int row, const char *column)
+{
+	int col = PQfnumber(res, column);
+
+	if (col < 0 || row >= PQntuples(res) || PQgetisnull(res, row, col))
+		return NULL;
+	return PQgetvalue(res, row, col);
+}
+
+long long db_get_ll(const PGresult *res, int row, const char *column, long long fallback)
+{
+	const char *v = db_get(res, row, column);
+	return v ? strtoll(v, NULL, 10) : fallback;
+}
+
+int db_get_bool(const PGresult *res, int row, const char *column)
+{
+	const char *v = db_get(res, row, column);
+	return v && v[0] == 't';
+}

@@ -1,0 +1,48 @@
+/* PostgreSQL access: one lazily opened PGconn per worker and role, parameterised
+ * queries only, results released with the request arena, tenant transactions. */
+#ifndef FS_DB_H
+#define FS_DB_H
+
+#include <libpq-fe.h>
+
+#include "core/arena.h"
+#include "core/status.h"
+
+struct fs_db {
+	const char *url;
+	PGconn *conn;
+};
+
+/* Remember the URL; the connection opens on first use (after fork). */
+void db_init(struct fs_db *db, const char *url);
+void db_close(struct fs_db *db);
+/* The live connection, opened or reset as needed; NULL (logged) when the server
+ * cannot be reached. */
+PGconn *db_conn(struct fs_db *db);
+
+/* Run a parameterised statement (params are text, NULL is SQL NULL). The result
+ * is cleared with the arena. Returns NULL (error logged) unless the status is
+ * PGRES_COMMAND_OK or PGRES_TUPLES_OK. A broken connection outside a
+ * transaction is reset and the statement retried once. */
+PGresult *db_query(struct fs_db *db, struct arena *a, const char *sql, int nparams,
+		   const char *const *params);
+/* The SQLSTATE of the last failed db_query on this connection ("" if none). */
+const char *db_last_sqlstate(const struct fs_db *db);
+
+enum fs_status db_begin(struct fs_db *db);
+/* BEGIN and set the tenant (flowsend.user_id) for this transaction only, in one
+ * round trip; policies then confine every statement to that tenant. */
+enum fs_status db_begin_tenant(struct fs_db *db, const char *user_id);
+enum fs_status db_commit(struct fs_db *db);
+void db_rollback(struct fs_db *db);
+/* Roll back whatever a handler left open; called between requests. */
+void db_end_request(struct fs_db *db);
+/* 0 when the server answers a trivial query. */
+int db_ping(struct fs_db *db);
+
+/* Value helpers over a result row: NULL for SQL NULL, column by name. */
+const char *db_get(const PGresult *res, int row, const char *column);
+long long db_get_ll(const PGresult *res, int row, const char *column, long long fallback);
+int db_get_bool(const PGresult *res, int row, const char *column);
+
+#endif

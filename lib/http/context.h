@@ -1,0 +1,54 @@
+/* What a handler sees: the request, the answer it builds, the worker's
+ * connections and the per-request arena. */
+#ifndef FS_CONTEXT_H
+#define FS_CONTEXT_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/config.h"
+#include "http/request.h"
+#include "http/response.h"
+#include "http/router.h"
+
+struct fs_db;
+struct fs_redis;
+
+struct fs_ctx {
+	struct arena *arena;
+	struct fs_request req;
+	struct fs_response res;
+	struct fs_route_match match;
+	const struct fs_config *cfg;
+	struct fs_db *db;        /* tenant role: row-level security applies */
+	struct fs_db *sysdb;     /* narrow cross-tenant role */
+	struct fs_redis *redis;
+	const char *user_id;     /* the authenticated tenant, once auth has run */
+};
+
+/* A path parameter by name (":id" → "id") copied into the arena, or NULL. */
+const char *fs_ctx_param(struct fs_ctx *ctx, const char *name);
+/* Read and parse the JSON body (capped by FLOWSEND_JSON_BODY_MAX). On failure
+ * the error answer (413, 422) is already written and NULL returned. The object
+ * is released with the arena; it must be a JSON object. */
+json_object *fs_ctx_json_body(struct fs_ctx *ctx);
+
+struct fs_page {
+	int64_t page;
+	int64_t page_size;
+	int64_t offset;
+};
+
+/* page (>=1, default 1) and page_size (1..100, default 50) from the query;
+ * on failure a 422 is written and -1 returned. */
+int fs_ctx_pagination(struct fs_ctx *ctx, struct fs_page *p);
+/* {items, total, page, page_size}; takes over items. */
+json_object *fs_page_json(const struct fs_page *p, json_object *items, int64_t total);
+
+/* Validate a string query parameter (UTF-8, max code points); NULL when absent.
+ * On failure a 422 is written and *bad set. */
+const char *fs_ctx_query_string(struct fs_ctx *ctx, const char *name, size_t max_chars,
+				int *bad);
+
+#endif

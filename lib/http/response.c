@@ -1,0 +1,120 @@
+/* Responses are buffered whole (they are small) so a handler that fails half-way
+ * can still replace its answer with a clean error. */
+#include "http/response.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "http/context.h"
+#include "json/json.h"
+
+void fs_response_init(struct fs_response *res)
+{
+	res->status = 0;
+	res->content_type = NULL;
+	res->head_only = 0;
+	strbuf_init(&res->headers);
+	strbuf_init(&res->body);
+}
+
+void fs_response_reset(struct fs_response *res)
+{
+	res->status = 0;
+	res->content_type = NULL;
+	res->head_only = 0;
+	strbuf_reset(&res->headers);
+	strbuf_reset(&res->body);
+}
+
+void fs_response_free(struct fs_response *res)
+{
+	strbuf_free(&res->headers);
+	strbuf_free(&res->body);
+}
+
+int fs_response_serialize(const struct fs_response *res, struct strbuf *out)
+{
+	int code = res->status ? res->status : 500;
+
+	strbuf_appendf(out, "Status: %d %s\r\n", code, fs_http_reason(code));
+	if (res->content_type)
+		strbuf_appendf(out, "Content-Type: %s\r\n", res->content_type);
+	strbuf_append(out, res->headers.buf ? res->headers.buf : "", res->headers.len);
+	strbuf_append(out, "\r\n", 2);
+	if (!res->head_only)
+		strbuf_append(out, res->body.buf ? res->body.buf : "", res->body.len);
+	return out->oom ? -1 : 0;
+}
+
+void fs_header_add(struct fs_ctx *ctx, const char *name, const char *value)
+{
+	/* Header values come from our code, but never let one split the header block. */
+	if (strpbrk(value, "\r\n") || strpbrk(name, "\r\n:"))
+		return;
+	strbuf_appendf(&ctx->res.headers, "%s: %s\r\n", name, value);
+}
+
+void fs_respond_raw(struct fs_ctx *ctx, int code, const char *content_type, const char *data,
+		    size_t len)
+{
+	ctx->res.status = code;
+	ctx->res.content_type = content_type;
+	strbuf_reset(&ctx->res.body);
+	strbuf_append(&ctx->res.body, data, len);
+}
+
+void fs_respond_json(struct fs_ctx *ctx, int code, json_object *body)
+{
+	size_t len;
+	const char *s = fs_json_string(body, &len);
+
+	fs_respond_raw(ctx, code, "application/json; charset=utf-8", s, len);
+	json_object_put(body);
+}
+
+void fs_respond_empty(struct fs_ctx *ctx, int code)
+{
+	ctx->res.status = code;
+	ctx->res.content_type = NULL;
+	strbuf_reset(&ctx->res.body);
+}
+
+void fs_respond_error(struct fs_ctx *ctx, enum fs_status st, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	json_object *o;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (fs_status_http(st) >= 500 && st != FS_UNAVAILABLE) {
+		log_error("rid=%s %s %s: %s", ctx->req.request_id, ctx->req.method, ctx->req.path,
+			  msg);
+		snprintf(msg, sizeof(msg), "Internal server error (request id %s)",
+			 ctx->req.request_id);
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "detail", json_object_new_string(msg));
+	fs_respond_json(ctx, fs_status_http(st), o);
+}
+
+void fs_respond_validation(struct fs_ctx *ctx, json_object *errors)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "detail", errors);
+	fs_respond_json(ctx, 422, o);
+}
+
+void fs_respond_invalid(struct fs_ctx *ctx, const char *where, const char *field,
+			const char *msg, const char *type)
+{
+	struct fs_validation v;
+
+	fs_validation_init(&v);
+	fs_validation_add(&v, where, field, msg, type);
+	fs_respond_validation(ctx, fs_validation_take(&v));
+}

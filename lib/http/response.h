@@ -1,0 +1,45 @@
+/* Building the answer: status, headers and a body, written once at the end of
+ * the request (or streamed, for exports). Every error body is {"detail": ...}. */
+#ifndef FS_RESPONSE_H
+#define FS_RESPONSE_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+#include "core/status.h"
+#include "core/strbuf.h"
+
+struct fs_ctx;
+struct FCGX_Stream;
+
+struct fs_response {
+	int status;                /* 0 until a handler answers */
+	const char *content_type;
+	struct strbuf headers;     /* extra "Name: value\r\n" lines */
+	struct strbuf body;
+	int head_only;             /* HEAD: headers without the body */
+};
+
+void fs_response_init(struct fs_response *res);
+void fs_response_reset(struct fs_response *res);
+void fs_response_free(struct fs_response *res);
+/* Serialise headers and body in CGI form into out (for FastCGI or tests). */
+int fs_response_serialize(const struct fs_response *res, struct strbuf *out);
+
+void fs_header_add(struct fs_ctx *ctx, const char *name, const char *value);
+/* Answer with a JSON value; takes over the reference to body. */
+void fs_respond_json(struct fs_ctx *ctx, int code, json_object *body);
+void fs_respond_raw(struct fs_ctx *ctx, int code, const char *content_type, const char *data,
+		    size_t len);
+void fs_respond_empty(struct fs_ctx *ctx, int code);
+/* {"detail": message} with the status's HTTP code. FS_ERROR logs the message
+ * with the request id and sends a generic text instead. */
+void fs_respond_error(struct fs_ctx *ctx, enum fs_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* 422 with FastAPI's list of validation errors; takes over errors. */
+void fs_respond_validation(struct fs_ctx *ctx, json_object *errors);
+/* One validation error at (where, field). */
+void fs_respond_invalid(struct fs_ctx *ctx, const char *where, const char *field,
+			const char *msg, const char *type);
+
+#endif

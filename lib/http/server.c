@@ -1,0 +1,309 @@
+/* Prefork FastCGI server. libfcgi serves one connection at a time per process,
+ * so concurrency comes from worker processes sharing one listening socket. */
+#include "http/server.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/timeutil.h"
+
+#define FS_MAX_WORKERS 256
+
+int (*fs_authenticate)(struct fs_ctx *ctx) = NULL;
+
+void fs_worker_init(struct fs_worker *w, const struct fs_config *cfg)
+{
+	arena_init(&w->arena, 0);
+	db_init(&w->db, cfg->database_url);
+	db_init(&w->sysdb, cfg->database_system_url);
+	fs_redis_init(&w->redis, cfg->redis_url);
+	w->cfg = cfg;
+}
+
+void fs_worker_free(struct fs_worker *w)
+{
+	arena_destroy(&w->arena);
+	db_close(&w->db);
+	db_close(&w->sysdb);
+	fs_redis_close(&w->redis);
+}
+
+int fs_ctx_begin(struct fs_ctx *ctx, struct fs_worker *w, char **envp, struct FCGX_Stream *in)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->arena = &w->arena;
+	ctx->cfg = w->cfg;
+	ctx->db = &w->db;
+	ctx->sysdb = &w->sysdb;
+	ctx->redis = &w->redis;
+	fs_response_init(&ctx->res);
+	if (fs_request_parse(&ctx->req, ctx->arena, envp) < 0)
+		return -1;
+	ctx->req.in = in;
+	return 0;
+}
+
+void fs_ctx_end(struct fs_ctx *ctx, struct fs_worker *w)
+{
+	db_end_request(&w->db);
+	db_end_request(&w->sysdb);
+	fs_response_free(&ctx->res);
+	arena_reset(&w->arena);
+}
+
+void fs_dispatch(const struct fs_app *app, struct fs_ctx *ctx)
+{
+	enum fs_route_result rr;
+
+	if (strcmp(ctx->req.method, "HEAD") == 0)
+		ctx->res.head_only = 1;
+	rr = fs_route_match(app->routes, app->nroutes, ctx->req.method, ctx->req.path,
+			    &ctx->match);
+	if (rr == FS_ROUTE_NOT_FOUND) {
+		fs_respond_error(ctx, FS_NOT_FOUND, "Not Found");
+	} else if (rr == FS_ROUTE_METHOD_NOT_ALLOWED) {
+		fs_header_add(ctx, "Allow", ctx->match.allow);
+		fs_respond_error(ctx, FS_METHOD_NOT_ALLOWED, "Method Not Allowed");
+	} else if (ctx->req.bad_query) {
+		fs_respond_error(ctx, FS_BAD_REQUEST, "Too many query parameters (at most %d)",
+				 FS_QUERY_MAX_PARAMS);
+	} else if (ctx->match.route->access != FS_ACCESS_PUBLIC &&
+		   (!fs_authenticate || !fs_authenticate(ctx))) {
+		if (!ctx->res.status)
+			fs_respond_error(ctx, FS_UNAUTHORIZED, "Not authenticated");
+	} else {
+		ctx->match.route->handler(ctx);
+		if (!ctx->res.status)
+			fs_respond_error(ctx, FS_ERROR, "handler for %s %s wrote no answer",
+					 ctx->req.method, ctx->match.route->pattern);
+	}
+	if (ctx->req.request_id[0] != '-')
+		fs_header_add(ctx, "X-Request-Id", ctx->req.request_id);
+}
+
+/* ---- worker ---- */
+
+static volatile sig_atomic_t worker_busy;
+static volatile sig_atomic_t worker_stop;
+
+static void worker_on_term(int sig)
+{
+	(void)sig;
+	if (!worker_busy)
+		_exit(0);
+	worker_stop = 1;
+}
+
+static void worker_loop(const struct fs_app *app, int listen_fd)
+{
+	struct fs_worker w;
+	FCGX_Request fr;
+	struct strbuf out = STRBUF_INIT;
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = worker_on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	fs_worker_init(&w, fs_config());
+	FCGX_InitRequest(&fr, listen_fd, 0);
+	while (!worker_stop) {
+		struct fs_ctx ctx;
+		double t0;
+
+		if (FCGX_Accept_r(&fr) < 0)
+			break;
+		worker_busy = 1;
+		t0 = time_monotonic_ms();
+		if (fs_ctx_begin(&ctx, &w, fr.envp, fr.in) == 0) {
+			fs_dispatch(app, &ctx);
+		} else {
+			fs_respond_error(&ctx, FS_ERROR, "out of memory parsing the request");
+		}
+		fs_request_drain(&ctx.req);
+		strbuf_reset(&out);
+		if (fs_response_serialize(&ctx.res, &out) == 0)
+			FCGX_PutStr(out.buf, (int)out.len, fr.out);
+		log_request(ctx.req.request_id, ctx.req.method, ctx.req.path,
+			    ctx.res.status ? ctx.res.status : 500, time_monotonic_ms() - t0);
+		fs_ctx_end(&ctx, &w);
+		FCGX_Finish_r(&fr);
+		worker_busy = 0;
+	}
+	strbuf_free(&out);
+	fs_worker_free(&w);
+	_exit(0);
+}
+
+/* ---- master ---- */
+
+static volatile sig_atomic_t master_stop;
+
+static void master_on_term(int sig)
+{
+	(void)sig;
+	master_stop = 1;
+}
+
+static pid_t spawn_worker(const struct fs_app *app, int listen_fd)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		signal(SIGCHLD, SIG_DFL);
+		worker_loop(app, listen_fd);
+	}
+	if (pid < 0)
+		log_error("fork failed: %s", strerror(errno));
+	return pid;
+}
+
+static int open_socket(const char *path)
+{
+	const char *group = getenv("FLOWSEND_SOCKET_GROUP");
+	int fd;
+
+	unlink(path);
+	fd = FCGX_OpenSocket(path, 1024);
+	if (fd < 0) {
+		log_error("cannot listen on %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* Only the owner and the web server's group may talk to a responder. */
+	if (group && *group) {
+		struct group *g = getgrnam(group);
+		if (!g || chown(path, (uid_t)-1, g->gr_gid) < 0)
+			log_warn("cannot give %s to group %s", path, group);
+	}
+	chmod(path, 0660);
+	return fd;
+}
+
+static void print_routes(const struct fs_app *app)
+{
+	static const char *access_names[] = { "public", "read", "write", "admin" };
+
+	for (size_t i = 0; i < app->nroutes; i++)
+		printf("%s %s %s\n", app->routes[i].method, app->routes[i].pattern,
+		       access_names[app->routes[i].access]);
+}
+
+int fs_server_main(const struct fs_app *app, int argc, char **argv)
+{
+	const char *socket_path = NULL;
+	long nworkers = 2;
+	pid_t workers[FS_MAX_WORKERS];
+	time_t started[FS_MAX_WORKERS];
+	char err[256];
+	struct sigaction sa;
+	int listen_fd;
+	const char *env_workers = getenv("FLOWSEND_WORKERS");
+
+	if (env_workers && *env_workers)
+		nworkers = strtol(env_workers, NULL, 10);
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--routes") == 0) {
+			print_routes(app);
+			return 0;
+		} else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
+			socket_path = argv[++i];
+		} else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+			nworkers = strtol(argv[++i], NULL, 10);
+		} else {
+			fprintf(stderr, "usage: %s --socket PATH [--workers N] | --routes\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	if (!socket_path || nworkers < 1 || nworkers > FS_MAX_WORKERS) {
+		fprintf(stderr, "usage: %s --socket PATH [--workers 1..%d] | --routes\n", argv[0],
+			FS_MAX_WORKERS);
+		return 2;
+	}
+	log_setup(app->name, LOG_INFO);
+	if (fs_config_load_global(err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	if (strcmp(fs_config()->log_level, "debug") == 0)
+		log_setup(app->name, LOG_DEBUG);
+	else if (strcmp(fs_config()->log_level, "warn") == 0)
+		log_setup(app->name, LOG_WARN);
+	if (FCGX_Init() != 0) {
+		log_error("FCGX_Init failed");
+		return 1;
+	}
+	listen_fd = open_socket(socket_path);
+	if (listen_fd < 0)
+		return 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = master_on_term; /* no SA_RESTART: wait() must return */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	for (long i = 0; i < nworkers; i++) {
+		workers[i] = spawn_worker(app, listen_fd);
+		started[i] = time(NULL);
+	}
+	log_info("listening on %s with %ld workers", socket_path, nworkers);
+
+	while (!master_stop) {
+		int status;
+		pid_t pid = wait(&status);
+
+		if (pid < 0) {
+			if (errno == EINTR)
+				continue;
+			sleep(1);
+			continue;
+		}
+		for (long i = 0; i < nworkers; i++) {
+			if (workers[i] != pid)
+				continue;
+			if (master_stop)
+				break;
+			log_warn("worker %d exited (status %d); restarting", (int)pid, status);
+			if (time(NULL) - started[i] < 1)
+				sleep(1); /* a crash loop must not spin the CPU */
+			workers[i] = spawn_worker(app, listen_fd);
+			started[i] = time(NULL);
+		}
+	}
+
+	for (long i = 0; i < nworkers; i++)
+		if (workers[i] > 0)
+			kill(workers[i], SIGTERM);
+	for (int waited = 0; waited < 50; waited++) {
+		int left = 0;
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		for (long i = 0; i < nworkers; i++)
+			if (workers[i] > 0 && kill(workers[i], 0) == 0)
+				left++;
+		if (!left)
+			break;
+		usleep(100000);
+	}
+	for (long i = 0; i < nworkers; i++)
+		if (workers[i] > 0)
+			kill(workers[i], SIGKILL);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	close(listen_fd);
+	unlink(socket_path);
+	log_info("stopped");
+	return 0;
+}

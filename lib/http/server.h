@@ -1,0 +1,45 @@
+/* The prefork FastCGI responder every cgi/ main runs: a master that opens the
+ * unix socket and keeps N workers alive, each serving one request at a time. */
+#ifndef FS_SERVER_H
+#define FS_SERVER_H
+
+#include <stddef.h>
+
+#include "core/arena.h"
+#include "core/config.h"
+#include "db/db.h"
+#include "http/context.h"
+#include "http/router.h"
+#include "queue/redis.h"
+
+struct fs_app {
+	const char *name;
+	const struct fs_route *routes;
+	size_t nroutes;
+};
+
+/* What one worker process keeps between requests. */
+struct fs_worker {
+	struct arena arena;
+	struct fs_db db;
+	struct fs_db sysdb;
+	struct fs_redis redis;
+	const struct fs_config *cfg;
+};
+
+/* Set by the auth module: returns 1 when ctx may call its route, else writes
+ * the 401/403 answer and returns 0. Without it, non-public routes answer 401. */
+extern int (*fs_authenticate)(struct fs_ctx *ctx);
+
+void fs_worker_init(struct fs_worker *w, const struct fs_config *cfg);
+void fs_worker_free(struct fs_worker *w);
+/* Prepare ctx for a request parsed from envp (in may be NULL in tests). */
+int fs_ctx_begin(struct fs_ctx *ctx, struct fs_worker *w, char **envp, struct FCGX_Stream *in);
+/* Release everything the request held and roll back any open transaction. */
+void fs_ctx_end(struct fs_ctx *ctx, struct fs_worker *w);
+/* Route ctx->req and run the handler; the answer is left in ctx->res. */
+void fs_dispatch(const struct fs_app *app, struct fs_ctx *ctx);
+/* Command line: --socket PATH [--workers N] | --routes. Returns the exit code. */
+int fs_server_main(const struct fs_app *app, int argc, char **argv);
+
+#endif

@@ -1,0 +1,44 @@
+/* json-c helpers: strict parsing of untrusted bodies, typed field getters that
+ * collect FastAPI-shaped 422 details, and serialisation.
+ * Ownership: fs_json_parse returns one reference the caller puts; getters borrow. */
+#ifndef FS_JSON_H
+#define FS_JSON_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parse len bytes strictly (RFC 8259, valid UTF-8, one value, nothing after).
+ * NULL with a human message in err on failure. */
+json_object *fs_json_parse(const char *data, size_t len, char *err, size_t errlen);
+
+/* FastAPI's validation error list: [{"loc": [...], "msg": ..., "type": ...}]. */
+struct fs_validation {
+	json_object *errors; /* array, created on the first error */
+};
+
+void fs_validation_init(struct fs_validation *v);
+void fs_validation_free(struct fs_validation *v);
+int fs_validation_failed(const struct fs_validation *v);
+/* Add an error at loc (where, field), e.g. ("body", "email"); field may be NULL. */
+void fs_validation_add(struct fs_validation *v, const char *where, const char *field,
+		       const char *msg, const char *type);
+/* Hand the error list over (the caller owns it); v is empty afterwards. */
+json_object *fs_validation_take(struct fs_validation *v);
+
+/* Typed getters on a body object. Each returns 1 when the field is present and
+ * valid, 0 when absent (an error is added if required), -1 when invalid (error
+ * added). Strings are checked for UTF-8, NUL and length in code points. */
+int fs_json_get_string(struct fs_validation *v, json_object *obj, const char *key, int required,
+		       size_t min_chars, size_t max_chars, const char **out, size_t *out_len);
+int fs_json_get_bool(struct fs_validation *v, json_object *obj, const char *key, int required,
+		     int *out);
+int fs_json_get_int(struct fs_validation *v, json_object *obj, const char *key, int required,
+		    int64_t min, int64_t max, int64_t *out);
+
+/* Serialise compactly (no slash escaping); the string lives as long as obj. */
+const char *fs_json_string(json_object *obj, size_t *len);
+/* A new JSON string from a possibly NULL C string (NULL gives JSON null). */
+json_object *fs_json_str_or_null(const char *s);
+
+#endif

@@ -1,0 +1,27 @@
+/* The batch runner behind flowsend-batch: one pass over due work (--once, for
+ * cron) or a long-lived loop woken through Redis (--worker). */
+#ifndef FS_BATCH_H
+#define FS_BATCH_H
+
+#include "db/db.h"
+#include "queue/redis.h"
+
+/* Redis list the API pushes to when there is new work; the worker BLPOPs it. */
+#define BATCH_WAKE_KEY "flowsend:wake"
+
+struct batch_stats {
+	long campaigns_started;
+	long messages_sent;
+	long flow_steps_advanced;
+};
+
+/* One pass over due work, for at most budget_ms. 0, or -1 when the database
+ * could not be reached. */
+int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, long budget_ms,
+		   struct batch_stats *stats);
+/* Run passes until *stop becomes non-zero, sleeping on the wake list between
+ * them (poll_seconds is the fallback when no wake-up comes). */
+int batch_worker(struct fs_db *sysdb, struct fs_redis *redis, int poll_seconds,
+		 volatile int *stop);
+
+#endif

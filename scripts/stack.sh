@@ -1,0 +1,314 @@
+#!/usr/bin/env bash
+# Brings a FlowSend instance up or down: PostgreSQL cluster, Redis, migrations,
+# the FastCGI responders, the batch worker, nginx and (for `run`) a mail catcher.
+#
+#   scripts/stack.sh start|stop|status|destroy run|test|bench
+#
+# Each instance keeps its state under /var/tmp/flowsend-<http port>/ (a short
+# path the postgres user can reach even when the checkout is under a mode-700
+# home) and uses its own ports, so `make test` never touches `make run`'s data.
+set -euo pipefail
+
+cmd=${1:-}
+instance=${2:-run}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${FLOWSEND_BIN:-$ROOT/build/bin}
+PGBIN=/usr/lib/postgresql/15/bin
+
+case "$instance" in
+run)   HTTP_PORT=8080;  PG_PORT=5499;  REDIS_PORT=6399;  SMTP_PORT=1025; MAILWEB_PORT=1080 ;;
+test)  HTTP_PORT=18080; PG_PORT=15499; REDIS_PORT=16399; SMTP_PORT=11025; MAILWEB_PORT=11080 ;;
+bench) HTTP_PORT=28080; PG_PORT=25499; REDIS_PORT=26399; SMTP_PORT=21025; MAILWEB_PORT=21080 ;;
+*) echo "unknown instance '$instance' (run, test or bench)" >&2; exit 2 ;;
+esac
+
+STATE=${FLOWSEND_STATE_DIR:-/var/tmp/flowsend-$HTTP_PORT}
+PGDATA=$STATE/pg/data
+PGSOCK=$STATE/pgsock
+SOCK=$STATE/sock
+LOG=$STATE/log
+PIDS=$STATE/pid
+WORKERS=${FLOWSEND_WORKERS:-4}
+NGINX_WORKERS=${FLOWSEND_NGINX_WORKERS:-2}
+KEEPALIVE=${FLOWSEND_FASTCGI_KEEPALIVE:-2}
+
+is_root() { [[ $(id -u) -eq 0 ]]; }
+# PostgreSQL refuses to run as root: run its tools as the postgres user then.
+as_pg() { if is_root; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_super() { if is_root; then echo postgres; else id -un; fi; }
+alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+say() { printf '  %-10s %s\n' "$1" "$2"; }
+
+configure_env() {
+	if [[ $instance == run && -f $ROOT/flowsend.env ]]; then
+		set -a
+		# shellcheck disable=SC1091
+		. "$ROOT/flowsend.env"
+		set +a
+	fi
+	if [[ $instance != run ]]; then
+		# Tests and benchmarks are hermetic: the caller's settings do not leak in.
+		unset FLOWSEND_SMTP_URL FLOWSEND_DATABASE_URL FLOWSEND_REDIS_URL FLOWSEND_PUBLIC_URL
+		export FLOWSEND_ENV=test
+	fi
+	export FLOWSEND_ENV=${FLOWSEND_ENV:-development}
+	export FLOWSEND_DATABASE_URL=${FLOWSEND_DATABASE_URL:-"postgresql://flowsend_app@/flowsend?host=$PGSOCK&port=$PG_PORT"}
+	export FLOWSEND_REDIS_URL=${FLOWSEND_REDIS_URL:-"redis://127.0.0.1:$REDIS_PORT/0"}
+	export FLOWSEND_PUBLIC_URL=${FLOWSEND_PUBLIC_URL:-"http://127.0.0.1:$HTTP_PORT"}
+	if [[ $instance == run ]]; then
+		export FLOWSEND_SMTP_URL=${FLOWSEND_SMTP_URL-"smtp://127.0.0.1:$SMTP_PORT"}
+	else
+		export FLOWSEND_SMTP_URL=${FLOWSEND_TEST_SMTP_URL:-}
+	fi
+	if is_root; then
+		export FLOWSEND_SOCKET_GROUP=www-data
+	fi
+}
+
+start_postgres() {
+	mkdir -p "$STATE/pg" "$PGSOCK"
+	if is_root; then chown postgres "$STATE/pg" "$PGSOCK"; fi
+	if [[ ! -f $PGDATA/PG_VERSION ]]; then
+		as_pg "$PGBIN/initdb" -D "$PGDATA" -A trust -U "$(pg_super)" -E UTF8 \
+			--locale=C.UTF-8 >"$LOG/initdb.log" 2>&1 ||
+			{ cat "$LOG/initdb.log" >&2; exit 1; }
+		# Only the local socket, never TCP: the socket folder is the boundary.
+		cat >>"$PGDATA/postgresql.conf" <<CONF
+listen_addresses = ''
+port = $PG_PORT
+unix_socket_directories = '$PGSOCK'
+max_connections = 400
+shared_buffers = 256MB
+CONF
+		if [[ $instance != run ]]; then
+			# Test and bench data is thrown away: durability buys nothing.
+			printf 'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n' \
+				>>"$PGDATA/postgresql.conf"
+		fi
+	fi
+	if ! as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+		touch "$LOG/postgres.log"
+		if is_root; then chown postgres "$LOG/postgres.log"; fi
+		as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$LOG/postgres.log" -w -t 60 start >/dev/null ||
+			{ tail -20 "$LOG/postgres.log" >&2; exit 1; }
+	fi
+	# Roles: the owner runs migrations; the app role owns nothing and is bound by
+	# row-level security; the system role crosses tenants for a few lookups.
+	as_pg psql -q -h "$PGSOCK" -p "$PG_PORT" -U "$(pg_super)" -d postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'flowsend_owner') THEN
+    CREATE ROLE flowsend_owner LOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'flowsend_app') THEN
+    CREATE ROLE flowsend_app LOGIN NOBYPASSRLS;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'flowsend_system') THEN
+    CREATE ROLE flowsend_system LOGIN BYPASSRLS;
+  END IF;
+END $$;
+SELECT 'CREATE DATABASE flowsend OWNER flowsend_owner'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'flowsend') \gexec
+SQL
+	"$BIN/flowsend-migrate" --dir "$ROOT/schema" >>"$LOG/migrate.log" 2>&1 ||
+		{ tail -20 "$LOG/migrate.log" >&2; exit 1; }
+	say postgres "ready on $PGSOCK port $PG_PORT ($(tail -1 "$LOG/migrate.log" | sed 's/.*] //'))"
+}
+
+start_redis() {
+	mkdir -p "$STATE/redis"
+	if alive "$PIDS/redis.pid"; then return; fi
+	local persist=(--save "")
+	[[ $instance == run ]] && persist=(--save "300 10" --appendonly no)
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes \
+		--pidfile "$PIDS/redis.pid" --logfile "$LOG/redis.log" --dir "$STATE/redis" \
+		"${persist[@]}" --protected-mode yes >/dev/null
+	for _ in $(seq 50); do
+		redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	say redis "ready on 127.0.0.1:$REDIS_PORT"
+}
+
+responders() {
+	grep -v '^#' "$ROOT/nginx/responders" | awk 'NF == 3 { print $2 }' | sort -u
+}
+
+start_responders() {
+	mkdir -p "$SOCK"
+	chmod 755 "$SOCK"
+	local name started=0
+	for name in $(responders); do
+		if alive "$PIDS/fs-$name.pid"; then continue; fi
+		[[ -x $BIN/fs-$name ]] || { echo "missing $BIN/fs-$name: run make" >&2; exit 1; }
+		setsid "$BIN/fs-$name" --socket "$SOCK/$name.sock" --workers "$WORKERS" \
+			>>"$LOG/fs-$name.log" 2>&1 </dev/null &
+		echo $! >"$PIDS/fs-$name.pid"
+		started=$((started + 1))
+	done
+	for name in $(responders); do
+		for _ in $(seq 100); do [[ -S $SOCK/$name.sock ]] && break; sleep 0.05; done
+		[[ -S $SOCK/$name.sock ]] || { echo "fs-$name did not start; see $LOG/fs-$name.log" >&2; exit 1; }
+	done
+	say responders "$(responders | wc -l) running, $WORKERS workers each ($started started now)"
+}
+
+start_batch() {
+	if alive "$PIDS/batch.pid"; then return; fi
+	setsid "$BIN/flowsend-batch" --worker >>"$LOG/batch.log" 2>&1 </dev/null &
+	echo $! >"$PIDS/batch.pid"
+	say batch "worker running (log: $LOG/batch.log)"
+}
+
+nginx_conf() {
+	local upstreams="" locations="" prefix name match user_line access_log
+	while read -r prefix name match; do
+		[[ -z $prefix || $prefix == \#* ]] && continue
+		upstreams+="	upstream fs_$name { server unix:$SOCK/$name.sock;"
+		if ((KEEPALIVE > 0)); then upstreams+=" keepalive $KEEPALIVE;"; fi
+		upstreams+=" }"$'\n'
+		local op="="
+		[[ $match == prefix ]] && op="^~"
+		locations+="		location $op /api/v1/$prefix {
+			include /etc/nginx/fastcgi_params;
+			fastcgi_param REQUEST_ID \$request_id;
+			fastcgi_pass fs_$name;"
+		if ((KEEPALIVE > 0)); then locations+="
+			fastcgi_keep_conn on;"; fi
+		locations+="
+		}"$'\n'
+	done <"$ROOT/nginx/responders"
+	user_line=""
+	if is_root; then user_line="user www-data www-data;"; fi
+	access_log="$LOG/nginx-access.log"
+	[[ $instance == bench ]] && access_log="off"
+	python3 - "$ROOT/nginx/flowsend.conf.in" "$STATE/nginx/nginx.conf" <<PY
+import sys
+src, dst = sys.argv[1], sys.argv[2]
+text = open(src).read()
+for k, v in {
+    "@STATE@": "$STATE", "@HTTP_PORT@": "$HTTP_PORT", "@NGINX_WORKERS@": "$NGINX_WORKERS",
+    "@USER_LINE@": """$user_line""", "@ACCESS_LOG@": "$access_log",
+    "@UPSTREAMS@": """$upstreams""", "@LOCATIONS@": """$locations""",
+}.items():
+    text = text.replace(k, v)
+open(dst, "w").write(text)
+PY
+}
+
+start_nginx() {
+	mkdir -p "$STATE/nginx" "$STATE/www"
+	[[ -f $STATE/www/index.html ]] || cp "$ROOT/nginx/index.html" "$STATE/www/index.html"
+	nginx_conf
+	if alive "$STATE/nginx/nginx.pid"; then
+		nginx -p "$STATE/nginx" -c "$STATE/nginx/nginx.conf" -s reload 2>>"$LOG/nginx-error.log"
+	else
+		nginx -p "$STATE/nginx" -c "$STATE/nginx/nginx.conf" -t >/dev/null 2>"$LOG/nginx-test.log" ||
+			{ cat "$LOG/nginx-test.log" >&2; exit 1; }
+		nginx -p "$STATE/nginx" -c "$STATE/nginx/nginx.conf" 2>>"$LOG/nginx-error.log"
+	fi
+	say nginx "http://127.0.0.1:$HTTP_PORT"
+}
+
+start_mailcatcher() {
+	[[ $instance == run ]] || return 0
+	[[ $FLOWSEND_SMTP_URL == "smtp://127.0.0.1:$SMTP_PORT" ]] || {
+		say mail "using FLOWSEND_SMTP_URL=$FLOWSEND_SMTP_URL"
+		return 0
+	}
+	if alive "$PIDS/maildev.pid"; then return; fi
+	local tools=/var/tmp/flowsend-tools
+	if [[ ! -x $tools/node_modules/.bin/maildev ]]; then
+		mkdir -p "$tools"
+		# 2.2.1 is the last maildev that runs on Debian 12's Node 18.
+		npm install --silent --no-audit --no-fund --prefix "$tools" maildev@2.2.1 \
+			>"$LOG/maildev-install.log" 2>&1 || {
+			say mail "could not install maildev (see $LOG/maildev-install.log); sends stay in mock mode"
+			return 0
+		}
+	fi
+	setsid "$tools/node_modules/.bin/maildev" --smtp "$SMTP_PORT" --web "$MAILWEB_PORT" \
+		--ip 127.0.0.1 >>"$LOG/maildev.log" 2>&1 </dev/null &
+	echo $! >"$PIDS/maildev.pid"
+	say mail "catcher at http://127.0.0.1:$MAILWEB_PORT (SMTP 127.0.0.1:$SMTP_PORT)"
+}
+
+stop_pidfile() {
+	local f=$1 pid
+	[[ -f $f ]] || return 0
+	pid=$(cat "$f")
+	if kill -0 "$pid" 2>/dev/null; then
+		# Each responder leads its own process group: stop the master and workers.
+		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$f"
+}
+
+do_start() {
+	mkdir -p "$STATE" "$LOG" "$PIDS"
+	chmod 755 "$STATE"
+	configure_env
+	echo "FlowSend ($instance instance, state in $STATE)"
+	start_postgres
+	start_redis
+	start_mailcatcher
+	start_responders
+	start_batch
+	start_nginx
+	for _ in $(seq 50); do
+		curl -fsS "http://127.0.0.1:$HTTP_PORT/api/v1/health" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	echo
+	echo "  Landing page   http://127.0.0.1:$HTTP_PORT/"
+	echo "  API            http://127.0.0.1:$HTTP_PORT/api/v1/  (try /api/v1/health)"
+	echo "  OpenAPI        http://127.0.0.1:$HTTP_PORT/api/v1/openapi.json"
+	[[ $instance == run ]] && alive "$PIDS/maildev.pid" && echo "  Mail catcher   http://127.0.0.1:$MAILWEB_PORT/"
+	echo "  Logs           $LOG/"
+	return 0
+}
+
+do_stop() {
+	[[ -d $STATE ]] || { echo "FlowSend ($instance): nothing to stop"; return 0; }
+	if alive "$STATE/nginx/nginx.pid"; then
+		nginx -p "$STATE/nginx" -c "$STATE/nginx/nginx.conf" -s quit 2>/dev/null || true
+		for _ in $(seq 50); do alive "$STATE/nginx/nginx.pid" || break; sleep 0.1; done
+		alive "$STATE/nginx/nginx.pid" && kill -KILL "$(cat "$STATE/nginx/nginx.pid")" 2>/dev/null
+	fi
+	local f
+	for f in "$PIDS"/*.pid; do
+		[[ -e $f ]] || continue
+		[[ $(basename "$f") == redis.pid ]] && continue
+		stop_pidfile "$f"
+	done
+	if alive "$PIDS/redis.pid"; then
+		redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+		for _ in $(seq 50); do alive "$PIDS/redis.pid" || break; sleep 0.1; done
+		stop_pidfile "$PIDS/redis.pid"
+	fi
+	if [[ -f $PGDATA/postmaster.pid ]]; then
+		as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
+	fi
+	rm -f "$SOCK"/*.sock
+	echo "FlowSend ($instance) stopped"
+}
+
+do_status() {
+	local f
+	for f in "$PIDS"/*.pid "$STATE/nginx/nginx.pid"; do
+		[[ -e $f ]] || continue
+		if alive "$f"; then say "$(basename "$f" .pid)" "running (pid $(cat "$f"))"
+		else say "$(basename "$f" .pid)" "not running"; fi
+	done
+	as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1 && say postgres running || say postgres "not running"
+}
+
+case "$cmd" in
+start) do_start ;;
+stop) do_stop ;;
+status) do_status ;;
+destroy) do_stop >/dev/null; rm -rf "$STATE"; echo "FlowSend ($instance) state removed" ;;
+*) echo "usage: $0 start|stop|status|destroy run|test|bench" >&2; exit 2 ;;
+esac
