@@ -257,6 +257,8 @@ do_start() {
 	start_responders
 	start_batch
 	start_nginx
+	# The settings the services run with, for tests and tools run beside them.
+	export -p | grep -E '^declare -x (FLOWSEND_|STRIPE_)' >"$STATE/env"
 	for _ in $(seq 50); do
 		curl -fsS "http://127.0.0.1:$HTTP_PORT/api/v1/health" >/dev/null 2>&1 && break
 		sleep 0.1

@@ -4,10 +4,38 @@
 
 #include "core/utf8.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #define FS_JSON_MAX_DEPTH 32
+
+/* json-c accepts NaN and Infinity even in strict mode; RFC 8259 does not. */
+static int json_all_finite(json_object *o, int depth)
+{
+	if (depth > FS_JSON_MAX_DEPTH)
+		return 0;
+	switch (json_object_get_type(o)) {
+	case json_type_double:
+		return isfinite(json_object_get_double(o));
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			if (!json_all_finite(json_object_array_get_idx(o, i), depth + 1))
+				return 0;
+		return 1;
+	case json_type_object: {
+		json_object_object_foreach(o, key, val)
+		{
+			(void)key;
+			if (!json_all_finite(val, depth + 1))
+				return 0;
+		}
+		return 1;
+	}
+	default:
+		return 1;
+	}
+}
 
 json_object *fs_json_parse(const char *data, size_t len, char *err, size_t errlen)
 {
@@ -50,6 +78,11 @@ json_object *fs_json_parse(const char *data, size_t len, char *err, size_t errle
 				break;
 			}
 		}
+	}
+	if (obj && !json_all_finite(obj, 0)) {
+		json_object_put(obj);
+		obj = NULL;
+		snprintf(err, errlen, "JSON decode error: NaN and Infinity are not JSON numbers");
 	}
 	json_tokener_free(tok);
 	return obj;

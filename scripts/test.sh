@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# make test: unit tests, end-to-end tests through nginx on a private instance
+# (its own PostgreSQL, Redis and ports), then the unit tests under valgrind and
+# under ASan+UBSan. Runs every stage, reports each, fails if any failed.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+failed=()
+
+stage() {
+	local name=$1
+	shift
+	echo
+	echo "== $name"
+	local t0=$SECONDS
+	if "$@"; then
+		echo "== $name: passed ($((SECONDS - t0))s)"
+	else
+		echo "== $name: FAILED ($((SECONDS - t0))s)"
+		failed+=("$name")
+	fi
+}
+
+run_e2e() {
+	scripts/stack.sh destroy test >/dev/null
+	scripts/stack.sh start test || return 1
+	local rc=0
+	(
+		set -a
+		# shellcheck disable=SC1091
+		. /var/tmp/flowsend-18080/env
+		set +a
+		FLOWSEND_TEST_URL=http://127.0.0.1:18080 FLOWSEND_TEST_BIN=$ROOT/build/bin \
+			build/tests/e2e_tests
+	) || rc=1
+	if ((rc)); then
+		echo "-- last responder log lines:"
+		tail -n 20 /var/tmp/flowsend-18080/log/fs-*.log
+	fi
+	scripts/stack.sh stop test
+	return $rc
+}
+
+run_valgrind() {
+	CK_FORK=no valgrind -q --error-exitcode=66 --leak-check=full --errors-for-leak-kinds=definite \
+		build/tests/unit_tests
+}
+
+run_sanitizers() {
+	make --no-print-directory -s BUILD=build/asan SAN=1 build/asan/tests/unit_tests || return 1
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		build/asan/tests/unit_tests
+}
+
+stage "unit tests (Check)" build/tests/unit_tests
+stage "end-to-end tests through nginx" run_e2e
+stage "unit tests under valgrind" run_valgrind
+stage "unit tests under ASan+UBSan" run_sanitizers
+
+echo
+if ((${#failed[@]})); then
+	echo "make test: FAILED stages: ${failed[*]}"
+	exit 1
+fi
+echo "make test: every stage passed"

@@ -1,0 +1,125 @@
+/* A small libcurl client for the end-to-end tests. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/strbuf.h"
+#include "e2e.h"
+#include "json/json.h"
+
+const char *e2e_base(void)
+{
+	const char *u = getenv("FLOWSEND_TEST_URL");
+	return u ? u : "http://127.0.0.1:18080";
+}
+
+const char *e2e_bin(void)
+{
+	const char *b = getenv("FLOWSEND_TEST_BIN");
+	return b ? b : "build/bin";
+}
+
+static size_t collect(char *data, size_t size, size_t n, void *sb)
+{
+	strbuf_append(sb, data, size * n);
+	return size * n;
+}
+
+int http_call(const char *method, const char *path, const char *const *headers,
+	      const char *body, size_t body_len, struct http_answer *out)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *hl = NULL;
+	struct strbuf b = STRBUF_INIT, h = STRBUF_INIT;
+	char url[8192];
+	CURLcode rc;
+	char err[64];
+
+	memset(out, 0, sizeof(*out));
+	if (!c)
+		return -1;
+	snprintf(url, sizeof(url), "%s%s", e2e_base(), path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+	}
+	for (const char *const *p = headers; p && *p; p++)
+		hl = curl_slist_append(hl, *p);
+	if (body && !headers)
+		hl = curl_slist_append(hl, "Content-Type: application/json");
+	hl = curl_slist_append(hl, "Expect:");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+	rc = curl_easy_perform(c);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+	if (rc != CURLE_OK) {
+		strbuf_free(&b);
+		strbuf_free(&h);
+		return -1;
+	}
+	strbuf_append(&b, "", 0);
+	strbuf_append(&h, "", 0);
+	out->body = b.buf;
+	out->len = b.len;
+	out->headers = h.buf;
+	if (out->len)
+		out->json = fs_json_parse(out->body, out->len, err, sizeof(err));
+	return 0;
+}
+
+void http_answer_free(struct http_answer *a)
+{
+	free(a->body);
+	free(a->headers);
+	json_object_put(a->json);
+	memset(a, 0, sizeof(*a));
+}
+
+const char *http_header(const struct http_answer *a, const char *name, char *buf, size_t size)
+{
+	size_t n = strlen(name);
+	const char *line = a->headers;
+
+	while (line && *line) {
+		const char *eol = strstr(line, "\r\n");
+		if (!eol)
+			break;
+		if (strncasecmp(line, name, n) == 0 && line[n] == ':') {
+			const char *v = line + n + 1;
+			while (*v == ' ')
+				v++;
+			size_t len = (size_t)(eol - v);
+			if (len >= size)
+				len = size - 1;
+			memcpy(buf, v, len);
+			buf[len] = '\0';
+			return buf;
+		}
+		line = eol + 2;
+	}
+	return NULL;
+}
+
+const char *http_detail(const struct http_answer *a)
+{
+	json_object *d;
+
+	if (!a->json || !json_object_object_get_ex(a->json, "detail", &d) ||
+	    !json_object_is_type(d, json_type_string))
+		return NULL;
+	return json_object_get_string(d);
+}

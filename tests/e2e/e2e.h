@@ -1,0 +1,37 @@
+/* End-to-end tests: real HTTP through nginx to the responders, against the
+ * test instance's PostgreSQL and Redis (scripts/test.sh starts them). */
+#ifndef FS_E2E_H
+#define FS_E2E_H
+
+#include <check.h>
+#include <json-c/json.h>
+#include <stddef.h>
+
+struct http_answer {
+	long status;
+	char *body;
+	size_t len;
+	char *headers;      /* raw response header block */
+	json_object *json;  /* parsed body when it is JSON, else NULL */
+};
+
+/* FLOWSEND_TEST_URL, e.g. http://127.0.0.1:18080 */
+const char *e2e_base(void);
+/* The folder with the fs-* responder binaries (FLOWSEND_TEST_BIN). */
+const char *e2e_bin(void);
+/* Send one request; headers is a NULL-terminated list of "Name: value" or NULL.
+ * Returns 0, or -1 when no HTTP answer came. */
+int http_call(const char *method, const char *path, const char *const *headers,
+	      const char *body, size_t body_len, struct http_answer *out);
+void http_answer_free(struct http_answer *a);
+/* The answer's header value (case-insensitive name) copied into buf, or NULL. */
+const char *http_header(const struct http_answer *a, const char *name, char *buf, size_t size);
+/* The string "detail" of a JSON error answer, or NULL. */
+const char *http_detail(const struct http_answer *a);
+
+Suite *health_suite(void);
+Suite *openapi_suite(void);
+Suite *errors_suite(void);
+Suite *database_suite(void);
+
+#endif

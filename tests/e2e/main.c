@@ -1,0 +1,24 @@
+/* Runs every end-to-end suite against the instance scripts/test.sh started. */
+#include <curl/curl.h>
+#include <stdlib.h>
+
+#include "core/log.h"
+#include "e2e.h"
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	log_setup("e2e", LOG_WARN);
+	sr = srunner_create(health_suite());
+	srunner_add_suite(sr, openapi_suite());
+	srunner_add_suite(sr, errors_suite());
+	srunner_add_suite(sr, database_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	curl_global_cleanup();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,22 @@
+/* Runs every unit suite; exits non-zero when any test fails. */
+#include <stdlib.h>
+
+#include "unit.h"
+
+int main(void)
+{
+	SRunner *sr = srunner_create(arena_suite());
+	int failed;
+
+	srunner_add_suite(sr, strbuf_suite());
+	srunner_add_suite(sr, utf8_suite());
+	srunner_add_suite(sr, json_suite());
+	srunner_add_suite(sr, request_suite());
+	srunner_add_suite(sr, router_suite());
+	srunner_add_suite(sr, config_suite());
+	srunner_add_suite(sr, dispatch_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

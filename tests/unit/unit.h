@@ -1,0 +1,16 @@
+/* One Check suite per library module; main.c runs them all. */
+#ifndef FS_UNIT_H
+#define FS_UNIT_H
+
+#include <check.h>
+
+Suite *arena_suite(void);
+Suite *strbuf_suite(void);
+Suite *utf8_suite(void);
+Suite *json_suite(void);
+Suite *request_suite(void);
+Suite *router_suite(void);
+Suite *config_suite(void);
+Suite *dispatch_suite(void);
+
+#endif
