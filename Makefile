@@ -12,7 +12,10 @@ WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(WARN) \
             -fstack-protector-strong -Ilib $(PKG_CFLAGS) -I/usr/include/postgresql
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+CFLAGS   += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=fuzzer,address,undefined
+else ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
 else
@@ -34,7 +37,7 @@ UNIT_BIN := $(BUILD)/tests/unit_tests
 E2E_BIN  := $(BUILD)/tests/e2e_tests
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all run stop test unit e2e bench fuzz deps clean format tests
+.PHONY: all run stop test unit e2e bench fuzz fuzz-targets deps clean format tests
 
 all: $(LIBA) $(RESP_BIN) $(TOOL_BIN)
 
@@ -78,6 +81,15 @@ $(UNIT_BIN): $(UNIT_SRC:%.c=$(BUILD)/%.o) $(LIBA)
 $(E2E_BIN): $(E2E_SRC:%.c=$(BUILD)/%.o) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
+
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/*.c))
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+fuzz-targets: $(FUZZ_BIN)
+
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 deps:
 	@scripts/deps.sh

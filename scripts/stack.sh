@@ -29,8 +29,12 @@ SOCK=$STATE/sock
 LOG=$STATE/log
 PIDS=$STATE/pid
 WORKERS=${FLOWSEND_WORKERS:-4}
-NGINX_WORKERS=${FLOWSEND_NGINX_WORKERS:-2}
-KEEPALIVE=${FLOWSEND_FASTCGI_KEEPALIVE:-2}
+# One nginx worker serves a 2-core host best: the cores are needed by the
+# responders, PostgreSQL and Redis. Larger hosts get one per core.
+if (($(nproc) <= 2)); then NGINX_WORKERS=${FLOWSEND_NGINX_WORKERS:-1}; else NGINX_WORKERS=${FLOWSEND_NGINX_WORKERS:-auto}; fi
+# Kept FastCGI connections pin a libfcgi worker each; off by default, since
+# measured p99 latency was several times worse with them (bench/run.sh).
+KEEPALIVE=${FLOWSEND_FASTCGI_KEEPALIVE:-0}
 
 is_root() { [[ $(id -u) -eq 0 ]]; }
 # PostgreSQL refuses to run as root: run its tools as the postgres user then.
@@ -53,7 +57,7 @@ configure_env() {
 	fi
 	export FLOWSEND_ENV=${FLOWSEND_ENV:-development}
 	export FLOWSEND_DATABASE_URL=${FLOWSEND_DATABASE_URL:-"postgresql://flowsend_app@/flowsend?host=$PGSOCK&port=$PG_PORT"}
-	export FLOWSEND_REDIS_URL=${FLOWSEND_REDIS_URL:-"redis://127.0.0.1:$REDIS_PORT/0"}
+	export FLOWSEND_REDIS_URL=${FLOWSEND_REDIS_URL:-"unix://$STATE/redis/redis.sock"}
 	export FLOWSEND_PUBLIC_URL=${FLOWSEND_PUBLIC_URL:-"http://127.0.0.1:$HTTP_PORT"}
 	if [[ $instance == run ]]; then
 		export FLOWSEND_SMTP_URL=${FLOWSEND_SMTP_URL-"smtp://127.0.0.1:$SMTP_PORT"}
@@ -121,17 +125,28 @@ start_redis() {
 	local persist=(--save "")
 	[[ $instance == run ]] && persist=(--save "300 10" --appendonly no)
 	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes \
+		--unixsocket "$STATE/redis/redis.sock" --unixsocketperm 700 \
 		--pidfile "$PIDS/redis.pid" --logfile "$LOG/redis.log" --dir "$STATE/redis" \
 		"${persist[@]}" --protected-mode yes >/dev/null
 	for _ in $(seq 50); do
 		redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
 		sleep 0.1
 	done
-	say redis "ready on 127.0.0.1:$REDIS_PORT"
+	say redis "ready on $STATE/redis/redis.sock and 127.0.0.1:$REDIS_PORT"
+}
+
+# nginx/responders, plus bench/responders for the bench instance.
+responder_table() {
+	cat "$ROOT/nginx/responders"
+	if [[ $instance == bench ]]; then cat "$ROOT/bench/responders"; fi
 }
 
 responders() {
-	grep -v '^#' "$ROOT/nginx/responders" | awk 'NF == 3 { print $2 }' | sort -u
+	responder_table | grep -v '^#' | awk 'NF == 3 { print $2 }' | sort -u
+}
+
+responder_bin() {
+	if [[ -x $BIN/fs-$1 ]]; then echo "$BIN/fs-$1"; else echo "$ROOT/build/bench/fs-$1"; fi
 }
 
 start_responders() {
@@ -140,8 +155,8 @@ start_responders() {
 	local name started=0
 	for name in $(responders); do
 		if alive "$PIDS/fs-$name.pid"; then continue; fi
-		[[ -x $BIN/fs-$name ]] || { echo "missing $BIN/fs-$name: run make" >&2; exit 1; }
-		setsid "$BIN/fs-$name" --socket "$SOCK/$name.sock" --workers "$WORKERS" \
+		[[ -x $(responder_bin "$name") ]] || { echo "missing $BIN/fs-$name: run make" >&2; exit 1; }
+		setsid "$(responder_bin "$name")" --socket "$SOCK/$name.sock" --workers "$WORKERS" \
 			>>"$LOG/fs-$name.log" 2>&1 </dev/null &
 		echo $! >"$PIDS/fs-$name.pid"
 		started=$((started + 1))
@@ -177,7 +192,7 @@ nginx_conf() {
 			fastcgi_keep_conn on;"; fi
 		locations+="
 		}"$'\n'
-	done <"$ROOT/nginx/responders"
+	done < <(responder_table)
 	user_line=""
 	if is_root; then user_line="user www-data www-data;"; fi
 	access_log="$LOG/nginx-access.log"

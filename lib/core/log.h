@@ -6,6 +6,8 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 /* Name printed on every line (the responder or tool), and the lowest level shown. */
 void log_setup(const char *program, enum log_level min_level);
+/* Call in a child right after fork so lines carry the child's pid. */
+void log_after_fork(void);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* The access line: request id, method, path, status and duration in milliseconds. */

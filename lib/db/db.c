@@ -202,11 +202,48 @@ void db_end_request(struct fs_db *db)
 
 int db_ping(struct fs_db *db)
 {
-	PGresult *res = db_query(db, NULL, "SELECT 1", 0, NULL);
+	PGconn *c = db_conn(db);
+	PGresult *res;
+	int ok;
 
-	if (!res)
+	if (!c)
 		return -1;
+	/* A constant statement: the simple protocol costs the server one message
+	 * instead of parse, bind, describe and execute. */
+	res = PQexec(c, "SELECT 1");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQstatus(c) == CONNECTION_BAD) {
+		PQclear(res);
+		PQreset(c);
+		res = PQexec(c, "SELECT 1");
+	}
+	ok = PQresultStatus(res) == PGRES_TUPLES_OK;
 	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+int db_ping_send(struct fs_db *db)
+{
+	PGconn *c = db_conn(db);
+
+	if (!c || PQtransactionStatus(c) != PQTRANS_IDLE)
+		return -1;
+	return PQsendQuery(c, "SELECT 1") ? 0 : -1;
+}
+
+int db_ping_finish(struct fs_db *db)
+{
+	PGresult *res;
+	int ok = 0, results = 0;
+
+	while ((res = PQgetResult(db->conn))) {
+		ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+		results++;
+		PQclear(res);
+	}
+	if (results == 0 || !ok) {
+		/* The connection died while idle: one fresh try. */
+		return db_ping(db);
+	}
 	return 0;
 }
 

@@ -39,6 +39,10 @@ void db_rollback(struct fs_db *db);
 void db_end_request(struct fs_db *db);
 /* 0 when the server answers a trivial query. */
 int db_ping(struct fs_db *db);
+/* The same in two halves, so the caller can do other work while the server
+ * answers: send (0 when sent), then finish (0 when answered). */
+int db_ping_send(struct fs_db *db);
+int db_ping_finish(struct fs_db *db);
 
 /* Value helpers over a result row: NULL for SQL NULL, column by name. */
 const char *db_get(const PGresult *res, int row, const char *column);

@@ -161,6 +161,7 @@ static pid_t spawn_worker(const struct fs_app *app, int listen_fd)
 	pid_t pid = fork();
 
 	if (pid == 0) {
+		log_after_fork();
 		signal(SIGCHLD, SIG_DFL);
 		worker_loop(app, listen_fd);
 	}

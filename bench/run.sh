@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# make bench: starts the bench instance (its own ports, no access log) and
+# measures with wrk. Each figure is the median of BENCH_RUNS runs (default 3);
+# the nginx -> libfcgi "hello" ceiling is measured in the same run for ratios.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+runs=${BENCH_RUNS:-3}
+duration=${BENCH_DURATION:-10}
+conns=${BENCH_CONNECTIONS:-64}
+base=http://127.0.0.1:28080
+
+mkdir -p build/bench
+cc -O2 -Wall -Wextra -Werror -o build/bench/fs-hello bench/hello.c -lfcgi
+scripts/stack.sh start bench >/dev/null
+trap 'scripts/stack.sh stop bench >/dev/null' EXIT
+
+# wrk prints "Requests/sec: N" and, with --latency, a "99%" line.
+measure() {
+	local url=$1 rps=() p99=() out i
+	for ((i = 0; i < runs; i++)); do
+		out=$(wrk -t2 -c"$conns" -d"${duration}s" --latency "$url")
+		rps+=("$(awk '/Requests\/sec/ { print $2 }' <<<"$out")")
+		p99+=("$(awk '$1 == "99%" { print $2 }' <<<"$out")")
+	done
+	local mid=$((runs / 2))
+	printf '%s %s\n' "$(printf '%s\n' "${rps[@]}" | sort -n | sed -n "$((mid + 1))p")" \
+		"$(printf '%s\n' "${p99[@]}" | sort -V | sed -n "$((mid + 1))p")"
+}
+
+curl -fsS "$base/api/v1/health" >/dev/null
+echo "FlowSend bench: $(nproc) cores, wrk -t2 -c$conns -d${duration}s, median of $runs runs"
+printf '%-34s %12s %10s\n' endpoint req/s p99
+read -r hello_rps hello_p99 < <(measure "$base/api/v1/bench-hello")
+printf '%-34s %12s %10s\n' "nginx->libfcgi hello (ceiling)" "$hello_rps" "$hello_p99"
+read -r health_rps health_p99 < <(measure "$base/api/v1/health")
+printf '%-34s %12s %10s\n' "GET /api/v1/health (PG + Redis)" "$health_rps" "$health_p99"
+python3 -c "import sys; h, c = float(sys.argv[1]), float(sys.argv[2]); print(f'health / hello = {h / c:.2f}')" \
+	"$health_rps" "$hello_rps"
