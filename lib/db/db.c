@@ -51,6 +51,8 @@ PGconn *db_conn(struct fs_db *db)
 		return NULL;
 	}
 	PQsetNoticeReceiver(db->conn, db_notice_quiet, NULL);
+	/* Timestamps come back as ISO 8601 in UTC, ready for db_iso_time. */
+	PQclear(PQexec(db->conn, "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'"));
 	return db->conn;
 }
 
@@ -245,6 +247,26 @@ int db_ping_finish(struct fs_db *db)
 		return db_ping(db);
 	}
 	return 0;
+}
+
+const char *db_iso_time(struct arena *a, const char *pg)
+{
+	size_t n;
+	char *out;
+
+	if (!pg)
+		return NULL;
+	n = strlen(pg);
+	out = arena_alloc(a, n + 2);
+	if (!out)
+		return NULL;
+	memcpy(out, pg, n + 1);
+	/* "2026-11-25 14:27:10.989+00" -> "2026-11-25T14:27:10.989Z" */
+	if (n > 10 && out[10] == ' ')
+		out[10] = 'T';
+	if (n > 3 && strcmp(out + n - 3, "+00") == 0)
+		strcpy(out + n - 3, "Z");
+	return out;
 }
 
 const char *db_get(const PGresult *res, int row, const char *column)

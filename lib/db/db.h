@@ -44,6 +44,10 @@ int db_ping(struct fs_db *db);
 int db_ping_send(struct fs_db *db);
 int db_ping_finish(struct fs_db *db);
 
+/* A timestamptz as PostgreSQL sends it (UTC, ISO style) turned into
+ * ISO 8601 with a Z, in the arena; NULL stays NULL. */
+const char *db_iso_time(struct arena *a, const char *pg);
+
 /* Value helpers over a result row: NULL for SQL NULL, column by name. */
 const char *db_get(const PGresult *res, int row, const char *column);
 long long db_get_ll(const PGresult *res, int row, const char *column, long long fallback);

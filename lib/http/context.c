@@ -2,6 +2,7 @@
 #include "http/context.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,4 +138,19 @@ const char *fs_ctx_query_string(struct fs_ctx *ctx, const char *name, size_t max
 		return NULL;
 	}
 	return p->value;
+}
+
+enum fs_status fs_fail(struct fs_error *err, enum fs_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
+	va_end(ap);
+	return st;
+}
+
+void fs_respond_failure(struct fs_ctx *ctx, enum fs_status st, const struct fs_error *err)
+{
+	fs_respond_error(ctx, st, "%s", err->detail);
 }

@@ -15,6 +15,24 @@
 struct fs_db;
 struct fs_redis;
 
+/* API key scopes: read (GET) within write (mutations) within admin (keys). */
+#define FS_SCOPE_READ 1u
+#define FS_SCOPE_WRITE 2u
+#define FS_SCOPE_ADMIN 4u
+
+/* Who is calling, filled by authentication (strings live in the arena). */
+struct fs_principal {
+	const char *user_id;
+	const char *email;
+	const char *plan;
+	const char *created_at;  /* ISO 8601 UTC */
+	int is_active;
+	int via_api_key;
+	const char *key_id;
+	unsigned scopes;         /* all scopes for a dashboard JWT */
+	int key_is_platform;     /* issued by /auth/provision */
+};
+
 struct fs_ctx {
 	struct arena *arena;
 	struct fs_request req;
@@ -25,7 +43,19 @@ struct fs_ctx {
 	struct fs_db *sysdb;     /* narrow cross-tenant role */
 	struct fs_redis *redis;
 	const char *user_id;     /* the authenticated tenant, once auth has run */
+	struct fs_principal auth;
 };
+
+/* A service's refusal: the status and the detail the client will read. */
+struct fs_error {
+	char detail[256];
+};
+
+/* Fill err and return st, so services can `return fs_fail(err, ...)`. */
+enum fs_status fs_fail(struct fs_error *err, enum fs_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Answer with {"detail": err->detail} and st's HTTP code. */
+void fs_respond_failure(struct fs_ctx *ctx, enum fs_status st, const struct fs_error *err);
 
 /* A path parameter by name (":id" → "id") copied into the arena, or NULL. */
 const char *fs_ctx_param(struct fs_ctx *ctx, const char *name);

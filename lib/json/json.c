@@ -2,6 +2,7 @@
  * with a FastAPI-compatible error entry so clients of the original keep working. */
 #include "json/json.h"
 
+#include "core/email.h"
 #include "core/utf8.h"
 
 #include <math.h>
@@ -187,6 +188,36 @@ int fs_json_get_string(struct fs_validation *v, json_object *obj, const char *ke
 	*out = s;
 	if (out_len)
 		*out_len = len;
+	return 1;
+}
+
+int fs_json_get_nullable_string(struct fs_validation *v, json_object *obj, const char *key,
+				size_t min_chars, size_t max_chars, int *present,
+				const char **out)
+{
+	json_object *val = NULL;
+
+	*present = json_object_object_get_ex(obj, key, &val);
+	*out = NULL;
+	if (!*present || val == NULL)
+		return *present;
+	return fs_json_get_string(v, obj, key, 0, min_chars, max_chars, out, NULL);
+}
+
+int fs_json_get_email(struct fs_validation *v, json_object *obj, const char *key, int required,
+		      const char **out)
+{
+	size_t len;
+	int r = fs_json_get_string(v, obj, key, required, 1, 254, out, &len);
+	const char *why;
+
+	if (r != 1)
+		return r;
+	why = email_invalid_reason(*out, len);
+	if (why) {
+		fs_validation_add(v, "body", key, why, "value_error");
+		return -1;
+	}
 	return 1;
 }
 

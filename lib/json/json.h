@@ -31,6 +31,14 @@ json_object *fs_validation_take(struct fs_validation *v);
  * added). Strings are checked for UTF-8, NUL and length in code points. */
 int fs_json_get_string(struct fs_validation *v, json_object *obj, const char *key, int required,
 		       size_t min_chars, size_t max_chars, const char **out, size_t *out_len);
+/* Like fs_json_get_string for a field that may be null: *present tells whether
+ * the key was sent at all; *out is NULL for an explicit null. */
+int fs_json_get_nullable_string(struct fs_validation *v, json_object *obj, const char *key,
+				size_t min_chars, size_t max_chars, int *present,
+				const char **out);
+/* An email field: a string that passes email_invalid_reason (422 otherwise). */
+int fs_json_get_email(struct fs_validation *v, json_object *obj, const char *key, int required,
+		      const char **out);
 int fs_json_get_bool(struct fs_validation *v, json_object *obj, const char *key, int required,
 		     int *out);
 int fs_json_get_int(struct fs_validation *v, json_object *obj, const char *key, int required,

@@ -1,0 +1,58 @@
+/* Responder for /api/v1/settings: sender settings (domains and the webhook
+ * secret join it with delivery and flows). */
+#include "http/server.h"
+#include "json/json.h"
+#include "services/auth.h"
+#include "services/settings.h"
+
+static void sender_show(struct fs_ctx *ctx)
+{
+	json_object *o = NULL;
+	struct fs_error err;
+	enum fs_status st = sender_get(ctx, &o, &err);
+
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_json(ctx, 200, o);
+}
+
+static void sender_patch(struct fs_ctx *ctx)
+{
+	json_object *body = fs_ctx_json_body(ctx), *o = NULL;
+	struct fs_validation v;
+	struct sender_update u = { 0 };
+	struct fs_error err;
+	enum fs_status st;
+
+	if (!body)
+		return;
+	fs_validation_init(&v);
+	fs_json_get_nullable_string(&v, body, "from_name", 0, 255, &u.set_from_name, &u.from_name);
+	fs_json_get_nullable_string(&v, body, "postal_address", 1, 1000, &u.set_postal_address,
+				    &u.postal_address);
+	u.set_from_email = json_object_object_get_ex(body, "from_email", NULL);
+	if (u.set_from_email && json_object_object_get(body, "from_email"))
+		fs_json_get_email(&v, body, "from_email", 1, &u.from_email);
+	u.set_reply_to = json_object_object_get_ex(body, "reply_to", NULL);
+	if (u.set_reply_to && json_object_object_get(body, "reply_to"))
+		fs_json_get_email(&v, body, "reply_to", 1, &u.reply_to);
+	if (fs_validation_failed(&v))
+		return fs_respond_validation(ctx, fs_validation_take(&v));
+	st = sender_update(ctx, &u, &o, &err);
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_json(ctx, 200, o);
+}
+
+static const struct fs_route routes[] = {
+	{ "GET", "/api/v1/settings/sender", sender_show, FS_ACCESS_READ, "Sender settings" },
+	{ "PATCH", "/api/v1/settings/sender", sender_patch, FS_ACCESS_WRITE,
+	  "Change sender settings" },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct fs_app app = { "settings", routes, sizeof(routes) / sizeof(routes[0]) };
+	auth_install();
+	return fs_server_main(&app, argc, argv);
+}

@@ -1,0 +1,76 @@
+/* Thin wrappers over OpenSSL so callers never handle digests as raw bytes. */
+#include "core/crypto.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <string.h>
+
+#include "core/uuid.h"
+
+void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+
+	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	hex_encode(md, 32, out);
+}
+
+void hmac_sha256_hex(const void *key, size_t key_len, const void *data, size_t len,
+		     char out[SHA256_HEX_LEN + 1])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+
+	HMAC(EVP_sha256(), key, (int)key_len, data, len, md, &mdlen);
+	hex_encode(md, 32, out);
+}
+
+int secure_equals(const char *a, size_t alen, const char *b, size_t blen)
+{
+	if (alen != blen)
+		return 0;
+	return CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+size_t base64url_encode(const unsigned char *in, size_t len, char *out)
+{
+	static const char tbl[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t o = 0, i = 0;
+
+	for (; i + 2 < len; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+		out[o++] = tbl[v >> 18];
+		out[o++] = tbl[(v >> 12) & 63];
+		out[o++] = tbl[(v >> 6) & 63];
+		out[o++] = tbl[v & 63];
+	}
+	if (len - i == 1) {
+		unsigned v = (unsigned)in[i] << 16;
+		out[o++] = tbl[v >> 18];
+		out[o++] = tbl[(v >> 12) & 63];
+	} else if (len - i == 2) {
+		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
+		out[o++] = tbl[v >> 18];
+		out[o++] = tbl[(v >> 12) & 63];
+		out[o++] = tbl[(v >> 6) & 63];
+	}
+	out[o] = '\0';
+	return o;
+}
+
+int random_token(const char *prefix, size_t nbytes, char *out, size_t size)
+{
+	unsigned char buf[64];
+	size_t plen = strlen(prefix);
+
+	if (nbytes > sizeof(buf) || plen + nbytes * 4 / 3 + 4 > size)
+		return -1;
+	if (random_bytes(buf, nbytes) < 0)
+		return -1;
+	memcpy(out, prefix, plen);
+	base64url_encode(buf, nbytes, out + plen);
+	return 0;
+}

@@ -1,0 +1,22 @@
+/* Hashes, HMACs, constant-time comparison and random tokens (OpenSSL). The one
+ * part of core/ that needs a library beyond libc: every layer above uses it. */
+#ifndef FS_CRYPTO_H
+#define FS_CRYPTO_H
+
+#include <stddef.h>
+
+#define SHA256_HEX_LEN 64
+
+/* Lower-case hex SHA-256 of data into out[65]. */
+void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1]);
+/* Lower-case hex HMAC-SHA256 into out[65]. */
+void hmac_sha256_hex(const void *key, size_t key_len, const void *data, size_t len,
+		     char out[SHA256_HEX_LEN + 1]);
+/* 1 when a[0..alen) equals b[0..blen), in time independent of the contents. */
+int secure_equals(const char *a, size_t alen, const char *b, size_t blen);
+/* base64url without padding of len bytes into out (at least 4 * len / 3 + 4). */
+size_t base64url_encode(const unsigned char *in, size_t len, char *out);
+/* prefix followed by base64url of nbytes random bytes, into out (size bytes). 0 or -1. */
+int random_token(const char *prefix, size_t nbytes, char *out, size_t size);
+
+#endif

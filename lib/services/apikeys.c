@@ -1,0 +1,116 @@
+/* API keys. The raw key exists only in the create answer; lookups hash what
+ * the client sends and find the row by its unique hash. */
+#include "services/apikeys.h"
+
+#include <string.h>
+
+#include "core/crypto.h"
+#include "json/json.h"
+
+#define KEY_COLUMNS "id, name, key_prefix, scopes, is_active, last_used_at, created_at"
+
+int apikey_shape_ok(const char *key, size_t len)
+{
+	size_t plen = strlen(APIKEY_PREFIX);
+
+	if (len <= plen || len > 100 || strncmp(key, APIKEY_PREFIX, plen) != 0)
+		return 0;
+	for (size_t i = plen; i < len; i++) {
+		char c = key[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+/* "{read,write}" -> ["read", "write"] */
+static json_object *scopes_json(const char *pgarray)
+{
+	json_object *a = json_object_new_array();
+	static const char *names[] = { "read", "write", "admin" };
+
+	for (size_t i = 0; pgarray && i < 3; i++)
+		if (strstr(pgarray, names[i]))
+			json_object_array_add(a, json_object_new_string(names[i]));
+	return a;
+}
+
+static json_object *key_row_json(struct arena *a, const PGresult *r, int row)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_string(db_get(r, row, "id")));
+	json_object_object_add(o, "name", json_object_new_string(db_get(r, row, "name")));
+	json_object_object_add(o, "key_prefix", json_object_new_string(db_get(r, row, "key_prefix")));
+	json_object_object_add(o, "scopes", scopes_json(db_get(r, row, "scopes")));
+	json_object_object_add(o, "is_active", json_object_new_boolean(db_get_bool(r, row, "is_active")));
+	json_object_object_add(o, "last_used_at",
+			       fs_json_str_or_null(db_iso_time(a, db_get(r, row, "last_used_at"))));
+	json_object_object_add(o, "created_at",
+			       fs_json_str_or_null(db_iso_time(a, db_get(r, row, "created_at"))));
+	return o;
+}
+
+enum fs_status apikey_issue(struct fs_ctx *ctx, struct fs_db *db, const char *user_id,
+			    const char *name, const char *scopes, int is_platform, char *key_out,
+			    size_t key_size, json_object **row, struct fs_error *err)
+{
+	char hash[SHA256_HEX_LEN + 1], prefix[APIKEY_SHOWN_PREFIX_LEN + 1];
+	const char *params[6] = { user_id, name, hash, prefix, scopes, is_platform ? "t" : "f" };
+	int tenant = db == ctx->db;
+	PGresult *r;
+
+	if (random_token(APIKEY_PREFIX, 32, key_out, key_size) < 0)
+		return fs_fail(err, FS_ERROR, "random key generation failed");
+	sha256_hex(key_out, strlen(key_out), hash);
+	memcpy(prefix, key_out, APIKEY_SHOWN_PREFIX_LEN);
+	prefix[APIKEY_SHOWN_PREFIX_LEN] = '\0';
+	if (tenant && db_begin_tenant(db, user_id) != FS_OK)
+		return fs_fail(err, FS_ERROR, "database unavailable");
+	r = db_query(db, ctx->arena,
+		     "INSERT INTO api_keys (user_id, name, key_hash, key_prefix, scopes, is_platform)"
+		     " VALUES ($1, $2, $3, $4, $5, $6) RETURNING " KEY_COLUMNS,
+		     6, params);
+	if (!r || (tenant && db_commit(db) != FS_OK)) {
+		if (tenant)
+			db_rollback(db);
+		return fs_fail(err, FS_ERROR, "storing the API key failed");
+	}
+	if (row)
+		*row = key_row_json(ctx->arena, r, 0);
+	return FS_OK;
+}
+
+enum fs_status apikey_list(struct fs_ctx *ctx, json_object **items, struct fs_error *err)
+{
+	PGresult *r;
+
+	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+		return fs_fail(err, FS_ERROR, "database unavailable");
+	r = db_query(ctx->db, ctx->arena,
+		     "SELECT " KEY_COLUMNS " FROM api_keys ORDER BY created_at DESC, id", 0, NULL);
+	if (!r || db_commit(ctx->db) != FS_OK)
+		return fs_fail(err, FS_ERROR, "listing API keys failed");
+	*items = json_object_new_array();
+	for (int i = 0; i < PQntuples(r); i++)
+		json_object_array_add(*items, key_row_json(ctx->arena, r, i));
+	return FS_OK;
+}
+
+enum fs_status apikey_revoke(struct fs_ctx *ctx, const char *id, struct fs_error *err)
+{
+	const char *params[1] = { id };
+	PGresult *r;
+
+	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+		return fs_fail(err, FS_ERROR, "database unavailable");
+	r = db_query(ctx->db, ctx->arena,
+		     "UPDATE api_keys SET is_active = false WHERE id = $1 AND is_active RETURNING id",
+		     1, params);
+	if (!r || db_commit(ctx->db) != FS_OK)
+		return fs_fail(err, FS_ERROR, "revoking the API key failed");
+	if (PQntuples(r) == 0)
+		return fs_fail(err, FS_NOT_FOUND, "API key not found");
+	return FS_OK;
+}
