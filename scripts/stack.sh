@@ -54,6 +54,8 @@ configure_env() {
 		# Tests and benchmarks are hermetic: the caller's settings do not leak in.
 		unset FLOWSEND_SMTP_URL FLOWSEND_DATABASE_URL FLOWSEND_REDIS_URL FLOWSEND_PUBLIC_URL
 		export FLOWSEND_ENV=test
+		# Tests exercise the API rate limits; benchmarks measure without them.
+		if [[ $instance == test ]]; then export FLOWSEND_RATE_LIMITS=on; else export FLOWSEND_RATE_LIMITS=off; fi
 	fi
 	export FLOWSEND_ENV=${FLOWSEND_ENV:-development}
 	export FLOWSEND_DATABASE_URL=${FLOWSEND_DATABASE_URL:-"postgresql://flowsend_app@/flowsend?host=$PGSOCK&port=$PG_PORT"}

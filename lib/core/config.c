@@ -99,6 +99,12 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "FLOWSEND_RATE_LIMITS must be on or off");
 		return -1;
 	}
+	if (env_long("FLOWSEND_RATE_LIMIT_FREE", 60, 1, 1000000, &cfg->rate_limit_free, err, errlen) < 0 ||
+	    env_long("FLOWSEND_RATE_LIMIT_PRO", 600, 1, 1000000, &cfg->rate_limit_pro, err, errlen) < 0 ||
+	    env_long("FLOWSEND_RATE_LIMIT_ENTERPRISE", 3000, 1, 1000000, &cfg->rate_limit_enterprise,
+		     err, errlen) < 0 ||
+	    env_long("FLOWSEND_RATE_LIMIT_JWT", 1200, 1, 1000000, &cfg->rate_limit_jwt, err, errlen) < 0)
+		return -1;
 	if (env_long("FLOWSEND_ACCESS_TOKEN_TTL", 15 * 60, 1, 86400 * 30, &cfg->access_token_ttl,
 		     err, errlen) < 0)
 		return -1;

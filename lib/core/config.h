@@ -30,6 +30,10 @@ struct fs_config {
 	const char *dns_server;
 	const char *log_level;
 	int rate_limits;                 /* FLOWSEND_RATE_LIMITS=on|off */
+	long rate_limit_free;            /* requests per minute per key, by plan */
+	long rate_limit_pro;
+	long rate_limit_enterprise;
+	long rate_limit_jwt;             /* per user, for dashboard tokens */
 	long access_token_ttl;           /* seconds */
 	long refresh_token_ttl;          /* seconds */
 	size_t json_body_max;            /* bytes */

@@ -13,6 +13,13 @@ struct auth_tokens {
 	char refresh[128];
 };
 
+enum auth_credential { AUTH_NONE, AUTH_BEARER, AUTH_API_KEY, AUTH_MALFORMED };
+
+/* Which credential the two headers carry (either may be NULL); *value points
+ * at the token or key inside them. Pure: the fuzz target drives it. */
+enum auth_credential auth_parse_credentials(const char *authorization, const char *api_key,
+					    const char **value);
+
 /* Install auth_authenticate as the server's authentication hook. */
 void auth_install(void);
 /* API key or Bearer JWT, then user state, then scope; fills ctx->auth. On

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "core/strbuf.h"
+#include "core/uuid.h"
 #include "e2e.h"
 #include "json/json.h"
 
@@ -122,4 +123,65 @@ const char *http_detail(const struct http_answer *a)
 	    !json_object_is_type(d, json_type_string))
 		return NULL;
 	return json_object_get_string(d);
+}
+
+void e2e_unique_email(const char *prefix, char *out, size_t size)
+{
+	static unsigned counter;
+	unsigned char r[6];
+	char hex[13];
+
+	random_bytes(r, sizeof(r));
+	hex_encode(r, sizeof(r), hex);
+	snprintf(out, size, "%s-%s-%u@example.com", prefix, hex, counter++);
+}
+
+const char *json_str(json_object *o, const char *key)
+{
+	json_object *v;
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+void e2e_register(const char *email, const char *password, char *access, size_t asize,
+		  char *refresh, size_t rsize)
+{
+	char body[512];
+	struct http_answer a;
+
+	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\"}", email, password);
+	ck_assert_int_eq(http_call("POST", "/api/v1/auth/register", NULL, body, strlen(body), &a), 0);
+	ck_assert_msg(a.status == 201, "register %s: %ld %s", email, a.status, a.body);
+	if (access)
+		snprintf(access, asize, "%s", json_str(a.json, "access_token"));
+	if (refresh)
+		snprintf(refresh, rsize, "%s", json_str(a.json, "refresh_token"));
+	http_answer_free(&a);
+}
+
+static int http_with(const char *method, const char *path, const char *header, const char *body,
+		     struct http_answer *out)
+{
+	const char *headers[] = { header, "Content-Type: application/json", NULL };
+	return http_call(method, path, header ? headers : headers + 1, body, body ? strlen(body) : 0,
+			 out);
+}
+
+int http_bearer(const char *method, const char *path, const char *token, const char *body,
+		struct http_answer *out)
+{
+	char h[4200];
+	if (!token)
+		return http_with(method, path, NULL, body, out);
+	snprintf(h, sizeof(h), "Authorization: Bearer %s", token);
+	return http_with(method, path, h, body, out);
+}
+
+int http_key(const char *method, const char *path, const char *key, const char *body,
+	     struct http_answer *out)
+{
+	char h[512];
+	snprintf(h, sizeof(h), "X-API-Key: %s", key);
+	return http_with(method, path, h, body, out);
 }

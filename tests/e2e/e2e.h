@@ -29,7 +29,22 @@ const char *http_header(const struct http_answer *a, const char *name, char *buf
 /* The string "detail" of a JSON error answer, or NULL. */
 const char *http_detail(const struct http_answer *a);
 
+/* A fresh address nobody registered yet: prefix + random + @example.com. */
+void e2e_unique_email(const char *prefix, char *out, size_t size);
+/* Register (asserting 201) and copy both tokens out. */
+void e2e_register(const char *email, const char *password, char *access, size_t asize,
+		  char *refresh, size_t rsize);
+/* A request with "Authorization: Bearer <token>" (token NULL: none). */
+int http_bearer(const char *method, const char *path, const char *token, const char *body,
+		struct http_answer *out);
+/* A request with "X-API-Key: <key>". */
+int http_key(const char *method, const char *path, const char *key, const char *body,
+	     struct http_answer *out);
+/* A string member of the answer's JSON object, or NULL. */
+const char *json_str(json_object *o, const char *key);
+
 Suite *health_suite(void);
+Suite *accounts_suite(void);
 Suite *openapi_suite(void);
 Suite *errors_suite(void);
 Suite *database_suite(void);

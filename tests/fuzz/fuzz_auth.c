@@ -1,0 +1,44 @@
+/* libFuzzer target: the credential path short of the database. Input:
+ * the Authorization header, a NUL byte, then the X-API-Key header. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/crypto.h"
+#include "services/apikeys.h"
+#include "services/auth.h"
+#include "services/tokens.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct fs_config cfg;
+	static int ready;
+	char *copy = malloc(size + 2), user[37], hash[65];
+	const char *authz, *key, *value;
+
+	if (!ready) {
+		char err[64];
+		fs_config_load(&cfg, err, sizeof(err));
+		ready = 1;
+	}
+	memcpy(copy, data, size);
+	copy[size] = '\0';
+	copy[size + 1] = '\0';
+	authz = copy;
+	key = copy + strlen(copy) + 1 <= copy + size ? copy + strlen(copy) + 1 : NULL;
+	switch (auth_parse_credentials(authz, key, &value)) {
+	case AUTH_BEARER:
+		if (token_verify_access(&cfg, value, user) == FS_OK && strlen(user) != 36)
+			__builtin_trap();
+		break;
+	case AUTH_API_KEY:
+		if (apikey_shape_ok(value, strlen(value)))
+			sha256_hex(value, strlen(value), hash);
+		break;
+	default:
+		break;
+	}
+	free(copy);
+	return 0;
+}
