@@ -16,11 +16,14 @@ cc -O2 -Wall -Wextra -Werror -o build/bench/fs-hello bench/hello.c -lfcgi
 scripts/stack.sh start bench >/dev/null
 trap 'scripts/stack.sh stop bench >/dev/null' EXIT
 
+json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
 # wrk prints "Requests/sec: N" and, with --latency, a "99%" line.
 measure() {
 	local url=$1 rps=() p99=() out i
+	shift
 	for ((i = 0; i < runs; i++)); do
-		out=$(wrk -t2 -c"$conns" -d"${duration}s" --latency "$url")
+		out=$(wrk -t2 -c"$conns" -d"${duration}s" --latency "$@" "$url")
 		rps+=("$(awk '/Requests\/sec/ { print $2 }' <<<"$out")")
 		p99+=("$(awk '$1 == "99%" { print $2 }' <<<"$out")")
 	done
@@ -38,3 +41,14 @@ read -r health_rps health_p99 < <(measure "$base/api/v1/health")
 printf '%-34s %12s %10s\n' "GET /api/v1/health (PG + Redis)" "$health_rps" "$health_p99"
 python3 -c "import sys; h, c = float(sys.argv[1]), float(sys.argv[2]); print(f'health / hello = {h / c:.2f}')" \
 	"$health_rps" "$hello_rps"
+
+# An account with a JWT and an API key, for the authenticated endpoints.
+email="bench-$(date +%s%N)@example.com"
+access=$(curl -fsS -X POST "$base/api/v1/auth/register" -H 'Content-Type: application/json' \
+	-d "{\"email\":\"$email\",\"password\":\"bench-password\"}" | json_field access_token)
+key=$(curl -fsS -X POST "$base/api/v1/api-keys" -H "Authorization: Bearer $access" \
+	-H 'Content-Type: application/json' -d '{"name":"bench","scopes":["read"]}' | json_field key)
+read -r me_jwt_rps me_jwt_p99 < <(measure "$base/api/v1/auth/me" -H "Authorization: Bearer $access")
+printf '%-34s %12s %10s\n' "GET /api/v1/auth/me (JWT)" "$me_jwt_rps" "$me_jwt_p99"
+read -r me_key_rps me_key_p99 < <(measure "$base/api/v1/auth/me" -H "X-API-Key: $key")
+printf '%-34s %12s %10s\n' "GET /api/v1/auth/me (API key)" "$me_key_rps" "$me_key_p99"

@@ -294,7 +294,9 @@ do_stop() {
 	if alive "$STATE/nginx/nginx.pid"; then
 		nginx -p "$STATE/nginx" -c "$STATE/nginx/nginx.conf" -s quit 2>/dev/null || true
 		for _ in $(seq 50); do alive "$STATE/nginx/nginx.pid" || break; sleep 0.1; done
-		alive "$STATE/nginx/nginx.pid" && kill -KILL "$(cat "$STATE/nginx/nginx.pid")" 2>/dev/null
+		if alive "$STATE/nginx/nginx.pid"; then
+			kill -KILL "$(cat "$STATE/nginx/nginx.pid" 2>/dev/null)" 2>/dev/null || true
+		fi
 	fi
 	local f
 	for f in "$PIDS"/*.pid; do

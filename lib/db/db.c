@@ -15,6 +15,8 @@ void db_init(struct fs_db *db, const char *url)
 {
 	db->url = url;
 	db->conn = NULL;
+	db->nprepared = 0;
+	db->generation = 0;
 }
 
 void db_close(struct fs_db *db)
@@ -35,6 +37,8 @@ PGconn *db_conn(struct fs_db *db)
 	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
 		return db->conn;
 	if (db->conn) {
+		db->nprepared = 0;
+		db->generation++;
 		PQreset(db->conn);
 		if (PQstatus(db->conn) == CONNECTION_OK)
 			return db->conn;
@@ -51,6 +55,7 @@ PGconn *db_conn(struct fs_db *db)
 		return NULL;
 	}
 	PQsetNoticeReceiver(db->conn, db_notice_quiet, NULL);
+	db->generation++;
 	/* Timestamps come back as ISO 8601 in UTC, ready for db_iso_time. */
 	PQclear(PQexec(db->conn, "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'"));
 	return db->conn;
@@ -81,6 +86,8 @@ PGresult *db_query(struct fs_db *db, struct arena *a, const char *sql, int npara
 		/* The server went away between requests: one retry on a fresh
 		 * connection, which cannot have had a transaction open. */
 		PQclear(res);
+		db->nprepared = 0;
+		db->generation++;
 		PQreset(c);
 		if (PQstatus(c) != CONNECTION_OK) {
 			log_error("database reconnect failed: %s", PQerrorMessage(c));
@@ -95,6 +102,58 @@ PGresult *db_query(struct fs_db *db, struct arena *a, const char *sql, int npara
 			  res ? PQresultErrorMessage(res) : PQerrorMessage(c));
 		PQclear(res);
 		return NULL;
+	}
+	if (a)
+		arena_add_cleanup(a, clear_result, res);
+	return res;
+}
+
+PGresult *db_query_cached(struct fs_db *db, struct arena *a, const char *sql, int nparams,
+			  const char *const *params)
+{
+	char name[16];
+	int idx = -1;
+	PGconn *c = db_conn(db);
+	PGresult *res;
+
+	if (!c)
+		return NULL;
+	for (int i = 0; i < db->nprepared; i++)
+		if (db->prepared[i] == sql) {
+			idx = i;
+			break;
+		}
+	if (idx < 0) {
+		if (db->nprepared == DB_PREPARED_MAX)
+			return db_query(db, a, sql, nparams, params);
+		idx = db->nprepared;
+		snprintf(name, sizeof(name), "fs_%d", idx);
+		res = PQprepare(c, name, sql, nparams, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			log_error("prepare failed: %s", PQresultErrorMessage(res));
+			PQclear(res);
+			/* Fall back to the unprepared path (it also handles a dead connection). */
+			return db_query(db, a, sql, nparams, params);
+		}
+		PQclear(res);
+		db->prepared[db->nprepared++] = sql;
+	}
+	snprintf(name, sizeof(name), "fs_%d", idx);
+	res = PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
+	if (!result_ok(res)) {
+		int bad = PQstatus(c) == CONNECTION_BAD;
+		PQclear(res);
+		if (bad) {
+			/* A fresh session has no prepared statements: start over once. */
+			db->nprepared = 0;
+			db->generation++;
+			PQreset(c);
+			if (PQstatus(c) == CONNECTION_OK)
+				return db_query(db, a, sql, nparams, params);
+			return NULL;
+		}
+		/* Report the error the usual way (same statement, same failure). */
+		return db_query(db, a, sql, nparams, params);
 	}
 	if (a)
 		arena_add_cleanup(a, clear_result, res);
@@ -177,6 +236,8 @@ enum fs_status db_begin_tenant(struct fs_db *db, const char *user_id)
 
 	/* A connection that died while idle fails here first: reset, retry once. */
 	if (st != FS_OK && db->conn && PQstatus(db->conn) == CONNECTION_BAD) {
+		db->nprepared = 0;
+		db->generation++;
 		PQreset(db->conn);
 		st = db_begin_tenant_once(db, user_id);
 	}
@@ -215,6 +276,8 @@ int db_ping(struct fs_db *db)
 	res = PQexec(c, "SELECT 1");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQstatus(c) == CONNECTION_BAD) {
 		PQclear(res);
+		db->nprepared = 0;
+		db->generation++;
 		PQreset(c);
 		res = PQexec(c, "SELECT 1");
 	}

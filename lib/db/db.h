@@ -8,9 +8,17 @@
 #include "core/arena.h"
 #include "core/status.h"
 
+#define DB_PREPARED_MAX 64
+
 struct fs_db {
 	const char *url;
 	PGconn *conn;
+	/* Statements prepared on this connection, by the address of their
+	 * (static) SQL text; forgotten whenever the connection is reset. */
+	const char *prepared[DB_PREPARED_MAX];
+	int nprepared;
+	/* Bumped on every (re)connect: session state such as LISTEN is gone. */
+	unsigned long generation;
 };
 
 /* Remember the URL; the connection opens on first use (after fork). */
@@ -26,6 +34,10 @@ PGconn *db_conn(struct fs_db *db);
  * transaction is reset and the statement retried once. */
 PGresult *db_query(struct fs_db *db, struct arena *a, const char *sql, int nparams,
 		   const char *const *params);
+/* db_query for a hot, constant statement (a string literal): prepared once
+ * per connection, then executed without parsing or planning it again. */
+PGresult *db_query_cached(struct fs_db *db, struct arena *a, const char *sql, int nparams,
+			  const char *const *params);
 /* The SQLSTATE of the last failed db_query on this connection ("" if none). */
 const char *db_last_sqlstate(const struct fs_db *db);
 

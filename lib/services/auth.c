@@ -16,6 +16,7 @@
 #include "http/server.h"
 #include "queue/redis.h"
 #include "services/apikeys.h"
+#include "services/auth_cache.h"
 #include "services/password.h"
 
 #define LOGIN_FAILURES_PER_EMAIL 10
@@ -45,16 +46,36 @@ static unsigned parse_scopes(const char *pgarray)
 	return s;
 }
 
-static void fill_principal(struct fs_ctx *ctx, const PGresult *r)
+static void principal_from_entry(struct fs_ctx *ctx, const struct auth_entry *e)
 {
 	struct fs_principal *p = &ctx->auth;
 
-	p->user_id = arena_strdup(ctx->arena, db_get(r, 0, "id"));
-	p->email = arena_strdup(ctx->arena, db_get(r, 0, "email"));
-	p->plan = arena_strdup(ctx->arena, db_get(r, 0, "plan"));
-	p->created_at = db_iso_time(ctx->arena, db_get(r, 0, "created_at"));
-	p->is_active = db_get_bool(r, 0, "is_active");
+	p->user_id = arena_strdup(ctx->arena, e->user_id);
+	p->email = arena_strdup(ctx->arena, e->email);
+	p->plan = arena_strdup(ctx->arena, e->plan);
+	p->created_at = arena_strdup(ctx->arena, e->created_at);
+	p->is_active = e->is_active;
 	ctx->user_id = p->user_id;
+	if (e->key_id[0]) {
+		p->via_api_key = 1;
+		p->key_id = arena_strdup(ctx->arena, e->key_id);
+		p->scopes = e->scopes;
+		p->key_is_platform = e->key_is_platform;
+	} else {
+		p->scopes = FS_SCOPE_READ | FS_SCOPE_WRITE | FS_SCOPE_ADMIN;
+	}
+}
+
+/* The user columns of a lookup row into e. */
+static void entry_from_row(struct fs_ctx *ctx, const PGresult *r, struct auth_entry *e)
+{
+	snprintf(e->user_id, sizeof(e->user_id), "%s", db_get(r, 0, "id"));
+	snprintf(e->email, sizeof(e->email), "%s", db_get(r, 0, "email"));
+	snprintf(e->plan, sizeof(e->plan), "%s", db_get(r, 0, "plan"));
+	snprintf(e->created_at, sizeof(e->created_at), "%s",
+		 db_iso_time(ctx->arena, db_get(r, 0, "created_at")));
+	e->is_active = db_get_bool(r, 0, "is_active");
+	e->cached_at = time(NULL);
 }
 
 static int deny(struct fs_ctx *ctx, enum fs_status st, const char *detail)
@@ -75,56 +96,74 @@ static int authenticate_key(struct fs_ctx *ctx, const char *key)
 		" FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1";
 	char hash[SHA256_HEX_LEN + 1];
 	const char *params[1] = { hash };
-	PGresult *r;
+	struct auth_entry fresh, *e;
+	time_t now = time(NULL);
 
 	if (!apikey_shape_ok(key, strlen(key)))
 		return deny(ctx, FS_UNAUTHORIZED, "Invalid API key");
 	sha256_hex(key, strlen(key), hash);
-	r = db_query(ctx->sysdb, ctx->arena, sql, 1, params);
-	if (!r) {
-		fs_respond_error(ctx, FS_ERROR, "API key lookup failed");
-		return 0;
+	memset(&fresh, 0, sizeof(fresh));
+	snprintf(fresh.key, sizeof(fresh.key), "k:%s", hash);
+	auth_cache_sync(ctx->sysdb);
+	e = auth_cache_get(fresh.key);
+	if (!e) {
+		PGresult *r = db_query_cached(ctx->sysdb, ctx->arena, sql, 1, params);
+		if (!r) {
+			fs_respond_error(ctx, FS_ERROR, "API key lookup failed");
+			return 0;
+		}
+		if (PQntuples(r) == 0 || !db_get_bool(r, 0, "key_active"))
+			return deny(ctx, FS_UNAUTHORIZED, "Invalid API key");
+		entry_from_row(ctx, r, &fresh);
+		if (!fresh.is_active)
+			return deny(ctx, FS_UNAUTHORIZED, "User not found or inactive");
+		snprintf(fresh.key_id, sizeof(fresh.key_id), "%s", db_get(r, 0, "key_id"));
+		fresh.scopes = parse_scopes(db_get(r, 0, "scopes"));
+		fresh.key_is_platform = db_get_bool(r, 0, "is_platform");
+		fresh.key_used_at = db_get_bool(r, 0, "stale") ? 0 : now;
+		auth_cache_put(&fresh);
+		e = auth_cache_get(fresh.key);
+		if (!e)
+			e = &fresh;
 	}
-	if (PQntuples(r) == 0 || !db_get_bool(r, 0, "key_active"))
-		return deny(ctx, FS_UNAUTHORIZED, "Invalid API key");
-	fill_principal(ctx, r);
-	if (!ctx->auth.is_active)
-		return deny(ctx, FS_UNAUTHORIZED, "User not found or inactive");
-	ctx->auth.via_api_key = 1;
-	ctx->auth.key_id = arena_strdup(ctx->arena, db_get(r, 0, "key_id"));
-	ctx->auth.scopes = parse_scopes(db_get(r, 0, "scopes"));
-	ctx->auth.key_is_platform = db_get_bool(r, 0, "is_platform");
-	if (db_get_bool(r, 0, "stale")) {
+	principal_from_entry(ctx, e);
+	if (now - e->key_used_at >= 60) {
 		/* last_used_at moves at most once a minute per key: no write per request. */
-		const char *kp[1] = { ctx->auth.key_id };
-		db_query(ctx->sysdb, ctx->arena,
-			 "UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND"
-			 " (last_used_at IS NULL OR last_used_at < now() - interval '" KEY_TOUCH_SECONDS
-			 " seconds')",
-			 1, kp);
+		const char *kp[1] = { e->key_id };
+		db_query_cached(ctx->sysdb, ctx->arena,
+				"UPDATE api_keys SET last_used_at = now() WHERE id = $1", 1, kp);
+		e->key_used_at = now;
 	}
 	return 1;
 }
 
 static int authenticate_jwt(struct fs_ctx *ctx, const char *token)
 {
+	static const char user_by_id[] =
+		"SELECT id, email, plan, is_active, created_at FROM users WHERE id = $1";
 	char user_id[37];
 	const char *params[1] = { user_id };
-	PGresult *r;
+	struct auth_entry fresh, *e;
 
 	if (token_verify_access(ctx->cfg, token, user_id) != FS_OK)
 		return deny(ctx, FS_UNAUTHORIZED, "Invalid or expired token");
-	r = db_query(ctx->sysdb, ctx->arena,
-		     "SELECT id, email, plan, is_active, created_at FROM users WHERE id = $1", 1,
-		     params);
-	if (!r) {
-		fs_respond_error(ctx, FS_ERROR, "user lookup failed");
-		return 0;
+	memset(&fresh, 0, sizeof(fresh));
+	snprintf(fresh.key, sizeof(fresh.key), "u:%s", user_id);
+	auth_cache_sync(ctx->sysdb);
+	e = auth_cache_get(fresh.key);
+	if (!e) {
+		PGresult *r = db_query_cached(ctx->sysdb, ctx->arena, user_by_id, 1, params);
+		if (!r) {
+			fs_respond_error(ctx, FS_ERROR, "user lookup failed");
+			return 0;
+		}
+		if (PQntuples(r) == 0 || !db_get_bool(r, 0, "is_active"))
+			return deny(ctx, FS_UNAUTHORIZED, "User not found or inactive");
+		entry_from_row(ctx, r, &fresh);
+		auth_cache_put(&fresh);
+		e = &fresh;
 	}
-	if (PQntuples(r) == 0 || !db_get_bool(r, 0, "is_active"))
-		return deny(ctx, FS_UNAUTHORIZED, "User not found or inactive");
-	fill_principal(ctx, r);
-	ctx->auth.scopes = FS_SCOPE_READ | FS_SCOPE_WRITE | FS_SCOPE_ADMIN;
+	principal_from_entry(ctx, e);
 	return 1;
 }
 

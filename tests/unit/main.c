@@ -15,6 +15,7 @@ int main(void)
 	srunner_add_suite(sr, router_suite());
 	srunner_add_suite(sr, config_suite());
 	srunner_add_suite(sr, dispatch_suite());
+	srunner_add_suite(sr, accounts_unit_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

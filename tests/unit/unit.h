@@ -12,5 +12,6 @@ Suite *request_suite(void);
 Suite *router_suite(void);
 Suite *config_suite(void);
 Suite *dispatch_suite(void);
+Suite *accounts_unit_suite(void);
 
 #endif

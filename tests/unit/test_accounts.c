@@ -1,0 +1,192 @@
+/* Account building blocks: email checks, hashes and tokens, plans, API-key
+ * shapes, credential parsing, sender mailboxes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/arena.h"
+#include "core/config.h"
+#include "core/crypto.h"
+#include "core/email.h"
+#include "models/plan.h"
+#include "services/apikeys.h"
+#include "services/auth.h"
+#include "services/password.h"
+#include "services/settings.h"
+#include "services/tokens.h"
+#include "unit.h"
+
+START_TEST(email_shapes)
+{
+	const char *good[] = { "a@b.co", "first.last+tag@example.com", "x_y-z@sub.example.org",
+			       "caf\xc3\xa9@exampl\xc3\xa9.fr", "o'brien@example.ie" };
+	const char *bad[] = { "", "plain", "@example.com", "a@", "a@b", "a@@b.com", "a@b@c.com",
+			      ".a@b.com", "a.@b.com", "a..b@c.com", "a b@c.com", "a@-b.com",
+			      "a@b-.com", "a@b..com", "a@b.com.", "a\x01@b.com", "\xff@b.com" };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ck_assert_msg(email_invalid_reason(good[i], strlen(good[i])) == NULL, "%s", good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(email_invalid_reason(bad[i], strlen(bad[i])) != NULL, "case %zu", i);
+	char longlocal[80];
+	memset(longlocal, 'a', 65);
+	strcpy(longlocal + 65, "@b.com");
+	ck_assert_ptr_nonnull(email_invalid_reason(longlocal, strlen(longlocal)));
+}
+END_TEST
+
+START_TEST(hashes_match_known_vectors)
+{
+	char out[65];
+	sha256_hex("abc", 3, out);
+	ck_assert_str_eq(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	/* RFC 4231 test case 2. */
+	hmac_sha256_hex("Jefe", 4, "what do ya want for nothing?", 28, out);
+	ck_assert_str_eq(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+	ck_assert(secure_equals("abc", 3, "abc", 3));
+	ck_assert(!secure_equals("abc", 3, "abd", 3));
+	ck_assert(!secure_equals("abc", 3, "abcd", 4));
+	char b64[16];
+	ck_assert_uint_eq(base64url_encode((const unsigned char *)"\xfb\xff", 2, b64), 3);
+	ck_assert_str_eq(b64, "-_8");
+	char tok[80];
+	ck_assert_int_eq(random_token("p_", 32, tok, sizeof(tok)), 0);
+	ck_assert_uint_eq(strlen(tok), 2 + 43);
+	ck_assert_int_eq(random_token("p_", 32, tok, 20), -1);
+}
+END_TEST
+
+START_TEST(access_tokens_round_trip_and_expire)
+{
+	struct fs_config cfg;
+	char err[128], tok[TOKEN_MAX_LEN], user[37];
+	const char *id = "123e4567-e89b-12d3-a456-426614174000";
+
+	unsetenv("FLOWSEND_ENV");
+	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
+	ck_assert_int_eq(token_issue_access(&cfg, id, tok, sizeof(tok)), 0);
+	ck_assert_int_eq(token_verify_access(&cfg, tok, user), FS_OK);
+	ck_assert_str_eq(user, id);
+	cfg.jwt_secret = "another-secret";
+	ck_assert_int_eq(token_verify_access(&cfg, tok, user), FS_UNAUTHORIZED);
+	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
+	cfg.access_token_ttl = -5; /* already expired when issued */
+	ck_assert_int_eq(token_issue_access(&cfg, id, tok, sizeof(tok)), 0);
+	ck_assert_int_eq(token_verify_access(&cfg, tok, user), FS_UNAUTHORIZED);
+	ck_assert_int_eq(token_verify_access(&cfg, "", user), FS_UNAUTHORIZED);
+	ck_assert_int_eq(token_verify_access(&cfg, "a.b.c", user), FS_UNAUTHORIZED);
+	ck_assert_int_eq(token_verify_access(&cfg, "bad chars!.x.y", user), FS_UNAUTHORIZED);
+	ck_assert_int_eq(token_issue_access(&cfg, id, tok, 10), -1);
+	char hash[65], refresh[128];
+	ck_assert_int_eq(token_new_refresh(refresh, sizeof(refresh), hash), 0);
+	ck_assert(strncmp(refresh, REFRESH_TOKEN_PREFIX, 4) == 0);
+	ck_assert_uint_eq(strlen(hash), 64);
+}
+END_TEST
+
+START_TEST(passwords_hash_and_verify)
+{
+	char hash[PASSWORD_HASH_MAX];
+	ck_assert_int_eq(password_hash("s3cret-pass", 11, hash), 0);
+	ck_assert(strncmp(hash, "$argon2id$", 10) == 0);
+	ck_assert(password_verify(hash, "s3cret-pass", 11));
+	ck_assert(!password_verify(hash, "s3cret-pasS", 11));
+	ck_assert(!password_verify(NULL, "s3cret-pass", 11));
+}
+END_TEST
+
+START_TEST(plans_and_limits)
+{
+	ck_assert_ptr_nonnull(plan_find("free"));
+	ck_assert_ptr_nonnull(plan_find("enterprise"));
+	ck_assert_ptr_null(plan_find("gold"));
+	ck_assert_ptr_null(plan_find(NULL));
+	ck_assert_str_eq(plan_default()->tier, "free");
+	ck_assert_int_eq(plan_find("free")->max_contacts, 250);
+	ck_assert(plan_allows(250, 249, 1));
+	ck_assert(!plan_allows(250, 250, 1));
+	ck_assert(plan_allows(PLAN_UNLIMITED, 1000000, 1000000));
+	json_object *all = plans_to_json();
+	ck_assert_int_eq((int)json_object_array_length(all), 3);
+	json_object_put(all);
+}
+END_TEST
+
+START_TEST(api_key_shapes_and_credentials)
+{
+	const char *v;
+	ck_assert(apikey_shape_ok("fs_live_abcDEF012-_", 19));
+	ck_assert(!apikey_shape_ok("fs_live_", 8));
+	ck_assert(!apikey_shape_ok("fs_test_abc", 11));
+	ck_assert(!apikey_shape_ok("fs_live_a b", 11));
+	ck_assert(!apikey_shape_ok("fs_live_'--", 11));
+	ck_assert_int_eq(auth_parse_credentials(NULL, NULL, &v), AUTH_NONE);
+	ck_assert_int_eq(auth_parse_credentials("", "", &v), AUTH_NONE);
+	ck_assert_int_eq(auth_parse_credentials("Bearer abc", NULL, &v), AUTH_BEARER);
+	ck_assert_str_eq(v, "abc");
+	ck_assert_int_eq(auth_parse_credentials("bearer   xyz", NULL, &v), AUTH_BEARER);
+	ck_assert_str_eq(v, "xyz");
+	ck_assert_int_eq(auth_parse_credentials("Bearer ", NULL, &v), AUTH_MALFORMED);
+	ck_assert_int_eq(auth_parse_credentials("Basic abc", NULL, &v), AUTH_MALFORMED);
+	ck_assert_int_eq(auth_parse_credentials("Bearer abc", "fs_live_k", &v), AUTH_API_KEY);
+	ck_assert_str_eq(v, "fs_live_k");
+}
+END_TEST
+
+START_TEST(platform_signatures)
+{
+	struct fs_config cfg;
+	char err[128], hex[65], header[80];
+	const char *body = "{\"email\":\"a@b.co\"}";
+
+	unsetenv("FLOWSEND_ENV");
+	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
+	hmac_sha256_hex(cfg.platform_webhook_secret, strlen(cfg.platform_webhook_secret), body,
+			strlen(body), hex);
+	snprintf(header, sizeof(header), "sha256=%s", hex);
+	ck_assert(auth_platform_signature_ok(&cfg, body, strlen(body), header));
+	for (char *p = header + 7; *p; p++)
+		if (*p >= 'a' && *p <= 'f')
+			*p = (char)(*p - 32);
+	ck_assert(auth_platform_signature_ok(&cfg, body, strlen(body), header));
+	ck_assert(!auth_platform_signature_ok(&cfg, body, strlen(body) - 1, header));
+	ck_assert(!auth_platform_signature_ok(&cfg, body, strlen(body), header + 7));
+	ck_assert(!auth_platform_signature_ok(&cfg, body, strlen(body), NULL));
+	ck_assert(!auth_platform_signature_ok(&cfg, body, strlen(body), "sha256=abc"));
+}
+END_TEST
+
+START_TEST(sender_mailboxes)
+{
+	struct arena a;
+	const char *name, *addr;
+	arena_init(&a, 0);
+	sender_parse_mailbox(&a, "FlowSend <noreply@flowsend.local>", &name, &addr);
+	ck_assert_str_eq(name, "FlowSend");
+	ck_assert_str_eq(addr, "noreply@flowsend.local");
+	sender_parse_mailbox(&a, "\"Big Shop\" <hi@shop.io>", &name, &addr);
+	ck_assert_str_eq(name, "Big Shop");
+	ck_assert_str_eq(addr, "hi@shop.io");
+	sender_parse_mailbox(&a, "bare@shop.io", &name, &addr);
+	ck_assert_str_eq(name, "");
+	ck_assert_str_eq(addr, "bare@shop.io");
+	arena_destroy(&a);
+}
+END_TEST
+
+Suite *accounts_unit_suite(void)
+{
+	Suite *s = suite_create("accounts");
+	TCase *tc = tcase_create("accounts");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, email_shapes);
+	tcase_add_test(tc, hashes_match_known_vectors);
+	tcase_add_test(tc, access_tokens_round_trip_and_expire);
+	tcase_add_test(tc, passwords_hash_and_verify);
+	tcase_add_test(tc, plans_and_limits);
+	tcase_add_test(tc, api_key_shapes_and_credentials);
+	tcase_add_test(tc, platform_signatures);
+	tcase_add_test(tc, sender_mailboxes);
+	suite_add_tcase(s, tc);
+	return s;
+}
