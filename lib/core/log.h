@@ -10,6 +10,12 @@ void log_setup(const char *program, enum log_level min_level);
 void log_after_fork(void);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* From now on batch access lines; for prefork workers, which call log_flush
+ * when they would otherwise sit idle and before exiting. */
+void log_buffer_access_lines(void);
+void log_flush(void);
+/* 1 when access lines wait in the buffer. */
+int log_pending(void);
 /* The access line: request id, method, path, status and duration in milliseconds. */
 void log_request(const char *request_id, const char *method, const char *path, int status,
 		 double duration_ms);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcgiapp.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,8 +100,10 @@ static volatile sig_atomic_t worker_stop;
 static void worker_on_term(int sig)
 {
 	(void)sig;
-	if (!worker_busy)
+	if (!worker_busy) {
+		log_flush();
 		_exit(0);
+	}
 	worker_stop = 1;
 }
 
@@ -117,6 +120,7 @@ static void worker_loop(const struct fs_app *app, int listen_fd)
 	sigaction(SIGINT, &sa, NULL);
 
 	fs_worker_init(&w, fs_config());
+	log_buffer_access_lines();
 	FCGX_InitRequest(&fr, listen_fd, 0);
 	while (!worker_stop) {
 		struct fs_ctx ctx;
@@ -139,10 +143,17 @@ static void worker_loop(const struct fs_app *app, int listen_fd)
 			    ctx.res.status ? ctx.res.status : 500, time_monotonic_ms() - t0);
 		fs_ctx_end(&ctx, &w);
 		FCGX_Finish_r(&fr);
+		if (log_pending()) {
+			/* Write the batch now unless another request is already waiting. */
+			struct pollfd pending = { listen_fd, POLLIN, 0 };
+			if (poll(&pending, 1, 0) == 0)
+				log_flush();
+		}
 		worker_busy = 0;
 	}
 	strbuf_free(&out);
 	fs_worker_free(&w);
+	log_flush();
 	_exit(0);
 }
 
