@@ -98,8 +98,10 @@ PGresult *db_query(struct fs_db *db, struct arena *a, const char *sql, int npara
 	if (!result_ok(res)) {
 		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 		snprintf(db_sqlstate, sizeof(db_sqlstate), "%s", state ? state : "");
-		log_error("query failed (%s): %s", db_sqlstate,
-			  res ? PQresultErrorMessage(res) : PQerrorMessage(c));
+		/* Constraint violations (class 23) are answers the caller expects and
+		 * maps to 400/409; only the rest are errors worth an operator's eye. */
+		log_msg(strncmp(db_sqlstate, "23", 2) == 0 ? LOG_INFO : LOG_ERROR, "query failed (%s): %s",
+			db_sqlstate, res ? PQresultErrorMessage(res) : PQerrorMessage(c));
 		PQclear(res);
 		return NULL;
 	}

@@ -14,6 +14,7 @@ int main(void)
 	log_setup("e2e", LOG_WARN);
 	sr = srunner_create(health_suite());
 	srunner_add_suite(sr, accounts_suite());
+	srunner_add_suite(sr, contacts_suite());
 	srunner_add_suite(sr, openapi_suite());
 	srunner_add_suite(sr, errors_suite());
 	srunner_add_suite(sr, database_suite());

@@ -1,0 +1,331 @@
+/* Responder for /api/v1/contacts: contacts with search and filters, count,
+ * activity. (Lists, import and export join it under the same prefix.) */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/utf8.h"
+#include "http/server.h"
+#include "json/json.h"
+#include "services/auth.h"
+#include "services/contacts.h"
+
+#define MAX_TAGS 100
+#define MAX_TAG_CHARS 64
+#define MAX_CUSTOM_FIELDS 100
+#define MAX_CUSTOM_FIELDS_BYTES 16384
+
+/* A tag is 1-64 characters, without ';' (the CSV separator) or control characters. */
+static const char *tag_problem(const char *s, size_t len)
+{
+	size_t chars;
+
+	if (!utf8_valid(s, len))
+		return "Tags must be valid UTF-8";
+	chars = utf8_length(s, len);
+	if (chars < 1 || chars > MAX_TAG_CHARS)
+		return "Tags must have 1 to 64 characters";
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == ';')
+			return "Tags cannot contain ';' or control characters";
+	return NULL;
+}
+
+/* tags: a JSON array of valid, distinct tags -> its JSON text; NULL when absent. */
+static int parse_tags(struct fs_ctx *ctx, struct fs_validation *v, json_object *body,
+		      const char **out)
+{
+	json_object *arr, *clean;
+	size_t n;
+
+	if (!json_object_object_get_ex(body, "tags", &arr))
+		return 0;
+	if (arr == NULL) {
+		*out = "[]";
+		return 1;
+	}
+	if (!json_object_is_type(arr, json_type_array)) {
+		fs_validation_add(v, "body", "tags", "Input should be a valid list", "list_type");
+		return -1;
+	}
+	n = json_object_array_length(arr);
+	if (n > MAX_TAGS) {
+		fs_validation_add(v, "body", "tags", "At most 100 tags", "too_long");
+		return -1;
+	}
+	clean = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		json_object *t = json_object_array_get_idx(arr, i);
+		const char *s, *why;
+		size_t len, k;
+
+		if (!t || !json_object_is_type(t, json_type_string)) {
+			fs_validation_add(v, "body", "tags", "Tags must be strings", "string_type");
+			json_object_put(clean);
+			return -1;
+		}
+		s = json_object_get_string(t);
+		len = (size_t)json_object_get_string_len(t);
+		if (memchr(s, '\0', len) || (why = tag_problem(s, len))) {
+			fs_validation_add(v, "body", "tags", memchr(s, '\0', len) ? "Tags cannot contain NUL" : why,
+					  "value_error");
+			json_object_put(clean);
+			return -1;
+		}
+		for (k = 0; k < json_object_array_length(clean); k++)
+			if (strcmp(json_object_get_string(json_object_array_get_idx(clean, k)), s) == 0)
+				break;
+		if (k == json_object_array_length(clean))
+			json_object_array_add(clean, json_object_new_string_len(s, (int)len));
+	}
+	*out = arena_strdup(ctx->arena, fs_json_string(clean, NULL));
+	json_object_put(clean);
+	return 1;
+}
+
+static int json_text_clean(json_object *o, int depth)
+{
+	if (depth > 8)
+		return 0;
+	switch (json_object_get_type(o)) {
+	case json_type_string: {
+		size_t len = (size_t)json_object_get_string_len(o);
+		return !memchr(json_object_get_string(o), '\0', len);
+	}
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			if (!json_text_clean(json_object_array_get_idx(o, i), depth + 1))
+				return 0;
+		return 1;
+	case json_type_object: {
+		json_object_object_foreach(o, key, val)
+		{
+			if (!*key || !json_text_clean(val, depth + 1))
+				return 0;
+		}
+		return 1;
+	}
+	default:
+		return 1;
+	}
+}
+
+/* custom_fields: a JSON object of at most 100 keys (1-64 characters each) and
+ * 16 KiB; PostgreSQL's jsonb cannot hold \u0000, so that is refused too. */
+static int parse_custom_fields(struct fs_ctx *ctx, struct fs_validation *v, json_object *body,
+			       const char **out)
+{
+	json_object *o;
+	size_t len;
+	const char *text;
+
+	if (!json_object_object_get_ex(body, "custom_fields", &o))
+		return 0;
+	if (o == NULL) {
+		*out = "{}";
+		return 1;
+	}
+	if (!json_object_is_type(o, json_type_object)) {
+		fs_validation_add(v, "body", "custom_fields", "Input should be a valid dictionary",
+				  "dict_type");
+		return -1;
+	}
+	if (json_object_object_length(o) > MAX_CUSTOM_FIELDS) {
+		fs_validation_add(v, "body", "custom_fields", "At most 100 custom fields", "too_long");
+		return -1;
+	}
+	json_object_object_foreach(o, key, val)
+	{
+		(void)val;
+		if (utf8_length(key, strlen(key)) > 64) {
+			fs_validation_add(v, "body", "custom_fields",
+					  "Custom field names have 1 to 64 characters", "value_error");
+			return -1;
+		}
+	}
+	if (!json_text_clean(o, 0)) {
+		fs_validation_add(v, "body", "custom_fields",
+				  "Custom fields cannot contain NUL, empty names or deep nesting",
+				  "value_error");
+		return -1;
+	}
+	text = fs_json_string(o, &len);
+	if (len > MAX_CUSTOM_FIELDS_BYTES) {
+		fs_validation_add(v, "body", "custom_fields", "Custom fields are limited to 16 KiB",
+				  "too_long");
+		return -1;
+	}
+	*out = arena_strndup(ctx->arena, text, len);
+	return 1;
+}
+
+/* The fields of a create (email required) or an update (everything optional). */
+static int parse_input(struct fs_ctx *ctx, json_object *body, int create,
+		       struct contact_input *in)
+{
+	struct fs_validation v;
+	int r;
+
+	memset(in, 0, sizeof(*in));
+	fs_validation_init(&v);
+	in->set_email = fs_json_get_email(&v, body, "email", create, &in->email) == 1;
+	fs_json_get_nullable_string(&v, body, "first_name", 0, 255, &in->set_first_name,
+				    &in->first_name);
+	fs_json_get_nullable_string(&v, body, "last_name", 0, 255, &in->set_last_name,
+				    &in->last_name);
+	in->set_tags = parse_tags(ctx, &v, body, &in->tags_json) == 1;
+	in->set_custom_fields = parse_custom_fields(ctx, &v, body, &in->custom_fields_json) == 1;
+	r = fs_json_get_bool(&v, body, "is_subscribed", 0, &in->is_subscribed);
+	in->set_is_subscribed = r == 1;
+	if (fs_validation_failed(&v)) {
+		fs_respond_validation(ctx, fs_validation_take(&v));
+		return -1;
+	}
+	return 0;
+}
+
+static void respond_contact(struct fs_ctx *ctx, int code, const char *json)
+{
+	fs_respond_raw(ctx, code, "application/json; charset=utf-8", json, strlen(json));
+}
+
+static void contacts_create(struct fs_ctx *ctx)
+{
+	json_object *body = fs_ctx_json_body(ctx);
+	struct contact_input in;
+	struct fs_error err;
+	const char *json;
+	enum fs_status st;
+
+	if (!body || parse_input(ctx, body, 1, &in) < 0)
+		return;
+	st = contact_create(ctx, &in, &json, &err);
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	respond_contact(ctx, 201, json);
+}
+
+static void contacts_list(struct fs_ctx *ctx)
+{
+	struct contact_filter f = { NULL, NULL, -1 };
+	struct fs_page page;
+	struct strbuf out = STRBUF_INIT;
+	struct fs_error err;
+	const struct fs_param *sub;
+	int bad;
+	enum fs_status st;
+
+	if (fs_ctx_pagination(ctx, &page) < 0)
+		return;
+	f.search = fs_ctx_query_string(ctx, "search", 255, &bad);
+	if (bad)
+		return;
+	f.tag = fs_ctx_query_string(ctx, "tag", MAX_TAG_CHARS, &bad);
+	if (bad)
+		return;
+	if (f.tag && !*f.tag)
+		f.tag = NULL;
+	sub = fs_request_query(&ctx->req, "is_subscribed");
+	if (sub && *sub->value) {
+		if (strcmp(sub->value, "true") == 0 || strcmp(sub->value, "1") == 0)
+			f.subscribed = 1;
+		else if (strcmp(sub->value, "false") == 0 || strcmp(sub->value, "0") == 0)
+			f.subscribed = 0;
+		else
+			return fs_respond_invalid(ctx, "query", "is_subscribed",
+						  "Input should be a valid boolean", "bool_parsing");
+	}
+	st = contact_list(ctx, &f, &page, &out, &err);
+	if (st != FS_OK) {
+		strbuf_free(&out);
+		return fs_respond_failure(ctx, st, &err);
+	}
+	fs_respond_raw(ctx, 200, "application/json; charset=utf-8", out.buf, out.len);
+	strbuf_free(&out);
+}
+
+static void contacts_count(struct fs_ctx *ctx)
+{
+	long long n = 0;
+	struct fs_error err;
+	enum fs_status st = contact_count(ctx, &n, &err);
+	json_object *o;
+
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	o = json_object_new_object();
+	json_object_object_add(o, "count", json_object_new_int64(n));
+	fs_respond_json(ctx, 200, o);
+}
+
+static void contacts_get(struct fs_ctx *ctx)
+{
+	struct fs_error err;
+	const char *json;
+	enum fs_status st = contact_get(ctx, fs_ctx_param(ctx, "id"), &json, &err);
+
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	respond_contact(ctx, 200, json);
+}
+
+static void contacts_update(struct fs_ctx *ctx)
+{
+	json_object *body = fs_ctx_json_body(ctx);
+	struct contact_input in;
+	struct fs_error err;
+	const char *json;
+	enum fs_status st;
+
+	if (!body || parse_input(ctx, body, 0, &in) < 0)
+		return;
+	st = contact_update(ctx, fs_ctx_param(ctx, "id"), &in, &json, &err);
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	respond_contact(ctx, 200, json);
+}
+
+static void contacts_delete(struct fs_ctx *ctx)
+{
+	struct fs_error err;
+	enum fs_status st = contact_delete(ctx, fs_ctx_param(ctx, "id"), &err);
+
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_empty(ctx, 204);
+}
+
+static void contacts_events(struct fs_ctx *ctx)
+{
+	struct fs_page page;
+	struct strbuf out = STRBUF_INIT;
+	struct fs_error err;
+	enum fs_status st;
+
+	if (fs_ctx_pagination(ctx, &page) < 0)
+		return;
+	st = contact_events(ctx, fs_ctx_param(ctx, "id"), &page, &out, &err);
+	if (st != FS_OK) {
+		strbuf_free(&out);
+		return fs_respond_failure(ctx, st, &err);
+	}
+	fs_respond_raw(ctx, 200, "application/json; charset=utf-8", out.buf, out.len);
+	strbuf_free(&out);
+}
+
+static const struct fs_route routes[] = {
+	{ "GET", "/api/v1/contacts", contacts_list, FS_ACCESS_READ, "List contacts" },
+	{ "POST", "/api/v1/contacts", contacts_create, FS_ACCESS_WRITE, "Create a contact" },
+	{ "GET", "/api/v1/contacts/count", contacts_count, FS_ACCESS_READ, "Count contacts" },
+	{ "GET", "/api/v1/contacts/:id", contacts_get, FS_ACCESS_READ, "Get a contact" },
+	{ "PATCH", "/api/v1/contacts/:id", contacts_update, FS_ACCESS_WRITE, "Update a contact" },
+	{ "DELETE", "/api/v1/contacts/:id", contacts_delete, FS_ACCESS_WRITE, "Delete a contact" },
+	{ "GET", "/api/v1/contacts/:id/events", contacts_events, FS_ACCESS_READ,
+	  "A contact's activity" },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct fs_app app = { "contacts", routes, sizeof(routes) / sizeof(routes[0]) };
+	auth_install();
+	return fs_server_main(&app, argc, argv);
+}

@@ -1,0 +1,349 @@
+/* Contacts. PostgreSQL renders the JSON (flowsend_contact_json, schema 0003)
+ * so a page of fifty contacts is one query and no per-field C code. */
+#include "services/contacts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/db.h"
+#include "models/plan.h"
+
+#define MAX_CREATED_LISTENERS 4
+
+static contact_created_fn created_listeners[MAX_CREATED_LISTENERS];
+static size_t ncreated_listeners;
+
+void contacts_on_created(contact_created_fn fn)
+{
+	if (ncreated_listeners < MAX_CREATED_LISTENERS)
+		created_listeners[ncreated_listeners++] = fn;
+}
+
+void contacts_announce_created(struct fs_ctx *ctx, const char *const *ids, size_t n)
+{
+	for (size_t i = 0; i < ncreated_listeners && n > 0; i++)
+		created_listeners[i](ctx, ids, n);
+}
+
+char *contacts_like_pattern(struct arena *a, const char *s)
+{
+	size_t n = strlen(s), o = 0;
+	char *out = arena_alloc(a, 2 * n + 3);
+
+	if (!out)
+		return NULL;
+	out[o++] = '%';
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '%' || c == '_' || c == '\\')
+			out[o++] = '\\';
+		out[o++] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+	}
+	out[o++] = '%';
+	out[o] = '\0';
+	return out;
+}
+
+static const char *lower_copy(struct arena *a, const char *s)
+{
+	char *d = arena_strdup(a, s);
+	for (char *p = d; p && *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p + 32);
+	return d;
+}
+
+/* Begin the tenant transaction or fail with a logged 500. */
+static enum fs_status begin(struct fs_ctx *ctx, struct fs_error *err)
+{
+	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+		return fs_fail(err, FS_ERROR, "database unavailable");
+	return FS_OK;
+}
+
+static enum fs_status commit(struct fs_ctx *ctx, struct fs_error *err)
+{
+	if (db_commit(ctx->db) != FS_OK)
+		return fs_fail(err, FS_ERROR, "commit failed");
+	return FS_OK;
+}
+
+static enum fs_status rollback_with(struct fs_ctx *ctx, enum fs_status st)
+{
+	db_rollback(ctx->db);
+	return st;
+}
+
+static enum fs_status duplicate_or_error(struct fs_ctx *ctx, const char *email,
+					 struct fs_error *err, const char *what)
+{
+	if (strcmp(db_last_sqlstate(ctx->db), "23505") == 0)
+		return rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+						  "Contact with email %s already exists", email));
+	return rollback_with(ctx, fs_fail(err, FS_ERROR, "%s failed", what));
+}
+
+enum fs_status contact_create(struct fs_ctx *ctx, const struct contact_input *in,
+			      const char **json, struct fs_error *err)
+{
+	const struct plan *plan = plan_find(ctx->auth.plan);
+	const char *email = lower_copy(ctx->arena, in->email);
+	const char *params[6] = {
+		email,
+		in->set_first_name ? in->first_name : NULL,
+		in->set_last_name ? in->last_name : NULL,
+		in->set_tags ? in->tags_json : "[]",
+		in->set_custom_fields ? in->custom_fields_json : "{}",
+		(!in->set_is_subscribed || in->is_subscribed) ? "t" : "f",
+	};
+	PGresult *r;
+	enum fs_status st;
+
+	if (!plan)
+		plan = plan_default();
+	if ((st = begin(ctx, err)) != FS_OK)
+		return st;
+	/* Serialise creates per tenant so two at once cannot both take the last
+	 * place the plan allows. */
+	if (plan->max_contacts != PLAN_UNLIMITED) {
+		const char *u[1] = { ctx->user_id };
+		r = db_query(ctx->db, ctx->arena,
+			     "SELECT pg_advisory_xact_lock(hashtextextended($1, 7410004)),"
+			     " (SELECT contacts FROM tenant_counters) AS n",
+			     1, u);
+		if (!r)
+			return rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the contact count failed"));
+		if (!plan_allows(plan->max_contacts, db_get_ll(r, 0, "n", 0), 1))
+			return rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+							  "Contact limit reached for your plan"));
+	}
+	r = db_query(ctx->db, ctx->arena,
+		     "INSERT INTO contacts AS c (user_id, email, first_name, last_name, tags,"
+		     " custom_fields, is_subscribed, subscribed_at, unsubscribed_at)"
+		     " SELECT flowsend_current_user(), $1, $2, $3,"
+		     "  ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5::jsonb, $6::boolean,"
+		     "  CASE WHEN $6::boolean THEN now() END, CASE WHEN NOT $6::boolean THEN now() END"
+		     " RETURNING c.id, flowsend_contact_json(c) AS j",
+		     6, params);
+	if (!r)
+		return duplicate_or_error(ctx, email, err, "creating the contact");
+	if ((st = commit(ctx, err)) != FS_OK)
+		return st;
+	{
+		const char *ids[1] = { arena_strdup(ctx->arena, db_get(r, 0, "id")) };
+		contacts_announce_created(ctx, ids, 1);
+	}
+	*json = db_get(r, 0, "j");
+	return FS_OK;
+}
+
+enum fs_status contact_get(struct fs_ctx *ctx, const char *id, const char **json,
+			   struct fs_error *err)
+{
+	const char *params[1] = { id };
+	PGresult *r;
+	enum fs_status st;
+
+	if ((st = begin(ctx, err)) != FS_OK)
+		return st;
+	r = db_query(ctx->db, ctx->arena,
+		     "SELECT flowsend_contact_json(c) AS j FROM contacts c WHERE c.id = $1", 1, params);
+	if (!r)
+		return rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the contact failed"));
+	if ((st = commit(ctx, err)) != FS_OK)
+		return st;
+	if (PQntuples(r) == 0)
+		return fs_fail(err, FS_NOT_FOUND, "Contact not found");
+	*json = db_get(r, 0, "j");
+	return FS_OK;
+}
+
+enum fs_status contact_update(struct fs_ctx *ctx, const char *id, const struct contact_input *in,
+			      const char **json, struct fs_error *err)
+{
+	const char *email = in->set_email ? lower_copy(ctx->arena, in->email) : NULL;
+	const char *params[10] = {
+		id,
+		in->set_email ? "t" : "f", email,
+		in->set_first_name ? "t" : "f", in->first_name,
+		in->set_last_name ? "t" : "f", in->last_name,
+		in->set_tags ? in->tags_json : NULL,
+		in->set_custom_fields ? in->custom_fields_json : NULL,
+		in->set_is_subscribed ? (in->is_subscribed ? "t" : "f") : NULL,
+	};
+	PGresult *r;
+	enum fs_status st;
+
+	if ((st = begin(ctx, err)) != FS_OK)
+		return st;
+	/* The old subscription state comes from the row before the update, so an
+	 * unsubscribe is recorded once, when it actually happens. */
+	r = db_query(ctx->db, ctx->arena,
+		     "WITH old AS (SELECT id, is_subscribed FROM contacts WHERE id = $1 FOR UPDATE)"
+		     " UPDATE contacts AS c SET"
+		     " email = CASE WHEN $2::boolean THEN $3 ELSE c.email END,"
+		     " first_name = CASE WHEN $4::boolean THEN $5 ELSE c.first_name END,"
+		     " last_name = CASE WHEN $6::boolean THEN $7 ELSE c.last_name END,"
+		     " tags = CASE WHEN $8::jsonb IS NULL THEN c.tags"
+		     "   ELSE ARRAY(SELECT jsonb_array_elements_text($8::jsonb)) END,"
+		     " custom_fields = COALESCE($9::jsonb, c.custom_fields),"
+		     " is_subscribed = COALESCE($10::boolean, c.is_subscribed),"
+		     " subscribed_at = CASE WHEN $10::boolean AND NOT old.is_subscribed THEN now()"
+		     "   ELSE c.subscribed_at END,"
+		     " unsubscribed_at = CASE WHEN $10::boolean THEN NULL"
+		     "   WHEN NOT $10::boolean AND old.is_subscribed THEN now()"
+		     "   ELSE c.unsubscribed_at END,"
+		     " updated_at = now()"
+		     " FROM old WHERE c.id = old.id"
+		     " RETURNING c.id, c.email, old.is_subscribed AS was_subscribed, c.is_subscribed,"
+		     " flowsend_contact_json(c) AS j",
+		     10, params);
+	if (!r)
+		return duplicate_or_error(ctx, email ? email : "", err, "updating the contact");
+	if (PQntuples(r) == 0)
+		return rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact not found"));
+	if (db_get_bool(r, 0, "was_subscribed") && !db_get_bool(r, 0, "is_subscribed")) {
+		const char *u[2] = { id, db_get(r, 0, "email") };
+		if (!db_query(ctx->db, ctx->arena,
+			      "INSERT INTO unsubscribes (user_id, contact_id, email_hash, source)"
+			      " VALUES (flowsend_current_user(), $1, flowsend_email_hash($2), 'api')",
+			      2, u))
+			return rollback_with(ctx, fs_fail(err, FS_ERROR, "recording the unsubscribe failed"));
+	}
+	if ((st = commit(ctx, err)) != FS_OK)
+		return st;
+	*json = db_get(r, 0, "j");
+	return FS_OK;
+}
+
+enum fs_status contact_delete(struct fs_ctx *ctx, const char *id, struct fs_error *err)
+{
+	const char *params[1] = { id };
+	PGresult *r;
+	enum fs_status st;
+
+	if ((st = begin(ctx, err)) != FS_OK)
+		return st;
+	r = db_query(ctx->db, ctx->arena, "DELETE FROM contacts WHERE id = $1 RETURNING id", 1,
+		     params);
+	if (!r)
+		return rollback_with(ctx, fs_fail(err, FS_ERROR, "deleting the contact failed"));
+	if (PQntuples(r) == 0)
+		return rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact not found"));
+	return commit(ctx, err);
+}
+
+#define CONTACT_FILTER                                                                        \
+	" ($1::text IS NULL OR lower(c.email) LIKE $1 OR lower(c.first_name) LIKE $1"          \
+	"  OR lower(c.last_name) LIKE $1)"                                                     \
+	" AND ($2::text IS NULL OR c.tags @> ARRAY[$2::text])"                                  \
+	" AND ($3::boolean IS NULL OR c.is_subscribed = $3::boolean)"
+
+/* Append the rows' column "j" (JSON text) as a JSON array. */
+static void append_rows(struct strbuf *out, const PGresult *r)
+{
+	strbuf_appendc(out, '[');
+	for (int i = 0; i < PQntuples(r); i++) {
+		if (i)
+			strbuf_appendc(out, ',');
+		strbuf_appends(out, PQgetvalue(r, i, 0));
+	}
+	strbuf_appendc(out, ']');
+}
+
+static void append_page(struct strbuf *out, const PGresult *rows, long long total,
+			const struct fs_page *page)
+{
+	strbuf_appends(out, "{\"items\":");
+	append_rows(out, rows);
+	strbuf_appendf(out, ",\"total\":%lld,\"page\":%lld,\"page_size\":%lld}", total,
+		       (long long)page->page, (long long)page->page_size);
+}
+
+enum fs_status contact_list(struct fs_ctx *ctx, const struct contact_filter *f,
+			    const struct fs_page *page, struct strbuf *out, struct fs_error *err)
+{
+	char limit[24], offset[24];
+	const char *params[5] = {
+		f->search && *f->search ? contacts_like_pattern(ctx->arena, f->search) : NULL,
+		f->tag,
+		f->subscribed < 0 ? NULL : (f->subscribed ? "t" : "f"),
+		limit, offset,
+	};
+	int filtered = params[0] || params[1] || params[2];
+	PGresult *rows, *total;
+	enum fs_status st;
+
+	snprintf(limit, sizeof(limit), "%lld", (long long)page->page_size);
+	snprintf(offset, sizeof(offset), "%lld", (long long)page->offset);
+	if ((st = begin(ctx, err)) != FS_OK)
+		return st;
+	rows = db_query(ctx->db, ctx->arena,
+			"SELECT flowsend_contact_json(c) FROM contacts c WHERE" CONTACT_FILTER
+			" ORDER BY c.created_at DESC, c.id DESC LIMIT $4::bigint OFFSET $5::bigint",
+			5, params);
+	/* Unfiltered, the total is the maintained counter: no count(*) over a
+	 * million rows for page one. */
+	if (filtered)
+		total = db_query(ctx->db, ctx->arena,
+				 "SELECT count(*) FROM contacts c WHERE" CONTACT_FILTER, 3, params);
+	else
+		total = db_query(ctx->db, ctx->arena,
+				 "SELECT COALESCE((SELECT contacts FROM tenant_counters), 0)", 0, NULL);
+	if (!rows || !total)
+		return rollback_with(ctx, fs_fail(err, FS_ERROR, "listing contacts failed"));
+	if ((st = commit(ctx, err)) != FS_OK)
+		return st;
+	append_page(out, rows, strtoll(PQgetvalue(total, 0, 0), NULL, 10), page);
+	return FS_OK;
+}
+
+enum fs_status contact_count(struct fs_ctx *ctx, long long *count, struct fs_error *err)
+{
+	PGresult *r;
+	enum fs_status st;
+
+	if ((st = begin(ctx, err)) != FS_OK)
+		return st;
+	r = db_query(ctx->db, ctx->arena,
+		     "SELECT COALESCE((SELECT contacts FROM tenant_counters), 0)", 0, NULL);
+	if (!r)
+		return rollback_with(ctx, fs_fail(err, FS_ERROR, "counting contacts failed"));
+	if ((st = commit(ctx, err)) != FS_OK)
+		return st;
+	*count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	return FS_OK;
+}
+
+enum fs_status contact_events(struct fs_ctx *ctx, const char *id, const struct fs_page *page,
+			      struct strbuf *out, struct fs_error *err)
+{
+	char limit[24], offset[24];
+	const char *params[3] = { id, limit, offset };
+	PGresult *exists, *rows, *total;
+	enum fs_status st;
+
+	snprintf(limit, sizeof(limit), "%lld", (long long)page->page_size);
+	snprintf(offset, sizeof(offset), "%lld", (long long)page->offset);
+	if ((st = begin(ctx, err)) != FS_OK)
+		return st;
+	exists = db_query(ctx->db, ctx->arena, "SELECT 1 FROM contacts WHERE id = $1", 1, params);
+	rows = db_query(ctx->db, ctx->arena,
+			"SELECT json_build_object('id', e.id, 'campaign_id', e.campaign_id,"
+			" 'flow_id', e.flow_id, 'contact_id', e.contact_id, 'event_type', e.event_type,"
+			" 'metadata', e.metadata, 'created_at', flowsend_ts(e.created_at))"
+			" FROM email_events e WHERE e.contact_id = $1"
+			" ORDER BY e.created_at DESC, e.id DESC LIMIT $2::bigint OFFSET $3::bigint",
+			3, params);
+	total = db_query(ctx->db, ctx->arena,
+			 "SELECT count(*) FROM email_events WHERE contact_id = $1", 1, params);
+	if (!exists || !rows || !total)
+		return rollback_with(ctx, fs_fail(err, FS_ERROR, "reading contact events failed"));
+	if ((st = commit(ctx, err)) != FS_OK)
+		return st;
+	if (PQntuples(exists) == 0)
+		return fs_fail(err, FS_NOT_FOUND, "Contact not found");
+	append_page(out, rows, strtoll(PQgetvalue(total, 0, 0), NULL, 10), page);
+	return FS_OK;
+}

@@ -1,0 +1,55 @@
+/* Contacts: the merchant's audience. Every query runs as the tenant. */
+#ifndef FS_CONTACTS_H
+#define FS_CONTACTS_H
+
+#include <stddef.h>
+
+#include "core/strbuf.h"
+#include "http/context.h"
+
+/* Fields of a create or update; set_* tells which were sent. JSON values are
+ * passed as validated JSON text. */
+struct contact_input {
+	int set_email, set_first_name, set_last_name, set_tags, set_custom_fields, set_is_subscribed;
+	const char *email;
+	const char *first_name;         /* NULL clears */
+	const char *last_name;
+	const char *tags_json;          /* a JSON array of strings */
+	const char *custom_fields_json; /* a JSON object */
+	int is_subscribed;
+};
+
+struct contact_filter {
+	const char *search;  /* case-insensitive substring of email, first or last name */
+	const char *tag;
+	int subscribed;      /* -1 any, 0, 1 */
+};
+
+/* Called once per batch of newly created contacts (API, import, platform
+ * events, forms): the signup trigger of flows hangs here. */
+typedef void (*contact_created_fn)(struct fs_ctx *ctx, const char *const *ids, size_t n);
+
+/* Register a listener (at most a few, at start-up). */
+void contacts_on_created(contact_created_fn fn);
+/* Tell every listener; the one place that announces new contacts. */
+void contacts_announce_created(struct fs_ctx *ctx, const char *const *ids, size_t n);
+
+/* Each returns FS_OK with the contact's JSON text in *json (arena memory). */
+enum fs_status contact_create(struct fs_ctx *ctx, const struct contact_input *in,
+			      const char **json, struct fs_error *err);
+enum fs_status contact_get(struct fs_ctx *ctx, const char *id, const char **json,
+			   struct fs_error *err);
+enum fs_status contact_update(struct fs_ctx *ctx, const char *id, const struct contact_input *in,
+			      const char **json, struct fs_error *err);
+enum fs_status contact_delete(struct fs_ctx *ctx, const char *id, struct fs_error *err);
+/* One page as {items, total, page, page_size} JSON into out. */
+enum fs_status contact_list(struct fs_ctx *ctx, const struct contact_filter *f,
+			    const struct fs_page *page, struct strbuf *out, struct fs_error *err);
+enum fs_status contact_count(struct fs_ctx *ctx, long long *count, struct fs_error *err);
+/* A contact's events, newest first, as a page. */
+enum fs_status contact_events(struct fs_ctx *ctx, const char *id, const struct fs_page *page,
+			      struct strbuf *out, struct fs_error *err);
+/* Escape % _ and \ for a LIKE pattern and wrap in %...%, lower-cased. */
+char *contacts_like_pattern(struct arena *a, const char *s);
+
+#endif

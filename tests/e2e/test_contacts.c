@@ -1,0 +1,354 @@
+/* Contacts end to end: the original's contact behaviours, search with literal
+ * wildcards, filters, pagination totals, unsubscribes, the plan limit, bad
+ * input and tenant isolation. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "db/db.h"
+#include "e2e.h"
+
+#define PW "contacts-pass-1"
+
+static char token[4096];
+
+static void fresh_tenant(char *tok, size_t size)
+{
+	char email[128];
+	e2e_unique_email("contacts", email, sizeof(email));
+	e2e_register(email, PW, tok, size, NULL, 0);
+}
+
+static long req(const char *method, const char *path, const char *body, struct http_answer *a)
+{
+	ck_assert_int_eq(http_bearer(method, path, token, body, a), 0);
+	return a->status;
+}
+
+static void expect(const char *method, const char *path, const char *body, long status,
+		   const char *detail)
+{
+	struct http_answer a;
+	long got = req(method, path, body, &a);
+	ck_assert_msg(got == status, "%s %s %s: want %ld, got %ld: %s", method, path,
+		      body ? body : "", status, got, a.body);
+	if (detail)
+		ck_assert_msg(http_detail(&a) && strcmp(http_detail(&a), detail) == 0,
+			      "%s %s: want '%s', got %s", method, path, detail, a.body);
+	http_answer_free(&a);
+}
+
+/* POST a contact; returns its id in id (40 bytes). */
+static void create(const char *body, char *id)
+{
+	struct http_answer a;
+	ck_assert_msg(req("POST", "/api/v1/contacts", body, &a) == 201, "create %s: %s", body, a.body);
+	if (id)
+		snprintf(id, 40, "%s", json_str(a.json, "id"));
+	http_answer_free(&a);
+}
+
+static long total_of(const char *query)
+{
+	struct http_answer a;
+	char path[512];
+	long total;
+
+	snprintf(path, sizeof(path), "/api/v1/contacts%s", query);
+	ck_assert_msg(req("GET", path, NULL, &a) == 200, "%s: %s", path, a.body);
+	total = json_object_get_int(json_object_object_get(a.json, "total"));
+	http_answer_free(&a);
+	return total;
+}
+
+START_TEST(create_read_update_delete)
+{
+	char id[40], path[128];
+	struct http_answer a;
+
+	fresh_tenant(token, sizeof(token));
+	ck_assert_int_eq(req("POST", "/api/v1/contacts",
+			     "{\"email\":\"Ada.Lovelace@Example.com\",\"first_name\":\"Ada\","
+			     "\"last_name\":\"Lovelace \\ud83d\\ude80 <b>&\\\"\",\"tags\":[\"vip\",\"beta\",\"vip\"],"
+			     "\"custom_fields\":{\"plan\":\"gold\",\"orders\":3}}",
+			     &a),
+			 201);
+	snprintf(id, sizeof(id), "%s", json_str(a.json, "id"));
+	ck_assert_str_eq(json_str(a.json, "email"), "ada.lovelace@example.com");
+	ck_assert_str_eq(json_str(a.json, "last_name"), "Lovelace \xf0\x9f\x9a\x80 <b>&\"");
+	json_object *tags = json_object_object_get(a.json, "tags");
+	ck_assert_int_eq((int)json_object_array_length(tags), 2);
+	json_object *cf = json_object_object_get(a.json, "custom_fields");
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(cf, "orders")), 3);
+	ck_assert(json_object_get_boolean(json_object_object_get(a.json, "is_subscribed")));
+	ck_assert_ptr_nonnull(json_str(a.json, "subscribed_at"));
+	ck_assert_ptr_null(json_str(a.json, "unsubscribed_at"));
+	ck_assert_ptr_nonnull(json_str(a.json, "user_id"));
+	ck_assert(strchr(json_str(a.json, "created_at"), 'Z') != NULL);
+	http_answer_free(&a);
+
+	create("{\"email\":\"only@example.com\"}", NULL);
+	expect("POST", "/api/v1/contacts", "{\"email\":\"ONLY@example.com\"}", 400,
+	       "Contact with email only@example.com already exists");
+
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s", id);
+	ck_assert_int_eq(req("GET", path, NULL, &a), 200);
+	ck_assert_str_eq(json_str(a.json, "first_name"), "Ada");
+	http_answer_free(&a);
+
+	ck_assert_int_eq(req("PATCH", path, "{\"first_name\":\"Augusta\",\"tags\":[\"x\"],\"last_name\":null}", &a), 200);
+	ck_assert_str_eq(json_str(a.json, "first_name"), "Augusta");
+	ck_assert_ptr_null(json_str(a.json, "last_name"));
+	ck_assert_int_eq((int)json_object_array_length(json_object_object_get(a.json, "tags")), 1);
+	/* Untouched fields stay. */
+	ck_assert_str_eq(json_str(a.json, "email"), "ada.lovelace@example.com");
+	http_answer_free(&a);
+	expect("PATCH", path, "{\"email\":\"only@example.com\"}", 400,
+	       "Contact with email only@example.com already exists");
+
+	expect("GET", "/api/v1/contacts/00000000-0000-4000-8000-000000000000", NULL, 404, "Contact not found");
+	expect("PATCH", "/api/v1/contacts/00000000-0000-4000-8000-000000000000", "{}", 404, "Contact not found");
+	expect("DELETE", "/api/v1/contacts/00000000-0000-4000-8000-000000000000", NULL, 404, "Contact not found");
+	expect("GET", "/api/v1/contacts/not-a-uuid", NULL, 404, NULL);
+
+	ck_assert_int_eq(req("GET", "/api/v1/contacts/count", NULL, &a), 200);
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(a.json, "count")), 2);
+	http_answer_free(&a);
+	expect("DELETE", path, NULL, 204, NULL);
+	expect("GET", path, NULL, 404, "Contact not found");
+	ck_assert_int_eq(req("GET", "/api/v1/contacts/count", NULL, &a), 200);
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(a.json, "count")), 1);
+	http_answer_free(&a);
+}
+END_TEST
+
+START_TEST(unsubscribing_through_update_is_recorded)
+{
+	char id[40], path[128], err[256];
+	struct http_answer a;
+	struct fs_config cfg;
+	struct fs_db owner;
+	struct arena arena;
+
+	fresh_tenant(token, sizeof(token));
+	create("{\"email\":\"leaving@example.com\"}", id);
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s", id);
+	ck_assert_int_eq(req("PATCH", path, "{\"is_subscribed\":false}", &a), 200);
+	ck_assert(!json_object_get_boolean(json_object_object_get(a.json, "is_subscribed")));
+	ck_assert_ptr_nonnull(json_str(a.json, "unsubscribed_at"));
+	http_answer_free(&a);
+	/* A second false is no new unsubscribe. */
+	expect("PATCH", path, "{\"is_subscribed\":false}", 200, NULL);
+
+	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
+	arena_init(&arena, 0);
+	db_init(&owner, cfg.database_migrate_url);
+	const char *p[1] = { id };
+	PGresult *r = db_query(&owner, &arena,
+			       "SELECT count(*) AS n, min(source) AS source FROM unsubscribes"
+			       " WHERE contact_id = $1",
+			       1, p);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(db_get_ll(r, 0, "n", 0), 1);
+	ck_assert_str_eq(db_get(r, 0, "source"), "api");
+	arena_destroy(&arena);
+	db_close(&owner);
+
+	ck_assert_int_eq(req("PATCH", path, "{\"is_subscribed\":true}", &a), 200);
+	ck_assert(json_object_get_boolean(json_object_object_get(a.json, "is_subscribed")));
+	ck_assert_ptr_null(json_str(a.json, "unsubscribed_at"));
+	http_answer_free(&a);
+
+	create("{\"email\":\"never@example.com\",\"is_subscribed\":false}", NULL);
+	ck_assert_int_eq(total_of("?is_subscribed=false"), 1);
+	ck_assert_int_eq(total_of("?is_subscribed=true"), 1);
+	expect("GET", "/api/v1/contacts?is_subscribed=maybe", NULL, 422, NULL);
+}
+END_TEST
+
+START_TEST(listing_searches_filters_and_pages)
+{
+	struct http_answer a;
+	char body[256];
+
+	fresh_tenant(token, sizeof(token));
+	ck_assert_int_eq(req("GET", "/api/v1/contacts", NULL, &a), 200);
+	ck_assert_int_eq((int)json_object_array_length(json_object_object_get(a.json, "items")), 0);
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(a.json, "total")), 0);
+	http_answer_free(&a);
+
+	for (int i = 0; i < 7; i++) {
+		snprintf(body, sizeof(body),
+			 "{\"email\":\"person%d@shop.example\",\"first_name\":\"P%d\",\"tags\":[\"%s\"]}", i,
+			 i, i % 2 ? "odd" : "even");
+		create(body, NULL);
+	}
+	create("{\"email\":\"a_b@literal.example\",\"last_name\":\"Under_Score\"}", NULL);
+	create("{\"email\":\"axb@literal.example\",\"last_name\":\"Percent 100%\"}", NULL);
+
+	ck_assert_int_eq(req("GET", "/api/v1/contacts?page=2&page_size=3", NULL, &a), 200);
+	ck_assert_int_eq((int)json_object_array_length(json_object_object_get(a.json, "items")), 3);
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(a.json, "total")), 9);
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(a.json, "page")), 2);
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(a.json, "page_size")), 3);
+	http_answer_free(&a);
+	ck_assert_int_eq(req("GET", "/api/v1/contacts?page=4&page_size=3", NULL, &a), 200);
+	ck_assert_int_eq((int)json_object_array_length(json_object_object_get(a.json, "items")), 0);
+	http_answer_free(&a);
+	/* Newest first. */
+	ck_assert_int_eq(req("GET", "/api/v1/contacts?page_size=1", NULL, &a), 200);
+	ck_assert_str_eq(json_str(json_object_array_get_idx(json_object_object_get(a.json, "items"), 0), "email"),
+			 "axb@literal.example");
+	http_answer_free(&a);
+
+	ck_assert_int_eq(total_of("?search=PERSON3"), 1);
+	ck_assert_int_eq(total_of("?search=shop.example"), 7);
+	ck_assert_int_eq(total_of("?search=p5"), 1); /* first name */
+	ck_assert_int_eq(total_of("?search=a_b"), 1); /* '_' is literal */
+	ck_assert_int_eq(total_of("?search=under_"), 1);
+	ck_assert_int_eq(total_of("?search=100%25"), 1); /* '%' is literal */
+	ck_assert_int_eq(total_of("?search=%25"), 1);
+	ck_assert_int_eq(total_of("?search=nobody"), 0);
+	ck_assert_int_eq(total_of("?tag=odd"), 3);
+	ck_assert_int_eq(total_of("?tag=even"), 4);
+	ck_assert_int_eq(total_of("?tag=even&search=person2"), 1);
+	ck_assert_int_eq(total_of("?tag=missing"), 0);
+	expect("GET", "/api/v1/contacts?page=0", NULL, 422, NULL);
+	expect("GET", "/api/v1/contacts?page_size=101", NULL, 422, NULL);
+	expect("GET", "/api/v1/contacts?search=%ff", NULL, 422, NULL);
+}
+END_TEST
+
+START_TEST(bad_contact_input_is_refused)
+{
+	static const char *bad[] = {
+		"{}",
+		"{\"email\":\"not-an-email\"}",
+		"{\"email\":\"x@example.com\",\"tags\":\"vip\"}",
+		"{\"email\":\"x@example.com\",\"tags\":[\"a;b\"]}",
+		"{\"email\":\"x@example.com\",\"tags\":[\"\"]}",
+		"{\"email\":\"x@example.com\",\"tags\":[1]}",
+		"{\"email\":\"x@example.com\",\"tags\":[\"tab\\there\"]}",
+		"{\"email\":\"x@example.com\",\"custom_fields\":[1,2]}",
+		"{\"email\":\"x@example.com\",\"custom_fields\":{\"k\":\"a\\u0000b\"}}",
+		"{\"email\":\"x@example.com\",\"first_name\":\"a\\u0000b\"}",
+		"{\"email\":\"x@example.com\",\"first_name\":12}",
+		"{\"email\":\"x@example.com\",\"is_subscribed\":\"yes\"}",
+		"{\"email\":\"x@example.com\",\"tags\":[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]}",
+	};
+
+	fresh_tenant(token, sizeof(token));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect("POST", "/api/v1/contacts", bad[i], 422, NULL);
+	expect("POST", "/api/v1/contacts", "{\"email\":", 422, NULL);
+	ck_assert_int_eq(total_of(""), 0);
+}
+END_TEST
+
+START_TEST(the_free_plan_stops_at_250_contacts)
+{
+	char body[128];
+
+	fresh_tenant(token, sizeof(token));
+	for (int i = 0; i < 250; i++) {
+		snprintf(body, sizeof(body), "{\"email\":\"bulk%d@limit.example\"}", i);
+		create(body, NULL);
+	}
+	expect("POST", "/api/v1/contacts", "{\"email\":\"one-too-many@limit.example\"}", 400,
+	       "Contact limit reached for your plan");
+	ck_assert_int_eq(total_of(""), 250);
+}
+END_TEST
+
+START_TEST(tenants_never_see_each_other)
+{
+	char id[40], path[160], other[4096];
+	struct http_answer a;
+
+	fresh_tenant(token, sizeof(token));
+	create("{\"email\":\"mine@tenant.example\"}", id);
+	fresh_tenant(other, sizeof(other));
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s", id);
+	static const char *methods[] = { "GET", "PATCH", "DELETE" };
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(http_bearer(methods[i], path, other, "{\"first_name\":\"x\"}", &a), 0);
+		ck_assert_int_eq(a.status, 404);
+		http_answer_free(&a);
+	}
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s/events", id);
+	ck_assert_int_eq(http_bearer("GET", path, other, NULL, &a), 0);
+	ck_assert_int_eq(a.status, 404);
+	http_answer_free(&a);
+	ck_assert_int_eq(http_bearer("GET", "/api/v1/contacts", other, NULL, &a), 0);
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(a.json, "total")), 0);
+	http_answer_free(&a);
+	/* The same address is free in another tenant. */
+	ck_assert_int_eq(http_bearer("POST", "/api/v1/contacts", other, "{\"email\":\"mine@tenant.example\"}", &a), 0);
+	ck_assert_int_eq(a.status, 201);
+	http_answer_free(&a);
+	/* And the owner still has theirs, untouched. */
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s", id);
+	ck_assert_int_eq(req("GET", path, NULL, &a), 200);
+	ck_assert_ptr_null(json_str(a.json, "first_name"));
+	http_answer_free(&a);
+	ck_assert_int_eq(req("GET", "/api/v1/contacts/count", NULL, &a), 200);
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(a.json, "count")), 1);
+	http_answer_free(&a);
+}
+END_TEST
+
+START_TEST(contact_events_are_paginated)
+{
+	char id[40], path[160];
+	struct http_answer a;
+
+	fresh_tenant(token, sizeof(token));
+	create("{\"email\":\"events@example.com\"}", id);
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s/events", id);
+	ck_assert_int_eq(req("GET", path, NULL, &a), 200);
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(a.json, "total")), 0);
+	ck_assert(json_object_is_type(json_object_object_get(a.json, "items"), json_type_array));
+	http_answer_free(&a);
+	expect("GET", "/api/v1/contacts/00000000-0000-4000-8000-000000000000/events", NULL, 404,
+	       "Contact not found");
+}
+END_TEST
+
+START_TEST(every_contact_route_needs_auth)
+{
+	static const char *routes[][2] = {
+		{ "GET", "/api/v1/contacts" },
+		{ "POST", "/api/v1/contacts" },
+		{ "GET", "/api/v1/contacts/count" },
+		{ "GET", "/api/v1/contacts/00000000-0000-4000-8000-000000000000" },
+		{ "PATCH", "/api/v1/contacts/00000000-0000-4000-8000-000000000000" },
+		{ "DELETE", "/api/v1/contacts/00000000-0000-4000-8000-000000000000" },
+		{ "GET", "/api/v1/contacts/00000000-0000-4000-8000-000000000000/events" },
+	};
+	struct http_answer a;
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		ck_assert_int_eq(http_bearer(routes[i][0], routes[i][1], NULL, "{}", &a), 0);
+		ck_assert_int_eq(a.status, 401);
+		ck_assert_str_eq(http_detail(&a), "Not authenticated");
+		http_answer_free(&a);
+	}
+}
+END_TEST
+
+Suite *contacts_suite(void)
+{
+	Suite *s = suite_create("contacts");
+	TCase *tc = tcase_create("contacts");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, create_read_update_delete);
+	tcase_add_test(tc, unsubscribing_through_update_is_recorded);
+	tcase_add_test(tc, listing_searches_filters_and_pages);
+	tcase_add_test(tc, bad_contact_input_is_refused);
+	tcase_add_test(tc, the_free_plan_stops_at_250_contacts);
+	tcase_add_test(tc, tenants_never_see_each_other);
+	tcase_add_test(tc, contact_events_are_paginated);
+	tcase_add_test(tc, every_contact_route_needs_auth);
+	suite_add_tcase(s, tc);
+	return s;
+}
