@@ -287,11 +287,35 @@ static void contacts_update(struct fs_ctx *ctx)
 static void contacts_delete(struct fs_ctx *ctx)
 {
 	struct fs_error err;
-	enum fs_status st = contact_delete(ctx, fs_ctx_param(ctx, "id"), &err);
+	const struct fs_param *erase = fs_request_query(&ctx->req, "erase");
+	int do_erase = 0;
+	enum fs_status st;
+
+	if (erase && *erase->value) {
+		if (strcmp(erase->value, "true") == 0 || strcmp(erase->value, "1") == 0)
+			do_erase = 1;
+		else if (strcmp(erase->value, "false") != 0 && strcmp(erase->value, "0") != 0)
+			return fs_respond_invalid(ctx, "query", "erase", "Input should be a valid boolean",
+						  "bool_parsing");
+	}
+	st = do_erase ? contact_erase(ctx, fs_ctx_param(ctx, "id"), &err)
+		      : contact_delete(ctx, fs_ctx_param(ctx, "id"), &err);
 
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
 	fs_respond_empty(ctx, 204);
+}
+
+static void contacts_export_one(struct fs_ctx *ctx)
+{
+	struct fs_error err;
+	const char *json;
+	enum fs_status st = contact_export(ctx, fs_ctx_param(ctx, "id"), &json, &err);
+
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_header_add(ctx, "Cache-Control", "no-store");
+	respond_contact(ctx, 200, json);
 }
 
 static void contacts_events(struct fs_ctx *ctx)
@@ -321,6 +345,8 @@ static const struct fs_route routes[] = {
 	{ "DELETE", "/api/v1/contacts/:id", contacts_delete, FS_ACCESS_WRITE, "Delete a contact" },
 	{ "GET", "/api/v1/contacts/:id/events", contacts_events, FS_ACCESS_READ,
 	  "A contact's activity" },
+	{ "GET", "/api/v1/contacts/:id/export", contacts_export_one, FS_ACCESS_READ,
+	  "Everything held about a contact (GDPR)" },
 };
 
 int main(int argc, char **argv)

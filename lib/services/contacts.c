@@ -234,6 +234,72 @@ enum fs_status contact_delete(struct fs_ctx *ctx, const char *id, struct fs_erro
 	return commit(ctx, err);
 }
 
+enum fs_status contact_erase(struct fs_ctx *ctx, const char *id, struct fs_error *err)
+{
+	const char *params[1] = { id };
+	PGresult *r;
+	enum fs_status st;
+
+	if ((st = begin(ctx, err)) != FS_OK)
+		return st;
+	r = db_query(ctx->db, ctx->arena,
+		     "INSERT INTO suppressions (user_id, email_hash, email, reason)"
+		     " SELECT c.user_id, flowsend_email_hash(c.email), NULL, 'erasure'"
+		     " FROM contacts c WHERE c.id = $1"
+		     " ON CONFLICT (user_id, email_hash) DO UPDATE SET email = NULL, reason = 'erasure'"
+		     " RETURNING id",
+		     1, params);
+	if (!r)
+		return rollback_with(ctx, fs_fail(err, FS_ERROR, "recording the erasure failed"));
+	if (PQntuples(r) == 0)
+		return rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact not found"));
+	/* Events outlive the contact for the account's totals, but nothing in
+	 * them may point back at the person. */
+	if (!db_query(ctx->db, ctx->arena,
+		      "UPDATE email_events SET metadata = '{}', url = NULL WHERE contact_id = $1", 1,
+		      params) ||
+	    !db_query(ctx->db, ctx->arena, "DELETE FROM contacts WHERE id = $1", 1, params))
+		return rollback_with(ctx, fs_fail(err, FS_ERROR, "erasing the contact failed"));
+	return commit(ctx, err);
+}
+
+enum fs_status contact_export(struct fs_ctx *ctx, const char *id, const char **json,
+			      struct fs_error *err)
+{
+	const char *params[1] = { id };
+	PGresult *r;
+	enum fs_status st;
+
+	if ((st = begin(ctx, err)) != FS_OK)
+		return st;
+	r = db_query(ctx->db, ctx->arena,
+		     "SELECT json_build_object("
+		     " 'contact', flowsend_contact_json(c),"
+		     " 'lists', COALESCE((SELECT json_agg(json_build_object('id', l.id, 'name', l.name,"
+		     "   'added_at', flowsend_ts(m.added_at)) ORDER BY m.added_at)"
+		     "   FROM contact_list_members m JOIN contact_lists l ON l.id = m.list_id"
+		     "   WHERE m.contact_id = c.id), '[]'),"
+		     " 'events', COALESCE((SELECT json_agg(json_build_object('id', e.id,"
+		     "   'event_type', e.event_type, 'campaign_id', e.campaign_id, 'flow_id', e.flow_id,"
+		     "   'metadata', e.metadata, 'url', e.url, 'created_at', flowsend_ts(e.created_at))"
+		     "   ORDER BY e.created_at) FROM email_events e WHERE e.contact_id = c.id), '[]'),"
+		     " 'unsubscribes', COALESCE((SELECT json_agg(json_build_object('source', u.source,"
+		     "   'campaign_id', u.campaign_id, 'flow_id', u.flow_id,"
+		     "   'created_at', flowsend_ts(u.created_at)) ORDER BY u.created_at)"
+		     "   FROM unsubscribes u WHERE u.contact_id = c.id), '[]'),"
+		     " 'exported_at', flowsend_ts(now()))"
+		     " FROM contacts c WHERE c.id = $1",
+		     1, params);
+	if (!r)
+		return rollback_with(ctx, fs_fail(err, FS_ERROR, "exporting the contact failed"));
+	if ((st = commit(ctx, err)) != FS_OK)
+		return st;
+	if (PQntuples(r) == 0)
+		return fs_fail(err, FS_NOT_FOUND, "Contact not found");
+	*json = PQgetvalue(r, 0, 0);
+	return FS_OK;
+}
+
 #define CONTACT_FILTER                                                                        \
 	" ($1::text IS NULL OR lower(c.email) LIKE $1 OR lower(c.first_name) LIKE $1"          \
 	"  OR lower(c.last_name) LIKE $1)"                                                     \

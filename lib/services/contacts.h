@@ -42,6 +42,12 @@ enum fs_status contact_get(struct fs_ctx *ctx, const char *id, const char **json
 enum fs_status contact_update(struct fs_ctx *ctx, const char *id, const struct contact_input *in,
 			      const char **json, struct fs_error *err);
 enum fs_status contact_delete(struct fs_ctx *ctx, const char *id, struct fs_error *err);
+/* GDPR erasure: the contact and what ties data to the person are deleted; a
+ * suppression keeps only the address's hash so it is never mailed again. */
+enum fs_status contact_erase(struct fs_ctx *ctx, const char *id, struct fs_error *err);
+/* GDPR access: everything held about the contact, as JSON text. */
+enum fs_status contact_export(struct fs_ctx *ctx, const char *id, const char **json,
+			      struct fs_error *err);
 /* One page as {items, total, page, page_size} JSON into out. */
 enum fs_status contact_list(struct fs_ctx *ctx, const struct contact_filter *f,
 			    const struct fs_page *page, struct strbuf *out, struct fs_error *err);

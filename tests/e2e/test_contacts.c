@@ -315,6 +315,58 @@ START_TEST(contact_events_are_paginated)
 }
 END_TEST
 
+START_TEST(gdpr_export_and_erasure)
+{
+	char id[40], path[160], err[256];
+	struct http_answer a;
+	struct fs_config cfg;
+	struct fs_db owner;
+	struct arena arena;
+
+	fresh_tenant(token, sizeof(token));
+	create("{\"email\":\"Private.Person@Example.com\",\"first_name\":\"Pat\","
+	       "\"custom_fields\":{\"phone\":\"555\"}}", id);
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s", id);
+	expect("PATCH", path, "{\"is_subscribed\":false}", 200, NULL);
+
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s/export", id);
+	ck_assert_int_eq(req("GET", path, NULL, &a), 200);
+	json_object *contact = json_object_object_get(a.json, "contact");
+	ck_assert_str_eq(json_str(contact, "email"), "private.person@example.com");
+	ck_assert(json_object_is_type(json_object_object_get(a.json, "lists"), json_type_array));
+	ck_assert(json_object_is_type(json_object_object_get(a.json, "events"), json_type_array));
+	ck_assert_int_eq((int)json_object_array_length(json_object_object_get(a.json, "unsubscribes")), 1);
+	ck_assert_ptr_nonnull(json_str(a.json, "exported_at"));
+	http_answer_free(&a);
+	expect("GET", "/api/v1/contacts/00000000-0000-4000-8000-000000000000/export", NULL, 404,
+	       "Contact not found");
+
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s?erase=maybe", id);
+	expect("DELETE", path, NULL, 422, NULL);
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s?erase=true", id);
+	expect("DELETE", path, NULL, 204, NULL);
+	expect("DELETE", path, NULL, 404, "Contact not found");
+
+	/* Nothing personal is left; the hash of the address is. */
+	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
+	arena_init(&arena, 0);
+	db_init(&owner, cfg.database_migrate_url);
+	const char *p[1] = { "private.person@example.com" };
+	PGresult *r = db_query(&owner, &arena,
+			       "SELECT (SELECT count(*) FROM contacts WHERE lower(email) = $1) AS contacts,"
+			       " (SELECT count(*) FROM suppressions WHERE email_hash = flowsend_email_hash($1)"
+			       "  AND email IS NULL AND reason = 'erasure') AS hashes,"
+			       " (SELECT count(*) FROM suppressions WHERE email = $1) AS plain",
+			       1, p);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(db_get_ll(r, 0, "contacts", -1), 0);
+	ck_assert_int_eq(db_get_ll(r, 0, "hashes", -1), 1);
+	ck_assert_int_eq(db_get_ll(r, 0, "plain", -1), 0);
+	arena_destroy(&arena);
+	db_close(&owner);
+}
+END_TEST
+
 START_TEST(every_contact_route_needs_auth)
 {
 	static const char *routes[][2] = {
@@ -325,6 +377,7 @@ START_TEST(every_contact_route_needs_auth)
 		{ "PATCH", "/api/v1/contacts/00000000-0000-4000-8000-000000000000" },
 		{ "DELETE", "/api/v1/contacts/00000000-0000-4000-8000-000000000000" },
 		{ "GET", "/api/v1/contacts/00000000-0000-4000-8000-000000000000/events" },
+		{ "GET", "/api/v1/contacts/00000000-0000-4000-8000-000000000000/export" },
 	};
 	struct http_answer a;
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -348,6 +401,7 @@ Suite *contacts_suite(void)
 	tcase_add_test(tc, the_free_plan_stops_at_250_contacts);
 	tcase_add_test(tc, tenants_never_see_each_other);
 	tcase_add_test(tc, contact_events_are_paginated);
+	tcase_add_test(tc, gdpr_export_and_erasure);
 	tcase_add_test(tc, every_contact_route_needs_auth);
 	suite_add_tcase(s, tc);
 	return s;
