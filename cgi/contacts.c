@@ -4,10 +4,12 @@
 #include <string.h>
 
 #include "core/utf8.h"
+#include "core/uuid.h"
 #include "http/server.h"
 #include "json/json.h"
 #include "services/auth.h"
 #include "services/contacts.h"
+#include "services/lists.h"
 
 #define MAX_TAGS 100
 #define MAX_TAG_CHARS 64
@@ -336,7 +338,204 @@ static void contacts_events(struct fs_ctx *ctx)
 	strbuf_free(&out);
 }
 
+/* ---- lists ---- */
+
+static int parse_list_input(struct fs_ctx *ctx, json_object *body, int create,
+			    struct list_input *in)
+{
+	struct fs_validation v;
+	json_object *rules;
+
+	memset(in, 0, sizeof(*in));
+	fs_validation_init(&v);
+	in->set_name = fs_json_get_string(&v, body, "name", create, 1, 255, &in->name, NULL) == 1;
+	fs_json_get_nullable_string(&v, body, "description", 0, 1000, &in->set_description,
+				    &in->description);
+	if (create) {
+		in->list_type = "static";
+		if (fs_json_get_string(&v, body, "list_type", 0, 1, 16, &in->list_type, NULL) == 1 &&
+		    strcmp(in->list_type, "static") != 0 && strcmp(in->list_type, "dynamic") != 0)
+			fs_validation_add(&v, "body", "list_type",
+					  "Input should be 'static' or 'dynamic'", "enum");
+	}
+	in->set_rules = json_object_object_get_ex(body, "rules", &rules);
+	in->rules = rules;
+	if (in->set_rules && rules && !json_object_is_type(rules, json_type_object))
+		fs_validation_add(&v, "body", "rules", "Input should be a valid dictionary",
+				  "dict_type");
+	in->set_is_public = fs_json_get_bool(&v, body, "is_public", 0, &in->is_public) == 1;
+	if (fs_validation_failed(&v)) {
+		fs_respond_validation(ctx, fs_validation_take(&v));
+		return -1;
+	}
+	return 0;
+}
+
+static void lists_create(struct fs_ctx *ctx)
+{
+	json_object *body = fs_ctx_json_body(ctx), *out = NULL;
+	struct list_input in;
+	struct fs_error err;
+	enum fs_status st;
+
+	if (!body || parse_list_input(ctx, body, 1, &in) < 0)
+		return;
+	st = list_create(ctx, &in, &out, &err);
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_json(ctx, 201, out);
+}
+
+static void lists_index(struct fs_ctx *ctx)
+{
+	struct fs_page page;
+	json_object *out = NULL;
+	struct fs_error err;
+	enum fs_status st;
+
+	if (fs_ctx_pagination(ctx, &page) < 0)
+		return;
+	st = list_index(ctx, &page, &out, &err);
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_json(ctx, 200, out);
+}
+
+static void lists_get(struct fs_ctx *ctx)
+{
+	json_object *out = NULL;
+	struct fs_error err;
+	enum fs_status st = list_get(ctx, fs_ctx_param(ctx, "id"), &out, &err);
+
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_json(ctx, 200, out);
+}
+
+static void lists_update(struct fs_ctx *ctx)
+{
+	json_object *body = fs_ctx_json_body(ctx), *out = NULL;
+	struct list_input in;
+	struct fs_error err;
+	enum fs_status st;
+
+	if (!body || parse_list_input(ctx, body, 0, &in) < 0)
+		return;
+	st = list_update(ctx, fs_ctx_param(ctx, "id"), &in, &out, &err);
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_json(ctx, 200, out);
+}
+
+static void lists_delete(struct fs_ctx *ctx)
+{
+	struct fs_error err;
+	enum fs_status st = list_delete(ctx, fs_ctx_param(ctx, "id"), &err);
+
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_empty(ctx, 204);
+}
+
+static void lists_members(struct fs_ctx *ctx, int add)
+{
+	json_object *body = fs_ctx_json_body(ctx), *ids, *clean, *o;
+	struct fs_error err;
+	long long changed = 0, count = 0;
+	size_t n;
+	enum fs_status st;
+
+	if (!body)
+		return;
+	if (!json_object_object_get_ex(body, "contact_ids", &ids) || !ids ||
+	    !json_object_is_type(ids, json_type_array) || (n = json_object_array_length(ids)) == 0 ||
+	    n > 1000)
+		return fs_respond_invalid(ctx, "body", "contact_ids",
+					  "Input should be a list of 1 to 1000 contact ids", "list_type");
+	clean = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(ids, i);
+		if (!e || !json_object_is_type(e, json_type_string) ||
+		    !uuid_valid(json_object_get_string(e), (size_t)json_object_get_string_len(e))) {
+			json_object_put(clean);
+			return fs_respond_invalid(ctx, "body", "contact_ids",
+						  "Every contact id must be a UUID", "uuid_parsing");
+		}
+		json_object_array_add(clean, json_object_get(e));
+	}
+	st = list_members(ctx, fs_ctx_param(ctx, "id"), fs_json_string(clean, NULL), add, &changed,
+			  &count, &err);
+	json_object_put(clean);
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	o = json_object_new_object();
+	json_object_object_add(o, add ? "added" : "removed", json_object_new_int64(changed));
+	json_object_object_add(o, "contact_count", json_object_new_int64(count));
+	fs_respond_json(ctx, 200, o);
+}
+
+static void lists_members_add(struct fs_ctx *ctx)
+{
+	lists_members(ctx, 1);
+}
+
+static void lists_members_remove(struct fs_ctx *ctx)
+{
+	lists_members(ctx, 0);
+}
+
+static void lists_contacts(struct fs_ctx *ctx)
+{
+	struct fs_page page;
+	struct strbuf out = STRBUF_INIT;
+	struct fs_error err;
+	enum fs_status st;
+
+	if (fs_ctx_pagination(ctx, &page) < 0)
+		return;
+	st = list_contacts(ctx, fs_ctx_param(ctx, "id"), &page, &out, &err);
+	if (st != FS_OK) {
+		strbuf_free(&out);
+		return fs_respond_failure(ctx, st, &err);
+	}
+	fs_respond_raw(ctx, 200, "application/json; charset=utf-8", out.buf, out.len);
+	strbuf_free(&out);
+}
+
+static void lists_preview(struct fs_ctx *ctx)
+{
+	json_object *body = fs_ctx_json_body(ctx), *rules;
+	struct strbuf out = STRBUF_INIT;
+	struct fs_error err;
+	enum fs_status st;
+
+	if (!body)
+		return;
+	if (!json_object_object_get_ex(body, "rules", &rules) || !rules)
+		return fs_respond_invalid(ctx, "body", "rules", "Field required", "missing");
+	st = list_preview(ctx, rules, &out, &err);
+	if (st != FS_OK) {
+		strbuf_free(&out);
+		return fs_respond_failure(ctx, st, &err);
+	}
+	fs_respond_raw(ctx, 200, "application/json; charset=utf-8", out.buf, out.len);
+	strbuf_free(&out);
+}
+
 static const struct fs_route routes[] = {
+	{ "POST", "/api/v1/contacts/lists", lists_create, FS_ACCESS_WRITE, "Create a list" },
+	{ "GET", "/api/v1/contacts/lists", lists_index, FS_ACCESS_READ, "List lists" },
+	{ "POST", "/api/v1/contacts/lists/preview", lists_preview, FS_ACCESS_WRITE,
+	  "Count and sample contacts for unsaved rules" },
+	{ "GET", "/api/v1/contacts/lists/:id", lists_get, FS_ACCESS_READ, "Get a list" },
+	{ "PATCH", "/api/v1/contacts/lists/:id", lists_update, FS_ACCESS_WRITE, "Update a list" },
+	{ "DELETE", "/api/v1/contacts/lists/:id", lists_delete, FS_ACCESS_WRITE, "Delete a list" },
+	{ "POST", "/api/v1/contacts/lists/:id/members", lists_members_add, FS_ACCESS_WRITE,
+	  "Add members to a static list" },
+	{ "DELETE", "/api/v1/contacts/lists/:id/members", lists_members_remove, FS_ACCESS_WRITE,
+	  "Remove members from a static list" },
+	{ "GET", "/api/v1/contacts/lists/:id/contacts", lists_contacts, FS_ACCESS_READ,
+	  "A list's contacts (dynamic lists evaluated live)" },
 	{ "GET", "/api/v1/contacts", contacts_list, FS_ACCESS_READ, "List contacts" },
 	{ "POST", "/api/v1/contacts", contacts_create, FS_ACCESS_WRITE, "Create a contact" },
 	{ "GET", "/api/v1/contacts/count", contacts_count, FS_ACCESS_READ, "Count contacts" },
