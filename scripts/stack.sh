@@ -40,7 +40,10 @@ is_root() { [[ $(id -u) -eq 0 ]]; }
 # PostgreSQL refuses to run as root: run its tools as the postgres user then.
 as_pg() { if is_root; then runuser -u postgres -- "$@"; else "$@"; fi; }
 pg_super() { if is_root; then echo postgres; else id -un; fi; }
-alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+alive() {
+	local pid
+	pid=$(cat "$1" 2>/dev/null) && [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+}
 say() { printf '  %-10s %s\n' "$1" "$2"; }
 
 configure_env() {

@@ -46,6 +46,7 @@ const char *json_str(json_object *o, const char *key);
 Suite *health_suite(void);
 Suite *accounts_suite(void);
 Suite *contacts_suite(void);
+Suite *lists_suite(void);
 Suite *openapi_suite(void);
 Suite *errors_suite(void);
 Suite *database_suite(void);

@@ -35,10 +35,16 @@ static void show_id(struct fs_ctx *ctx)
 	fs_respond_raw(ctx, 200, "text/plain", id, strlen(id));
 }
 
+static void show_token(struct fs_ctx *ctx)
+{
+	const char *t = fs_ctx_param(ctx, "token");
+	fs_respond_raw(ctx, 200, "text/plain", t, strlen(t));
+}
+
 static const struct fs_route routes[] = {
 	{ "POST", "/api/v1/things", echo_body, FS_ACCESS_PUBLIC, "" },
 	{ "GET", "/api/v1/things/:id", show_id, FS_ACCESS_PUBLIC, "" },
-	{ "GET", "/t/*token", show_id, FS_ACCESS_PUBLIC, "" },
+	{ "GET", "/t/*token", show_token, FS_ACCESS_PUBLIC, "" },
 	{ "DELETE", "/api/v1/things/:id", show_id, FS_ACCESS_READ, "" },
 };
 static const struct fs_app app = { "fuzz", routes, sizeof(routes) / sizeof(routes[0]) };

@@ -13,5 +13,7 @@ Suite *router_suite(void);
 Suite *config_suite(void);
 Suite *dispatch_suite(void);
 Suite *accounts_unit_suite(void);
+Suite *segments_suite(void);
+Suite *contacts_unit_suite(void);
 
 #endif

@@ -1,0 +1,152 @@
+/* The rules compiler: SQL shape, parameters, and the errors that name the
+ * bad condition. */
+#include <stdio.h>
+#include <string.h>
+
+#include "services/contacts.h"
+#include "services/segments.h"
+#include "unit.h"
+
+static struct arena arena;
+
+static int compile(const char *rules, struct segment *seg, char *err)
+{
+	return segment_compile_text(&arena, rules, strlen(rules), 1, seg, err, 256);
+}
+
+START_TEST(conditions_become_parameterised_sql)
+{
+	struct segment seg;
+	char err[256];
+
+	arena_init(&arena, 0);
+	ck_assert_int_eq(compile("{\"match\":\"any\",\"conditions\":["
+				 "{\"field\":\"email\",\"op\":\"contains\",\"value\":\"50%_off'--\"},"
+				 "{\"field\":\"tags\",\"op\":\"contains\",\"value\":\"vip\"},"
+				 "{\"field\":\"is_subscribed\",\"op\":\"eq\",\"value\":true}]}",
+				 &seg, err),
+			 0);
+	ck_assert_int_eq(seg.nparams, 2);
+	ck_assert_str_eq(seg.params[0], "%50\\%\\_off'--%");
+	ck_assert_str_eq(seg.params[1], "vip");
+	ck_assert(strstr(strbuf_cstr(&seg.where), " OR ") != NULL);
+	ck_assert(strstr(strbuf_cstr(&seg.where), "off") == NULL);
+	strbuf_free(&seg.where);
+
+	ck_assert_int_eq(compile("{\"match\":\"all\",\"conditions\":["
+				 "{\"field\":\"custom_fields.orders\",\"op\":\"gt\",\"value\":5},"
+				 "{\"field\":\"custom_fields.vip\",\"op\":\"exists\"},"
+				 "{\"field\":\"created_at\",\"op\":\"before\",\"value\":\"2030-02-28T10:00:00Z\"}]}",
+				 &seg, err),
+			 0);
+	ck_assert_int_eq(seg.nparams, 4);
+	ck_assert_str_eq(seg.params[0], "orders");
+	ck_assert_str_eq(seg.params[1], "5");
+	ck_assert(strstr(strbuf_cstr(&seg.where), "::numeric") != NULL);
+	ck_assert(strstr(strbuf_cstr(&seg.where), " AND ") != NULL);
+	strbuf_free(&seg.where);
+	arena_destroy(&arena);
+}
+END_TEST
+
+START_TEST(bad_rules_name_the_condition)
+{
+	struct segment seg;
+	char err[256];
+	static const struct {
+		const char *rules, *needle;
+	} cases[] = {
+		{ "[]", "object" },
+		{ "{\"match\":\"some\",\"conditions\":[]}", "match" },
+		{ "{\"match\":\"all\",\"conditions\":[]}", "conditions" },
+		{ "{\"match\":\"all\",\"conditions\":[{\"field\":\"age\",\"op\":\"eq\",\"value\":1}]}", "conditions[0]: unknown field" },
+		{ "{\"match\":\"all\",\"conditions\":[{\"field\":\"email\",\"op\":\"eq\",\"value\":\"a\"},{\"field\":\"email\",\"op\":\"like\",\"value\":1}]}", "conditions[1]: unknown op" },
+		{ "{\"match\":\"all\",\"conditions\":[{\"field\":\"tags\",\"op\":\"eq\",\"value\":\"x\"}]}", "only contains" },
+		{ "{\"match\":\"all\",\"conditions\":[{\"field\":\"email\",\"op\":\"eq\"}]}", "needs a value" },
+		{ "{\"match\":\"all\",\"conditions\":[{\"field\":\"created_at\",\"op\":\"after\",\"value\":\"2024-02-30\"}]}", "ISO 8601" },
+		{ "{\"match\":\"all\",\"conditions\":[{\"field\":\"created_at\",\"op\":\"after\",\"value\":\"yesterday\"}]}", "ISO 8601" },
+		{ "{\"match\":\"all\",\"conditions\":[{\"field\":\"is_subscribed\",\"op\":\"eq\",\"value\":\"yes\"}]}", "true or false" },
+		{ "{\"match\":\"all\",\"conditions\":[{\"field\":\"custom_fields.\",\"op\":\"exists\"}]}", "custom field" },
+		{ "{\"match\":\"all\",\"conditions\":[{\"field\":\"email\",\"op\":\"eq\",\"value\":[1]}]}", "value" },
+		{ "{\"match\":\"all\",\"conditions\":[5]}", "object" },
+	};
+	arena_init(&arena, 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_msg(compile(cases[i].rules, &seg, err) == -1, "accepted case %zu", i);
+		ck_assert_msg(strstr(err, cases[i].needle) != NULL, "case %zu: %s", i, err);
+	}
+	arena_destroy(&arena);
+}
+END_TEST
+
+START_TEST(dates_are_checked_fully)
+{
+	struct segment seg;
+	char err[256], rules[256];
+	static const char *good[] = { "2024-02-29", "2024-01-01T00:00", "2024-01-01T23:59:59.123456Z",
+				      "2024-01-01T10:00:00+05:30" };
+	static const char *bad[] = { "2023-02-29", "2024-13-01", "2024-01-01T24:00", "2024-1-1",
+				     "2024-01-01T10:00:00+99:00", "2024-01-01T10:00:00.1234567" };
+	arena_init(&arena, 0);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(rules, sizeof(rules),
+			 "{\"match\":\"all\",\"conditions\":[{\"field\":\"created_at\",\"op\":\"after\",\"value\":\"%s\"}]}",
+			 good[i]);
+		ck_assert_msg(compile(rules, &seg, err) == 0, "%s: %s", good[i], err);
+		strbuf_free(&seg.where);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(rules, sizeof(rules),
+			 "{\"match\":\"all\",\"conditions\":[{\"field\":\"created_at\",\"op\":\"after\",\"value\":\"%s\"}]}",
+			 bad[i]);
+		ck_assert_msg(compile(rules, &seg, err) == -1, "accepted %s", bad[i]);
+	}
+	arena_destroy(&arena);
+}
+END_TEST
+
+Suite *segments_suite(void)
+{
+	Suite *s = suite_create("segments");
+	TCase *tc = tcase_create("segments");
+	tcase_add_test(tc, conditions_become_parameterised_sql);
+	tcase_add_test(tc, bad_rules_name_the_condition);
+	tcase_add_test(tc, dates_are_checked_fully);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+static size_t announced;
+
+static void count_announced(struct fs_ctx *ctx, const char *const *ids, size_t n)
+{
+	(void)ctx;
+	(void)ids;
+	announced += n;
+}
+
+START_TEST(new_contacts_are_announced_to_listeners)
+{
+	const char *ids[3] = { "a", "b", "c" };
+	announced = 0;
+	contacts_on_created(count_announced);
+	contacts_announce_created(NULL, ids, 3);
+	contacts_announce_created(NULL, ids, 0);
+	ck_assert_uint_eq(announced, 3);
+	char *p;
+	struct arena a;
+	arena_init(&a, 0);
+	p = contacts_like_pattern(&a, "50%_Off\\");
+	ck_assert_str_eq(p, "%50\\%\\_off\\\\%");
+	arena_destroy(&a);
+}
+END_TEST
+
+Suite *contacts_unit_suite(void)
+{
+	Suite *s = suite_create("contacts");
+	TCase *tc = tcase_create("contacts");
+	tcase_add_test(tc, new_contacts_are_announced_to_listeners);
+	suite_add_tcase(s, tc);
+	return s;
+}
