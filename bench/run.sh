@@ -52,3 +52,8 @@ read -r me_jwt_rps me_jwt_p99 < <(measure "$base/api/v1/auth/me" -H "Authorizati
 printf '%-34s %12s %10s\n' "GET /api/v1/auth/me (JWT)" "$me_jwt_rps" "$me_jwt_p99"
 read -r me_key_rps me_key_p99 < <(measure "$base/api/v1/auth/me" -H "X-API-Key: $key")
 printf '%-34s %12s %10s\n' "GET /api/v1/auth/me (API key)" "$me_key_rps" "$me_key_p99"
+
+if [[ ${BENCH_CONTACTS:-1000000} != 0 ]]; then
+	# shellcheck source=bench/contacts.sh
+	. bench/contacts.sh
+fi

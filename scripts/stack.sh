@@ -119,6 +119,9 @@ END $$;
 SELECT 'CREATE DATABASE flowsend OWNER flowsend_owner'
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'flowsend') \gexec
 SQL
+	# What only a superuser may do (schema/superuser.sql explains why).
+	as_pg psql -q -X -h "$PGSOCK" -p "$PG_PORT" -U "$(pg_super)" -d flowsend -v ON_ERROR_STOP=1 \
+		-f - <"$ROOT/schema/superuser.sql" >/dev/null
 	"$BIN/flowsend-migrate" --dir "$ROOT/schema" >>"$LOG/migrate.log" 2>&1 ||
 		{ tail -20 "$LOG/migrate.log" >&2; exit 1; }
 	say postgres "ready on $PGSOCK port $PG_PORT ($(tail -1 "$LOG/migrate.log" | sed 's/.*] //'))"

@@ -347,7 +347,7 @@ enum fs_status contact_list(struct fs_ctx *ctx, const struct contact_filter *f,
 		return st;
 	rows = db_query(ctx->db, ctx->arena,
 			"SELECT flowsend_contact_json(c) FROM contacts c WHERE" CONTACT_FILTER
-			" ORDER BY c.created_at DESC, c.id DESC LIMIT $4::bigint OFFSET $5::bigint",
+			" ORDER BY c.created_at DESC, c.id LIMIT $4::bigint OFFSET $5::bigint",
 			5, params);
 	/* Unfiltered, the total is the maintained counter: no count(*) over a
 	 * million rows for page one. */

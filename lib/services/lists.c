@@ -350,7 +350,7 @@ enum fs_status list_contacts(struct fs_ctx *ctx, const char *id, const struct fs
 		p[n + 1] = offset;
 		sql = arena_sprintf(ctx->arena,
 				    "SELECT flowsend_contact_json(c) FROM contacts c WHERE %s"
-				    " ORDER BY c.created_at DESC, c.id DESC LIMIT $%d::bigint OFFSET $%d::bigint",
+				    " ORDER BY c.created_at DESC, c.id LIMIT $%d::bigint OFFSET $%d::bigint",
 				    strbuf_cstr(&seg.where), n + 1, n + 2);
 		rows = db_query(ctx->db, ctx->arena, sql, n + 2, p);
 		sql = arena_sprintf(ctx->arena, "SELECT count(*) FROM contacts c WHERE %s",
@@ -384,7 +384,7 @@ enum fs_status list_preview(struct fs_ctx *ctx, json_object *rules, struct strbu
 	total = db_query(ctx->db, ctx->arena, sql, seg.nparams, seg.params);
 	sql = arena_sprintf(ctx->arena,
 			    "SELECT flowsend_contact_json(c) FROM contacts c WHERE %s"
-			    " ORDER BY c.created_at DESC, c.id DESC LIMIT 5",
+			    " ORDER BY c.created_at DESC, c.id LIMIT 5",
 			    strbuf_cstr(&seg.where));
 	rows = db_query(ctx->db, ctx->arena, sql, seg.nparams, seg.params);
 	strbuf_free(&seg.where);
