@@ -9,7 +9,8 @@
 
 #include "services/segments.h"
 
-static const char *const own_literals[] = { "'^-?[0-9]{1,30}(\\.[0-9]{1,30})?$'", "''" };
+static const char *const own_literals[] = { "'^-?[0-9]{1,30}(\\.[0-9]{1,30})?$'", "''",
+					     "'number'" };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
