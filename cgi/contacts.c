@@ -190,6 +190,32 @@ static void respond_contact(struct fs_ctx *ctx, int code, const char *json)
 	fs_respond_raw(ctx, code, "application/json; charset=utf-8", json, strlen(json));
 }
 
+/* The answer of a service that built its JSON into out; frees out. */
+static void respond_built(struct fs_ctx *ctx, enum fs_status st, struct strbuf *out,
+			  const struct fs_error *err)
+{
+	if (st != FS_OK)
+		fs_respond_failure(ctx, st, err);
+	else
+		fs_respond_raw(ctx, 200, "application/json; charset=utf-8", out->buf, out->len);
+	strbuf_free(out);
+}
+
+typedef enum fs_status (*page_of_fn)(struct fs_ctx *, const char *, const struct fs_page *,
+				     struct strbuf *, struct fs_error *);
+
+/* GET .../:id/<things>?page=&page_size= */
+static void respond_page_of(struct fs_ctx *ctx, page_of_fn fn)
+{
+	struct fs_page page;
+	struct strbuf out = STRBUF_INIT;
+	struct fs_error err;
+
+	if (fs_ctx_pagination(ctx, &page) < 0)
+		return;
+	respond_built(ctx, fn(ctx, fs_ctx_param(ctx, "id"), &page, &out, &err), &out, &err);
+}
+
 static void contacts_create(struct fs_ctx *ctx)
 {
 	json_object *body = fs_ctx_json_body(ctx);
@@ -237,12 +263,7 @@ static void contacts_list(struct fs_ctx *ctx)
 						  "Input should be a valid boolean", "bool_parsing");
 	}
 	st = contact_list(ctx, &f, &page, &out, &err);
-	if (st != FS_OK) {
-		strbuf_free(&out);
-		return fs_respond_failure(ctx, st, &err);
-	}
-	fs_respond_raw(ctx, 200, "application/json; charset=utf-8", out.buf, out.len);
-	strbuf_free(&out);
+	respond_built(ctx, st, &out, &err);
 }
 
 static void contacts_count(struct fs_ctx *ctx)
@@ -322,20 +343,7 @@ static void contacts_export_one(struct fs_ctx *ctx)
 
 static void contacts_events(struct fs_ctx *ctx)
 {
-	struct fs_page page;
-	struct strbuf out = STRBUF_INIT;
-	struct fs_error err;
-	enum fs_status st;
-
-	if (fs_ctx_pagination(ctx, &page) < 0)
-		return;
-	st = contact_events(ctx, fs_ctx_param(ctx, "id"), &page, &out, &err);
-	if (st != FS_OK) {
-		strbuf_free(&out);
-		return fs_respond_failure(ctx, st, &err);
-	}
-	fs_respond_raw(ctx, 200, "application/json; charset=utf-8", out.buf, out.len);
-	strbuf_free(&out);
+	respond_page_of(ctx, contact_events);
 }
 
 /* ---- lists ---- */
@@ -486,20 +494,7 @@ static void lists_members_remove(struct fs_ctx *ctx)
 
 static void lists_contacts(struct fs_ctx *ctx)
 {
-	struct fs_page page;
-	struct strbuf out = STRBUF_INIT;
-	struct fs_error err;
-	enum fs_status st;
-
-	if (fs_ctx_pagination(ctx, &page) < 0)
-		return;
-	st = list_contacts(ctx, fs_ctx_param(ctx, "id"), &page, &out, &err);
-	if (st != FS_OK) {
-		strbuf_free(&out);
-		return fs_respond_failure(ctx, st, &err);
-	}
-	fs_respond_raw(ctx, 200, "application/json; charset=utf-8", out.buf, out.len);
-	strbuf_free(&out);
+	respond_page_of(ctx, list_contacts);
 }
 
 static void lists_preview(struct fs_ctx *ctx)
@@ -514,12 +509,7 @@ static void lists_preview(struct fs_ctx *ctx)
 	if (!json_object_object_get_ex(body, "rules", &rules) || !rules)
 		return fs_respond_invalid(ctx, "body", "rules", "Field required", "missing");
 	st = list_preview(ctx, rules, &out, &err);
-	if (st != FS_OK) {
-		strbuf_free(&out);
-		return fs_respond_failure(ctx, st, &err);
-	}
-	fs_respond_raw(ctx, 200, "application/json; charset=utf-8", out.buf, out.len);
-	strbuf_free(&out);
+	respond_built(ctx, st, &out, &err);
 }
 
 static const struct fs_route routes[] = {

@@ -246,6 +246,21 @@ enum fs_status db_begin_tenant(struct fs_db *db, const char *user_id)
 	return st;
 }
 
+PGresult *db_tenant_query(struct fs_db *db, struct arena *a, const char *user_id, const char *sql,
+			  int nparams, const char *const *params)
+{
+	PGresult *r;
+
+	if (db_begin_tenant(db, user_id) != FS_OK)
+		return NULL;
+	r = db_query(db, a, sql, nparams, params);
+	if (!r || db_commit(db) != FS_OK) {
+		db_rollback(db);
+		return NULL;
+	}
+	return r;
+}
+
 enum fs_status db_commit(struct fs_db *db)
 {
 	return db_simple(db, "COMMIT");

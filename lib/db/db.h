@@ -46,6 +46,10 @@ enum fs_status db_begin(struct fs_db *db);
  * round trip; policies then confine every statement to that tenant. */
 enum fs_status db_begin_tenant(struct fs_db *db, const char *user_id);
 enum fs_status db_commit(struct fs_db *db);
+/* One statement in a transaction of its own for user_id's tenant: the result,
+ * or NULL (logged, rolled back). */
+PGresult *db_tenant_query(struct fs_db *db, struct arena *a, const char *user_id, const char *sql,
+			  int nparams, const char *const *params);
 void db_rollback(struct fs_db *db);
 /* Roll back whatever a handler left open; called between requests. */
 void db_end_request(struct fs_db *db);

@@ -84,13 +84,11 @@ enum fs_status apikey_issue(struct fs_ctx *ctx, struct fs_db *db, const char *us
 
 enum fs_status apikey_list(struct fs_ctx *ctx, json_object **items, struct fs_error *err)
 {
-	PGresult *r;
+	PGresult *r = db_tenant_query(ctx->db, ctx->arena, ctx->user_id,
+				      "SELECT " KEY_COLUMNS " FROM api_keys ORDER BY created_at DESC, id",
+				      0, NULL);
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
-		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = db_query(ctx->db, ctx->arena,
-		     "SELECT " KEY_COLUMNS " FROM api_keys ORDER BY created_at DESC, id", 0, NULL);
-	if (!r || db_commit(ctx->db) != FS_OK)
+	if (!r)
 		return fs_fail(err, FS_ERROR, "listing API keys failed");
 	*items = json_object_new_array();
 	for (int i = 0; i < PQntuples(r); i++)

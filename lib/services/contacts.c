@@ -142,17 +142,12 @@ enum fs_status contact_get(struct fs_ctx *ctx, const char *id, const char **json
 			   struct fs_error *err)
 {
 	const char *params[1] = { id };
-	PGresult *r;
-	enum fs_status st;
+	PGresult *r = db_tenant_query(ctx->db, ctx->arena, ctx->user_id,
+				      "SELECT flowsend_contact_json(c) AS j FROM contacts c WHERE c.id = $1",
+				      1, params);
 
-	if ((st = begin(ctx, err)) != FS_OK)
-		return st;
-	r = db_query(ctx->db, ctx->arena,
-		     "SELECT flowsend_contact_json(c) AS j FROM contacts c WHERE c.id = $1", 1, params);
 	if (!r)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the contact failed"));
-	if ((st = commit(ctx, err)) != FS_OK)
-		return st;
+		return fs_fail(err, FS_ERROR, "reading the contact failed");
 	if (PQntuples(r) == 0)
 		return fs_fail(err, FS_NOT_FOUND, "Contact not found");
 	*json = db_get(r, 0, "j");
@@ -267,12 +262,7 @@ enum fs_status contact_export(struct fs_ctx *ctx, const char *id, const char **j
 			      struct fs_error *err)
 {
 	const char *params[1] = { id };
-	PGresult *r;
-	enum fs_status st;
-
-	if ((st = begin(ctx, err)) != FS_OK)
-		return st;
-	r = db_query(ctx->db, ctx->arena,
+	PGresult *r = db_tenant_query(ctx->db, ctx->arena, ctx->user_id,
 		     "SELECT json_build_object("
 		     " 'contact', flowsend_contact_json(c),"
 		     " 'lists', COALESCE((SELECT json_agg(json_build_object('id', l.id, 'name', l.name,"
@@ -291,9 +281,7 @@ enum fs_status contact_export(struct fs_ctx *ctx, const char *id, const char **j
 		     " FROM contacts c WHERE c.id = $1",
 		     1, params);
 	if (!r)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "exporting the contact failed"));
-	if ((st = commit(ctx, err)) != FS_OK)
-		return st;
+		return fs_fail(err, FS_ERROR, "exporting the contact failed");
 	if (PQntuples(r) == 0)
 		return fs_fail(err, FS_NOT_FOUND, "Contact not found");
 	*json = PQgetvalue(r, 0, 0);
@@ -306,24 +294,16 @@ enum fs_status contact_export(struct fs_ctx *ctx, const char *id, const char **j
 	" AND ($2::text IS NULL OR c.tags @> ARRAY[$2::text])"                                  \
 	" AND ($3::boolean IS NULL OR c.is_subscribed = $3::boolean)"
 
-/* Append the rows' column "j" (JSON text) as a JSON array. */
-static void append_rows(struct strbuf *out, const PGresult *r)
-{
-	strbuf_appendc(out, '[');
-	for (int i = 0; i < PQntuples(r); i++) {
-		if (i)
-			strbuf_appendc(out, ',');
-		strbuf_appends(out, PQgetvalue(r, i, 0));
-	}
-	strbuf_appendc(out, ']');
-}
-
-static void append_page(struct strbuf *out, const PGresult *rows, long long total,
+void contacts_page_json(struct strbuf *out, const PGresult *rows, long long total,
 			const struct fs_page *page)
 {
-	strbuf_appends(out, "{\"items\":");
-	append_rows(out, rows);
-	strbuf_appendf(out, ",\"total\":%lld,\"page\":%lld,\"page_size\":%lld}", total,
+	strbuf_appends(out, "{\"items\":[");
+	for (int i = 0; i < PQntuples(rows); i++) {
+		if (i)
+			strbuf_appendc(out, ',');
+		strbuf_appends(out, PQgetvalue(rows, i, 0));
+	}
+	strbuf_appendf(out, "],\"total\":%lld,\"page\":%lld,\"page_size\":%lld}", total,
 		       (long long)page->page, (long long)page->page_size);
 }
 
@@ -361,23 +341,17 @@ enum fs_status contact_list(struct fs_ctx *ctx, const struct contact_filter *f,
 		return rollback_with(ctx, fs_fail(err, FS_ERROR, "listing contacts failed"));
 	if ((st = commit(ctx, err)) != FS_OK)
 		return st;
-	append_page(out, rows, strtoll(PQgetvalue(total, 0, 0), NULL, 10), page);
+	contacts_page_json(out, rows, strtoll(PQgetvalue(total, 0, 0), NULL, 10), page);
 	return FS_OK;
 }
 
 enum fs_status contact_count(struct fs_ctx *ctx, long long *count, struct fs_error *err)
 {
-	PGresult *r;
-	enum fs_status st;
+	PGresult *r = db_tenant_query(ctx->db, ctx->arena, ctx->user_id,
+				      "SELECT COALESCE((SELECT contacts FROM tenant_counters), 0)", 0, NULL);
 
-	if ((st = begin(ctx, err)) != FS_OK)
-		return st;
-	r = db_query(ctx->db, ctx->arena,
-		     "SELECT COALESCE((SELECT contacts FROM tenant_counters), 0)", 0, NULL);
 	if (!r)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "counting contacts failed"));
-	if ((st = commit(ctx, err)) != FS_OK)
-		return st;
+		return fs_fail(err, FS_ERROR, "counting contacts failed");
 	*count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	return FS_OK;
 }
@@ -410,6 +384,6 @@ enum fs_status contact_events(struct fs_ctx *ctx, const char *id, const struct f
 		return st;
 	if (PQntuples(exists) == 0)
 		return fs_fail(err, FS_NOT_FOUND, "Contact not found");
-	append_page(out, rows, strtoll(PQgetvalue(total, 0, 0), NULL, 10), page);
+	contacts_page_json(out, rows, strtoll(PQgetvalue(total, 0, 0), NULL, 10), page);
 	return FS_OK;
 }

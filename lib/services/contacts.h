@@ -2,6 +2,7 @@
 #ifndef FS_CONTACTS_H
 #define FS_CONTACTS_H
 
+#include <libpq-fe.h>
 #include <stddef.h>
 
 #include "core/strbuf.h"
@@ -55,6 +56,9 @@ enum fs_status contact_count(struct fs_ctx *ctx, long long *count, struct fs_err
 /* A contact's events, newest first, as a page. */
 enum fs_status contact_events(struct fs_ctx *ctx, const char *id, const struct fs_page *page,
 			      struct strbuf *out, struct fs_error *err);
+/* {items, total, page, page_size} from rows whose first column is JSON text. */
+void contacts_page_json(struct strbuf *out, const PGresult *rows, long long total,
+			const struct fs_page *page);
 /* Escape % _ and \ for a LIKE pattern and wrap in %...%, lower-cased. */
 char *contacts_like_pattern(struct arena *a, const char *s);
 

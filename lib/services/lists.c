@@ -8,6 +8,7 @@
 
 #include "db/db.h"
 #include "json/json.h"
+#include "services/contacts.h"
 #include "services/segments.h"
 
 #define LIST_COLUMNS                                                                           \
@@ -286,19 +287,6 @@ enum fs_status list_members(struct fs_ctx *ctx, const char *id, const char *ids_
 	return FS_OK;
 }
 
-static void append_page(struct strbuf *out, const PGresult *rows, long long total,
-			const struct fs_page *page)
-{
-	strbuf_appends(out, "{\"items\":[");
-	for (int i = 0; i < PQntuples(rows); i++) {
-		if (i)
-			strbuf_appendc(out, ',');
-		strbuf_appends(out, PQgetvalue(rows, i, 0));
-	}
-	strbuf_appendf(out, "],\"total\":%lld,\"page\":%lld,\"page_size\":%lld}", total,
-		       (long long)page->page, (long long)page->page_size);
-}
-
 enum fs_status list_contacts(struct fs_ctx *ctx, const char *id, const struct fs_page *page,
 			     struct strbuf *out, struct fs_error *err)
 {
@@ -333,7 +321,7 @@ enum fs_status list_contacts(struct fs_ctx *ctx, const char *id, const struct fs
 		if (!rows)
 			return rollback_with(ctx, fs_fail(err, FS_ERROR, "listing members failed"));
 		db_commit(ctx->db);
-		append_page(out, rows, db_get_ll(total, 0, "contact_count", 0), page);
+		contacts_page_json(out, rows, db_get_ll(total, 0, "contact_count", 0), page);
 		return FS_OK;
 	} else {
 		struct segment seg;
@@ -360,7 +348,7 @@ enum fs_status list_contacts(struct fs_ctx *ctx, const char *id, const struct fs
 		if (!rows || !total)
 			return rollback_with(ctx, fs_fail(err, FS_ERROR, "evaluating the list failed"));
 		db_commit(ctx->db);
-		append_page(out, rows, strtoll(PQgetvalue(total, 0, 0), NULL, 10), page);
+		contacts_page_json(out, rows, strtoll(PQgetvalue(total, 0, 0), NULL, 10), page);
 		return FS_OK;
 	}
 }

@@ -52,12 +52,10 @@ static json_object *sender_json(struct fs_ctx *ctx, const PGresult *r)
 
 enum fs_status sender_get(struct fs_ctx *ctx, json_object **out, struct fs_error *err)
 {
-	PGresult *r;
+	PGresult *r = db_tenant_query(ctx->db, ctx->arena, ctx->user_id,
+				      "SELECT " SENDER_COLUMNS " FROM users", 0, NULL);
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
-		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = db_query(ctx->db, ctx->arena, "SELECT " SENDER_COLUMNS " FROM users", 0, NULL);
-	if (!r || PQntuples(r) != 1 || db_commit(ctx->db) != FS_OK)
+	if (!r || PQntuples(r) != 1)
 		return fs_fail(err, FS_ERROR, "reading sender settings failed");
 	*out = sender_json(ctx, r);
 	return FS_OK;
