@@ -3,6 +3,7 @@
 #include "json/json.h"
 
 #include "core/email.h"
+#include "core/strbuf.h"
 #include "core/utf8.h"
 
 #include <math.h>
@@ -266,6 +267,47 @@ int fs_json_get_int(struct fs_validation *v, json_object *obj, const char *key, 
 	}
 	*out = n;
 	return 1;
+}
+
+void fs_json_append_string(struct strbuf *sb, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+
+	strbuf_appendc(sb, '"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		const char *esc = NULL;
+		char u[7];
+
+		if (c == '"')
+			esc = "\\\"";
+		else if (c == '\\')
+			esc = "\\\\";
+		else if (c == '\n')
+			esc = "\\n";
+		else if (c == '\r')
+			esc = "\\r";
+		else if (c == '\t')
+			esc = "\\t";
+		else if (c < 0x20) {
+			u[0] = '\\';
+			u[1] = 'u';
+			u[2] = '0';
+			u[3] = '0';
+			u[4] = hex[c >> 4];
+			u[5] = hex[c & 15];
+			u[6] = '\0';
+			esc = u;
+		}
+		if (esc) {
+			strbuf_append(sb, run, (size_t)(s - run));
+			strbuf_appends(sb, esc);
+			run = s + 1;
+		}
+	}
+	strbuf_append(sb, run, (size_t)(s - run));
+	strbuf_appendc(sb, '"');
 }
 
 const char *fs_json_string(json_object *obj, size_t *len)

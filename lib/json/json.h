@@ -44,6 +44,11 @@ int fs_json_get_bool(struct fs_validation *v, json_object *obj, const char *key,
 int fs_json_get_int(struct fs_validation *v, json_object *obj, const char *key, int required,
 		    int64_t min, int64_t max, int64_t *out);
 
+/* Append s as a JSON string literal (quotes and escapes included). s must be
+ * valid UTF-8, as everything PostgreSQL hands back is. */
+struct strbuf;
+void fs_json_append_string(struct strbuf *sb, const char *s);
+
 /* Serialise compactly (no slash escaping); the string lives as long as obj. */
 const char *fs_json_string(json_object *obj, size_t *len);
 /* A new JSON string from a possibly NULL C string (NULL gives JSON null). */

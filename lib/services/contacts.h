@@ -56,7 +56,7 @@ enum fs_status contact_count(struct fs_ctx *ctx, long long *count, struct fs_err
 /* A contact's events, newest first, as a page. */
 enum fs_status contact_events(struct fs_ctx *ctx, const char *id, const struct fs_page *page,
 			      struct strbuf *out, struct fs_error *err);
-/* {items, total, page, page_size} from rows whose first column is JSON text. */
+/* {items, total, page, page_size} from rows selected with CONTACT_COLUMNS. */
 void contacts_page_json(struct strbuf *out, const PGresult *rows, long long total,
 			const struct fs_page *page);
 /* Escape % _ and \ for a LIKE pattern and wrap in %...%, lower-cased. */

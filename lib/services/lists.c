@@ -8,6 +8,7 @@
 
 #include "db/db.h"
 #include "json/json.h"
+#include "models/contact.h"
 #include "services/contacts.h"
 #include "services/segments.h"
 
@@ -313,7 +314,7 @@ enum fs_status list_contacts(struct fs_ctx *ctx, const char *id, const struct fs
 		p[1] = limit;
 		p[2] = offset;
 		rows = db_query(ctx->db, ctx->arena,
-				"SELECT flowsend_contact_json(c) FROM contact_list_members m"
+				"SELECT " CONTACT_COLUMNS " FROM contact_list_members m"
 				" JOIN contacts c ON c.id = m.contact_id WHERE m.list_id = $1"
 				" ORDER BY m.added_at DESC, c.id LIMIT $2::bigint OFFSET $3::bigint",
 				3, p);
@@ -337,7 +338,7 @@ enum fs_status list_contacts(struct fs_ctx *ctx, const char *id, const struct fs
 		p[n] = limit;
 		p[n + 1] = offset;
 		sql = arena_sprintf(ctx->arena,
-				    "SELECT flowsend_contact_json(c) FROM contacts c WHERE %s"
+				    "SELECT " CONTACT_COLUMNS " FROM contacts c WHERE %s"
 				    " ORDER BY c.created_at DESC, c.id LIMIT $%d::bigint OFFSET $%d::bigint",
 				    strbuf_cstr(&seg.where), n + 1, n + 2);
 		rows = db_query(ctx->db, ctx->arena, sql, n + 2, p);

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "json/json.h"
+#include "models/contact.h"
 #include "services/contacts.h"
 #include "services/segments.h"
 #include "unit.h"
@@ -142,11 +144,27 @@ START_TEST(new_contacts_are_announced_to_listeners)
 }
 END_TEST
 
+START_TEST(contact_json_from_postgres_text)
+{
+	struct strbuf sb = STRBUF_INIT;
+	pg_text_array_to_json(&sb, "{}");
+	ck_assert_str_eq(strbuf_cstr(&sb), "[]");
+	strbuf_reset(&sb);
+	pg_text_array_to_json(&sb, "{vip,\"a b\",\"q\\\"x\",\"c,d\",\"{}\",caf\xc3\xa9}");
+	ck_assert_str_eq(strbuf_cstr(&sb), "[\"vip\",\"a b\",\"q\\\"x\",\"c,d\",\"{}\",\"caf\xc3\xa9\"]");
+	strbuf_reset(&sb);
+	fs_json_append_string(&sb, "a\"b\\c\n\x01\xf0\x9f\x98\x80");
+	ck_assert_str_eq(strbuf_cstr(&sb), "\"a\\\"b\\\\c\\n\\u0001\xf0\x9f\x98\x80\"");
+	strbuf_free(&sb);
+}
+END_TEST
+
 Suite *contacts_unit_suite(void)
 {
 	Suite *s = suite_create("contacts");
 	TCase *tc = tcase_create("contacts");
 	tcase_add_test(tc, new_contacts_are_announced_to_listeners);
+	tcase_add_test(tc, contact_json_from_postgres_text);
 	suite_add_tcase(s, tc);
 	return s;
 }
