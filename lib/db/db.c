@@ -246,19 +246,130 @@ enum fs_status db_begin_tenant(struct fs_db *db, const char *user_id)
 	return st;
 }
 
+/* The prepared name of a constant statement, preparing it if need be. */
+static int prepared_index(struct fs_db *db, PGconn *c, const char *sql, int nparams)
+{
+	char name[16];
+	PGresult *res;
+
+	for (int i = 0; i < db->nprepared; i++)
+		if (db->prepared[i] == sql)
+			return i;
+	if (db->nprepared == DB_PREPARED_MAX)
+		return -1;
+	snprintf(name, sizeof(name), "fs_%d", db->nprepared);
+	res = PQprepare(c, name, sql, nparams, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	db->prepared[db->nprepared] = sql;
+	return db->nprepared++;
+}
+
+static int pipeline_once(struct fs_db *db, struct arena *a, const char *user_id,
+			 struct db_stmt *stmts, int n)
+{
+	static const char set_tenant[] = "SELECT set_config('flowsend.user_id', $1, true)";
+	const char *tenant[1] = { user_id };
+	PGconn *c = db_conn(db);
+	int ok = 1, slot = 0, total = n + 3;
+
+	db_sqlstate[0] = '\0';
+	if (!c)
+		return -1;
+	for (int i = 0; i < n; i++)
+		stmts[i].result = NULL;
+	/* Preparing happens once per connection, before the pipeline. */
+	int idx[16];
+	if (n > 16)
+		return -1;
+	for (int i = 0; i < n; i++)
+		idx[i] = stmts[i].cached ? prepared_index(db, c, stmts[i].sql, stmts[i].nparams) : -1;
+	if (!PQenterPipelineMode(c))
+		return -1;
+	ok = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+	     PQsendQueryParams(c, set_tenant, 1, NULL, tenant, NULL, NULL, 0);
+	for (int i = 0; ok && i < n; i++) {
+		if (idx[i] >= 0) {
+			char name[16];
+			snprintf(name, sizeof(name), "fs_%d", idx[i]);
+			ok = PQsendQueryPrepared(c, name, stmts[i].nparams, stmts[i].params, NULL, NULL, 0);
+		} else {
+			ok = PQsendQueryParams(c, stmts[i].sql, stmts[i].nparams, NULL, stmts[i].params,
+					       NULL, NULL, 0);
+		}
+	}
+	ok = ok && PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(c);
+	if (!ok) {
+		log_error("pipeline send failed: %s", PQerrorMessage(c));
+		PQexitPipelineMode(c);
+		return -1;
+	}
+	for (;;) {
+		PGresult *r = PQgetResult(c);
+		ExecStatusType st;
+
+		if (!r) {
+			if (PQstatus(c) == CONNECTION_BAD) {
+				ok = 0;
+				break;
+			}
+			continue;
+		}
+		st = PQresultStatus(r);
+		if (st == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			break;
+		}
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+			if (ok && st != PGRES_PIPELINE_ABORTED) {
+				const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+				snprintf(db_sqlstate, sizeof(db_sqlstate), "%s", state ? state : "");
+				log_msg(strncmp(db_sqlstate, "23", 2) == 0 ? LOG_INFO : LOG_ERROR,
+					"query failed (%s): %s", db_sqlstate, PQresultErrorMessage(r));
+			}
+			ok = 0;
+		}
+		if (ok && slot >= 2 && slot < 2 + n) {
+			stmts[slot - 2].result = r;
+			if (a)
+				arena_add_cleanup(a, clear_result, r);
+		} else {
+			PQclear(r);
+		}
+		slot++;
+	}
+	PQexitPipelineMode(c);
+	if (!ok || slot != total) {
+		db_rollback(db);
+		return -1;
+	}
+	return 0;
+}
+
+int db_tenant_pipeline(struct fs_db *db, struct arena *a, const char *user_id,
+		       struct db_stmt *stmts, int n)
+{
+	int r = pipeline_once(db, a, user_id, stmts, n);
+
+	/* A connection that died while idle fails here first: reset, retry once. */
+	if (r < 0 && db->conn && PQstatus(db->conn) == CONNECTION_BAD) {
+		db->nprepared = 0;
+		db->generation++;
+		PQreset(db->conn);
+		r = pipeline_once(db, a, user_id, stmts, n);
+	}
+	return r;
+}
+
 PGresult *db_tenant_query(struct fs_db *db, struct arena *a, const char *user_id, const char *sql,
 			  int nparams, const char *const *params)
 {
-	PGresult *r;
+	struct db_stmt s = { sql, nparams, params, 0, NULL };
 
-	if (db_begin_tenant(db, user_id) != FS_OK)
-		return NULL;
-	r = db_query(db, a, sql, nparams, params);
-	if (!r || db_commit(db) != FS_OK) {
-		db_rollback(db);
-		return NULL;
-	}
-	return r;
+	return db_tenant_pipeline(db, a, user_id, &s, 1) == 0 ? s.result : NULL;
 }
 
 enum fs_status db_commit(struct fs_db *db)

@@ -46,6 +46,19 @@ enum fs_status db_begin(struct fs_db *db);
  * round trip; policies then confine every statement to that tenant. */
 enum fs_status db_begin_tenant(struct fs_db *db, const char *user_id);
 enum fs_status db_commit(struct fs_db *db);
+/* A statement for db_tenant_pipeline; result is filled in (cleared with the arena). */
+struct db_stmt {
+	const char *sql;
+	int nparams;
+	const char *const *params;
+	int cached;        /* a constant statement: prepare once per connection */
+	PGresult *result;
+};
+
+/* BEGIN, set the tenant, run the statements, COMMIT: all in one round trip.
+ * 0 when every statement succeeded; -1 (logged, rolled back) otherwise. */
+int db_tenant_pipeline(struct fs_db *db, struct arena *a, const char *user_id,
+		       struct db_stmt *stmts, int n);
 /* One statement in a transaction of its own for user_id's tenant: the result,
  * or NULL (logged, rolled back). */
 PGresult *db_tenant_query(struct fs_db *db, struct arena *a, const char *user_id, const char *sql,

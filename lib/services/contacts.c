@@ -334,33 +334,35 @@ enum fs_status contact_list(struct fs_ctx *ctx, const struct contact_filter *f,
 	};
 	int filtered = params[0] || params[1] || params[2];
 	PGresult *rows, *total;
-	enum fs_status st;
 
 	snprintf(limit, sizeof(limit), "%lld", (long long)page->page_size);
 	snprintf(offset, sizeof(offset), "%lld", (long long)page->offset);
-	if ((st = begin(ctx, err)) != FS_OK)
-		return st;
 	if (filtered) {
-		rows = db_query(ctx->db, ctx->arena,
-				"SELECT " CONTACT_COLUMNS " FROM contacts c WHERE" CONTACT_FILTER
-				" ORDER BY c.created_at DESC, c.id LIMIT $4::bigint OFFSET $5::bigint",
-				5, params);
-		total = db_query(ctx->db, ctx->arena,
-				 "SELECT count(*) FROM contacts c WHERE" CONTACT_FILTER, 3, params);
+		struct db_stmt q[2] = {
+			{ "SELECT " CONTACT_COLUMNS " FROM contacts c WHERE" CONTACT_FILTER
+			  " ORDER BY c.created_at DESC, c.id LIMIT $4::bigint OFFSET $5::bigint",
+			  5, params, 0, NULL },
+			{ "SELECT count(*) FROM contacts c WHERE" CONTACT_FILTER, 3, params, 0, NULL },
+		};
+		if (db_tenant_pipeline(ctx->db, ctx->arena, ctx->user_id, q, 2) < 0)
+			return fs_fail(err, FS_ERROR, "listing contacts failed");
+		rows = q[0].result;
+		total = q[1].result;
 	} else {
-		/* The common case is a constant statement, prepared once per worker;
-		 * the total is the maintained counter, no count(*) over the tenant. */
-		rows = db_query_cached(ctx->db, ctx->arena,
-				       "SELECT " CONTACT_COLUMNS " FROM contacts c"
-				       " ORDER BY c.created_at DESC, c.id LIMIT $1::bigint OFFSET $2::bigint",
-				       2, params + 3);
-		total = db_query_cached(ctx->db, ctx->arena,
-					"SELECT COALESCE((SELECT contacts FROM tenant_counters), 0)", 0, NULL);
+		/* The common case: constant statements, prepared once per worker,
+		 * sent with BEGIN and COMMIT in one round trip; the total is the
+		 * maintained counter, no count(*) over the tenant. */
+		struct db_stmt q[2] = {
+			{ "SELECT " CONTACT_COLUMNS " FROM contacts c"
+			  " ORDER BY c.created_at DESC, c.id LIMIT $1::bigint OFFSET $2::bigint",
+			  2, params + 3, 1, NULL },
+			{ "SELECT COALESCE((SELECT contacts FROM tenant_counters), 0)", 0, NULL, 1, NULL },
+		};
+		if (db_tenant_pipeline(ctx->db, ctx->arena, ctx->user_id, q, 2) < 0)
+			return fs_fail(err, FS_ERROR, "listing contacts failed");
+		rows = q[0].result;
+		total = q[1].result;
 	}
-	if (!rows || !total)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "listing contacts failed"));
-	if ((st = commit(ctx, err)) != FS_OK)
-		return st;
 	contacts_page_json(out, rows, strtoll(PQgetvalue(total, 0, 0), NULL, 10), page);
 	return FS_OK;
 }
