@@ -253,6 +253,10 @@ start_mailcatcher() {
 	setsid "$tools/node_modules/.bin/maildev" --smtp "$SMTP_PORT" --web "$MAILWEB_PORT" \
 		--ip 127.0.0.1 >>"$LOG/maildev.log" 2>&1 </dev/null &
 	echo $! >"$PIDS/maildev.pid"
+	for _ in $(seq 100); do
+		curl -fsS -o /dev/null "http://127.0.0.1:$MAILWEB_PORT/" 2>/dev/null && break
+		sleep 0.1
+	done
 	say mail "catcher at http://127.0.0.1:$MAILWEB_PORT (SMTP 127.0.0.1:$SMTP_PORT)"
 }
 
