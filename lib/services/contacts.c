@@ -333,6 +333,8 @@ enum fs_status contact_list(struct fs_ctx *ctx, const struct contact_filter *f,
 		limit, offset,
 	};
 	int filtered = params[0] || params[1] || params[2];
+	/* By tag alone, the total is the maintained per-tag counter. */
+	int tag_only = params[1] && !params[0] && !params[2];
 	PGresult *rows, *total;
 
 	snprintf(limit, sizeof(limit), "%lld", (long long)page->page_size);
@@ -344,6 +346,12 @@ enum fs_status contact_list(struct fs_ctx *ctx, const struct contact_filter *f,
 			  5, params, 0, NULL },
 			{ "SELECT count(*) FROM contacts c WHERE" CONTACT_FILTER, 3, params, 0, NULL },
 		};
+		if (tag_only) {
+			q[1].sql = "SELECT COALESCE((SELECT contacts FROM tag_counts WHERE tag = $1), 0)";
+			q[1].nparams = 1;
+			q[1].params = params + 1;
+			q[1].cached = 1;
+		}
 		if (db_tenant_pipeline(ctx->db, ctx->arena, ctx->user_id, q, 2) < 0)
 			return fs_fail(err, FS_ERROR, "listing contacts failed");
 		rows = q[0].result;
