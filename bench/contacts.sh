@@ -44,10 +44,10 @@ list_id=$(curl -fsS -X POST "$base/api/v1/contacts/lists" -H "Authorization: Bea
 	-d '{"name":"bench dynamic","list_type":"dynamic","rules":{"match":"all","conditions":[{"field":"tags","op":"contains","value":"vip"},{"field":"custom_fields.orders","op":"gt","value":25}]}}' |
 	json_field id)
 
-# Latency matters here more than throughput: few connections, p50 and p99.
+# Latency matters here more than throughput: one connection per core, p50 and p99.
 latency() {
 	local label=$1 url=$2 out
-	out=$(wrk -t2 -c"${BENCH_LATENCY_CONNECTIONS:-4}" -d"${duration}s" --latency \
+	out=$(wrk -t2 -c"${BENCH_LATENCY_CONNECTIONS:-2}" -d"${duration}s" --latency \
 		-H "Authorization: Bearer $token" "$url")
 	printf '%-38s %10s %10s %10s\n' "$label" \
 		"$(awk '/Requests\/sec/ { print $2 }' <<<"$out")" \
@@ -56,7 +56,7 @@ latency() {
 }
 
 echo
-echo "1,000,000-contact tenant, wrk -t2 -c${BENCH_LATENCY_CONNECTIONS:-4} -d${duration}s"
+echo "1,000,000-contact tenant, wrk -t2 -c${BENCH_LATENCY_CONNECTIONS:-2} -d${duration}s"
 printf '%-38s %10s %10s %10s\n' endpoint req/s p50 p99
 latency "GET /contacts (page 1, 50)" "$base/api/v1/contacts?page=1&page_size=50"
 latency "GET /contacts?search=user12345" "$base/api/v1/contacts?search=user12345"
