@@ -256,6 +256,53 @@ START_TEST(dynamic_lists_are_evaluated_live)
 }
 END_TEST
 
+START_TEST(every_list_route_needs_auth_and_stays_in_its_tenant)
+{
+	/* method, whether the list id follows /lists, what comes after */
+	static const struct {
+		const char *method;
+		int with_id;
+		const char *suffix;
+	} routes[] = {
+		{ "POST", 0, "" },          { "GET", 0, "" },         { "POST", 0, "/preview" },
+		{ "GET", 1, "" },           { "PATCH", 1, "" },       { "DELETE", 1, "" },
+		{ "POST", 1, "/members" },  { "DELETE", 1, "/members" }, { "GET", 1, "/contacts" },
+	};
+	char list[40], contact_id[40], path[200], other[4096], email[128], body[128];
+	struct http_answer a;
+
+	new_tenant();
+	contact("{\"email\":\"owner@example.com\"}", contact_id);
+	ck_assert_int_eq(req("POST", "/api/v1/contacts/lists", "{\"name\":\"Mine\"}", &a), 201);
+	snprintf(list, sizeof(list), "%s", json_str(a.json, "id"));
+	http_answer_free(&a);
+	e2e_unique_email("lists-intruder", email, sizeof(email));
+	e2e_register(email, "lists-password-1", other, sizeof(other), NULL, 0);
+	snprintf(body, sizeof(body), "{\"contact_ids\":[\"%s\"],\"name\":\"x\"}", contact_id);
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		snprintf(path, sizeof(path), "/api/v1/contacts/lists%s%s%s", routes[i].with_id ? "/" : "",
+			 routes[i].with_id ? list : "", routes[i].suffix);
+		ck_assert_int_eq(http_bearer(routes[i].method, path, NULL, "{}", &a), 0);
+		ck_assert_msg(a.status == 401, "%s %s without credentials: %ld", routes[i].method, path,
+			      a.status);
+		http_answer_free(&a);
+		if (routes[i].with_id) {
+			ck_assert_int_eq(http_bearer(routes[i].method, path, other, body, &a), 0);
+			ck_assert_msg(a.status == 404, "%s %s from another tenant: %ld %s", routes[i].method,
+				      path, a.status, a.body);
+			http_answer_free(&a);
+		}
+	}
+	/* The list and its members are untouched. */
+	snprintf(path, sizeof(path), "/api/v1/contacts/lists/%s", list);
+	ck_assert_int_eq(req("GET", path, NULL, &a), 200);
+	ck_assert_str_eq(json_str(a.json, "name"), "Mine");
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(a.json, "contact_count")), 0);
+	http_answer_free(&a);
+}
+END_TEST
+
 Suite *lists_suite(void)
 {
 	Suite *s = suite_create("lists");
@@ -265,6 +312,7 @@ Suite *lists_suite(void)
 	tcase_add_test(tc, invalid_rules_are_422_naming_the_condition);
 	tcase_add_test(tc, static_lists_hold_members);
 	tcase_add_test(tc, dynamic_lists_are_evaluated_live);
+	tcase_add_test(tc, every_list_route_needs_auth_and_stays_in_its_tenant);
 	suite_add_tcase(s, tc);
 	return s;
 }
