@@ -15,5 +15,6 @@ Suite *dispatch_suite(void);
 Suite *accounts_unit_suite(void);
 Suite *segments_suite(void);
 Suite *contacts_unit_suite(void);
+Suite *csv_suite(void);
 
 #endif

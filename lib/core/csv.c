@@ -1,0 +1,173 @@
+/* The CSV state machine. A record longer than CSV_MAX_RECORD or with more
+ * than CSV_MAX_FIELDS fields is delivered truncated with r->error set, so
+ * the caller can report that row and go on. */
+#include "core/csv.h"
+
+#include <string.h>
+
+enum { FIELD_START, UNQUOTED, QUOTED, QUOTE_IN_QUOTED };
+
+void csv_init(struct csv_reader *r, csv_record_fn cb, void *ud)
+{
+	memset(r, 0, sizeof(*r));
+	r->cb = cb;
+	r->ud = ud;
+	r->record_no = 1;
+	strbuf_init(&r->record);
+}
+
+void csv_free(struct csv_reader *r)
+{
+	strbuf_free(&r->record);
+}
+
+static void field_byte(struct csv_reader *r, char c)
+{
+	if (r->record.len >= CSV_MAX_RECORD) {
+		r->error = 1;
+		return;
+	}
+	strbuf_appendc(&r->record, c);
+}
+
+static void end_field(struct csv_reader *r)
+{
+	strbuf_appendc(&r->record, '\0');
+	if (r->nfields + 1 < CSV_MAX_FIELDS)
+		r->nfields++;
+	else
+		r->error = 1;
+	r->starts[r->nfields] = r->record.len;
+	r->field_quoted = 0;
+}
+
+static int end_record(struct csv_reader *r)
+{
+	int stop = 0;
+
+	end_field(r);
+	/* A line with nothing on it is no record. */
+	if (!(r->nfields == 1 && r->record.len == 1 && !r->error)) {
+		for (size_t i = 0; i < r->nfields; i++) {
+			r->views[i] = r->record.buf + r->starts[i];
+			r->lens[i] = r->starts[i + 1] - r->starts[i] - 1;
+		}
+		stop = r->cb(r->ud, r->record_no, r->views, r->lens, r->nfields);
+		r->record_no++;
+	}
+	strbuf_reset(&r->record);
+	r->nfields = 0;
+	r->starts[0] = 0;
+	r->error = 0;
+	r->state = FIELD_START;
+	if (stop)
+		r->stopped = 1;
+	return stop;
+}
+
+int csv_feed(struct csv_reader *r, const char *data, size_t len)
+{
+	size_t i = 0;
+
+	if (r->stopped)
+		return -1;
+	if (!r->started) {
+		/* The BOM may arrive split over calls: wait for three bytes. */
+		static const char bom[] = "\xef\xbb\xbf";
+		size_t have = r->record.len;
+		while (have < 3 && i < len && (unsigned char)data[i] == (unsigned char)bom[have]) {
+			strbuf_appendc(&r->record, data[i]);
+			have++;
+			i++;
+		}
+		if (have == 3) {
+			strbuf_reset(&r->record);
+			r->started = 1;
+		} else if (i == len && have > 0) {
+			return 0; /* still could be a BOM */
+		} else {
+			/* Not a BOM: whatever was held back is data. */
+			char held[3];
+			memcpy(held, r->record.buf ? r->record.buf : "", have);
+			strbuf_reset(&r->record);
+			r->started = 1;
+			if (have && csv_feed(r, held, have) < 0)
+				return -1;
+		}
+	}
+	for (; i < len; i++) {
+		char c = data[i];
+
+		if (r->after_cr) {
+			r->after_cr = 0;
+			if (c == '\n')
+				continue;
+		}
+		switch (r->state) {
+		case FIELD_START:
+			if (c == '"') {
+				r->state = QUOTED;
+				r->field_quoted = 1;
+				continue;
+			}
+			r->state = UNQUOTED;
+			/* fall through */
+		case UNQUOTED:
+			if (c == ',') {
+				end_field(r);
+				r->state = FIELD_START;
+			} else if (c == '\n' || c == '\r') {
+				r->after_cr = c == '\r';
+				if (end_record(r))
+					return -1;
+			} else {
+				field_byte(r, c);
+			}
+			break;
+		case QUOTED:
+			if (c == '"')
+				r->state = QUOTE_IN_QUOTED;
+			else
+				field_byte(r, c);
+			break;
+		case QUOTE_IN_QUOTED:
+			if (c == '"') {
+				field_byte(r, '"');
+				r->state = QUOTED;
+			} else if (c == ',') {
+				end_field(r);
+				r->state = FIELD_START;
+			} else if (c == '\n' || c == '\r') {
+				r->after_cr = c == '\r';
+				if (end_record(r))
+					return -1;
+			} else {
+				/* "ab"c: keep going as plain text, as spreadsheets do. */
+				field_byte(r, c);
+				r->state = UNQUOTED;
+			}
+			break;
+		}
+	}
+	return 0;
+}
+
+int csv_finish(struct csv_reader *r)
+{
+	if (r->stopped)
+		return -1;
+	if (!r->started && r->record.len) {
+		/* Fewer than three bytes of input that began like a BOM. */
+		char held[3];
+		size_t n = r->record.len;
+		memcpy(held, r->record.buf, n);
+		strbuf_reset(&r->record);
+		r->started = 1;
+		csv_feed(r, held, n);
+	}
+	if (r->state == QUOTED)
+		r->error = 1; /* the file ended inside a quoted field */
+	if (r->state != FIELD_START || r->nfields > 0 || r->record.len > 0)
+		return end_record(r) ? -1 : 0;
+	return 0;
+}
