@@ -10,6 +10,7 @@
 #include "services/auth.h"
 #include "services/contacts.h"
 #include "services/lists.h"
+#include "services/transfer.h"
 
 #define MAX_TAGS 100
 #define MAX_TAG_CHARS 64
@@ -346,6 +347,17 @@ static void contacts_events(struct fs_ctx *ctx)
 	respond_page_of(ctx, contact_events);
 }
 
+/* ---- import and export ---- */
+
+static void contacts_export_all(struct fs_ctx *ctx)
+{
+	struct fs_error err;
+	enum fs_status st = contacts_export_csv(ctx, &err);
+
+	if (st != FS_OK)
+		fs_respond_failure(ctx, st, &err);
+}
+
 /* ---- lists ---- */
 
 static int parse_list_input(struct fs_ctx *ctx, json_object *body, int create,
@@ -529,6 +541,8 @@ static const struct fs_route routes[] = {
 	{ "GET", "/api/v1/contacts", contacts_list, FS_ACCESS_READ, "List contacts" },
 	{ "POST", "/api/v1/contacts", contacts_create, FS_ACCESS_WRITE, "Create a contact" },
 	{ "GET", "/api/v1/contacts/count", contacts_count, FS_ACCESS_READ, "Count contacts" },
+	{ "GET", "/api/v1/contacts/export", contacts_export_all, FS_ACCESS_READ,
+	  "All contacts as CSV (streamed)" },
 	{ "GET", "/api/v1/contacts/:id", contacts_get, FS_ACCESS_READ, "Get a contact" },
 	{ "PATCH", "/api/v1/contacts/:id", contacts_update, FS_ACCESS_WRITE, "Update a contact" },
 	{ "DELETE", "/api/v1/contacts/:id", contacts_delete, FS_ACCESS_WRITE, "Delete a contact" },

@@ -44,6 +44,7 @@ struct fs_ctx {
 	struct fs_redis *redis;
 	const char *user_id;     /* the authenticated tenant, once auth has run */
 	struct fs_principal auth;
+	struct FCGX_Stream *out; /* NULL outside FastCGI (tests) */
 };
 
 /* A service's refusal: the status and the detail the client will read. */

@@ -2,6 +2,7 @@
  * can still replace its answer with a clean error. */
 #include "http/response.h"
 
+#include <fcgiapp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -107,6 +108,33 @@ void fs_respond_validation(struct fs_ctx *ctx, json_object *errors)
 
 	json_object_object_add(o, "detail", errors);
 	fs_respond_json(ctx, 422, o);
+}
+
+int fs_stream_begin(struct fs_ctx *ctx, int code, const char *content_type)
+{
+	struct strbuf head = STRBUF_INIT;
+	int ret = 0;
+
+	ctx->res.status = code;
+	ctx->res.content_type = content_type;
+	if (!ctx->out)
+		return 0;
+	ctx->res.streamed = 1;
+	strbuf_reset(&ctx->res.body);
+	fs_response_serialize(&ctx->res, &head);
+	if (FCGX_PutStr(head.buf, (int)head.len, ctx->out) < 0)
+		ret = -1;
+	strbuf_free(&head);
+	return ret;
+}
+
+int fs_stream_write(struct fs_ctx *ctx, const char *data, size_t len)
+{
+	if (!ctx->res.streamed)
+		return strbuf_append(&ctx->res.body, data, len);
+	if (ctx->res.head_only)
+		return 0;
+	return FCGX_PutStr(data, (int)len, ctx->out) < 0 ? -1 : 0;
 }
 
 void fs_respond_invalid(struct fs_ctx *ctx, const char *where, const char *field,

@@ -18,6 +18,7 @@ struct fs_response {
 	struct strbuf headers;     /* extra "Name: value\r\n" lines */
 	struct strbuf body;
 	int head_only;             /* HEAD: headers without the body */
+	int streamed;              /* headers already sent; the body went out as written */
 };
 
 void fs_response_init(struct fs_response *res);
@@ -38,6 +39,11 @@ void fs_respond_error(struct fs_ctx *ctx, enum fs_status st, const char *fmt, ..
 	__attribute__((format(printf, 3, 4)));
 /* 422 with FastAPI's list of validation errors; takes over errors. */
 void fs_respond_validation(struct fs_ctx *ctx, json_object *errors);
+/* Stream a large answer: status and headers now, then the body in pieces.
+ * Outside FastCGI the pieces collect in res.body. 0, or -1 when the client
+ * went away. */
+int fs_stream_begin(struct fs_ctx *ctx, int code, const char *content_type);
+int fs_stream_write(struct fs_ctx *ctx, const char *data, size_t len);
 /* One validation error at (where, field). */
 void fs_respond_invalid(struct fs_ctx *ctx, const char *where, const char *field,
 			const char *msg, const char *type);

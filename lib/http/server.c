@@ -68,6 +68,9 @@ void fs_dispatch(const struct fs_app *app, struct fs_ctx *ctx)
 
 	if (strcmp(ctx->req.method, "HEAD") == 0)
 		ctx->res.head_only = 1;
+	/* First, so that even a streamed answer carries it. */
+	if (ctx->req.request_id[0] != '-')
+		fs_header_add(ctx, "X-Request-Id", ctx->req.request_id);
 	rr = fs_route_match(app->routes, app->nroutes, ctx->req.method, ctx->req.path,
 			    &ctx->match);
 	if (rr == FS_ROUTE_NOT_FOUND) {
@@ -88,8 +91,6 @@ void fs_dispatch(const struct fs_app *app, struct fs_ctx *ctx)
 			fs_respond_error(ctx, FS_ERROR, "handler for %s %s wrote no answer",
 					 ctx->req.method, ctx->match.route->pattern);
 	}
-	if (ctx->req.request_id[0] != '-')
-		fs_header_add(ctx, "X-Request-Id", ctx->req.request_id);
 }
 
 /* ---- worker ---- */
@@ -131,13 +132,14 @@ static void worker_loop(const struct fs_app *app, int listen_fd)
 		worker_busy = 1;
 		t0 = time_monotonic_ms();
 		if (fs_ctx_begin(&ctx, &w, fr.envp, fr.in) == 0) {
+			ctx.out = fr.out;
 			fs_dispatch(app, &ctx);
 		} else {
 			fs_respond_error(&ctx, FS_ERROR, "out of memory parsing the request");
 		}
 		fs_request_drain(&ctx.req);
 		strbuf_reset(&out);
-		if (fs_response_serialize(&ctx.res, &out) == 0)
+		if (!ctx.res.streamed && fs_response_serialize(&ctx.res, &out) == 0)
 			FCGX_PutStr(out.buf, (int)out.len, fr.out);
 		log_request(ctx.req.request_id, ctx.req.method, ctx.req.path,
 			    ctx.res.status ? ctx.res.status : 500, time_monotonic_ms() - t0);
