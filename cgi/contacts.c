@@ -2,6 +2,7 @@
  * activity. (Lists, import and export join it under the same prefix.) */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/utf8.h"
 #include "core/uuid.h"
@@ -358,6 +359,111 @@ static void contacts_export_all(struct fs_ctx *ctx)
 		fs_respond_failure(ctx, st, &err);
 }
 
+#define IMPORT_JSON_MAX (10 * 1024 * 1024)
+#define IMPORT_CSV_MAX (100LL * 1024 * 1024)
+
+static void respond_import(struct fs_ctx *ctx, enum fs_status st, struct import_result *res,
+			   const struct fs_error *err)
+{
+	json_object *o;
+
+	if (st != FS_OK) {
+		json_object_put(res->errors);
+		return fs_respond_failure(ctx, st, err);
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "imported", json_object_new_int64(res->imported));
+	json_object_object_add(o, "skipped", json_object_new_int64(res->skipped));
+	json_object_object_add(o, "failed", json_object_new_int64(res->failed));
+	json_object_object_add(o, "total", json_object_new_int64(res->total));
+	json_object_object_add(o, "errors", res->errors);
+	fs_respond_json(ctx, 200, o);
+}
+
+/* JSON {emails[], csv_data?, tags[]}, held in memory (10 MiB at most). */
+static void import_json(struct fs_ctx *ctx)
+{
+	struct import_source src = { 0 };
+	struct import_result res;
+	struct fs_error err;
+	struct fs_validation v;
+	json_object *body, *emails, *tags_in = NULL;
+	const char *csv = NULL, *tags = NULL;
+	size_t csv_len = 0;
+	enum fs_status st;
+
+	st = fs_request_read_body(&ctx->req, ctx->arena, IMPORT_JSON_MAX);
+	if (st == FS_TOO_LARGE)
+		return fs_respond_error(ctx, st, "A JSON import is limited to 10 MiB; send text/csv for larger files");
+	if (st != FS_OK)
+		return fs_respond_error(ctx, FS_BAD_REQUEST, "Request body could not be read");
+	{
+		char perr[160];
+		body = fs_json_parse(ctx->req.body, ctx->req.body_len, perr, sizeof(perr));
+		if (!body)
+			return fs_respond_error(ctx, FS_INVALID, "%s", perr);
+		if (!json_object_is_type(body, json_type_object)) {
+			json_object_put(body);
+			return fs_respond_invalid(ctx, "body", NULL, "Input should be a valid dictionary",
+						  "dict_type");
+		}
+	}
+	fs_validation_init(&v);
+	if (json_object_object_get_ex(body, "emails", &emails) && emails) {
+		size_t n;
+		if (!json_object_is_type(emails, json_type_array)) {
+			fs_validation_add(&v, "body", "emails", "Input should be a valid list", "list_type");
+		} else {
+			n = json_object_array_length(emails);
+			src.emails = arena_alloc(ctx->arena, sizeof(char *) * (n + 1));
+			for (size_t i = 0; i < n; i++) {
+				json_object *e = json_object_array_get_idx(emails, i);
+				const char *s = e && json_object_is_type(e, json_type_string)
+							? json_object_get_string(e) : "";
+				((const char **)src.emails)[src.nemails++] = arena_strdup(ctx->arena, s);
+			}
+		}
+	}
+	fs_json_get_string(&v, body, "csv_data", 0, 0, 0, &csv, &csv_len);
+	if (parse_tags(ctx, &v, body, &tags) == 1)
+		tags_in = body;
+	if (fs_validation_failed(&v)) {
+		json_object_put(body);
+		return fs_respond_validation(ctx, fs_validation_take(&v));
+	}
+	if (!src.nemails && !csv) {
+		json_object_put(body);
+		return fs_respond_invalid(ctx, "body", NULL, "Send emails or csv_data", "missing");
+	}
+	if (!src.nemails) {
+		src.text = arena_strndup(ctx->arena, csv, csv_len);
+		src.text_len = csv_len;
+	}
+	src.extra_tags = tags_in && strcmp(tags, "[]") != 0 ? tags : NULL;
+	st = contacts_import(ctx, &src, &res, &err);
+	json_object_put(body);
+	respond_import(ctx, st, &res, &err);
+}
+
+static void contacts_import_post(struct fs_ctx *ctx)
+{
+	const char *ct = ctx->req.content_type;
+	struct import_source src = { 0 };
+	struct import_result res;
+	struct fs_error err;
+
+	if (strncasecmp(ct, "text/csv", 8) == 0 || strncasecmp(ct, "application/csv", 15) == 0) {
+		if (ctx->req.content_length > IMPORT_CSV_MAX)
+			return fs_respond_error(ctx, FS_TOO_LARGE, "A CSV import is limited to 100 MiB");
+		/* Streamed: the body goes through the CSV reader into COPY as it arrives. */
+		return respond_import(ctx, contacts_import(ctx, &src, &res, &err), &res, &err);
+	}
+	if (strncasecmp(ct, "multipart/", 10) == 0)
+		return fs_respond_error(ctx, FS_UNSUPPORTED_MEDIA,
+					"Multipart uploads are not accepted yet: send the file as text/csv");
+	import_json(ctx);
+}
+
 /* ---- lists ---- */
 
 static int parse_list_input(struct fs_ctx *ctx, json_object *body, int create,
@@ -543,6 +649,8 @@ static const struct fs_route routes[] = {
 	{ "GET", "/api/v1/contacts/count", contacts_count, FS_ACCESS_READ, "Count contacts" },
 	{ "GET", "/api/v1/contacts/export", contacts_export_all, FS_ACCESS_READ,
 	  "All contacts as CSV (streamed)" },
+	{ "POST", "/api/v1/contacts/import", contacts_import_post, FS_ACCESS_WRITE,
+	  "Import contacts (JSON or text/csv)" },
 	{ "GET", "/api/v1/contacts/:id", contacts_get, FS_ACCESS_READ, "Get a contact" },
 	{ "PATCH", "/api/v1/contacts/:id", contacts_update, FS_ACCESS_WRITE, "Update a contact" },
 	{ "DELETE", "/api/v1/contacts/:id", contacts_delete, FS_ACCESS_WRITE, "Delete a contact" },

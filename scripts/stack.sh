@@ -184,15 +184,26 @@ start_batch() {
 }
 
 nginx_conf() {
-	local upstreams="" locations="" prefix name match user_line access_log
+	local upstreams="" locations="" prefix name match user_line access_log seen=" "
 	while read -r prefix name match; do
 		[[ -z $prefix || $prefix == \#* ]] && continue
-		upstreams+="	upstream fs_$name { server unix:$SOCK/$name.sock;"
-		if ((KEEPALIVE > 0)); then upstreams+=" keepalive $KEEPALIVE;"; fi
-		upstreams+=" }"$'\n'
-		local op="="
+		if [[ $seen != *" $name "* ]]; then
+			seen+="$name "
+			upstreams+="	upstream fs_$name { server unix:$SOCK/$name.sock;"
+			if ((KEEPALIVE > 0)); then upstreams+=" keepalive $KEEPALIVE;"; fi
+			upstreams+=" }"$'\n'
+		fi
+		local op="=" extra=""
 		[[ $match == prefix ]] && op="^~"
-		locations+="		location $op /api/v1/$prefix {
+		if [[ $match == upload ]]; then
+			# Imports stream straight through to the responder, up to 100 MiB.
+			extra="
+			client_max_body_size 100m;
+			fastcgi_request_buffering off;
+			fastcgi_read_timeout 900s;
+			fastcgi_send_timeout 900s;"
+		fi
+		locations+="		location $op /api/v1/$prefix {$extra
 			include /etc/nginx/fastcgi_params;
 			fastcgi_param REQUEST_ID \$request_id;
 			fastcgi_pass fs_$name;"

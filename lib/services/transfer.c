@@ -2,11 +2,20 @@
  * so memory stays flat whatever the tenant's size. */
 #include "services/transfer.h"
 
+#include <fcgiapp.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "core/csv.h"
+#include "core/email.h"
 #include "core/log.h"
+#include "core/utf8.h"
 #include "db/db.h"
+#include "json/json.h"
+#include "models/plan.h"
 
 #define EXPORT_BATCH "2000"
 
@@ -128,5 +137,394 @@ out:
 	db_rollback(ctx->db);
 	strbuf_free(&sql);
 	strbuf_free(&buf);
+	return ret;
+}
+
+/* ---- import ---- */
+
+#define IMPORT_MAX_ERRORS 100
+#define IMPORT_COPY_FLUSH (256 * 1024)
+
+struct importer {
+	struct fs_ctx *ctx;
+	PGconn *conn;
+	struct import_result *res;
+	int header_done, fatal;
+	char fatal_detail[160];
+	int col_email, col_first, col_last, col_tags, col_sub;
+	int custom_col[CSV_MAX_FIELDS];
+	char *custom_name[CSV_MAX_FIELDS];
+	size_t ncustom;
+	struct strbuf copy, scratch;
+	long valid;
+	int copy_failed;
+};
+
+static void import_error(struct importer *im, size_t row, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void import_error(struct importer *im, size_t row, const char *fmt, ...)
+{
+	char detail[200];
+	va_list ap;
+
+	im->res->failed++;
+	if (json_object_array_length(im->res->errors) >= IMPORT_MAX_ERRORS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	json_object *e = json_object_new_object();
+	json_object_object_add(e, "row", json_object_new_int64((int64_t)row));
+	json_object_object_add(e, "detail", json_object_new_string(detail));
+	json_object_array_add(im->res->errors, e);
+}
+
+/* COPY text format: backslash, tab, newline and carriage return escaped. */
+static void copy_text(struct strbuf *out, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		switch (s[i]) {
+		case '\\': strbuf_append(out, "\\\\", 2); break;
+		case '\t': strbuf_append(out, "\\t", 2); break;
+		case '\n': strbuf_append(out, "\\n", 2); break;
+		case '\r': strbuf_append(out, "\\r", 2); break;
+		default: strbuf_appendc(out, s[i]);
+		}
+	}
+}
+
+static void copy_flush(struct importer *im, int force)
+{
+	if (im->copy_failed || (!force && im->copy.len < IMPORT_COPY_FLUSH) || !im->copy.len)
+		return;
+	if (PQputCopyData(im->conn, im->copy.buf, (int)im->copy.len) != 1) {
+		log_error("COPY into the import staging table failed: %s", PQerrorMessage(im->conn));
+		im->copy_failed = 1;
+	}
+	strbuf_reset(&im->copy);
+}
+
+static char *trimmed(struct arena *a, const char *s, size_t len)
+{
+	while (len && (*s == ' ' || *s == '\t')) {
+		s++;
+		len--;
+	}
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	return arena_strndup(a, s, len);
+}
+
+static int header_record(struct importer *im, const char *const *f, const size_t *lens, size_t n)
+{
+	im->col_email = im->col_first = im->col_last = im->col_tags = im->col_sub = -1;
+	for (size_t i = 0; i < n; i++) {
+		char *name = trimmed(im->ctx->arena, f[i], lens[i]);
+		for (char *p = name; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p + 32);
+		if (strcmp(name, "email") == 0)
+			im->col_email = (int)i;
+		else if (strcmp(name, "first_name") == 0)
+			im->col_first = (int)i;
+		else if (strcmp(name, "last_name") == 0)
+			im->col_last = (int)i;
+		else if (strcmp(name, "tags") == 0)
+			im->col_tags = (int)i;
+		else if (strcmp(name, "is_subscribed") == 0)
+			im->col_sub = (int)i;
+		else if (strcmp(name, "created_at") == 0 || !*name)
+			continue; /* the export's timestamp is informational */
+		else if (!utf8_valid(name, strlen(name)) || utf8_length(name, strlen(name)) > 64)
+			continue;
+		else {
+			/* Custom fields keep the header's own spelling. */
+			im->custom_col[im->ncustom] = (int)i;
+			im->custom_name[im->ncustom++] = trimmed(im->ctx->arena, f[i], lens[i]);
+		}
+	}
+	if (im->col_email < 0) {
+		snprintf(im->fatal_detail, sizeof(im->fatal_detail),
+			 "The CSV header must have an email column");
+		im->fatal = 1;
+		return 1;
+	}
+	im->header_done = 1;
+	return 0;
+}
+
+static const char *field(const char *const *f, const size_t *lens, size_t n, int col, size_t *len)
+{
+	if (col < 0 || (size_t)col >= n) {
+		*len = 0;
+		return "";
+	}
+	*len = lens[col];
+	return f[col];
+}
+
+/* One data row into the COPY stream, or a row error. */
+static void data_row(struct importer *im, size_t row, const char *const *f, const size_t *lens,
+		     size_t n)
+{
+	struct arena *a = im->ctx->arena;
+	size_t len;
+	const char *v, *why;
+	char *email, *first, *last;
+	int sub = -1;
+	struct strbuf *tags = &im->scratch;
+
+	im->res->total++;
+	for (size_t i = 0; i < n; i++)
+		if (!utf8_valid(f[i], lens[i]))
+			return import_error(im, row, "%s", "The row is not valid UTF-8");
+	v = field(f, lens, n, im->col_email, &len);
+	email = trimmed(a, v, len);
+	for (char *p = email; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p + 32);
+	if ((why = email_invalid_reason(email, strlen(email))))
+		return import_error(im, row, "Invalid email: %s", why);
+	v = field(f, lens, n, im->col_sub, &len);
+	if (len) {
+		char *s = trimmed(a, v, len);
+		if (!strcasecmp(s, "true") || !strcmp(s, "1") || !strcasecmp(s, "yes"))
+			sub = 1;
+		else if (!strcasecmp(s, "false") || !strcmp(s, "0") || !strcasecmp(s, "no"))
+			sub = 0;
+		else
+			return import_error(im, row, "is_subscribed must be true or false, not '%.40s'", s);
+	}
+	/* tags: "a;b;c" -> {"a","b","c"} */
+	strbuf_reset(tags);
+	strbuf_appendc(tags, '{');
+	v = field(f, lens, n, im->col_tags, &len);
+	for (size_t start = 0, i = 0; i <= len; i++) {
+		if (i < len && v[i] != ';')
+			continue;
+		char *t = trimmed(a, v + start, i - start);
+		size_t tl = strlen(t);
+		start = i + 1;
+		if (!tl)
+			continue;
+		if (utf8_length(t, tl) > 64)
+			return import_error(im, row, "Tag '%.40s...' is longer than 64 characters", t);
+		for (size_t k = 0; k < tl; k++)
+			if ((unsigned char)t[k] < 0x20 || t[k] == 0x7f)
+				return import_error(im, row, "%s", "Tags cannot contain control characters");
+		if (tags->len > 1)
+			strbuf_appendc(tags, ',');
+		strbuf_appendc(tags, '"');
+		for (size_t k = 0; k < tl; k++) {
+			if (t[k] == '"' || t[k] == '\\')
+				strbuf_appendc(tags, '\\');
+			strbuf_appendc(tags, t[k]);
+		}
+		strbuf_appendc(tags, '"');
+	}
+	strbuf_appendc(tags, '}');
+
+	v = field(f, lens, n, im->col_first, &len);
+	first = trimmed(a, v, len);
+	v = field(f, lens, n, im->col_last, &len);
+	last = trimmed(a, v, len);
+	if (utf8_length(first, strlen(first)) > 255 || utf8_length(last, strlen(last)) > 255)
+		return import_error(im, row, "%s", "Names are limited to 255 characters");
+
+	/* row_no, email, first_name, last_name, tags, custom_fields, is_subscribed */
+	strbuf_appendf(&im->copy, "%zu\t", row);
+	copy_text(&im->copy, email, strlen(email));
+	strbuf_appendc(&im->copy, '\t');
+	if (*first)
+		copy_text(&im->copy, first, strlen(first));
+	else
+		strbuf_appends(&im->copy, "\\N");
+	strbuf_appendc(&im->copy, '\t');
+	if (*last)
+		copy_text(&im->copy, last, strlen(last));
+	else
+		strbuf_appends(&im->copy, "\\N");
+	strbuf_appendc(&im->copy, '\t');
+	copy_text(&im->copy, tags->buf, tags->len);
+	strbuf_appendc(&im->copy, '\t');
+	strbuf_reset(tags);
+	strbuf_appendc(tags, '{');
+	for (size_t i = 0; i < im->ncustom; i++) {
+		v = field(f, lens, n, im->custom_col[i], &len);
+		if (!len)
+			continue;
+		if (tags->len > 1)
+			strbuf_appendc(tags, ',');
+		fs_json_append_string(tags, im->custom_name[i]);
+		strbuf_appendc(tags, ':');
+		fs_json_append_string(tags, arena_strndup(a, v, len));
+	}
+	strbuf_appendc(tags, '}');
+	copy_text(&im->copy, tags->buf, tags->len);
+	strbuf_appends(&im->copy, sub < 0 ? "\t\\N\n" : (sub ? "\tt\n" : "\tf\n"));
+	im->valid++;
+	copy_flush(im, 0);
+}
+
+static int import_record(void *ud, size_t record_no, const char *const *f, const size_t *lens,
+			 size_t n)
+{
+	struct importer *im = ud;
+
+	if (!im->header_done)
+		return header_record(im, f, lens, n);
+	/* Row numbers count data records, the header being record 1. */
+	data_row(im, record_no - 1, f, lens, n);
+	return im->copy_failed;
+}
+
+static const char merge_sql[] =
+	"WITH staged AS (SELECT DISTINCT ON (email) * FROM import_staging ORDER BY email, row_no),"
+	" fresh AS (SELECT s.* FROM staged s"
+	"  WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE lower(c.email) = s.email)"
+	"  AND NOT EXISTS (SELECT 1 FROM suppressions x"
+	"                  WHERE x.email_hash = flowsend_email_hash(s.email))"
+	"  ORDER BY s.row_no LIMIT $1::bigint)"
+	" INSERT INTO contacts (user_id, email, first_name, last_name, tags, custom_fields,"
+	"  is_subscribed, subscribed_at, unsubscribed_at)"
+	" SELECT flowsend_current_user(), email, first_name, last_name,"
+	"  CASE WHEN $2::text[] IS NULL THEN tags ELSE ARRAY(SELECT DISTINCT t FROM"
+	"   unnest(tags || $2::text[]) t) END,"
+	"  custom_fields, COALESCE(is_subscribed, true),"
+	"  CASE WHEN COALESCE(is_subscribed, true) THEN now() END,"
+	"  CASE WHEN NOT COALESCE(is_subscribed, true) THEN now() END"
+	" FROM fresh ON CONFLICT DO NOTHING";
+
+/* Read the request body in pieces into the CSV reader. */
+static int feed_body(struct fs_ctx *ctx, struct csv_reader *r)
+{
+	char chunk[65536];
+	int n;
+
+	if (!ctx->req.in)
+		return 0;
+	while ((n = FCGX_GetStr(chunk, sizeof(chunk), ctx->req.in)) > 0)
+		if (csv_feed(r, chunk, (size_t)n) < 0)
+			break;
+	ctx->req.body_read = 1;
+	return 0;
+}
+
+enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *src,
+			       struct import_result *res, struct fs_error *err)
+{
+	const struct plan *plan = plan_find(ctx->auth.plan);
+	struct importer im;
+	struct csv_reader reader;
+	PGresult *r;
+	char remaining[32];
+	const char *params[2] = { NULL, NULL };
+	enum fs_status ret = FS_ERROR;
+
+	memset(res, 0, sizeof(*res));
+	res->errors = json_object_new_array();
+	memset(&im, 0, sizeof(im));
+	im.ctx = ctx;
+	im.res = res;
+	strbuf_init(&im.copy);
+	strbuf_init(&im.scratch);
+	csv_init(&reader, import_record, &im);
+	if (!plan)
+		plan = plan_default();
+
+	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK) {
+		ret = fs_fail(err, FS_ERROR, "database unavailable");
+		goto out;
+	}
+	im.conn = db_conn(ctx->db);
+	/* COPY cannot write into a table with row-level security as a non-owner:
+	 * stage in a temporary table, then merge with one INSERT ... SELECT. */
+	if (!db_query(ctx->db, ctx->arena,
+		      "CREATE TEMP TABLE import_staging (row_no bigint, email text, first_name text,"
+		      " last_name text, tags text[], custom_fields jsonb, is_subscribed boolean)"
+		      " ON COMMIT DROP",
+		      0, NULL)) {
+		ret = fs_fail(err, FS_ERROR, "creating the staging table failed");
+		goto out;
+	}
+	r = PQexec(im.conn, "COPY import_staging FROM STDIN");
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		log_error("COPY failed to start: %s", PQresultErrorMessage(r));
+		PQclear(r);
+		ret = fs_fail(err, FS_ERROR, "starting the import failed");
+		goto out;
+	}
+	PQclear(r);
+
+	if (src->emails && src->nemails) {
+		/* A bare list of addresses is a one-column CSV. */
+		const char *hdr[1] = { "email" };
+		size_t hl[1] = { 5 };
+		header_record(&im, hdr, hl, 1);
+		for (size_t i = 0; i < src->nemails; i++) {
+			size_t l = strlen(src->emails[i]);
+			data_row(&im, i + 1, &src->emails[i], &l, 1);
+		}
+	} else if (src->text) {
+		csv_feed(&reader, src->text, src->text_len);
+		csv_finish(&reader);
+	} else {
+		feed_body(ctx, &reader);
+		csv_finish(&reader);
+	}
+	copy_flush(&im, 1);
+	if (PQputCopyEnd(im.conn, im.fatal ? "import refused" : NULL) != 1)
+		im.copy_failed = 1;
+	while ((r = PQgetResult(im.conn))) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && !im.fatal) {
+			log_error("COPY failed: %s", PQresultErrorMessage(r));
+			im.copy_failed = 1;
+		}
+		PQclear(r);
+	}
+	if (im.fatal) {
+		ret = fs_fail(err, FS_INVALID, "%s", im.fatal_detail);
+		goto out;
+	}
+	if (im.copy_failed) {
+		ret = fs_fail(err, FS_ERROR, "staging the import failed");
+		goto out;
+	}
+
+	/* The plan's limit: serialised per tenant like single creates. */
+	if (plan->max_contacts != PLAN_UNLIMITED) {
+		const char *u[1] = { ctx->user_id };
+		r = db_query(ctx->db, ctx->arena,
+			     "SELECT pg_advisory_xact_lock(hashtextextended($1, 7410004)),"
+			     " (SELECT contacts FROM tenant_counters) AS n",
+			     1, u);
+		if (!r) {
+			ret = fs_fail(err, FS_ERROR, "reading the contact count failed");
+			goto out;
+		}
+		long left = plan->max_contacts - (long)db_get_ll(r, 0, "n", 0);
+		snprintf(remaining, sizeof(remaining), "%ld", left < 0 ? 0 : left);
+		params[0] = remaining;
+	}
+	if (src->extra_tags) {
+		/* ["a","b"] -> {"a","b"}: validated by the handler. */
+		params[1] = arena_sprintf(ctx->arena, "{%.*s}", (int)strlen(src->extra_tags) - 2,
+					  src->extra_tags + 1);
+	}
+	r = db_query(ctx->db, ctx->arena, merge_sql, 2, params);
+	if (!r || db_commit(ctx->db) != FS_OK) {
+		ret = fs_fail(err, FS_ERROR, "merging the import failed");
+		goto out;
+	}
+	res->imported = strtol(PQcmdTuples(r), NULL, 10);
+	res->skipped = im.valid - res->imported;
+	ret = FS_OK;
+out:
+	if (ret != FS_OK)
+		db_rollback(ctx->db);
+	csv_free(&reader);
+	strbuf_free(&im.copy);
+	strbuf_free(&im.scratch);
 	return ret;
 }
