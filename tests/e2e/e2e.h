@@ -47,6 +47,7 @@ Suite *health_suite(void);
 Suite *accounts_suite(void);
 Suite *contacts_suite(void);
 Suite *lists_suite(void);
+Suite *transfer_suite(void);
 Suite *openapi_suite(void);
 Suite *errors_suite(void);
 Suite *database_suite(void);

@@ -16,6 +16,7 @@ int main(void)
 	srunner_add_suite(sr, accounts_suite());
 	srunner_add_suite(sr, contacts_suite());
 	srunner_add_suite(sr, lists_suite());
+	srunner_add_suite(sr, transfer_suite());
 	srunner_add_suite(sr, openapi_suite());
 	srunner_add_suite(sr, errors_suite());
 	srunner_add_suite(sr, database_suite());

@@ -1,0 +1,270 @@
+/* Import and export end to end: the original's import behaviours, CSV edge
+ * cases over a streamed text/csv body, per-row errors, duplicates,
+ * suppressions, the plan limit and an export/import round trip. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/strbuf.h"
+#include "e2e.h"
+
+static char token[4096];
+
+static void new_tenant(void)
+{
+	char email[128];
+	e2e_unique_email("transfer", email, sizeof(email));
+	e2e_register(email, "transfer-password-1", token, sizeof(token), NULL, 0);
+}
+
+static long csv_import(const char *tok, const char *csv, size_t len, struct http_answer *a)
+{
+	char auth[4200];
+	const char *headers[] = { auth, "Content-Type: text/csv", NULL };
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
+	ck_assert_int_eq(http_call("POST", "/api/v1/contacts/import", headers, csv, len, a), 0);
+	return a->status;
+}
+
+static long num(json_object *o, const char *k)
+{
+	return json_object_get_int(json_object_object_get(o, k));
+}
+
+static void expect_counts(struct http_answer *a, long imported, long skipped, long failed)
+{
+	ck_assert_msg(num(a->json, "imported") == imported && num(a->json, "skipped") == skipped &&
+			      num(a->json, "failed") == failed,
+		      "want %ld/%ld/%ld, got %s", imported, skipped, failed, a->body);
+	ck_assert_int_eq(num(a->json, "total"), imported + skipped + failed);
+}
+
+START_TEST(json_email_lists_skip_duplicates_and_report_errors)
+{
+	struct http_answer a;
+
+	new_tenant();
+	ck_assert_int_eq(http_bearer("POST", "/api/v1/contacts/import", token,
+				     "{\"emails\":[\"one@example.com\",\"ONE@example.com\",\"two@example.com\",\"broken\"],"
+				     "\"tags\":[\"imported\"]}",
+				     &a),
+			 0);
+	ck_assert_int_eq(a.status, 200);
+	expect_counts(&a, 2, 1, 1);
+	json_object *err = json_object_array_get_idx(json_object_object_get(a.json, "errors"), 0);
+	ck_assert_int_eq(num(err, "row"), 4);
+	ck_assert(strstr(json_str(err, "detail"), "email") != NULL);
+	http_answer_free(&a);
+	/* Again: everything is a duplicate now. */
+	ck_assert_int_eq(http_bearer("POST", "/api/v1/contacts/import", token,
+				     "{\"emails\":[\"one@example.com\",\"two@example.com\"]}", &a),
+			 0);
+	expect_counts(&a, 0, 2, 0);
+	http_answer_free(&a);
+	ck_assert_int_eq(http_bearer("GET", "/api/v1/contacts?tag=imported", token, NULL, &a), 0);
+	ck_assert_int_eq(num(a.json, "total"), 2);
+	http_answer_free(&a);
+	ck_assert_int_eq(http_bearer("POST", "/api/v1/contacts/import", token,
+				     "{\"csv_data\":\"email,first_name\\nthree@example.com,Three\\n\"}", &a),
+			 0);
+	expect_counts(&a, 1, 0, 0);
+	http_answer_free(&a);
+	ck_assert_int_eq(http_bearer("POST", "/api/v1/contacts/import", token, "{}", &a), 0);
+	ck_assert_int_eq(a.status, 422);
+	http_answer_free(&a);
+	ck_assert_int_eq(http_bearer("POST", "/api/v1/contacts/import", token,
+				     "{\"emails\":[\"x@example.com\"],\"tags\":[\"a;b\"]}", &a),
+			 0);
+	ck_assert_int_eq(a.status, 422);
+	http_answer_free(&a);
+}
+END_TEST
+
+START_TEST(csv_edge_cases_stream_in)
+{
+	static const char csv[] =
+		"\xef\xbb\xbf"
+		"EMAIL,First_Name,last_name,Tags,Plan,is_subscribed\r\n"
+		"quote@example.com,\"Ann \"\"The\"\" Best\",\"Smith, Jr.\",vip; beta ;,gold,true\r\n"
+		"\r\n"
+		"multi@example.com,\"Line1\nLine2\",,,,false\n"
+		"ragged@example.com\n"
+		"extra@example.com,Ex,Tra,,silver,1,unexpected,more\r\n"
+		"not-an-email,x,,,,\r\n"
+		"badsub@example.com,,,,,perhaps\r\n"
+		"Quote@Example.com,dup,,,,\r\n"
+		"emoji@example.com,\xf0\x9f\x98\x80,,\xe2\x9c\x93,,\r\n";
+	struct http_answer a;
+
+	new_tenant();
+	ck_assert_int_eq(csv_import(token, csv, sizeof(csv) - 1, &a), 200);
+	expect_counts(&a, 5, 1, 2);
+	json_object *errs = json_object_object_get(a.json, "errors");
+	ck_assert_int_eq((int)json_object_array_length(errs), 2);
+	ck_assert_int_eq(num(json_object_array_get_idx(errs, 0), "row"), 5);
+	ck_assert_int_eq(num(json_object_array_get_idx(errs, 1), "row"), 6);
+	http_answer_free(&a);
+
+	ck_assert_int_eq(http_bearer("GET", "/api/v1/contacts?search=quote@", token, NULL, &a), 0);
+	json_object *c = json_object_array_get_idx(json_object_object_get(a.json, "items"), 0);
+	ck_assert_str_eq(json_str(c, "first_name"), "Ann \"The\" Best");
+	ck_assert_str_eq(json_str(c, "last_name"), "Smith, Jr.");
+	ck_assert_int_eq((int)json_object_array_length(json_object_object_get(c, "tags")), 2);
+	ck_assert_str_eq(json_str(json_object_object_get(c, "custom_fields"), "Plan"), "gold");
+	http_answer_free(&a);
+	ck_assert_int_eq(http_bearer("GET", "/api/v1/contacts?search=multi@", token, NULL, &a), 0);
+	c = json_object_array_get_idx(json_object_object_get(a.json, "items"), 0);
+	ck_assert_str_eq(json_str(c, "first_name"), "Line1\nLine2");
+	ck_assert(!json_object_get_boolean(json_object_object_get(c, "is_subscribed")));
+	http_answer_free(&a);
+
+	ck_assert_int_eq(csv_import(token, "first_name\nAnn\n", 15, &a), 422);
+	ck_assert(strstr(http_detail(&a), "email column") != NULL);
+	http_answer_free(&a);
+	ck_assert_int_eq(csv_import(token, "email\n", 6, &a), 200);
+	expect_counts(&a, 0, 0, 0);
+	http_answer_free(&a);
+}
+END_TEST
+
+START_TEST(suppressed_addresses_are_skipped)
+{
+	struct http_answer a;
+	char path[160];
+
+	new_tenant();
+	ck_assert_int_eq(http_bearer("POST", "/api/v1/contacts", token, "{\"email\":\"gone@example.com\"}", &a), 0);
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s?erase=true", json_str(a.json, "id"));
+	http_answer_free(&a);
+	ck_assert_int_eq(http_bearer("DELETE", path, token, NULL, &a), 0);
+	ck_assert_int_eq(a.status, 204);
+	http_answer_free(&a);
+	ck_assert_int_eq(csv_import(token, "email\nGONE@example.com\nkept@example.com\n", 40, &a), 200);
+	expect_counts(&a, 1, 1, 0);
+	http_answer_free(&a);
+}
+END_TEST
+
+START_TEST(the_free_plan_limit_stops_the_import_exactly)
+{
+	struct strbuf csv = STRBUF_INIT;
+	struct http_answer a;
+
+	new_tenant();
+	ck_assert_int_eq(http_bearer("POST", "/api/v1/contacts", token, "{\"email\":\"first@limit.example\"}", &a), 0);
+	http_answer_free(&a);
+	strbuf_appends(&csv, "email\n");
+	for (int i = 0; i < 300; i++)
+		strbuf_appendf(&csv, "bulk%d@limit.example\n", i);
+	ck_assert_int_eq(csv_import(token, csv.buf, csv.len, &a), 200);
+	expect_counts(&a, 249, 51, 0);
+	http_answer_free(&a);
+	ck_assert_int_eq(http_bearer("GET", "/api/v1/contacts/count", token, NULL, &a), 0);
+	ck_assert_int_eq(num(a.json, "count"), 250);
+	http_answer_free(&a);
+	strbuf_free(&csv);
+}
+END_TEST
+
+/* Every line of an export, less its created_at column, sorted. */
+static char *normalised(const char *csv)
+{
+	char *copy = strdup(csv), *lines[64], *save = NULL, *line;
+	size_t n = 0;
+	struct strbuf out = STRBUF_INIT;
+
+	for (line = strtok_r(copy, "\r", &save); line && n < 64; line = strtok_r(NULL, "\r", &save)) {
+		if (*line == '\n')
+			line++;
+		char *ts = strstr(line, ",20");
+		if (ts) {
+			char *end = strchr(ts + 1, ',');
+			memmove(ts, end ? end : ts + strlen(ts), strlen(end ? end : ts + strlen(ts)) + 1);
+		}
+		lines[n++] = line;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = i + 1; k < n; k++)
+			if (strcmp(lines[k], lines[i]) < 0) {
+				char *t = lines[i];
+				lines[i] = lines[k];
+				lines[k] = t;
+			}
+	for (size_t i = 0; i < n; i++)
+		strbuf_appendf(&out, "%s\n", lines[i]);
+	free(copy);
+	return out.buf;
+}
+
+START_TEST(export_then_import_restores_every_field)
+{
+	struct http_answer a, b;
+	char other[4096], email[128], *first, *second;
+
+	new_tenant();
+	ck_assert_int_eq(http_bearer("POST", "/api/v1/contacts", token,
+				     "{\"email\":\"full@example.com\",\"first_name\":\"F, \\\"Quoted\\\"\","
+				     "\"last_name\":\"Multi\\nLine\",\"tags\":[\"vip\",\"caf\\u00e9\"],"
+				     "\"custom_fields\":{\"city\":\"Paris\",\"note\":\" padded \"},\"is_subscribed\":false}",
+				     &a),
+			 0);
+	ck_assert_int_eq(a.status, 201);
+	http_answer_free(&a);
+	ck_assert_int_eq(http_bearer("POST", "/api/v1/contacts", token, "{\"email\":\"plain@example.com\"}", &a), 0);
+	http_answer_free(&a);
+
+	ck_assert_int_eq(http_bearer("GET", "/api/v1/contacts/export", token, NULL, &a), 0);
+	ck_assert_int_eq(a.status, 200);
+	ck_assert(strncmp(a.body, "email,first_name,last_name,tags,is_subscribed,created_at,city,note\r\n", 66) == 0);
+
+	e2e_unique_email("transfer-copy", email, sizeof(email));
+	e2e_register(email, "transfer-password-1", other, sizeof(other), NULL, 0);
+	ck_assert_int_eq(csv_import(other, a.body, a.len, &b), 200);
+	expect_counts(&b, 2, 0, 0);
+	http_answer_free(&b);
+	ck_assert_int_eq(http_bearer("GET", "/api/v1/contacts/export", other, NULL, &b), 0);
+	first = normalised(a.body);
+	second = normalised(b.body);
+	ck_assert_str_eq(first, second);
+	free(first);
+	free(second);
+	http_answer_free(&a);
+	http_answer_free(&b);
+}
+END_TEST
+
+START_TEST(imports_need_auth_and_a_supported_body)
+{
+	struct http_answer a;
+	const char *multipart[] = { "Content-Type: multipart/form-data; boundary=x", NULL };
+
+	ck_assert_int_eq(http_bearer("POST", "/api/v1/contacts/import", NULL, "{}", &a), 0);
+	ck_assert_int_eq(a.status, 401);
+	http_answer_free(&a);
+	ck_assert_int_eq(http_bearer("GET", "/api/v1/contacts/export", NULL, NULL, &a), 0);
+	ck_assert_int_eq(a.status, 401);
+	http_answer_free(&a);
+	new_tenant();
+	char auth[4200];
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+	const char *h[] = { auth, multipart[0], NULL };
+	ck_assert_int_eq(http_call("POST", "/api/v1/contacts/import", h, "--x--", 5, &a), 0);
+	ck_assert_int_eq(a.status, 415);
+	http_answer_free(&a);
+}
+END_TEST
+
+Suite *transfer_suite(void)
+{
+	Suite *s = suite_create("transfer");
+	TCase *tc = tcase_create("transfer");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, json_email_lists_skip_duplicates_and_report_errors);
+	tcase_add_test(tc, csv_edge_cases_stream_in);
+	tcase_add_test(tc, suppressed_addresses_are_skipped);
+	tcase_add_test(tc, the_free_plan_limit_stops_the_import_exactly);
+	tcase_add_test(tc, export_then_import_restores_every_field);
+	tcase_add_test(tc, imports_need_auth_and_a_supported_body);
+	suite_add_tcase(s, tc);
+	return s;
+}
