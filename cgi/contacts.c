@@ -458,9 +458,15 @@ static void contacts_import_post(struct fs_ctx *ctx)
 		/* Streamed: the body goes through the CSV reader into COPY as it arrives. */
 		return respond_import(ctx, contacts_import(ctx, &src, &res, &err), &res, &err);
 	}
+	if (strncasecmp(ct, "multipart/form-data", 19) == 0) {
+		if (ctx->req.content_length > IMPORT_CSV_MAX)
+			return fs_respond_error(ctx, FS_TOO_LARGE, "An upload is limited to 100 MiB");
+		src.multipart = ct;
+		return respond_import(ctx, contacts_import(ctx, &src, &res, &err), &res, &err);
+	}
 	if (strncasecmp(ct, "multipart/", 10) == 0)
 		return fs_respond_error(ctx, FS_UNSUPPORTED_MEDIA,
-					"Multipart uploads are not accepted yet: send the file as text/csv");
+					"Uploads must be multipart/form-data, text/csv or JSON");
 	import_json(ctx);
 }
 

@@ -21,6 +21,11 @@ void contacts_on_created(contact_created_fn fn)
 		created_listeners[ncreated_listeners++] = fn;
 }
 
+int contacts_have_listeners(void)
+{
+	return ncreated_listeners > 0;
+}
+
 void contacts_announce_created(struct fs_ctx *ctx, const char *const *ids, size_t n)
 {
 	for (size_t i = 0; i < ncreated_listeners && n > 0; i++)

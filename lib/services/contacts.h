@@ -32,6 +32,8 @@ typedef void (*contact_created_fn)(struct fs_ctx *ctx, const char *const *ids, s
 
 /* Register a listener (at most a few, at start-up). */
 void contacts_on_created(contact_created_fn fn);
+/* 1 when some listener wants to hear of new contacts. */
+int contacts_have_listeners(void);
 /* Tell every listener; the one place that announces new contacts. */
 void contacts_announce_created(struct fs_ctx *ctx, const char *const *ids, size_t n);
 

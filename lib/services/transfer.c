@@ -14,8 +14,10 @@
 #include "core/log.h"
 #include "core/utf8.h"
 #include "db/db.h"
+#include "http/multipart.h"
 #include "json/json.h"
 #include "models/plan.h"
+#include "services/contacts.h"
 
 #define EXPORT_BATCH "2000"
 
@@ -396,19 +398,61 @@ static const char merge_sql[] =
 	"  CASE WHEN NOT COALESCE(is_subscribed, true) THEN now() END"
 	" FROM fresh ON CONFLICT DO NOTHING";
 
-/* Read the request body in pieces into the CSV reader. */
-static int feed_body(struct fs_ctx *ctx, struct csv_reader *r)
+static int csv_sink(void *ud, const char *data, size_t len)
+{
+	return csv_feed(ud, data, len) < 0 ? -1 : 0;
+}
+
+/* Read the request body in pieces into the CSV reader, through the
+ * multipart reader when it is an upload form. 0, or -1 when a multipart body
+ * held no complete file. */
+static int feed_body(struct fs_ctx *ctx, struct csv_reader *r, const char *multipart_type)
 {
 	char chunk[65536];
-	int n;
+	struct multipart mp;
+	int n, ok = 0;
 
-	if (!ctx->req.in)
-		return 0;
-	while ((n = FCGX_GetStr(chunk, sizeof(chunk), ctx->req.in)) > 0)
-		if (csv_feed(r, chunk, (size_t)n) < 0)
+	if (multipart_type && multipart_init(&mp, multipart_type, csv_sink, r) < 0) {
+		multipart_free(&mp);
+		return -1;
+	}
+	while (ctx->req.in && (n = FCGX_GetStr(chunk, sizeof(chunk), ctx->req.in)) > 0) {
+		if (multipart_type ? multipart_feed(&mp, chunk, (size_t)n) < 0
+				   : csv_feed(r, chunk, (size_t)n) < 0)
 			break;
-	ctx->req.body_read = 1;
-	return 0;
+	}
+	ctx->req.body_read = 0; /* whatever is left is drained after the answer */
+	if (multipart_type) {
+		ok = multipart_file_complete(&mp) ? 0 : -1;
+		multipart_free(&mp);
+	}
+	return ok;
+}
+
+static int announce_imported(struct fs_ctx *ctx)
+{
+	PGresult *r;
+	const char *ids[1000];
+
+	if (!db_query(ctx->db, ctx->arena,
+		      "DECLARE import_announce NO SCROLL CURSOR FOR SELECT id FROM import_created", 0,
+		      NULL))
+		return -1;
+	for (;;) {
+		int n;
+		r = db_query(ctx->db, NULL, "FETCH 1000 FROM import_announce", 0, NULL);
+		if (!r)
+			return -1;
+		n = PQntuples(r);
+		for (int i = 0; i < n; i++)
+			ids[i] = PQgetvalue(r, i, 0);
+		if (n)
+			contacts_announce_created(ctx, ids, (size_t)n);
+		PQclear(r);
+		if (n == 0)
+			break;
+	}
+	return db_query(ctx->db, ctx->arena, "CLOSE import_announce", 0, NULL) ? 0 : -1;
 }
 
 enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *src,
@@ -470,7 +514,12 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 		csv_feed(&reader, src->text, src->text_len);
 		csv_finish(&reader);
 	} else {
-		feed_body(ctx, &reader);
+		if (feed_body(ctx, &reader, src->multipart) < 0 && !im.fatal) {
+			snprintf(im.fatal_detail, sizeof(im.fatal_detail),
+				 "The upload has no complete file part (send the CSV as the form's "
+				 "file field)");
+			im.fatal = 1;
+		}
 		csv_finish(&reader);
 	}
 	copy_flush(&im, 1);
@@ -512,7 +561,21 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 		params[1] = arena_sprintf(ctx->arena, "{%.*s}", (int)strlen(src->extra_tags) - 2,
 					  src->extra_tags + 1);
 	}
-	r = db_query(ctx->db, ctx->arena, merge_sql, 2, params);
+	if (contacts_have_listeners()) {
+		/* Keep the new ids aside and announce them a thousand at a time,
+		 * inside the import's transaction, with memory that stays flat. */
+		char *sql = arena_sprintf(ctx->arena,
+					  "WITH ins AS (%s RETURNING id) INSERT INTO import_created"
+					  " SELECT id FROM ins",
+					  merge_sql);
+		r = db_query(ctx->db, ctx->arena,
+			     "CREATE TEMP TABLE import_created (id uuid) ON COMMIT DROP", 0, NULL);
+		r = r ? db_query(ctx->db, ctx->arena, sql, 2, params) : NULL;
+		if (r && announce_imported(ctx) < 0)
+			r = NULL;
+	} else {
+		r = db_query(ctx->db, ctx->arena, merge_sql, 2, params);
+	}
 	if (!r || db_commit(ctx->db) != FS_OK) {
 		ret = fs_fail(err, FS_ERROR, "merging the import failed");
 		goto out;

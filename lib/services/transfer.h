@@ -23,6 +23,7 @@ struct import_source {
 	const char *const *emails; /* bare addresses (JSON imports), may be NULL */
 	size_t nemails;
 	const char *extra_tags;    /* a JSON array added to every contact, or NULL */
+	const char *multipart;     /* the Content-Type of a multipart body to stream, or NULL */
 };
 
 /* Parse, stage with COPY, merge in one statement. FS_OK with the counts in

@@ -7,6 +7,9 @@
 
 #include "core/strbuf.h"
 #include "e2e.h"
+#include "http/server.h"
+#include "services/contacts.h"
+#include "services/transfer.h"
 
 static char token[4096];
 
@@ -233,6 +236,38 @@ START_TEST(export_then_import_restores_every_field)
 }
 END_TEST
 
+/* A browser's upload form: the CSV arrives as a file part, streamed. */
+START_TEST(multipart_uploads_import_the_file_part)
+{
+	static const char body[] =
+		"preamble to ignore\r\n"
+		"--AaB03x\r\n"
+		"Content-Disposition: form-data; name=\"note\"\r\n\r\n"
+		"not the file\r\n"
+		"--AaB03x\r\n"
+		"Content-Disposition: form-data; name=\"file\"; filename=\"contacts.csv\"\r\n"
+		"Content-Type: text/csv\r\n\r\n"
+		"email,first_name\r\n"
+		"up1@example.com,\"Has\r\n--AaB03 inside\"\r\n"
+		"up2@example.com,Two\r\n"
+		"\r\n--AaB03x--\r\n";
+	char auth[4200];
+	const char *h[] = { auth, "Content-Type: multipart/form-data; boundary=AaB03x", NULL };
+	struct http_answer a;
+
+	new_tenant();
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+	ck_assert_int_eq(http_call("POST", "/api/v1/contacts/import", h, body, sizeof(body) - 1, &a), 0);
+	ck_assert_msg(a.status == 200, "%ld %s", a.status, a.body);
+	expect_counts(&a, 2, 0, 0);
+	http_answer_free(&a);
+	ck_assert_int_eq(http_bearer("GET", "/api/v1/contacts?search=up1", token, NULL, &a), 0);
+	json_object *c = json_object_array_get_idx(json_object_object_get(a.json, "items"), 0);
+	ck_assert_str_eq(json_str(c, "first_name"), "Has\r\n--AaB03 inside");
+	http_answer_free(&a);
+}
+END_TEST
+
 START_TEST(imports_need_auth_and_a_supported_body)
 {
 	struct http_answer a;
@@ -248,9 +283,69 @@ START_TEST(imports_need_auth_and_a_supported_body)
 	char auth[4200];
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
 	const char *h[] = { auth, multipart[0], NULL };
-	ck_assert_int_eq(http_call("POST", "/api/v1/contacts/import", h, "--x--", 5, &a), 0);
+	/* A form without a file part. */
+	ck_assert_int_eq(http_call("POST", "/api/v1/contacts/import", h, "--x--\r\n", 7, &a), 0);
+	ck_assert_int_eq(a.status, 422);
+	http_answer_free(&a);
+	const char *mixed[] = { auth, "Content-Type: multipart/mixed; boundary=x", NULL };
+	ck_assert_int_eq(http_call("POST", "/api/v1/contacts/import", mixed, "--x--", 5, &a), 0);
 	ck_assert_int_eq(a.status, 415);
 	http_answer_free(&a);
+}
+END_TEST
+
+static size_t announced, batches;
+
+static void count_created(struct fs_ctx *ctx, const char *const *ids, size_t n)
+{
+	(void)ctx;
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq((int)strlen(ids[i]), 36);
+	announced += n;
+	batches++;
+}
+
+/* The import announces what it created, in batches, to whatever listens
+ * (the signup trigger of flows): driven here straight through the library. */
+START_TEST(imported_contacts_are_announced_in_batches)
+{
+	struct fs_config cfg;
+	struct fs_worker w;
+	struct fs_ctx ctx;
+	struct import_source src = { 0 };
+	struct import_result res;
+	struct fs_error err;
+	struct strbuf csv = STRBUF_INIT;
+	struct http_answer a;
+	char cfgerr[256], user_id[40];
+	char *env[] = { "REQUEST_METHOD=POST", "DOCUMENT_URI=/api/v1/contacts/import", NULL };
+
+	new_tenant();
+	ck_assert_int_eq(http_bearer("GET", "/api/v1/auth/me", token, NULL, &a), 0);
+	snprintf(user_id, sizeof(user_id), "%s", json_str(a.json, "id"));
+	http_answer_free(&a);
+
+	ck_assert_int_eq(fs_config_load(&cfg, cfgerr, sizeof(cfgerr)), 0);
+	fs_worker_init(&w, &cfg);
+	ck_assert_int_eq(fs_ctx_begin(&ctx, &w, env, NULL), 0);
+	ctx.user_id = user_id;
+	ctx.auth.user_id = user_id;
+	ctx.auth.plan = "free";
+	strbuf_appends(&csv, "email\n");
+	for (int i = 0; i < 240; i++)
+		strbuf_appendf(&csv, "announce%d@example.com\n", i);
+	src.text = csv.buf;
+	src.text_len = csv.len;
+	announced = batches = 0;
+	contacts_on_created(count_created);
+	ck_assert_int_eq(contacts_import(&ctx, &src, &res, &err), FS_OK);
+	ck_assert_int_eq(res.imported, 240);
+	ck_assert_uint_eq(announced, 240);
+	ck_assert_uint_eq(batches, 1);
+	json_object_put(res.errors);
+	fs_ctx_end(&ctx, &w);
+	fs_worker_free(&w);
+	strbuf_free(&csv);
 }
 END_TEST
 
@@ -264,7 +359,9 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, suppressed_addresses_are_skipped);
 	tcase_add_test(tc, the_free_plan_limit_stops_the_import_exactly);
 	tcase_add_test(tc, export_then_import_restores_every_field);
+	tcase_add_test(tc, multipart_uploads_import_the_file_part);
 	tcase_add_test(tc, imports_need_auth_and_a_supported_body);
+	tcase_add_test(tc, imported_contacts_are_announced_in_batches);
 	suite_add_tcase(s, tc);
 	return s;
 }
