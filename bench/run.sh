@@ -57,3 +57,8 @@ if [[ ${BENCH_CONTACTS:-1000000} != 0 ]]; then
 	# shellcheck source=bench/contacts.sh
 	. bench/contacts.sh
 fi
+
+if [[ ${BENCH_IMPORT_ROWS:-1000000} != 0 ]]; then
+	# shellcheck source=bench/import.sh
+	. bench/import.sh
+fi

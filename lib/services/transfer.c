@@ -78,7 +78,8 @@ enum fs_status contacts_export_csv(struct fs_ctx *ctx, struct fs_error *err)
 		params[i] = PQgetvalue(keys, i, 0);
 		strbuf_appendf(&sql, ", custom_fields->>$%d", i + 1);
 	}
-	strbuf_appends(&sql, " FROM contacts ORDER BY created_at, id");
+	/* Oldest first, in the order a backward scan of (user_id, created_at DESC, id) gives. */
+	strbuf_appends(&sql, " FROM contacts ORDER BY created_at, id DESC");
 	if (!db_query(ctx->db, ctx->arena, strbuf_cstr(&sql), nkeys, params)) {
 		ret = fs_fail(err, FS_ERROR, "opening the export cursor failed");
 		goto out;
