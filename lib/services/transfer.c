@@ -159,6 +159,7 @@ struct importer {
 	char *custom_name[CSV_MAX_FIELDS];
 	size_t ncustom;
 	struct strbuf copy, scratch;
+	struct arena rowa;   /* one row's strings, emptied before the next row */
 	long valid;
 	int copy_failed;
 };
@@ -271,13 +272,14 @@ static const char *field(const char *const *f, const size_t *lens, size_t n, int
 static void data_row(struct importer *im, size_t row, const char *const *f, const size_t *lens,
 		     size_t n)
 {
-	struct arena *a = im->ctx->arena;
+	struct arena *a = &im->rowa;
 	size_t len;
 	const char *v, *why;
 	char *email, *first, *last;
 	int sub = -1;
 	struct strbuf *tags = &im->scratch;
 
+	arena_reset(a);
 	im->res->total++;
 	for (size_t i = 0; i < n; i++)
 		if (!utf8_valid(f[i], lens[i]))
@@ -474,6 +476,7 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 	im.res = res;
 	strbuf_init(&im.copy);
 	strbuf_init(&im.scratch);
+	arena_init(&im.rowa, 4096);
 	csv_init(&reader, import_record, &im);
 	if (!plan)
 		plan = plan_default();
@@ -590,5 +593,6 @@ out:
 	csv_free(&reader);
 	strbuf_free(&im.copy);
 	strbuf_free(&im.scratch);
+	arena_destroy(&im.rowa);
 	return ret;
 }
