@@ -90,10 +90,30 @@ static enum fs_status duplicate_or_error(struct fs_ctx *ctx, const char *email,
 	return rollback_with(ctx, fs_fail(err, FS_ERROR, "%s failed", what));
 }
 
+long contacts_room_left(struct fs_ctx *ctx)
+{
+	const struct plan *plan = plan_find(ctx->auth.plan);
+	const char *u[1] = { ctx->user_id };
+	PGresult *r;
+	long left;
+
+	if (!plan)
+		plan = plan_default();
+	if (plan->max_contacts == PLAN_UNLIMITED)
+		return -1;
+	r = db_query(ctx->db, ctx->arena,
+		     "SELECT pg_advisory_xact_lock(hashtextextended($1, 7410004)),"
+		     " (SELECT contacts FROM tenant_counters) AS n",
+		     1, u);
+	if (!r)
+		return -2;
+	left = plan->max_contacts - (long)db_get_ll(r, 0, "n", 0);
+	return left < 0 ? 0 : left;
+}
+
 enum fs_status contact_create(struct fs_ctx *ctx, const struct contact_input *in,
 			      const char **json, struct fs_error *err)
 {
-	const struct plan *plan = plan_find(ctx->auth.plan);
 	const char *email = lower_copy(ctx->arena, in->email);
 	const char *params[6] = {
 		email,
@@ -106,24 +126,16 @@ enum fs_status contact_create(struct fs_ctx *ctx, const struct contact_input *in
 	PGresult *r;
 	enum fs_status st;
 
-	if (!plan)
-		plan = plan_default();
+	long left;
+
 	if ((st = begin(ctx, err)) != FS_OK)
 		return st;
-	/* Serialise creates per tenant so two at once cannot both take the last
-	 * place the plan allows. */
-	if (plan->max_contacts != PLAN_UNLIMITED) {
-		const char *u[1] = { ctx->user_id };
-		r = db_query(ctx->db, ctx->arena,
-			     "SELECT pg_advisory_xact_lock(hashtextextended($1, 7410004)),"
-			     " (SELECT contacts FROM tenant_counters) AS n",
-			     1, u);
-		if (!r)
-			return rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the contact count failed"));
-		if (!plan_allows(plan->max_contacts, db_get_ll(r, 0, "n", 0), 1))
-			return rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
-							  "Contact limit reached for your plan"));
-	}
+	left = contacts_room_left(ctx);
+	if (left == -2)
+		return rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the contact count failed"));
+	if (left == 0)
+		return rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+						  "Contact limit reached for your plan"));
 	r = db_query(ctx->db, ctx->arena,
 		     "INSERT INTO contacts AS c (user_id, email, first_name, last_name, tags,"
 		     " custom_fields, is_subscribed, subscribed_at, unsubscribed_at)"

@@ -37,6 +37,11 @@ int contacts_have_listeners(void);
 /* Tell every listener; the one place that announces new contacts. */
 void contacts_announce_created(struct fs_ctx *ctx, const char *const *ids, size_t n);
 
+/* Inside a tenant transaction: how many more contacts the caller's plan
+ * allows (-1: unlimited), holding a per-tenant lock until the transaction
+ * ends so two writers cannot both take the last places. -2 on failure. */
+long contacts_room_left(struct fs_ctx *ctx);
+
 /* Each returns FS_OK with the contact's JSON text in *json (arena memory). */
 enum fs_status contact_create(struct fs_ctx *ctx, const struct contact_input *in,
 			      const char **json, struct fs_error *err);

@@ -461,7 +461,6 @@ static int announce_imported(struct fs_ctx *ctx)
 enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *src,
 			       struct import_result *res, struct fs_error *err)
 {
-	const struct plan *plan = plan_find(ctx->auth.plan);
 	struct importer im;
 	struct csv_reader reader;
 	PGresult *r;
@@ -478,8 +477,6 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 	strbuf_init(&im.scratch);
 	arena_init(&im.rowa, 4096);
 	csv_init(&reader, import_record, &im);
-	if (!plan)
-		plan = plan_default();
 
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK) {
 		ret = fs_fail(err, FS_ERROR, "database unavailable");
@@ -545,20 +542,17 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 		goto out;
 	}
 
-	/* The plan's limit: serialised per tenant like single creates. */
-	if (plan->max_contacts != PLAN_UNLIMITED) {
-		const char *u[1] = { ctx->user_id };
-		r = db_query(ctx->db, ctx->arena,
-			     "SELECT pg_advisory_xact_lock(hashtextextended($1, 7410004)),"
-			     " (SELECT contacts FROM tenant_counters) AS n",
-			     1, u);
-		if (!r) {
+	/* The plan's limit: a LIMIT on the merge, serialised like single creates. */
+	{
+		long left = contacts_room_left(ctx);
+		if (left == -2) {
 			ret = fs_fail(err, FS_ERROR, "reading the contact count failed");
 			goto out;
 		}
-		long left = plan->max_contacts - (long)db_get_ll(r, 0, "n", 0);
-		snprintf(remaining, sizeof(remaining), "%ld", left < 0 ? 0 : left);
-		params[0] = remaining;
+		if (left >= 0) {
+			snprintf(remaining, sizeof(remaining), "%ld", left);
+			params[0] = remaining;
+		}
 	}
 	if (src->extra_tags) {
 		/* ["a","b"] -> {"a","b"}: validated by the handler. */
