@@ -65,6 +65,24 @@ static int end_record(struct csv_reader *r)
 	return stop;
 }
 
+/* A byte outside quotes: a separator, a line end or field text. -1 when the
+ * callback asked to stop. */
+static int plain_byte(struct csv_reader *r, char c)
+{
+	r->state = UNQUOTED;
+	if (c == ',') {
+		end_field(r);
+		r->state = FIELD_START;
+	} else if (c == '\n' || c == '\r') {
+		r->after_cr = c == '\r';
+		if (end_record(r))
+			return -1;
+	} else {
+		field_byte(r, c);
+	}
+	return 0;
+}
+
 int csv_feed(struct csv_reader *r, const char *data, size_t len)
 {
 	size_t i = 0;
@@ -110,19 +128,10 @@ int csv_feed(struct csv_reader *r, const char *data, size_t len)
 				r->field_quoted = 1;
 				continue;
 			}
-			r->state = UNQUOTED;
 			/* fall through */
 		case UNQUOTED:
-			if (c == ',') {
-				end_field(r);
-				r->state = FIELD_START;
-			} else if (c == '\n' || c == '\r') {
-				r->after_cr = c == '\r';
-				if (end_record(r))
-					return -1;
-			} else {
-				field_byte(r, c);
-			}
+			if (plain_byte(r, c) < 0)
+				return -1;
 			break;
 		case QUOTED:
 			if (c == '"')
@@ -134,17 +143,10 @@ int csv_feed(struct csv_reader *r, const char *data, size_t len)
 			if (c == '"') {
 				field_byte(r, '"');
 				r->state = QUOTED;
-			} else if (c == ',') {
-				end_field(r);
-				r->state = FIELD_START;
-			} else if (c == '\n' || c == '\r') {
-				r->after_cr = c == '\r';
-				if (end_record(r))
-					return -1;
-			} else {
-				/* "ab"c: keep going as plain text, as spreadsheets do. */
-				field_byte(r, c);
-				r->state = UNQUOTED;
+			} else if (plain_byte(r, c) < 0) {
+				/* after the closing quote: a separator, a line end, or
+				 * ("ab"c) plain text that goes on, as spreadsheets do */
+				return -1;
 			}
 			break;
 		}
