@@ -82,12 +82,21 @@ start_postgres() {
 			--locale=C.UTF-8 >"$LOG/initdb.log" 2>&1 ||
 			{ cat "$LOG/initdb.log" >&2; exit 1; }
 		# Only the local socket, never TCP: the socket folder is the boundary.
+		# A quarter of the memory for buffers (at most 4 GB), and room for a
+		# million-row import's WAL between checkpoints, with segments recycled
+		# rather than created and zero-filled during the import.
+		local mem_mb buffers_mb
+		mem_mb=$(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo)
+		buffers_mb=$((mem_mb / 4 > 4096 ? 4096 : mem_mb / 4 < 128 ? 128 : mem_mb / 4))
 		cat >>"$PGDATA/postgresql.conf" <<CONF
 listen_addresses = ''
 port = $PG_PORT
 unix_socket_directories = '$PGSOCK'
 max_connections = 400
-shared_buffers = 256MB
+shared_buffers = ${buffers_mb}MB
+max_wal_size = 4GB
+min_wal_size = 1GB
+checkpoint_timeout = 15min
 CONF
 		if [[ $instance != run ]]; then
 			# Test and bench data is thrown away: durability buys nothing.

@@ -307,8 +307,8 @@ enum fs_status contact_export(struct fs_ctx *ctx, const char *id, const char **j
 }
 
 #define CONTACT_FILTER                                                                        \
-	" ($1::text IS NULL OR lower(c.email) LIKE $1 OR lower(c.first_name) LIKE $1"          \
-	"  OR lower(c.last_name) LIKE $1)"                                                     \
+	" ($1::text IS NULL"                                                                   \
+	"  OR flowsend_contact_search_text(c.email, c.first_name, c.last_name) LIKE lower($1))"\
 	" AND ($2::text IS NULL OR c.tags @> ARRAY[$2::text])"                                  \
 	" AND ($3::boolean IS NULL OR c.is_subscribed = $3::boolean)"
 
