@@ -27,7 +27,7 @@ LIB_SRC  := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIBA     := $(BUILD)/libflowsend.a
 
-RESPONDERS := health openapi auth apikeys settings billing contacts
+RESPONDERS := health openapi auth apikeys settings billing contacts templates
 RESP_BIN := $(RESPONDERS:%=$(BUILD)/bin/fs-%)
 TOOL_BIN := $(BUILD)/bin/flowsend-migrate $(BUILD)/bin/flowsend-batch
 
@@ -107,11 +107,15 @@ test: deps
 	@$(MAKE) --no-print-directory all tests
 	@scripts/test.sh
 
+$(BUILD)/bench/render: bench/render.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
 unit: $(UNIT_BIN)
 	$(UNIT_BIN)
 
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/render
 	@bench/run.sh
 
 fuzz: deps

@@ -53,6 +53,12 @@ printf '%-34s %12s %10s\n' "GET /api/v1/auth/me (JWT)" "$me_jwt_rps" "$me_jwt_p9
 read -r me_key_rps me_key_p99 < <(measure "$base/api/v1/auth/me" -H "X-API-Key: $key")
 printf '%-34s %12s %10s\n' "GET /api/v1/auth/me (API key)" "$me_key_rps" "$me_key_p99"
 
+# Rendering is CPU only: one core, a compiled 20 KB template, 5 variables.
+read -r render_rate render_size render_out < <(build/bench/render 200000)
+echo
+printf 'render: %s messages/s on one core (%s-byte HTML template, %s bytes out per message)\n' \
+	"$(printf "%'.0f" "$render_rate")" "$render_size" "$render_out"
+
 if [[ ${BENCH_CONTACTS:-1000000} != 0 ]]; then
 	# shellcheck source=bench/contacts.sh
 	. bench/contacts.sh

@@ -240,7 +240,6 @@ static void contacts_list(struct fs_ctx *ctx)
 	struct fs_page page;
 	struct strbuf out = STRBUF_INIT;
 	struct fs_error err;
-	const struct fs_param *sub;
 	int bad;
 	enum fs_status st;
 
@@ -254,16 +253,8 @@ static void contacts_list(struct fs_ctx *ctx)
 		return;
 	if (f.tag && !*f.tag)
 		f.tag = NULL;
-	sub = fs_request_query(&ctx->req, "is_subscribed");
-	if (sub && *sub->value) {
-		if (strcmp(sub->value, "true") == 0 || strcmp(sub->value, "1") == 0)
-			f.subscribed = 1;
-		else if (strcmp(sub->value, "false") == 0 || strcmp(sub->value, "0") == 0)
-			f.subscribed = 0;
-		else
-			return fs_respond_invalid(ctx, "query", "is_subscribed",
-						  "Input should be a valid boolean", "bool_parsing");
-	}
+	if (fs_ctx_query_bool(ctx, "is_subscribed", &f.subscribed) < 0)
+		return;
 	st = contact_list(ctx, &f, &page, &out, &err);
 	respond_built(ctx, st, &out, &err);
 }

@@ -52,6 +52,7 @@ int strbuf_grow(struct strbuf *sb, size_t extra)
 		return -1;
 	}
 	sb->buf = nb;
+	sb->buf[sb->len] = '\0'; /* a fresh buffer is a valid empty string too */
 	sb->cap = cap;
 	return 0;
 }

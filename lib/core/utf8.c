@@ -2,7 +2,7 @@
  * sequence it would reject with an error we would turn into a 500. */
 #include "core/utf8.h"
 
-int utf8_valid(const char *str, size_t len)
+size_t utf8_valid_prefix(const char *str, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0;
@@ -13,7 +13,7 @@ int utf8_valid(const char *str, size_t len)
 		unsigned char lo = 0x80, hi = 0xbf;
 
 		if (c == 0)
-			return 0;
+			return i;
 		if (c < 0x80) {
 			i++;
 			continue;
@@ -33,18 +33,23 @@ int utf8_valid(const char *str, size_t len)
 			else if (c == 0xf4)
 				hi = 0x8f;
 		} else {
-			return 0;
+			return i;
 		}
 		if (len - i - 1 < n)
-			return 0;
+			return i;
 		if (s[i + 1] < lo || s[i + 1] > hi)
-			return 0;
+			return i;
 		for (size_t k = 2; k <= n; k++)
 			if (s[i + k] < 0x80 || s[i + k] > 0xbf)
-				return 0;
+				return i;
 		i += n + 1;
 	}
-	return 1;
+	return len;
+}
+
+int utf8_valid(const char *str, size_t len)
+{
+	return utf8_valid_prefix(str, len) == len;
 }
 
 size_t utf8_length(const char *str, size_t len)

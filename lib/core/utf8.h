@@ -6,6 +6,8 @@
 
 /* 1 when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates) without NUL. */
 int utf8_valid(const char *s, size_t len);
+/* How many leading bytes of s[0..len) are well-formed UTF-8 without NUL. */
+size_t utf8_valid_prefix(const char *s, size_t len);
 /* Number of code points in well-formed UTF-8. */
 size_t utf8_length(const char *s, size_t len);
 

@@ -21,11 +21,6 @@ const char *fs_ctx_param(struct fs_ctx *ctx, const char *name)
 	return NULL;
 }
 
-static void put_json(void *p)
-{
-	json_object_put(p);
-}
-
 json_object *fs_ctx_json_body(struct fs_ctx *ctx)
 {
 	char err[160];
@@ -50,7 +45,7 @@ json_object *fs_ctx_json_body(struct fs_ctx *ctx)
 		fs_respond_error(ctx, FS_INVALID, "%s", err);
 		return NULL;
 	}
-	arena_add_cleanup(ctx->arena, put_json, obj);
+	arena_add_cleanup(ctx->arena, fs_json_release, obj);
 	if (!json_object_is_type(obj, json_type_object)) {
 		fs_respond_invalid(ctx, "body", NULL, "Input should be a valid dictionary",
 				   "dict_type");
@@ -153,4 +148,21 @@ enum fs_status fs_fail(struct fs_error *err, enum fs_status st, const char *fmt,
 void fs_respond_failure(struct fs_ctx *ctx, enum fs_status st, const struct fs_error *err)
 {
 	fs_respond_error(ctx, st, "%s", err->detail);
+}
+
+int fs_ctx_query_bool(struct fs_ctx *ctx, const char *name, int *out)
+{
+	const struct fs_param *q = fs_request_query(&ctx->req, name);
+
+	if (!q || !*q->value)
+		return 0;
+	if (strcmp(q->value, "true") == 0 || strcmp(q->value, "1") == 0) {
+		*out = 1;
+	} else if (strcmp(q->value, "false") == 0 || strcmp(q->value, "0") == 0) {
+		*out = 0;
+	} else {
+		fs_respond_invalid(ctx, "query", name, "Input should be a valid boolean", "bool_parsing");
+		return -1;
+	}
+	return 0;
 }

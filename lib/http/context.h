@@ -81,5 +81,8 @@ json_object *fs_page_json(const struct fs_page *p, json_object *items, int64_t t
  * On failure a 422 is written and *bad set. */
 const char *fs_ctx_query_string(struct fs_ctx *ctx, const char *name, size_t max_chars,
 				int *bad);
+/* A boolean query parameter (true/false/1/0): *out is 1 or 0, or left as it
+ * is when absent. On a bad value a 422 is written and -1 returned. */
+int fs_ctx_query_bool(struct fs_ctx *ctx, const char *name, int *out);
 
 #endif

@@ -320,3 +320,8 @@ json_object *fs_json_str_or_null(const char *s)
 {
 	return s ? json_object_new_string(s) : NULL;
 }
+
+void fs_json_release(void *obj)
+{
+	json_object_put(obj);
+}

@@ -11,6 +11,8 @@
 /* Parse len bytes strictly (RFC 8259, valid UTF-8, one value, nothing after).
  * NULL with a human message in err on failure. */
 json_object *fs_json_parse(const char *data, size_t len, char *err, size_t errlen);
+/* json_object_put as an arena cleanup (arena_add_cleanup(a, fs_json_release, obj)). */
+void fs_json_release(void *obj);
 
 /* FastAPI's validation error list: [{"loc": [...], "msg": ..., "type": ...}]. */
 struct fs_validation {

@@ -185,3 +185,28 @@ int http_key(const char *method, const char *path, const char *key, const char *
 	snprintf(h, sizeof(h), "X-API-Key: %s", key);
 	return http_with(method, path, h, body, out);
 }
+
+void e2e_expect(const char *token, const char *method, const char *path, const char *body,
+		long status, const char *detail_part, struct http_answer *out)
+{
+	struct http_answer a;
+
+	ck_assert_msg(http_bearer(method, path, token, body, &a) == 0, "%s %s: no answer", method, path);
+	ck_assert_msg(a.status == status, "%s %s %.300s: want %ld, got %ld: %.500s", method, path,
+		      body ? body : "", status, a.status, a.body);
+	if (detail_part)
+		ck_assert_msg(http_detail(&a) && strstr(http_detail(&a), detail_part),
+			      "%s %s: want '%s' in %.500s", method, path, detail_part, a.body);
+	if (out)
+		*out = a;
+	else
+		http_answer_free(&a);
+}
+
+void e2e_new_tenant(const char *prefix, char *token, size_t size)
+{
+	char email[128];
+
+	e2e_unique_email(prefix, email, sizeof(email));
+	e2e_register(email, "tenant-password-1", token, size, NULL, 0);
+}

@@ -40,6 +40,13 @@ int http_bearer(const char *method, const char *path, const char *token, const c
 /* A request with "X-API-Key: <key>". */
 int http_key(const char *method, const char *path, const char *key, const char *body,
 	     struct http_answer *out);
+/* Send with a bearer token (NULL: none) and assert the status and, when
+ * detail_part is set, that the detail contains it. With out, the answer is
+ * handed over for more checks (the caller frees it). */
+void e2e_expect(const char *token, const char *method, const char *path, const char *body,
+		long status, const char *detail_part, struct http_answer *out);
+/* Register a fresh tenant and copy its access token. */
+void e2e_new_tenant(const char *prefix, char *token, size_t size);
 /* A string member of the answer's JSON object, or NULL. */
 const char *json_str(json_object *o, const char *key);
 
@@ -51,5 +58,6 @@ Suite *transfer_suite(void);
 Suite *openapi_suite(void);
 Suite *errors_suite(void);
 Suite *database_suite(void);
+Suite *templates_suite(void);
 
 #endif

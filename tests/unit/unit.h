@@ -16,5 +16,6 @@ Suite *accounts_unit_suite(void);
 Suite *segments_suite(void);
 Suite *contacts_unit_suite(void);
 Suite *csv_suite(void);
+Suite *template_suite(void);
 
 #endif

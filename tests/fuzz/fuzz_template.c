@@ -1,0 +1,45 @@
+/* libFuzzer target: the template compiler on any bytes, as every part; what
+ * compiles must render, and an HTML render must never carry a value's '<'.
+ * The same bytes also go through the HTML-to-text reader on their own. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "mail/html_text.h"
+#include "mail/template.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const enum tpl_part parts[] = { TPL_HTML, TPL_TEXT, TPL_HEADER };
+	struct tpl_values v = { .first_name = "<x>", .last_name = "\r\n", .email = "a@b.c",
+				.unsubscribe_url = "https://u.test/?a=1&b=2",
+				.postal_address = "1 Main St" };
+	struct strbuf out = STRBUF_INIT;
+	struct tpl_message m;
+	struct tpl_error err;
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		struct tpl *t = NULL;
+		if (tpl_compile((const char *)data, size, parts[i], &t, &err) < 0) {
+			if (t || err.line < 1 || err.column < 1 || !memchr(err.what, '\0', sizeof(err.what)))
+				__builtin_trap();
+			continue;
+		}
+		strbuf_reset(&out);
+		if (tpl_render(t, &v, &out) < 0 || out.len < tpl_literal_size(t))
+			__builtin_trap();
+		if (parts[i] == TPL_HEADER && memchr(out.buf ? out.buf : "", '\n', out.len))
+			__builtin_trap();
+		tpl_free(t);
+	}
+	if (tpl_message_compile(&m, "s", 1, (const char *)data, size, NULL, 0, &err) == 0) {
+		strbuf_reset(&out);
+		if (tpl_render(m.text, &v, &out) < 0)
+			__builtin_trap();
+		tpl_message_free(&m);
+	}
+	strbuf_reset(&out);
+	html_to_text((const char *)data, size, &out);
+	strbuf_free(&out);
+	return 0;
+}
