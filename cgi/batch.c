@@ -56,13 +56,16 @@ int main(int argc, char **argv)
 	redis.timeout_ms = (poll + 2) * 1000;
 	if (once) {
 		struct batch_stats st;
-		if (batch_run_once(&sysdb, &redis, 50000, &st) < 0) {
+		int rc_once = batch_run_once(&sysdb, &redis, 50000, &st);
+		if (rc_once < 0) {
 			log_error("batch pass failed: database unreachable");
 			rc = 1;
 		} else {
-			log_info("pass done: %ld campaigns started, %ld messages sent, %ld flow "
-				 "steps advanced",
-				 st.campaigns_started, st.messages_sent, st.flow_steps_advanced);
+			log_info("pass done: %ld campaigns started, %ld finished, %ld messages sent,"
+				 " %ld failed, %ld skipped%s",
+				 st.campaigns_started, st.campaigns_finished, st.messages_sent,
+				 st.messages_failed, st.messages_skipped,
+				 rc_once > 0 ? "; more mail waits for the next run" : "");
 		}
 	} else {
 		log_info("worker started (poll every %ds)", poll);

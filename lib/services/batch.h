@@ -11,12 +11,15 @@
 
 struct batch_stats {
 	long campaigns_started;
+	long campaigns_finished;
 	long messages_sent;
+	long messages_failed;
+	long messages_skipped;
 	long flow_steps_advanced;
 };
 
-/* One pass over due work, for at most budget_ms. 0, or -1 when the database
- * could not be reached. */
+/* One pass over due work, for at most budget_ms: 0 when it is all done, 1
+ * when time ran out with mail still queued, -1 when the database failed. */
 int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, long budget_ms,
 		   struct batch_stats *stats);
 /* Run passes until *stop becomes non-zero, sleeping on the wake list between

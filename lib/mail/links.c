@@ -1,0 +1,97 @@
+/* Link tokens: short enough for a URL, checked without a database read. */
+#include "mail/links.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/crypto.h"
+
+#define ID_BYTES 16
+#define MAC_BYTES 12
+
+static int hex_value(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+		: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+static int uuid_bytes(const char *id, unsigned char out[ID_BYTES])
+{
+	size_t n = 0;
+
+	for (const char *p = id; *p; p++) {
+		int hi, lo;
+		if (*p == '-')
+			continue;
+		if (n == ID_BYTES || (hi = hex_value(p[0])) < 0 || !p[1] || (lo = hex_value(p[1])) < 0)
+			return -1;
+		out[n++] = (unsigned char)(hi << 4 | lo);
+		p++;
+	}
+	return n == ID_BYTES ? 0 : -1;
+}
+
+static void mac(const char *secret, const char *purpose, const unsigned char id[ID_BYTES],
+		unsigned char out[MAC_BYTES])
+{
+	unsigned char msg[8 + ID_BYTES];
+	size_t plen = strlen(purpose) < 8 ? strlen(purpose) : 8;
+	char hex[SHA256_HEX_LEN + 1];
+
+	memcpy(msg, purpose, plen);
+	memcpy(msg + plen, id, ID_BYTES);
+	hmac_sha256_hex(secret, strlen(secret), msg, plen + ID_BYTES, hex);
+	for (size_t i = 0; i < MAC_BYTES; i++)
+		out[i] = (unsigned char)(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
+}
+
+int link_token(const char *secret, const char *purpose, const char *outbox_id, char *out,
+	       size_t size)
+{
+	unsigned char raw[ID_BYTES + MAC_BYTES];
+
+	if (size < LINK_TOKEN_LEN + 1 || uuid_bytes(outbox_id, raw) < 0)
+		return -1;
+	mac(secret, purpose, raw, raw + ID_BYTES);
+	base64url_encode(raw, sizeof(raw), out);
+	return 0;
+}
+
+static int b64_value(char c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
+		: c >= '0' && c <= '9' ? c - '0' + 52 : c == '-' ? 62 : c == '_' ? 63 : -1;
+}
+
+int link_token_verify(const char *secret, const char *purpose, const char *token, char *id_out,
+		      size_t size)
+{
+	unsigned char raw[ID_BYTES + MAC_BYTES + 2], want[MAC_BYTES];
+	size_t n = 0;
+	unsigned bits = 0, acc = 0;
+
+	if (strlen(token) != LINK_TOKEN_LEN || size < 37)
+		return -1;
+	for (const char *p = token; *p; p++) {
+		int v = b64_value(*p);
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			raw[n++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	if (n != ID_BYTES + MAC_BYTES || acc != 0) /* leftover bits must be zero: one spelling per token */
+		return -1;
+	mac(secret, purpose, raw, want);
+	if (!secure_equals((const char *)want, MAC_BYTES, (const char *)raw + ID_BYTES, MAC_BYTES))
+		return -1;
+	snprintf(id_out, size,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", raw[0],
+		 raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7], raw[8], raw[9], raw[10],
+		 raw[11], raw[12], raw[13], raw[14], raw[15]);
+	return 0;
+}
