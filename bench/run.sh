@@ -59,6 +59,11 @@ echo
 printf 'render: %s messages/s on one core (%s-byte HTML template, %s bytes out per message)\n' \
 	"$(printf "%'.0f" "$render_rate")" "$render_size" "$render_out"
 
+if [[ ${BENCH_CAMPAIGN_CONTACTS:-100000} != 0 ]]; then
+	# shellcheck source=bench/campaign.sh
+	. bench/campaign.sh
+fi
+
 if [[ ${BENCH_CONTACTS:-1000000} != 0 ]]; then
 	# shellcheck source=bench/contacts.sh
 	. bench/contacts.sh

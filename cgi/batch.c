@@ -4,12 +4,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "core/log.h"
 #include "services/batch.h"
 
 static volatile int batch_stop;
+static pid_t siblings[16];
+static int nsiblings;
+
+/* --worker runs FLOWSEND_BATCH_WORKERS processes (default: one per core);
+ * SKIP LOCKED keeps them off each other's mail. Each opens its own
+ * connections after the fork. */
+static void start_siblings(void)
+{
+	const char *env = getenv("FLOWSEND_BATCH_WORKERS");
+	long n = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	if (n > 16)
+		n = 16;
+	for (long i = 1; i < n; i++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			nsiblings = 0;
+			return;
+		}
+		if (pid > 0)
+			siblings[nsiblings++] = pid;
+	}
+}
 
 static void on_term(int sig)
 {
@@ -20,6 +47,7 @@ static void on_term(int sig)
 int main(int argc, char **argv)
 {
 	int once = 0, worker = 0, poll = 5, rc = 0;
+	long limit = 0;
 	char err[256];
 	struct fs_db sysdb;
 	struct fs_redis redis;
@@ -32,11 +60,14 @@ int main(int argc, char **argv)
 			worker = 1;
 		else if (strcmp(argv[i], "--poll") == 0 && i + 1 < argc)
 			poll = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc)
+			limit = atol(argv[++i]);
 		else
 			once = worker = -1;
 	}
-	if (once + worker != 1 || poll < 1 || poll > 3600) {
-		fprintf(stderr, "usage: %s --once | --worker [--poll SECONDS]\n", argv[0]);
+	if (once + worker != 1 || poll < 1 || poll > 3600 || limit < 0 || (limit && !once)) {
+		fprintf(stderr, "usage: %s --once [--limit MESSAGES] | --worker [--poll SECONDS]\n",
+			argv[0]);
 		return 2;
 	}
 	log_setup("batch", LOG_INFO);
@@ -50,13 +81,15 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (worker)
+		start_siblings();
 	db_init(&sysdb, fs_config()->database_system_url);
 	fs_redis_init(&redis, fs_config()->redis_url);
 	/* BLPOP blocks for up to poll seconds: give the socket more than that. */
 	redis.timeout_ms = (poll + 2) * 1000;
 	if (once) {
 		struct batch_stats st;
-		int rc_once = batch_run_once(&sysdb, &redis, 50000, &st);
+		int rc_once = batch_run_once(&sysdb, &redis, 50000, limit, &st);
 		if (rc_once < 0) {
 			log_error("batch pass failed: database unreachable");
 			rc = 1;
@@ -71,6 +104,10 @@ int main(int argc, char **argv)
 		log_info("worker started (poll every %ds)", poll);
 		batch_worker(&sysdb, &redis, poll, &batch_stop);
 		log_info("worker stopped");
+		for (int i = 0; i < nsiblings; i++) {
+			kill(siblings[i], SIGTERM);
+			waitpid(siblings[i], NULL, 0);
+		}
 	}
 	db_close(&sysdb);
 	fs_redis_close(&redis);

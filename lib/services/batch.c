@@ -12,16 +12,16 @@
 #include "core/timeutil.h"
 #include "services/delivery.h"
 
-int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, long budget_ms,
+int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, long budget_ms, long max_messages,
 		   struct batch_stats *stats)
 {
+	long left = max_messages > 0 ? max_messages : -1;
 	double deadline = time_monotonic_ms() + (double)budget_ms;
 	struct delivery_counts c;
 	struct arena a;
 	long claimed = 0;
-	int rc = 0;
+	int rc = 0, woke_others = 0;
 
-	(void)redis;
 	memset(stats, 0, sizeof(*stats));
 	memset(&c, 0, sizeof(c));
 	arena_init(&a, 64 * 1024);
@@ -31,12 +31,24 @@ int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, long budget_ms,
 	}
 	do {
 		arena_reset(&a);
-		claimed = delivery_run_batch(sysdb, fs_config(), &a, DELIVERY_BATCH, &c);
+		claimed = delivery_run_batch(sysdb, fs_config(), &a,
+					     left >= 0 && left < DELIVERY_BATCH ? (int)left : DELIVERY_BATCH,
+					     &c);
 		if (claimed < 0 || delivery_tidy(sysdb, &a, &c) < 0) {
 			rc = -1;
 			goto out;
 		}
-	} while (claimed > 0 && time_monotonic_ms() < deadline);
+		if (left >= 0)
+			left -= claimed;
+		if (claimed == DELIVERY_BATCH && !woke_others) {
+			/* A big send: wake the other workers to share it. */
+			const char *argv[] = { "LPUSH", BATCH_WAKE_KEY, "1" };
+			redisReply *rep = redis ? fs_redis_argv(redis, 3, argv, NULL) : NULL;
+			if (rep)
+				freeReplyObject(rep);
+			woke_others = 1;
+		}
+	} while (claimed > 0 && left != 0 && time_monotonic_ms() < deadline);
 	rc = claimed > 0 ? 1 : 0; /* time ran out with mail still queued */
 out:
 	stats->campaigns_started = c.campaigns_started;
@@ -64,7 +76,7 @@ int batch_worker(struct fs_db *sysdb, struct fs_redis *redis, int poll_seconds,
 		const char *argv[] = { "BLPOP", BATCH_WAKE_KEY, timeout };
 		redisReply *rep;
 
-		int rc = batch_run_once(sysdb, redis, 10000, &st);
+		int rc = batch_run_once(sysdb, redis, 10000, 0, &st);
 		if (rc < 0)
 			log_warn("batch pass failed: database unreachable");
 		if (*stop)

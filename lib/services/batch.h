@@ -18,9 +18,10 @@ struct batch_stats {
 	long flow_steps_advanced;
 };
 
-/* One pass over due work, for at most budget_ms: 0 when it is all done, 1
- * when time ran out with mail still queued, -1 when the database failed. */
-int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, long budget_ms,
+/* One pass over due work, for at most budget_ms and (when max_messages > 0)
+ * at most that many messages: 0 when it is all done, 1 when it stopped with
+ * mail still queued, -1 when the database failed. */
+int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, long budget_ms, long max_messages,
 		   struct batch_stats *stats);
 /* Run passes until *stop becomes non-zero, sleeping on the wake list between
  * them (poll_seconds is the fallback when no wake-up comes). */

@@ -1,12 +1,17 @@
 /* A small libcurl client for the end-to-end tests. */
 #include <curl/curl.h>
+#include <signal.h>
+#include <sys/types.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "core/arena.h"
+#include "core/config.h"
 #include "core/strbuf.h"
 #include "core/uuid.h"
+#include "db/db.h"
 #include "e2e.h"
 #include "json/json.h"
 
@@ -209,4 +214,60 @@ void e2e_new_tenant(const char *prefix, char *token, size_t size)
 
 	e2e_unique_email(prefix, email, sizeof(email));
 	e2e_register(email, "tenant-password-1", token, size, NULL, 0);
+}
+
+long long e2e_owner_value(const char *sql, int nparams, const char *const *params)
+{
+	struct fs_config cfg;
+	struct fs_db owner;
+	struct arena arena;
+	char err[256];
+	long long v = -1;
+	PGresult *r;
+
+	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
+	arena_init(&arena, 0);
+	db_init(&owner, cfg.database_migrate_url);
+	r = db_query(&owner, &arena, sql, nparams, params);
+	ck_assert_msg(r != NULL, "owner query failed: %s", sql);
+	if (PQntuples(r) > 0 && PQnfields(r) > 0 && !PQgetisnull(r, 0, 0))
+		v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	db_close(&owner);
+	arena_destroy(&arena);
+	return v;
+}
+
+/* The stack's batch worker, by its pid file. */
+static pid_t worker_pid(void)
+{
+	char path[256];
+	FILE *f;
+	long pid = 0;
+
+	snprintf(path, sizeof(path), "%s/pid/batch.pid",
+		 getenv("FLOWSEND_TEST_STATE") ? getenv("FLOWSEND_TEST_STATE") : "/var/tmp/flowsend-18080");
+	if ((f = fopen(path, "r"))) {
+		if (fscanf(f, "%ld", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
+	return (pid_t)pid;
+}
+
+void e2e_pause_worker(int pause)
+{
+	pid_t pid = worker_pid();
+
+	ck_assert_msg(pid > 0, "no batch worker pid file");
+	/* The worker runs one process per core in its own process group. */
+	ck_assert_int_eq(kill(-pid, pause ? SIGSTOP : SIGCONT), 0);
+}
+
+int e2e_run_batch(const char *extra_args)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "%s/flowsend-batch --once %s >>/tmp/flowsend-e2e-batch.log 2>&1",
+		 e2e_bin(), extra_args ? extra_args : "");
+	return system(cmd);
 }

@@ -47,6 +47,14 @@ void e2e_expect(const char *token, const char *method, const char *path, const c
 		long status, const char *detail_part, struct http_answer *out);
 /* Register a fresh tenant and copy its access token. */
 void e2e_new_tenant(const char *prefix, char *token, size_t size);
+/* Run sql as the schema owner (no row-level security); the first column of
+ * the first row as a number, or -1 when there is none. */
+long long e2e_owner_value(const char *sql, int nparams, const char *const *params);
+/* Stop (pause = 1) or continue the test instance's batch worker, so a test
+ * can drive delivery itself with e2e_run_batch. */
+void e2e_pause_worker(int pause);
+/* Run flowsend-batch --once with extra arguments; its exit status. */
+int e2e_run_batch(const char *extra_args);
 /* A string member of the answer's JSON object, or NULL. */
 const char *json_str(json_object *o, const char *key);
 
@@ -59,5 +67,6 @@ Suite *openapi_suite(void);
 Suite *errors_suite(void);
 Suite *database_suite(void);
 Suite *templates_suite(void);
+Suite *campaigns_suite(void);
 
 #endif

@@ -147,9 +147,26 @@ START_TEST(document_and_served_routes_match)
 }
 END_TEST
 
+/* An operation with "security": [] needs no credentials. */
+static int operation_is_public(json_object *doc, const char *path, const char *method)
+{
+	json_object *paths, *item, *op, *sec;
+	char lower[16];
+	size_t i;
+
+	for (i = 0; method[i] && i < sizeof(lower) - 1; i++)
+		lower[i] = (char)(method[i] >= 'A' && method[i] <= 'Z' ? method[i] + 32 : method[i]);
+	lower[i] = '\0';
+	return json_object_object_get_ex(doc, "paths", &paths) &&
+	       json_object_object_get_ex(paths, path, &item) &&
+	       json_object_object_get_ex(item, lower, &op) &&
+	       json_object_object_get_ex(op, "security", &sec) &&
+	       json_object_is_type(sec, json_type_array) && json_object_array_length(sec) == 0;
+}
+
 /* nginx must forward every documented route to a responder: an answer from a
  * responder carries X-Request-Id, nginx's own error pages do not. */
-START_TEST(every_documented_route_reaches_a_responder)
+START_TEST(every_documented_route_reaches_a_responder_and_checks_credentials)
 {
 	struct http_answer a, r;
 	struct route_set documented = { 0 };
@@ -180,6 +197,12 @@ START_TEST(every_documented_route_reaches_a_responder)
 			      "%s %s did not reach a responder (status %ld)", method, concrete,
 			      r.status);
 		ck_assert_int_lt(r.status, 500);
+		/* Without credentials, whatever the document does not mark public is 401. */
+		if (!operation_is_public(a.json, path, method))
+			ck_assert_msg(r.status == 401 && http_detail(&r) &&
+					      strcmp(http_detail(&r), "Not authenticated") == 0,
+				      "%s %s without credentials: %ld %s", method, concrete, r.status,
+				      r.body);
 		http_answer_free(&r);
 	}
 	set_free(&documented);
@@ -194,7 +217,7 @@ Suite *openapi_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, document_is_openapi_3_1);
 	tcase_add_test(tc, document_and_served_routes_match);
-	tcase_add_test(tc, every_documented_route_reaches_a_responder);
+	tcase_add_test(tc, every_documented_route_reaches_a_responder_and_checks_credentials);
 	suite_add_tcase(s, tc);
 	return s;
 }

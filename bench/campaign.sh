@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# A mock-mode campaign to BENCH_CAMPAIGN_CONTACTS (default 100,000) contacts:
+# seconds from POST /send to "sent", and the batch worker's peak RSS. Expects
+# the bench instance up and bench/run.sh's json_field.
+set -euo pipefail
+
+recipients=${BENCH_CAMPAIGN_CONTACTS:-100000}
+state=/var/tmp/flowsend-28080
+psql_owner() { psql -q -X -h "$state/pgsock" -p 25499 -U flowsend_owner -d flowsend -v ON_ERROR_STOP=1 "$@"; }
+
+email="bench-campaign-$(date +%s%N)@example.com"
+token=$(curl -fsS -X POST "$base/api/v1/auth/register" -H 'Content-Type: application/json' \
+	-d "{\"email\":\"$email\",\"password\":\"bench-password\"}" | json_field access_token)
+psql_owner -c "UPDATE users SET plan = 'enterprise' WHERE email = '$email'"
+sleep 0.5 # the plan reaches the responders' caches by NOTIFY
+awk -v n="$recipients" 'BEGIN { print "email,first_name"; for (i = 1; i <= n; i++) printf "r%d@campaign.example,Reader%d\n", i, i }' |
+	curl -fsS -X POST "$base/api/v1/contacts/import" -H "Authorization: Bearer $token" \
+		-H 'Content-Type: text/csv' --data-binary @- >/dev/null
+id=$(curl -fsS -X POST "$base/api/v1/campaigns" -H "Authorization: Bearer $token" \
+	-H 'Content-Type: application/json' \
+	-d '{"name":"Bench","subject":"Hello {{first_name|there}}","template_id":"00000000-0000-4000-8000-000000000004"}' |
+	json_field id)
+
+t0=$(date +%s.%N)
+curl -fsS -X POST "$base/api/v1/campaigns/$id/send" -H "Authorization: Bearer $token" >/dev/null
+t_accepted=$(date +%s.%N)
+status=sending
+while [[ $status == sending ]]; do
+	sleep 0.2
+	status=$(curl -fsS "$base/api/v1/campaigns/$id" -H "Authorization: Bearer $token" | json_field status)
+done
+t1=$(date +%s.%N)
+sent=$(curl -fsS "$base/api/v1/campaigns/$id" -H "Authorization: Bearer $token" | json_field sent_count)
+rss=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$(cat "$state/pid/batch.pid")/status")
+
+echo
+echo "Mock-mode campaign to $recipients contacts (status $status, $sent sent)"
+python3 -c 'import sys; a, b, c = map(float, sys.argv[1:4]); print(f"send answered in {b - a:.2f} s; send to \"sent\": {c - a:.1f} s ({int(sys.argv[4]) / (c - a):,.0f} messages/s)")' \
+	"$t0" "$t_accepted" "$t1" "$sent"
+echo "batch worker peak RSS: $rss MiB"
+psql_owner -c "DELETE FROM users WHERE email = '$email'"
