@@ -101,7 +101,9 @@ int main(int argc, char **argv)
 				 rc_once > 0 ? "; more mail waits for the next run" : "");
 		}
 	} else {
-		log_info("worker started (poll every %ds)", poll);
+		log_info("worker started (poll every %ds); delivery: %s", poll,
+			 *fs_config()->smtp_url ? "SMTP delivery is not built yet, sends are recorded in mock mode"
+						: "mock mode (no FLOWSEND_SMTP_URL)");
 		batch_worker(&sysdb, &redis, poll, &batch_stop);
 		log_info("worker stopped");
 		for (int i = 0; i < nsiblings; i++) {

@@ -53,15 +53,6 @@ static int parse_input(struct fs_ctx *ctx, json_object *body, int create,
 	return 0;
 }
 
-/* out is read after the service ran (not in the same call). */
-static void respond(struct fs_ctx *ctx, enum fs_status st, int code, json_object *const *out,
-		    const struct fs_error *err)
-{
-	if (st != FS_OK)
-		return fs_respond_failure(ctx, st, err);
-	fs_respond_json(ctx, code, *out);
-}
-
 static void campaigns_create(struct fs_ctx *ctx)
 {
 	json_object *body = fs_ctx_json_body(ctx), *out = NULL;
@@ -70,7 +61,7 @@ static void campaigns_create(struct fs_ctx *ctx)
 
 	if (!body || parse_input(ctx, body, 1, &in) < 0)
 		return;
-	respond(ctx, campaign_create(ctx, &in, &out, &err), 201, &out, &err);
+	fs_respond_outcome(ctx, campaign_create(ctx, &in, &out, &err), 201, &out, &err);
 }
 
 static void campaigns_index(struct fs_ctx *ctx)
@@ -91,7 +82,7 @@ static void campaigns_index(struct fs_ctx *ctx)
 	if (status && !campaign_status_valid(status))
 		return fs_respond_invalid(ctx, "query", "status",
 					  "Input should be one of: " CAMPAIGN_STATUSES, "enum");
-	respond(ctx, campaign_index(ctx, status, &page, &out, &err), 200, &out, &err);
+	fs_respond_outcome(ctx, campaign_index(ctx, status, &page, &out, &err), 200, &out, &err);
 }
 
 static void campaigns_get(struct fs_ctx *ctx)
@@ -99,7 +90,7 @@ static void campaigns_get(struct fs_ctx *ctx)
 	json_object *out = NULL;
 	struct fs_error err;
 
-	respond(ctx, campaign_get(ctx, fs_ctx_param(ctx, "id"), &out, &err), 200, &out, &err);
+	fs_respond_outcome(ctx, campaign_get(ctx, fs_ctx_param(ctx, "id"), &out, &err), 200, &out, &err);
 }
 
 static void campaigns_update(struct fs_ctx *ctx)
@@ -110,7 +101,7 @@ static void campaigns_update(struct fs_ctx *ctx)
 
 	if (!body || parse_input(ctx, body, 0, &in) < 0)
 		return;
-	respond(ctx, campaign_update(ctx, fs_ctx_param(ctx, "id"), &in, &out, &err), 200, &out,
+	fs_respond_outcome(ctx, campaign_update(ctx, fs_ctx_param(ctx, "id"), &in, &out, &err), 200, &out,
 		&err);
 }
 
@@ -129,7 +120,7 @@ static void campaigns_send(struct fs_ctx *ctx)
 	json_object *out = NULL;
 	struct fs_error err;
 
-	respond(ctx, campaign_send(ctx, fs_ctx_param(ctx, "id"), &out, &err), 202, &out, &err);
+	fs_respond_outcome(ctx, campaign_send(ctx, fs_ctx_param(ctx, "id"), &out, &err), 202, &out, &err);
 }
 
 static void campaigns_test(struct fs_ctx *ctx)
@@ -160,7 +151,7 @@ static void campaigns_cancel(struct fs_ctx *ctx)
 	json_object *out = NULL;
 	struct fs_error err;
 
-	respond(ctx, campaign_cancel(ctx, fs_ctx_param(ctx, "id"), &out, &err), 200, &out, &err);
+	fs_respond_outcome(ctx, campaign_cancel(ctx, fs_ctx_param(ctx, "id"), &out, &err), 200, &out, &err);
 }
 
 static void campaigns_analytics(struct fs_ctx *ctx)
@@ -168,7 +159,7 @@ static void campaigns_analytics(struct fs_ctx *ctx)
 	json_object *out = NULL;
 	struct fs_error err;
 
-	respond(ctx, campaign_analytics(ctx, fs_ctx_param(ctx, "id"), &out, &err), 200, &out, &err);
+	fs_respond_outcome(ctx, campaign_analytics(ctx, fs_ctx_param(ctx, "id"), &out, &err), 200, &out, &err);
 }
 
 static void campaigns_events(struct fs_ctx *ctx)
@@ -189,7 +180,7 @@ static void campaigns_events(struct fs_ctx *ctx)
 	if (type && !campaign_event_type_valid(type))
 		return fs_respond_invalid(ctx, "query", "event_type",
 					  "Input should be one of: " EVENT_TYPES, "enum");
-	respond(ctx, campaign_events(ctx, fs_ctx_param(ctx, "id"), type, &page, &out, &err), 200,
+	fs_respond_outcome(ctx, campaign_events(ctx, fs_ctx_param(ctx, "id"), type, &page, &out, &err), 200,
 		&out, &err);
 }
 

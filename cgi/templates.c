@@ -40,15 +40,6 @@ static int parse_input(struct fs_ctx *ctx, json_object *body, int create,
 	return 0;
 }
 
-/* out is read after st is known (never in the same call as the service). */
-static void respond(struct fs_ctx *ctx, enum fs_status st, int code, json_object *const *out,
-		    const struct fs_error *err)
-{
-	if (st != FS_OK)
-		return fs_respond_failure(ctx, st, err);
-	fs_respond_json(ctx, code, *out);
-}
-
 static void templates_create(struct fs_ctx *ctx)
 {
 	json_object *body = fs_ctx_json_body(ctx), *out = NULL;
@@ -57,7 +48,7 @@ static void templates_create(struct fs_ctx *ctx)
 
 	if (!body || parse_input(ctx, body, 1, &in) < 0)
 		return;
-	respond(ctx, template_create(ctx, &in, &out, &err), 201, &out, &err);
+	fs_respond_outcome(ctx, template_create(ctx, &in, &out, &err), 201, &out, &err);
 }
 
 static void templates_index(struct fs_ctx *ctx)
@@ -80,7 +71,7 @@ static void templates_index(struct fs_ctx *ctx)
 					  "Input should be one of: " TEMPLATE_CATEGORIES, "enum");
 	if (fs_ctx_query_bool(ctx, "is_system", &f.is_system) < 0)
 		return;
-	respond(ctx, template_index(ctx, &f, &page, &out, &err), 200, &out, &err);
+	fs_respond_outcome(ctx, template_index(ctx, &f, &page, &out, &err), 200, &out, &err);
 }
 
 static void templates_get(struct fs_ctx *ctx)
@@ -88,7 +79,7 @@ static void templates_get(struct fs_ctx *ctx)
 	json_object *out = NULL;
 	struct fs_error err;
 
-	respond(ctx, template_get(ctx, fs_ctx_param(ctx, "id"), &out, &err), 200, &out, &err);
+	fs_respond_outcome(ctx, template_get(ctx, fs_ctx_param(ctx, "id"), &out, &err), 200, &out, &err);
 }
 
 static void templates_update(struct fs_ctx *ctx)
@@ -99,7 +90,7 @@ static void templates_update(struct fs_ctx *ctx)
 
 	if (!body || parse_input(ctx, body, 0, &in) < 0)
 		return;
-	respond(ctx, template_update(ctx, fs_ctx_param(ctx, "id"), &in, &out, &err), 200, &out,
+	fs_respond_outcome(ctx, template_update(ctx, fs_ctx_param(ctx, "id"), &in, &out, &err), 200, &out,
 		&err);
 }
 
@@ -143,7 +134,7 @@ static void templates_preview_saved(struct fs_ctx *ctx)
 		return;
 	if (parse_contact_id(ctx, body, &contact_id) < 0)
 		return;
-	respond(ctx,
+	fs_respond_outcome(ctx,
 		template_preview(ctx, fs_ctx_param(ctx, "id"), NULL, contact_id, &out, &err),
 		200, &out, &err);
 }
@@ -169,7 +160,7 @@ static void templates_preview_unsaved(struct fs_ctx *ctx)
 		return fs_respond_validation(ctx, fs_validation_take(&v));
 	if (parse_contact_id(ctx, body, &contact_id) < 0)
 		return;
-	respond(ctx, template_preview(ctx, NULL, &in, contact_id, &out, &err), 200, &out, &err);
+	fs_respond_outcome(ctx, template_preview(ctx, NULL, &in, contact_id, &out, &err), 200, &out, &err);
 }
 
 static const struct fs_route routes[] = {

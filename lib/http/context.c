@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/utf8.h"
+#include "db/db.h"
 #include "json/json.h"
 
 const char *fs_ctx_param(struct fs_ctx *ctx, const char *name)
@@ -165,4 +166,24 @@ int fs_ctx_query_bool(struct fs_ctx *ctx, const char *name, int *out)
 		return -1;
 	}
 	return 0;
+}
+
+void fs_page_limits(const struct fs_page *p, char limit[24], char offset[24])
+{
+	snprintf(limit, 24, "%lld", (long long)p->page_size);
+	snprintf(offset, 24, "%lld", (long long)p->offset);
+}
+
+void fs_respond_outcome(struct fs_ctx *ctx, enum fs_status st, int code, json_object *const *out,
+			const struct fs_error *err)
+{
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, err);
+	fs_respond_json(ctx, code, *out);
+}
+
+enum fs_status fs_rollback_with(struct fs_ctx *ctx, enum fs_status st)
+{
+	db_rollback(ctx->db);
+	return st;
 }

@@ -57,6 +57,12 @@ enum fs_status fs_fail(struct fs_error *err, enum fs_status st, const char *fmt,
 	__attribute__((format(printf, 3, 4)));
 /* Answer with {"detail": err->detail} and st's HTTP code. */
 void fs_respond_failure(struct fs_ctx *ctx, enum fs_status st, const struct fs_error *err);
+/* A service's outcome: *out with code when st is FS_OK, else the failure.
+ * out is a pointer so it is read after the service that fills it has run. */
+void fs_respond_outcome(struct fs_ctx *ctx, enum fs_status st, int code, json_object *const *out,
+			const struct fs_error *err);
+/* Roll back the tenant transaction and return st (for `return fs_rollback_with(...)`). */
+enum fs_status fs_rollback_with(struct fs_ctx *ctx, enum fs_status st);
 
 /* A path parameter by name (":id" → "id") copied into the arena, or NULL. */
 const char *fs_ctx_param(struct fs_ctx *ctx, const char *name);
@@ -74,6 +80,8 @@ struct fs_page {
 /* page (>=1, default 1) and page_size (1..100, default 50) from the query;
  * on failure a 422 is written and -1 returned. */
 int fs_ctx_pagination(struct fs_ctx *ctx, struct fs_page *p);
+/* The page's LIMIT and OFFSET as text parameters. */
+void fs_page_limits(const struct fs_page *p, char limit[24], char offset[24]);
 /* {items, total, page, page_size}; takes over items. */
 json_object *fs_page_json(const struct fs_page *p, json_object *items, int64_t total);
 

@@ -44,12 +44,6 @@ int campaign_event_type_valid(const char *s)
 	return one_of(s, event_types, sizeof(event_types) / sizeof(event_types[0]));
 }
 
-static enum fs_status rollback_with(struct fs_ctx *ctx, enum fs_status st)
-{
-	db_rollback(ctx->db);
-	return st;
-}
-
 static json_object *campaign_json(const PGresult *r, int row)
 {
 	static const char *const strings[] = { "id", "user_id", "name", "subject", "status",
@@ -121,7 +115,7 @@ enum fs_status campaign_create(struct fs_ctx *ctx, const struct campaign_input *
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	if ((st = check_references(ctx, in, err)) != FS_OK)
-		return rollback_with(ctx, st);
+		return fs_rollback_with(ctx, st);
 	r = db_query(ctx->db, ctx->arena,
 		     "INSERT INTO campaigns AS c (user_id, name, subject, template_id, list_id,"
 		     " scheduled_at, status) VALUES (flowsend_current_user(), $1, $2, $3, $4,"
@@ -129,7 +123,7 @@ enum fs_status campaign_create(struct fs_ctx *ctx, const struct campaign_input *
 		     " RETURNING " CAMPAIGN_COLUMNS,
 		     5, p);
 	if (!r || PQntuples(r) != 1 || db_commit(ctx->db) != FS_OK)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "creating the campaign failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "creating the campaign failed"));
 	*out = campaign_json(r, 0);
 	if (in->scheduled_at)
 		campaign_wake_worker(ctx); /* it may already be due */
@@ -159,8 +153,7 @@ enum fs_status campaign_index(struct fs_ctx *ctx, const char *status, const stru
 	PGresult *rows, *total;
 	json_object *items;
 
-	snprintf(limit, sizeof(limit), "%lld", (long long)page->page_size);
-	snprintf(offset, sizeof(offset), "%lld", (long long)page->offset);
+	fs_page_limits(page, limit, offset);
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	rows = db_query(ctx->db, ctx->arena,
@@ -171,7 +164,7 @@ enum fs_status campaign_index(struct fs_ctx *ctx, const char *status, const stru
 	total = db_query(ctx->db, ctx->arena,
 			 "SELECT count(*) FROM campaigns c WHERE ($1::text IS NULL OR c.status = $1)", 1, p);
 	if (!rows || !total)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "listing campaigns failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "listing campaigns failed"));
 	db_commit(ctx->db);
 	items = json_object_new_array();
 	for (int i = 0; i < PQntuples(rows); i++)
@@ -180,35 +173,27 @@ enum fs_status campaign_index(struct fs_ctx *ctx, const char *status, const stru
 	return FS_OK;
 }
 
-/* Lock the campaign row; its status (arena) or NULL with err filled. */
-static const char *lock_campaign(struct fs_ctx *ctx, const char *id, const char **template_id,
-				 const char **list_id, struct fs_error *err)
+/* Lock the campaign row and read its status (and, when asked, its template
+ * and list); on failure err is filled and the transaction rolled back. */
+static enum fs_status lock_campaign(struct fs_ctx *ctx, const char *id, const char **status,
+				    const char **template_id, const char **list_id,
+				    struct fs_error *err)
 {
 	const char *p[1] = { id };
 	PGresult *r = db_query(ctx->db, ctx->arena,
 			       "SELECT status, template_id, list_id FROM campaigns WHERE id = $1 FOR UPDATE",
 			       1, p);
 
-	if (!r) {
-		fs_fail(err, FS_ERROR, "reading the campaign failed");
-		return NULL;
-	}
-	if (PQntuples(r) == 0) {
-		fs_fail(err, FS_NOT_FOUND, "Campaign not found");
-		return NULL;
-	}
+	if (!r)
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the campaign failed"));
+	if (PQntuples(r) == 0)
+		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Campaign not found"));
+	*status = db_get(r, 0, "status");
 	if (template_id)
 		*template_id = db_get(r, 0, "template_id");
 	if (list_id)
 		*list_id = db_get(r, 0, "list_id");
-	return db_get(r, 0, "status");
-}
-
-static enum fs_status lock_failure(struct fs_ctx *ctx, struct fs_error *err)
-{
-	/* lock_campaign filled err; its status is in the detail's wording */
-	return rollback_with(ctx, strcmp(err->detail, "Campaign not found") == 0 ? FS_NOT_FOUND
-										   : FS_ERROR);
+	return FS_OK;
 }
 
 enum fs_status campaign_update(struct fs_ctx *ctx, const char *id, const struct campaign_input *in,
@@ -232,13 +217,13 @@ enum fs_status campaign_update(struct fs_ctx *ctx, const char *id, const struct 
 		return st;
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	if (!(status = lock_campaign(ctx, id, NULL, NULL, err)))
-		return lock_failure(ctx, err);
+	if ((st = lock_campaign(ctx, id, &status, NULL, NULL, err)) != FS_OK)
+		return st;
 	if (strcmp(status, "draft") != 0 && strcmp(status, "scheduled") != 0)
-		return rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
 						  "Can only update draft or scheduled campaigns"));
 	if ((st = check_references(ctx, in, err)) != FS_OK)
-		return rollback_with(ctx, st);
+		return fs_rollback_with(ctx, st);
 	/* A time makes it scheduled; clearing the time makes it a draft again. */
 	r = db_query(ctx->db, ctx->arena,
 		     "UPDATE campaigns AS c SET name = COALESCE($2, c.name),"
@@ -251,7 +236,7 @@ enum fs_status campaign_update(struct fs_ctx *ctx, const char *id, const struct 
 		     " updated_at = now() WHERE c.id = $1 RETURNING " CAMPAIGN_COLUMNS,
 		     9, p);
 	if (!r || PQntuples(r) != 1 || db_commit(ctx->db) != FS_OK)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "updating the campaign failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "updating the campaign failed"));
 	*out = campaign_json(r, 0);
 	if (in->set_scheduled && in->scheduled_at)
 		campaign_wake_worker(ctx);
@@ -262,17 +247,18 @@ enum fs_status campaign_delete(struct fs_ctx *ctx, const char *id, struct fs_err
 {
 	const char *p[1] = { id };
 	const char *status;
+	enum fs_status st;
 
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	if (!(status = lock_campaign(ctx, id, NULL, NULL, err)))
-		return lock_failure(ctx, err);
+	if ((st = lock_campaign(ctx, id, &status, NULL, NULL, err)) != FS_OK)
+		return st;
 	if (strcmp(status, "sending") == 0 || strcmp(status, "sent") == 0)
-		return rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
 						  "Cannot delete a campaign that has been sent"));
 	if (!db_query(ctx->db, ctx->arena, "DELETE FROM campaigns WHERE id = $1", 1, p) ||
 	    db_commit(ctx->db) != FS_OK)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "deleting the campaign failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "deleting the campaign failed"));
 	return FS_OK;
 }
 
@@ -404,21 +390,21 @@ enum fs_status campaign_send(struct fs_ctx *ctx, const char *id, json_object **o
 
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	if (!(status = lock_campaign(ctx, id, &template_id, &list_id, err)))
-		return lock_failure(ctx, err);
+	if ((st = lock_campaign(ctx, id, &status, &template_id, &list_id, err)) != FS_OK)
+		return st;
 	if (strcmp(status, "draft") != 0 && strcmp(status, "scheduled") != 0)
-		return rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
 						  "Campaign must be in draft or scheduled status to send"));
 	if (!template_id)
-		return rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST, "Campaign has no template"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST, "Campaign has no template"));
 	st = campaign_start(ctx->db, ctx->arena, id, ctx->user_id, list_id, caller_plan(ctx),
 			    &recipients, err);
 	if (st != FS_OK)
-		return rollback_with(ctx, st);
+		return fs_rollback_with(ctx, st);
 	r = db_query(ctx->db, ctx->arena,
 		     "SELECT " CAMPAIGN_COLUMNS " FROM campaigns c WHERE c.id = $1", 1, p);
 	if (!r || PQntuples(r) != 1 || db_commit(ctx->db) != FS_OK)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "starting the campaign failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "starting the campaign failed"));
 	*out = campaign_json(r, 0);
 	campaign_wake_worker(ctx);
 	return FS_OK;
@@ -445,17 +431,17 @@ enum fs_status campaign_test(struct fs_ctx *ctx, const char *id, const char *ema
 		     " LEFT JOIN email_templates t ON t.id = c.template_id WHERE c.id = $1",
 		     1, p);
 	if (!r)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the campaign failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the campaign failed"));
 	if (PQntuples(r) == 0)
-		return rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Campaign not found"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Campaign not found"));
 	if (!db_get(r, 0, "html_content"))
-		return rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST, "Campaign has no template"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST, "Campaign has no template"));
 	postal = db_get(r, 0, "postal_address");
 	v.postal_address = postal ? postal : ctx->cfg->postal_address;
 	v.unsubscribe_url = arena_sprintf(ctx->arena, "%s/u/test", ctx->cfg->public_url);
 	if ((st = template_compile(db_get(r, 0, "subject"), db_get(r, 0, "html_content"),
 				   db_get(r, 0, "text_content"), &m, err)) != FS_OK)
-		return rollback_with(ctx, st);
+		return fs_rollback_with(ctx, st);
 	/* The address's own contact data when it is a contact, else sample data. */
 	r = db_query(ctx->db, ctx->arena,
 		     "SELECT first_name, last_name, custom_fields::text AS custom FROM contacts"
@@ -508,14 +494,15 @@ enum fs_status campaign_cancel(struct fs_ctx *ctx, const char *id, json_object *
 {
 	const char *p[1] = { id };
 	const char *status;
+	enum fs_status st;
 	PGresult *r;
 
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	if (!(status = lock_campaign(ctx, id, NULL, NULL, err)))
-		return lock_failure(ctx, err);
+	if ((st = lock_campaign(ctx, id, &status, NULL, NULL, err)) != FS_OK)
+		return st;
 	if (strcmp(status, "scheduled") != 0 && strcmp(status, "sending") != 0)
-		return rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
 						  "Only scheduled or sending campaigns can be cancelled"));
 	/* Mail already handed to a worker finishes; the rest never leaves. */
 	r = db_query(ctx->db, ctx->arena,
@@ -527,7 +514,7 @@ enum fs_status campaign_cancel(struct fs_ctx *ctx, const char *id, json_object *
 			     " WHERE c.id = $1 RETURNING " CAMPAIGN_COLUMNS,
 			     1, p);
 	if (!r || PQntuples(r) != 1 || db_commit(ctx->db) != FS_OK)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "cancelling the campaign failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "cancelling the campaign failed"));
 	*out = campaign_json(r, 0);
 	return FS_OK;
 }
@@ -582,7 +569,7 @@ enum fs_status campaign_analytics(struct fs_ctx *ctx, const char *id, json_objec
 			     1, p)
 		  : NULL;
 	if (!r || !links)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the analytics failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the analytics failed"));
 	db_commit(ctx->db);
 	if (PQntuples(r) == 0)
 		return fs_fail(err, FS_NOT_FOUND, "Campaign not found");
@@ -619,8 +606,7 @@ enum fs_status campaign_events(struct fs_ctx *ctx, const char *id, const char *e
 	PGresult *found, *rows, *total;
 	json_object *items;
 
-	snprintf(limit, sizeof(limit), "%lld", (long long)page->page_size);
-	snprintf(offset, sizeof(offset), "%lld", (long long)page->offset);
+	fs_page_limits(page, limit, offset);
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	found = db_query(ctx->db, ctx->arena, "SELECT 1 FROM campaigns WHERE id = $1", 1, p);
@@ -636,7 +622,7 @@ enum fs_status campaign_events(struct fs_ctx *ctx, const char *id, const char *e
 			 " AND ($2::text IS NULL OR e.event_type = $2)",
 			 2, p);
 	if (!found || !rows || !total)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "listing events failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "listing events failed"));
 	db_commit(ctx->db);
 	if (PQntuples(found) == 0)
 		return fs_fail(err, FS_NOT_FOUND, "Campaign not found");

@@ -75,19 +75,13 @@ static enum fs_status commit(struct fs_ctx *ctx, struct fs_error *err)
 	return FS_OK;
 }
 
-static enum fs_status rollback_with(struct fs_ctx *ctx, enum fs_status st)
-{
-	db_rollback(ctx->db);
-	return st;
-}
-
 static enum fs_status duplicate_or_error(struct fs_ctx *ctx, const char *email,
 					 struct fs_error *err, const char *what)
 {
 	if (strcmp(db_last_sqlstate(ctx->db), "23505") == 0)
-		return rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
 						  "Contact with email %s already exists", email));
-	return rollback_with(ctx, fs_fail(err, FS_ERROR, "%s failed", what));
+	return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "%s failed", what));
 }
 
 long contacts_room_left(struct fs_ctx *ctx)
@@ -132,9 +126,9 @@ enum fs_status contact_create(struct fs_ctx *ctx, const struct contact_input *in
 		return st;
 	left = contacts_room_left(ctx);
 	if (left == -2)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the contact count failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the contact count failed"));
 	if (left == 0)
-		return rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
 						  "Contact limit reached for your plan"));
 	r = db_query(ctx->db, ctx->arena,
 		     "INSERT INTO contacts AS c (user_id, email, first_name, last_name, tags,"
@@ -215,14 +209,14 @@ enum fs_status contact_update(struct fs_ctx *ctx, const char *id, const struct c
 	if (!r)
 		return duplicate_or_error(ctx, email ? email : "", err, "updating the contact");
 	if (PQntuples(r) == 0)
-		return rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact not found"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact not found"));
 	if (db_get_bool(r, 0, "was_subscribed") && !db_get_bool(r, 0, "is_subscribed")) {
 		const char *u[2] = { id, db_get(r, 0, "email") };
 		if (!db_query(ctx->db, ctx->arena,
 			      "INSERT INTO unsubscribes (user_id, contact_id, email_hash, source)"
 			      " VALUES (flowsend_current_user(), $1, flowsend_email_hash($2), 'api')",
 			      2, u))
-			return rollback_with(ctx, fs_fail(err, FS_ERROR, "recording the unsubscribe failed"));
+			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "recording the unsubscribe failed"));
 	}
 	if ((st = commit(ctx, err)) != FS_OK)
 		return st;
@@ -241,9 +235,9 @@ enum fs_status contact_delete(struct fs_ctx *ctx, const char *id, struct fs_erro
 	r = db_query(ctx->db, ctx->arena, "DELETE FROM contacts WHERE id = $1 RETURNING id", 1,
 		     params);
 	if (!r)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "deleting the contact failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "deleting the contact failed"));
 	if (PQntuples(r) == 0)
-		return rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact not found"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact not found"));
 	return commit(ctx, err);
 }
 
@@ -263,16 +257,16 @@ enum fs_status contact_erase(struct fs_ctx *ctx, const char *id, struct fs_error
 		     " RETURNING id",
 		     1, params);
 	if (!r)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "recording the erasure failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "recording the erasure failed"));
 	if (PQntuples(r) == 0)
-		return rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact not found"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact not found"));
 	/* Events outlive the contact for the account's totals, but nothing in
 	 * them may point back at the person. */
 	if (!db_query(ctx->db, ctx->arena,
 		      "UPDATE email_events SET metadata = '{}', url = NULL WHERE contact_id = $1", 1,
 		      params) ||
 	    !db_query(ctx->db, ctx->arena, "DELETE FROM contacts WHERE id = $1", 1, params))
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "erasing the contact failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "erasing the contact failed"));
 	return commit(ctx, err);
 }
 
@@ -354,8 +348,7 @@ enum fs_status contact_list(struct fs_ctx *ctx, const struct contact_filter *f,
 	int tag_only = params[1] && !params[0] && !params[2];
 	PGresult *rows, *total;
 
-	snprintf(limit, sizeof(limit), "%lld", (long long)page->page_size);
-	snprintf(offset, sizeof(offset), "%lld", (long long)page->offset);
+	fs_page_limits(page, limit, offset);
 	if (filtered) {
 		struct db_stmt q[2] = {
 			{ "SELECT " CONTACT_COLUMNS " FROM contacts c WHERE" CONTACT_FILTER
@@ -411,8 +404,7 @@ enum fs_status contact_events(struct fs_ctx *ctx, const char *id, const struct f
 	PGresult *exists, *rows, *total;
 	enum fs_status st;
 
-	snprintf(limit, sizeof(limit), "%lld", (long long)page->page_size);
-	snprintf(offset, sizeof(offset), "%lld", (long long)page->offset);
+	fs_page_limits(page, limit, offset);
 	if ((st = begin(ctx, err)) != FS_OK)
 		return st;
 	exists = db_query(ctx->db, ctx->arena, "SELECT 1 FROM contacts WHERE id = $1", 1, params);
@@ -426,7 +418,7 @@ enum fs_status contact_events(struct fs_ctx *ctx, const char *id, const struct f
 	total = db_query(ctx->db, ctx->arena,
 			 "SELECT count(*) FROM email_events WHERE contact_id = $1", 1, params);
 	if (!exists || !rows || !total)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "reading contact events failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading contact events failed"));
 	if ((st = commit(ctx, err)) != FS_OK)
 		return st;
 	if (PQntuples(exists) == 0)

@@ -17,12 +17,6 @@
 	" l.is_public, l.contact_count, flowsend_ts(l.created_at) AS created_at,"               \
 	" flowsend_ts(l.updated_at) AS updated_at"
 
-static enum fs_status rollback_with(struct fs_ctx *ctx, enum fs_status st)
-{
-	db_rollback(ctx->db);
-	return st;
-}
-
 /* Count the contacts matching stored rules text; -1 on failure. */
 static long long dynamic_count(struct fs_ctx *ctx, const char *rules_text)
 {
@@ -114,11 +108,11 @@ enum fs_status list_create(struct fs_ctx *ctx, const struct list_input *in, json
 			     5, p);
 	}
 	if (!r)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "creating the list failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "creating the list failed"));
 	*out = list_json(ctx, r, 0, &ok);
 	if (!ok || db_commit(ctx->db) != FS_OK) {
 		json_object_put(*out);
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "creating the list failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "creating the list failed"));
 	}
 	return FS_OK;
 }
@@ -135,9 +129,9 @@ enum fs_status list_get(struct fs_ctx *ctx, const char *id, json_object **out,
 	r = db_query(ctx->db, ctx->arena,
 		     "SELECT " LIST_COLUMNS " FROM contact_lists l WHERE l.id = $1", 1, p);
 	if (!r)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the list failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the list failed"));
 	if (PQntuples(r) == 0)
-		return rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact list not found"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact list not found"));
 	*out = list_json(ctx, r, 0, &ok);
 	db_commit(ctx->db);
 	if (!ok) {
@@ -155,8 +149,7 @@ enum fs_status list_index(struct fs_ctx *ctx, const struct fs_page *page, json_o
 	PGresult *rows, *total;
 	json_object *items;
 
-	snprintf(limit, sizeof(limit), "%lld", (long long)page->page_size);
-	snprintf(offset, sizeof(offset), "%lld", (long long)page->offset);
+	fs_page_limits(page, limit, offset);
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	rows = db_query(ctx->db, ctx->arena,
@@ -165,14 +158,14 @@ enum fs_status list_index(struct fs_ctx *ctx, const struct fs_page *page, json_o
 			2, p);
 	total = db_query(ctx->db, ctx->arena, "SELECT count(*) FROM contact_lists", 0, NULL);
 	if (!rows || !total)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "listing lists failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "listing lists failed"));
 	items = json_object_new_array();
 	for (int i = 0; i < PQntuples(rows); i++) {
 		int ok;
 		json_object_array_add(items, list_json(ctx, rows, i, &ok));
 		if (!ok) {
 			json_object_put(items);
-			return rollback_with(ctx, fs_fail(err, FS_ERROR, "counting a dynamic list failed"));
+			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "counting a dynamic list failed"));
 		}
 	}
 	db_commit(ctx->db);
@@ -207,11 +200,11 @@ enum fs_status list_update(struct fs_ctx *ctx, const char *id, const struct list
 		r = db_query(ctx->db, ctx->arena,
 			     "SELECT list_type FROM contact_lists WHERE id = $1", 1, p);
 		if (!r)
-			return rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the list failed"));
+			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the list failed"));
 		if (PQntuples(r) == 0)
-			return rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact list not found"));
+			return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact list not found"));
 		if (rules_text && strcmp(PQgetvalue(r, 0, 0), "static") == 0)
-			return rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+			return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
 							  "Static lists take members, not rules"));
 		r = db_query(ctx->db, ctx->arena,
 			     "UPDATE contact_lists AS l SET name = COALESCE($2, l.name),"
@@ -222,11 +215,11 @@ enum fs_status list_update(struct fs_ctx *ctx, const char *id, const struct list
 			     6, p);
 	}
 	if (!r || PQntuples(r) == 0)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "updating the list failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "updating the list failed"));
 	*out = list_json(ctx, r, 0, &ok);
 	if (!ok || db_commit(ctx->db) != FS_OK) {
 		json_object_put(*out);
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "updating the list failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "updating the list failed"));
 	}
 	return FS_OK;
 }
@@ -240,9 +233,9 @@ enum fs_status list_delete(struct fs_ctx *ctx, const char *id, struct fs_error *
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	r = db_query(ctx->db, ctx->arena, "DELETE FROM contact_lists WHERE id = $1 RETURNING id", 1, p);
 	if (!r)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "deleting the list failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "deleting the list failed"));
 	if (PQntuples(r) == 0)
-		return rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact list not found"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact list not found"));
 	db_commit(ctx->db);
 	return FS_OK;
 }
@@ -258,11 +251,11 @@ enum fs_status list_members(struct fs_ctx *ctx, const char *id, const char *ids_
 	r = db_query(ctx->db, ctx->arena, "SELECT list_type FROM contact_lists WHERE id = $1 FOR UPDATE",
 		     1, p);
 	if (!r)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the list failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the list failed"));
 	if (PQntuples(r) == 0)
-		return rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact list not found"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact list not found"));
 	if (strcmp(PQgetvalue(r, 0, 0), "static") != 0)
-		return rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
 						  "Members can only be changed on static lists; "
 						  "dynamic lists follow their rules"));
 	/* Only the tenant's own contacts can join: the policy hides the rest. */
@@ -279,11 +272,11 @@ enum fs_status list_members(struct fs_ctx *ctx, const char *id, const char *ids_
 			     " AND contact_id IN (SELECT jsonb_array_elements_text($2::jsonb)::uuid)",
 			     2, p);
 	if (!r)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "changing members failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "changing members failed"));
 	*changed = strtoll(PQcmdTuples(r), NULL, 10);
 	r = db_query(ctx->db, ctx->arena, "SELECT contact_count FROM contact_lists WHERE id = $1", 1, p);
 	if (!r || db_commit(ctx->db) != FS_OK)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "changing members failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "changing members failed"));
 	*count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	return FS_OK;
 }
@@ -296,8 +289,7 @@ enum fs_status list_contacts(struct fs_ctx *ctx, const char *id, const struct fs
 	PGresult *r, *rows, *total;
 	const char *type, *rules;
 
-	snprintf(limit, sizeof(limit), "%lld", (long long)page->page_size);
-	snprintf(offset, sizeof(offset), "%lld", (long long)page->offset);
+	fs_page_limits(page, limit, offset);
 	p[0] = id;
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
@@ -305,9 +297,9 @@ enum fs_status list_contacts(struct fs_ctx *ctx, const char *id, const struct fs
 		     "SELECT list_type, rules::text AS rules, contact_count FROM contact_lists WHERE id = $1",
 		     1, p);
 	if (!r)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the list failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the list failed"));
 	if (PQntuples(r) == 0)
-		return rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact list not found"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact list not found"));
 	type = db_get(r, 0, "list_type");
 	rules = db_get(r, 0, "rules");
 	if (strcmp(type, "static") == 0) {
@@ -320,7 +312,7 @@ enum fs_status list_contacts(struct fs_ctx *ctx, const char *id, const struct fs
 				3, p);
 		total = r; /* contact_count, maintained by triggers */
 		if (!rows)
-			return rollback_with(ctx, fs_fail(err, FS_ERROR, "listing members failed"));
+			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "listing members failed"));
 		db_commit(ctx->db);
 		contacts_page_json(out, rows, db_get_ll(total, 0, "contact_count", 0), page);
 		return FS_OK;
@@ -332,7 +324,7 @@ enum fs_status list_contacts(struct fs_ctx *ctx, const char *id, const struct fs
 
 		if (!rules || segment_compile_text(ctx->arena, rules, strlen(rules), 1, &seg, msg,
 						   sizeof(msg)) < 0)
-			return rollback_with(ctx, fs_fail(err, FS_ERROR, "stored rules do not compile"));
+			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "stored rules do not compile"));
 		n = seg.nparams;
 		memcpy(p, seg.params, sizeof(char *) * (size_t)n);
 		p[n] = limit;
@@ -347,7 +339,7 @@ enum fs_status list_contacts(struct fs_ctx *ctx, const char *id, const struct fs
 		total = db_query(ctx->db, ctx->arena, sql, n, p);
 		strbuf_free(&seg.where);
 		if (!rows || !total)
-			return rollback_with(ctx, fs_fail(err, FS_ERROR, "evaluating the list failed"));
+			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "evaluating the list failed"));
 		db_commit(ctx->db);
 		contacts_page_json(out, rows, strtoll(PQgetvalue(total, 0, 0), NULL, 10), page);
 		return FS_OK;
@@ -378,7 +370,7 @@ enum fs_status list_preview(struct fs_ctx *ctx, json_object *rules, struct strbu
 	rows = db_query(ctx->db, ctx->arena, sql, seg.nparams, seg.params);
 	strbuf_free(&seg.where);
 	if (!rows || !total)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "previewing the rules failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "previewing the rules failed"));
 	db_commit(ctx->db);
 	strbuf_appendf(out, "{\"count\":%s,\"sample\":[", PQgetvalue(total, 0, 0));
 	for (int i = 0; i < PQntuples(rows); i++) {

@@ -33,12 +33,6 @@ int template_category_valid(const char *name)
 	return 0;
 }
 
-static enum fs_status rollback_with(struct fs_ctx *ctx, enum fs_status st)
-{
-	db_rollback(ctx->db);
-	return st;
-}
-
 static json_object *template_json(const PGresult *r, int row)
 {
 	json_object *o = json_object_new_object();
@@ -136,8 +130,7 @@ enum fs_status template_index(struct fs_ctx *ctx, const struct template_filter *
 	PGresult *rows, *total;
 	json_object *items;
 
-	snprintf(limit, sizeof(limit), "%lld", (long long)page->page_size);
-	snprintf(offset, sizeof(offset), "%lld", (long long)page->offset);
+	fs_page_limits(page, limit, offset);
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	/* The caller's own first (newest first), then the system templates. */
@@ -149,7 +142,7 @@ enum fs_status template_index(struct fs_ctx *ctx, const struct template_filter *
 	total = db_query(ctx->db, ctx->arena,
 			 "SELECT count(*) FROM email_templates t" TEMPLATE_FILTER, 2, p);
 	if (!rows || !total)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "listing templates failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "listing templates failed"));
 	db_commit(ctx->db);
 	items = json_object_new_array();
 	for (int i = 0; i < PQntuples(rows); i++)
@@ -196,7 +189,7 @@ enum fs_status template_update(struct fs_ctx *ctx, const char *id, const struct 
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	if ((st = editable(ctx, id, "Cannot modify system templates", err)) != FS_OK)
-		return rollback_with(ctx, st);
+		return fs_rollback_with(ctx, st);
 	r = db_query(ctx->db, ctx->arena,
 		     "UPDATE email_templates AS t SET name = COALESCE($2, t.name),"
 		     " subject = COALESCE($3, t.subject), html_content = COALESCE($4, t.html_content),"
@@ -206,7 +199,7 @@ enum fs_status template_update(struct fs_ctx *ctx, const char *id, const struct 
 		     " WHERE t.id = $1 RETURNING " TEMPLATE_COLUMNS,
 		     9, p);
 	if (!r || PQntuples(r) != 1 || db_commit(ctx->db) != FS_OK)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "updating the template failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "updating the template failed"));
 	*out = template_json(r, 0);
 	return FS_OK;
 }
@@ -219,10 +212,10 @@ enum fs_status template_delete(struct fs_ctx *ctx, const char *id, struct fs_err
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	if ((st = editable(ctx, id, "Cannot delete system templates", err)) != FS_OK)
-		return rollback_with(ctx, st);
+		return fs_rollback_with(ctx, st);
 	if (!db_query(ctx->db, ctx->arena, "DELETE FROM email_templates WHERE id = $1", 1, p) ||
 	    db_commit(ctx->db) != FS_OK)
-		return rollback_with(ctx, fs_fail(err, FS_ERROR, "deleting the template failed"));
+		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "deleting the template failed"));
 	return FS_OK;
 }
 
@@ -288,15 +281,15 @@ enum fs_status template_preview(struct fs_ctx *ctx, const char *id, const struct
 			     "SELECT subject, html_content, text_content FROM email_templates WHERE id = $1",
 			     1, p);
 		if (!r)
-			return rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the template failed"));
+			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the template failed"));
 		if (PQntuples(r) == 0)
-			return rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Template not found"));
+			return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Template not found"));
 		subject = db_get(r, 0, "subject");
 		html = db_get(r, 0, "html_content");
 		text = db_get(r, 0, "text_content");
 	}
 	if (contact_id && (st = contact_values(ctx, contact_id, &v, err)) != FS_OK)
-		return rollback_with(ctx, st);
+		return fs_rollback_with(ctx, st);
 	r = db_query(ctx->db, ctx->arena, "SELECT postal_address FROM users", 0, NULL);
 	postal = r && PQntuples(r) == 1 ? db_get(r, 0, "postal_address") : NULL;
 	v.postal_address = postal ? postal : ctx->cfg->postal_address;
