@@ -349,6 +349,46 @@ START_TEST(imported_contacts_are_announced_in_batches)
 }
 END_TEST
 
+/* The export's columns are the custom fields in use now: they follow
+ * creates, updates (a field renamed or dropped) and deletes. */
+static void expect_export_header(const char *want)
+{
+	struct http_answer a;
+	const char *nl;
+
+	e2e_expect(token, "GET", "/api/v1/contacts/export", NULL, 200, NULL, &a);
+	nl = strstr(a.body, "\r\n"); /* RFC 4180 lines end in CRLF */
+	ck_assert_ptr_nonnull(nl);
+	ck_assert_msg(strncmp(a.body, want, (size_t)(nl - a.body)) == 0 && strlen(want) == (size_t)(nl - a.body),
+		      "header %.*s, want %s", (int)(nl - a.body), a.body, want);
+	http_answer_free(&a);
+}
+
+START_TEST(export_columns_follow_the_fields_in_use)
+{
+	char id[40], path[128];
+	struct http_answer a;
+
+	new_tenant();
+	expect_export_header("email,first_name,last_name,tags,is_subscribed,created_at");
+	e2e_expect(token, "POST", "/api/v1/contacts",
+		   "{\"email\":\"f1@fields.example\",\"custom_fields\":{\"city\":\"Oslo\",\"plan\":\"gold\"}}",
+		   201, NULL, &a);
+	snprintf(id, sizeof(id), "%s", json_str(a.json, "id"));
+	http_answer_free(&a);
+	e2e_expect(token, "POST", "/api/v1/contacts",
+		   "{\"email\":\"f2@fields.example\",\"custom_fields\":{\"city\":\"Rome\"}}", 201, NULL,
+		   NULL);
+	expect_export_header("email,first_name,last_name,tags,is_subscribed,created_at,city,plan");
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s", id);
+	e2e_expect(token, "PATCH", path, "{\"custom_fields\":{\"city\":\"Oslo\",\"tier\":\"2\"}}", 200,
+		   NULL, NULL);
+	expect_export_header("email,first_name,last_name,tags,is_subscribed,created_at,city,tier");
+	e2e_expect(token, "DELETE", path, NULL, 204, NULL, NULL);
+	expect_export_header("email,first_name,last_name,tags,is_subscribed,created_at,city");
+}
+END_TEST
+
 Suite *transfer_suite(void)
 {
 	Suite *s = suite_create("transfer");
@@ -362,6 +402,7 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, multipart_uploads_import_the_file_part);
 	tcase_add_test(tc, imports_need_auth_and_a_supported_body);
 	tcase_add_test(tc, imported_contacts_are_announced_in_batches);
+	tcase_add_test(tc, export_columns_follow_the_fields_in_use);
 	suite_add_tcase(s, tc);
 	return s;
 }
