@@ -20,11 +20,11 @@ CREATE OR REPLACE FUNCTION flowsend_tag_counts_inserted() RETURNS trigger
 AS $$
 BEGIN
     INSERT INTO public.tag_counts AS t (user_id, tag, contacts)
-    SELECT n.user_id, tag, count(*) FROM new_rows n, unnest(n.tags) AS tag GROUP BY 1, 2
+    SELECT n.user_id, tag, count(*) FROM new_rows n, unnest(n.tags) AS tag GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (user_id, tag) DO UPDATE SET contacts = t.contacts + EXCLUDED.contacts;
     INSERT INTO public.field_counts AS f (user_id, field, contacts)
     SELECT n.user_id, field, count(*) FROM new_rows n, jsonb_object_keys(n.custom_fields) AS field
-    GROUP BY 1, 2
+    GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (user_id, field) DO UPDATE SET contacts = f.contacts + EXCLUDED.contacts;
     RETURN NULL;
 END
@@ -38,12 +38,14 @@ BEGIN
     FROM (SELECT o.user_id, tag, count(*) AS n FROM old_rows o, unnest(o.tags) AS tag
           GROUP BY 1, 2) d
     WHERE t.user_id = d.user_id AND t.tag = d.tag;
-    DELETE FROM public.tag_counts WHERE contacts <= 0;
+    DELETE FROM public.tag_counts
+     WHERE contacts <= 0 AND user_id IN (SELECT user_id FROM old_rows);
     UPDATE public.field_counts f SET contacts = f.contacts - d.n
     FROM (SELECT o.user_id, field, count(*) AS n
           FROM old_rows o, jsonb_object_keys(o.custom_fields) AS field GROUP BY 1, 2) d
     WHERE f.user_id = d.user_id AND f.field = d.field;
-    DELETE FROM public.field_counts WHERE contacts <= 0;
+    DELETE FROM public.field_counts
+     WHERE contacts <= 0 AND user_id IN (SELECT user_id FROM old_rows);
     RETURN NULL;
 END
 $$;
@@ -64,9 +66,11 @@ BEGIN
         ) x GROUP BY 1, 2 HAVING sum(delta) <> 0
     )
     INSERT INTO public.tag_counts AS t (user_id, tag, contacts)
-    SELECT user_id, tag, delta FROM deltas
+    SELECT user_id, tag, delta FROM deltas ORDER BY 1, 2
     ON CONFLICT (user_id, tag) DO UPDATE SET contacts = t.contacts + EXCLUDED.contacts;
-    DELETE FROM public.tag_counts WHERE contacts <= 0;
+    -- Only the tenants this statement touched: the table holds every tenant's rows.
+    DELETE FROM public.tag_counts
+     WHERE contacts <= 0 AND user_id IN (SELECT user_id FROM new_rows UNION SELECT user_id FROM old_rows);
     -- The same for custom-field names, where the fields changed.
     WITH changed AS (
         SELECT n.user_id, n.custom_fields AS new_fields, o.custom_fields AS old_fields
@@ -80,13 +84,15 @@ BEGIN
         ) x GROUP BY 1, 2 HAVING sum(delta) <> 0
     )
     INSERT INTO public.field_counts AS f (user_id, field, contacts)
-    SELECT user_id, field, delta FROM deltas
+    SELECT user_id, field, delta FROM deltas ORDER BY 1, 2
     ON CONFLICT (user_id, field) DO UPDATE SET contacts = f.contacts + EXCLUDED.contacts;
-    DELETE FROM public.field_counts WHERE contacts <= 0;
+    DELETE FROM public.field_counts
+     WHERE contacts <= 0 AND user_id IN (SELECT user_id FROM new_rows UNION SELECT user_id FROM old_rows);
     RETURN NULL;
 END
 $$;
 
--- What is already there.
+-- What is already there (no contact may change while it is counted).
+LOCK TABLE contacts IN SHARE MODE;
 INSERT INTO field_counts (user_id, field, contacts)
 SELECT user_id, field, count(*) FROM contacts, jsonb_object_keys(custom_fields) AS field GROUP BY 1, 2;

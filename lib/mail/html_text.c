@@ -159,6 +159,17 @@ static size_t entity(struct emitter *e, const char *h, size_t len, size_t i)
 	return 0;
 }
 
+/* Attribute text (a link, an image's alt) with its entities decoded. */
+static void emit_decoded(struct emitter *e, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		size_t n = s[i] == '&' ? entity(e, s, len, i) : 0;
+		if (n == 0)
+			emit(e, s + i, 1);
+		i += n ? n : 1;
+	}
+}
+
 struct tag {
 	char name[MAX_TAG_NAME + 1];
 	int closing;
@@ -372,7 +383,7 @@ int html_to_text(const char *h, size_t len, struct strbuf *out)
 					if (text_len > 0)
 						space(&e);
 					emit(&e, "(", 1);
-					emit(&e, href, href_len);
+					emit_decoded(&e, href, href_len);
 					emit(&e, ")", 1);
 				}
 				href = NULL;
@@ -381,7 +392,7 @@ int html_to_text(const char *h, size_t len, struct strbuf *out)
 		}
 		if (strcmp(t.name, "img") == 0 && t.alt_len > 0) {
 			space(&e);
-			emit(&e, t.alt, t.alt_len);
+			emit_decoded(&e, t.alt, t.alt_len);
 			space(&e);
 			continue;
 		}

@@ -25,7 +25,10 @@ int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, long budget_ms, 
 	memset(stats, 0, sizeof(*stats));
 	memset(&c, 0, sizeof(c));
 	arena_init(&a, 64 * 1024);
-	if (delivery_start_due(sysdb, fs_config(), &a, &c) < 0 || delivery_tidy(sysdb, &a, &c) < 0) {
+	/* Mail already queued goes out even when starting campaigns failed. */
+	if (delivery_start_due(sysdb, fs_config(), &a, &c) < 0)
+		log_warn("starting due campaigns failed; queued mail is still sent");
+	if (delivery_tidy(sysdb, &a, &c) < 0) {
 		rc = -1;
 		goto out;
 	}

@@ -122,6 +122,8 @@ enum fs_status campaign_create(struct fs_ctx *ctx, const struct campaign_input *
 		     " $5::timestamptz, CASE WHEN $5 IS NULL THEN 'draft' ELSE 'scheduled' END)"
 		     " RETURNING " CAMPAIGN_COLUMNS,
 		     5, p);
+	if (!r && strcmp(db_last_sqlstate(ctx->db), "23503") == 0) /* deleted meanwhile */
+		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Template or list not found"));
 	if (!r || PQntuples(r) != 1 || db_commit(ctx->db) != FS_OK)
 		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "creating the campaign failed"));
 	*out = campaign_json(r, 0);
@@ -288,10 +290,11 @@ static enum fs_status fan_out(struct fs_db *db, struct arena *a, const char *id,
 			     "SELECT list_type, rules::text AS rules FROM contact_lists"
 			     " WHERE id = $1 AND user_id = $2",
 			     2, lp);
-		if (!r)
-			return fs_fail(err, FS_ERROR, "reading the list failed");
-		if (PQntuples(r) == 0)
-			return fs_fail(err, FS_BAD_REQUEST, "The campaign's list no longer exists");
+		if (!r || PQntuples(r) == 0) {
+			strbuf_free(&sql);
+			return r ? fs_fail(err, FS_BAD_REQUEST, "The campaign's list no longer exists")
+				 : fs_fail(err, FS_ERROR, "reading the list failed");
+		}
 		if (strcmp(db_get(r, 0, "list_type"), "static") == 0) {
 			strbuf_appends(&sql, " AND EXISTS (SELECT 1 FROM contact_list_members m"
 					     " WHERE m.list_id = $3 AND m.contact_id = c.id)");
@@ -315,6 +318,19 @@ static enum fs_status fan_out(struct fs_db *db, struct arena *a, const char *id,
 	if (!r)
 		return fs_fail(err, FS_ERROR, "queueing the recipients failed");
 	*count = strtoll(PQcmdTuples(r), NULL, 10);
+	return FS_OK;
+}
+
+/* Serialise a tenant's sends for the rest of the transaction, so two sends
+ * at once cannot both fit under the monthly limit (each counts after the
+ * other has committed). */
+static enum fs_status lock_monthly_usage(struct fs_db *db, struct arena *a, const char *user_id,
+					 struct fs_error *err)
+{
+	const char *p[1] = { user_id };
+
+	if (!db_query(db, a, "SELECT pg_advisory_xact_lock(hashtext('flowsend-usage:' || $1))", 1, p))
+		return fs_fail(err, FS_ERROR, "locking this month's usage failed");
 	return FS_OK;
 }
 
@@ -349,7 +365,8 @@ enum fs_status campaign_start(struct fs_db *db, struct arena *a, const char *id,
 	char total[24];
 	enum fs_status st;
 
-	if ((st = fan_out(db, a, id, user_id, list_id, recipients, err)) != FS_OK)
+	if ((st = lock_monthly_usage(db, a, user_id, err)) != FS_OK ||
+	    (st = fan_out(db, a, id, user_id, list_id, recipients, err)) != FS_OK)
 		return st;
 	if ((st = check_monthly_limit(db, a, user_id, plan, *recipients, 1, err)) != FS_OK)
 		return st;
@@ -459,7 +476,8 @@ enum fs_status campaign_test(struct fs_ctx *ctx, const char *id, const char *ema
 		st = fs_fail(err, FS_ERROR, "rendering the test failed");
 		goto out;
 	}
-	if ((st = check_monthly_limit(ctx->db, ctx->arena, ctx->user_id, caller_plan(ctx), 1, 0,
+	if ((st = lock_monthly_usage(ctx->db, ctx->arena, ctx->user_id, err)) != FS_OK ||
+	    (st = check_monthly_limit(ctx->db, ctx->arena, ctx->user_id, caller_plan(ctx), 1, 0,
 				      err)) != FS_OK)
 		goto out;
 	payload = json_object_new_object();

@@ -25,6 +25,7 @@ struct campaign_render {
 	const char *postal_address;
 	struct tpl_message msg;
 	const char *problem; /* why its rows fail, or NULL */
+	int unreadable;      /* a database error: leave its rows to be retried */
 };
 
 struct outcome_arrays {
@@ -124,11 +125,20 @@ static int start_one(struct fs_db *db, struct arena *a, struct delivery_counts *
 		return 1;
 	}
 	db_rollback(db);
-	if (st != FS_BAD_REQUEST)
-		return -1;
-	/* It cannot go out as it is: say why on the campaign, never retry blindly. */
 	{
 		const char *p[2] = { id, err.detail };
+		if (st != FS_BAD_REQUEST) {
+			/* A database error (a timeout, a lost connection): try this one
+			 * again in a minute rather than block every campaign behind it. */
+			log_warn("campaign %s could not start, retrying in a minute: %s", id, err.detail);
+			return db_query(db, a,
+					"UPDATE campaigns SET scheduled_at = now() + interval '1 minute',"
+					" last_error = $2 WHERE id = $1 AND status = 'scheduled'",
+					2, p)
+				       ? 1
+				       : -1;
+		}
+		/* It cannot go out as it is: say why on the campaign, never retry blindly. */
 		if (!db_query(db, a,
 			      "UPDATE campaigns SET status = 'failed', last_error = $2, updated_at = now()"
 			      " WHERE id = $1 AND status = 'scheduled'",
@@ -172,8 +182,12 @@ static struct campaign_render *campaign_for(struct fs_db *db, struct arena *a,
 		     " FROM campaigns c JOIN users u ON u.id = c.user_id"
 		     " LEFT JOIN email_templates t ON t.id = c.template_id WHERE c.id = $1",
 		     1, p);
-	if (!r || PQntuples(r) == 0) {
-		cr->problem = "the campaign could not be read";
+	if (!r) {
+		cr->unreadable = 1;
+		return cr;
+	}
+	if (PQntuples(r) == 0) {
+		cr->problem = "the campaign no longer exists";
 		return cr;
 	}
 	if (!db_get(r, 0, "html_content")) {
@@ -234,7 +248,7 @@ static const char record_sql[] =
 	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted, x.why),"
 	" skipped AS ("
 	"  UPDATE outbox o SET status = 'cancelled', locked_until = NULL,"
-	"   last_error = 'unsubscribed, bounced or suppressed before sending'"
+	"   last_error = 'unsubscribed, bounced, suppressed or cancelled before sending'"
 	"  FROM unnest($6::uuid[], $7::int[]) AS x(id, attempts)"
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending' RETURNING o.id),"
 	" events AS ("
@@ -279,9 +293,12 @@ static const char claim_sql[] =
 	" SELECT cl.id, cl.user_id, cl.campaign_id, cl.contact_id, cl.to_email,"
 	"  cl.payload IS NOT NULL AS prerendered, cl.attempts,"
 	"  k.first_name, k.last_name, k.custom_fields::text AS custom,"
-	"  (cl.contact_id IS NOT NULL AND (k.id IS NULL OR NOT k.is_subscribed"
-	"   OR k.bounced_at IS NOT NULL OR EXISTS (SELECT 1 FROM suppressions x"
-	"   WHERE x.user_id = cl.user_id AND x.email_hash = flowsend_email_hash(k.email)))) AS skip"
+	"  ((cl.contact_id IS NOT NULL AND (k.id IS NULL OR NOT k.is_subscribed"
+	"    OR k.bounced_at IS NOT NULL))"
+	"   OR EXISTS (SELECT 1 FROM suppressions x WHERE x.user_id = cl.user_id"
+	"    AND x.email_hash = flowsend_email_hash(cl.to_email))"
+	"   OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = cl.campaign_id"
+	"    AND c.status = 'cancelled')) AS skip"
 	" FROM claimed cl LEFT JOIN contacts k ON k.id = cl.contact_id AND k.user_id = cl.user_id";
 
 long delivery_run_batch(struct fs_db *db, const struct fs_config *cfg, struct arena *a, int batch,
@@ -317,6 +334,8 @@ long delivery_run_batch(struct fs_db *db, const struct fs_config *cfg, struct ar
 		}
 		if (campaign) {
 			struct campaign_render *cr = campaign_for(db, a, cfg, cache, &ncache, campaign);
+			if (cr->unreadable)
+				continue; /* its claim lapses and the mail goes back in the queue */
 			problem = cr->problem;
 			if (!problem && deliver_campaign_row(cfg, a, cr, r, i, &scratch) < 0)
 				problem = "rendering the message failed";

@@ -66,15 +66,19 @@ enum fs_status template_compile(const char *subject, const char *html, const cha
 	return fs_fail(err, FS_INVALID, "%s", detail);
 }
 
-/* Compile only the parts the input sets (an update may change one). */
+/* Compile the parts the input sets (an update may change one). New HTML
+ * without a text part also has its derived text compiled: entities can spell
+ * "{{" there that the HTML itself does not have. */
 static enum fs_status check_content(const struct template_input *in, struct fs_error *err)
 {
 	struct tpl_message m;
 	enum fs_status st;
+	int derive = in->set_html && !(in->set_text && in->text_content);
 
 	st = template_compile(in->set_subject ? in->subject : "",
 			      in->set_html ? in->html_content : "",
-			      in->set_text && in->text_content ? in->text_content : "", &m, err);
+			      derive ? NULL : in->set_text && in->text_content ? in->text_content : "",
+			      &m, err);
 	tpl_message_free(&m);
 	return st;
 }
@@ -156,8 +160,14 @@ static enum fs_status editable(struct fs_ctx *ctx, const char *id, const char *r
 			       struct fs_error *err)
 {
 	const char *p[1] = { id };
+	/* A tenant may not lock a system row (no UPDATE right on it): only its own
+	 * rows are read again FOR UPDATE. */
 	PGresult *r = db_query(ctx->db, ctx->arena,
 			       "SELECT t.is_system FROM email_templates t WHERE t.id = $1", 1, p);
+
+	if (r && PQntuples(r) == 1 && !db_get_bool(r, 0, "is_system"))
+		r = db_query(ctx->db, ctx->arena,
+			     "SELECT t.is_system FROM email_templates t WHERE t.id = $1 FOR UPDATE", 1, p);
 
 	if (!r)
 		return fs_fail(err, FS_ERROR, "reading the template failed");
@@ -213,6 +223,18 @@ enum fs_status template_delete(struct fs_ctx *ctx, const char *id, struct fs_err
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	if ((st = editable(ctx, id, "Cannot delete system templates", err)) != FS_OK)
 		return fs_rollback_with(ctx, st);
+	{
+		PGresult *used = db_query(ctx->db, ctx->arena,
+					  "SELECT 1 FROM campaigns WHERE template_id = $1"
+					  " AND status IN ('scheduled', 'sending') LIMIT 1",
+					  1, p);
+		if (!used)
+			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "deleting the template failed"));
+		if (PQntuples(used) > 0)
+			return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+							     "Template is used by a scheduled or sending"
+							     " campaign"));
+	}
 	if (!db_query(ctx->db, ctx->arena, "DELETE FROM email_templates WHERE id = $1", 1, p) ||
 	    db_commit(ctx->db) != FS_OK)
 		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "deleting the template failed"));

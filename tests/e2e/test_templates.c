@@ -93,6 +93,20 @@ START_TEST(create_read_update_delete)
 		json_object_array_get_idx(json_object_object_get(a.json, "items"), 0), "is_system")));
 	http_answer_free(&a);
 
+	/* Not while a scheduled campaign will send it. */
+	{
+		char body[256], campaign[160];
+		snprintf(body, sizeof(body),
+			 "{\"name\":\"C\",\"subject\":\"S\",\"template_id\":\"%s\","
+			 "\"scheduled_at\":\"2099-01-01T00:00:00Z\"}",
+			 id);
+		e2e_expect(token, "POST", "/api/v1/campaigns", body, 201, NULL, &a);
+		snprintf(campaign, sizeof(campaign), "/api/v1/campaigns/%s", json_str(a.json, "id"));
+		http_answer_free(&a);
+		e2e_expect(token, "DELETE", path, NULL, 400,
+			   "Template is used by a scheduled or sending campaign", NULL);
+		e2e_expect(token, "DELETE", campaign, NULL, 204, NULL, NULL);
+	}
 	e2e_expect(token, "DELETE", path, NULL, 204, NULL, NULL);
 	e2e_expect(token, "GET", path, NULL, 404, "Template not found", NULL);
 	e2e_expect(token, "DELETE", path, NULL, 404, "Template not found", NULL);
@@ -145,6 +159,14 @@ START_TEST(parse_errors_name_line_and_column)
 	e2e_expect(token, "POST", "/api/v1/templates/preview",
 		   "{\"subject\":\"s\",\"html_content\":\"{{first_name|a{{b}}\"}", 422,
 		   "Template error at line 1, column 15", NULL);
+	/* Entities can spell "{{" in the text derived from the HTML: caught at save. */
+	e2e_expect(token, "POST", "/api/v1/templates",
+		   "{\"name\":\"n\",\"subject\":\"s\",\"html_content\":\"<p>&#123;&#123;</p>\"}", 422,
+		   "(in the text derived from html_content)", NULL);
+	e2e_expect(token, "POST", "/api/v1/templates",
+		   "{\"name\":\"n\",\"subject\":\"s\",\"html_content\":\"<p>&#123;&#123;</p>\","
+		   "\"text_content\":\"plain\"}",
+		   201, NULL, NULL);
 }
 END_TEST
 

@@ -158,7 +158,7 @@ START_TEST(message_derives_text_from_html)
 	ck_assert_int_eq(tpl_render(m.text, &v, &text), 0);
 	ck_assert_str_eq(strbuf_cstr(&text),
 			 "Hello A&B\n\nLine one\nLine two & \xe2\x82\xac" "5 \xc2\xa9\n\nCell A Cell B\n\n"
-			 "- First\n- Second\n\nShop now (https://shop.test/x?a=1&amp;b=2) Top Logo\n\n"
+			 "- First\n- Second\n\nShop now (https://shop.test/x?a=1&b=2) Top Logo\n\n"
 			 "Unsubscribe (https://u.test/1)");
 	strbuf_free(&text);
 	tpl_message_free(&m);
