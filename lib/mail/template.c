@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/utf8.h"
 #include "mail/html_text.h"
@@ -25,11 +26,16 @@ enum seg_kind {
 	SEG_CUSTOM,
 };
 
+/* Where an HTML part puts a value: in text, inside a tag (an attribute), or
+ * in an attribute that holds a URL. */
+enum seg_place { PLACE_TEXT, PLACE_ATTRIBUTE, PLACE_URL };
+
 struct seg {
 	enum seg_kind kind;
 	uint32_t off, len;         /* literal text, or the custom key (NUL-terminated) */
 	uint32_t def_off, def_len; /* the default, when has_default */
 	int has_default;
+	enum seg_place place;
 };
 
 struct tpl {
@@ -116,11 +122,73 @@ static int is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
+/* Enough of an HTML tokenizer to know where a variable lands. */
+enum html_state { IN_TEXT, IN_TAG, IN_DOUBLE_QUOTED, IN_SINGLE_QUOTED };
+
 struct builder {
 	struct tpl *t;
 	size_t cap;
 	size_t keys_len; /* bytes of keys appended after the source */
+	enum html_state html;
+	char attr[16];   /* the attribute being read or last assigned, lower case */
+	size_t attr_len;
+	int in_value;    /* after attr= */
+	int name_done;   /* a space ended the name: the next letter starts another */
 };
+
+static const char *const url_attributes[] = { "href", "src", "action", "formaction",
+					       "background", "poster", "cite", NULL };
+
+/* Follow the markup of an HTML literal so the next variable's place is known. */
+static void follow_html(struct builder *b, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (b->html == IN_TEXT) {
+			if (c == '<' && i + 1 < len && (is_name_start(s[i + 1]) || s[i + 1] == '/')) {
+				b->html = IN_TAG;
+				b->attr_len = 0;
+				b->in_value = b->name_done = 0;
+			}
+		} else if (b->html != IN_TAG) { /* a quoted value */
+			if (c == (b->html == IN_DOUBLE_QUOTED ? '"' : '\'')) {
+				b->html = IN_TAG;
+				b->attr_len = 0;
+				b->in_value = b->name_done = 0;
+			}
+		} else if (c == '>') {
+			b->html = IN_TEXT;
+		} else if (c == '"' || c == '\'') {
+			b->html = c == '"' ? IN_DOUBLE_QUOTED : IN_SINGLE_QUOTED;
+		} else if (c == '=') {
+			b->in_value = 1;
+		} else if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '/') {
+			if (b->in_value) { /* an unquoted value ended */
+				b->attr_len = 0;
+				b->in_value = 0;
+			}
+			b->name_done = 1;
+		} else if (!b->in_value) { /* a name: the tag's, then each attribute's */
+			if (b->name_done)
+				b->attr_len = 0;
+			b->name_done = 0;
+			if (b->attr_len < sizeof(b->attr) - 1)
+				b->attr[b->attr_len++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		}
+	}
+}
+
+static enum seg_place html_place(const struct builder *b)
+{
+	if (b->html == IN_TEXT)
+		return PLACE_TEXT;
+	if (b->in_value || b->html != IN_TAG)
+		for (const char *const *u = url_attributes; *u; u++)
+			if (b->attr_len == strlen(*u) && strncmp(b->attr, *u, b->attr_len) == 0)
+				return PLACE_URL;
+	return PLACE_ATTRIBUTE;
+}
 
 static struct seg *push(struct builder *b)
 {
@@ -148,6 +216,8 @@ static int push_literal(struct builder *b, size_t off, size_t len)
 	s->off = (uint32_t)off;
 	s->len = (uint32_t)len;
 	b->t->literal_bytes += len;
+	if (b->t->part == TPL_HTML)
+		follow_html(b, b->t->text + off, len);
 	return 0;
 }
 
@@ -202,6 +272,7 @@ static int parse_tag(struct builder *b, const char *src, size_t len, size_t at, 
 	if (!(s = push(b)))
 		return fail_at(src, at, err, "out of memory");
 	s->kind = kind;
+	s->place = b->t->part == TPL_HTML ? html_place(b) : PLACE_TEXT;
 	if (kind == SEG_CUSTOM) {
 		char *keys = b->t->text + len + 1 + b->keys_len;
 		memcpy(keys, src + key_at, key_len);
@@ -300,7 +371,9 @@ size_t tpl_literal_size(const struct tpl *t)
 	return t->literal_bytes;
 }
 
-static void append_html(struct strbuf *out, const char *s, size_t len)
+/* Escape for HTML text; inside a tag also the characters that could end an
+ * unquoted attribute value and start another attribute. */
+static void append_html(struct strbuf *out, const char *s, size_t len, int in_tag)
 {
 	size_t run = 0;
 
@@ -312,8 +385,15 @@ static void append_html(struct strbuf *out, const char *s, size_t len)
 		case '>': rep = "&gt;"; break;
 		case '"': rep = "&quot;"; break;
 		case '\'': rep = "&#39;"; break;
+		case ' ': rep = in_tag ? "&#32;" : NULL; break;
+		case '\t': rep = in_tag ? "&#9;" : NULL; break;
+		case '\n': rep = in_tag ? "&#10;" : NULL; break;
+		case '=': rep = in_tag ? "&#61;" : NULL; break;
+		case '`': rep = in_tag ? "&#96;" : NULL; break;
 		default: continue;
 		}
+		if (!rep)
+			continue;
 		strbuf_append(out, s + run, i - run);
 		strbuf_appends(out, rep);
 		run = i + 1;
@@ -336,10 +416,40 @@ static void append_header(struct strbuf *out, const char *s, size_t len)
 	strbuf_append(out, s + run, len - run);
 }
 
-static void append_value(const struct tpl *t, struct strbuf *out, const char *s, size_t len)
+/* A URL attribute takes http(s), mailto, tel or a relative link; anything
+ * else (javascript:, data:) from a contact's data becomes "#". */
+static int url_allowed(const char *s, size_t len)
+{
+	static const char *const schemes[] = { "http", "https", "mailto", "tel" };
+	size_t i = 0, start;
+
+	while (i < len && (unsigned char)s[i] <= 0x20)
+		i++;
+	start = i;
+	for (; i < len; i++) {
+		if (s[i] == ':')
+			break;
+		if (s[i] == '/' || s[i] == '?' || s[i] == '#')
+			return 1; /* no scheme: a relative link */
+	}
+	if (i == len)
+		return 1;
+	for (size_t k = 0; k < sizeof(schemes) / sizeof(schemes[0]); k++)
+		if (i - start == strlen(schemes[k]) && strncasecmp(s + start, schemes[k], i - start) == 0)
+			return 1;
+	return 0;
+}
+
+static void append_value(const struct tpl *t, enum seg_place place, struct strbuf *out,
+			 const char *s, size_t len)
 {
 	switch (t->part) {
-	case TPL_HTML: append_html(out, s, len); break;
+	case TPL_HTML:
+		if (place == PLACE_URL && !url_allowed(s, len))
+			strbuf_appendc(out, '#');
+		else
+			append_html(out, s, len, place != PLACE_TEXT);
+		break;
 	case TPL_HEADER: append_header(out, s, len); break;
 	case TPL_TEXT: strbuf_append(out, s, len); break;
 	}
@@ -386,7 +496,7 @@ int tpl_render(const struct tpl *t, const struct tpl_values *v, struct strbuf *o
 		if (val && s->kind != SEG_CUSTOM)
 			len = strlen(val);
 		if (val && len > 0)
-			append_value(t, out, val, len);
+			append_value(t, s->place, out, val, len);
 		else if (s->has_default) /* the author's own text, like the literal around it */
 			strbuf_append(out, t->text + s->def_off, s->def_len);
 	}

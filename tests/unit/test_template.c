@@ -92,6 +92,21 @@ START_TEST(values_are_escaped_per_part)
 	expect("Hi {{first_name}}", TPL_HEADER, &v, "Hi Ann  Bcc: evil@example.com");
 	/* The author's default is written as the author wrote it. */
 	expect("{{last_name|<b>friend</b>}}", TPL_HTML, &(struct tpl_values){ 0 }, "<b>friend</b>");
+	/* A value in a link can only be a web, mail or phone link (or relative). */
+	v.first_name = "javascript:alert(1)";
+	v.last_name = " JaVaScRiPt:alert(1)";
+	expect("<a href=\"{{first_name}}\">x</a><a title='t' href='{{last_name}}'>y</a>", TPL_HTML, &v,
+	       "<a href=\"#\">x</a><a title='t' href='#'>y</a>");
+	v.first_name = "https://shop.test/?a=1&b=2";
+	v.last_name = "/relative/path";
+	expect("<a href={{first_name}} data-x=\"{{last_name}}\">{{first_name}}</a><img src=\"{{last_name}}\">",
+	       TPL_HTML, &v,
+	       "<a href=https://shop.test/?a&#61;1&amp;b&#61;2 data-x=\"/relative/path\">"
+	       "https://shop.test/?a=1&amp;b=2</a><img src=\"/relative/path\">");
+	/* Inside a tag a value cannot end an unquoted attribute and add its own. */
+	v.first_name = "x onmouseover=alert(1)";
+	expect("<p class={{first_name}}>{{first_name}}</p>", TPL_HTML, &v,
+	       "<p class=x&#32;onmouseover&#61;alert(1)>x onmouseover=alert(1)</p>");
 	/* Non-ASCII and emoji pass through whole. */
 	v.first_name = "Zoë 🎉";
 	expect("{{first_name}}", TPL_HTML, &v, "Zoë 🎉");
