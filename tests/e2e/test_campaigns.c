@@ -608,6 +608,38 @@ START_TEST(cancelling_mid_send_stops_the_rest)
 }
 END_TEST
 
+START_TEST(unsubscribing_after_the_send_still_stops_the_mail)
+{
+	char id[40], gone[40], path[128];
+	const char *p[2];
+
+	e2e_pause_worker(1);
+	tenant();
+	contacts(3, "late.example");
+	contact("{\"email\":\"changed.mind@late.example\"}", gone);
+	simple_campaign(id);
+	send_ok(id, 4);
+	/* Between the send and the delivery the contact unsubscribes. */
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s", gone);
+	e2e_expect(token, "PATCH", path, "{\"is_subscribed\":false}", 200, NULL, NULL);
+	ck_assert_int_eq(e2e_run_batch(NULL), 0);
+	e2e_pause_worker(0);
+	ck_assert(has_status(id, "sent"));
+	ck_assert_int_eq(field(id, "sent_count"), 3);
+	expect_figures_match_events(id);
+	p[0] = id;
+	p[1] = gone;
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM email_events WHERE campaign_id = $1"
+					 " AND contact_id = $2",
+					 2, p),
+			 0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM outbox WHERE campaign_id = $1"
+					 " AND contact_id = $2 AND status = 'cancelled'",
+					 2, p),
+			 1);
+}
+END_TEST
+
 START_TEST(two_workers_never_send_twice)
 {
 	char id[40];
@@ -658,6 +690,7 @@ Suite *campaigns_suite(void)
 	tcase_add_unchecked_fixture(driven, NULL, resume_worker);
 	tcase_add_test(driven, scheduled_campaigns_are_started_by_once);
 	tcase_add_test(driven, cancelling_mid_send_stops_the_rest);
+	tcase_add_test(driven, unsubscribing_after_the_send_still_stops_the_mail);
 	tcase_add_test(driven, two_workers_never_send_twice);
 	suite_add_tcase(s, driven);
 	return s;
