@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "mail/html_text.h"
+#include "mail/links.h"
 #include "mail/template.h"
 #include "unit.h"
 
@@ -216,6 +217,29 @@ START_TEST(compiled_once_rendered_many)
 }
 END_TEST
 
+START_TEST(link_tokens_round_trip_and_refuse_tampering)
+{
+	const char *id = "01a213c5-fa91-7924-8c9b-841b45a51f13";
+	char token[LINK_TOKEN_LEN + 1], back[40], altered[LINK_TOKEN_LEN + 1];
+
+	ck_assert_int_eq(link_token("secret-one", "u", id, token, sizeof(token)), 0);
+	ck_assert_uint_eq(strlen(token), LINK_TOKEN_LEN);
+	ck_assert_int_eq(link_token_verify("secret-one", "u", token, back, sizeof(back)), 0);
+	ck_assert_str_eq(back, id);
+	/* Another secret, another purpose, any changed character: refused. */
+	ck_assert_int_eq(link_token_verify("secret-two", "u", token, back, sizeof(back)), -1);
+	ck_assert_int_eq(link_token_verify("secret-one", "c", token, back, sizeof(back)), -1);
+	for (size_t i = 0; i < LINK_TOKEN_LEN; i++) {
+		memcpy(altered, token, sizeof(altered));
+		altered[i] = altered[i] == 'A' ? 'B' : 'A';
+		ck_assert_msg(link_token_verify("secret-one", "u", altered, back, sizeof(back)) == -1,
+			      "altered at %zu accepted", i);
+	}
+	ck_assert_int_eq(link_token_verify("secret-one", "u", "short", back, sizeof(back)), -1);
+	ck_assert_int_eq(link_token("secret-one", "u", "not-a-uuid", token, sizeof(token)), -1);
+}
+END_TEST
+
 Suite *template_suite(void)
 {
 	Suite *s = suite_create("template");
@@ -228,6 +252,7 @@ Suite *template_suite(void)
 	tcase_add_test(tc, message_derives_text_from_html);
 	tcase_add_test(tc, html_to_text_survives_broken_markup);
 	tcase_add_test(tc, compiled_once_rendered_many);
+	tcase_add_test(tc, link_tokens_round_trip_and_refuse_tampering);
 	suite_add_tcase(s, tc);
 	return s;
 }
