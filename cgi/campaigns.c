@@ -3,26 +3,10 @@
 #include <string.h>
 
 #include "core/timeutil.h"
-#include "core/uuid.h"
 #include "http/server.h"
 #include "json/json.h"
 #include "services/auth.h"
 #include "services/campaigns.h"
-
-/* An optional UUID field that may be null: 1 set (value or NULL in *out), 0 absent. */
-static int get_uuid(struct fs_validation *v, json_object *body, const char *key, const char **out)
-{
-	int present = 0;
-
-	*out = NULL;
-	if (fs_json_get_nullable_string(v, body, key, 1, 64, &present, out) < 0)
-		return 0;
-	if (*out && !uuid_valid(*out, strlen(*out))) {
-		fs_validation_add(v, "body", key, "Input should be a valid UUID", "uuid_parsing");
-		return 0;
-	}
-	return present;
-}
 
 static int parse_input(struct fs_ctx *ctx, json_object *body, int create,
 		       struct campaign_input *in)
@@ -35,8 +19,8 @@ static int parse_input(struct fs_ctx *ctx, json_object *body, int create,
 	in->set_name = fs_json_get_string(&v, body, "name", create, 1, 255, &in->name, NULL) == 1;
 	in->set_subject =
 		fs_json_get_string(&v, body, "subject", create, 1, 500, &in->subject, NULL) == 1;
-	in->set_template = get_uuid(&v, body, "template_id", &in->template_id);
-	in->set_list = get_uuid(&v, body, "list_id", &in->list_id);
+	fs_json_get_nullable_uuid(&v, body, "template_id", &in->set_template, &in->template_id);
+	fs_json_get_nullable_uuid(&v, body, "list_id", &in->set_list, &in->list_id);
 	fs_json_get_nullable_string(&v, body, "scheduled_at", 1, 64, &in->set_scheduled, &when);
 	if (when) {
 		char *canonical = arena_alloc(ctx->arena, 32);

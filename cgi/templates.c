@@ -2,7 +2,6 @@
  * and rendered previews. */
 #include <string.h>
 
-#include "core/uuid.h"
 #include "http/server.h"
 #include "json/json.h"
 #include "services/auth.h"
@@ -113,9 +112,7 @@ static int parse_contact_id(struct fs_ctx *ctx, json_object *body, const char **
 	fs_validation_init(&v);
 	*out = NULL;
 	if (body)
-		fs_json_get_nullable_string(&v, body, "contact_id", 1, 64, &present, out);
-	if (*out && !uuid_valid(*out, strlen(*out)))
-		fs_validation_add(&v, "body", "contact_id", "Input should be a valid UUID", "uuid_parsing");
+		fs_json_get_nullable_uuid(&v, body, "contact_id", &present, out);
 	if (fs_validation_failed(&v)) {
 		fs_respond_validation(ctx, fs_validation_take(&v));
 		return -1;

@@ -5,6 +5,7 @@
 #include "core/email.h"
 #include "core/strbuf.h"
 #include "core/utf8.h"
+#include "core/uuid.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -203,6 +204,19 @@ int fs_json_get_nullable_string(struct fs_validation *v, json_object *obj, const
 	if (!*present || val == NULL)
 		return *present;
 	return fs_json_get_string(v, obj, key, 0, min_chars, max_chars, out, NULL);
+}
+
+int fs_json_get_nullable_uuid(struct fs_validation *v, json_object *obj, const char *key,
+			      int *present, const char **out)
+{
+	int r = fs_json_get_nullable_string(v, obj, key, 1, 64, present, out);
+
+	if (r == 1 && *out && !uuid_valid(*out, strlen(*out))) {
+		fs_validation_add(v, "body", key, "Input should be a valid UUID", "uuid_parsing");
+		*out = NULL;
+		return -1;
+	}
+	return r;
 }
 
 int fs_json_get_email(struct fs_validation *v, json_object *obj, const char *key, int required,

@@ -38,6 +38,9 @@ int fs_json_get_string(struct fs_validation *v, json_object *obj, const char *ke
 int fs_json_get_nullable_string(struct fs_validation *v, json_object *obj, const char *key,
 				size_t min_chars, size_t max_chars, int *present,
 				const char **out);
+/* Like fs_json_get_nullable_string for a UUID (422 "Input should be a valid UUID"). */
+int fs_json_get_nullable_uuid(struct fs_validation *v, json_object *obj, const char *key,
+			      int *present, const char **out);
 /* An email field: a string that passes email_invalid_reason (422 otherwise). */
 int fs_json_get_email(struct fs_validation *v, json_object *obj, const char *key, int required,
 		      const char **out);

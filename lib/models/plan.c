@@ -22,6 +22,12 @@ const struct plan *plan_default(void)
 	return &plans[0];
 }
 
+const struct plan *plan_find_or_default(const char *tier)
+{
+	const struct plan *p = plan_find(tier);
+	return p ? p : plan_default();
+}
+
 int plan_allows(long limit, long used, long adding)
 {
 	return limit == PLAN_UNLIMITED || used + adding <= limit;

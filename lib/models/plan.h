@@ -21,6 +21,8 @@ struct plan {
 const struct plan *plan_find(const char *tier);
 /* The free plan: the fallback for accounts without a live subscription. */
 const struct plan *plan_default(void);
+/* The plan of that tier, or the free plan when the tier is unknown. */
+const struct plan *plan_find_or_default(const char *tier);
 /* 1 when used + adding stays within limit (PLAN_UNLIMITED always fits). */
 int plan_allows(long limit, long used, long adding);
 json_object *plan_to_json(const struct plan *p);

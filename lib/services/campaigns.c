@@ -390,12 +390,6 @@ void campaign_wake_worker(struct fs_ctx *ctx)
 		freeReplyObject(rep);
 }
 
-static const struct plan *caller_plan(struct fs_ctx *ctx)
-{
-	const struct plan *plan = plan_find(ctx->auth.plan);
-	return plan ? plan : plan_default();
-}
-
 enum fs_status campaign_send(struct fs_ctx *ctx, const char *id, json_object **out,
 			     struct fs_error *err)
 {
@@ -414,8 +408,8 @@ enum fs_status campaign_send(struct fs_ctx *ctx, const char *id, json_object **o
 						  "Campaign must be in draft or scheduled status to send"));
 	if (!template_id)
 		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST, "Campaign has no template"));
-	st = campaign_start(ctx->db, ctx->arena, id, ctx->user_id, list_id, caller_plan(ctx),
-			    &recipients, err);
+	st = campaign_start(ctx->db, ctx->arena, id, ctx->user_id, list_id,
+			    plan_find_or_default(ctx->auth.plan), &recipients, err);
 	if (st != FS_OK)
 		return fs_rollback_with(ctx, st);
 	r = db_query(ctx->db, ctx->arena,
@@ -477,8 +471,8 @@ enum fs_status campaign_test(struct fs_ctx *ctx, const char *id, const char *ema
 		goto out;
 	}
 	if ((st = lock_monthly_usage(ctx->db, ctx->arena, ctx->user_id, err)) != FS_OK ||
-	    (st = check_monthly_limit(ctx->db, ctx->arena, ctx->user_id, caller_plan(ctx), 1, 0,
-				      err)) != FS_OK)
+	    (st = check_monthly_limit(ctx->db, ctx->arena, ctx->user_id,
+				      plan_find_or_default(ctx->auth.plan), 1, 0, err)) != FS_OK)
 		goto out;
 	payload = json_object_new_object();
 	json_object_object_add(payload, "subject", json_object_new_string_len(subject.buf, (int)subject.len));

@@ -86,13 +86,11 @@ static enum fs_status duplicate_or_error(struct fs_ctx *ctx, const char *email,
 
 long contacts_room_left(struct fs_ctx *ctx)
 {
-	const struct plan *plan = plan_find(ctx->auth.plan);
+	const struct plan *plan = plan_find_or_default(ctx->auth.plan);
 	const char *u[1] = { ctx->user_id };
 	PGresult *r;
 	long left;
 
-	if (!plan)
-		plan = plan_default();
 	if (plan->max_contacts == PLAN_UNLIMITED)
 		return -1;
 	r = db_query(ctx->db, ctx->arena,

@@ -78,11 +78,6 @@ static void outcome_free(struct batch_outcome *b)
 	strbuf_free(&b->why);
 }
 
-static const char *plan_tier_or_free(const char *tier)
-{
-	return plan_find(tier) ? tier : plan_default()->tier;
-}
-
 /* Start one due campaign; 1 when one was found, 0 when none is due, -1. */
 static int start_one(struct fs_db *db, struct arena *a, struct delivery_counts *c)
 {
@@ -115,7 +110,7 @@ static int start_one(struct fs_db *db, struct arena *a, struct delivery_counts *
 		st = fs_fail(&err, FS_BAD_REQUEST, "Campaign has no template");
 	} else {
 		st = campaign_start(db, a, id, user_id, list_id,
-				    plan_find(plan_tier_or_free(db_get(r, 0, "plan"))), &recipients, &err);
+				    plan_find_or_default(db_get(r, 0, "plan")), &recipients, &err);
 	}
 	if (st == FS_OK) {
 		if (db_commit(db) != FS_OK)
