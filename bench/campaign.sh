@@ -6,7 +6,6 @@ set -euo pipefail
 
 recipients=${BENCH_CAMPAIGN_CONTACTS:-100000}
 state=/var/tmp/flowsend-28080
-psql_owner() { psql -q -X -h "$state/pgsock" -p 25499 -U flowsend_owner -d flowsend -v ON_ERROR_STOP=1 "$@"; }
 
 email="bench-campaign-$(date +%s%N)@example.com"
 token=$(curl -fsS -X POST "$base/api/v1/auth/register" -H 'Content-Type: application/json' \

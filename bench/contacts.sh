@@ -5,8 +5,6 @@
 # bench/run.sh's measure and json_field functions.
 set -euo pipefail
 
-pgsock=/var/tmp/flowsend-28080/pgsock
-psql_owner() { psql -q -X -h "$pgsock" -p 25499 -U flowsend_owner -d flowsend -v ON_ERROR_STOP=1 "$@"; }
 email=bench-1m@example.com
 password=bench-password-1m
 rows=${BENCH_CONTACTS:-1000000}
@@ -37,6 +35,8 @@ if ((have < rows)); then
 	psql_owner -c "ANALYZE contacts"
 	t1=$(date +%s.%N)
 	python3 -c "import sys; r, s = int(sys.argv[1]), float(sys.argv[3]) - float(sys.argv[2]); print(f'  loaded {r} rows in {s:.1f} s ({r / s:,.0f} rows/s)')" "$rows" "$t0" "$t1"
+	echo "  search index caught up $(search_caught_up) s later"
+	psql_owner -c "ANALYZE contact_search"
 fi
 
 list_id=$(curl -fsS -X POST "$base/api/v1/contacts/lists" -H "Authorization: Bearer $token" \

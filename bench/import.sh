@@ -8,8 +8,6 @@ set -euo pipefail
 
 rows=${BENCH_IMPORT_ROWS:-1000000}
 work=/var/tmp/flowsend-28080/bench-import
-pgsock=/var/tmp/flowsend-28080/pgsock
-psql_owner() { psql -q -X -h "$pgsock" -p 25499 -U flowsend_owner -d flowsend -v ON_ERROR_STOP=1 "$@"; }
 mkdir -p "$work"
 
 # A fresh enterprise tenant for each side (no plan limit in the way).
@@ -47,8 +45,9 @@ psql_owner -c "\\copy contacts (user_id, email, first_name, last_name, tags, cus
 t1=$(date +%s.%N)
 raw_s=$(seconds "$t0" "$t1")
 # Both sides start from the same table: the raw rows go before the API's come in.
+search_caught_up >/dev/null
 psql_owner -c "DELETE FROM contacts WHERE user_id = '$raw_user'"
-psql_owner -c "VACUUM contacts"
+psql_owner -c "VACUUM contacts, contact_search"
 
 t0=$(date +%s.%N)
 result=$(curl -fsS -X POST "$base/api/v1/contacts/import" -H "Authorization: Bearer $api_token" \
@@ -56,6 +55,7 @@ result=$(curl -fsS -X POST "$base/api/v1/contacts/import" -H "Authorization: Bea
 t1=$(date +%s.%N)
 api_s=$(seconds "$t0" "$t1")
 imported=$(json_field imported <<<"$result")
+caught_up=$(search_caught_up)
 rss=$(for p in $(pgrep -f 'fs-contacts'); do awk '/VmHWM/ { print $2 }' "/proc/$p/status"; done | sort -n | tail -1)
 
 t0=$(date +%s.%N)
@@ -69,9 +69,9 @@ printf '%-46s %12s %10s\n' what rows/s seconds
 printf '%-46s %12s %10.1f\n' "raw COPY into the indexed contacts table" "$(rate "$rows" "$raw_s")" "$raw_s"
 printf '%-46s %12s %10.1f\n' "POST /contacts/import (text/csv, $imported imported)" "$(rate "$imported" "$api_s")" "$api_s"
 python3 -c 'import sys; print(f"import / raw COPY = {float(sys.argv[1]) / float(sys.argv[2]):.2f}")' "$raw_s" "$api_s"
-echo "responder peak RSS: $((rss / 1024)) MiB"
+echo "responder peak RSS: $((rss / 1024)) MiB; search index caught up ${caught_up} s after the import"
 printf '%-46s %12s %10.1f\n' "GET /contacts/export ($((exported - 1)) rows)" "$(rate "$((exported - 1))" "$exp_s")" "$exp_s"
 psql_owner -c "DELETE FROM contacts WHERE email LIKE 'import%@bench.example'"
 # Leave no dead rows behind for the next run (or autovacuum) to trip over.
-psql_owner -c "VACUUM contacts"
+psql_owner -c "VACUUM contacts, contact_search"
 rm -f "$work/api.csv" "$work/raw.csv"

@@ -16,6 +16,21 @@ cc -O2 -Wall -Wextra -Werror -o build/bench/fs-hello bench/hello.c -lfcgi
 scripts/stack.sh start bench >/dev/null
 trap 'scripts/stack.sh stop bench >/dev/null' EXIT
 
+psql_owner() {
+	psql -q -X -h /var/tmp/flowsend-28080/pgsock -p 25499 -U flowsend_owner -d flowsend \
+		-v ON_ERROR_STOP=1 "$@"
+}
+# After a big insert the worker indexes the new contacts for ?search=
+# (schema/0011_async_search.sql); prints how long it took to catch up.
+search_caught_up() {
+	local t0 t1
+	t0=$(date +%s.%N)
+	while [[ $(psql_owner -Atc "SELECT count(*) FROM contact_search_backlog") != 0 ]]; do
+		sleep 0.2
+	done
+	t1=$(date +%s.%N)
+	python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.1f}")' "$t0" "$t1"
+}
 json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
 # wrk prints "Requests/sec: N" and, with --latency, a "99%" line.

@@ -95,10 +95,10 @@ int main(int argc, char **argv)
 			rc = 1;
 		} else {
 			log_info("pass done: %ld campaigns started, %ld finished, %ld messages sent,"
-				 " %ld failed, %ld skipped%s",
+				 " %ld failed, %ld skipped; %ld contacts indexed for search%s",
 				 st.campaigns_started, st.campaigns_finished, st.messages_sent,
-				 st.messages_failed, st.messages_skipped,
-				 rc_once > 0 ? "; more mail waits for the next run" : "");
+				 st.messages_failed, st.messages_skipped, st.contacts_indexed,
+				 rc_once > 0 ? "; more work waits for the next run" : "");
 		}
 	} else {
 		log_info("worker started (poll every %ds); delivery: %s", poll,

@@ -8,7 +8,7 @@
 -- depends on a row's data, so marking them LEAKPROOF discloses nothing.
 ALTER FUNCTION pg_catalog.textlike(text, text) LEAKPROOF;
 ALTER FUNCTION pg_catalog.lower(text) LEAKPROOF;
--- || builds the searched text that contacts_search_trgm indexes.
+-- || builds the searched text that contact_search_doc_trgm indexes.
 ALTER FUNCTION pg_catalog.textcat(text, text) LEAKPROOF;
 ALTER FUNCTION pg_catalog.arraycontains(anyarray, anyarray) LEAKPROOF;
 

@@ -16,7 +16,11 @@ struct batch_stats {
 	long messages_failed;
 	long messages_skipped;
 	long flow_steps_advanced;
+	long contacts_indexed;   /* for ?search=, after a big import */
 };
+
+/* Tell a sleeping worker there is work (best effort: it also polls). */
+void batch_wake(struct fs_redis *redis);
 
 /* One pass over due work, for at most budget_ms and (when max_messages > 0)
  * at most that many messages: 0 when it is all done, 1 when it stopped with

@@ -128,7 +128,7 @@ enum fs_status campaign_create(struct fs_ctx *ctx, const struct campaign_input *
 		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "creating the campaign failed"));
 	*out = campaign_json(r, 0);
 	if (in->scheduled_at)
-		campaign_wake_worker(ctx); /* it may already be due */
+		batch_wake(ctx->redis); /* it may already be due */
 	return FS_OK;
 }
 
@@ -241,7 +241,7 @@ enum fs_status campaign_update(struct fs_ctx *ctx, const char *id, const struct 
 		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "updating the campaign failed"));
 	*out = campaign_json(r, 0);
 	if (in->set_scheduled && in->scheduled_at)
-		campaign_wake_worker(ctx);
+		batch_wake(ctx->redis);
 	return FS_OK;
 }
 
@@ -381,15 +381,6 @@ enum fs_status campaign_start(struct fs_db *db, struct arena *a, const char *id,
 	return FS_OK;
 }
 
-void campaign_wake_worker(struct fs_ctx *ctx)
-{
-	const char *argv[] = { "LPUSH", BATCH_WAKE_KEY, "1" };
-	redisReply *rep = ctx->redis ? fs_redis_argv(ctx->redis, 3, argv, NULL) : NULL;
-
-	if (rep)
-		freeReplyObject(rep);
-}
-
 enum fs_status campaign_send(struct fs_ctx *ctx, const char *id, json_object **out,
 			     struct fs_error *err)
 {
@@ -417,7 +408,7 @@ enum fs_status campaign_send(struct fs_ctx *ctx, const char *id, json_object **o
 	if (!r || PQntuples(r) != 1 || db_commit(ctx->db) != FS_OK)
 		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "starting the campaign failed"));
 	*out = campaign_json(r, 0);
-	campaign_wake_worker(ctx);
+	batch_wake(ctx->redis);
 	return FS_OK;
 }
 
@@ -493,7 +484,7 @@ out:
 	if (st != FS_OK)
 		db_rollback(ctx->db);
 	else
-		campaign_wake_worker(ctx);
+		batch_wake(ctx->redis);
 	tpl_message_free(&m);
 	strbuf_free(&subject);
 	strbuf_free(&html);

@@ -56,7 +56,5 @@ enum fs_status campaign_start(struct fs_db *db, struct arena *a, const char *id,
 			      const char *user_id, const char *list_id, const struct plan *plan,
 			      long long *recipients, struct fs_error *err);
 
-/* Tell the batch worker there is mail (best effort: it also polls). */
-void campaign_wake_worker(struct fs_ctx *ctx);
 
 #endif

@@ -298,9 +298,19 @@ enum fs_status contact_export(struct fs_ctx *ctx, const char *id, const char **j
 	return FS_OK;
 }
 
+/* ?search= reads the trigram index of contact_search, and directly the ranges
+ * of freshly imported contacts the batch worker has not indexed yet
+ * (schema/0011_async_search.sql). It is a plain IN, not "$1 IS NULL OR ...",
+ * so that PostgreSQL can turn it into a join driven by the few matches. */
+#define CONTACT_SEARCH                                                                        \
+	" c.id IN ("                                                                           \
+	"  SELECT s.contact_id FROM contact_search s WHERE s.doc LIKE lower($1)"               \
+	"  UNION ALL SELECT p.id FROM contact_search_backlog b JOIN contacts p"                \
+	"   ON p.id >= b.first_id AND p.id <= b.last_id AND p.user_id = b.user_id"            \
+	"  WHERE flowsend_contact_search_text(p.email, p.first_name, p.last_name)"            \
+	"   LIKE lower($1))"
+#define CONTACT_NO_SEARCH " $1::text IS NULL"
 #define CONTACT_FILTER                                                                        \
-	" ($1::text IS NULL"                                                                   \
-	"  OR flowsend_contact_search_text(c.email, c.first_name, c.last_name) LIKE lower($1))"\
 	" AND ($2::text IS NULL OR c.tags @> ARRAY[$2::text])"                                  \
 	" AND ($3::boolean IS NULL OR c.is_subscribed = $3::boolean)"
 
@@ -349,10 +359,16 @@ enum fs_status contact_list(struct fs_ctx *ctx, const struct contact_filter *f,
 	fs_page_limits(page, limit, offset);
 	if (filtered) {
 		struct db_stmt q[2] = {
-			{ "SELECT " CONTACT_COLUMNS " FROM contacts c WHERE" CONTACT_FILTER
-			  " ORDER BY c.created_at DESC, c.id LIMIT $4::bigint OFFSET $5::bigint",
+			{ params[0] ? "SELECT " CONTACT_COLUMNS " FROM contacts c WHERE" CONTACT_SEARCH
+				      CONTACT_FILTER " ORDER BY c.created_at DESC, c.id"
+				      " LIMIT $4::bigint OFFSET $5::bigint"
+				    : "SELECT " CONTACT_COLUMNS " FROM contacts c WHERE" CONTACT_NO_SEARCH
+				      CONTACT_FILTER " ORDER BY c.created_at DESC, c.id"
+				      " LIMIT $4::bigint OFFSET $5::bigint",
 			  5, params, 0, NULL },
-			{ "SELECT count(*) FROM contacts c WHERE" CONTACT_FILTER, 3, params, 0, NULL },
+			{ params[0] ? "SELECT count(*) FROM contacts c WHERE" CONTACT_SEARCH CONTACT_FILTER
+				    : "SELECT count(*) FROM contacts c WHERE" CONTACT_NO_SEARCH CONTACT_FILTER,
+			  3, params, 0, NULL },
 		};
 		if (tag_only) {
 			q[1].sql = "SELECT COALESCE((SELECT contacts FROM tag_counts WHERE tag = $1), 0)";

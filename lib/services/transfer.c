@@ -2,8 +2,11 @@
  * so memory stays flat whatever the tenant's size. */
 #include "services/transfer.h"
 
+#include <errno.h>
 #include <fcgiapp.h>
+#include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +20,9 @@
 #include "http/multipart.h"
 #include "json/json.h"
 #include "models/plan.h"
+#include "services/batch.h"
 #include "services/contacts.h"
+#include "services/search_index.h"
 
 #define EXPORT_BATCH "2000"
 
@@ -147,9 +152,24 @@ out:
 #define IMPORT_MAX_ERRORS 100
 #define IMPORT_COPY_FLUSH (256 * 1024)
 
+/* An enterprise import (no contact limit to stop at) is split by address
+ * over this many connections, each with its own staging table and merge, so
+ * the inserts use every core; the same address always lands in the same
+ * shard, so duplicates within the file still meet. */
+#define IMPORT_SHARDS_MAX 2
+
+struct import_shard {
+	struct fs_db *db;
+	PGconn *conn;
+	struct strbuf copy;   /* COPY text not yet sent */
+	int failed, done, committed;
+	PGresult *merged;
+};
+
 struct importer {
 	struct fs_ctx *ctx;
-	PGconn *conn;
+	struct import_shard shard[IMPORT_SHARDS_MAX];
+	int nshards;
 	struct import_result *res;
 	int header_done, fatal;
 	char fatal_detail[160];
@@ -157,7 +177,7 @@ struct importer {
 	int custom_col[CSV_MAX_FIELDS];
 	char *custom_name[CSV_MAX_FIELDS];
 	size_t ncustom;
-	struct strbuf copy, scratch;
+	struct strbuf scratch;
 	struct arena rowa;   /* one row's strings, emptied before the next row */
 	long valid;
 	int copy_failed;
@@ -197,15 +217,25 @@ static void copy_text(struct strbuf *out, const char *s, size_t len)
 	}
 }
 
-static void copy_flush(struct importer *im, int force)
+static void copy_flush(struct importer *im, struct import_shard *sh, int force)
 {
-	if (im->copy_failed || (!force && im->copy.len < IMPORT_COPY_FLUSH) || !im->copy.len)
+	if (im->copy_failed || (!force && sh->copy.len < IMPORT_COPY_FLUSH) || !sh->copy.len)
 		return;
-	if (PQputCopyData(im->conn, im->copy.buf, (int)im->copy.len) != 1) {
-		log_error("COPY into the import staging table failed: %s", PQerrorMessage(im->conn));
-		im->copy_failed = 1;
+	if (PQputCopyData(sh->conn, sh->copy.buf, (int)sh->copy.len) != 1) {
+		log_error("COPY into the import staging table failed: %s", PQerrorMessage(sh->conn));
+		im->copy_failed = sh->failed = 1;
 	}
-	strbuf_reset(&im->copy);
+	strbuf_reset(&sh->copy);
+}
+
+/* FNV-1a: which shard an address goes to. */
+static int shard_of(const struct importer *im, const char *email)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)email; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return (int)(h % (uint32_t)im->nshards);
 }
 
 static char *trimmed(struct arena *a, const char *s, size_t len)
@@ -337,21 +367,23 @@ static void data_row(struct importer *im, size_t row, const char *const *f, cons
 		return import_error(im, row, "%s", "Names are limited to 255 characters");
 
 	/* row_no, email, first_name, last_name, tags, custom_fields, is_subscribed */
-	strbuf_appendf(&im->copy, "%zu\t", row);
-	copy_text(&im->copy, email, strlen(email));
-	strbuf_appendc(&im->copy, '\t');
+	struct import_shard *sh = &im->shard[shard_of(im, email)];
+	struct strbuf *out = &sh->copy;
+	strbuf_appendf(out, "%zu\t", row);
+	copy_text(out, email, strlen(email));
+	strbuf_appendc(out, '\t');
 	if (*first)
-		copy_text(&im->copy, first, strlen(first));
+		copy_text(out, first, strlen(first));
 	else
-		strbuf_appends(&im->copy, "\\N");
-	strbuf_appendc(&im->copy, '\t');
+		strbuf_appends(out, "\\N");
+	strbuf_appendc(out, '\t');
 	if (*last)
-		copy_text(&im->copy, last, strlen(last));
+		copy_text(out, last, strlen(last));
 	else
-		strbuf_appends(&im->copy, "\\N");
-	strbuf_appendc(&im->copy, '\t');
-	copy_text(&im->copy, tags->buf, tags->len);
-	strbuf_appendc(&im->copy, '\t');
+		strbuf_appends(out, "\\N");
+	strbuf_appendc(out, '\t');
+	copy_text(out, tags->buf, tags->len);
+	strbuf_appendc(out, '\t');
 	strbuf_reset(tags);
 	strbuf_appendc(tags, '{');
 	for (size_t i = 0; i < im->ncustom; i++) {
@@ -365,10 +397,10 @@ static void data_row(struct importer *im, size_t row, const char *const *f, cons
 		fs_json_append_string(tags, arena_strndup(a, v, len));
 	}
 	strbuf_appendc(tags, '}');
-	copy_text(&im->copy, tags->buf, tags->len);
-	strbuf_appends(&im->copy, sub < 0 ? "\t\\N\n" : (sub ? "\tt\n" : "\tf\n"));
+	copy_text(out, tags->buf, tags->len);
+	strbuf_appends(out, sub < 0 ? "\t\\N\n" : (sub ? "\tt\n" : "\tf\n"));
 	im->valid++;
-	copy_flush(im, 0);
+	copy_flush(im, sh, 0);
 }
 
 static int import_record(void *ud, size_t record_no, const char *const *f, const size_t *lens,
@@ -383,7 +415,10 @@ static int import_record(void *ud, size_t record_no, const char *const *f, const
 	return im->copy_failed;
 }
 
-static const char merge_sql[] =
+/* With a contact limit to stop at: distinct addresses first, then the new
+ * ones in file order up to the room left ($1), so duplicates and existing
+ * contacts do not use up the limit. */
+static const char merge_limited_sql[] =
 	"WITH staged AS (SELECT DISTINCT ON (email) * FROM import_staging ORDER BY email, row_no),"
 	" fresh AS (SELECT s.* FROM staged s"
 	"  WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE lower(c.email) = s.email)"
@@ -392,13 +427,33 @@ static const char merge_sql[] =
 	"  ORDER BY s.row_no LIMIT $1::bigint)"
 	" INSERT INTO contacts (user_id, email, first_name, last_name, tags, custom_fields,"
 	"  is_subscribed, subscribed_at, unsubscribed_at)"
-	" SELECT flowsend_current_user(), email, first_name, last_name,"
+	" SELECT $3::uuid, email, first_name, last_name,"
 	"  CASE WHEN $2::text[] IS NULL THEN tags ELSE ARRAY(SELECT DISTINCT t FROM"
 	"   unnest(tags || $2::text[]) t) END,"
 	"  custom_fields, COALESCE(is_subscribed, true),"
 	"  CASE WHEN COALESCE(is_subscribed, true) THEN now() END,"
 	"  CASE WHEN NOT COALESCE(is_subscribed, true) THEN now() END"
 	" FROM fresh ON CONFLICT DO NOTHING";
+
+/* Without one: every staged row is offered and ON CONFLICT skips addresses
+ * already there, including a second copy within the file. A temporary table
+ * written by one COPY is read back in the order it was written (no
+ * synchronised or parallel scans of temporary tables), so the first copy in
+ * the file wins without a sort. The suppression check costs a hash per row:
+ * it is left out for a tenant with no suppressions ($1 false). */
+static const char merge_open_sql[] =
+	"INSERT INTO contacts (user_id, email, first_name, last_name, tags, custom_fields,"
+	"  is_subscribed, subscribed_at, unsubscribed_at)"
+	" SELECT $3::uuid, email, first_name, last_name,"
+	"  CASE WHEN $2::text[] IS NULL THEN tags ELSE ARRAY(SELECT DISTINCT t FROM"
+	"   unnest(tags || $2::text[]) t) END,"
+	"  custom_fields, COALESCE(is_subscribed, true),"
+	"  CASE WHEN COALESCE(is_subscribed, true) THEN now() END,"
+	"  CASE WHEN NOT COALESCE(is_subscribed, true) THEN now() END"
+	" FROM import_staging s"
+	" WHERE NOT $1::boolean OR NOT EXISTS (SELECT 1 FROM suppressions x"
+	"  WHERE x.email_hash = flowsend_email_hash(s.email))"
+	" ON CONFLICT DO NOTHING";
 
 static int csv_sink(void *ud, const char *data, size_t len)
 {
@@ -457,14 +512,174 @@ static int announce_imported(struct fs_ctx *ctx)
 	return db_query(ctx->db, ctx->arena, "CLOSE import_announce", 0, NULL) ? 0 : -1;
 }
 
+/* The extra connections sharded imports use, one set per responder process,
+ * opened on first use and kept like the main one. */
+static struct fs_db shard_dbs[IMPORT_SHARDS_MAX - 1];
+static int shard_dbs_ready;
+
+/* BEGIN as the tenant, a staging table, COPY started: 0, or -1. */
+static int shard_open(struct fs_ctx *ctx, struct import_shard *sh)
+{
+	PGresult *r;
+
+	if (db_begin_tenant(sh->db, ctx->user_id) != FS_OK)
+		return -1;
+	sh->conn = db_conn(sh->db);
+	/* COPY cannot write into a table with row-level security as a non-owner:
+	 * stage in a temporary table, then merge with one INSERT ... SELECT. */
+	if (!db_query(sh->db, ctx->arena,
+		      "CREATE TEMP TABLE import_staging (row_no bigint, email text, first_name text,"
+		      " last_name text, tags text[], custom_fields jsonb, is_subscribed boolean)"
+		      " ON COMMIT DROP",
+		      0, NULL) ||
+	    !db_query(sh->db, ctx->arena, "SET LOCAL gin_pending_list_limit = '64MB'", 0, NULL))
+		return -1;
+	r = PQexec(sh->conn, "COPY import_staging FROM STDIN");
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		log_error("COPY failed to start: %s", PQresultErrorMessage(r));
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	return 0;
+}
+
+static void shard_end_copy(struct importer *im, struct import_shard *sh)
+{
+	PGresult *r;
+
+	copy_flush(im, sh, 1);
+	if (PQputCopyEnd(sh->conn, im->fatal ? "import refused" : NULL) != 1)
+		im->copy_failed = sh->failed = 1;
+	while ((r = PQgetResult(sh->conn))) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && !im->fatal) {
+			log_error("COPY failed: %s", PQresultErrorMessage(r));
+			im->copy_failed = sh->failed = 1;
+		}
+		PQclear(r);
+	}
+}
+
+/* One shard's merge has answered: announce its contacts inside its own
+ * transaction and commit it, or roll it back. */
+static void shard_finish(struct importer *im, struct import_shard *sh, int listeners, int *failed)
+{
+	struct fs_ctx *ctx = im->ctx;
+	struct fs_db *main_db = ctx->db;
+
+	if (!sh->failed && !*failed && listeners) {
+		ctx->db = sh->db; /* the listeners' queries join this shard's transaction */
+		if (announce_imported(ctx) < 0)
+			sh->failed = 1;
+		ctx->db = main_db;
+	}
+	if (!sh->failed && !*failed && db_commit(sh->db) == FS_OK) {
+		sh->committed = 1;
+		im->res->imported += strtol(PQcmdTuples(sh->merged), NULL, 10);
+		return;
+	}
+	db_rollback(sh->db);
+	if (!*failed) {
+		/* Stop the others early: what has not committed yet will not. */
+		*failed = 1;
+		for (int i = 0; i < im->nshards; i++) {
+			char why[128];
+			PGcancel *cancel;
+			if (im->shard[i].done || !(cancel = PQgetCancel(im->shard[i].conn)))
+				continue;
+			PQcancel(cancel, why, sizeof(why));
+			PQfreeCancel(cancel);
+		}
+	}
+}
+
+/* The merge of every shard at once, each on its own connection. Each shard
+ * commits as soon as its merge is done: the count triggers of one shard wait
+ * for the other's lock on the tenant's counters, so holding every shard open
+ * until the last one finished would wait forever. 0, or -1 when a shard
+ * failed (those already committed stay: they are in res->imported). */
+static int merge_shards(struct importer *im, const char *sql, const char *const *params)
+{
+	struct fs_ctx *ctx = im->ctx;
+	int listeners = contacts_have_listeners(), failed = 0, running = 0;
+	const char *full = sql;
+
+	if (listeners) {
+		/* Keep the new ids aside and announce them a thousand at a time,
+		 * inside the import's transaction, with memory that stays flat. */
+		full = arena_sprintf(ctx->arena,
+				     "WITH ins AS (%s RETURNING id) INSERT INTO import_created"
+				     " SELECT id FROM ins",
+				     sql);
+	}
+	for (int i = 0; i < im->nshards; i++) {
+		struct import_shard *sh = &im->shard[i];
+		if ((listeners && !db_query(sh->db, ctx->arena,
+					    "CREATE TEMP TABLE import_created (id uuid) ON COMMIT DROP",
+					    0, NULL)) ||
+		    !PQsendQueryParams(sh->conn, full, 3, NULL, params, NULL, NULL, 0)) {
+			log_error("import merge not sent: %s", PQerrorMessage(sh->conn));
+			sh->failed = sh->done = 1;
+			failed = 1;
+			db_rollback(sh->db);
+			continue;
+		}
+		running++;
+	}
+	while (running > 0) {
+		struct pollfd fds[IMPORT_SHARDS_MAX];
+		int which[IMPORT_SHARDS_MAX], n = 0;
+
+		for (int i = 0; i < im->nshards; i++) {
+			if (im->shard[i].done)
+				continue;
+			fds[n].fd = PQsocket(im->shard[i].conn);
+			fds[n].events = POLLIN;
+			which[n++] = i;
+		}
+		if (poll(fds, (nfds_t)n, -1) < 0 && errno != EINTR)
+			break;
+		for (int k = 0; k < n; k++) {
+			struct import_shard *sh = &im->shard[which[k]];
+			PGresult *r;
+			if (!(fds[k].revents & (POLLIN | POLLERR | POLLHUP)))
+				continue;
+			if (!PQconsumeInput(sh->conn))
+				sh->failed = 1;
+			else if (PQisBusy(sh->conn))
+				continue;
+			/* The answer is in: reading to its end no longer blocks for long. */
+			while (!sh->failed && (r = PQgetResult(sh->conn))) {
+				if (PQresultStatus(r) == PGRES_COMMAND_OK && !sh->merged && !sh->failed) {
+					sh->merged = r;
+					continue;
+				}
+				log_error("import merge failed: %s", PQresultErrorMessage(r));
+				sh->failed = 1;
+				PQclear(r);
+			}
+			while (sh->failed && (r = PQgetResult(sh->conn)))
+				PQclear(r);
+			if (!sh->merged)
+				sh->failed = 1;
+			sh->done = 1;
+			running--;
+			shard_finish(im, sh, listeners, &failed);
+		}
+	}
+	return failed || running ? -1 : 0;
+}
+
 enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *src,
 			       struct import_result *res, struct fs_error *err)
 {
+	const struct plan *plan = plan_find_or_default(ctx->auth.plan);
 	struct importer im;
 	struct csv_reader reader;
 	PGresult *r;
 	char remaining[32];
-	const char *params[2] = { NULL, NULL };
+	const char *params[3] = { NULL, NULL, ctx->user_id };
+	const char *merge_sql = merge_open_sql;
 	enum fs_status ret = FS_ERROR;
 
 	memset(res, 0, sizeof(*res));
@@ -472,34 +687,27 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 	memset(&im, 0, sizeof(im));
 	im.ctx = ctx;
 	im.res = res;
-	strbuf_init(&im.copy);
+	/* A limit has to be counted in one transaction: one shard. */
+	im.nshards = plan->max_contacts == PLAN_UNLIMITED ? IMPORT_SHARDS_MAX : 1;
+	if (!shard_dbs_ready) {
+		for (int i = 0; i < IMPORT_SHARDS_MAX - 1; i++)
+			db_init(&shard_dbs[i], ctx->db->url);
+		shard_dbs_ready = 1;
+	}
+	for (int i = 0; i < im.nshards; i++) {
+		im.shard[i].db = i ? &shard_dbs[i - 1] : ctx->db;
+		strbuf_init(&im.shard[i].copy);
+	}
 	strbuf_init(&im.scratch);
 	arena_init(&im.rowa, 4096);
 	csv_init(&reader, import_record, &im);
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK) {
-		ret = fs_fail(err, FS_ERROR, "database unavailable");
-		goto out;
+	for (int i = 0; i < im.nshards; i++) {
+		if (shard_open(ctx, &im.shard[i]) < 0) {
+			ret = fs_fail(err, FS_ERROR, "starting the import failed");
+			goto out;
+		}
 	}
-	im.conn = db_conn(ctx->db);
-	/* COPY cannot write into a table with row-level security as a non-owner:
-	 * stage in a temporary table, then merge with one INSERT ... SELECT. */
-	if (!db_query(ctx->db, ctx->arena,
-		      "CREATE TEMP TABLE import_staging (row_no bigint, email text, first_name text,"
-		      " last_name text, tags text[], custom_fields jsonb, is_subscribed boolean)"
-		      " ON COMMIT DROP",
-		      0, NULL)) {
-		ret = fs_fail(err, FS_ERROR, "creating the staging table failed");
-		goto out;
-	}
-	r = PQexec(im.conn, "COPY import_staging FROM STDIN");
-	if (PQresultStatus(r) != PGRES_COPY_IN) {
-		log_error("COPY failed to start: %s", PQresultErrorMessage(r));
-		PQclear(r);
-		ret = fs_fail(err, FS_ERROR, "starting the import failed");
-		goto out;
-	}
-	PQclear(r);
 
 	if (src->emails && src->nemails) {
 		/* A bare list of addresses is a one-column CSV. */
@@ -522,16 +730,8 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 		}
 		csv_finish(&reader);
 	}
-	copy_flush(&im, 1);
-	if (PQputCopyEnd(im.conn, im.fatal ? "import refused" : NULL) != 1)
-		im.copy_failed = 1;
-	while ((r = PQgetResult(im.conn))) {
-		if (PQresultStatus(r) != PGRES_COMMAND_OK && !im.fatal) {
-			log_error("COPY failed: %s", PQresultErrorMessage(r));
-			im.copy_failed = 1;
-		}
-		PQclear(r);
-	}
+	for (int i = 0; i < im.nshards; i++)
+		shard_end_copy(&im, &im.shard[i]);
 	if (im.fatal) {
 		ret = fs_fail(err, FS_INVALID, "%s", im.fatal_detail);
 		goto out;
@@ -542,57 +742,66 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 	}
 
 	/* The plan's limit: a LIMIT on the merge, serialised like single creates. */
-	{
+	if (im.nshards == 1) {
 		long left = contacts_room_left(ctx);
 		if (left == -2) {
 			ret = fs_fail(err, FS_ERROR, "reading the contact count failed");
 			goto out;
 		}
-		if (left >= 0) {
+		if (left >= 0 && left < im.valid) {
 			snprintf(remaining, sizeof(remaining), "%ld", left);
 			params[0] = remaining;
+			merge_sql = merge_limited_sql;
+			/* The duplicate and suppression checks as index probes per
+			 * staged row: hashing the tenant's whole table costs more. */
+			db_query(ctx->db, ctx->arena, "SET LOCAL enable_hashjoin = off", 0, NULL);
+			db_query(ctx->db, ctx->arena, "SET LOCAL enable_mergejoin = off", 0, NULL);
 		}
+	}
+	if (merge_sql == merge_open_sql) {
+		r = db_query(ctx->db, ctx->arena, "SELECT EXISTS (SELECT 1 FROM suppressions) AS s", 0,
+			     NULL);
+		if (!r) {
+			ret = fs_fail(err, FS_ERROR, "reading suppressions failed");
+			goto out;
+		}
+		params[0] = db_get(r, 0, "s");
 	}
 	if (src->extra_tags) {
 		/* ["a","b"] -> {"a","b"}: validated by the handler. */
 		params[1] = arena_sprintf(ctx->arena, "{%.*s}", (int)strlen(src->extra_tags) - 2,
 					  src->extra_tags + 1);
 	}
-	/* A bulk merge fills the GIN indexes' pending lists fast: a larger list
-	 * for this transaction means fewer, bigger merges into the indexes. */
-	db_query(ctx->db, ctx->arena, "SET LOCAL gin_pending_list_limit = '64MB'", 0, NULL);
-	/* The duplicate and suppression checks as index probes per staged row:
-	 * hashing the tenant's whole table costs more (about 10% of a 300,000-row
-	 * merge into a tenant with none). */
-	db_query(ctx->db, ctx->arena, "SET LOCAL enable_hashjoin = off", 0, NULL);
-	db_query(ctx->db, ctx->arena, "SET LOCAL enable_mergejoin = off", 0, NULL);
-	if (contacts_have_listeners()) {
-		/* Keep the new ids aside and announce them a thousand at a time,
-		 * inside the import's transaction, with memory that stays flat. */
-		char *sql = arena_sprintf(ctx->arena,
-					  "WITH ins AS (%s RETURNING id) INSERT INTO import_created"
-					  " SELECT id FROM ins",
-					  merge_sql);
-		r = db_query(ctx->db, ctx->arena,
-			     "CREATE TEMP TABLE import_created (id uuid) ON COMMIT DROP", 0, NULL);
-		r = r ? db_query(ctx->db, ctx->arena, sql, 2, params) : NULL;
-		if (r && announce_imported(ctx) < 0)
-			r = NULL;
-	} else {
-		r = db_query(ctx->db, ctx->arena, merge_sql, 2, params);
-	}
-	if (!r || db_commit(ctx->db) != FS_OK) {
-		ret = fs_fail(err, FS_ERROR, "merging the import failed");
+	if (merge_shards(&im, merge_sql, params) < 0) {
+		if (res->imported > 0)
+			ret = fs_fail(err, FS_UNAVAILABLE,
+				      "The import stopped partway: %ld contacts were imported. Send the"
+				      " file again to add the rest (contacts already there are skipped)",
+				      res->imported);
+		else
+			ret = fs_fail(err, FS_ERROR, "merging the import failed");
 		goto out;
 	}
-	res->imported = strtol(PQcmdTuples(r), NULL, 10);
 	res->skipped = im.valid - res->imported;
+	if (res->imported > SEARCH_INDEX_INLINE_MAX)
+		batch_wake(ctx->redis); /* their search text waits in the backlog */
 	ret = FS_OK;
 out:
-	if (ret != FS_OK)
-		db_rollback(ctx->db);
+	for (int i = 0; i < im.nshards; i++) {
+		struct import_shard *sh = &im.shard[i];
+		if (ret != FS_OK && sh->conn && PQtransactionStatus(sh->conn) == PQTRANS_ACTIVE) {
+			/* Still inside COPY (another shard failed to open). */
+			PQputCopyEnd(sh->conn, "import abandoned");
+			while ((r = PQgetResult(sh->conn)))
+				PQclear(r);
+		}
+		if (ret != FS_OK && !sh->committed)
+			db_rollback(sh->db);
+		if (im.shard[i].merged)
+			PQclear(im.shard[i].merged);
+		strbuf_free(&im.shard[i].copy);
+	}
 	csv_free(&reader);
-	strbuf_free(&im.copy);
 	strbuf_free(&im.scratch);
 	arena_destroy(&im.rowa);
 	return ret;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "core/arena.h"
 #include "core/config.h"
@@ -270,4 +271,35 @@ int e2e_run_batch(const char *extra_args)
 	snprintf(cmd, sizeof(cmd), "%s/flowsend-batch --once %s >>/tmp/flowsend-e2e-batch.log 2>&1",
 		 e2e_bin(), extra_args ? extra_args : "");
 	return system(cmd);
+}
+
+const char *e2e_user_id(const char *token, char *out)
+{
+	struct http_answer a;
+
+	e2e_expect(token, "GET", "/api/v1/auth/me", NULL, 200, NULL, &a);
+	snprintf(out, 40, "%s", json_str(a.json, "id"));
+	http_answer_free(&a);
+	return out;
+}
+
+void e2e_set_plan(const char *token, const char *plan)
+{
+	char uid[40];
+	const char *p[2] = { plan, e2e_user_id(token, uid) };
+
+	ck_assert_int_eq(e2e_owner_value("UPDATE users SET plan = $1 WHERE id = $2 RETURNING 1", 2, p),
+			 1);
+	/* The responders learn of it by NOTIFY, within moments: wait until they have. */
+	for (int i = 0; i < 50; i++) {
+		struct http_answer a;
+		int seen;
+		e2e_expect(token, "GET", "/api/v1/auth/me", NULL, 200, NULL, &a);
+		seen = strcmp(json_str(a.json, "plan"), plan) == 0;
+		http_answer_free(&a);
+		if (seen)
+			return;
+		usleep(100000);
+	}
+	ck_abort_msg("the plan change never reached the responders");
 }

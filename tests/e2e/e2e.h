@@ -55,6 +55,10 @@ long long e2e_owner_value(const char *sql, int nparams, const char *const *param
 void e2e_pause_worker(int pause);
 /* Run flowsend-batch --once with extra arguments; its exit status. */
 int e2e_run_batch(const char *extra_args);
+/* The tenant's user id (36 characters and a NUL into out), from /auth/me. */
+const char *e2e_user_id(const char *token, char *out);
+/* Put the tenant on plan (owner SQL) and wait until /auth/me shows it. */
+void e2e_set_plan(const char *token, const char *plan);
 /* A string member of the answer's JSON object, or NULL. */
 const char *json_str(json_object *o, const char *key);
 

@@ -22,37 +22,6 @@ static void tenant(void)
 	e2e_new_tenant("camp", token, sizeof(token));
 }
 
-static const char *my_user_id(char *out)
-{
-	struct http_answer a;
-
-	e2e_expect(token, "GET", "/api/v1/auth/me", NULL, 200, NULL, &a);
-	snprintf(out, 40, "%s", json_str(a.json, "id"));
-	http_answer_free(&a);
-	return out;
-}
-
-static void set_plan(const char *plan)
-{
-	char uid[40];
-	const char *p[2] = { plan, my_user_id(uid) };
-
-	ck_assert_int_eq(e2e_owner_value("UPDATE users SET plan = $1 WHERE id = $2 RETURNING 1", 2, p),
-			 1);
-	/* The responders learn of it by NOTIFY, within moments: wait until they have. */
-	for (int i = 0; i < 50; i++) {
-		struct http_answer a;
-		int seen;
-		e2e_expect(token, "GET", "/api/v1/auth/me", NULL, 200, NULL, &a);
-		seen = strcmp(json_str(a.json, "plan"), plan) == 0;
-		http_answer_free(&a);
-		if (seen)
-			return;
-		usleep(100000);
-	}
-	ck_abort_msg("the plan change never reached the responders");
-}
-
 /* n contacts n0..n(n-1)@<domain> through the JSON import. */
 static void contacts(int n, const char *domain)
 {
@@ -290,7 +259,7 @@ START_TEST(send_reaches_sent_and_skips_the_unreachable)
 	contact("{\"email\":\"suppressed@send.example\"}", suppressed);
 	contact("{\"email\":\"bounced@send.example\"}", bounced);
 	{
-		const char *p[2] = { my_user_id(uid), "suppressed@send.example" };
+		const char *p[2] = { e2e_user_id(token, uid), "suppressed@send.example" };
 		const char *b[1] = { bounced };
 		ck_assert_int_eq(e2e_owner_value("INSERT INTO suppressions (user_id, email_hash, email, reason)"
 						 " VALUES ($1, flowsend_email_hash($2), $2, 'manual') RETURNING 1",
@@ -442,7 +411,7 @@ START_TEST(test_sends_are_not_counted)
 	e2e_expect(token, "POST", path, "{\"email\":\"not an address\"}", 422, NULL, NULL);
 	e2e_expect(token, "POST", path, "{}", 422, NULL, NULL);
 	{
-		const char *p[1] = { my_user_id(uid) };
+		const char *p[1] = { e2e_user_id(token, uid) };
 		for (int i = 0; i < 100 && e2e_owner_value("SELECT count(*) FROM outbox WHERE user_id = $1"
 							   " AND status = 'sent' AND payload IS NOT NULL",
 							   1, p) != 1;
@@ -486,7 +455,7 @@ START_TEST(the_monthly_limit_refuses_a_send_that_would_exceed_it)
 	e2e_expect(token, "POST", path, "{\"email\":\"x@limit.example\"}", 400, "monthly limit", NULL);
 	/* Pro lifts it (the plan reaches the responders' caches by NOTIFY, within
 	 * moments of the change). */
-	set_plan("pro");
+	e2e_set_plan(token, "pro");
 	snprintf(path, sizeof(path), "/api/v1/campaigns/%s/send", third);
 	{
 		struct http_answer a;
@@ -585,7 +554,7 @@ START_TEST(cancelling_mid_send_stops_the_rest)
 
 	e2e_pause_worker(1);
 	tenant();
-	set_plan("enterprise");
+	e2e_set_plan(token, "enterprise");
 	contacts(300, "cancel.example");
 	simple_campaign(id);
 	send_ok(id, 300);
@@ -648,7 +617,7 @@ START_TEST(two_workers_never_send_twice)
 
 	e2e_pause_worker(1);
 	tenant();
-	set_plan("enterprise");
+	e2e_set_plan(token, "enterprise");
 	contacts(3000, "twice.example");
 	simple_campaign(id);
 	send_ok(id, 3000);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/strbuf.h"
+#include "db/db.h"
 #include "e2e.h"
 #include "http/server.h"
 #include "services/contacts.h"
@@ -298,7 +299,10 @@ static size_t announced, batches;
 
 static void count_created(struct fs_ctx *ctx, const char *const *ids, size_t n)
 {
-	(void)ctx;
+	/* A listener's queries run in the transaction that created the contacts. */
+	PGresult *r = db_query(ctx->db, ctx->arena, "SELECT 1 FROM contacts WHERE id = $1", 1, ids);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(PQntuples(r), 1);
 	for (size_t i = 0; i < n; i++)
 		ck_assert_int_eq((int)strlen(ids[i]), 36);
 	announced += n;
@@ -343,8 +347,145 @@ START_TEST(imported_contacts_are_announced_in_batches)
 	ck_assert_uint_eq(announced, 240);
 	ck_assert_uint_eq(batches, 1);
 	json_object_put(res.errors);
+
+	/* Without a limit the import is sharded: each shard announces its own,
+	 * inside its own transaction, still a thousand at most at a time. */
+	ctx.auth.plan = "enterprise";
+	strbuf_reset(&csv);
+	strbuf_appends(&csv, "email\n");
+	for (int i = 0; i < 2500; i++)
+		strbuf_appendf(&csv, "shard%d@example.com\n", i);
+	src.text = csv.buf;
+	src.text_len = csv.len;
+	announced = batches = 0;
+	ck_assert_int_eq(contacts_import(&ctx, &src, &res, &err), FS_OK);
+	ck_assert_int_eq(res.imported, 2500);
+	ck_assert_uint_eq(announced, 2500);
+	ck_assert_uint_ge(batches, 4); /* two shards of about 1,250 */
+	json_object_put(res.errors);
 	fs_ctx_end(&ctx, &w);
 	fs_worker_free(&w);
+	strbuf_free(&csv);
+}
+END_TEST
+
+/* An enterprise tenant's import is split over two connections by address:
+ * the counts, the first copy of an address repeated in the file, existing
+ * contacts, suppressions and the maintained counters all come out as in one. */
+START_TEST(enterprise_imports_merge_in_parallel_and_keep_the_first_copy)
+{
+	struct http_answer a;
+	struct strbuf csv = STRBUF_INIT;
+	char uid[40], path[160];
+
+	new_tenant();
+	/* Before the contacts responder has seen this tenant, so it reads the plan fresh. */
+	e2e_set_plan(token, "enterprise");
+	ck_assert_int_eq(http_bearer("POST", "/api/v1/contacts", token,
+				     "{\"email\":\"already@par.example\",\"first_name\":\"Old\"}", &a), 0);
+	ck_assert_int_eq(a.status, 201);
+	http_answer_free(&a);
+	ck_assert_int_eq(http_bearer("POST", "/api/v1/contacts", token, "{\"email\":\"gone@par.example\"}", &a), 0);
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s?erase=true", json_str(a.json, "id"));
+	http_answer_free(&a);
+	e2e_expect(token, "DELETE", path, NULL, 204, NULL, NULL);
+
+	strbuf_appends(&csv, "email,first_name,tags\n");
+	strbuf_appends(&csv, "Twice@Par.example,First,\n");
+	for (int i = 0; i < 3000; i++)
+		strbuf_appendf(&csv, "p%d@par.example,P%d,%s\n", i, i, i % 3 ? "" : "vip;news");
+	strbuf_appends(&csv, "twice@par.example,Second,vip\n"
+			     "ALREADY@par.example,New,\n"
+			     "gone@par.example,,\n"
+			     "p7@par.example,Again,\n");
+	ck_assert_int_eq(csv_import(token, csv.buf, csv.len, &a), 200);
+	expect_counts(&a, 3001, 4, 0);
+	http_answer_free(&a);
+
+	e2e_expect(token, "GET", "/api/v1/contacts/count", NULL, 200, NULL, &a);
+	ck_assert_int_eq(num(a.json, "count"), 3002);
+	http_answer_free(&a);
+	e2e_expect(token, "GET", "/api/v1/contacts?tag=vip&page_size=1", NULL, 200, NULL, &a);
+	ck_assert_int_eq(num(a.json, "total"), 1000);
+	http_answer_free(&a);
+	{
+		const char *p[1] = { e2e_user_id(token, uid) };
+		ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contacts WHERE user_id = $1", 1, p),
+				 3002);
+		ck_assert_int_eq(e2e_owner_value("SELECT contacts FROM tag_counts WHERE user_id = $1"
+						 " AND tag = 'news'", 1, p), 1000);
+		ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contacts WHERE user_id = $1"
+						 " AND ((email = 'twice@par.example' AND first_name = 'First')"
+						 "  OR (email = 'already@par.example' AND first_name = 'Old')"
+						 "  OR (email = 'p7@par.example' AND first_name = 'P7'))",
+						 1, p), 3);
+	}
+	strbuf_free(&csv);
+}
+END_TEST
+
+/* More than 1,000 contacts in one statement (3,000 over two shards): their
+ * search text is queued for the worker, and searches find them before and
+ * after it is indexed. */
+static long search_total(const char *q)
+{
+	struct http_answer a;
+	char path[200];
+	long n;
+
+	snprintf(path, sizeof(path), "/api/v1/contacts?search=%s", q);
+	e2e_expect(token, "GET", path, NULL, 200, NULL, &a);
+	n = num(a.json, "total");
+	http_answer_free(&a);
+	return n;
+}
+
+START_TEST(big_imports_are_searchable_before_and_after_indexing)
+{
+	struct http_answer a;
+	struct strbuf csv = STRBUF_INIT;
+	char uid[40], path[160], id[40];
+	const char *p[1];
+
+	new_tenant();
+	e2e_set_plan(token, "enterprise");
+	p[0] = e2e_user_id(token, uid);
+	e2e_pause_worker(1);
+	strbuf_appends(&csv, "email,first_name,last_name\n");
+	for (int i = 0; i < 3000; i++)
+		strbuf_appendf(&csv, "bulk%d@bulk.example,Name%d,Family\n", i, i);
+	ck_assert_int_eq(csv_import(token, csv.buf, csv.len, &a), 200);
+	expect_counts(&a, 3000, 0, 0);
+	http_answer_free(&a);
+	ck_assert_int_ge(e2e_owner_value("SELECT count(*) FROM contact_search_backlog WHERE user_id = $1",
+					 1, p), 1);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search WHERE user_id = $1", 1, p), 0);
+	/* Found while still queued. */
+	ck_assert_int_eq(search_total("bulk1234%40"), 1);
+	ck_assert_int_eq(search_total("NAME149"), 11); /* Name149, Name1490..1499 */
+	ck_assert_int_eq(search_total("family"), 3000);
+
+	ck_assert_int_eq(e2e_run_batch(""), 0);
+	e2e_pause_worker(0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search_backlog WHERE user_id = $1",
+					 1, p), 0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search WHERE user_id = $1", 1, p), 3000);
+	ck_assert_int_eq(search_total("bulk1234%40"), 1);
+	ck_assert_int_eq(search_total("NAME149"), 11);
+	ck_assert_int_eq(search_total("family"), 3000);
+
+	/* Edits and deletes keep the index in step at once. */
+	e2e_expect(token, "GET", "/api/v1/contacts?search=bulk42%40", NULL, 200, NULL, &a);
+	snprintf(id, sizeof(id), "%s",
+		 json_str(json_object_array_get_idx(json_object_object_get(a.json, "items"), 0), "id"));
+	http_answer_free(&a);
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s", id);
+	e2e_expect(token, "PATCH", path, "{\"first_name\":\"Zebedee\"}", 200, NULL, NULL);
+	ck_assert_int_eq(search_total("zebedee"), 1);
+	ck_assert_int_eq(search_total("name42"), 10); /* Name420..Name429 */
+	e2e_expect(token, "DELETE", path, NULL, 204, NULL, NULL);
+	ck_assert_int_eq(search_total("zebedee"), 0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search WHERE user_id = $1", 1, p), 2999);
 	strbuf_free(&csv);
 }
 END_TEST
@@ -403,6 +544,8 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, imports_need_auth_and_a_supported_body);
 	tcase_add_test(tc, imported_contacts_are_announced_in_batches);
 	tcase_add_test(tc, export_columns_follow_the_fields_in_use);
+	tcase_add_test(tc, enterprise_imports_merge_in_parallel_and_keep_the_first_copy);
+	tcase_add_test(tc, big_imports_are_searchable_before_and_after_indexing);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,20 @@
+/* The batch worker's share of ?search=: it indexes the contacts a big insert
+ * queued in contact_search_backlog (schema/0011_async_search.sql), a chunk
+ * per transaction, so imports do not pay for the trigram index row by row. */
+#ifndef FS_SEARCH_INDEX_H
+#define FS_SEARCH_INDEX_H
+
+#include "core/arena.h"
+#include "db/db.h"
+
+#define SEARCH_INDEX_CHUNK 20000
+/* A statement inserting more contacts than this queues them (the insert
+ * trigger in schema/0011_async_search.sql holds the same figure). */
+#define SEARCH_INDEX_INLINE_MAX 1000
+
+/* Index queued contacts until the backlog is empty or deadline_ms (monotonic)
+ * passes. How many contacts it indexed, or -1 on a database error; *more is
+ * set when work is left. */
+long search_index_catch_up(struct fs_db *db, struct arena *a, double deadline_ms, int *more);
+
+#endif
