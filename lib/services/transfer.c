@@ -164,7 +164,7 @@ struct import_shard {
 	PGconn *conn;
 	struct strbuf copy;   /* COPY text not yet sent */
 	int failed, done, committed;
-	int again;            /* the plain merge met a contact created meanwhile */
+	enum { SHARD_MERGING, SHARD_REWINDING, SHARD_RETRYING } stage;
 	PGresult *merged;
 };
 
@@ -451,7 +451,14 @@ static int import_record(void *ud, size_t record_no, const char *const *f, const
 	return im->copy_failed;
 }
 
-/* The insert every merge ends with: $2 extra tags (or NULL), $3 the tenant. */
+/* Every merge's parameters: $1 the room left under the plan's limit, $2
+ * extra tags (or NULL), $3 the tenant, $4 whether it has suppressions. Their
+ * types are given, so a statement need not use them all. */
+static const Oid merge_param_types[4] = { 20 /* int8 */, 1009 /* text[] */, 2950 /* uuid */,
+					 16 /* bool */ };
+#define MERGE_PARAMS 4
+
+/* The insert every merge ends with. */
 #define IMPORT_INSERT                                                                        \
 	" INSERT INTO contacts (user_id, email, first_name, last_name, tags, custom_fields,"    \
 	"  is_subscribed, subscribed_at, unsubscribed_at)"                                     \
@@ -461,10 +468,10 @@ static int import_record(void *ud, size_t record_no, const char *const *f, const
 	"  custom_fields, COALESCE(is_subscribed, true),"                                       \
 	"  CASE WHEN COALESCE(is_subscribed, true) THEN now() END,"                             \
 	"  CASE WHEN NOT COALESCE(is_subscribed, true) THEN now() END"
-/* The suppression check costs a hash per row: $1 false (a tenant with no
+/* The suppression check costs a hash per row: $4 false (a tenant with no
  * suppressions) leaves it out. */
 #define IMPORT_NOT_SUPPRESSED                                                                \
-	" (NOT $1::boolean OR NOT EXISTS (SELECT 1 FROM suppressions x"                        \
+	" (NOT $4::boolean OR NOT EXISTS (SELECT 1 FROM suppressions x"                        \
 	"  WHERE x.email_hash = flowsend_email_hash(s.email)))"
 #define IMPORT_NOT_THERE " NOT EXISTS (SELECT 1 FROM contacts c WHERE lower(c.email) = s.email)"
 
@@ -646,24 +653,6 @@ static const char *with_created_ids(struct fs_ctx *ctx, const char *sql, int lis
 			     sql);
 }
 
-/* A shard's merge failed on a contact created meanwhile (23505): back to the
- * savepoint and merge again with ON CONFLICT. The result, or NULL. */
-static PGresult *merge_again(struct importer *im, struct import_shard *sh,
-			     const char *const *params, int listeners)
-{
-	PGresult *r;
-
-	if (!db_query(sh->db, im->ctx->arena, "ROLLBACK TO SAVEPOINT import_merge", 0, NULL))
-		return NULL;
-	r = PQexecParams(sh->conn, with_created_ids(im->ctx, merge_open_sql, listeners), 3, NULL,
-			 params, NULL, NULL, 0);
-	if (PQresultStatus(r) == PGRES_COMMAND_OK)
-		return r;
-	log_error("import merge failed: %s", PQresultErrorMessage(r));
-	PQclear(r);
-	return NULL;
-}
-
 static int merge_shards(struct importer *im, const char *sql, const char *const *params)
 {
 	struct fs_ctx *ctx = im->ctx;
@@ -677,7 +666,8 @@ static int merge_shards(struct importer *im, const char *sql, const char *const 
 					    "CREATE TEMP TABLE import_created (id uuid) ON COMMIT DROP",
 					    0, NULL)) ||
 		    (retry && !db_query(sh->db, ctx->arena, "SAVEPOINT import_merge", 0, NULL)) ||
-		    !PQsendQueryParams(sh->conn, full, 3, NULL, params, NULL, NULL, 0)) {
+		    !PQsendQueryParams(sh->conn, full, MERGE_PARAMS, merge_param_types, params, NULL,
+				       NULL, 0)) {
 			log_error("import merge not sent: %s", PQerrorMessage(sh->conn));
 			sh->failed = sh->done = 1;
 			failed = 1;
@@ -709,23 +699,40 @@ static int merge_shards(struct importer *im, const char *sql, const char *const 
 			else if (PQisBusy(sh->conn))
 				continue;
 			/* The answer is in: reading to its end no longer blocks for long. */
-			while (!sh->failed && (r = PQgetResult(sh->conn))) {
+			int conflict = 0, ok = 0;
+			while ((r = PQgetResult(sh->conn))) {
 				const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-				if (PQresultStatus(r) == PGRES_COMMAND_OK && !sh->merged && !sh->failed) {
-					sh->merged = r;
-					continue;
-				}
-				if (retry && state && strcmp(state, "23505") == 0)
-					sh->again = 1;
-				else
+				if (PQresultStatus(r) == PGRES_COMMAND_OK && !sh->failed && !ok) {
+					ok = 1;
+					if (sh->stage != SHARD_REWINDING) {
+						sh->merged = r;
+						continue;
+					}
+				} else if (retry && sh->stage == SHARD_MERGING && state &&
+					   strcmp(state, "23505") == 0) {
+					conflict = 1;
+				} else {
 					log_error("import merge failed: %s", PQresultErrorMessage(r));
-				sh->failed = 1;
+					sh->failed = 1;
+				}
 				PQclear(r);
 			}
-			while (sh->failed && (r = PQgetResult(sh->conn)))
-				PQclear(r);
-			if (sh->again && !sh->merged && (sh->merged = merge_again(im, sh, params, listeners)))
-				sh->failed = 0;
+			/* A contact created meanwhile: back to the savepoint, then the
+			 * merge again with ON CONFLICT, both without blocking, for the
+			 * other shards may hold locks this one's retry waits on. */
+			if (conflict && !sh->failed) {
+				sh->stage = SHARD_REWINDING;
+				if (PQsendQuery(sh->conn, "ROLLBACK TO SAVEPOINT import_merge"))
+					continue;
+				sh->failed = 1;
+			} else if (ok && sh->stage == SHARD_REWINDING) {
+				sh->stage = SHARD_RETRYING;
+				if (PQsendQueryParams(sh->conn,
+						      with_created_ids(ctx, merge_open_sql, listeners),
+						      MERGE_PARAMS, merge_param_types, params, NULL, NULL, 0))
+					continue;
+				sh->failed = 1;
+			}
 			if (!sh->merged)
 				sh->failed = 1;
 			sh->done = 1;
@@ -744,7 +751,7 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 	struct csv_reader reader;
 	PGresult *r;
 	char remaining[32];
-	const char *params[3] = { NULL, NULL, ctx->user_id };
+	const char *params[MERGE_PARAMS] = { NULL, NULL, ctx->user_id, "t" };
 	const char *merge_sql = merge_open_sql;
 	enum fs_status ret = FS_ERROR;
 	double start_ms = time_monotonic_ms(), staged_ms = start_ms;
@@ -828,7 +835,7 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 			ret = fs_fail(err, FS_ERROR, "reading suppressions failed");
 			goto out;
 		}
-		params[0] = db_get(r, 0, "s");
+		params[3] = db_get(r, 0, "s");
 		if (!may_repeat(&im))
 			merge_sql = merge_fresh_sql;
 	}

@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <pthread.h>
 
+#include "core/config.h"
 #include "core/strbuf.h"
 #include "db/db.h"
 #include "e2e.h"
@@ -424,6 +427,71 @@ START_TEST(enterprise_imports_merge_in_parallel_and_keep_the_first_copy)
 }
 END_TEST
 
+/* A contact created by another request while the import merges: the plain
+ * insert meets it (23505) and that shard merges again with ON CONFLICT. */
+struct racer {
+	const char *url, *user_id;
+	int ready[2];   /* a byte once race5 exists, uncommitted */
+	int ok;
+};
+
+/* Another writer: creates race5 and holds it uncommitted for two seconds. */
+static void *race_writer(void *arg)
+{
+	struct racer *w = arg;
+	PGconn *owner = PQconnectdb(w->url);
+	const char *p[1] = { w->user_id };
+	PGresult *r;
+
+	PQclear(PQexec(owner, "BEGIN"));
+	r = PQexecParams(owner, "INSERT INTO contacts (user_id, email) VALUES ($1, 'race5@race.example')",
+			 1, NULL, p, NULL, NULL, 0);
+	w->ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	if (write(w->ready[1], "r", 1) != 1)
+		w->ok = 0;
+	sleep(2);
+	PQclear(PQexec(owner, "COMMIT"));
+	PQfinish(owner);
+	return NULL;
+}
+
+START_TEST(a_contact_created_during_the_merge_is_skipped)
+{
+	static const char csv[] = "email\nrace0@race.example\nrace1@race.example\n"
+				  "race2@race.example\nrace3@race.example\nrace4@race.example\n"
+				  "race5@race.example\nrace6@race.example\nrace7@race.example\n"
+				  "race8@race.example\nrace9@race.example\n";
+	struct fs_config cfg;
+	struct http_answer a;
+	struct racer w;
+	char cfgerr[256], uid[40], ready;
+	const char *p[1];
+	pthread_t writer;
+
+	new_tenant();
+	e2e_set_plan(token, "enterprise");
+	p[0] = e2e_user_id(token, uid);
+	ck_assert_int_eq(fs_config_load(&cfg, cfgerr, sizeof(cfgerr)), 0);
+	w.url = cfg.database_migrate_url;
+	w.user_id = uid;
+	w.ok = 0;
+	ck_assert_int_eq(pipe(w.ready), 0);
+	ck_assert_int_eq(pthread_create(&writer, NULL, race_writer, &w), 0);
+	ck_assert_int_eq(read(w.ready[0], &ready, 1), 1);
+	/* The merge waits on the uncommitted row, then meets it. */
+	ck_assert_int_eq(csv_import(token, csv, sizeof(csv) - 1, &a), 200);
+	expect_counts(&a, 9, 1, 0);
+	http_answer_free(&a);
+	pthread_join(writer, NULL);
+	ck_assert(w.ok);
+	close(w.ready[0]);
+	close(w.ready[1]);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contacts WHERE user_id = $1", 1, p), 10);
+	ck_assert_int_eq(e2e_owner_value("SELECT contacts FROM tenant_counters WHERE user_id = $1", 1, p), 10);
+}
+END_TEST
+
 /* More than 1,000 contacts in one statement (3,000 over two shards): their
  * search text is queued for the worker, and searches find them before and
  * after it is indexed. */
@@ -546,6 +614,7 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, export_columns_follow_the_fields_in_use);
 	tcase_add_test(tc, enterprise_imports_merge_in_parallel_and_keep_the_first_copy);
 	tcase_add_test(tc, big_imports_are_searchable_before_and_after_indexing);
+	tcase_add_test(tc, a_contact_created_during_the_merge_is_skipped);
 	suite_add_tcase(s, tc);
 	return s;
 }
