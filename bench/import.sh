@@ -82,7 +82,7 @@ echo "Import and export of $rows generated rows ($(du -h "$work/api.csv" | cut -
 printf '%-46s %12s %10s\n' what rows/s seconds
 printf '%-46s %12s %10.1f\n' "raw COPY into the indexed contacts table" "$(rate "$rows" "$raw_s")" "$raw_s"
 printf '%-46s %12s %10.1f\n' "POST /contacts/import (text/csv, $imported imported)" "$(rate "$imported" "$api_s")" "$api_s"
-echo "  each run, raw COPY: ${raw_times[*]} s; import: ${api_times[*]} s"
+echo "  each run, raw COPY:$(printf ' %.1f' "${raw_times[@]}") s; import:$(printf ' %.1f' "${api_times[@]}") s"
 python3 -c 'import sys; print(f"import / raw COPY = {float(sys.argv[1]) / float(sys.argv[2]):.2f}")' "$raw_s" "$api_s"
 echo "responder peak RSS: $((rss / 1024)) MiB; search index caught up ${caught_up} s after the import"
 printf '%-46s %12s %10.1f\n' "GET /contacts/export ($((exported - 1)) rows)" "$(rate "$((exported - 1))" "$exp_s")" "$exp_s"

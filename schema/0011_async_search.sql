@@ -84,8 +84,8 @@ BEGIN
     ELSE
         -- uuid has no min() or max(); its text form sorts the same way.
         INSERT INTO public.contact_search_backlog (user_id, first_id, last_id)
-        SELECT user_id, min(id::text)::uuid, max(id::text)::uuid FROM new_rows GROUP BY user_id;
-        PERFORM pg_notify('flowsend_search_backlog', '');
+        SELECT user_id, min(id::text COLLATE "C")::uuid, max(id::text COLLATE "C")::uuid
+          FROM new_rows GROUP BY user_id;
     END IF;
     RETURN NULL;
 END
@@ -122,15 +122,19 @@ BEGIN
 END
 $$;
 
--- ON DELETE CASCADE of the old foreign key. A statement trigger runs after
--- the users row is gone, under a fresh snapshot, so it also sees contacts
--- that a concurrent insert committed while it waited for that insert's lock.
-CREATE FUNCTION flowsend_users_deleted() RETURNS trigger
+-- ON DELETE CASCADE of the old foreign key, before the user's row goes (and
+-- before the other tables' cascades, so each contact's own cascades find
+-- their rows still there, as they did under the key). The user's row is
+-- locked first: an insert holding it FOR KEY SHARE is waited for, and its
+-- contacts, committed by then, are seen by the DELETE's fresh snapshot; an
+-- insert that comes later waits for this transaction and finds no user.
+CREATE FUNCTION flowsend_user_deleting() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
 AS $$
 BEGIN
-    DELETE FROM public.contacts WHERE user_id IN (SELECT id FROM old_rows);
-    RETURN NULL;
+    PERFORM 1 FROM public.users WHERE id = OLD.id FOR UPDATE;
+    DELETE FROM public.contacts WHERE user_id = OLD.id;
+    RETURN OLD;
 END
 $$;
 
@@ -161,7 +165,7 @@ BEGIN
         SELECT id, user_id, doc FROM chunk
         ON CONFLICT DO NOTHING
     )
-    SELECT count(*), max(id::text)::uuid INTO n, last_id FROM chunk;
+    SELECT count(*), max(id::text COLLATE "C")::uuid INTO n, last_id FROM chunk;
     IF n > 0 THEN
         SELECT id INTO next_id FROM public.contacts
          WHERE id > last_id AND id <= b.last_id AND user_id = b.user_id
@@ -180,7 +184,7 @@ END
 $$;
 
 REVOKE EXECUTE ON FUNCTION flowsend_contacts_inserted(), flowsend_contacts_updated(),
-    flowsend_contacts_deleted(), flowsend_users_deleted(),
+    flowsend_contacts_deleted(), flowsend_user_deleting(),
     flowsend_search_backlog_step(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION flowsend_search_backlog_step(integer) TO flowsend_system;
 
@@ -196,6 +200,5 @@ CREATE TRIGGER contacts_updated AFTER UPDATE ON contacts
 CREATE TRIGGER contacts_deleted AFTER DELETE ON contacts
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
     EXECUTE FUNCTION flowsend_contacts_deleted();
-CREATE TRIGGER users_contacts_deleted AFTER DELETE ON users
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION flowsend_users_deleted();
+CREATE TRIGGER users_contacts_deleted BEFORE DELETE ON users
+    FOR EACH ROW EXECUTE FUNCTION flowsend_user_deleting();

@@ -60,16 +60,20 @@ int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, long budget_ms, 
 		}
 	} while (claimed > 0 && left != 0 && time_monotonic_ms() < deadline);
 	rc = claimed > 0 ? 1 : 0; /* time ran out with mail still queued */
-	if (!rc) {
-		/* Mail first; then whatever time is left indexes imported contacts. */
+	{
+		/* Then contacts imported in bulk are indexed for search, a slice of
+		 * half a second per pass even while mail is queued, so neither
+		 * waits long for the other. */
 		int more = 0;
+		double slice = time_monotonic_ms() + SEARCH_INDEX_SLICE_MS;
 		arena_reset(&a);
-		indexed = search_index_catch_up(sysdb, &a, deadline, &more);
+		indexed = search_index_catch_up(sysdb, &a, slice < deadline ? slice : deadline, &more);
 		if (indexed < 0) {
 			rc = -1;
 			goto out;
 		}
-		rc = more;
+		if (more)
+			rc = 1;
 	}
 out:
 	stats->campaigns_started = c.campaigns_started;

@@ -7,7 +7,9 @@
 #include "core/arena.h"
 #include "db/db.h"
 
-#define SEARCH_INDEX_CHUNK 20000
+#define SEARCH_INDEX_CHUNK 5000
+/* How long a worker pass indexes before it looks for mail again. */
+#define SEARCH_INDEX_SLICE_MS 500
 /* A statement inserting more contacts than this queues them (the insert
  * trigger in schema/0011_async_search.sql holds the same figure). */
 #define SEARCH_INDEX_INLINE_MAX 1000

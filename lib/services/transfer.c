@@ -183,6 +183,7 @@ struct importer {
 	struct arena rowa;   /* one row's strings, emptied before the next row */
 	long valid;
 	int copy_failed;
+	int non_ascii;        /* some address is not ASCII */
 	uint64_t *prints;     /* every staged row's email_fingerprint() */
 	size_t nprints, cap_prints;
 };
@@ -393,6 +394,16 @@ static void data_row(struct importer *im, size_t row, const char *const *f, cons
 	/* row_no, email, first_name, last_name, tags, custom_fields, is_subscribed */
 	uint64_t print = email_fingerprint(email);
 	struct import_shard *sh = &im->shard[print % (uint64_t)im->nshards];
+	for (const char *c = email; *c; c++) {
+		if ((unsigned char)*c >= 0x80) {
+			/* Lower-cased here as ASCII only, by PostgreSQL in full: two
+			 * spellings of one such address must meet in one shard, and
+			 * only ON CONFLICT sees that they are one. */
+			sh = &im->shard[0];
+			im->non_ascii = 1;
+			break;
+		}
+	}
 	if (im->nprints == im->cap_prints) {
 		size_t cap = im->cap_prints ? im->cap_prints * 2 : 4096;
 		uint64_t *grown = realloc(im->prints, cap * sizeof(uint64_t));
@@ -491,13 +502,12 @@ static const char merge_limited_sql[] =
 static const char merge_fresh_sql[] =
 	IMPORT_INSERT " FROM import_staging s WHERE" IMPORT_NOT_THERE " AND" IMPORT_NOT_SUPPRESSED;
 
-/* Without one: every staged row is offered and ON CONFLICT skips addresses
- * already there, including a second copy within the file. A temporary table
- * written by one COPY is read back in the order it was written (no
- * synchronised or parallel scans of temporary tables), so the first copy in
- * the file wins without a sort. */
+/* Without one, when an address may repeat in the file: every staged row is
+ * offered in file order, and ON CONFLICT skips addresses already there,
+ * including the later copies within the file. */
 static const char merge_open_sql[] =
-	IMPORT_INSERT " FROM import_staging s WHERE" IMPORT_NOT_SUPPRESSED " ON CONFLICT DO NOTHING";
+	IMPORT_INSERT " FROM import_staging s WHERE" IMPORT_NOT_SUPPRESSED
+	" ORDER BY s.row_no ON CONFLICT DO NOTHING";
 
 static int csv_sink(void *ud, const char *data, size_t len)
 {
@@ -687,8 +697,11 @@ static int merge_shards(struct importer *im, const char *sql, const char *const 
 			fds[n].events = POLLIN;
 			which[n++] = i;
 		}
-		if (poll(fds, (nfds_t)n, -1) < 0 && errno != EINTR)
+		if (poll(fds, (nfds_t)n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
 			break;
+		}
 		for (int k = 0; k < n; k++) {
 			struct import_shard *sh = &im->shard[which[k]];
 			PGresult *r;
@@ -708,7 +721,7 @@ static int merge_shards(struct importer *im, const char *sql, const char *const 
 						sh->merged = r;
 						continue;
 					}
-				} else if (retry && sh->stage == SHARD_MERGING && state &&
+				} else if (retry && !failed && sh->stage == SHARD_MERGING && state &&
 					   strcmp(state, "23505") == 0) {
 					conflict = 1;
 				} else {
@@ -777,10 +790,19 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 	csv_init(&reader, import_record, &im);
 
 	for (int i = 0; i < im.nshards; i++) {
-		if (shard_open(ctx, &im.shard[i]) < 0) {
-			ret = fs_fail(err, FS_ERROR, "starting the import failed");
-			goto out;
+		if (shard_open(ctx, &im.shard[i]) == 0)
+			continue;
+		if (i > 0) {
+			/* No extra connection to be had (max_connections?): fewer shards. */
+			log_warn("rid=%s import: shard %d could not start; merging over %d connection%s",
+				 ctx->req.request_id, i, i, i > 1 ? "s" : "");
+			db_rollback(im.shard[i].db);
+			strbuf_free(&im.shard[i].copy);
+			im.nshards = i;
+			break;
 		}
+		ret = fs_fail(err, FS_ERROR, "starting the import failed");
+		goto out;
 	}
 
 	if (src->emails && src->nemails) {
@@ -836,7 +858,7 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 			goto out;
 		}
 		params[3] = db_get(r, 0, "s");
-		if (!may_repeat(&im))
+		if (!im.non_ascii && !may_repeat(&im))
 			merge_sql = merge_fresh_sql;
 	}
 	for (int i = 0; i < im.nshards && merge_sql != merge_open_sql; i++) {

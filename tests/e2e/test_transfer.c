@@ -394,19 +394,20 @@ START_TEST(enterprise_imports_merge_in_parallel_and_keep_the_first_copy)
 	e2e_expect(token, "DELETE", path, NULL, 204, NULL, NULL);
 
 	strbuf_appends(&csv, "email,first_name,tags\n");
-	strbuf_appends(&csv, "Twice@Par.example,First,\n");
+	strbuf_appends(&csv, "Twice@Par.example,First,\n\xc3\x89mile@par.example,Accent,\n");
 	for (int i = 0; i < 3000; i++)
 		strbuf_appendf(&csv, "p%d@par.example,P%d,%s\n", i, i, i % 3 ? "" : "vip;news");
 	strbuf_appends(&csv, "twice@par.example,Second,vip\n"
 			     "ALREADY@par.example,New,\n"
 			     "gone@par.example,,\n"
-			     "p7@par.example,Again,\n");
+			     "p7@par.example,Again,\n"
+			     "\xc3\xa9mile@par.example,Other,\n"); /* the same address, lower-cased */
 	ck_assert_int_eq(csv_import(token, csv.buf, csv.len, &a), 200);
-	expect_counts(&a, 3001, 4, 0);
+	expect_counts(&a, 3002, 5, 0);
 	http_answer_free(&a);
 
 	e2e_expect(token, "GET", "/api/v1/contacts/count", NULL, 200, NULL, &a);
-	ck_assert_int_eq(num(a.json, "count"), 3002);
+	ck_assert_int_eq(num(a.json, "count"), 3003);
 	http_answer_free(&a);
 	e2e_expect(token, "GET", "/api/v1/contacts?tag=vip&page_size=1", NULL, 200, NULL, &a);
 	ck_assert_int_eq(num(a.json, "total"), 1000);
@@ -414,7 +415,7 @@ START_TEST(enterprise_imports_merge_in_parallel_and_keep_the_first_copy)
 	{
 		const char *p[1] = { e2e_user_id(token, uid) };
 		ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contacts WHERE user_id = $1", 1, p),
-				 3002);
+				 3003);
 		ck_assert_int_eq(e2e_owner_value("SELECT contacts FROM tag_counts WHERE user_id = $1"
 						 " AND tag = 'news'", 1, p), 1000);
 		ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contacts WHERE user_id = $1"
