@@ -314,15 +314,33 @@ static void count_created(struct fs_ctx *ctx, const char *const *ids, size_t n)
 
 /* The import announces what it created, in batches, to whatever listens
  * (the signup trigger of flows): driven here straight through the library. */
+/* n addresses <prefix>0..@example.com through contacts_import in this
+ * process: all imported, all announced. */
+static void import_in_process(struct fs_ctx *ctx, const char *prefix, int n)
+{
+	struct import_source src = { 0 };
+	struct import_result res;
+	struct fs_error err;
+	struct strbuf csv = STRBUF_INIT;
+
+	strbuf_appends(&csv, "email\n");
+	for (int i = 0; i < n; i++)
+		strbuf_appendf(&csv, "%s%d@example.com\n", prefix, i);
+	src.text = csv.buf;
+	src.text_len = csv.len;
+	announced = batches = 0;
+	ck_assert_int_eq(contacts_import(ctx, &src, &res, &err), FS_OK);
+	ck_assert_int_eq(res.imported, n);
+	ck_assert_uint_eq(announced, (size_t)n);
+	json_object_put(res.errors);
+	strbuf_free(&csv);
+}
+
 START_TEST(imported_contacts_are_announced_in_batches)
 {
 	struct fs_config cfg;
 	struct fs_worker w;
 	struct fs_ctx ctx;
-	struct import_source src = { 0 };
-	struct import_result res;
-	struct fs_error err;
-	struct strbuf csv = STRBUF_INIT;
 	struct http_answer a;
 	char cfgerr[256], user_id[40];
 	char *env[] = { "REQUEST_METHOD=POST", "DOCUMENT_URI=/api/v1/contacts/import", NULL };
@@ -338,37 +356,17 @@ START_TEST(imported_contacts_are_announced_in_batches)
 	ctx.user_id = user_id;
 	ctx.auth.user_id = user_id;
 	ctx.auth.plan = "free";
-	strbuf_appends(&csv, "email\n");
-	for (int i = 0; i < 240; i++)
-		strbuf_appendf(&csv, "announce%d@example.com\n", i);
-	src.text = csv.buf;
-	src.text_len = csv.len;
-	announced = batches = 0;
 	contacts_on_created(count_created);
-	ck_assert_int_eq(contacts_import(&ctx, &src, &res, &err), FS_OK);
-	ck_assert_int_eq(res.imported, 240);
-	ck_assert_uint_eq(announced, 240);
+	import_in_process(&ctx, "announce", 240);
 	ck_assert_uint_eq(batches, 1);
-	json_object_put(res.errors);
 
 	/* Without a limit the import is sharded: each shard announces its own,
 	 * inside its own transaction, still a thousand at most at a time. */
 	ctx.auth.plan = "enterprise";
-	strbuf_reset(&csv);
-	strbuf_appends(&csv, "email\n");
-	for (int i = 0; i < 2500; i++)
-		strbuf_appendf(&csv, "shard%d@example.com\n", i);
-	src.text = csv.buf;
-	src.text_len = csv.len;
-	announced = batches = 0;
-	ck_assert_int_eq(contacts_import(&ctx, &src, &res, &err), FS_OK);
-	ck_assert_int_eq(res.imported, 2500);
-	ck_assert_uint_eq(announced, 2500);
+	import_in_process(&ctx, "shard", 2500);
 	ck_assert_uint_ge(batches, 4); /* two shards of about 1,250 */
-	json_object_put(res.errors);
 	fs_ctx_end(&ctx, &w);
 	fs_worker_free(&w);
-	strbuf_free(&csv);
 }
 END_TEST
 
