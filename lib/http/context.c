@@ -187,3 +187,18 @@ enum fs_status fs_rollback_with(struct fs_ctx *ctx, enum fs_status st)
 	db_rollback(ctx->db);
 	return st;
 }
+
+PGresult *fs_query_row(struct fs_ctx *ctx, const char *sql, int nparams, const char *const *params,
+		       const char *doing, const char *missing, enum fs_status *st,
+		       struct fs_error *err)
+{
+	PGresult *r = db_query(ctx->db, ctx->arena, sql, nparams, params);
+
+	if (!r)
+		*st = fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "%s failed", doing));
+	else if (PQntuples(r) == 0)
+		*st = fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "%s", missing));
+	else
+		return r;
+	return NULL;
+}

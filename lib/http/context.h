@@ -63,6 +63,13 @@ void fs_respond_outcome(struct fs_ctx *ctx, enum fs_status st, int code, json_ob
 			const struct fs_error *err);
 /* Roll back the tenant transaction and return st (for `return fs_rollback_with(...)`). */
 enum fs_status fs_rollback_with(struct fs_ctx *ctx, enum fs_status st);
+struct pg_result;
+/* Run sql in the tenant's open transaction and expect a row: the result, or
+ * NULL with the transaction rolled back and *st set, FS_ERROR ("<doing>
+ * failed") or FS_NOT_FOUND (missing). */
+struct pg_result *fs_query_row(struct fs_ctx *ctx, const char *sql, int nparams,
+			       const char *const *params, const char *doing, const char *missing,
+			       enum fs_status *st, struct fs_error *err);
 
 /* A path parameter by name (":id" → "id") copied into the arena, or NULL. */
 const char *fs_ctx_param(struct fs_ctx *ctx, const char *name);

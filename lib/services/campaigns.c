@@ -427,15 +427,13 @@ enum fs_status campaign_test(struct fs_ctx *ctx, const char *id, const char *ema
 
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = db_query(ctx->db, ctx->arena,
-		     "SELECT c.subject, t.html_content, t.text_content, u.postal_address"
-		     " FROM campaigns c JOIN users u ON u.id = c.user_id"
-		     " LEFT JOIN email_templates t ON t.id = c.template_id WHERE c.id = $1",
-		     1, p);
+	r = fs_query_row(ctx,
+			 "SELECT c.subject, t.html_content, t.text_content, u.postal_address"
+			 " FROM campaigns c JOIN users u ON u.id = c.user_id"
+			 " LEFT JOIN email_templates t ON t.id = c.template_id WHERE c.id = $1",
+			 1, p, "reading the campaign", "Campaign not found", &st, err);
 	if (!r)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the campaign failed"));
-	if (PQntuples(r) == 0)
-		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Campaign not found"));
+		return st;
 	if (!db_get(r, 0, "html_content"))
 		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST, "Campaign has no template"));
 	postal = db_get(r, 0, "postal_address");

@@ -247,17 +247,15 @@ enum fs_status contact_erase(struct fs_ctx *ctx, const char *id, struct fs_error
 
 	if ((st = begin(ctx, err)) != FS_OK)
 		return st;
-	r = db_query(ctx->db, ctx->arena,
-		     "INSERT INTO suppressions (user_id, email_hash, email, reason)"
-		     " SELECT c.user_id, flowsend_email_hash(c.email), NULL, 'erasure'"
-		     " FROM contacts c WHERE c.id = $1"
-		     " ON CONFLICT (user_id, email_hash) DO UPDATE SET email = NULL, reason = 'erasure'"
-		     " RETURNING id",
-		     1, params);
+	r = fs_query_row(ctx,
+			 "INSERT INTO suppressions (user_id, email_hash, email, reason)"
+			 " SELECT c.user_id, flowsend_email_hash(c.email), NULL, 'erasure'"
+			 " FROM contacts c WHERE c.id = $1"
+			 " ON CONFLICT (user_id, email_hash) DO UPDATE SET email = NULL, reason = 'erasure'"
+			 " RETURNING id",
+			 1, params, "recording the erasure", "Contact not found", &st, err);
 	if (!r)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "recording the erasure failed"));
-	if (PQntuples(r) == 0)
-		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact not found"));
+		return st;
 	/* Events outlive the contact for the account's totals, but nothing in
 	 * them may point back at the person. */
 	if (!db_query(ctx->db, ctx->arena,

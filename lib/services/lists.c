@@ -122,16 +122,16 @@ enum fs_status list_get(struct fs_ctx *ctx, const char *id, json_object **out,
 {
 	const char *p[1] = { id };
 	PGresult *r;
+	enum fs_status st;
 	int ok;
 
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = db_query(ctx->db, ctx->arena,
-		     "SELECT " LIST_COLUMNS " FROM contact_lists l WHERE l.id = $1", 1, p);
+	r = fs_query_row(ctx,
+			 "SELECT " LIST_COLUMNS " FROM contact_lists l WHERE l.id = $1",
+			 1, p, "reading the list", "Contact list not found", &st, err);
 	if (!r)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the list failed"));
-	if (PQntuples(r) == 0)
-		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact list not found"));
+		return st;
 	*out = list_json(ctx, r, 0, &ok);
 	db_commit(ctx->db);
 	if (!ok) {
@@ -178,10 +178,10 @@ enum fs_status list_update(struct fs_ctx *ctx, const char *id, const struct list
 {
 	const char *rules_text = NULL;
 	PGresult *r;
+	enum fs_status st;
 	int ok;
 
 	if (in->set_rules) {
-		enum fs_status st;
 		if (!in->rules)
 			return fs_fail(err, FS_INVALID, "Invalid rules: rules cannot be removed");
 		if ((st = check_rules(ctx, in->rules, err)) != FS_OK)
@@ -197,12 +197,11 @@ enum fs_status list_update(struct fs_ctx *ctx, const char *id, const struct list
 				     NULL, NULL };
 		if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 			return fs_fail(err, FS_ERROR, "database unavailable");
-		r = db_query(ctx->db, ctx->arena,
-			     "SELECT list_type FROM contact_lists WHERE id = $1", 1, p);
+		r = fs_query_row(ctx,
+				 "SELECT list_type FROM contact_lists WHERE id = $1",
+				 1, p, "reading the list", "Contact list not found", &st, err);
 		if (!r)
-			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the list failed"));
-		if (PQntuples(r) == 0)
-			return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact list not found"));
+			return st;
 		if (rules_text && strcmp(PQgetvalue(r, 0, 0), "static") == 0)
 			return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
 							  "Static lists take members, not rules"));
@@ -228,14 +227,15 @@ enum fs_status list_delete(struct fs_ctx *ctx, const char *id, struct fs_error *
 {
 	const char *p[1] = { id };
 	PGresult *r;
+	enum fs_status st;
 
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = db_query(ctx->db, ctx->arena, "DELETE FROM contact_lists WHERE id = $1 RETURNING id", 1, p);
+	r = fs_query_row(ctx,
+			 "DELETE FROM contact_lists WHERE id = $1 RETURNING id",
+			 1, p, "deleting the list", "Contact list not found", &st, err);
 	if (!r)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "deleting the list failed"));
-	if (PQntuples(r) == 0)
-		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact list not found"));
+		return st;
 	db_commit(ctx->db);
 	return FS_OK;
 }
@@ -245,15 +245,15 @@ enum fs_status list_members(struct fs_ctx *ctx, const char *id, const char *ids_
 {
 	const char *p[2] = { id, ids_json };
 	PGresult *r;
+	enum fs_status st;
 
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = db_query(ctx->db, ctx->arena, "SELECT list_type FROM contact_lists WHERE id = $1 FOR UPDATE",
-		     1, p);
+	r = fs_query_row(ctx,
+			 "SELECT list_type FROM contact_lists WHERE id = $1 FOR UPDATE",
+			 1, p, "reading the list", "Contact list not found", &st, err);
 	if (!r)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the list failed"));
-	if (PQntuples(r) == 0)
-		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact list not found"));
+		return st;
 	if (strcmp(PQgetvalue(r, 0, 0), "static") != 0)
 		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
 						  "Members can only be changed on static lists; "
@@ -287,19 +287,18 @@ enum fs_status list_contacts(struct fs_ctx *ctx, const char *id, const struct fs
 	char limit[24], offset[24];
 	const char *p[SEGMENT_MAX_PARAMS + 3];
 	PGresult *r, *rows, *total;
+	enum fs_status st;
 	const char *type, *rules;
 
 	fs_page_limits(page, limit, offset);
 	p[0] = id;
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = db_query(ctx->db, ctx->arena,
-		     "SELECT list_type, rules::text AS rules, contact_count FROM contact_lists WHERE id = $1",
-		     1, p);
+	r = fs_query_row(ctx,
+			 "SELECT list_type, rules::text AS rules, contact_count FROM contact_lists WHERE id = $1",
+			 1, p, "reading the list", "Contact list not found", &st, err);
 	if (!r)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the list failed"));
-	if (PQntuples(r) == 0)
-		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact list not found"));
+		return st;
 	type = db_get(r, 0, "list_type");
 	rules = db_get(r, 0, "rules");
 	if (strcmp(type, "static") == 0) {

@@ -299,13 +299,11 @@ enum fs_status template_preview(struct fs_ctx *ctx, const char *id, const struct
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	if (id) {
 		const char *p[1] = { id };
-		r = db_query(ctx->db, ctx->arena,
-			     "SELECT subject, html_content, text_content FROM email_templates WHERE id = $1",
-			     1, p);
+		r = fs_query_row(ctx,
+				 "SELECT subject, html_content, text_content FROM email_templates WHERE id = $1",
+				 1, p, "reading the template", "Template not found", &st, err);
 		if (!r)
-			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the template failed"));
-		if (PQntuples(r) == 0)
-			return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Template not found"));
+			return st;
 		subject = db_get(r, 0, "subject");
 		html = db_get(r, 0, "html_content");
 		text = db_get(r, 0, "text_content");
