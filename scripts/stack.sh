@@ -19,7 +19,12 @@ case "$instance" in
 run)   HTTP_PORT=8080;  PG_PORT=5499;  REDIS_PORT=6399;  SMTP_PORT=1025; MAILWEB_PORT=1080 ;;
 test)  HTTP_PORT=18080; PG_PORT=15499; REDIS_PORT=16399; SMTP_PORT=11025; MAILWEB_PORT=11080 ;;
 bench) HTTP_PORT=28080; PG_PORT=25499; REDIS_PORT=26399; SMTP_PORT=21025; MAILWEB_PORT=21080 ;;
-*) echo "unknown instance '$instance' (run, test or bench)" >&2; exit 2 ;;
+# test1..test9: further test instances, so several checkouts can run their
+# suites at once on one machine.
+test[1-9]) n=${instance#test}
+	HTTP_PORT=$((18080 + n)); PG_PORT=$((15499 + n)); REDIS_PORT=$((16399 + n))
+	SMTP_PORT=$((11025 + n)); MAILWEB_PORT=$((11080 + n)) ;;
+*) echo "unknown instance '$instance' (run, test, test1..test9 or bench)" >&2; exit 2 ;;
 esac
 
 STATE=${FLOWSEND_STATE_DIR:-/var/tmp/flowsend-$HTTP_PORT}
@@ -58,7 +63,7 @@ configure_env() {
 		unset FLOWSEND_SMTP_URL FLOWSEND_DATABASE_URL FLOWSEND_REDIS_URL FLOWSEND_PUBLIC_URL
 		export FLOWSEND_ENV=test
 		# Tests exercise the API rate limits; benchmarks measure without them.
-		if [[ $instance == test ]]; then export FLOWSEND_RATE_LIMITS=on; else export FLOWSEND_RATE_LIMITS=off; fi
+		if [[ $instance == test* ]]; then export FLOWSEND_RATE_LIMITS=on; else export FLOWSEND_RATE_LIMITS=off; fi
 	fi
 	export FLOWSEND_ENV=${FLOWSEND_ENV:-development}
 	export FLOWSEND_DATABASE_URL=${FLOWSEND_DATABASE_URL:-"postgresql://flowsend_app@/flowsend?host=$PGSOCK&port=$PG_PORT"}

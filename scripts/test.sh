@@ -22,23 +22,33 @@ stage() {
 	fi
 }
 
+# FLOWSEND_TEST_INSTANCE=test1..test9 runs on other ports (see stack.sh), so
+# two checkouts can test at once; CK_RUN_SUITE=<name> runs one e2e suite.
+INSTANCE=${FLOWSEND_TEST_INSTANCE:-test}
+case "$INSTANCE" in
+test) HTTP_PORT=18080 ;;
+test[1-9]) HTTP_PORT=$((18080 + ${INSTANCE#test})) ;;
+*) echo "FLOWSEND_TEST_INSTANCE must be test or test1..test9" >&2; exit 2 ;;
+esac
+STATE=/var/tmp/flowsend-$HTTP_PORT
+
 run_e2e() {
-	scripts/stack.sh destroy test >/dev/null
-	scripts/stack.sh start test || return 1
+	scripts/stack.sh destroy "$INSTANCE" >/dev/null
+	scripts/stack.sh start "$INSTANCE" || return 1
 	local rc=0
 	(
 		set -a
 		# shellcheck disable=SC1091
-		. /var/tmp/flowsend-18080/env
+		. "$STATE/env"
 		set +a
-		FLOWSEND_TEST_URL=http://127.0.0.1:18080 FLOWSEND_TEST_BIN=$ROOT/build/bin \
+		FLOWSEND_TEST_URL=http://127.0.0.1:$HTTP_PORT FLOWSEND_TEST_STATE=$STATE FLOWSEND_TEST_BIN=$ROOT/build/bin \
 			build/tests/e2e_tests
 	) || rc=1
 	if ((rc)); then
 		echo "-- last responder log lines:"
-		tail -n 20 /var/tmp/flowsend-18080/log/fs-*.log
+		tail -n 20 "$STATE"/log/fs-*.log
 	fi
-	scripts/stack.sh stop test
+	scripts/stack.sh stop "$INSTANCE"
 	return $rc
 }
 
