@@ -1,6 +1,8 @@
 /* Responder for /api/v1/auth: register, login, refresh, logout, the profile,
  * and platform provisioning. */
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "http/server.h"
 #include "json/json.h"
@@ -163,7 +165,7 @@ static void auth_provision_post(struct fs_ctx *ctx)
 	struct fs_validation v;
 	struct fs_error err;
 	struct provision_request req = { 0 };
-	char user_id[37], key[128];
+	char user_id[37], key[128], replay_id[65];
 	json_object *body, *o;
 	enum fs_status st;
 
@@ -174,10 +176,24 @@ static void auth_provision_post(struct fs_ctx *ctx)
 	if (st != FS_OK)
 		return fs_respond_error(ctx, FS_BAD_REQUEST, "Request body could not be read");
 	/* The signature covers the raw bytes: check it before trusting any of them. */
-	if (!auth_platform_signature_ok(ctx->cfg, ctx->req.body, ctx->req.body_len,
-					fs_request_header(&ctx->req, ctx->arena,
-							  "X-Platform-Signature")))
+	switch (auth_platform_signature_check(
+		ctx->cfg, ctx->req.body, ctx->req.body_len,
+		fs_request_header(&ctx->req, ctx->arena, "X-Platform-Signature"), time(NULL),
+		replay_id)) {
+	case PLATFORM_SIG_OK:
+		break;
+	case PLATFORM_SIG_STALE:
+		return fs_respond_error(ctx, FS_UNAUTHORIZED,
+					"Platform signature timestamp is outside the 5-minute window");
+	case PLATFORM_SIG_LEGACY_OFF:
+		return fs_respond_error(ctx, FS_UNAUTHORIZED,
+					"Invalid platform signature: sign with t=<unix time>,v1=<hex>");
+	default:
 		return fs_respond_error(ctx, FS_UNAUTHORIZED, "Invalid platform signature");
+	}
+	/* A captured request cannot be sent again to mint more keys. */
+	if ((st = auth_platform_signature_claim(ctx->redis, replay_id, &err)) != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
 	body = fs_ctx_json_body(ctx);
 	if (!body)
 		return;
@@ -205,6 +221,96 @@ static void auth_provision_post(struct fs_ctx *ctx)
 	fs_respond_json(ctx, 201, o);
 }
 
+static json_object *message_json(const char *message)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "message", json_object_new_string(message));
+	return o;
+}
+
+static void auth_verify_email_post(struct fs_ctx *ctx)
+{
+	json_object *body = fs_ctx_json_body(ctx), *o;
+	struct fs_validation v;
+	struct fs_error err;
+	const char *token = NULL;
+	enum fs_status st;
+
+	if (!body)
+		return;
+	fs_validation_init(&v);
+	fs_json_get_string(&v, body, "token", 1, 1, 256, &token, NULL);
+	if (invalid(ctx, &v))
+		return;
+	st = auth_verify_email(ctx, token, &err);
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	o = json_object_new_object();
+	json_object_object_add(o, "email_verified", json_object_new_boolean(1));
+	fs_respond_json(ctx, 200, o);
+}
+
+static void auth_resend_verification_post(struct fs_ctx *ctx)
+{
+	struct fs_error err;
+	long retry = 0;
+	enum fs_status st = auth_resend_verification(ctx, &retry, &err);
+
+	if (st == FS_RATE_LIMITED) {
+		char secs[24];
+		snprintf(secs, sizeof(secs), "%ld", retry);
+		fs_header_add(ctx, "Retry-After", secs);
+	}
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_json(ctx, 202, message_json("Verification email sent"));
+}
+
+static void auth_forgot_password_post(struct fs_ctx *ctx)
+{
+	json_object *body = fs_ctx_json_body(ctx);
+	struct fs_validation v;
+	struct fs_error err;
+	const char *email = NULL;
+	enum fs_status st;
+
+	if (!body)
+		return;
+	fs_validation_init(&v);
+	fs_json_get_email(&v, body, "email", 1, &email);
+	if (invalid(ctx, &v))
+		return;
+	st = auth_forgot_password(ctx, email, &err);
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_json(ctx, 200,
+			message_json("If an account exists for this address, a reset link is on its"
+				     " way"));
+}
+
+static void auth_reset_password_post(struct fs_ctx *ctx)
+{
+	json_object *body = fs_ctx_json_body(ctx);
+	struct fs_validation v;
+	struct fs_error err;
+	const char *token = NULL, *password = NULL;
+	size_t plen = 0;
+	enum fs_status st;
+
+	if (!body)
+		return;
+	fs_validation_init(&v);
+	fs_json_get_string(&v, body, "token", 1, 1, 256, &token, NULL);
+	fs_json_get_string(&v, body, "new_password", 1, PASSWORD_MIN_CHARS, PASSWORD_MAX_CHARS,
+			   &password, &plen);
+	if (invalid(ctx, &v))
+		return;
+	st = auth_reset_password(ctx, token, password, plen, &err);
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_json(ctx, 200, message_json("Password updated; sign in with the new password"));
+}
+
 static const struct fs_route routes[] = {
 	{ "POST", "/api/v1/auth/register", auth_register_post, FS_ACCESS_PUBLIC, "Register" },
 	{ "POST", "/api/v1/auth/login", auth_login_post, FS_ACCESS_PUBLIC, "Log in" },
@@ -214,6 +320,14 @@ static const struct fs_route routes[] = {
 	{ "PATCH", "/api/v1/auth/me", auth_me_patch, FS_ACCESS_ADMIN, "Change email or password" },
 	{ "POST", "/api/v1/auth/provision", auth_provision_post, FS_ACCESS_PUBLIC,
 	  "Platform provisioning (signed)" },
+	{ "POST", "/api/v1/auth/verify-email", auth_verify_email_post, FS_ACCESS_PUBLIC,
+	  "Confirm the account's address with the mailed token" },
+	{ "POST", "/api/v1/auth/resend-verification", auth_resend_verification_post,
+	  FS_ACCESS_ADMIN, "Mail a new verification link" },
+	{ "POST", "/api/v1/auth/forgot-password", auth_forgot_password_post, FS_ACCESS_PUBLIC,
+	  "Mail a password reset link" },
+	{ "POST", "/api/v1/auth/reset-password", auth_reset_password_post, FS_ACCESS_PUBLIC,
+	  "Set a new password with the mailed token" },
 };
 
 int main(int argc, char **argv)

@@ -19,6 +19,8 @@ static int parse_input(struct fs_ctx *ctx, json_object *body, int create,
 	in->set_name = fs_json_get_string(&v, body, "name", create, 1, 255, &in->name, NULL) == 1;
 	in->set_subject =
 		fs_json_get_string(&v, body, "subject", create, 1, 500, &in->subject, NULL) == 1;
+	/* The subject becomes a header. */
+	fs_json_check_one_line(&v, "subject", in->subject);
 	fs_json_get_nullable_uuid(&v, body, "template_id", &in->set_template, &in->template_id);
 	fs_json_get_nullable_uuid(&v, body, "list_id", &in->set_list, &in->list_id);
 	fs_json_get_nullable_string(&v, body, "scheduled_at", 1, 64, &in->set_scheduled, &when);

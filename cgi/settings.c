@@ -1,5 +1,8 @@
 /* Responder for /api/v1/settings: sender settings (domains and the webhook
  * secret join it with delivery and flows). */
+#include <string.h>
+
+#include "core/utf8.h"
 #include "http/server.h"
 #include "json/json.h"
 #include "services/auth.h"
@@ -30,6 +33,13 @@ static void sender_patch(struct fs_ctx *ctx)
 	fs_json_get_nullable_string(&v, body, "from_name", 0, 255, &u.set_from_name, &u.from_name);
 	fs_json_get_nullable_string(&v, body, "postal_address", 1, 1000, &u.set_postal_address,
 				    &u.postal_address);
+	/* A name may reach From: and no header may ever be built from a line
+	 * break; the postal address is footer text and may span lines. */
+	fs_json_check_one_line(&v, "from_name", u.from_name);
+	if (u.postal_address && utf8_has_controls(u.postal_address, strlen(u.postal_address), 1))
+		fs_validation_add(&v, "body", "postal_address",
+				  "Value cannot contain control characters other than line breaks",
+				  "value_error");
 	u.set_from_email = json_object_object_get_ex(body, "from_email", NULL);
 	if (u.set_from_email && json_object_object_get(body, "from_email"))
 		fs_json_get_email(&v, body, "from_email", 1, &u.from_email);

@@ -63,10 +63,14 @@ run_sanitizers() {
 		build/asan/tests/unit_tests
 }
 
-stage "unit tests (Check)" build/tests/unit_tests
-stage "end-to-end tests through nginx" run_e2e
-stage "unit tests under valgrind" run_valgrind
-stage "unit tests under ASan+UBSan" run_sanitizers
+# FLOWSEND_TEST_STAGES (e.g. "e2e" or "unit valgrind") runs only some stages
+# while working on one thing; make test runs them all.
+STAGES=${FLOWSEND_TEST_STAGES:-unit e2e valgrind asan}
+want() { [[ " $STAGES " == *" $1 "* ]]; }
+want unit && stage "unit tests (Check)" build/tests/unit_tests
+want e2e && stage "end-to-end tests through nginx" run_e2e
+want valgrind && stage "unit tests under valgrind" run_valgrind
+want asan && stage "unit tests under ASan+UBSan" run_sanitizers
 
 echo
 if ((${#failed[@]})); then

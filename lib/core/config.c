@@ -90,6 +90,16 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 	cfg->dns_server = env_or("FLOWSEND_DNS_SERVER", "");
 	cfg->log_level = env_or("FLOWSEND_LOG_LEVEL", "info");
 
+	rl = env_or("FLOWSEND_PLATFORM_LEGACY_SIGNATURES", cfg->production ? "off" : "on");
+	if (strcmp(rl, "on") == 0) {
+		cfg->platform_legacy_signatures = 1;
+	} else if (strcmp(rl, "off") == 0) {
+		cfg->platform_legacy_signatures = 0;
+	} else {
+		snprintf(err, errlen, "FLOWSEND_PLATFORM_LEGACY_SIGNATURES must be on or off");
+		return -1;
+	}
+
 	rl = env_or("FLOWSEND_RATE_LIMITS", cfg->production ? "on" : "off");
 	if (strcmp(rl, "on") == 0) {
 		cfg->rate_limits = 1;

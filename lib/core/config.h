@@ -29,6 +29,8 @@ struct fs_config {
 	const char *postal_address;
 	const char *dns_server;
 	const char *log_level;
+	int platform_legacy_signatures;  /* FLOWSEND_PLATFORM_LEGACY_SIGNATURES=on|off: body-only
+					  * platform signatures (no timestamp) accepted */
 	int rate_limits;                 /* FLOWSEND_RATE_LIMITS=on|off */
 	long rate_limit_free;            /* requests per minute per key, by plan */
 	long rate_limit_pro;

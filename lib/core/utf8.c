@@ -62,3 +62,25 @@ size_t utf8_length(const char *str, size_t len)
 			n++;
 	return n;
 }
+
+int utf8_has_controls(const char *s, size_t len, int allow_newline)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = p[i];
+		if (c == '\n' && allow_newline)
+			continue;
+		if (c == '\r' && allow_newline && i + 1 < len && p[i + 1] == '\n')
+			continue;
+		if (c < 0x20 || c == 0x7f)
+			return 1;
+		/* U+0080..U+009F are C2 80..C2 9F; U+2028/U+2029 are E2 80 A8/A9. */
+		if (c == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
+			return 1;
+		if (c == 0xe2 && i + 2 < len && p[i + 1] == 0x80 &&
+		    (p[i + 2] == 0xa8 || p[i + 2] == 0xa9))
+			return 1;
+	}
+	return 0;
+}

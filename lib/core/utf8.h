@@ -10,5 +10,9 @@ int utf8_valid(const char *s, size_t len);
 size_t utf8_valid_prefix(const char *s, size_t len);
 /* Number of code points in well-formed UTF-8. */
 size_t utf8_length(const char *s, size_t len);
+/* 1 when well-formed UTF-8 s[0..len) holds a control character (C0, DEL, C1)
+ * or a Unicode line or paragraph separator; with allow_newline, LF (and the
+ * CR of a CRLF) pass. Text that may reach a mail header must hold none. */
+int utf8_has_controls(const char *s, size_t len, int allow_newline);
 
 #endif

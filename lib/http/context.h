@@ -31,6 +31,7 @@ struct fs_principal {
 	const char *key_id;
 	unsigned scopes;         /* all scopes for a dashboard JWT */
 	int key_is_platform;     /* issued by /auth/provision */
+	int email_verified;
 };
 
 struct fs_ctx {

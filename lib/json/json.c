@@ -339,3 +339,11 @@ void fs_json_release(void *obj)
 {
 	json_object_put(obj);
 }
+
+void fs_json_check_one_line(struct fs_validation *v, const char *key, const char *s)
+{
+	if (s && utf8_has_controls(s, strlen(s), 0))
+		fs_validation_add(v, "body", key,
+				  "Value cannot contain line breaks or control characters",
+				  "value_error");
+}

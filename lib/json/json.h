@@ -42,6 +42,9 @@ int fs_json_get_nullable_string(struct fs_validation *v, json_object *obj, const
 int fs_json_get_nullable_uuid(struct fs_validation *v, json_object *obj, const char *key,
 			      int *present, const char **out);
 /* An email field: a string that passes email_invalid_reason (422 otherwise). */
+/* A 422 entry for key when s (may be NULL) holds a line break or another
+ * control character: for every value that can end up in a mail header. */
+void fs_json_check_one_line(struct fs_validation *v, const char *key, const char *s);
 int fs_json_get_email(struct fs_validation *v, json_object *obj, const char *key, int required,
 		      const char **out);
 int fs_json_get_bool(struct fs_validation *v, json_object *obj, const char *key, int required,

@@ -11,12 +11,15 @@
 
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/strbuf.h"
 #include "core/uuid.h"
 #include "db/db.h"
 #include "http/server.h"
 #include "queue/redis.h"
+#include "services/account_mail.h"
 #include "services/apikeys.h"
 #include "services/auth_cache.h"
+#include "services/batch.h"
 #include "services/password.h"
 
 #define LOGIN_FAILURES_PER_EMAIL 10
@@ -55,6 +58,7 @@ static void principal_from_entry(struct fs_ctx *ctx, const struct auth_entry *e)
 	p->plan = arena_strdup(ctx->arena, e->plan);
 	p->created_at = arena_strdup(ctx->arena, e->created_at);
 	p->is_active = e->is_active;
+	p->email_verified = e->email_verified;
 	ctx->user_id = p->user_id;
 	if (e->key_id[0]) {
 		p->via_api_key = 1;
@@ -75,6 +79,8 @@ static void entry_from_row(struct fs_ctx *ctx, const PGresult *r, struct auth_en
 	snprintf(e->created_at, sizeof(e->created_at), "%s",
 		 db_iso_time(ctx->arena, db_get(r, 0, "created_at")));
 	e->is_active = db_get_bool(r, 0, "is_active");
+	e->email_verified = db_get_bool(r, 0, "email_verified");
+	e->session_epoch = db_get_ll(r, 0, "session_epoch", 0);
 	e->cached_at = time(NULL);
 }
 
@@ -92,7 +98,7 @@ static int authenticate_key(struct fs_ctx *ctx, const char *key)
 		"SELECT k.id AS key_id, k.scopes, k.is_active AS key_active, k.is_platform,"
 		" (k.last_used_at IS NULL OR k.last_used_at < now() - interval '" KEY_TOUCH_SECONDS
 		" seconds') AS stale,"
-		" u.id, u.email, u.plan, u.is_active, u.created_at"
+		" u.id, u.email, u.plan, u.is_active, u.created_at, u.email_verified, u.session_epoch"
 		" FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1";
 	char hash[SHA256_HEX_LEN + 1];
 	const char *params[1] = { hash };
@@ -140,17 +146,23 @@ static int authenticate_key(struct fs_ctx *ctx, const char *key)
 static int authenticate_jwt(struct fs_ctx *ctx, const char *token)
 {
 	static const char user_by_id[] =
-		"SELECT id, email, plan, is_active, created_at FROM users WHERE id = $1";
+		"SELECT id, email, plan, is_active, created_at, email_verified, session_epoch"
+		" FROM users WHERE id = $1";
 	char user_id[37];
+	long epoch = 0;
 	const char *params[1] = { user_id };
 	struct auth_entry fresh, *e;
 
-	if (token_verify_access(ctx->cfg, token, user_id) != FS_OK)
+	if (token_verify_access(ctx->cfg, token, user_id, &epoch) != FS_OK)
 		return deny(ctx, FS_UNAUTHORIZED, "Invalid or expired token");
 	memset(&fresh, 0, sizeof(fresh));
 	snprintf(fresh.key, sizeof(fresh.key), "u:%s", user_id);
 	auth_cache_sync(ctx->sysdb);
 	e = auth_cache_get(fresh.key);
+	/* A token of another epoch than the cached one: the cache may trail a
+	 * reset by the milliseconds its NOTIFY takes, so ask the database. */
+	if (e && epoch != e->session_epoch)
+		e = NULL;
 	if (!e) {
 		PGresult *r = db_query_cached(ctx->sysdb, ctx->arena, user_by_id, 1, params);
 		if (!r) {
@@ -163,6 +175,9 @@ static int authenticate_jwt(struct fs_ctx *ctx, const char *token)
 		auth_cache_put(&fresh);
 		e = &fresh;
 	}
+	/* A claim or a password reset raised the epoch: older tokens are dead. */
+	if (epoch != e->session_epoch)
+		return deny(ctx, FS_UNAUTHORIZED, "Invalid or expired token");
 	principal_from_entry(ctx, e);
 	return 1;
 }
@@ -282,13 +297,14 @@ int auth_authenticate(struct fs_ctx *ctx)
 /* Store a new refresh token (of family, or a new family when NULL) and sign
  * an access token; runs on whichever connection the caller holds. */
 static enum fs_status issue_tokens(struct fs_ctx *ctx, struct fs_db *db, const char *user_id,
-				   struct auth_tokens *out, struct fs_error *err)
+				   long session_epoch, struct auth_tokens *out, struct fs_error *err)
 {
 	char hash[65], ttl[24];
 	const char *params[3] = { user_id, hash, ttl };
 
 	if (token_new_refresh(out->refresh, sizeof(out->refresh), hash) < 0 ||
-	    token_issue_access(ctx->cfg, user_id, out->access, sizeof(out->access)) < 0)
+	    token_issue_access(ctx->cfg, user_id, session_epoch, out->access,
+			       sizeof(out->access)) < 0)
 		return fs_fail(err, FS_ERROR, "token generation failed");
 	snprintf(ttl, sizeof(ttl), "%ld", ctx->cfg->refresh_token_ttl);
 	if (!db_query(db, ctx->arena,
@@ -313,6 +329,7 @@ enum fs_status auth_register(struct fs_ctx *ctx, const char *email, const char *
 {
 	char hash[PASSWORD_HASH_MAX];
 	const char *params[2] = { lower_dup(ctx->arena, email), hash };
+	const char *user_id;
 	PGresult *r;
 	enum fs_status st;
 
@@ -332,13 +349,20 @@ enum fs_status auth_register(struct fs_ctx *ctx, const char *email, const char *
 		db_rollback(ctx->sysdb);
 		return fs_fail(err, FS_CONFLICT, "A user with this email already exists");
 	}
-	st = issue_tokens(ctx, ctx->sysdb, PQgetvalue(r, 0, 0), out, err);
+	user_id = arena_strdup(ctx->arena, PQgetvalue(r, 0, 0));
+	st = issue_tokens(ctx, ctx->sysdb, user_id, 0, out, err);
 	if (st != FS_OK) {
 		db_rollback(ctx->sysdb);
 		return st;
 	}
+	/* The address is unproven until its owner follows the mailed link. */
+	if (account_mail_verification(ctx->sysdb, ctx->arena, ctx->cfg, user_id, params[0]) < 0) {
+		db_rollback(ctx->sysdb);
+		return fs_fail(err, FS_ERROR, "queueing the verification mail failed");
+	}
 	if (db_commit(ctx->sysdb) != FS_OK)
 		return fs_fail(err, FS_ERROR, "commit failed");
+	batch_wake(ctx->redis);
 	return FS_OK;
 }
 
@@ -405,7 +429,8 @@ enum fs_status auth_login(struct fs_ctx *ctx, const char *email, const char *pas
 			       *retry_after);
 
 	r = db_query(ctx->sysdb, ctx->arena,
-		     "SELECT id, password_hash, is_active FROM users WHERE lower(email) = lower($1)",
+		     "SELECT id, password_hash, is_active, session_epoch FROM users"
+		     " WHERE lower(email) = lower($1)",
 		     1, params);
 	if (!r)
 		return fs_fail(err, FS_ERROR, "user lookup failed");
@@ -424,7 +449,8 @@ enum fs_status auth_login(struct fs_ctx *ctx, const char *email, const char *pas
 		if (rep)
 			freeReplyObject(rep);
 	}
-	return issue_tokens(ctx, ctx->sysdb, db_get(r, 0, "id"), out, err);
+	return issue_tokens(ctx, ctx->sysdb, db_get(r, 0, "id"),
+			    (long)db_get_ll(r, 0, "session_epoch", 0), out, err);
 }
 
 enum fs_status auth_refresh(struct fs_ctx *ctx, const char *refresh_token,
@@ -434,6 +460,7 @@ enum fs_status auth_refresh(struct fs_ctx *ctx, const char *refresh_token,
 	const char *lookup[1] = { old_hash };
 	PGresult *r;
 	const char *id, *family;
+	long epoch;
 
 	if (strncmp(refresh_token, REFRESH_TOKEN_PREFIX, strlen(REFRESH_TOKEN_PREFIX)) != 0 ||
 	    strlen(refresh_token) > 128)
@@ -442,7 +469,7 @@ enum fs_status auth_refresh(struct fs_ctx *ctx, const char *refresh_token,
 	r = db_query(ctx->sysdb, ctx->arena,
 		     "SELECT t.id, t.user_id, t.family_id, t.revoked_at IS NOT NULL AS revoked,"
 		     " t.replaced_by IS NOT NULL AS rotated, t.expires_at <= now() AS expired,"
-		     " u.is_active"
+		     " u.is_active, u.session_epoch"
 		     " FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
 		     1, lookup);
 	if (!r)
@@ -451,6 +478,7 @@ enum fs_status auth_refresh(struct fs_ctx *ctx, const char *refresh_token,
 		return fs_fail(err, FS_UNAUTHORIZED, "Invalid or expired refresh token");
 	id = db_get(r, 0, "id");
 	family = db_get(r, 0, "family_id");
+	epoch = (long)db_get_ll(r, 0, "session_epoch", 0);
 	if (db_get_bool(r, 0, "rotated")) {
 		/* A token that was already exchanged came back: it leaked. Revoke
 		 * every token descended from the same login. */
@@ -487,7 +515,8 @@ enum fs_status auth_refresh(struct fs_ctx *ctx, const char *refresh_token,
 		return fs_fail(err, FS_ERROR, "rotating the refresh token failed");
 	if (PQntuples(r) == 0)
 		return fs_fail(err, FS_UNAUTHORIZED, "Invalid or expired refresh token");
-	if (token_issue_access(ctx->cfg, PQgetvalue(r, 0, 0), out->access, sizeof(out->access)) < 0)
+	if (token_issue_access(ctx->cfg, PQgetvalue(r, 0, 0), epoch, out->access,
+			       sizeof(out->access)) < 0)
 		return fs_fail(err, FS_ERROR, "token generation failed");
 	return FS_OK;
 }
@@ -555,9 +584,15 @@ enum fs_status auth_update_profile(struct fs_ctx *ctx, const char *email,
 		}
 	}
 	if (email) {
+		/* A new address is unproven until its owner follows the link mailed
+		 * to it; links mailed to the old one stop working. */
 		const char *p[1] = { lower_dup(ctx->arena, email) };
 		r = db_query(ctx->db, ctx->arena,
-			     "UPDATE users SET email = $1, updated_at = now() RETURNING email", 1, p);
+			     "UPDATE users SET email = $1, updated_at = now(),"
+			     " email_verified = email_verified AND lower(email) = $1,"
+			     " email_verified_at = CASE WHEN lower(email) = $1 THEN email_verified_at END"
+			     " RETURNING email, email_verified",
+			     1, p);
 		if (!r) {
 			if (strcmp(db_last_sqlstate(ctx->db), "23505") == 0)
 				ret = fs_fail(err, FS_CONFLICT, "A user with this email already exists");
@@ -566,9 +601,21 @@ enum fs_status auth_update_profile(struct fs_ctx *ctx, const char *email,
 			goto out;
 		}
 		ctx->auth.email = arena_strdup(ctx->arena, PQgetvalue(r, 0, 0));
+		ctx->auth.email_verified = db_get_bool(r, 0, "email_verified");
+		if (!ctx->auth.email_verified &&
+		    (!db_query(ctx->db, ctx->arena,
+			       "UPDATE password_reset_tokens SET used_at = now() WHERE used_at IS NULL",
+			       0, NULL) ||
+		     account_mail_verification(ctx->db, ctx->arena, ctx->cfg, ctx->user_id,
+					       ctx->auth.email) < 0)) {
+			ret = fs_fail(err, FS_ERROR, "queueing the verification mail failed");
+			goto out;
+		}
 	}
 	if (db_commit(ctx->db) != FS_OK)
 		return fs_fail(err, FS_ERROR, "commit failed");
+	if (email && !ctx->auth.email_verified)
+		batch_wake(ctx->redis);
 	return FS_OK;
 out:
 	db_rollback(ctx->db);
@@ -577,26 +624,167 @@ out:
 
 /* ---- provisioning ---- */
 
+/* hex (64 chars, either case) equals want (lower case), in constant time. */
+static int hex_digest_equals(const char *hex, size_t len, const char want[SHA256_HEX_LEN + 1])
+{
+	char norm[SHA256_HEX_LEN];
+
+	if (len != SHA256_HEX_LEN)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		norm[i] = (hex[i] >= 'A' && hex[i] <= 'F') ? (char)(hex[i] + 32) : hex[i];
+	return secure_equals(norm, SHA256_HEX_LEN, want, SHA256_HEX_LEN);
+}
+
+enum platform_signature auth_platform_signature_check(const struct fs_config *cfg,
+						      const char *body, size_t len,
+						      const char *header, time_t now,
+						      char replay_id[SHA256_HEX_LEN + 1])
+{
+	const char *secret = cfg->platform_webhook_secret;
+	char want[SHA256_HEX_LEN + 1];
+	const char *t = NULL, *v1 = NULL, *p;
+	size_t tlen = 0, v1len = 0;
+	long long ts = 0;
+
+	replay_id[0] = '\0';
+	if (!header)
+		return PLATFORM_SIG_BAD;
+	if (strncmp(header, "sha256=", 7) == 0) {
+		if (!cfg->platform_legacy_signatures)
+			return PLATFORM_SIG_LEGACY_OFF;
+		hmac_sha256_hex(secret, strlen(secret), body, len, want);
+		return hex_digest_equals(header + 7, strlen(header + 7), want) ? PLATFORM_SIG_OK
+									       : PLATFORM_SIG_BAD;
+	}
+	/* t=<unix>,v1=<hex>, in either order, spaces after commas tolerated. */
+	for (p = header; *p;) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n > 2 && strncmp(p, "t=", 2) == 0 && !t) {
+			t = p + 2;
+			tlen = n - 2;
+		} else if (n > 3 && strncmp(p, "v1=", 3) == 0 && !v1) {
+			v1 = p + 3;
+			v1len = n - 3;
+		}
+		if (!end)
+			break;
+		p = end + 1;
+		while (*p == ' ')
+			p++;
+	}
+	if (!t || !v1 || tlen > 12)
+		return PLATFORM_SIG_BAD;
+	for (size_t i = 0; i < tlen; i++) {
+		if (t[i] < '0' || t[i] > '9')
+			return PLATFORM_SIG_BAD;
+		ts = ts * 10 + (t[i] - '0');
+	}
+	{
+		/* The HMAC covers "<t>.<body>", so the timestamp cannot be swapped. */
+		struct strbuf signed_payload = STRBUF_INIT;
+		int ok;
+		strbuf_append(&signed_payload, t, tlen);
+		strbuf_appendc(&signed_payload, '.');
+		strbuf_append(&signed_payload, body, len);
+		hmac_sha256_hex(secret, strlen(secret), signed_payload.buf, signed_payload.len, want);
+		strbuf_free(&signed_payload);
+		ok = hex_digest_equals(v1, v1len, want);
+		if (!ok)
+			return PLATFORM_SIG_BAD;
+	}
+	if (ts < (long long)now - PLATFORM_SIG_TOLERANCE || ts > (long long)now + PLATFORM_SIG_TOLERANCE)
+		return PLATFORM_SIG_STALE;
+	memcpy(replay_id, want, SHA256_HEX_LEN + 1);
+	return PLATFORM_SIG_OK;
+}
+
 int auth_platform_signature_ok(const struct fs_config *cfg, const char *body, size_t len,
 			       const char *signature_header)
 {
-	char want[SHA256_HEX_LEN + 1];
-	const char *got;
+	char replay_id[SHA256_HEX_LEN + 1];
+	return auth_platform_signature_check(cfg, body, len, signature_header, time(NULL),
+					     replay_id) == PLATFORM_SIG_OK;
+}
 
-	if (!signature_header || strncmp(signature_header, "sha256=", 7) != 0)
-		return 0;
-	got = signature_header + 7;
-	hmac_sha256_hex(cfg->platform_webhook_secret, strlen(cfg->platform_webhook_secret), body,
-			len, want);
-	/* Hex digests compare case-insensitively: lower-case what we were sent. */
-	char norm[SHA256_HEX_LEN + 1];
-	size_t n = strlen(got);
-	if (n != SHA256_HEX_LEN)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		norm[i] = (got[i] >= 'A' && got[i] <= 'F') ? (char)(got[i] + 32) : got[i];
-	norm[n] = '\0';
-	return secure_equals(norm, n, want, SHA256_HEX_LEN);
+enum fs_status auth_platform_signature_claim(struct fs_redis *redis, const char *replay_id,
+					     struct fs_error *err)
+{
+	char key[96];
+	const char *set[] = { "SET", key, "1", "NX", "EX", "" };
+	char ttl[16];
+	redisReply *rep;
+	enum fs_status st;
+
+	if (!replay_id[0])
+		return FS_OK; /* legacy form: nothing to remember */
+	snprintf(key, sizeof(key), "fs:platform-sig:%s", replay_id);
+	snprintf(ttl, sizeof(ttl), "%d", 2 * PLATFORM_SIG_TOLERANCE + 60);
+	set[5] = ttl;
+	rep = fs_redis_argv(redis, 6, set, NULL);
+	if (!rep) {
+		/* Without Redis a replay cannot be told apart: refuse rather than
+		 * mint keys for a captured request. The platform retries. */
+		return fs_fail(err, FS_UNAVAILABLE,
+			       "Replay protection is unavailable; try again shortly");
+	}
+	if (rep->type == REDIS_REPLY_STATUS)
+		st = FS_OK;
+	else if (rep->type == REDIS_REPLY_NIL)
+		st = fs_fail(err, FS_UNAUTHORIZED, "Platform signature already used");
+	else
+		st = fs_fail(err, FS_UNAVAILABLE, "Replay protection is unavailable; try again shortly");
+	freeReplyObject(rep);
+	return st;
+}
+
+/* Provisioning found an account by email whose owner never proved the
+ * address: whoever registered it may be a stranger who got there first. Take
+ * it over for the address's owner, as the tenant: every way in is revoked
+ * (password, refresh and access tokens, keys), the data and id stay, the
+ * platform link is set, and the address is mailed a link to set a password. */
+static enum fs_status claim_unverified(struct fs_ctx *ctx, const char *user_id, const char *email,
+				       const struct provision_request *req, struct fs_error *err)
+{
+	char hash[PASSWORD_HASH_MAX], random_pw[64];
+	const char *p[3] = { hash, req->external_platform_id, req->external_store_id };
+
+	if (random_token("", 32, random_pw, sizeof(random_pw)) < 0 ||
+	    password_hash(random_pw, strlen(random_pw), hash) < 0)
+		return fs_fail(err, FS_ERROR, "random password failed");
+	if (db_begin_tenant(ctx->db, user_id) != FS_OK)
+		return fs_fail(err, FS_ERROR, "database unavailable");
+	if (!db_query(ctx->db, ctx->arena,
+		      "UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1,"
+		      " external_platform_id = $2, external_store_id = COALESCE($3, external_store_id),"
+		      " email_verified = true, email_verified_at = now(), updated_at = now()",
+		      3, p) ||
+	    !db_query(ctx->db, ctx->arena,
+		      "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL", 0, NULL) ||
+	    !db_query(ctx->db, ctx->arena,
+		      "UPDATE api_keys SET is_active = false WHERE is_active", 0, NULL) ||
+	    !db_query(ctx->db, ctx->arena,
+		      "UPDATE password_reset_tokens SET used_at = now() WHERE used_at IS NULL", 0,
+		      NULL) ||
+	    !db_query(ctx->db, ctx->arena,
+		      "UPDATE email_verification_tokens SET used_at = now() WHERE used_at IS NULL",
+		      0, NULL) ||
+	    account_mail_password_link(ctx->db, ctx->arena, ctx->cfg, user_id, email,
+				       ACCOUNT_LINK_CLAIMED) < 0) {
+		int taken = strcmp(db_last_sqlstate(ctx->db), "23505") == 0;
+		db_rollback(ctx->db);
+		if (taken)
+			return fs_fail(err, FS_CONFLICT, "The store is already linked to another account");
+		return fs_fail(err, FS_ERROR, "claiming the account failed");
+	}
+	if (db_commit(ctx->db) != FS_OK)
+		return fs_fail(err, FS_ERROR, "commit failed");
+	log_warn("provision: unverified account %s claimed for platform user; its sessions and keys"
+		 " were revoked",
+		 user_id);
+	batch_wake(ctx->redis);
+	return FS_OK;
 }
 
 enum fs_status auth_provision(struct fs_ctx *ctx, const struct provision_request *req,
@@ -606,10 +794,10 @@ enum fs_status auth_provision(struct fs_ctx *ctx, const struct provision_request
 	const char *email = lower_dup(ctx->arena, req->email);
 	const char *find[2] = { req->external_platform_id, email };
 	PGresult *r;
-	int found_by_email = 0;
+	int found_by_email = 0, verified = 0;
 
 	r = db_query(ctx->sysdb, ctx->arena,
-		     "SELECT id, external_platform_id IS NULL AS unlinked,"
+		     "SELECT id, external_platform_id IS NULL AS unlinked, email_verified,"
 		     " external_platform_id = $1 AS by_platform FROM users"
 		     " WHERE external_platform_id = $1 OR lower(email) = $2"
 		     " ORDER BY (external_platform_id = $1) DESC NULLS LAST LIMIT 1",
@@ -619,6 +807,7 @@ enum fs_status auth_provision(struct fs_ctx *ctx, const struct provision_request
 	if (PQntuples(r) == 1) {
 		snprintf(user_id, 37, "%s", db_get(r, 0, "id"));
 		found_by_email = !db_get_bool(r, 0, "by_platform");
+		verified = db_get_bool(r, 0, "email_verified");
 		if (found_by_email && !db_get_bool(r, 0, "unlinked"))
 			return fs_fail(err, FS_CONFLICT,
 				       "This email belongs to an account linked to another platform "
@@ -638,9 +827,11 @@ enum fs_status auth_provision(struct fs_ctx *ctx, const struct provision_request
 		}
 		if (password_hash(pw, pwlen, hash) < 0)
 			return fs_fail(err, FS_ERROR, "password hashing failed");
+		/* The platform vouches for its merchant's address. */
 		r = db_query(ctx->sysdb, ctx->arena,
 			     "INSERT INTO users (email, password_hash, plan, external_platform_id,"
-			     " external_store_id) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+			     " external_store_id, email_verified, email_verified_at)"
+			     " VALUES ($1, $2, $3, $4, $5, true, now()) RETURNING id",
 			     5, ins);
 		if (!r) {
 			if (strcmp(db_last_sqlstate(ctx->sysdb), "23505") == 0)
@@ -649,8 +840,12 @@ enum fs_status auth_provision(struct fs_ctx *ctx, const struct provision_request
 		}
 		snprintf(user_id, 37, "%s", PQgetvalue(r, 0, 0));
 	}
-	if (found_by_email) {
-		/* Link the existing account to the platform, as the tenant itself. */
+	if (found_by_email && !verified) {
+		enum fs_status st = claim_unverified(ctx, user_id, email, req, err);
+		if (st != FS_OK)
+			return st;
+	} else if (found_by_email) {
+		/* Link the existing, verified account to the platform, as the tenant itself. */
 		const char *link[2] = { req->external_platform_id, req->external_store_id };
 		if (db_begin_tenant(ctx->db, user_id) != FS_OK ||
 		    !db_query(ctx->db, ctx->arena,
@@ -670,4 +865,183 @@ enum fs_status auth_provision(struct fs_ctx *ctx, const struct provision_request
 		return apikey_issue(ctx, ctx->sysdb, user_id, name, "{read,write,admin}", 1, api_key,
 				    key_size, NULL, err);
 	}
+}
+
+/* ---- address verification and password links ---- */
+
+/* The tenant a single-use token belongs to, by its hash (system role), or 0. */
+static int token_owner(struct fs_ctx *ctx, const char *table_sql, const char *hash,
+		       char user_id[37])
+{
+	const char *p[1] = { hash };
+	PGresult *r = db_query(ctx->sysdb, ctx->arena, table_sql, 1, p);
+
+	if (!r || PQntuples(r) != 1)
+		return 0;
+	snprintf(user_id, 37, "%s", PQgetvalue(r, 0, 0));
+	return 1;
+}
+
+enum fs_status auth_verify_email(struct fs_ctx *ctx, const char *token, struct fs_error *err)
+{
+	char hash[SHA256_HEX_LEN + 1], user_id[37];
+	const char *p[1] = { hash };
+	PGresult *r;
+
+	if (!account_token_shape_ok(token, VERIFY_TOKEN_PREFIX))
+		return fs_fail(err, FS_BAD_REQUEST, "Invalid or expired verification token");
+	sha256_hex(token, strlen(token), hash);
+	if (!token_owner(ctx, "SELECT user_id FROM email_verification_tokens WHERE token_hash = $1",
+			 hash, user_id))
+		return fs_fail(err, FS_BAD_REQUEST, "Invalid or expired verification token");
+	if (db_begin_tenant(ctx->db, user_id) != FS_OK)
+		return fs_fail(err, FS_ERROR, "database unavailable");
+	/* Claimed once, and only for the address the link was mailed to. */
+	r = db_query(ctx->db, ctx->arena,
+		     "UPDATE email_verification_tokens t SET used_at = now() FROM users u"
+		     " WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > now()"
+		     " AND u.id = t.user_id AND lower(u.email) = lower(t.email) RETURNING t.id",
+		     1, p);
+	if (!r) {
+		db_rollback(ctx->db);
+		return fs_fail(err, FS_ERROR, "verifying the address failed");
+	}
+	if (PQntuples(r) != 1) {
+		db_rollback(ctx->db);
+		return fs_fail(err, FS_BAD_REQUEST, "Invalid or expired verification token");
+	}
+	if (!db_query(ctx->db, ctx->arena,
+		      "UPDATE users SET email_verified = true, email_verified_at = now(),"
+		      " updated_at = now()",
+		      0, NULL) ||
+	    db_commit(ctx->db) != FS_OK) {
+		db_rollback(ctx->db);
+		return fs_fail(err, FS_ERROR, "verifying the address failed");
+	}
+	return FS_OK;
+}
+
+enum fs_status auth_resend_verification(struct fs_ctx *ctx, long *retry_after,
+					struct fs_error *err)
+{
+	PGresult *r;
+	enum fs_status ret;
+
+	*retry_after = 0;
+	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+		return fs_fail(err, FS_ERROR, "database unavailable");
+	r = db_query(ctx->db, ctx->arena,
+		     "SELECT u.email, u.email_verified, (SELECT 60 - extract(epoch FROM now() -"
+		     "  max(t.created_at))::int FROM email_verification_tokens t"
+		     "  WHERE t.created_at > now() - interval '60 seconds') AS wait FROM users u",
+		     0, NULL);
+	if (!r || PQntuples(r) != 1) {
+		ret = fs_fail(err, FS_ERROR, "reading the account failed");
+		goto out;
+	}
+	if (db_get_bool(r, 0, "email_verified")) {
+		ret = fs_fail(err, FS_BAD_REQUEST, "Email is already verified");
+		goto out;
+	}
+	if (db_get(r, 0, "wait")) {
+		/* One mail a minute: the endpoint must not become a mail cannon. */
+		*retry_after = db_get_ll(r, 0, "wait", 60);
+		if (*retry_after < 1)
+			*retry_after = 1;
+		ret = fs_fail(err, FS_RATE_LIMITED,
+			      "A verification email was sent less than a minute ago. Try again in %ld"
+			      " seconds.",
+			      *retry_after);
+		goto out;
+	}
+	if (account_mail_verification(ctx->db, ctx->arena, ctx->cfg, ctx->user_id,
+				      db_get(r, 0, "email")) < 0) {
+		ret = fs_fail(err, FS_ERROR, "queueing the verification mail failed");
+		goto out;
+	}
+	if (db_commit(ctx->db) != FS_OK)
+		return fs_fail(err, FS_ERROR, "commit failed");
+	batch_wake(ctx->redis);
+	return FS_OK;
+out:
+	db_rollback(ctx->db);
+	return ret;
+}
+
+enum fs_status auth_forgot_password(struct fs_ctx *ctx, const char *email, struct fs_error *err)
+{
+	const char *p[1] = { email };
+	char user_id[37];
+	PGresult *r;
+
+	/* The answer is the same whether or not the address has an account:
+	 * only failures of our own are reported. */
+	r = db_query(ctx->sysdb, ctx->arena,
+		     "SELECT id, email FROM users WHERE lower(email) = lower($1) AND is_active", 1, p);
+	if (!r)
+		return fs_fail(err, FS_ERROR, "user lookup failed");
+	if (PQntuples(r) != 1)
+		return FS_OK;
+	snprintf(user_id, sizeof(user_id), "%s", PQgetvalue(r, 0, 0));
+	email = arena_strdup(ctx->arena, PQgetvalue(r, 0, 1));
+	if (db_begin_tenant(ctx->db, user_id) != FS_OK)
+		return fs_fail(err, FS_ERROR, "database unavailable");
+	/* At most one link a minute per account, so nobody can flood an inbox. */
+	r = db_query(ctx->db, ctx->arena,
+		     "SELECT 1 FROM password_reset_tokens WHERE created_at > now() - interval '60 seconds'",
+		     0, NULL);
+	if (!r || (PQntuples(r) == 0 &&
+		   account_mail_password_link(ctx->db, ctx->arena, ctx->cfg, user_id, email,
+					      ACCOUNT_LINK_RESET) < 0) ||
+	    db_commit(ctx->db) != FS_OK) {
+		db_rollback(ctx->db);
+		return fs_fail(err, FS_ERROR, "queueing the reset mail failed");
+	}
+	batch_wake(ctx->redis);
+	return FS_OK;
+}
+
+enum fs_status auth_reset_password(struct fs_ctx *ctx, const char *token, const char *password,
+				   size_t password_len, struct fs_error *err)
+{
+	char hash[SHA256_HEX_LEN + 1], user_id[37], pw_hash[PASSWORD_HASH_MAX];
+	const char *p[1] = { hash }, *pp[1] = { pw_hash };
+	PGresult *r;
+
+	if (!account_token_shape_ok(token, RESET_TOKEN_PREFIX))
+		return fs_fail(err, FS_BAD_REQUEST, "Invalid or expired reset token");
+	sha256_hex(token, strlen(token), hash);
+	if (!token_owner(ctx, "SELECT user_id FROM password_reset_tokens WHERE token_hash = $1", hash,
+			 user_id))
+		return fs_fail(err, FS_BAD_REQUEST, "Invalid or expired reset token");
+	if (password_hash(password, password_len, pw_hash) < 0)
+		return fs_fail(err, FS_ERROR, "password hashing failed");
+	if (db_begin_tenant(ctx->db, user_id) != FS_OK)
+		return fs_fail(err, FS_ERROR, "database unavailable");
+	r = db_query(ctx->db, ctx->arena,
+		     "UPDATE password_reset_tokens SET used_at = now()"
+		     " WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING id",
+		     1, p);
+	if (!r || PQntuples(r) != 1) {
+		db_rollback(ctx->db);
+		return r ? fs_fail(err, FS_BAD_REQUEST, "Invalid or expired reset token")
+			 : fs_fail(err, FS_ERROR, "resetting the password failed");
+	}
+	/* Following the mailed link proves the address too. Every session
+	 * started before ends: refresh tokens revoked, access tokens by epoch. */
+	if (!db_query(ctx->db, ctx->arena,
+		      "UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1,"
+		      " email_verified = true, email_verified_at = COALESCE(email_verified_at, now()),"
+		      " updated_at = now()",
+		      1, pp) ||
+	    !db_query(ctx->db, ctx->arena,
+		      "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL", 0, NULL) ||
+	    !db_query(ctx->db, ctx->arena,
+		      "UPDATE password_reset_tokens SET used_at = now() WHERE used_at IS NULL", 0,
+		      NULL) ||
+	    db_commit(ctx->db) != FS_OK) {
+		db_rollback(ctx->db);
+		return fs_fail(err, FS_ERROR, "resetting the password failed");
+	}
+	return FS_OK;
 }

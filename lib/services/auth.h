@@ -4,6 +4,7 @@
 #define FS_AUTH_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "http/context.h"
 #include "services/tokens.h"
@@ -49,13 +50,51 @@ struct provision_request {
 	const char *external_store_id; /* may be NULL */
 };
 
-/* 1 when signature_header is "sha256=<hex HMAC-SHA256 of body>" under the
- * platform secret (compared in constant time). */
+#define PLATFORM_SIG_TOLERANCE 300 /* seconds either side of now */
+
+enum platform_signature {
+	PLATFORM_SIG_OK,
+	PLATFORM_SIG_BAD,        /* missing, malformed or wrong */
+	PLATFORM_SIG_STALE,      /* right, but its timestamp is outside the window */
+	PLATFORM_SIG_LEGACY_OFF, /* the body-only form while legacy signatures are off */
+};
+
+/* Check an X-Platform-Signature header against the raw body (constant-time
+ * comparison): "t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">" within
+ * PLATFORM_SIG_TOLERANCE of now, or, while cfg->platform_legacy_signatures,
+ * the original "sha256=<hex HMAC of body>". For a timestamped signature
+ * replay_id receives the id to claim with auth_platform_signature_claim
+ * (empty for the legacy form). Pure: unit tests and the fuzz target call it. */
+enum platform_signature auth_platform_signature_check(const struct fs_config *cfg,
+						      const char *body, size_t len,
+						      const char *header, time_t now,
+						      char replay_id[65]);
+/* auth_platform_signature_check(...) == PLATFORM_SIG_OK at the current time. */
 int auth_platform_signature_ok(const struct fs_config *cfg, const char *body, size_t len,
 			       const char *signature_header);
-/* Find (by platform id, then email) or create the user; issue a new admin key. */
+/* Remember a timestamped signature for its window: FS_OK the first time,
+ * FS_UNAUTHORIZED for a replay, FS_UNAVAILABLE when Redis cannot tell. */
+enum fs_status auth_platform_signature_claim(struct fs_redis *redis, const char *replay_id,
+					     struct fs_error *err);
+/* Find (by platform id, then email) or create the user; issue a new admin key.
+ * An unverified account found by email is claimed: password, sessions and
+ * keys revoked, data and id kept, the address mailed a set-password link. */
 enum fs_status auth_provision(struct fs_ctx *ctx, const struct provision_request *req,
 			      char user_id[37], char *api_key, size_t key_size,
 			      struct fs_error *err);
+
+/* POST /auth/verify-email: claim a single-use link for the address it was
+ * mailed to. FS_BAD_REQUEST when bad, used or expired. */
+enum fs_status auth_verify_email(struct fs_ctx *ctx, const char *token, struct fs_error *err);
+/* Mail the caller a new verification link; FS_BAD_REQUEST when verified
+ * already, FS_RATE_LIMITED (*retry_after seconds) within a minute of the last. */
+enum fs_status auth_resend_verification(struct fs_ctx *ctx, long *retry_after,
+					struct fs_error *err);
+/* Mail a reset link when an active account has this address (at most one a
+ * minute); FS_OK either way, so the answer tells nothing. */
+enum fs_status auth_forgot_password(struct fs_ctx *ctx, const char *email, struct fs_error *err);
+/* Claim a reset link: new password, address verified, every session ended. */
+enum fs_status auth_reset_password(struct fs_ctx *ctx, const char *token, const char *password,
+				   size_t password_len, struct fs_error *err);
 
 #endif

@@ -22,6 +22,8 @@ struct auth_entry {
 	char key_id[37];
 	unsigned scopes;
 	int key_is_platform;
+	int email_verified;
+	long session_epoch;      /* access tokens of an older epoch are refused */
 };
 
 /* Listen on sysdb (again after a reconnect) and drop everything when a

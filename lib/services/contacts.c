@@ -128,12 +128,17 @@ enum fs_status contact_create(struct fs_ctx *ctx, const struct contact_input *in
 	if (left == 0)
 		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
 						  "Contact limit reached for your plan"));
+	/* An address that unsubscribed before (as a contact since deleted, say)
+	 * is created unsubscribed: only its owner can sign up again (schema 0013). */
 	r = db_query(ctx->db, ctx->arena,
 		     "INSERT INTO contacts AS c (user_id, email, first_name, last_name, tags,"
 		     " custom_fields, is_subscribed, subscribed_at, unsubscribed_at)"
 		     " SELECT flowsend_current_user(), $1, $2, $3,"
-		     "  ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5::jsonb, $6::boolean,"
-		     "  CASE WHEN $6::boolean THEN now() END, CASE WHEN NOT $6::boolean THEN now() END"
+		     "  ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5::jsonb, s.ok,"
+		     "  CASE WHEN s.ok THEN now() END, CASE WHEN NOT s.ok THEN now() END"
+		     " FROM (SELECT $6::boolean AND NOT EXISTS (SELECT 1 FROM opt_outs o"
+		     "  WHERE o.user_id = flowsend_current_user()"
+		     "  AND o.email_hash = flowsend_email_hash($1)) AS ok OFFSET 0) s"
 		     " RETURNING c.id, flowsend_contact_json(c) AS j",
 		     6, params);
 	if (!r)
@@ -182,10 +187,32 @@ enum fs_status contact_update(struct fs_ctx *ctx, const char *id, const struct c
 
 	if ((st = begin(ctx, err)) != FS_OK)
 		return st;
+	if (in->set_is_subscribed && in->is_subscribed) {
+		/* Subscribing again is the person's own act, never the merchant's. */
+		const char *op[3] = { id, email, in->set_email ? "t" : "f" };
+		r = db_query(ctx->db, ctx->arena,
+			     "SELECT EXISTS (SELECT 1 FROM opt_outs o WHERE o.user_id = flowsend_current_user()"
+			     "  AND o.email_hash = flowsend_email_hash(CASE WHEN $3::boolean THEN $2"
+			     "   ELSE c.email END))"
+			     " AND (NOT c.is_subscribed OR ($3::boolean AND lower(c.email) <> $2)) AS refused"
+			     " FROM contacts c WHERE c.id = $1",
+			     3, op);
+		if (!r)
+			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the contact failed"));
+		if (PQntuples(r) == 1 && db_get_bool(r, 0, "refused"))
+			return fs_rollback_with(
+				ctx, fs_fail(err, FS_BAD_REQUEST,
+					     "This address unsubscribed; only its owner can subscribe"
+					     " again, through a signup form"));
+	}
 	/* The old subscription state comes from the row before the update, so an
-	 * unsubscribe is recorded once, when it actually happens. */
+	 * unsubscribe is recorded once, when it actually happens. An address
+	 * changed to one that opted out stops being mailed too. */
 	r = db_query(ctx->db, ctx->arena,
-		     "WITH old AS (SELECT id, is_subscribed FROM contacts WHERE id = $1 FOR UPDATE)"
+		     "WITH old AS (SELECT id, is_subscribed, $2::boolean AND EXISTS (SELECT 1"
+		     "  FROM opt_outs o WHERE o.user_id = flowsend_current_user()"
+		     "  AND o.email_hash = flowsend_email_hash($3)) AS opted_out"
+		     "  FROM contacts WHERE id = $1 FOR UPDATE)"
 		     " UPDATE contacts AS c SET"
 		     " email = CASE WHEN $2::boolean THEN $3 ELSE c.email END,"
 		     " first_name = CASE WHEN $4::boolean THEN $5 ELSE c.first_name END,"
@@ -193,10 +220,12 @@ enum fs_status contact_update(struct fs_ctx *ctx, const char *id, const struct c
 		     " tags = CASE WHEN $8::jsonb IS NULL THEN c.tags"
 		     "   ELSE ARRAY(SELECT jsonb_array_elements_text($8::jsonb)) END,"
 		     " custom_fields = COALESCE($9::jsonb, c.custom_fields),"
-		     " is_subscribed = COALESCE($10::boolean, c.is_subscribed),"
-		     " subscribed_at = CASE WHEN $10::boolean AND NOT old.is_subscribed THEN now()"
-		     "   ELSE c.subscribed_at END,"
-		     " unsubscribed_at = CASE WHEN $10::boolean THEN NULL"
+		     " is_subscribed = COALESCE($10::boolean, c.is_subscribed) AND NOT old.opted_out,"
+		     " subscribed_at = CASE WHEN $10::boolean AND NOT old.is_subscribed"
+		     "   AND NOT old.opted_out THEN now() ELSE c.subscribed_at END,"
+		     " unsubscribed_at = CASE WHEN old.opted_out AND old.is_subscribed THEN now()"
+		     "   WHEN old.opted_out THEN c.unsubscribed_at"
+		     "   WHEN $10::boolean THEN NULL"
 		     "   WHEN NOT $10::boolean AND old.is_subscribed THEN now()"
 		     "   ELSE c.unsubscribed_at END,"
 		     " updated_at = now()"
@@ -239,28 +268,53 @@ enum fs_status contact_delete(struct fs_ctx *ctx, const char *id, struct fs_erro
 	return commit(ctx, err);
 }
 
+/* Every table that can hold a copy of a contact's data, and what erasure does
+ * to it (README, "Personal data"): contacts (and contact_search, list
+ * memberships, flow executions and their queued mail, by cascade) deleted;
+ * outbox rows to the address that are not a contact's (test sends) deleted;
+ * form_submissions by address or contact deleted; email_events stripped of
+ * metadata and url (the figures stay); unsubscribes and opt_outs deleted;
+ * suppressions keep the hash only, so the address is never mailed again. */
 enum fs_status contact_erase(struct fs_ctx *ctx, const char *id, struct fs_error *err)
 {
 	const char *params[1] = { id };
+	const char *both[2] = { id, NULL };
 	PGresult *r;
 	enum fs_status st;
 
 	if ((st = begin(ctx, err)) != FS_OK)
 		return st;
-	r = fs_query_row(ctx,
-			 "INSERT INTO suppressions (user_id, email_hash, email, reason)"
-			 " SELECT c.user_id, flowsend_email_hash(c.email), NULL, 'erasure'"
-			 " FROM contacts c WHERE c.id = $1"
-			 " ON CONFLICT (user_id, email_hash) DO UPDATE SET email = NULL, reason = 'erasure'"
-			 " RETURNING id",
-			 1, params, "recording the erasure", "Contact not found", &st, err);
+	r = fs_query_row(ctx, "SELECT email FROM contacts WHERE id = $1 FOR UPDATE", 1, params,
+			 "reading the contact", "Contact not found", &st, err);
 	if (!r)
 		return st;
+	both[1] = arena_strdup(ctx->arena, db_get(r, 0, "email"));
 	/* Events outlive the contact for the account's totals, but nothing in
-	 * them may point back at the person. */
+	 * them may point back at the person; test sends have none. */
 	if (!db_query(ctx->db, ctx->arena,
+		      "INSERT INTO suppressions (user_id, email_hash, email, reason)"
+		      " VALUES (flowsend_current_user(), flowsend_email_hash($1), NULL, 'erasure')"
+		      " ON CONFLICT (user_id, email_hash) DO UPDATE SET email = NULL, reason = 'erasure'",
+		      1, both + 1) ||
+	    !db_query(ctx->db, ctx->arena,
 		      "UPDATE email_events SET metadata = '{}', url = NULL WHERE contact_id = $1", 1,
 		      params) ||
+	    !db_query(ctx->db, ctx->arena,
+		      "DELETE FROM outbox WHERE user_id = flowsend_current_user() AND contact_id IS NULL"
+		      " AND lower(to_email) = lower($1) AND NOT (payload IS NOT NULL AND payload ? 'account_mail')",
+		      1, both + 1) ||
+	    !db_query(ctx->db, ctx->arena,
+		      "DELETE FROM form_submissions WHERE user_id = flowsend_current_user()"
+		      " AND (lower(email) = lower($2) OR contact_id = $1)",
+		      2, both) ||
+	    !db_query(ctx->db, ctx->arena,
+		      "DELETE FROM unsubscribes WHERE user_id = flowsend_current_user()"
+		      " AND (email_hash = flowsend_email_hash($2) OR contact_id = $1)",
+		      2, both) ||
+	    !db_query(ctx->db, ctx->arena,
+		      "DELETE FROM opt_outs WHERE user_id = flowsend_current_user()"
+		      " AND email_hash = flowsend_email_hash($1)",
+		      1, both + 1) ||
 	    !db_query(ctx->db, ctx->arena, "DELETE FROM contacts WHERE id = $1", 1, params))
 		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "erasing the contact failed"));
 	return commit(ctx, err);

@@ -2,6 +2,7 @@
  * so algorithm, expiry and type are checked here, explicitly. */
 #include "services/tokens.h"
 
+#include <errno.h>
 #include <jwt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,8 @@
 #include "core/crypto.h"
 #include "core/uuid.h"
 
-int token_issue_access(const struct fs_config *cfg, const char *user_id, char *out, size_t size)
+int token_issue_access(const struct fs_config *cfg, const char *user_id, long session_epoch,
+		       char *out, size_t size)
 {
 	jwt_t *jwt = NULL;
 	char jti[17];
@@ -25,6 +27,7 @@ int token_issue_access(const struct fs_config *cfg, const char *user_id, char *o
 	if (jwt_add_grant(jwt, "sub", user_id) || jwt_add_grant(jwt, "type", "access") ||
 	    jwt_add_grant(jwt, "jti", jti) || jwt_add_grant_int(jwt, "iat", (long)now) ||
 	    jwt_add_grant_int(jwt, "exp", (long)now + cfg->access_token_ttl) ||
+	    jwt_add_grant_int(jwt, "sep", session_epoch) ||
 	    jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)cfg->jwt_secret,
 			(int)strlen(cfg->jwt_secret)))
 		goto out;
@@ -40,7 +43,7 @@ out:
 }
 
 enum fs_status token_verify_access(const struct fs_config *cfg, const char *token,
-				   char user_id[37])
+				   char user_id[37], long *session_epoch)
 {
 	jwt_t *jwt = NULL;
 	const char *sub, *type;
@@ -73,6 +76,14 @@ enum fs_status token_verify_access(const struct fs_config *cfg, const char *toke
 		goto out;
 	memcpy(user_id, sub, 36);
 	user_id[36] = '\0';
+	/* Tokens issued before epochs existed carry none: epoch 0, as every
+	 * account started. libjwt answers -1 with errno ENOENT when absent. */
+	errno = 0;
+	*session_epoch = jwt_get_grant_int(jwt, "sep");
+	if (errno == ENOENT)
+		*session_epoch = 0;
+	else if (errno || *session_epoch < 0)
+		goto out;
 	ret = FS_OK;
 out:
 	jwt_free(jwt);

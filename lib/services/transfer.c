@@ -463,11 +463,20 @@ static int import_record(void *ud, size_t record_no, const char *const *f, const
 }
 
 /* Every merge's parameters: $1 the room left under the plan's limit, $2
- * extra tags (or NULL), $3 the tenant, $4 whether it has suppressions. Their
- * types are given, so a statement need not use them all. */
-static const Oid merge_param_types[4] = { 20 /* int8 */, 1009 /* text[] */, 2950 /* uuid */,
-					 16 /* bool */ };
-#define MERGE_PARAMS 4
+ * extra tags (or NULL), $3 the tenant, $4 whether it has suppressions, $5
+ * whether it has opt-outs. Their types are given, so a statement need not
+ * use them all. */
+static const Oid merge_param_types[5] = { 20 /* int8 */, 1009 /* text[] */, 2950 /* uuid */,
+					 16 /* bool */, 16 /* bool */ };
+#define MERGE_PARAMS 5
+
+/* An address that unsubscribed comes back unsubscribed, whatever the file
+ * says, until its owner signs up again through a form (schema 0013). The
+ * check costs a hash per row: $5 false (no opt-outs) leaves it out. */
+#define IMPORT_SUBSCRIBED                                                                    \
+	" (COALESCE(is_subscribed, true) AND NOT ($5::boolean AND EXISTS (SELECT 1"             \
+	"  FROM opt_outs o WHERE o.user_id = $3::uuid"                                          \
+	"  AND o.email_hash = flowsend_email_hash(email))))"
 
 /* The insert every merge ends with. */
 #define IMPORT_INSERT                                                                        \
@@ -476,9 +485,9 @@ static const Oid merge_param_types[4] = { 20 /* int8 */, 1009 /* text[] */, 2950
 	" SELECT $3::uuid, email, first_name, last_name,"                                      \
 	"  CASE WHEN $2::text[] IS NULL THEN tags ELSE ARRAY(SELECT DISTINCT t FROM"            \
 	"   unnest(tags || $2::text[]) t) END,"                                                 \
-	"  custom_fields, COALESCE(is_subscribed, true),"                                       \
-	"  CASE WHEN COALESCE(is_subscribed, true) THEN now() END,"                             \
-	"  CASE WHEN NOT COALESCE(is_subscribed, true) THEN now() END"
+	"  custom_fields," IMPORT_SUBSCRIBED ","                                                \
+	"  CASE WHEN" IMPORT_SUBSCRIBED " THEN now() END,"                                      \
+	"  CASE WHEN NOT" IMPORT_SUBSCRIBED " THEN now() END"
 /* The suppression check costs a hash per row: $4 false (a tenant with no
  * suppressions) leaves it out. */
 #define IMPORT_NOT_SUPPRESSED                                                                \
@@ -767,7 +776,7 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 	struct csv_reader reader;
 	PGresult *r;
 	char remaining[32];
-	const char *params[MERGE_PARAMS] = { NULL, NULL, ctx->user_id, "t" };
+	const char *params[MERGE_PARAMS] = { NULL, NULL, ctx->user_id, "t", "t" };
 	const char *merge_sql = merge_open_sql;
 	enum fs_status ret = FS_ERROR;
 	double start_ms = time_monotonic_ms(), staged_ms = start_ms;
@@ -856,6 +865,7 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 	if (merge_sql == merge_open_sql) {
 		r = db_query(ctx->db, ctx->arena,
 			     "SELECT EXISTS (SELECT 1 FROM suppressions) AS s,"
+			     " EXISTS (SELECT 1 FROM opt_outs) AS o,"
 			     " COALESCE((SELECT contacts FROM tenant_counters), 0) = 0 AS empty",
 			     0, NULL);
 		if (!r) {
@@ -863,6 +873,7 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 			goto out;
 		}
 		params[3] = db_get(r, 0, "s");
+		params[4] = db_get(r, 0, "o");
 		if (db_get_bool(r, 0, "empty") && !im.non_ascii && !may_repeat(&im))
 			merge_sql = merge_fresh_sql;
 	}

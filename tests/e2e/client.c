@@ -238,6 +238,30 @@ long long e2e_owner_value(const char *sql, int nparams, const char *const *param
 	return v;
 }
 
+const char *e2e_owner_text(const char *sql, int nparams, const char *const *params, char *out,
+			   size_t size)
+{
+	struct fs_config cfg;
+	struct fs_db owner;
+	struct arena arena;
+	char err[256];
+	const char *ret = NULL;
+	PGresult *r;
+
+	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
+	arena_init(&arena, 0);
+	db_init(&owner, cfg.database_migrate_url);
+	r = db_query(&owner, &arena, sql, nparams, params);
+	ck_assert_msg(r != NULL, "owner query failed: %s", sql);
+	if (PQntuples(r) > 0 && PQnfields(r) > 0 && !PQgetisnull(r, 0, 0)) {
+		snprintf(out, size, "%s", PQgetvalue(r, 0, 0));
+		ret = out;
+	}
+	db_close(&owner);
+	arena_destroy(&arena);
+	return ret;
+}
+
 /* The stack's batch worker, by its pid file. */
 static pid_t worker_pid(void)
 {

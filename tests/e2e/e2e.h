@@ -50,6 +50,9 @@ void e2e_new_tenant(const char *prefix, char *token, size_t size);
 /* Run sql as the schema owner (no row-level security); the first column of
  * the first row as a number, or -1 when there is none. */
 long long e2e_owner_value(const char *sql, int nparams, const char *const *params);
+/* Same, the first column of the first row as text copied into out, or NULL. */
+const char *e2e_owner_text(const char *sql, int nparams, const char *const *params, char *out,
+			   size_t size);
 /* Stop (pause = 1) or continue the test instance's batch worker, so a test
  * can drive delivery itself with e2e_run_batch. */
 void e2e_pause_worker(int pause);
@@ -72,5 +75,6 @@ Suite *errors_suite(void);
 Suite *database_suite(void);
 Suite *templates_suite(void);
 Suite *campaigns_suite(void);
+Suite *security_suite(void);
 
 #endif

@@ -180,7 +180,7 @@ START_TEST(access_tokens_expire_and_forgeries_fail)
 	/* A token minted with a one-second lifetime (a test configuration). */
 	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
 	cfg.access_token_ttl = 1;
-	ck_assert_int_eq(token_issue_access(&cfg, user_id, tok, sizeof(tok)), 0);
+	ck_assert_int_eq(token_issue_access(&cfg, user_id, 0, tok, sizeof(tok)), 0);
 	expect("GET", "/api/v1/auth/me", tok, NULL, 200, NULL);
 	sleep(2);
 	expect("GET", "/api/v1/auth/me", tok, NULL, 401, "Invalid or expired token");
@@ -188,7 +188,7 @@ START_TEST(access_tokens_expire_and_forgeries_fail)
 	/* Signed with another secret. */
 	cfg.access_token_ttl = 600;
 	cfg.jwt_secret = "some-other-secret-that-is-not-ours";
-	ck_assert_int_eq(token_issue_access(&cfg, user_id, tok, sizeof(tok)), 0);
+	ck_assert_int_eq(token_issue_access(&cfg, user_id, 0, tok, sizeof(tok)), 0);
 	expect("GET", "/api/v1/auth/me", tok, NULL, 401, "Invalid or expired token");
 
 	/* alg "none" with our claims, and a tampered payload. */

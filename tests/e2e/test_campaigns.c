@@ -556,6 +556,9 @@ START_TEST(cancelling_mid_send_stops_the_rest)
 	tenant();
 	e2e_set_plan(token, "enterprise");
 	contacts(300, "cancel.example");
+	/* Mail already queued (account mail of new tenants) goes first, so the
+	 * limit below counts this campaign's mail only. */
+	ck_assert_int_eq(e2e_run_batch(NULL), 0);
 	simple_campaign(id);
 	send_ok(id, 300);
 	ck_assert_int_eq(e2e_run_batch("--limit 100"), 0);

@@ -15,6 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct fs_config cfg;
 	static int ready;
 	char *copy = malloc(size + 2), user[37], hash[65];
+	long epoch;
 	const char *authz, *key, *value;
 
 	if (!ready) {
@@ -29,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	key = copy + strlen(copy) + 1 <= copy + size ? copy + strlen(copy) + 1 : NULL;
 	switch (auth_parse_credentials(authz, key, &value)) {
 	case AUTH_BEARER:
-		if (token_verify_access(&cfg, value, user) == FS_OK && strlen(user) != 36)
+		if (token_verify_access(&cfg, value, user, &epoch) == FS_OK && strlen(user) != 36)
 			__builtin_trap();
 		break;
 	case AUTH_API_KEY:

@@ -61,22 +61,24 @@ START_TEST(access_tokens_round_trip_and_expire)
 	struct fs_config cfg;
 	char err[128], tok[TOKEN_MAX_LEN], user[37];
 	const char *id = "123e4567-e89b-12d3-a456-426614174000";
+	long epoch = -1;
 
 	unsetenv("FLOWSEND_ENV");
 	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
-	ck_assert_int_eq(token_issue_access(&cfg, id, tok, sizeof(tok)), 0);
-	ck_assert_int_eq(token_verify_access(&cfg, tok, user), FS_OK);
+	ck_assert_int_eq(token_issue_access(&cfg, id, 3, tok, sizeof(tok)), 0);
+	ck_assert_int_eq(token_verify_access(&cfg, tok, user, &epoch), FS_OK);
 	ck_assert_str_eq(user, id);
+	ck_assert_int_eq(epoch, 3); /* the session epoch travels in the token */
 	cfg.jwt_secret = "another-secret";
-	ck_assert_int_eq(token_verify_access(&cfg, tok, user), FS_UNAUTHORIZED);
+	ck_assert_int_eq(token_verify_access(&cfg, tok, user, &epoch), FS_UNAUTHORIZED);
 	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
 	cfg.access_token_ttl = -5; /* already expired when issued */
-	ck_assert_int_eq(token_issue_access(&cfg, id, tok, sizeof(tok)), 0);
-	ck_assert_int_eq(token_verify_access(&cfg, tok, user), FS_UNAUTHORIZED);
-	ck_assert_int_eq(token_verify_access(&cfg, "", user), FS_UNAUTHORIZED);
-	ck_assert_int_eq(token_verify_access(&cfg, "a.b.c", user), FS_UNAUTHORIZED);
-	ck_assert_int_eq(token_verify_access(&cfg, "bad chars!.x.y", user), FS_UNAUTHORIZED);
-	ck_assert_int_eq(token_issue_access(&cfg, id, tok, 10), -1);
+	ck_assert_int_eq(token_issue_access(&cfg, id, 3, tok, sizeof(tok)), 0);
+	ck_assert_int_eq(token_verify_access(&cfg, tok, user, &epoch), FS_UNAUTHORIZED);
+	ck_assert_int_eq(token_verify_access(&cfg, "", user, &epoch), FS_UNAUTHORIZED);
+	ck_assert_int_eq(token_verify_access(&cfg, "a.b.c", user, &epoch), FS_UNAUTHORIZED);
+	ck_assert_int_eq(token_verify_access(&cfg, "bad chars!.x.y", user, &epoch), FS_UNAUTHORIZED);
+	ck_assert_int_eq(token_issue_access(&cfg, id, 3, tok, 10), -1);
 	char hash[65], refresh[128];
 	ck_assert_int_eq(token_new_refresh(refresh, sizeof(refresh), hash), 0);
 	ck_assert(strncmp(refresh, REFRESH_TOKEN_PREFIX, 4) == 0);
@@ -156,6 +158,69 @@ START_TEST(platform_signatures)
 }
 END_TEST
 
+/* t=<unix>,v1=<hex HMAC of "t.body">: a 5-minute window, the body and the
+ * timestamp both covered, and the legacy form only while allowed. */
+START_TEST(platform_signatures_timestamped)
+{
+	struct fs_config cfg;
+	char err[128], hex[65], header[160], signed_payload[128], replay[65];
+	const char *body = "{\"email\":\"a@b.co\"}";
+	time_t now = 1700000000;
+
+	unsetenv("FLOWSEND_ENV");
+	unsetenv("FLOWSEND_PLATFORM_LEGACY_SIGNATURES");
+	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
+	ck_assert_int_eq(cfg.platform_legacy_signatures, 1); /* on outside production */
+	snprintf(signed_payload, sizeof(signed_payload), "%ld.%s", (long)now, body);
+	hmac_sha256_hex(cfg.platform_webhook_secret, strlen(cfg.platform_webhook_secret),
+			signed_payload, strlen(signed_payload), hex);
+	snprintf(header, sizeof(header), "t=%ld,v1=%s", (long)now, hex);
+	ck_assert_int_eq(auth_platform_signature_check(&cfg, body, strlen(body), header, now, replay),
+			 PLATFORM_SIG_OK);
+	ck_assert_str_eq(replay, hex);
+	ck_assert_int_eq(auth_platform_signature_check(&cfg, body, strlen(body), header,
+						       now + PLATFORM_SIG_TOLERANCE, replay),
+			 PLATFORM_SIG_OK);
+	ck_assert_int_eq(auth_platform_signature_check(&cfg, body, strlen(body), header,
+						       now + PLATFORM_SIG_TOLERANCE + 1, replay),
+			 PLATFORM_SIG_STALE);
+	ck_assert_int_eq(auth_platform_signature_check(&cfg, body, strlen(body), header,
+						       now - PLATFORM_SIG_TOLERANCE - 1, replay),
+			 PLATFORM_SIG_STALE);
+	/* Another body, or the same HMAC under another timestamp, fails. */
+	ck_assert_int_eq(auth_platform_signature_check(&cfg, body, strlen(body) - 1, header, now,
+						       replay),
+			 PLATFORM_SIG_BAD);
+	snprintf(header, sizeof(header), "t=%ld,v1=%s", (long)now + 1, hex);
+	ck_assert_int_eq(auth_platform_signature_check(&cfg, body, strlen(body), header, now, replay),
+			 PLATFORM_SIG_BAD);
+	snprintf(header, sizeof(header), "v1=%s, t=%ld", hex, (long)now);
+	ck_assert_int_eq(auth_platform_signature_check(&cfg, body, strlen(body), header, now, replay),
+			 PLATFORM_SIG_OK);
+	ck_assert_int_eq(auth_platform_signature_check(&cfg, body, strlen(body), "t=,v1=", now, replay),
+			 PLATFORM_SIG_BAD);
+	ck_assert_int_eq(auth_platform_signature_check(&cfg, body, strlen(body), "t=12x,v1=ab", now,
+						       replay),
+			 PLATFORM_SIG_BAD);
+	/* The body-only form: accepted while legacy signatures are on, only. */
+	hmac_sha256_hex(cfg.platform_webhook_secret, strlen(cfg.platform_webhook_secret), body,
+			strlen(body), hex);
+	snprintf(header, sizeof(header), "sha256=%s", hex);
+	ck_assert_int_eq(auth_platform_signature_check(&cfg, body, strlen(body), header, now, replay),
+			 PLATFORM_SIG_OK);
+	ck_assert_str_eq(replay, "");
+	cfg.platform_legacy_signatures = 0;
+	ck_assert_int_eq(auth_platform_signature_check(&cfg, body, strlen(body), header, now, replay),
+			 PLATFORM_SIG_LEGACY_OFF);
+	setenv("FLOWSEND_PLATFORM_LEGACY_SIGNATURES", "maybe", 1);
+	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), -1);
+	setenv("FLOWSEND_PLATFORM_LEGACY_SIGNATURES", "off", 1);
+	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
+	ck_assert_int_eq(cfg.platform_legacy_signatures, 0);
+	unsetenv("FLOWSEND_PLATFORM_LEGACY_SIGNATURES");
+}
+END_TEST
+
 START_TEST(sender_mailboxes)
 {
 	struct arena a;
@@ -186,6 +251,7 @@ Suite *accounts_unit_suite(void)
 	tcase_add_test(tc, plans_and_limits);
 	tcase_add_test(tc, api_key_shapes_and_credentials);
 	tcase_add_test(tc, platform_signatures);
+	tcase_add_test(tc, platform_signatures_timestamped);
 	tcase_add_test(tc, sender_mailboxes);
 	suite_add_tcase(s, tc);
 	return s;
