@@ -167,11 +167,31 @@ START_TEST(uuid_validation_and_generation)
 }
 END_TEST
 
+/* What may never reach a mail header: C0, DEL, C1, U+2028/2029; line
+ * breaks only where asked for (footer text). */
+START_TEST(utf8_finds_control_characters)
+{
+	static const char *const with[] = { "a\r\nBcc: x", "a\nb", "a\rb", "tab\there", "del\x7f",
+					    "nel\xc2\x85", "c1\xc2\x9f", "ls\xe2\x80\xa8", "ps\xe2\x80\xa9",
+					    "\x1b[31m" };
+	for (size_t i = 0; i < sizeof(with) / sizeof(with[0]); i++)
+		ck_assert_msg(utf8_has_controls(with[i], strlen(with[i]), 0), "missed case %zu", i);
+	const char *name = "Caf\xc3\xa9 \xe2\x80\x94 Shop \xc2\xa0", *postal = "1 Main St\nSpringfield\r\n";
+	ck_assert(!utf8_has_controls(name, strlen(name), 0));
+	ck_assert(!utf8_has_controls(postal, strlen(postal), 1));
+	ck_assert(utf8_has_controls(postal, strlen(postal), 0));
+	ck_assert(utf8_has_controls("1 Main St\rSpringfield", 21, 1)); /* a lone CR */
+	ck_assert(utf8_has_controls("x\ty", 3, 1));
+	ck_assert(!utf8_has_controls("", 0, 0));
+}
+END_TEST
+
 Suite *utf8_suite(void)
 {
 	Suite *s = suite_create("utf8");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, utf8_accepts_well_formed_text);
+	tcase_add_test(tc, utf8_finds_control_characters);
 	tcase_add_test(tc, utf8_rejects_malformed_text);
 	tcase_add_test(tc, uuid_validation_and_generation);
 	suite_add_tcase(s, tc);
