@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/utf8.h"
 #include "mail/html_text.h"
@@ -26,9 +25,26 @@ enum seg_kind {
 	SEG_CUSTOM,
 };
 
-/* Where an HTML part puts a value: in text, inside a tag (an attribute), or
- * in an attribute that holds a URL. */
-enum seg_place { PLACE_TEXT, PLACE_ATTRIBUTE, PLACE_URL };
+/* Where an HTML part puts a value: in text, inside a tag (an attribute), in
+ * a URL whose scheme a value could still choose (checked as it renders), or
+ * where a value always becomes "#" (script, srcdoc, a URL whose scheme the
+ * template already made one we do not allow). */
+enum seg_place { PLACE_TEXT, PLACE_ATTRIBUTE, PLACE_URL, PLACE_BLOCKED };
+
+/* How much of a URL is read: whether its scheme is still open, known to be
+ * http(s), mailto, tel or none (a relative link), or known to be another. */
+enum url_verdict { URL_OPEN, URL_SAFE, URL_UNSAFE };
+enum url_at { AT_START, AT_SLASH, AT_NAME };
+
+/* The start of a URL, read a character at a time as a browser would: the
+ * template's text around a value and the value itself go through it. */
+struct url_scan {
+	unsigned char verdict; /* enum url_verdict; URL_UNSAFE stays */
+	unsigned char at;      /* enum url_at: nothing yet, one slash, a would-be scheme */
+	unsigned char list;    /* blanks, ',' and ';' start another URL (srcset, ping) */
+	unsigned char len;     /* of the would-be scheme; past 6 it is none we allow */
+	char scheme[6];        /* its first characters, lower case */
+};
 
 struct seg {
 	enum seg_kind kind;
@@ -36,11 +52,21 @@ struct seg {
 	uint32_t def_off, def_len; /* the default, when has_default */
 	int has_default;
 	enum seg_place place;
+	/* PLACE_URL: the URL as read up to this value when url_first (else the
+	 * scan goes on from the value before), and how much of the next
+	 * segment's literal still belongs to the URL; url_more when another
+	 * value follows in it. */
+	struct url_scan url;
+	uint32_t url_after;
+	unsigned char url_first, url_more;
+	/* Right after '=': written as "" when empty, so the next attribute
+	 * does not become this one's value. */
+	unsigned char quote_empty;
 };
 
 struct tpl {
 	enum tpl_part part;
-	char *text; /* the source, then each custom key with a NUL */
+	char *text; /* the source, then each custom key with a NUL, then "&lt;" */
 	struct seg *segs;
 	size_t nsegs;
 	size_t literal_bytes;
@@ -122,72 +148,371 @@ static int is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* Enough of an HTML tokenizer to know where a variable lands. */
-enum html_state { IN_TEXT, IN_TAG, IN_DOUBLE_QUOTED, IN_SINGLE_QUOTED };
-
-struct builder {
-	struct tpl *t;
-	size_t cap;
-	size_t keys_len; /* bytes of keys appended after the source */
-	enum html_state html;
-	char attr[16];   /* the attribute being read or last assigned, lower case */
-	size_t attr_len;
-	int in_value;    /* after attr= */
-	int name_done;   /* a space ended the name: the next letter starts another */
-};
-
-static const char *const url_attributes[] = { "href", "src", "action", "formaction",
-					       "background", "poster", "cite", NULL };
-
-/* Follow the markup of an HTML literal so the next variable's place is known. */
-static void follow_html(struct builder *b, const char *s, size_t len)
+static int is_html_space(char c)
 {
-	for (size_t i = 0; i < len; i++) {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
+}
+
+static int is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static char lower(char c)
+{
+	return (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+}
+
+/* A URL attribute takes http(s), mailto, tel or a relative link; anything
+ * else (javascript:, data:, vbscript:) is refused. What counts is what a
+ * browser reads: leading controls and spaces are dropped, and tabs and line
+ * breaks anywhere, so "\x01 java\tscript:" is javascript:. */
+static int scheme_allowed(const struct url_scan *u)
+{
+	static const char *const schemes[] = { "http", "https", "mailto", "tel" };
+
+	for (size_t k = 0; k < sizeof(schemes) / sizeof(schemes[0]); k++)
+		if (u->len == strlen(schemes[k]) && memcmp(u->scheme, schemes[k], u->len) == 0)
+			return 1;
+	return 0;
+}
+
+static void url_feed(struct url_scan *u, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len && u->verdict != URL_UNSAFE; i++) {
 		char c = s[i];
 
-		if (b->html == IN_TEXT) {
-			if (c == '<' && i + 1 < len && (is_name_start(s[i + 1]) || s[i + 1] == '/')) {
-				b->html = IN_TAG;
-				b->attr_len = 0;
-				b->in_value = b->name_done = 0;
+		if (u->list && (is_html_space(c) || c == ',' || c == ';')) {
+			u->verdict = URL_OPEN; /* the next URL of the list starts afresh */
+			u->at = AT_START;
+			u->len = 0;
+			continue;
+		}
+		if (u->verdict == URL_SAFE || c == '\t' || c == '\n' || c == '\r')
+			continue;
+		switch (u->at) {
+		case AT_START:
+			if ((unsigned char)c <= 0x20)
+				break;
+			if (c == '/' || c == '\\') {
+				u->at = AT_SLASH;
+			} else if (c == '?' || c == '#') {
+				u->verdict = URL_SAFE;
+			} else if (c == ':' || c == '&') {
+				u->verdict = URL_UNSAFE;
+			} else {
+				u->at = AT_NAME;
+				u->scheme[0] = lower(c);
+				u->len = 1;
 			}
-		} else if (b->html != IN_TAG) { /* a quoted value */
-			if (c == (b->html == IN_DOUBLE_QUOTED ? '"' : '\'')) {
-				b->html = IN_TAG;
-				b->attr_len = 0;
-				b->in_value = b->name_done = 0;
+			break;
+		case AT_SLASH:
+			/* "//host" (or "\\host", "/\host": browsers read '\' as '/')
+			 * takes its scheme from wherever the mail is read; a desktop
+			 * client may read it as file://host, so it is not relative. */
+			u->verdict = c == '/' || c == '\\' ? URL_UNSAFE : URL_SAFE;
+			break;
+		case AT_NAME:
+			if (c == ':') {
+				u->verdict = scheme_allowed(u) ? URL_SAFE : URL_UNSAFE;
+			} else if (c == '/' || c == '\\' || c == '?' || c == '#') {
+				u->verdict = URL_SAFE; /* no scheme: a relative link */
+			} else if (c == '&') {
+				/* A character reference ("&colon;", "&#106;") in the
+				 * template becomes a character before the URL is read;
+				 * one in a value stays text but is refused all the same,
+				 * should anything decode the link once more. */
+				u->verdict = URL_UNSAFE;
+			} else if (u->len <= sizeof(u->scheme)) {
+				if (u->len < sizeof(u->scheme))
+					u->scheme[u->len] = lower(c);
+				u->len++;
 			}
-		} else if (c == '>') {
-			b->html = IN_TEXT;
-		} else if (c == '"' || c == '\'') {
-			b->html = c == '"' ? IN_DOUBLE_QUOTED : IN_SINGLE_QUOTED;
-		} else if (c == '=') {
-			b->in_value = 1;
-		} else if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '/') {
-			if (b->in_value) { /* an unquoted value ended */
-				b->attr_len = 0;
-				b->in_value = 0;
-			}
-			b->name_done = 1;
-		} else if (!b->in_value) { /* a name: the tag's, then each attribute's */
-			if (b->name_done)
-				b->attr_len = 0;
-			b->name_done = 0;
-			if (b->attr_len < sizeof(b->attr) - 1)
-				b->attr[b->attr_len++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+			break;
 		}
 	}
 }
 
-static enum seg_place html_place(const struct builder *b)
+/* Enough of an HTML tokenizer to know where a variable lands: the states the
+ * HTML standard's tokenizer goes through in a tag, so that blanks around '='
+ * or a quote inside an unquoted value read as a browser reads them. */
+enum html_state {
+	IN_TEXT,
+	IN_BOGUS,         /* <!x, <?x, </1: a comment that ends at '>' */
+	IN_TAG_NAME,
+	BEFORE_ATTR_NAME, /* also after a quoted value or a '/' */
+	IN_ATTR_NAME,
+	AFTER_ATTR_NAME,  /* blanks after a name: '=' or the next name */
+	BEFORE_VALUE,     /* after '=': blanks, then a quote or the value */
+	IN_UNQUOTED,
+	IN_DOUBLE_QUOTED,
+	IN_SINGLE_QUOTED,
+};
+
+/* What an attribute's value is to a browser. */
+enum attr_kind {
+	ATTR_PLAIN, /* text */
+	ATTR_URL,
+	ATTR_URLS,  /* URLs separated by blanks, ',' or ';' */
+	/* Script (on*) or a document (srcdoc): the browser decodes our escapes
+	 * before it runs or parses the value, so no escaping keeps a contact's
+	 * value inert there; also any attribute a variable is part of the name
+	 * of, as that name could be either. A value here becomes "#". */
+	ATTR_CODE,
+};
+
+/* Every attribute we know of that a browser or mail client loads or follows
+ * as a URL: HTML's, the ones old browsers and Outlook still read, and SVG's
+ * (href, xlink:href, and the to/from/values an <animate> or <set> can write
+ * into an href). */
+static const struct {
+	const char *name;
+	enum attr_kind kind;
+} attr_kinds[] = {
+	{ "href", ATTR_URL },	   { "src", ATTR_URL },		 { "action", ATTR_URL },
+	{ "formaction", ATTR_URL }, { "background", ATTR_URL }, { "poster", ATTR_URL },
+	{ "cite", ATTR_URL },	   { "data", ATTR_URL },	 { "xlink:href", ATTR_URL },
+	{ "longdesc", ATTR_URL },   { "usemap", ATTR_URL },	 { "dynsrc", ATTR_URL },
+	{ "lowsrc", ATTR_URL },	   { "codebase", ATTR_URL },	 { "classid", ATTR_URL },
+	{ "code", ATTR_URL },	   { "manifest", ATTR_URL },	 { "icon", ATTR_URL },
+	{ "profile", ATTR_URL },   { "xml:base", ATTR_URL },	 { "datasrc", ATTR_URL },
+	{ "to", ATTR_URL },	   { "from", ATTR_URL },	 { "srcset", ATTR_URLS },
+	{ "imagesrcset", ATTR_URLS }, { "ping", ATTR_URLS },	 { "archive", ATTR_URLS },
+	{ "values", ATTR_URLS },   { "attributionsrc", ATTR_URLS }, { "srcdoc", ATTR_CODE },
+};
+
+struct builder {
+	struct tpl *t;
+	size_t cap;
+	size_t keys_len;    /* bytes of keys appended after the source */
+	size_t lt_off;      /* where "&lt;" is in the text */
+	enum html_state html;
+	char attr[16];      /* the attribute's name, lower case (its first bytes) */
+	size_t attr_len;    /* its whole length */
+	int attr_var;       /* a variable is part of the name */
+	enum attr_kind kind; /* of the attribute whose value is being read */
+	struct url_scan url; /* its literal so far, for a URL attribute */
+	size_t url_last;    /* the last PLACE_URL segment in that value, + 1 */
+	size_t value_var;   /* a variable right after '=', + 1: the next character tells */
+	size_t open_lt;     /* a '<' that the next variable would end, + 1 */
+};
+
+static enum attr_kind attr_kind(const struct builder *b)
 {
-	if (b->html == IN_TEXT)
+	if (b->attr_var || (b->attr_len >= 2 && b->attr[0] == 'o' && b->attr[1] == 'n'))
+		return ATTR_CODE;
+	for (size_t k = 0; k < sizeof(attr_kinds) / sizeof(attr_kinds[0]); k++)
+		if (b->attr_len == strlen(attr_kinds[k].name) &&
+		    memcmp(b->attr, attr_kinds[k].name, b->attr_len) == 0)
+			return attr_kinds[k].kind;
+	return ATTR_PLAIN;
+}
+
+static void name_char(struct builder *b, char c)
+{
+	if (b->attr_len < sizeof(b->attr))
+		b->attr[b->attr_len] = lower(c);
+	b->attr_len++;
+}
+
+static void new_name(struct builder *b, char c)
+{
+	b->html = IN_ATTR_NAME;
+	b->attr_len = 0;
+	b->attr_var = 0;
+	name_char(b, c);
+}
+
+static void start_value(struct builder *b)
+{
+	b->html = BEFORE_VALUE;
+	b->kind = attr_kind(b);
+	memset(&b->url, 0, sizeof(b->url));
+	b->url.list = b->kind == ATTR_URLS;
+	b->url_last = 0;
+}
+
+/* The value ended i bytes into the literal after the last checked value. */
+static void end_value(struct builder *b, size_t i)
+{
+	if (b->url_last)
+		b->t->segs[b->url_last - 1].url_after = (uint32_t)i;
+	b->url_last = 0;
+}
+
+/* A '<' in text: a tag, a comment that ends at '>', or text. When the literal
+ * ends before that is known, the variable after it would decide; open_lt
+ * marks the '<' so that it is written as "&lt;" instead. */
+static void text_lt(struct builder *b, const char *s, size_t len, size_t i)
+{
+	size_t rest = len - i - 1;
+	const char *n = s + i + 1;
+
+	if (rest == 0) {
+		b->open_lt = i + 1;
+	} else if (is_alpha(n[0])) {
+		b->html = IN_TAG_NAME;
+	} else if (n[0] == '/') {
+		if (rest == 1)
+			b->open_lt = i + 1;
+		else if (is_alpha(n[1]))
+			b->html = IN_TAG_NAME;
+		else if (n[1] != '>')
+			b->html = IN_BOGUS;
+	} else if (n[0] == '!') {
+		/* "<!--" stays text: Outlook reads what an [if mso] comment
+		 * holds as HTML, so the tags in comments are followed too. */
+		if (rest >= 3 && n[1] == '-' && n[2] == '-')
+			return;
+		if (rest == 1 || (rest == 2 && n[1] == '-'))
+			b->open_lt = i + 1;
+		else
+			b->html = IN_BOGUS;
+	} else if (n[0] == '?') {
+		b->html = IN_BOGUS;
+	}
+}
+
+/* Follow the markup of an HTML literal so the next variable's place is known. */
+static void follow_html(struct builder *b, const char *s, size_t len)
+{
+	if (b->value_var && len > 0 && (is_html_space(s[0]) || s[0] == '"' || s[0] == '\''))
+		b->t->segs[b->value_var - 1].quote_empty = 1;
+	b->value_var = 0;
+	b->open_lt = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		switch (b->html) {
+		case IN_TEXT:
+			if (c == '<')
+				text_lt(b, s, len, i);
+			break;
+		case IN_BOGUS:
+			if (c == '>')
+				b->html = IN_TEXT;
+			break;
+		case IN_TAG_NAME:
+			if (is_html_space(c) || c == '/')
+				b->html = BEFORE_ATTR_NAME;
+			else if (c == '>')
+				b->html = IN_TEXT;
+			break;
+		case AFTER_ATTR_NAME:
+			if (is_html_space(c))
+				break;
+			if (c == '=') {
+				start_value(b);
+				break;
+			}
+			/* fall through */
+		case BEFORE_ATTR_NAME:
+			if (is_html_space(c) || c == '/')
+				b->html = BEFORE_ATTR_NAME;
+			else if (c == '>')
+				b->html = IN_TEXT;
+			else
+				new_name(b, c); /* even '=' or a quote: they start a name here */
+			break;
+		case IN_ATTR_NAME:
+			if (is_html_space(c))
+				b->html = AFTER_ATTR_NAME;
+			else if (c == '/')
+				b->html = BEFORE_ATTR_NAME;
+			else if (c == '>')
+				b->html = IN_TEXT;
+			else if (c == '=')
+				start_value(b);
+			else
+				name_char(b, c);
+			break;
+		case BEFORE_VALUE:
+			if (is_html_space(c))
+				break;
+			if (c == '"') {
+				b->html = IN_DOUBLE_QUOTED;
+			} else if (c == '\'') {
+				b->html = IN_SINGLE_QUOTED;
+			} else if (c == '>') {
+				b->html = IN_TEXT;
+			} else {
+				b->html = IN_UNQUOTED;
+				url_feed(&b->url, &c, 1);
+			}
+			break;
+		case IN_UNQUOTED:
+			if (is_html_space(c) || c == '>') {
+				end_value(b, i);
+				b->html = c == '>' ? IN_TEXT : BEFORE_ATTR_NAME;
+			} else {
+				url_feed(&b->url, &c, 1);
+			}
+			break;
+		case IN_DOUBLE_QUOTED:
+		case IN_SINGLE_QUOTED:
+			if (c == (b->html == IN_DOUBLE_QUOTED ? '"' : '\'')) {
+				end_value(b, i);
+				b->html = BEFORE_ATTR_NAME;
+			} else {
+				url_feed(&b->url, &c, 1);
+			}
+			break;
+		}
+	}
+	if (b->url_last) /* the value goes on past this literal */
+		b->t->segs[b->url_last - 1].url_after = (uint32_t)len;
+}
+
+/* The place of a value in an attribute's value: a URL whose start the
+ * template's own text settles needs no check when rendering. */
+static enum seg_place value_place(struct builder *b, size_t seg)
+{
+	struct seg *s = &b->t->segs[seg];
+
+	if (b->kind == ATTR_PLAIN)
+		return PLACE_ATTRIBUTE;
+	if (b->kind == ATTR_CODE)
+		return PLACE_BLOCKED;
+	if (b->url_last) { /* a value before this one is checked when rendering */
+		b->t->segs[b->url_last - 1].url_more = 1;
+		b->url_last = seg + 1;
+		return PLACE_URL;
+	}
+	if (b->url.verdict == URL_UNSAFE)
+		return PLACE_BLOCKED; /* href="sms:{{phone}}", href="javascript:f('{{x}}')" */
+	if (b->url.verdict == URL_SAFE && !b->url.list)
+		return PLACE_ATTRIBUTE; /* href="https://shop.test/{{path}}" */
+	s->url = b->url;
+	s->url_first = 1;
+	b->url_last = seg + 1;
+	return PLACE_URL;
+}
+
+static enum seg_place html_place(struct builder *b, size_t seg)
+{
+	switch (b->html) {
+	case IN_TEXT:
+	case IN_BOGUS:
 		return PLACE_TEXT;
-	if (b->in_value || b->html != IN_TAG)
-		for (const char *const *u = url_attributes; *u; u++)
-			if (b->attr_len == strlen(*u) && strncmp(b->attr, *u, b->attr_len) == 0)
-				return PLACE_URL;
-	return PLACE_ATTRIBUTE;
+	case IN_TAG_NAME: /* the value may end the tag's name with a '/' */
+	case BEFORE_ATTR_NAME:
+	case AFTER_ATTR_NAME:
+		b->attr_len = 0;
+		/* fall through */
+	case IN_ATTR_NAME:
+		b->html = IN_ATTR_NAME;
+		b->attr_var = 1;
+		return PLACE_ATTRIBUTE;
+	case BEFORE_VALUE:
+		b->html = IN_UNQUOTED;
+		b->value_var = seg + 1;
+		break;
+	case IN_UNQUOTED:
+	case IN_DOUBLE_QUOTED:
+	case IN_SINGLE_QUOTED:
+		break;
+	}
+	return value_place(b, seg);
 }
 
 static struct seg *push(struct builder *b)
@@ -204,20 +529,41 @@ static struct seg *push(struct builder *b)
 	return &b->t->segs[b->t->nsegs++];
 }
 
-static int push_literal(struct builder *b, size_t off, size_t len)
+static int push_text(struct builder *b, size_t off, size_t len)
 {
 	struct seg *s;
 
-	if (len == 0)
-		return 0;
 	if (!(s = push(b)))
 		return -1;
 	s->kind = SEG_LITERAL;
 	s->off = (uint32_t)off;
 	s->len = (uint32_t)len;
 	b->t->literal_bytes += len;
-	if (b->t->part == TPL_HTML)
-		follow_html(b, b->t->text + off, len);
+	return 0;
+}
+
+/* A literal; before_var when a variable follows it. */
+static int push_literal(struct builder *b, size_t off, size_t len, int before_var)
+{
+	size_t lt;
+
+	if (len == 0)
+		return 0;
+	if (push_text(b, off, len) < 0)
+		return -1;
+	if (b->t->part != TPL_HTML)
+		return 0;
+	follow_html(b, b->t->text + off, len);
+	if (!before_var || !b->open_lt)
+		return 0;
+	/* "<{{x}}" would let a contact's "img src=x onerror=..." open a tag:
+	 * the '<' is written "&lt;", which shows the same. */
+	lt = b->open_lt - 1;
+	b->t->nsegs--; /* pushed again around the '<', no piece empty */
+	b->t->literal_bytes -= len;
+	if ((lt > 0 && push_text(b, off, lt) < 0) || push_text(b, b->lt_off, 4) < 0 ||
+	    (lt + 1 < len && push_text(b, off + lt + 1, len - lt - 1) < 0))
+		return -1;
 	return 0;
 }
 
@@ -272,7 +618,8 @@ static int parse_tag(struct builder *b, const char *src, size_t len, size_t at, 
 	if (!(s = push(b)))
 		return fail_at(src, at, err, "out of memory");
 	s->kind = kind;
-	s->place = b->t->part == TPL_HTML ? html_place(b) : PLACE_TEXT;
+	b->value_var = 0; /* a variable right after another: no character tells */
+	s->place = b->t->part == TPL_HTML ? html_place(b, b->t->nsegs - 1) : PLACE_TEXT;
 	if (kind == SEG_CUSTOM) {
 		char *keys = b->t->text + len + 1 + b->keys_len;
 		memcpy(keys, src + key_at, key_len);
@@ -328,20 +675,24 @@ int tpl_compile(const char *src, size_t len, enum tpl_part part, struct tpl **ou
 		for (size_t k = 0; k < len; k++)
 			if ((unsigned char)src[k] < 0x20 || src[k] == 0x7f)
 				return fail_at(src, k, err, "a subject is one line without control characters");
-	if (!(b.t = calloc(1, sizeof(*b.t))) || !(b.t->text = malloc(2 * len + 2))) {
+	/* Each key is shorter than its tag: the keys fit in len bytes after the
+	 * source's NUL, and "&lt;" goes after them. */
+	if (!(b.t = calloc(1, sizeof(*b.t))) || !(b.t->text = malloc(2 * len + 2 + 4))) {
 		free(b.t);
 		return fail_at(src, 0, err, "out of memory");
 	}
 	b.t->part = part;
 	memcpy(b.t->text, src, len);
 	b.t->text[len] = '\0';
+	b.lt_off = 2 * len + 2;
+	memcpy(b.t->text + b.lt_off, "&lt;", 4);
 	while (i + 1 < len) {
 		size_t end = 0;
 		if (src[i] != '{' || src[i + 1] != '{') {
 			i++;
 			continue;
 		}
-		if (push_literal(&b, lit, i - lit) < 0 || parse_tag(&b, src, len, i, &end, err) < 0) {
+		if (push_literal(&b, lit, i - lit, 1) < 0 || parse_tag(&b, src, len, i, &end, err) < 0) {
 			if (err->what[0] == '\0')
 				fail_at(src, i, err, "out of memory");
 			tpl_free(b.t);
@@ -349,7 +700,7 @@ int tpl_compile(const char *src, size_t len, enum tpl_part part, struct tpl **ou
 		}
 		i = lit = end;
 	}
-	if (push_literal(&b, lit, len - lit) < 0) {
+	if (push_literal(&b, lit, len - lit, 0) < 0) {
 		tpl_free(b.t);
 		return fail_at(src, len, err, "out of memory");
 	}
@@ -372,7 +723,7 @@ size_t tpl_literal_size(const struct tpl *t)
 }
 
 /* Escape for HTML text; inside a tag also the characters that could end an
- * unquoted attribute value and start another attribute. */
+ * unquoted attribute value (every HTML blank) and start another attribute. */
 static void append_html(struct strbuf *out, const char *s, size_t len, int in_tag)
 {
 	size_t run = 0;
@@ -388,6 +739,8 @@ static void append_html(struct strbuf *out, const char *s, size_t len, int in_ta
 		case ' ': rep = in_tag ? "&#32;" : NULL; break;
 		case '\t': rep = in_tag ? "&#9;" : NULL; break;
 		case '\n': rep = in_tag ? "&#10;" : NULL; break;
+		case '\f': rep = in_tag ? "&#12;" : NULL; break;
+		case '\r': rep = in_tag ? "&#13;" : NULL; break;
 		case '=': rep = in_tag ? "&#61;" : NULL; break;
 		case '`': rep = in_tag ? "&#96;" : NULL; break;
 		default: continue;
@@ -416,39 +769,52 @@ static void append_header(struct strbuf *out, const char *s, size_t len)
 	strbuf_append(out, s + run, len - run);
 }
 
-/* A URL attribute takes http(s), mailto, tel or a relative link; anything
- * else (javascript:, data:) from a contact's data becomes "#". */
-static int url_allowed(const char *s, size_t len)
+/* Whether a value may go where segment i is, the URL read so far being *url:
+ * the value and then the template's text after it, up to where the URL ends
+ * (the values after it taken as empty, so their defaults count), must leave
+ * the URL's scheme one we allow. *url goes on past what is written. */
+static int url_value_allowed(const struct tpl *t, size_t i, struct url_scan *url, const char *s,
+			     size_t len)
 {
-	static const char *const schemes[] = { "http", "https", "mailto", "tel" };
-	size_t i = 0, start;
+	struct url_scan with = *url, ahead;
 
-	while (i < len && (unsigned char)s[i] <= 0x20)
-		i++;
-	start = i;
-	for (; i < len; i++) {
-		if (s[i] == ':')
+	url_feed(&with, s, len);
+	ahead = with;
+	for (size_t k = i; ahead.verdict == URL_OPEN;) {
+		const struct seg *g = &t->segs[k];
+
+		if (g->url_after > 0)
+			url_feed(&ahead, t->text + t->segs[k + 1].off, g->url_after);
+		if (!g->url_more)
 			break;
-		if (s[i] == '/' || s[i] == '?' || s[i] == '#')
-			return 1; /* no scheme: a relative link */
+		k += g->url_after > 0 ? 2 : 1;
+		if (t->segs[k].has_default)
+			url_feed(&ahead, t->text + t->segs[k].def_off, t->segs[k].def_len);
 	}
-	if (i == len)
-		return 1;
-	for (size_t k = 0; k < sizeof(schemes) / sizeof(schemes[0]); k++)
-		if (i - start == strlen(schemes[k]) && strncasecmp(s + start, schemes[k], i - start) == 0)
-			return 1;
-	return 0;
+	if (ahead.verdict == URL_UNSAFE) {
+		url_feed(url, "#", 1);
+		return 0;
+	}
+	*url = with;
+	return 1;
 }
 
-static void append_value(const struct tpl *t, enum seg_place place, struct strbuf *out,
+static void append_value(const struct tpl *t, size_t i, struct url_scan *url, struct strbuf *out,
 			 const char *s, size_t len)
 {
 	switch (t->part) {
 	case TPL_HTML:
-		if (place == PLACE_URL && !url_allowed(s, len))
-			strbuf_appendc(out, '#');
-		else
-			append_html(out, s, len, place != PLACE_TEXT);
+		switch (t->segs[i].place) {
+		case PLACE_TEXT: append_html(out, s, len, 0); break;
+		case PLACE_ATTRIBUTE: append_html(out, s, len, 1); break;
+		case PLACE_URL:
+			if (url_value_allowed(t, i, url, s, len))
+				append_html(out, s, len, 1);
+			else
+				strbuf_appendc(out, '#');
+			break;
+		case PLACE_BLOCKED: strbuf_appendc(out, '#'); break;
+		}
 		break;
 	case TPL_HEADER: append_header(out, s, len); break;
 	case TPL_TEXT: strbuf_append(out, s, len); break;
@@ -475,6 +841,8 @@ static const char *custom_value(json_object *custom, const char *key, size_t *le
 
 int tpl_render(const struct tpl *t, const struct tpl_values *v, struct strbuf *out)
 {
+	struct url_scan url = { 0 }; /* the URL the PLACE_URL values are in */
+
 	if (strbuf_grow(out, t->literal_bytes + 64 * t->nsegs) < 0)
 		return -1;
 	for (size_t i = 0; i < t->nsegs; i++) {
@@ -495,10 +863,22 @@ int tpl_render(const struct tpl *t, const struct tpl_values *v, struct strbuf *o
 		}
 		if (val && s->kind != SEG_CUSTOM)
 			len = strlen(val);
-		if (val && len > 0)
-			append_value(t, s->place, out, val, len);
-		else if (s->has_default) /* the author's own text, like the literal around it */
+		if (s->place == PLACE_URL) {
+			if (s->url_first)
+				url = s->url;
+			else if (t->segs[i - 1].kind == SEG_LITERAL) /* all of it is in the URL */
+				url_feed(&url, t->text + t->segs[i - 1].off, t->segs[i - 1].len);
+		}
+		if (val && len > 0) {
+			append_value(t, i, &url, out, val, len);
+		} else if (s->has_default && s->def_len > 0) {
+			/* the author's own text, like the literal around it */
 			strbuf_append(out, t->text + s->def_off, s->def_len);
+			if (s->place == PLACE_URL)
+				url_feed(&url, t->text + s->def_off, s->def_len);
+		} else if (s->quote_empty) {
+			strbuf_append(out, "\"\"", 2);
+		}
 	}
 	return out->oom ? -1 : 0;
 }

@@ -1,6 +1,8 @@
 /* libFuzzer target: the template compiler on any bytes, as every part; what
  * compiles must render, and an HTML render must never carry a value's '<'.
- * The same bytes also go through the HTML-to-text reader on their own. */
+ * The custom fields are what the link checks must catch, alone or together
+ * (the seeds use them). The same bytes also go through the HTML-to-text
+ * reader on their own. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -14,10 +16,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tpl_values v = { .first_name = "<x>", .last_name = "\r\n", .email = "a@b.c",
 				.unsubscribe_url = "https://u.test/?a=1&b=2",
 				.postal_address = "1 Main St" };
+	json_object *custom = json_tokener_parse("{\"js\":\" JaVa\\tScRiPt:alert(1)\","
+						 "\"net\":\"/\\\\evil.test\",\"path\":\"/\","
+						 "\"attr\":\"onclick\"}");
 	struct strbuf out = STRBUF_INIT;
 	struct tpl_message m;
 	struct tpl_error err;
 
+	v.custom = custom;
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		struct tpl *t = NULL;
 		if (tpl_compile((const char *)data, size, parts[i], &t, &err) < 0) {
@@ -41,5 +47,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	strbuf_reset(&out);
 	html_to_text((const char *)data, size, &out);
 	strbuf_free(&out);
+	json_object_put(custom);
 	return 0;
 }

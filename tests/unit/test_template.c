@@ -114,6 +114,255 @@ START_TEST(values_are_escaped_per_part)
 }
 END_TEST
 
+/* Where a contact's value lands in HTML: the template, the contact's first
+ * and last name and custom fields (JSON or NULL), and what must render. */
+struct html_case {
+	const char *src;
+	const char *first, *last;
+	const char *custom;
+	const char *want;
+};
+
+static void expect_case(const struct html_case *c)
+{
+	json_object *custom = c->custom ? json_tokener_parse(c->custom) : NULL;
+	struct tpl_values v = { .first_name = c->first, .last_name = c->last, .custom = custom };
+	struct strbuf out;
+
+	render(c->src, TPL_HTML, &v, &out);
+	ck_assert_msg(strcmp(strbuf_cstr(&out), c->want) == 0, "%s\n got: %s\nwant: %s", c->src,
+		      strbuf_cstr(&out), c->want);
+	strbuf_free(&out);
+	json_object_put(custom);
+}
+
+#define JS "javascript:alert(1)"
+
+/* Blanks around '=' do not hide that a value is a link. */
+static const struct html_case spaced_equals[] = {
+	{ "<a href= \"{{first_name}}\">x</a>", JS, 0, 0, "<a href= \"#\">x</a>" },
+	{ "<a href =\n'{{first_name}}'>x</a>", JS, 0, 0, "<a href =\n'#'>x</a>" },
+	{ "<a href\t=\t{{first_name}}>x</a>", JS, 0, 0, "<a href\t=\t#>x</a>" },
+	{ "<a href = {{first_name}} title=t>x</a>", JS, 0, 0, "<a href = # title=t>x</a>" },
+	{ "<A HREF\r\n=\r\n\"{{first_name}}\">", JS, 0, 0, "<A HREF\r\n=\r\n\"#\">" },
+	{ "<img\nsrc\n=\n\"{{first_name}}\">", JS, 0, 0, "<img\nsrc\n=\n\"#\">" },
+	{ "<a href\f=\f\"{{first_name}}\">", JS, 0, 0, "<a href\f=\f\"#\">" },
+	{ "<a title=\"t\"href = \"{{first_name}}\">", JS, 0, 0, "<a title=\"t\"href = \"#\">" },
+	{ "<a href =\"{{first_name}}\">", JS, 0, 0, "<a href =\"#\">" },
+	{ "<a href= {{first_name}}>", " JaVaScRiPt:alert(1)", 0, 0, "<a href= #>" },
+};
+
+/* Schemes a browser still reads as javascript: (or another we refuse), and
+ * links that only look relative. */
+static const struct html_case hidden_schemes[] = {
+	{ "<a href=\"{{first_name}}\">", JS, 0, 0, "<a href=\"#\">" },
+	{ "<a href='{{first_name}}'>", " JaVaScRiPt:alert(1)", 0, 0, "<a href='#'>" },
+	{ "<a href=\"{{first_name}}\">", "\x01\x1f javascript:alert(1)", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", "\tjavascript:alert(1)", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", "java\tscript:alert(1)", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", "java\nscript:alert(1)", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", "java\rscript:alert(1)", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", "javascript\t:alert(1)", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", "vbscript:msgbox(1)", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", "data:text/html;base64,PHNjcmlwdD4=", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", ":alert(1)", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", "\xef\xbd\x8a" "avascript:alert(1)", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", "&#106;avascript:alert(1)", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", "javascript&colon;alert(1)", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", "javascript&#58;alert(1)", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", "//evil.test/x", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", " //evil.test", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", "\\\\evil.test\\share", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", "/\\evil.test", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", "\\/evil.test", 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{first_name}}\">", "/\t/evil.test", 0, 0, "<a href=\"#\">" },
+};
+
+/* Every attribute that holds a URL (or several). */
+static const struct html_case url_attributes[] = {
+	{ "<svg><a xlink:href=\"{{first_name}}\">", JS, 0, 0, "<svg><a xlink:href=\"#\">" },
+	{ "<svg><use XLINK:HREF='{{first_name}}'/>", JS, 0, 0, "<svg><use XLINK:HREF='#'/>" },
+	{ "<object data=\"{{first_name}}\">", JS, 0, 0, "<object data=\"#\">" },
+	{ "<form action=\"{{first_name}}\">", JS, 0, 0, "<form action=\"#\">" },
+	{ "<button formaction={{first_name}}>", JS, 0, 0, "<button formaction=#>" },
+	{ "<video poster=\"{{first_name}}\">", JS, 0, 0, "<video poster=\"#\">" },
+	{ "<table background=\"{{first_name}}\">", JS, 0, 0, "<table background=\"#\">" },
+	{ "<q cite=\"{{first_name}}\">", JS, 0, 0, "<q cite=\"#\">" },
+	{ "<img longdesc=\"{{first_name}}\">", JS, 0, 0, "<img longdesc=\"#\">" },
+	{ "<img usemap=\"{{first_name}}\">", JS, 0, 0, "<img usemap=\"#\">" },
+	{ "<img dynsrc=\"{{first_name}}\">", JS, 0, 0, "<img dynsrc=\"#\">" },
+	{ "<img lowsrc=\"{{first_name}}\">", JS, 0, 0, "<img lowsrc=\"#\">" },
+	{ "<object codebase=\"{{first_name}}\">", JS, 0, 0, "<object codebase=\"#\">" },
+	{ "<object classid=\"{{first_name}}\">", JS, 0, 0, "<object classid=\"#\">" },
+	{ "<html manifest=\"{{first_name}}\">", JS, 0, 0, "<html manifest=\"#\">" },
+	{ "<menuitem icon=\"{{first_name}}\">", JS, 0, 0, "<menuitem icon=\"#\">" },
+	{ "<head profile=\"{{first_name}}\">", JS, 0, 0, "<head profile=\"#\">" },
+	{ "<svg xml:base=\"{{first_name}}\">", JS, 0, 0, "<svg xml:base=\"#\">" },
+	{ "<iframe src=\"{{first_name}}\">", JS, 0, 0, "<iframe src=\"#\">" },
+	{ "<svg><set attributeName=\"href\" to=\"{{first_name}}\"/>", JS, 0, 0,
+	  "<svg><set attributeName=\"href\" to=\"#\"/>" },
+	{ "<a ping=\"{{first_name}}\">", "https://ok.test/p " JS, 0, 0, "<a ping=\"#\">" },
+	{ "<object archive=\"{{first_name}}\">", "a.jar," JS, 0, 0, "<object archive=\"#\">" },
+	{ "<img srcset=\"{{first_name}}\">", "https://ok.test/a.png 1x, " JS " 2x", 0, 0,
+	  "<img srcset=\"#\">" },
+	{ "<img srcset=\"https://ok.test/a.png 1x, {{first_name}} 2x\">", JS, 0, 0,
+	  "<img srcset=\"https://ok.test/a.png 1x, # 2x\">" },
+	{ "<link imagesrcset=\"{{first_name}}\">", JS, 0, 0, "<link imagesrcset=\"#\">" },
+	{ "<svg><animate attributeName=\"href\" values=\"{{first_name}}\"/>",
+	  "https://ok.test/;" JS, 0, 0, "<svg><animate attributeName=\"href\" values=\"#\"/>" },
+};
+
+/* Script and HTML in attributes: escapes are decoded before they run. And
+ * an attribute a contact names could be any of them. */
+static const struct html_case code_attributes[] = {
+	{ "<iframe srcdoc=\"{{first_name}}\">", "<script>alert(1)</script>", 0, 0,
+	  "<iframe srcdoc=\"#\">" },
+	{ "<iframe srcdoc=\"<p>Hi {{first_name}}</p>\">", "<img src=x onerror=alert(1)>", 0, 0,
+	  "<iframe srcdoc=\"<p>Hi #</p>\">" },
+	{ "<a onclick=\"track('{{first_name}}')\">", "');alert(1);('", 0, 0,
+	  "<a onclick=\"track('#')\">" },
+	{ "<body ONLOAD = {{first_name}}>", "alert(1)", 0, 0, "<body ONLOAD = #>" },
+	{ "<a {{custom.attr}}=\"{{first_name}}\">", "alert(1)", 0, "{\"attr\":\"onclick\"}",
+	  "<a onclick=\"#\">" },
+	{ "<a{{custom.attr}}=\"{{first_name}}\">", "alert(1)", 0, "{\"attr\":\"/onclick\"}",
+	  "<a/onclick=\"#\">" },
+	{ "<a href{{custom.attr}}=\"{{first_name}}\">", JS, 0, 0, "<a href=\"#\">" },
+};
+
+/* Where the value is in the URL: once the template's own text fixes the
+ * scheme, the value cannot change it; before, it is checked with the
+ * template's text around it. */
+static const struct html_case url_positions[] = {
+	{ "<a href=\"https://shop.test/{{first_name}}\">", JS, 0, 0,
+	  "<a href=\"https://shop.test/javascript:alert(1)\">" },
+	{ "<a href=\"https://maps.test/?q={{custom.addr}}\">", 0, 0,
+	  "{\"addr\":\"Suite 5: 1 Main St\"}",
+	  "<a href=\"https://maps.test/?q=Suite&#32;5:&#32;1&#32;Main&#32;St\">" },
+	{ "<a href=\"?ref={{first_name}}\">", "a:b", 0, 0, "<a href=\"?ref=a:b\">" },
+	{ "<a href=\"#{{first_name}}\">", "x:y", 0, 0, "<a href=\"#x:y\">" },
+	{ "<a href=\"mailto:{{first_name}}@example.com\">", "ann", 0, 0,
+	  "<a href=\"mailto:ann@example.com\">" },
+	{ "<a href=\"java{{first_name}}\">", "script:alert(1)", 0, 0, "<a href=\"java#\">" },
+	{ "<a href=\" \n{{first_name}}\">", JS, 0, 0, "<a href=\" \n#\">" },
+	{ "<a href=\"/{{first_name}}\">", "/evil.test", 0, 0, "<a href=\"/#\">" },
+	{ "<a href=\"/{{first_name}}\">", "shoes", 0, 0, "<a href=\"/shoes\">" },
+	{ "<a href=\"{{first_name}}/{{last_name}}\">", NULL, "/evil.test", 0, "<a href=\"/#\">" },
+	{ "<a href=\"{{first_name}}{{last_name}}\">", "/", "/evil.test", 0, "<a href=\"/#\">" },
+	{ "<a href=\"{{first_name}}:{{last_name}}\">", "javascript", "alert(1)", 0,
+	  "<a href=\"#:alert(1)\">" },
+	{ "<a href=\"{{first_name}}{{last_name|:alert(1)}}\">", "javascript", NULL, 0,
+	  "<a href=\"#:alert(1)\">" },
+	{ "<a href=\"{{first_name}}://{{last_name}}/\">", "https", "shop.test", 0,
+	  "<a href=\"https://shop.test/\">" },
+	{ "<a href=\"javascript:track('{{first_name}}')\">", "');alert(1);('", 0, 0,
+	  "<a href=\"javascript:track('#')\">" },
+	{ "<a href=\"sms:{{first_name}}\">", "+15550100", 0, 0, "<a href=\"sms:#\">" },
+	{ "<a href=\"&#106;{{first_name}}\">", "avascript:alert(1)", 0, 0,
+	  "<a href=\"&#106;#\">" },
+};
+
+/* A value cannot change the markup around it: end a tag's attribute, make
+ * the next attribute this one's value, or open a tag. */
+static const struct html_case markup[] = {
+	{ "<a href={{first_name}} {{last_name}}>", NULL, JS, 0, "<a href=\"\" javascript:alert(1)>" },
+	{ "<p class={{first_name}} id=x>", NULL, 0, 0, "<p class=\"\" id=x>" },
+	{ "<p class={{first_name}}>", NULL, 0, 0, "<p class=>" },
+	{ "<p class={{first_name|}} id=x>", NULL, 0, 0, "<p class=\"\" id=x>" },
+	{ "<p class={{first_name}}>", "x\rautofocus\fonfocus", 0, 0,
+	  "<p class=x&#13;autofocus&#12;onfocus>" },
+	{ "Reply to <{{first_name}}>", "img src=x onerror=alert(1)//", 0, 0,
+	  "Reply to &lt;img src=x onerror=alert(1)//>" },
+	{ "<{{first_name}}", "Ann", 0, 0, "&lt;Ann" },
+	{ "</ \"><a href=\"{{first_name}}\">", JS, 0, 0, "</ \"><a href=\"#\">" },
+	{ "<a title=x\"y href=\"{{first_name}}\">", JS, 0, 0, "<a title=x\"y href=\"#\">" },
+	{ "<a title=\"x\"href=\"{{first_name}}\">", JS, 0, 0, "<a title=\"x\"href=\"#\">" },
+	{ "<a/href=\"{{first_name}}\">", JS, 0, 0, "<a/href=\"#\">" },
+	{ "<!--[if mso]><v:roundrect href=\"{{first_name}}\"><![endif]-->", JS, 0, 0,
+	  "<!--[if mso]><v:roundrect href=\"#\"><![endif]-->" },
+	{ "<a title='{{first_name}}' href=\"{{last_name}}\">", "' href='" JS, "https://ok.test/", 0,
+	  "<a title='&#39;&#32;href&#61;&#39;javascript:alert(1)' href=\"https://ok.test/\">" },
+};
+
+/* What legitimate templates render is what they rendered before. */
+static const struct html_case unchanged[] = {
+	{ "<a href=\"{{first_name}}\">", "https://shop.test/?a=1&b=2", 0, 0,
+	  "<a href=\"https://shop.test/?a&#61;1&amp;b&#61;2\">" },
+	{ "<a href=\"{{first_name}}\">", "HTTP://SHOP.TEST/", 0, 0, "<a href=\"HTTP://SHOP.TEST/\">" },
+	{ "<a href=\"{{first_name}}\">", "mailto:ann@example.com?subject=Hi", 0, 0,
+	  "<a href=\"mailto:ann@example.com?subject&#61;Hi\">" },
+	{ "<a href=\"{{first_name}}\">", "tel:+1-555-0100", 0, 0, "<a href=\"tel:+1-555-0100\">" },
+	{ "<a href=\"{{first_name}}\">", "/relative/path", 0, 0, "<a href=\"/relative/path\">" },
+	{ "<a href=\"{{first_name}}\">", "page.html", 0, 0, "<a href=\"page.html\">" },
+	{ "<a href=\"{{first_name}}\">", "../up", 0, 0, "<a href=\"../up\">" },
+	{ "<a href=\"{{first_name}}\">", "#top", 0, 0, "<a href=\"#top\">" },
+	{ "<a href=\"{{first_name}}\">", "?utm=1", 0, 0, "<a href=\"?utm&#61;1\">" },
+	{ "<a href={{first_name}}>", "https://shop.test/a b", 0, 0,
+	  "<a href=https://shop.test/a&#32;b>" },
+	{ "<a href = \"{{first_name}}\">", "https://shop.test/", 0, 0,
+	  "<a href = \"https://shop.test/\">" },
+	{ "<a href=\"{{custom.shop_url|#}}\">", 0, 0, 0, "<a href=\"#\">" },
+	{ "<a href=\"{{custom.shop_url|#}}\">", 0, 0, "{\"shop_url\":\"https://shop.test\"}",
+	  "<a href=\"https://shop.test\">" },
+	{ "<a href=\"https://shop.test/{{first_name}}\">", "shoes?size=10", 0, 0,
+	  "<a href=\"https://shop.test/shoes?size&#61;10\">" },
+	{ "<img src=\"{{first_name}}\" alt=\"{{last_name}}\" title='{{last_name}}' "
+	  "data-href=\"{{last_name}}\" data-src={{last_name}}>",
+	  "https://cdn.test/a.png", JS " \"q\"", 0,
+	  "<img src=\"https://cdn.test/a.png\" alt=\"javascript:alert(1)&#32;&quot;q&quot;\" "
+	  "title='javascript:alert(1)&#32;&quot;q&quot;' "
+	  "data-href=\"javascript:alert(1)&#32;&quot;q&quot;\" "
+	  "data-src=javascript:alert(1)&#32;&quot;q&quot;>" },
+	{ "<a hreflang=\"{{first_name}}\" data=x datax=\"{{first_name}}\">", JS, 0, 0,
+	  "<a hreflang=\"javascript:alert(1)\" data=x datax=\"javascript:alert(1)\">" },
+	{ "<p style=\"color:{{first_name}}\">{{last_name}}</p>", "red", JS, 0,
+	  "<p style=\"color:red\">javascript:alert(1)</p>" },
+	{ "<img srcset=\"{{first_name}} 1x, {{last_name}} 2x\">", "https://cdn.test/a.png",
+	  "/b.png", 0, "<img srcset=\"https://cdn.test/a.png 1x, /b.png 2x\">" },
+	{ "<p>1 < 2 and {{first_name}}</p>", "3 > 2", 0, 0, "<p>1 < 2 and 3 &gt; 2</p>" },
+};
+
+START_TEST(spaced_equals_are_links)
+{
+	expect_case(&spaced_equals[_i]);
+}
+END_TEST
+
+START_TEST(hidden_schemes_become_hash)
+{
+	expect_case(&hidden_schemes[_i]);
+}
+END_TEST
+
+START_TEST(every_url_attribute_is_checked)
+{
+	expect_case(&url_attributes[_i]);
+}
+END_TEST
+
+START_TEST(code_attributes_take_no_values)
+{
+	expect_case(&code_attributes[_i]);
+}
+END_TEST
+
+START_TEST(url_position_decides_the_check)
+{
+	expect_case(&url_positions[_i]);
+}
+END_TEST
+
+START_TEST(values_cannot_reshape_markup)
+{
+	expect_case(&markup[_i]);
+}
+END_TEST
+
+START_TEST(legitimate_links_render_unchanged)
+{
+	expect_case(&unchanged[_i]);
+}
+END_TEST
+
 START_TEST(errors_name_line_and_column)
 {
 	expect_error("Hello {{first_name", TPL_TEXT, 1, 7, "never closed");
@@ -247,6 +496,15 @@ Suite *template_suite(void)
 
 	tcase_add_test(tc, variables_and_defaults);
 	tcase_add_test(tc, values_are_escaped_per_part);
+#define LOOP(test, cases) tcase_add_loop_test(tc, test, 0, sizeof(cases) / sizeof(cases[0]))
+	LOOP(spaced_equals_are_links, spaced_equals);
+	LOOP(hidden_schemes_become_hash, hidden_schemes);
+	LOOP(every_url_attribute_is_checked, url_attributes);
+	LOOP(code_attributes_take_no_values, code_attributes);
+	LOOP(url_position_decides_the_check, url_positions);
+	LOOP(values_cannot_reshape_markup, markup);
+	LOOP(legitimate_links_render_unchanged, unchanged);
+#undef LOOP
 	tcase_add_test(tc, errors_name_line_and_column);
 	tcase_add_test(tc, message_error_detail_names_the_part);
 	tcase_add_test(tc, message_derives_text_from_html);
