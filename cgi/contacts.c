@@ -8,15 +8,16 @@
 #include "core/uuid.h"
 #include "http/server.h"
 #include "json/json.h"
+#include "models/contact.h"
 #include "services/auth.h"
 #include "services/contacts.h"
 #include "services/lists.h"
 #include "services/transfer.h"
 
-#define MAX_TAGS 100
-#define MAX_TAG_CHARS 64
-#define MAX_CUSTOM_FIELDS 100
-#define MAX_CUSTOM_FIELDS_BYTES 16384
+#define MAX_TAGS CONTACT_MAX_TAGS
+#define MAX_TAG_CHARS CONTACT_MAX_TAG_CHARS
+#define MAX_CUSTOM_FIELDS CONTACT_MAX_CUSTOM_FIELDS
+#define MAX_CUSTOM_FIELDS_BYTES CONTACT_MAX_CUSTOM_FIELDS_BYTES
 
 /* A tag is 1-64 characters, without ';' (the CSV separator) or control characters. */
 static const char *tag_problem(const char *s, size_t len)
@@ -113,8 +114,9 @@ static int json_text_clean(json_object *o, int depth)
 	}
 }
 
-/* custom_fields: a JSON object of at most 100 keys (1-64 characters each) and
- * 16 KiB; PostgreSQL's jsonb cannot hold \u0000, so that is refused too. */
+/* custom_fields: a JSON object of at most 100 keys (1-64 characters each, none
+ * named like a contact field) and 16 KiB; PostgreSQL's jsonb cannot hold
+ * \u0000, so that is refused too. */
 static int parse_custom_fields(struct fs_ctx *ctx, struct fs_validation *v, json_object *body,
 			       const char **out)
 {
@@ -143,6 +145,15 @@ static int parse_custom_fields(struct fs_ctx *ctx, struct fs_validation *v, json
 		if (utf8_length(key, strlen(key)) > 64) {
 			fs_validation_add(v, "body", "custom_fields",
 					  "Custom field names have 1 to 64 characters", "value_error");
+			return -1;
+		}
+		if (contact_column_named(key, strlen(key)) != CONTACT_COL_NONE) {
+			/* The export would write a second column of that name, and an
+			 * import of it read the contact's own field from it. */
+			char msg[160];
+			snprintf(msg, sizeof(msg),
+				 "Custom field name '%s' is reserved: it names a contact field", key);
+			fs_validation_add(v, "body", "custom_fields", msg, "value_error");
 			return -1;
 		}
 	}

@@ -1,6 +1,6 @@
-/* The CSV state machine. A record longer than CSV_MAX_RECORD or with more
- * than CSV_MAX_FIELDS fields is delivered truncated with r->error set, so
- * the caller can report that row and go on. */
+/* The CSV state machine. A record longer than CSV_MAX_RECORD, with more than
+ * CSV_MAX_FIELDS fields or cut by the end of the input is delivered with its
+ * error, so the caller can report that row and go on with the next. */
 #include "core/csv.h"
 
 #include <string.h>
@@ -21,10 +21,20 @@ void csv_free(struct csv_reader *r)
 	strbuf_free(&r->record);
 }
 
+static void record_error(struct csv_reader *r, enum csv_error e)
+{
+	if (r->error == CSV_OK)
+		r->error = e;
+}
+
 static void field_byte(struct csv_reader *r, char c)
 {
+	/* Past the last field kept, bytes are dropped, not counted: a short
+	 * record with too many fields is that, not too long. */
+	if (r->nfields >= CSV_MAX_FIELDS)
+		return;
 	if (r->record.len >= CSV_MAX_RECORD) {
-		r->error = 1;
+		record_error(r, CSV_TOO_LONG);
 		return;
 	}
 	strbuf_appendc(&r->record, c);
@@ -32,13 +42,14 @@ static void field_byte(struct csv_reader *r, char c)
 
 static void end_field(struct csv_reader *r)
 {
-	strbuf_appendc(&r->record, '\0');
-	if (r->nfields + 1 < CSV_MAX_FIELDS)
-		r->nfields++;
-	else
-		r->error = 1;
-	r->starts[r->nfields] = r->record.len;
 	r->field_quoted = 0;
+	if (r->nfields >= CSV_MAX_FIELDS) {
+		record_error(r, CSV_TOO_MANY_FIELDS);
+		return;
+	}
+	strbuf_appendc(&r->record, '\0');
+	r->nfields++;
+	r->starts[r->nfields] = r->record.len;
 }
 
 static int end_record(struct csv_reader *r)
@@ -52,13 +63,13 @@ static int end_record(struct csv_reader *r)
 			r->views[i] = r->record.buf + r->starts[i];
 			r->lens[i] = r->starts[i + 1] - r->starts[i] - 1;
 		}
-		stop = r->cb(r->ud, r->record_no, r->views, r->lens, r->nfields);
+		stop = r->cb(r->ud, r->record_no, r->views, r->lens, r->nfields, r->error);
 		r->record_no++;
 	}
 	strbuf_reset(&r->record);
 	r->nfields = 0;
 	r->starts[0] = 0;
-	r->error = 0;
+	r->error = CSV_OK;
 	r->state = FIELD_START;
 	if (stop)
 		r->stopped = 1;
@@ -168,8 +179,74 @@ int csv_finish(struct csv_reader *r)
 		csv_feed(r, held, n);
 	}
 	if (r->state == QUOTED)
-		r->error = 1; /* the file ended inside a quoted field */
+		record_error(r, CSV_OPEN_QUOTE);
 	if (r->state != FIELD_START || r->nfields > 0 || r->record.len > 0)
 		return end_record(r) ? -1 : 0;
 	return 0;
+}
+
+const char *csv_error_text(enum csv_error error)
+{
+	switch (error) {
+	case CSV_OK:
+		break;
+	case CSV_TOO_LONG:
+		return "The row is longer than 1 MiB";
+	case CSV_TOO_MANY_FIELDS:
+		return "The row has more than 1024 fields";
+	case CSV_OPEN_QUOTE:
+		return "The row ends inside a quoted field (a quote is never closed)";
+	}
+	return "The row could not be read";
+}
+
+/* ---- writing ---- */
+
+/* Whether s, past any leading ', begins with a character that makes a
+ * spreadsheet read the cell as a formula (OWASP's CSV injection list). */
+static int formula_after_quotes(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && s[i] == '\'')
+		i++;
+	if (i == len)
+		return 0;
+	switch (s[i]) {
+	case '=': case '+': case '-': case '@': case '\t': case '\r':
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+size_t csv_formula_escape_len(const char *s, size_t len)
+{
+	return len > 1 && s[0] == '\'' && formula_after_quotes(s, len) ? 1 : 0;
+}
+
+void csv_append_field(struct strbuf *out, const char *s, size_t len)
+{
+	/* Values that already begin with ' before such a character get one more,
+	 * so that taking one off on import is never a loss. */
+	int escape = formula_after_quotes(s, len);
+	int quote = len > 0 && (s[0] == ' ' || s[len - 1] == ' ');
+
+	for (size_t i = 0; i < len && !quote; i++)
+		if (s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r')
+			quote = 1;
+	if (quote)
+		strbuf_appendc(out, '"');
+	if (escape)
+		strbuf_appendc(out, '\'');
+	if (!quote) {
+		strbuf_append(out, s, len);
+		return;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"')
+			strbuf_appendc(out, '"');
+		strbuf_appendc(out, s[i]);
+	}
+	strbuf_appendc(out, '"');
 }

@@ -3,8 +3,40 @@
 #include "models/contact.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "json/json.h"
+
+/* In enum contact_column's order. */
+static const char *const column_names[] = {
+	"id", "user_id", "email", "first_name", "last_name", "tags", "custom_fields",
+	"is_subscribed", "subscribed_at", "unsubscribed_at", "bounced_at", "created_at",
+	"updated_at",
+};
+_Static_assert(sizeof(column_names) / sizeof(column_names[0]) == CONTACT_COL_UPDATED_AT + 1,
+	       "one name per enum contact_column");
+
+static int ascii_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+enum contact_column contact_column_named(const char *name, size_t len)
+{
+	while (len && ascii_space(*name)) {
+		name++;
+		len--;
+	}
+	while (len && ascii_space(name[len - 1]))
+		len--;
+	/* Cheap for the usual custom field: every column name has 2-15 bytes. */
+	if (len < 2 || len > 15)
+		return CONTACT_COL_NONE;
+	for (size_t i = 0; i < sizeof(column_names) / sizeof(column_names[0]); i++)
+		if (strlen(column_names[i]) == len && strncasecmp(column_names[i], name, len) == 0)
+			return (enum contact_column)i;
+	return CONTACT_COL_NONE;
+}
 
 void pg_text_array_to_json(struct strbuf *out, const char *p)
 {

@@ -2,6 +2,7 @@
  * so memory stays flat whatever the tenant's size. */
 #include "services/transfer.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcgiapp.h>
 #include <poll.h>
@@ -20,32 +21,13 @@
 #include "db/db.h"
 #include "http/multipart.h"
 #include "json/json.h"
+#include "models/contact.h"
 #include "models/plan.h"
 #include "services/batch.h"
 #include "services/contacts.h"
 #include "services/search_index.h"
 
 #define EXPORT_BATCH "2000"
-
-void csv_append_field(struct strbuf *out, const char *s, size_t len)
-{
-	int quote = len > 0 && (s[0] == ' ' || s[len - 1] == ' ');
-
-	for (size_t i = 0; i < len && !quote; i++)
-		if (s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r')
-			quote = 1;
-	if (!quote) {
-		strbuf_append(out, s, len);
-		return;
-	}
-	strbuf_appendc(out, '"');
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '"')
-			strbuf_appendc(out, '"');
-		strbuf_appendc(out, s[i]);
-	}
-	strbuf_appendc(out, '"');
-}
 
 static void append_iso(struct strbuf *out, const char *pg)
 {
@@ -58,12 +40,27 @@ static void append_iso(struct strbuf *out, const char *pg)
 	strbuf_appendc(out, 'Z');
 }
 
+/* Whether a stored custom field gets an export column: not when its name is
+ * a column's (a legacy field stored before such names were refused would
+ * repeat a header name, and the import would read the contact's own field
+ * from it), nor when the import could not take the name back (blank, invalid
+ * UTF-8, over 64 characters). GET /contacts/{id}/export still shows them. */
+static int export_name_ok(const char *name)
+{
+	size_t len = strlen(name), blank = 0;
+
+	while (blank < len && (name[blank] == ' ' || name[blank] == '\t'))
+		blank++;
+	return blank < len && contact_column_named(name, len) == CONTACT_COL_NONE &&
+	       utf8_valid(name, len) && utf8_length(name, len) <= CONTACT_MAX_CUSTOM_FIELD_CHARS;
+}
+
 enum fs_status contacts_export_csv(struct fs_ctx *ctx, struct fs_error *err)
 {
 	PGresult *keys, *r;
 	struct strbuf sql = STRBUF_INIT, buf = STRBUF_INIT;
 	const char **params = NULL;
-	int nkeys, ok = 1;
+	int nkeys, skipped = 0, ok = 1;
 	enum fs_status ret = FS_ERROR;
 
 	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
@@ -75,14 +72,23 @@ enum fs_status contacts_export_csv(struct fs_ctx *ctx, struct fs_error *err)
 		ret = fs_fail(err, FS_ERROR, "reading custom field names failed");
 		goto out;
 	}
-	nkeys = PQntuples(keys);
-	params = arena_alloc(ctx->arena, sizeof(char *) * (size_t)(nkeys + 1));
+	params = arena_alloc(ctx->arena, sizeof(char *) * (size_t)(PQntuples(keys) + 1));
 	strbuf_appends(&sql, "DECLARE contact_export NO SCROLL CURSOR FOR SELECT email, first_name,"
 			     " last_name, array_to_string(tags, ';'), is_subscribed, created_at");
-	for (int i = 0; i < nkeys; i++) {
-		params[i] = PQgetvalue(keys, i, 0);
-		strbuf_appendf(&sql, ", custom_fields->>$%d", i + 1);
+	nkeys = 0;
+	for (int i = 0; i < PQntuples(keys); i++) {
+		const char *name = PQgetvalue(keys, i, 0);
+		if (!export_name_ok(name)) {
+			skipped++;
+			continue;
+		}
+		params[nkeys++] = name;
+		strbuf_appendf(&sql, ", custom_fields->>$%d", nkeys);
 	}
+	if (skipped)
+		log_warn("rid=%s export: %d custom field name%s left out (named like a column, or"
+			 " not 1 to 64 characters)",
+			 ctx->req.request_id, skipped, skipped > 1 ? "s" : "");
 	/* Oldest first, in the order a backward scan of (user_id, created_at DESC, id) gives. */
 	strbuf_appends(&sql, " FROM contacts ORDER BY created_at, id DESC");
 	if (!db_query(ctx->db, ctx->arena, strbuf_cstr(&sql), nkeys, params)) {
@@ -175,11 +181,14 @@ struct importer {
 	struct import_result *res;
 	int header_done, fatal;
 	char fatal_detail[160];
+	int unescape;         /* CSV: take off the export's formula escapes */
 	int col_email, col_first, col_last, col_tags, col_sub;
 	int custom_col[CSV_MAX_FIELDS];
 	char *custom_name[CSV_MAX_FIELDS];
+	unsigned char custom_bad[CSV_MAX_FIELDS]; /* a name no custom field can have */
 	size_t ncustom;
 	struct strbuf scratch;
+	struct strbuf custom; /* one row's custom_fields as JSON */
 	struct arena rowa;   /* one row's strings, emptied before the next row */
 	long valid;
 	int copy_failed;
@@ -274,33 +283,58 @@ static char *trimmed(struct arena *a, const char *s, size_t len)
 	return arena_strndup(a, s, len);
 }
 
-static int header_record(struct importer *im, const char *const *f, const size_t *lens, size_t n)
+/* A read field less the ' the export put before a formula-like cell. */
+static char *unescaped(struct importer *im, char *s)
+{
+	return im->unescape ? s + csv_formula_escape_len(s, strlen(s)) : s;
+}
+
+/* The header: columns named like a contact field (compared like the API's
+ * reserved names) are that field, and never become custom fields; when a name
+ * comes twice, the first column is the one read, so a later one cannot
+ * override it (exports made before such names were refused carry the real
+ * column first and a legacy custom field of the same name after it). */
+static int header_record(struct importer *im, const char *const *f, const size_t *lens, size_t n,
+			 enum csv_error error)
 {
 	im->col_email = im->col_first = im->col_last = im->col_tags = im->col_sub = -1;
+	if (error != CSV_OK) {
+		const char *why = csv_error_text(error);
+		snprintf(im->fatal_detail, sizeof(im->fatal_detail),
+			 "The CSV header could not be read: %c%s", tolower((unsigned char)why[0]), why + 1);
+		im->fatal = 1;
+		return 1;
+	}
 	for (size_t i = 0; i < n; i++) {
-		char *name = trimmed(im->ctx->arena, f[i], lens[i]);
-		for (char *p = name; *p; p++)
-			if (*p >= 'A' && *p <= 'Z')
-				*p = (char)(*p + 32);
-		if (strcmp(name, "email") == 0)
-			im->col_email = (int)i;
-		else if (strcmp(name, "first_name") == 0)
-			im->col_first = (int)i;
-		else if (strcmp(name, "last_name") == 0)
-			im->col_last = (int)i;
-		else if (strcmp(name, "tags") == 0)
-			im->col_tags = (int)i;
-		else if (strcmp(name, "is_subscribed") == 0)
-			im->col_sub = (int)i;
-		else if (strcmp(name, "created_at") == 0 || !*name)
-			continue; /* the export's timestamp is informational */
-		else if (!utf8_valid(name, strlen(name)) || utf8_length(name, strlen(name)) > 64)
-			continue;
-		else {
-			/* Custom fields keep the header's own spelling. */
-			im->custom_col[im->ncustom] = (int)i;
-			im->custom_name[im->ncustom++] = trimmed(im->ctx->arena, f[i], lens[i]);
+		char *name = unescaped(im, trimmed(im->ctx->arena, f[i], lens[i]));
+		size_t len = strlen(name), k;
+		int *col = NULL;
+
+		switch (contact_column_named(name, len)) {
+		case CONTACT_COL_EMAIL: col = &im->col_email; break;
+		case CONTACT_COL_FIRST_NAME: col = &im->col_first; break;
+		case CONTACT_COL_LAST_NAME: col = &im->col_last; break;
+		case CONTACT_COL_TAGS: col = &im->col_tags; break;
+		case CONTACT_COL_IS_SUBSCRIBED: col = &im->col_sub; break;
+		case CONTACT_COL_NONE: break;
+		default: continue; /* created_at and the like: informational */
 		}
+		if (col) {
+			if (*col < 0)
+				*col = (int)i;
+			continue;
+		}
+		if (!len)
+			continue; /* an unnamed column */
+		for (k = 0; k < im->ncustom && strcmp(im->custom_name[k], name) != 0; k++)
+			;
+		if (k < im->ncustom)
+			continue;
+		/* Custom fields keep the header's own spelling. */
+		im->custom_col[im->ncustom] = (int)i;
+		im->custom_bad[im->ncustom] = !utf8_valid(name, len) ||
+					      utf8_length(name, len) > CONTACT_MAX_CUSTOM_FIELD_CHARS;
+		im->custom_name[im->ncustom++] = name;
 	}
 	if (im->col_email < 0) {
 		snprintf(im->fatal_detail, sizeof(im->fatal_detail),
@@ -324,22 +358,24 @@ static const char *field(const char *const *f, const size_t *lens, size_t n, int
 
 /* One data row into the COPY stream, or a row error. */
 static void data_row(struct importer *im, size_t row, const char *const *f, const size_t *lens,
-		     size_t n)
+		     size_t n, enum csv_error error)
 {
 	struct arena *a = &im->rowa;
-	size_t len;
+	size_t len, ntags = 0, nfields = 0;
 	const char *v, *why;
 	char *email, *first, *last;
 	int sub = -1;
-	struct strbuf *tags = &im->scratch;
+	struct strbuf *tags = &im->scratch, *custom = &im->custom;
 
 	arena_reset(a);
 	im->res->total++;
+	if (error != CSV_OK)
+		return import_error(im, row, "%s", csv_error_text(error)); /* cut: never stored */
 	for (size_t i = 0; i < n; i++)
 		if (!utf8_valid(f[i], lens[i]))
 			return import_error(im, row, "%s", "The row is not valid UTF-8");
 	v = field(f, lens, n, im->col_email, &len);
-	email = trimmed(a, v, len);
+	email = unescaped(im, trimmed(a, v, len));
 	for (char *p = email; *p; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p + 32);
@@ -359,6 +395,11 @@ static void data_row(struct importer *im, size_t row, const char *const *f, cons
 	strbuf_reset(tags);
 	strbuf_appendc(tags, '{');
 	v = field(f, lens, n, im->col_tags, &len);
+	if (im->unescape) {
+		size_t esc = csv_formula_escape_len(v, len);
+		v += esc;
+		len -= esc;
+	}
 	for (size_t start = 0, i = 0; i <= len; i++) {
 		if (i < len && v[i] != ';')
 			continue;
@@ -367,7 +408,9 @@ static void data_row(struct importer *im, size_t row, const char *const *f, cons
 		start = i + 1;
 		if (!tl)
 			continue;
-		if (utf8_length(t, tl) > 64)
+		if (++ntags > CONTACT_MAX_TAGS)
+			return import_error(im, row, "At most %d tags", CONTACT_MAX_TAGS);
+		if (utf8_length(t, tl) > CONTACT_MAX_TAG_CHARS)
 			return import_error(im, row, "Tag '%.40s...' is longer than 64 characters", t);
 		for (size_t k = 0; k < tl; k++)
 			if ((unsigned char)t[k] < 0x20 || t[k] == 0x7f)
@@ -385,11 +428,40 @@ static void data_row(struct importer *im, size_t row, const char *const *f, cons
 	strbuf_appendc(tags, '}');
 
 	v = field(f, lens, n, im->col_first, &len);
-	first = trimmed(a, v, len);
+	first = unescaped(im, trimmed(a, v, len));
 	v = field(f, lens, n, im->col_last, &len);
-	last = trimmed(a, v, len);
-	if (utf8_length(first, strlen(first)) > 255 || utf8_length(last, strlen(last)) > 255)
+	last = unescaped(im, trimmed(a, v, len));
+	if (utf8_length(first, strlen(first)) > CONTACT_MAX_NAME_CHARS ||
+	    utf8_length(last, strlen(last)) > CONTACT_MAX_NAME_CHARS)
 		return import_error(im, row, "%s", "Names are limited to 255 characters");
+
+	/* custom_fields, checked like the API's before anything of the row is sent */
+	strbuf_reset(custom);
+	strbuf_appendc(custom, '{');
+	for (size_t i = 0; i < im->ncustom; i++) {
+		v = field(f, lens, n, im->custom_col[i], &len);
+		if (!len)
+			continue;
+		if (im->custom_bad[i])
+			return import_error(im, row,
+					    "Column %d's name cannot name a custom field (1 to 64"
+					    " characters of UTF-8)",
+					    im->custom_col[i] + 1);
+		if (++nfields > CONTACT_MAX_CUSTOM_FIELDS)
+			return import_error(im, row, "At most %d custom fields", CONTACT_MAX_CUSTOM_FIELDS);
+		if (im->unescape)
+			v += csv_formula_escape_len(v, len);
+		if (custom->len > 1)
+			strbuf_appendc(custom, ',');
+		fs_json_append_string(custom, im->custom_name[i]);
+		strbuf_appendc(custom, ':');
+		fs_json_append_string(custom, v); /* fields are NUL-terminated */
+		if (custom->len >= CONTACT_MAX_CUSTOM_FIELDS_BYTES)
+			break; /* over already: the check below says so */
+	}
+	strbuf_appendc(custom, '}');
+	if (custom->len > CONTACT_MAX_CUSTOM_FIELDS_BYTES)
+		return import_error(im, row, "%s", "Custom fields are limited to 16 KiB");
 
 	/* row_no, email, first_name, last_name, tags, custom_fields, is_subscribed */
 	uint64_t print = email_fingerprint(email);
@@ -431,34 +503,21 @@ static void data_row(struct importer *im, size_t row, const char *const *f, cons
 	strbuf_appendc(out, '\t');
 	copy_text(out, tags->buf, tags->len);
 	strbuf_appendc(out, '\t');
-	strbuf_reset(tags);
-	strbuf_appendc(tags, '{');
-	for (size_t i = 0; i < im->ncustom; i++) {
-		v = field(f, lens, n, im->custom_col[i], &len);
-		if (!len)
-			continue;
-		if (tags->len > 1)
-			strbuf_appendc(tags, ',');
-		fs_json_append_string(tags, im->custom_name[i]);
-		strbuf_appendc(tags, ':');
-		fs_json_append_string(tags, arena_strndup(a, v, len));
-	}
-	strbuf_appendc(tags, '}');
-	copy_text(out, tags->buf, tags->len);
+	copy_text(out, custom->buf, custom->len);
 	strbuf_appends(out, sub < 0 ? "\t\\N\n" : (sub ? "\tt\n" : "\tf\n"));
 	im->valid++;
 	copy_flush(im, sh, 0);
 }
 
 static int import_record(void *ud, size_t record_no, const char *const *f, const size_t *lens,
-			 size_t n)
+			 size_t n, enum csv_error error)
 {
 	struct importer *im = ud;
 
 	if (!im->header_done)
-		return header_record(im, f, lens, n);
+		return header_record(im, f, lens, n, error);
 	/* Row numbers count data records, the header being record 1. */
-	data_row(im, record_no - 1, f, lens, n);
+	data_row(im, record_no - 1, f, lens, n, error);
 	return im->copy_failed;
 }
 
@@ -798,6 +857,8 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 		strbuf_init(&im.shard[i].copy);
 	}
 	strbuf_init(&im.scratch);
+	strbuf_init(&im.custom);
+	im.unescape = !(src->emails && src->nemails);
 	arena_init(&im.rowa, 4096);
 	csv_init(&reader, import_record, &im);
 
@@ -821,10 +882,10 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 		/* A bare list of addresses is a one-column CSV. */
 		const char *hdr[1] = { "email" };
 		size_t hl[1] = { 5 };
-		header_record(&im, hdr, hl, 1);
+		header_record(&im, hdr, hl, 1, CSV_OK);
 		for (size_t i = 0; i < src->nemails; i++) {
 			size_t l = strlen(src->emails[i]);
-			data_row(&im, i + 1, &src->emails[i], &l, 1);
+			data_row(&im, i + 1, &src->emails[i], &l, 1, CSV_OK);
 		}
 	} else if (src->text) {
 		csv_feed(&reader, src->text, src->text_len);
@@ -928,6 +989,7 @@ out:
 	csv_free(&reader);
 	free(im.prints);
 	strbuf_free(&im.scratch);
+	strbuf_free(&im.custom);
 	arena_destroy(&im.rowa);
 	return ret;
 }

@@ -7,8 +7,10 @@
 
 #include "http/context.h"
 
-/* Stream every contact as CSV (columns of API.md, then one per custom field).
- * Writes the answer itself; FS_OK, or a failure before anything was sent. */
+/* Stream every contact as CSV (columns of API.md, then one per custom field
+ * the import can read back: none named like a column). Cells a spreadsheet
+ * would run as formulas get a leading '. Writes the answer itself; FS_OK, or
+ * a failure before anything was sent. */
 enum fs_status contacts_export_csv(struct fs_ctx *ctx, struct fs_error *err);
 
 struct import_result {
@@ -30,8 +32,5 @@ struct import_source {
  * *res (the caller puts res->errors), or a failure for the whole import. */
 enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *src,
 			       struct import_result *res, struct fs_error *err);
-
-/* CSV-quote s into out when it needs quoting. */
-void csv_append_field(struct strbuf *out, const char *s, size_t len);
 
 #endif

@@ -275,6 +275,45 @@ START_TEST(bad_contact_input_is_refused)
 }
 END_TEST
 
+/* A custom field may not be named like a contact field (the export's header
+ * would name it twice and an import read it as that field): 422 on create
+ * and on update, compared case-insensitively with surrounding spaces ignored. */
+START_TEST(custom_fields_named_like_columns_are_refused)
+{
+	static const char *reserved[] = { "is_subscribed", "IS_SUBSCRIBED", " email ", "Tags",
+					  "first_name", "last_name", "id", "user_id", "created_at",
+					  "updated_at", "subscribed_at", "unsubscribed_at",
+					  "custom_fields", "bounced_at" };
+	char id[40], path[128], body[256];
+	struct http_answer a;
+
+	fresh_tenant(token, sizeof(token));
+	create("{\"email\":\"fields@example.com\",\"is_subscribed\":false}", id);
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s", id);
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+		snprintf(body, sizeof(body),
+			 "{\"email\":\"new%zu@example.com\",\"custom_fields\":{\"city\":\"Oslo\",\"%s\":\"true\"}}",
+			 i, reserved[i]);
+		ck_assert_int_eq(req("POST", "/api/v1/contacts", body, &a), 422);
+		json_object *e = json_object_array_get_idx(json_object_object_get(a.json, "detail"), 0);
+		json_object *loc = json_object_object_get(e, "loc");
+		ck_assert_msg(e && json_object_array_length(loc) == 2 &&
+				      strcmp(json_object_get_string(json_object_array_get_idx(loc, 1)),
+					     "custom_fields") == 0 &&
+				      strstr(json_str(e, "msg"), "reserved"),
+			      "%s: %s", reserved[i], a.body);
+		http_answer_free(&a);
+		snprintf(body, sizeof(body), "{\"custom_fields\":{\"%s\":\"true\"}}", reserved[i]);
+		expect("PATCH", path, body, 422, NULL);
+	}
+	ck_assert_int_eq(total_of(""), 1);
+	ck_assert_int_eq(total_of("?is_subscribed=false"), 1);
+	/* Names that only contain a column's name are fine. */
+	expect("PATCH", path, "{\"custom_fields\":{\"is_subscribed_note\":\"x\",\"my email\":\"y\"}}", 200,
+	       NULL);
+}
+END_TEST
+
 START_TEST(the_free_plan_stops_at_250_contacts)
 {
 	char body[128];
@@ -428,6 +467,7 @@ Suite *contacts_suite(void)
 	tcase_add_test(tc, listing_searches_filters_and_pages);
 	tcase_add_test(tc, tag_totals_follow_every_change);
 	tcase_add_test(tc, bad_contact_input_is_refused);
+	tcase_add_test(tc, custom_fields_named_like_columns_are_refused);
 	tcase_add_test(tc, the_free_plan_stops_at_250_contacts);
 	tcase_add_test(tc, tenants_never_see_each_other);
 	tcase_add_test(tc, contact_events_are_paginated);

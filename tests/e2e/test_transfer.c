@@ -597,6 +597,271 @@ START_TEST(export_columns_follow_the_fields_in_use)
 }
 END_TEST
 
+/* The tenant's one contact whose address, name or last name contains q, as
+ * JSON (the caller puts it). */
+static json_object *find_contact(const char *tok, const char *q)
+{
+	struct http_answer a;
+	char path[256];
+	json_object *items, *c;
+
+	snprintf(path, sizeof(path), "/api/v1/contacts?search=%s", q);
+	e2e_expect(tok, "GET", path, NULL, 200, NULL, &a);
+	items = json_object_object_get(a.json, "items");
+	ck_assert_msg(json_object_array_length(items) == 1, "search %s: %s", q, a.body);
+	c = json_object_get(json_object_array_get_idx(items, 0));
+	http_answer_free(&a);
+	return c;
+}
+
+static long found(const char *tok, const char *q)
+{
+	struct http_answer a;
+	char path[256];
+	long n;
+
+	snprintf(path, sizeof(path), "/api/v1/contacts?search=%s", q);
+	e2e_expect(tok, "GET", path, NULL, 200, NULL, &a);
+	n = num(a.json, "total");
+	http_answer_free(&a);
+	return n;
+}
+
+/* Whether the CSV text holds cell as a whole field: between separators or
+ * line ends. */
+static int has_cell(const char *csv, const char *cell)
+{
+	size_t n = strlen(cell);
+
+	for (const char *p = strstr(csv, cell); p; p = strstr(p + 1, cell)) {
+		int starts = p == csv || p[-1] == ',' || p[-1] == '\n';
+		int ends = p[n] == '\0' || p[n] == ',' || (p[n] == '\r' && p[n + 1] == '\n');
+		if (starts && ends)
+			return 1;
+	}
+	return 0;
+}
+
+static const char *custom_str(json_object *c, const char *key)
+{
+	return json_str(json_object_object_get(c, "custom_fields"), key);
+}
+
+/* Cells a spreadsheet would run as formulas get a leading ' (OWASP), in
+ * every column, header included; the import takes it off again, so the round
+ * trip is lossless, a value that really begins with ' included. */
+START_TEST(exports_escape_formula_cells_and_import_them_back)
+{
+	struct http_answer a, b;
+	char other[4096];
+	json_object *c;
+	char *first, *second;
+
+	new_tenant();
+	e2e_expect(token, "POST", "/api/v1/contacts",
+		   "{\"email\":\"=sum@formula.example\",\"first_name\":\"=cmd|' /C calc'!A0\","
+		   "\"last_name\":\"+1+1\",\"tags\":[\"=t\",\"ok\"],\"custom_fields\":{\"minus\":\"-5\","
+		   "\"at\":\"@SUM(A1)\",\"tab\":\"\\tTab\",\"cr\":\"\\rCR\",\"plain\":\"safe\","
+		   "\"quoted\":\"'=kept\",\"twice\":\"''+2\",\"=name\":\"v\"}}",
+		   201, NULL, NULL);
+	e2e_expect(token, "POST", "/api/v1/contacts",
+		   "{\"email\":\"dash@formula.example\",\"first_name\":\"-Dash\",\"last_name\":\"@home\"}",
+		   201, NULL, NULL);
+	e2e_expect(token, "GET", "/api/v1/contacts/export", NULL, 200, NULL, &a);
+	ck_assert_msg(has_cell(a.body, "'=sum@formula.example") && has_cell(a.body, "'=cmd|' /C calc'!A0") &&
+			      has_cell(a.body, "'+1+1") && has_cell(a.body, "'=t;ok") &&
+			      has_cell(a.body, "'-5") && has_cell(a.body, "'@SUM(A1)") &&
+			      has_cell(a.body, "'\tTab") && has_cell(a.body, "\"'\rCR\"") &&
+			      has_cell(a.body, "safe") && has_cell(a.body, "''=kept") &&
+			      has_cell(a.body, "'''+2") && has_cell(a.body, "'=name") &&
+			      has_cell(a.body, "'-Dash") && has_cell(a.body, "'@home") &&
+			      has_cell(a.body, "dash@formula.example"),
+		      "export not escaped: %s", a.body);
+	/* No cell starts with a formula character. */
+	ck_assert_ptr_null(strstr(a.body, ",="));
+	ck_assert_ptr_null(strstr(a.body, ",+"));
+	ck_assert_ptr_null(strstr(a.body, ",-"));
+	ck_assert_ptr_null(strstr(a.body, ",@"));
+	ck_assert_ptr_null(strstr(a.body, ",\t"));
+	ck_assert_ptr_null(strstr(a.body, "\n="));
+
+	e2e_new_tenant("transfer-formula", other, sizeof(other));
+	ck_assert_int_eq(csv_import(other, a.body, a.len, &b), 200);
+	expect_counts(&b, 2, 0, 0);
+	http_answer_free(&b);
+	c = find_contact(other, "sum%40formula");
+	ck_assert_str_eq(json_str(c, "email"), "=sum@formula.example");
+	ck_assert_str_eq(json_str(c, "first_name"), "=cmd|' /C calc'!A0");
+	ck_assert_str_eq(json_str(c, "last_name"), "+1+1");
+	ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(json_object_object_get(c, "tags"), 0)),
+			 "=t");
+	ck_assert_str_eq(custom_str(c, "minus"), "-5");
+	ck_assert_str_eq(custom_str(c, "at"), "@SUM(A1)");
+	ck_assert_str_eq(custom_str(c, "tab"), "\tTab");
+	ck_assert_str_eq(custom_str(c, "cr"), "\rCR");
+	ck_assert_str_eq(custom_str(c, "quoted"), "'=kept");
+	ck_assert_str_eq(custom_str(c, "twice"), "''+2");
+	ck_assert_str_eq(custom_str(c, "=name"), "v");
+	json_object_put(c);
+	c = find_contact(other, "dash%40formula");
+	ck_assert_str_eq(json_str(c, "first_name"), "-Dash");
+	ck_assert_str_eq(json_str(c, "last_name"), "@home");
+	json_object_put(c);
+	e2e_expect(other, "GET", "/api/v1/contacts/export", NULL, 200, NULL, &b);
+	first = normalised(a.body);
+	second = normalised(b.body);
+	ck_assert_str_eq(first, second);
+	free(first);
+	free(second);
+	http_answer_free(&a);
+	http_answer_free(&b);
+}
+END_TEST
+
+static void append_repeat(struct strbuf *sb, char c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		strbuf_appendc(sb, c);
+}
+
+static void expect_error(struct http_answer *a, size_t i, long row, const char *detail_part)
+{
+	json_object *e = json_object_array_get_idx(json_object_object_get(a->json, "errors"), i);
+	ck_assert_msg(e && num(e, "row") == row && strstr(json_str(e, "detail"), detail_part),
+		      "error %zu: want row %ld '%s', got %.2000s", i, row, detail_part, a->body);
+}
+
+/* A row the reader had to cut (over 1 MiB, over 1,024 fields, a quote never
+ * closed) or over the API's caps is a row error, never stored cut; the rows
+ * around it go in. */
+START_TEST(overlong_and_oversized_rows_are_row_errors)
+{
+	struct strbuf csv = STRBUF_INIT;
+	struct http_answer a;
+
+	new_tenant();
+	strbuf_appends(&csv, "email,first_name,note,tags\n"
+			     "ok1@long.example,A,small,\n"
+			     "big@long.example,B,");
+	append_repeat(&csv, 'x', 1200 * 1000);
+	strbuf_appends(&csv, "\nok2@long.example,C,,\nmid@long.example,D,");
+	append_repeat(&csv, 'y', 20000);
+	strbuf_appends(&csv, ",\nwide@long.example");
+	for (int i = 0; i < 1100; i++)
+		strbuf_appends(&csv, ",z");
+	strbuf_appends(&csv, "\nmanytags@long.example,G,,");
+	for (int i = 0; i <= 100; i++)
+		strbuf_appendf(&csv, "%st%d", i ? ";" : "", i);
+	strbuf_appends(&csv, "\nok3@long.example,E,\"quoted, fine\",\n"
+			     "open@long.example,F,\"never closed,\n");
+	ck_assert_int_eq(csv_import(token, csv.buf, csv.len, &a), 200);
+	expect_counts(&a, 3, 0, 5);
+	expect_error(&a, 0, 2, "1 MiB");
+	expect_error(&a, 1, 4, "16 KiB");
+	expect_error(&a, 2, 5, "1024 fields");
+	expect_error(&a, 3, 6, "100 tags");
+	expect_error(&a, 4, 8, "quote");
+	http_answer_free(&a);
+	ck_assert_int_eq(found(token, "long.example"), 3);
+	ck_assert_int_eq(found(token, "big%40"), 0);
+	ck_assert_int_eq(found(token, "mid%40"), 0);
+	ck_assert_int_eq(found(token, "wide%40"), 0);
+
+	/* At most 100 custom fields, named with 1 to 64 characters. */
+	strbuf_reset(&csv);
+	strbuf_appends(&csv, "email");
+	for (int i = 0; i <= 100; i++)
+		strbuf_appendf(&csv, ",c%d", i);
+	strbuf_appendc(&csv, ',');
+	append_repeat(&csv, 'n', 65);
+	strbuf_appends(&csv, "\nmany@fields.example");
+	for (int i = 0; i <= 100; i++)
+		strbuf_appends(&csv, ",v");
+	strbuf_appends(&csv, ",\nhundred@fields.example");
+	for (int i = 0; i < 100; i++)
+		strbuf_appends(&csv, ",v");
+	strbuf_appends(&csv, ",,\nlongname@fields.example");
+	for (int i = 0; i <= 100; i++)
+		strbuf_appendc(&csv, ',');
+	strbuf_appends(&csv, ",v\n");
+	ck_assert_int_eq(csv_import(token, csv.buf, csv.len, &a), 200);
+	expect_counts(&a, 1, 0, 2);
+	expect_error(&a, 0, 1, "100 custom fields");
+	expect_error(&a, 1, 3, "64 characters");
+	http_answer_free(&a);
+	ck_assert_int_eq(found(token, "hundred%40fields"), 1);
+	ck_assert_int_eq(found(token, "fields.example"), 1);
+	strbuf_free(&csv);
+}
+END_TEST
+
+/* A header column named like a contact field (case-insensitively, spaces
+ * around ignored) is that field, never a custom field; when a name repeats,
+ * the first column is read, so a later column cannot change what an earlier
+ * one said (the subscription least of all). */
+START_TEST(a_column_named_twice_does_not_flip_subscription)
+{
+	static const char csv[] =
+		"email,is_subscribed,first_name,IS_SUBSCRIBED, Email ,plan,plan,id,updated_at,Tags\n"
+		"flip@clash.example,false,F,true,other@clash.example,gold,silver,1,x,vip\n";
+	struct http_answer a;
+	json_object *c, *cf;
+
+	new_tenant();
+	ck_assert_int_eq(csv_import(token, csv, sizeof(csv) - 1, &a), 200);
+	expect_counts(&a, 1, 0, 0);
+	http_answer_free(&a);
+	ck_assert_int_eq(found(token, "other%40clash"), 0);
+	c = find_contact(token, "flip%40clash");
+	ck_assert(!json_object_get_boolean(json_object_object_get(c, "is_subscribed")));
+	ck_assert_str_eq(json_str(c, "first_name"), "F");
+	cf = json_object_object_get(c, "custom_fields");
+	ck_assert_msg(json_object_object_length(cf) == 1 && strcmp(custom_str(c, "plan"), "gold") == 0,
+		      "custom fields %s", json_object_to_json_string(cf));
+	ck_assert_int_eq((int)json_object_array_length(json_object_object_get(c, "tags")), 1);
+	json_object_put(c);
+}
+END_TEST
+
+/* A custom field stored under a column's name before such names were refused
+ * (here written by the owner) never makes a second header column: the export
+ * leaves it out, and the unsubscribed contact comes back unsubscribed. */
+START_TEST(legacy_reserved_custom_fields_stay_out_of_the_export)
+{
+	struct http_answer a, b;
+	char other[4096], uid[40];
+	const char *p[1];
+	json_object *c;
+
+	new_tenant();
+	e2e_expect(token, "POST", "/api/v1/contacts",
+		   "{\"email\":\"legacy@clash.example\",\"is_subscribed\":false,"
+		   "\"custom_fields\":{\"city\":\"Oslo\"}}",
+		   201, NULL, NULL);
+	p[0] = e2e_user_id(token, uid);
+	ck_assert_int_eq(e2e_owner_value("WITH u AS (UPDATE contacts SET custom_fields = custom_fields ||"
+					 " '{\"is_subscribed\":\"true\",\"Email\":\"evil@clash.example\","
+					 "\" tags \":\"x\",\"First_Name\":\"Mallory\",\"id\":\"1\"}'"
+					 " WHERE user_id = $1 RETURNING 1) SELECT count(*) FROM u",
+					 1, p),
+			 1);
+	expect_export_header("email,first_name,last_name,tags,is_subscribed,created_at,city");
+	e2e_expect(token, "GET", "/api/v1/contacts/export", NULL, 200, NULL, &a);
+	e2e_new_tenant("transfer-legacy", other, sizeof(other));
+	ck_assert_int_eq(csv_import(other, a.body, a.len, &b), 200);
+	expect_counts(&b, 1, 0, 0);
+	http_answer_free(&a);
+	http_answer_free(&b);
+	c = find_contact(other, "legacy%40clash");
+	ck_assert(!json_object_get_boolean(json_object_object_get(c, "is_subscribed")));
+	ck_assert_ptr_null(json_str(c, "first_name"));
+	ck_assert_int_eq((int)json_object_object_length(json_object_object_get(c, "custom_fields")), 1);
+	ck_assert_str_eq(custom_str(c, "city"), "Oslo");
+	json_object_put(c);
+	ck_assert_int_eq(found(other, "evil%40clash"), 0);
+}
+END_TEST
+
 Suite *transfer_suite(void)
 {
 	Suite *s = suite_create("transfer");
@@ -614,6 +879,10 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, enterprise_imports_merge_in_parallel_and_keep_the_first_copy);
 	tcase_add_test(tc, big_imports_are_searchable_before_and_after_indexing);
 	tcase_add_test(tc, a_contact_created_during_the_merge_is_skipped);
+	tcase_add_test(tc, exports_escape_formula_cells_and_import_them_back);
+	tcase_add_test(tc, overlong_and_oversized_rows_are_row_errors);
+	tcase_add_test(tc, a_column_named_twice_does_not_flip_subscription);
+	tcase_add_test(tc, legacy_reserved_custom_fields_stay_out_of_the_export);
 	suite_add_tcase(s, tc);
 	return s;
 }

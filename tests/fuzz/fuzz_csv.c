@@ -6,10 +6,13 @@
 
 #include "core/csv.h"
 
-static int digest(void *ud, size_t no, const char *const *f, const size_t *lens, size_t n)
+static int digest(void *ud, size_t no, const char *const *f, const size_t *lens, size_t n,
+		  enum csv_error error)
 {
 	uint64_t *h = ud;
-	*h = *h * 31 + no * 7 + n;
+	if (n > CSV_MAX_FIELDS)
+		__builtin_trap();
+	*h = *h * 31 + no * 7 + n + (uint64_t)error * 1000003;
 	for (size_t i = 0; i < n; i++) {
 		if (f[i][lens[i]] != '\0')
 			__builtin_trap();
