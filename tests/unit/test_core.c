@@ -1,9 +1,12 @@
-/* Arena, strbuf and UTF-8: the allocation and text primitives. */
+/* Arena, strbuf, UTF-8 and the log writer: the allocation and text primitives. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/arena.h"
+#include "core/log.h"
 #include "core/strbuf.h"
 #include "core/utf8.h"
 #include "core/uuid.h"
@@ -174,6 +177,86 @@ Suite *utf8_suite(void)
 	tcase_add_test(tc, utf8_accepts_well_formed_text);
 	tcase_add_test(tc, utf8_rejects_malformed_text);
 	tcase_add_test(tc, uuid_validation_and_generation);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+/* What the log writer puts on stderr while fn runs, captured in a temporary
+ * file; the caller frees it. */
+static char *capture_stderr(void (*fn)(void), size_t *len)
+{
+	FILE *f = tmpfile();
+	int saved;
+	long n;
+	char *out;
+
+	ck_assert_ptr_nonnull(f);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(dup2(fileno(f), STDERR_FILENO), 0);
+	fn();
+	fflush(stderr);
+	ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
+	close(saved);
+	n = ftell(f);
+	ck_assert_int_ge(n, 0);
+	out = calloc(1, (size_t)n + 1);
+	rewind(f);
+	ck_assert_uint_eq(fread(out, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return out;
+}
+
+static void log_hostile_values(void)
+{
+	log_setup("unit", LOG_INFO);
+	log_warn("contact %s not found",
+		 "x\nFAKE forged line\r\x1b[31m red\x7f\xff\xc3 j\xc3\xb6rg");
+	log_request("rid\n1", "GET", "/api/v1/contacts/\nFAKE LINE", 401, 1.5);
+	log_info("tab\there, backslash \\n stays text");
+	log_info("next line\xc2\x85line separator\xe2\x80\xa8" "end"); /* C1 NEL, U+2028 */
+	log_setup("flowsend", LOG_INFO);
+}
+
+/* A decoded %0a in a path or any other logged value must not start a line of
+ * its own: control bytes, DEL and bytes that are not UTF-8 are escaped. */
+START_TEST(log_lines_escape_control_bytes)
+{
+	size_t len, lines = 0;
+	char *out = capture_stderr(log_hostile_values, &len);
+
+	ck_assert_uint_gt(len, 0);
+	ck_assert_int_eq(out[len - 1], '\n');
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)out[i];
+		if (c == '\n') {
+			lines++;
+			ck_assert_msg(strncmp(out + i + 1, "FAKE", 4) != 0, "forged line in: %s",
+				      out);
+			continue;
+		}
+		ck_assert_msg(c >= 0x20 && c != 0x7f, "raw byte 0x%02x at %zu in: %s", c, i, out);
+	}
+	ck_assert_uint_eq(lines, 4);
+	ck_assert(utf8_valid(out, len));
+	ck_assert_ptr_nonnull(
+		strstr(out, "x\\nFAKE forged line\\r\\x1b[31m red\\x7f\\xff\\xc3 j\xc3\xb6rg"));
+	ck_assert_ptr_nonnull(strstr(
+		out, "rid=rid\\n1 method=GET path=/api/v1/contacts/\\nFAKE LINE status=401"));
+	ck_assert_ptr_nonnull(strstr(out, "tab\\there, backslash \\\\n stays text"));
+	ck_assert_ptr_nonnull(
+		strstr(out, "next line\\xc2\\x85line separator\\xe2\\x80\\xa8" "end"));
+	free(out);
+}
+END_TEST
+
+Suite *log_suite(void)
+{
+	Suite *s = suite_create("log");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, log_lines_escape_control_bytes);
 	suite_add_tcase(s, tc);
 	return s;
 }
