@@ -72,6 +72,7 @@ Suite *errors_suite(void);
 Suite *database_suite(void);
 Suite *templates_suite(void);
 Suite *campaigns_suite(void);
+Suite *login_guard_suite(void);
 Suite *logs_suite(void);
 
 #endif

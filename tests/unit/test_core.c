@@ -1,9 +1,11 @@
 /* Arena, strbuf, UTF-8 and the log writer: the allocation and text primitives. */
+#include <locale.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <wctype.h>
 
 #include "core/arena.h"
 #include "core/log.h"
@@ -156,6 +158,66 @@ START_TEST(utf8_rejects_malformed_text)
 }
 END_TEST
 
+static void expect_fold(const char *in, const char *want)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	ck_assert_int_eq(utf8_casefold(&sb, in, strlen(in)), 0);
+	ck_assert_str_eq(strbuf_cstr(&sb), want);
+	strbuf_free(&sb);
+}
+
+START_TEST(utf8_casefold_folds_beyond_ascii)
+{
+	expect_fold("", "");
+	expect_fold("J\xc3\x96RG@Example.COM", "j\xc3\xb6rg@example.com");  /* Latin-1 */
+	expect_fold("\xc5\x81\xc3\x93" "D\xc5\xb9", "\xc5\x82\xc3\xb3" "d\xc5\xba"); /* ŁÓDŹ */
+	expect_fold("\xce\xa3\xce\x9f\xce\xa6\xce\x8a\xce\x91",                /* ΣΟΦΊΑ */
+		    "\xcf\x83\xce\xbf\xcf\x86\xce\xaf\xce\xb1");
+	expect_fold("\xcf\x82", "\xcf\x83");                                   /* final sigma */
+	expect_fold("\xd0\x96\xd0\x90\xd0\x9d\xd0\x9d\xd0\x90",                /* ЖАННА */
+		    "\xd0\xb6\xd0\xb0\xd0\xbd\xd0\xbd\xd0\xb0");
+	expect_fold("\xc4\xb0", "i");                                           /* İ, as glibc */
+	expect_fold("\xe2\x84\xaa", "k");                                      /* Kelvin sign */
+	expect_fold("\xe1\xba\x9e", "\xc3\x9f");                               /* capital sharp s */
+	expect_fold("\xf0\x90\x90\x80", "\xf0\x90\x90\xa8");                    /* Deseret */
+	/* Bytes that are not UTF-8 pass through; what follows still folds. */
+	expect_fold("A\xff\xc3" "B\xc3\x84", "a\xff\xc3" "b\xc3\xa4");
+}
+END_TEST
+
+/* PostgreSQL's lower() in a libc UTF-8 locale lowers code point by code
+ * point with towlower: every pair it makes equal must fold equal, i.e.
+ * fold(towlower(c)) == fold(c) for every c. Checked against this machine's
+ * C.UTF-8, the locale scripts/stack.sh creates the cluster with. */
+START_TEST(utf8_casefold_is_coarser_than_postgres_lower)
+{
+	locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	unsigned long lowered = 0, bad = 0;
+	uint32_t first_bad = 0;
+
+	if (!loc)
+		return; /* no C.UTF-8 here: nothing to compare with */
+	/* Plain comparisons in the loop: a Check assertion per code point is slow. */
+	for (uint32_t c = 0; c < 0x110000; c++) {
+		uint32_t l, f;
+		if (c >= 0xd800 && c < 0xe000)
+			continue;
+		l = (uint32_t)towlower_l((wint_t)c, loc);
+		f = utf8_fold_char(c);
+		lowered += l != c;
+		if (utf8_fold_char(l) != f || utf8_fold_char(f) != f) {
+			if (!bad++)
+				first_bad = c;
+		}
+	}
+	freelocale(loc);
+	ck_assert_msg(bad == 0, "%lu code points fold apart from their lower case, first U+%04X",
+		      bad, (unsigned)first_bad);
+	ck_assert_uint_gt(lowered, 1000); /* a real Unicode table, not ASCII only */
+}
+END_TEST
+
 START_TEST(uuid_validation_and_generation)
 {
 	char u[UUID_STR_LEN + 1];
@@ -176,6 +238,8 @@ Suite *utf8_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, utf8_accepts_well_formed_text);
 	tcase_add_test(tc, utf8_rejects_malformed_text);
+	tcase_add_test(tc, utf8_casefold_folds_beyond_ascii);
+	tcase_add_test(tc, utf8_casefold_is_coarser_than_postgres_lower);
 	tcase_add_test(tc, uuid_validation_and_generation);
 	suite_add_tcase(s, tc);
 	return s;
