@@ -115,6 +115,11 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 		     err, errlen) < 0 ||
 	    env_long("FLOWSEND_RATE_LIMIT_JWT", 1200, 1, 1000000, &cfg->rate_limit_jwt, err, errlen) < 0)
 		return -1;
+	/* Short: Redis answers in well under a millisecond, and a stalled one
+	 * must not hold a login for long (lib/queue/redis.c). */
+	if (env_long("FLOWSEND_REDIS_TIMEOUT_MS", 250, 10, 60000, &cfg->redis_timeout_ms, err,
+		     errlen) < 0)
+		return -1;
 	if (env_long("FLOWSEND_ACCESS_TOKEN_TTL", 15 * 60, 1, 86400 * 30, &cfg->access_token_ttl,
 		     err, errlen) < 0)
 		return -1;

@@ -11,6 +11,7 @@ struct fs_config {
 	const char *database_system_url; /* narrow role that crosses tenants */
 	const char *database_migrate_url;/* owner role, migrations only */
 	const char *redis_url;
+	long redis_timeout_ms;           /* connect and command timeout */
 	const char *jwt_secret;
 	const char *public_url;
 	const char *smtp_url;            /* empty: mock mode */

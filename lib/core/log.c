@@ -1,7 +1,9 @@
 /* Timestamped log lines, written with one fprintf so lines from several
- * prefork workers sharing a file never interleave mid-line. */
+ * prefork workers sharing a file never interleave mid-line. Every line is
+ * escaped on its way out, so no logged value can start a line of its own. */
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "core/utf8.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -35,21 +37,83 @@ void log_setup(const char *program, enum log_level min_level)
 
 static void access_flush_pending(void);
 
+/* s[0..len) into out as one line of printable text and its newline: a
+ * backslash, control bytes, DEL, C1 controls, U+2028/U+2029 and bytes that
+ * are not UTF-8 become escapes (\n, \r, \t, \\, \xHH), so what a client sent
+ * (a decoded %0a in a path) can neither forge a line nor drive a terminal.
+ * Cut short rather than split an escape when out is full. Returns the length. */
+static size_t log_escape_line(const char *str, size_t len, char *out, size_t size)
+{
+	static const char hex[] = "0123456789abcdef", briefly[] = "\n\r\t\\";
+	const unsigned char *s = (const unsigned char *)str;
+	size_t o = 0, i = 0, valid = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n = 1, need;
+		int escape;
+		const char *b = c ? strchr(briefly, c) : NULL;
+		char brief = b ? "nrt\\"[b - briefly] : 0;
+
+		if (c < 0x80) {
+			escape = c < 0x20 || c == 0x7f || c == '\\';
+		} else {
+			if (i >= valid)
+				valid = i + utf8_valid_prefix(str + i, len - i);
+			if (i < valid)
+				n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+			escape = i >= valid || (c == 0xc2 && s[i + 1] < 0xa0) ||
+				 (c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] & 0xfe) == 0xa8);
+		}
+		need = !escape ? n : brief ? 2 : 4 * n;
+		if (o + need + 2 > size) /* room for the newline and the NUL */
+			break;
+		if (!escape) {
+			memcpy(out + o, s + i, n);
+			o += n;
+		} else if (brief) {
+			out[o++] = '\\';
+			out[o++] = brief;
+		} else {
+			for (size_t k = 0; k < n; k++) {
+				out[o++] = '\\';
+				out[o++] = 'x';
+				out[o++] = hex[s[i + k] >> 4];
+				out[o++] = hex[s[i + k] & 15];
+			}
+		}
+		i += n;
+	}
+	out[o++] = '\n';
+	out[o] = '\0';
+	return o;
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const char *names[] = { "debug", "info", "warn", "error" };
-	char stamp[32], line[2048];
+	char stamp[32], line[2048], out[4096];
 	va_list ap;
+	int n, k;
 
 	if (level < log_min)
 		return;
 	access_flush_pending(); /* keep lines in order */
 	time_now_iso(stamp, sizeof(stamp));
+	n = snprintf(line, sizeof(line), "%s %s[%d] %s ", stamp, log_program, (int)log_pid(),
+		     names[level]);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	k = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s %s[%d] %s %s\n", stamp, log_program, (int)log_pid(), names[level],
-		line);
+	if (k < 0)
+		return;
+	n = (size_t)n + (size_t)k >= sizeof(line) ? (int)sizeof(line) - 1 : n + k;
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--; /* libpq's messages end with one: the line ends anyway */
+	log_escape_line(line, (size_t)n, out, sizeof(out));
+	fputs(out, stderr);
 }
 
 /* Access lines are buffered per process and written in batches: a write(2)
@@ -97,27 +161,29 @@ int log_pending(void)
 void log_request(const char *request_id, const char *method, const char *path, int status,
 		 double duration_ms)
 {
-	char stamp[32], line[1024];
-	int n;
+	char stamp[32], raw[1024], line[4096];
+	size_t n;
+	int k;
 
 	if (LOG_INFO < log_min)
 		return;
 	time_now_iso(stamp, sizeof(stamp));
-	n = snprintf(line, sizeof(line),
-		     "%s %s[%d] request rid=%s method=%s path=%.512s status=%d ms=%.2f\n", stamp,
-		     log_program, (int)log_pid(), request_id, method, path, status, duration_ms);
-	if (n < 0)
+	k = snprintf(raw, sizeof(raw),
+		     "%s %s[%d] request rid=%.64s method=%.32s path=%.512s status=%d ms=%.2f",
+		     stamp, log_program, (int)log_pid(), request_id, method, path, status,
+		     duration_ms);
+	if (k < 0)
 		return;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
+	n = log_escape_line(raw, (size_t)k >= sizeof(raw) ? sizeof(raw) - 1 : (size_t)k, line,
+			    sizeof(line));
 	if (!access_buffered) {
 		fputs(line, stderr);
 		return;
 	}
-	if (access_len + (size_t)n > sizeof(access_buf))
+	if (access_len + n > sizeof(access_buf))
 		access_write();
-	memcpy(access_buf + access_len, line, (size_t)n);
-	access_len += (size_t)n;
+	memcpy(access_buf + access_len, line, n);
+	access_len += n;
 	if (access_len > sizeof(access_buf) / 2 || time(NULL) != access_flushed_at)
 		log_flush();
 }

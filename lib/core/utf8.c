@@ -1,6 +1,9 @@
 /* A strict UTF-8 validator (RFC 3629 table), so PostgreSQL never sees a byte
- * sequence it would reject with an error we would turn into a 500. */
+ * sequence it would reject with an error we would turn into a 500; and
+ * Unicode simple case folding from a generated table. */
 #include "core/utf8.h"
+
+#include "core/strbuf.h"
 
 size_t utf8_valid_prefix(const char *str, size_t len)
 {
@@ -83,4 +86,96 @@ int utf8_has_controls(const char *s, size_t len, int allow_newline)
 			return 1;
 	}
 	return 0;
+}
+
+/* Runs of code points that fold alike: every stride-th one from first to
+ * last folds to itself plus delta. Sorted by first; runs never overlap. */
+static const struct fold_run {
+	uint32_t first, last;
+	uint8_t stride;
+	int32_t delta;
+} fold_runs[] = {
+#include "core/utf8_fold.inc"
+};
+
+uint32_t utf8_fold_char(uint32_t c)
+{
+	size_t lo = 0, hi = sizeof(fold_runs) / sizeof(fold_runs[0]);
+
+	if (c < 'A')
+		return c;
+	while (lo < hi) { /* the last run with first <= c */
+		size_t mid = lo + (hi - lo) / 2;
+		if (fold_runs[mid].first <= c)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo > 0) {
+		const struct fold_run *r = &fold_runs[lo - 1];
+		if (c <= r->last && (c - r->first) % r->stride == 0)
+			return (uint32_t)((int32_t)c + r->delta);
+	}
+	return c;
+}
+
+static size_t utf8_encode(uint32_t c, char out[4])
+{
+	if (c < 0x80) {
+		out[0] = (char)c;
+		return 1;
+	}
+	if (c < 0x800) {
+		out[0] = (char)(0xc0 | (c >> 6));
+		out[1] = (char)(0x80 | (c & 0x3f));
+		return 2;
+	}
+	if (c < 0x10000) {
+		out[0] = (char)(0xe0 | (c >> 12));
+		out[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (c & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | (c >> 18));
+	out[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (c & 0x3f));
+	return 4;
+}
+
+int utf8_casefold(struct strbuf *out, const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, valid = 0;
+	char enc[4];
+
+	while (i < len) {
+		uint32_t c = s[i];
+		size_t n = 1;
+
+		if (i >= valid)
+			valid = i + utf8_valid_prefix(str + i, len - i);
+		if (i >= valid) { /* not UTF-8 (or a NUL): the byte as it is */
+			if (strbuf_append(out, str + i, 1) < 0)
+				return -1;
+			i++;
+			continue;
+		}
+		if (c >= 0xf0) {
+			n = 4;
+			c &= 0x07;
+		} else if (c >= 0xe0) {
+			n = 3;
+			c &= 0x0f;
+		} else if (c >= 0xc0) {
+			n = 2;
+			c &= 0x1f;
+		}
+		for (size_t k = 1; k < n; k++)
+			c = (c << 6) | (s[i + k] & 0x3f);
+		if (strbuf_append(out, enc, utf8_encode(utf8_fold_char(c), enc)) < 0)
+			return -1;
+		i += n;
+	}
+	return strbuf_append(out, "", 0);
 }

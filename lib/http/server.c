@@ -28,6 +28,8 @@ void fs_worker_init(struct fs_worker *w, const struct fs_config *cfg)
 	db_init(&w->db, cfg->database_url);
 	db_init(&w->sysdb, cfg->database_system_url);
 	fs_redis_init(&w->redis, cfg->redis_url);
+	if (cfg->redis_timeout_ms > 0)
+		w->redis.timeout_ms = (int)cfg->redis_timeout_ms;
 	w->cfg = cfg;
 }
 

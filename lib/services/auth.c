@@ -20,11 +20,9 @@
 #include "services/apikeys.h"
 #include "services/auth_cache.h"
 #include "services/batch.h"
+#include "services/login_guard.h"
 #include "services/password.h"
 
-#define LOGIN_FAILURES_PER_EMAIL 10
-#define LOGIN_FAILURES_PER_ADDRESS 100
-#define LOGIN_WINDOW_SECONDS 900
 #define KEY_TOUCH_SECONDS "60"
 
 void auth_install(void)
@@ -366,63 +364,16 @@ enum fs_status auth_register(struct fs_ctx *ctx, const char *email, const char *
 	return FS_OK;
 }
 
-/* Failed-login counters in Redis. Redis being down fails open (logged): a
- * login outage would hurt every merchant more than a missing throttle. */
-static long login_throttled(struct fs_ctx *ctx, const char *email_key, const char *ip_key)
-{
-	const char *get[] = { "MGET", email_key, ip_key };
-	redisReply *rep = fs_redis_argv(ctx->redis, 3, get, NULL);
-	long retry = 0;
-
-	if (!rep) {
-		log_warn("login throttle unavailable: Redis unreachable");
-		return 0;
-	}
-	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
-		long by_email = rep->element[0]->str ? atol(rep->element[0]->str) : 0;
-		long by_ip = rep->element[1]->str ? atol(rep->element[1]->str) : 0;
-		const char *which = by_email >= LOGIN_FAILURES_PER_EMAIL ? email_key
-				    : by_ip >= LOGIN_FAILURES_PER_ADDRESS ? ip_key
-									   : NULL;
-		if (which) {
-			const char *ttl[] = { "TTL", which };
-			redisReply *t = fs_redis_argv(ctx->redis, 2, ttl, NULL);
-			retry = (t && t->type == REDIS_REPLY_INTEGER && t->integer > 0) ? t->integer
-											: LOGIN_WINDOW_SECONDS;
-			if (t)
-				freeReplyObject(t);
-		}
-	}
-	freeReplyObject(rep);
-	return retry;
-}
-
-static void login_failed(struct fs_ctx *ctx, const char *key)
-{
-	const char *incr[] = { "INCR", key };
-	const char *expire[] = { "EXPIRE", key, "900", "NX" };
-	redisReply *rep = fs_redis_argv(ctx->redis, 2, incr, NULL);
-
-	if (rep)
-		freeReplyObject(rep);
-	rep = fs_redis_argv(ctx->redis, 4, expire, NULL);
-	if (rep)
-		freeReplyObject(rep);
-}
-
 enum fs_status auth_login(struct fs_ctx *ctx, const char *email, const char *password,
 			  size_t password_len, struct auth_tokens *out, struct fs_error *err,
 			  long *retry_after)
 {
-	char email_hash[65], email_key[96], ip_key[96];
 	const char *params[1] = { email };
 	const char *hash = NULL;
+	struct login_guard guard;
 	PGresult *r;
 
-	sha256_hex(lower_dup(ctx->arena, email), strlen(email), email_hash);
-	snprintf(email_key, sizeof(email_key), "fs:loginfail:e:%s", email_hash);
-	snprintf(ip_key, sizeof(ip_key), "fs:loginfail:ip:%.60s", ctx->req.remote_addr);
-	*retry_after = login_throttled(ctx, email_key, ip_key);
+	*retry_after = login_guard_begin(&guard, ctx->redis, email, ctx->req.remote_addr);
 	if (*retry_after > 0)
 		return fs_fail(err, FS_RATE_LIMITED,
 			       "Too many failed login attempts. Try again in %ld seconds.",
@@ -432,23 +383,17 @@ enum fs_status auth_login(struct fs_ctx *ctx, const char *email, const char *pas
 		     "SELECT id, password_hash, is_active, session_epoch FROM users"
 		     " WHERE lower(email) = lower($1)",
 		     1, params);
-	if (!r)
+	if (!r) {
+		login_guard_uncount(&guard);
 		return fs_fail(err, FS_ERROR, "user lookup failed");
+	}
 	if (PQntuples(r) > 0)
 		hash = db_get(r, 0, "password_hash");
-	if (!password_verify(hash, password, password_len)) {
-		login_failed(ctx, email_key);
-		login_failed(ctx, ip_key);
+	if (!password_verify(hash, password, password_len))
 		return fs_fail(err, FS_UNAUTHORIZED, "Invalid email or password");
-	}
+	login_guard_passed(&guard);
 	if (!db_get_bool(r, 0, "is_active"))
 		return fs_fail(err, FS_UNAUTHORIZED, "User not found or inactive");
-	{
-		const char *del[] = { "DEL", email_key };
-		redisReply *rep = fs_redis_argv(ctx->redis, 2, del, NULL);
-		if (rep)
-			freeReplyObject(rep);
-	}
 	return issue_tokens(ctx, ctx->sysdb, db_get(r, 0, "id"),
 			    (long)db_get_ll(r, 0, "session_epoch", 0), out, err);
 }

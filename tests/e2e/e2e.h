@@ -76,5 +76,7 @@ Suite *database_suite(void);
 Suite *templates_suite(void);
 Suite *campaigns_suite(void);
 Suite *security_suite(void);
+Suite *login_guard_suite(void);
+Suite *logs_suite(void);
 
 #endif

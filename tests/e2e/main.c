@@ -14,6 +14,8 @@ int main(void)
 	log_setup("e2e", LOG_WARN);
 	sr = srunner_create(health_suite());
 	srunner_add_suite(sr, accounts_suite());
+	srunner_add_suite(sr, login_guard_suite());
+	srunner_add_suite(sr, logs_suite());
 	srunner_add_suite(sr, contacts_suite());
 	srunner_add_suite(sr, lists_suite());
 	srunner_add_suite(sr, transfer_suite());

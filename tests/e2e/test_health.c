@@ -45,8 +45,9 @@ START_TEST(health_is_ok_with_every_dependency)
 }
 END_TEST
 
-/* CLIENT PAUSE makes Redis stall every client but the one that paused it, so
- * the responder's PING times out exactly as if Redis were down. */
+/* CLIENT PAUSE makes Redis stall its clients, so the responder's PING times
+ * out exactly as if Redis were down. Our own UNPAUSE waits behind the pause
+ * too: this client's timeout outlasts it. */
 START_TEST(health_is_degraded_while_redis_stalls)
 {
 	struct fs_config cfg;
@@ -59,6 +60,7 @@ START_TEST(health_is_degraded_while_redis_stalls)
 
 	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
 	fs_redis_init(&r, cfg.redis_url);
+	r.timeout_ms = 5000;
 	rep = fs_redis_argv(&r, 4, pause, NULL);
 	ck_assert_ptr_nonnull(rep);
 	freeReplyObject(rep);

@@ -10,6 +10,8 @@ int main(void)
 
 	srunner_add_suite(sr, strbuf_suite());
 	srunner_add_suite(sr, utf8_suite());
+	srunner_add_suite(sr, log_suite());
+	srunner_add_suite(sr, redis_suite());
 	srunner_add_suite(sr, json_suite());
 	srunner_add_suite(sr, request_suite());
 	srunner_add_suite(sr, router_suite());

@@ -12,6 +12,7 @@
 #include "models/plan.h"
 #include "services/apikeys.h"
 #include "services/auth.h"
+#include "services/login_guard.h"
 #include "services/password.h"
 #include "services/settings.h"
 #include "services/tokens.h"
@@ -239,6 +240,49 @@ START_TEST(sender_mailboxes)
 }
 END_TEST
 
+/* The throttle's key folds case like the users' unique index (lower(email))
+ * and beyond ASCII; an ASCII address keeps the key it had before. */
+START_TEST(login_guard_keys_fold_case)
+{
+	char a[SHA256_HEX_LEN + 1], b[SHA256_HEX_LEN + 1], c[SHA256_HEX_LEN + 1];
+	const char *upper = "J\xc3\x96RG.\xc5\x81\xce\xa3\xd0\x96@Example.COM";
+	const char *lower = "j\xc3\xb6rg.\xc5\x82\xcf\x83\xd0\xb6@example.com";
+
+	login_guard_email_hash(upper, strlen(upper), a);
+	login_guard_email_hash(lower, strlen(lower), b);
+	ck_assert_str_eq(a, b);
+	sha256_hex(lower, strlen(lower), c);
+	ck_assert_str_eq(b, c);
+	login_guard_email_hash("Ann@Shop.IO", 11, a);
+	sha256_hex("ann@shop.io", 11, c);
+	ck_assert_str_eq(a, c);
+	login_guard_email_hash("anne@shop.io", 12, b);
+	ck_assert_str_ne(a, b);
+}
+END_TEST
+
+/* Clients are counted per IPv4 address and per IPv6 /64. */
+START_TEST(login_guard_groups_ipv6_by_64)
+{
+	char a[72], b[72];
+
+	login_guard_client("192.0.2.7", a, sizeof(a));
+	ck_assert_str_eq(a, "192.0.2.7");
+	login_guard_client("::ffff:192.0.2.7", a, sizeof(a));
+	ck_assert_str_eq(a, "192.0.2.7");
+	login_guard_client("2001:db8:1:2:3:4:5:6", a, sizeof(a));
+	login_guard_client("2001:DB8:1:2::ffff", b, sizeof(b));
+	ck_assert_str_eq(a, "2001:db8:1:2::/64");
+	ck_assert_str_eq(a, b);
+	login_guard_client("2001:db8:1:3::1", b, sizeof(b));
+	ck_assert_str_ne(a, b);
+	login_guard_client("", a, sizeof(a));
+	ck_assert_str_eq(a, "");
+	login_guard_client("not:an address", a, sizeof(a));
+	ck_assert_str_eq(a, "not:an address");
+}
+END_TEST
+
 Suite *accounts_unit_suite(void)
 {
 	Suite *s = suite_create("accounts");
@@ -253,6 +297,8 @@ Suite *accounts_unit_suite(void)
 	tcase_add_test(tc, platform_signatures);
 	tcase_add_test(tc, platform_signatures_timestamped);
 	tcase_add_test(tc, sender_mailboxes);
+	tcase_add_test(tc, login_guard_keys_fold_case);
+	tcase_add_test(tc, login_guard_groups_ipv6_by_64);
 	suite_add_tcase(s, tc);
 	return s;
 }

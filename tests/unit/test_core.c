@@ -1,9 +1,14 @@
-/* Arena, strbuf and UTF-8: the allocation and text primitives. */
+/* Arena, strbuf, UTF-8 and the log writer: the allocation and text primitives. */
+#include <locale.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <wctype.h>
 
 #include "core/arena.h"
+#include "core/log.h"
 #include "core/strbuf.h"
 #include "core/utf8.h"
 #include "core/uuid.h"
@@ -153,6 +158,66 @@ START_TEST(utf8_rejects_malformed_text)
 }
 END_TEST
 
+static void expect_fold(const char *in, const char *want)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	ck_assert_int_eq(utf8_casefold(&sb, in, strlen(in)), 0);
+	ck_assert_str_eq(strbuf_cstr(&sb), want);
+	strbuf_free(&sb);
+}
+
+START_TEST(utf8_casefold_folds_beyond_ascii)
+{
+	expect_fold("", "");
+	expect_fold("J\xc3\x96RG@Example.COM", "j\xc3\xb6rg@example.com");  /* Latin-1 */
+	expect_fold("\xc5\x81\xc3\x93" "D\xc5\xb9", "\xc5\x82\xc3\xb3" "d\xc5\xba"); /* ŁÓDŹ */
+	expect_fold("\xce\xa3\xce\x9f\xce\xa6\xce\x8a\xce\x91",                /* ΣΟΦΊΑ */
+		    "\xcf\x83\xce\xbf\xcf\x86\xce\xaf\xce\xb1");
+	expect_fold("\xcf\x82", "\xcf\x83");                                   /* final sigma */
+	expect_fold("\xd0\x96\xd0\x90\xd0\x9d\xd0\x9d\xd0\x90",                /* ЖАННА */
+		    "\xd0\xb6\xd0\xb0\xd0\xbd\xd0\xbd\xd0\xb0");
+	expect_fold("\xc4\xb0", "i");                                           /* İ, as glibc */
+	expect_fold("\xe2\x84\xaa", "k");                                      /* Kelvin sign */
+	expect_fold("\xe1\xba\x9e", "\xc3\x9f");                               /* capital sharp s */
+	expect_fold("\xf0\x90\x90\x80", "\xf0\x90\x90\xa8");                    /* Deseret */
+	/* Bytes that are not UTF-8 pass through; what follows still folds. */
+	expect_fold("A\xff\xc3" "B\xc3\x84", "a\xff\xc3" "b\xc3\xa4");
+}
+END_TEST
+
+/* PostgreSQL's lower() in a libc UTF-8 locale lowers code point by code
+ * point with towlower: every pair it makes equal must fold equal, i.e.
+ * fold(towlower(c)) == fold(c) for every c. Checked against this machine's
+ * C.UTF-8, the locale scripts/stack.sh creates the cluster with. */
+START_TEST(utf8_casefold_is_coarser_than_postgres_lower)
+{
+	locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	unsigned long lowered = 0, bad = 0;
+	uint32_t first_bad = 0;
+
+	if (!loc)
+		return; /* no C.UTF-8 here: nothing to compare with */
+	/* Plain comparisons in the loop: a Check assertion per code point is slow. */
+	for (uint32_t c = 0; c < 0x110000; c++) {
+		uint32_t l, f;
+		if (c >= 0xd800 && c < 0xe000)
+			continue;
+		l = (uint32_t)towlower_l((wint_t)c, loc);
+		f = utf8_fold_char(c);
+		lowered += l != c;
+		if (utf8_fold_char(l) != f || utf8_fold_char(f) != f) {
+			if (!bad++)
+				first_bad = c;
+		}
+	}
+	freelocale(loc);
+	ck_assert_msg(bad == 0, "%lu code points fold apart from their lower case, first U+%04X",
+		      bad, (unsigned)first_bad);
+	ck_assert_uint_gt(lowered, 1000); /* a real Unicode table, not ASCII only */
+}
+END_TEST
+
 START_TEST(uuid_validation_and_generation)
 {
 	char u[UUID_STR_LEN + 1];
@@ -193,7 +258,89 @@ Suite *utf8_suite(void)
 	tcase_add_test(tc, utf8_accepts_well_formed_text);
 	tcase_add_test(tc, utf8_finds_control_characters);
 	tcase_add_test(tc, utf8_rejects_malformed_text);
+	tcase_add_test(tc, utf8_casefold_folds_beyond_ascii);
+	tcase_add_test(tc, utf8_casefold_is_coarser_than_postgres_lower);
 	tcase_add_test(tc, uuid_validation_and_generation);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+/* What the log writer puts on stderr while fn runs, captured in a temporary
+ * file; the caller frees it. */
+static char *capture_stderr(void (*fn)(void), size_t *len)
+{
+	FILE *f = tmpfile();
+	int saved;
+	long n;
+	char *out;
+
+	ck_assert_ptr_nonnull(f);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(dup2(fileno(f), STDERR_FILENO), 0);
+	fn();
+	fflush(stderr);
+	ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
+	close(saved);
+	n = ftell(f);
+	ck_assert_int_ge(n, 0);
+	out = calloc(1, (size_t)n + 1);
+	rewind(f);
+	ck_assert_uint_eq(fread(out, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return out;
+}
+
+static void log_hostile_values(void)
+{
+	log_setup("unit", LOG_INFO);
+	log_warn("contact %s not found",
+		 "x\nFAKE forged line\r\x1b[31m red\x7f\xff\xc3 j\xc3\xb6rg");
+	log_request("rid\n1", "GET", "/api/v1/contacts/\nFAKE LINE", 401, 1.5);
+	log_info("tab\there, backslash \\n stays text");
+	log_info("next line\xc2\x85line separator\xe2\x80\xa8" "end"); /* C1 NEL, U+2028 */
+	log_setup("flowsend", LOG_INFO);
+}
+
+/* A decoded %0a in a path or any other logged value must not start a line of
+ * its own: control bytes, DEL and bytes that are not UTF-8 are escaped. */
+START_TEST(log_lines_escape_control_bytes)
+{
+	size_t len, lines = 0;
+	char *out = capture_stderr(log_hostile_values, &len);
+
+	ck_assert_uint_gt(len, 0);
+	ck_assert_int_eq(out[len - 1], '\n');
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)out[i];
+		if (c == '\n') {
+			lines++;
+			ck_assert_msg(strncmp(out + i + 1, "FAKE", 4) != 0, "forged line in: %s",
+				      out);
+			continue;
+		}
+		ck_assert_msg(c >= 0x20 && c != 0x7f, "raw byte 0x%02x at %zu in: %s", c, i, out);
+	}
+	ck_assert_uint_eq(lines, 4);
+	ck_assert(utf8_valid(out, len));
+	ck_assert_ptr_nonnull(
+		strstr(out, "x\\nFAKE forged line\\r\\x1b[31m red\\x7f\\xff\\xc3 j\xc3\xb6rg"));
+	ck_assert_ptr_nonnull(strstr(
+		out, "rid=rid\\n1 method=GET path=/api/v1/contacts/\\nFAKE LINE status=401"));
+	ck_assert_ptr_nonnull(strstr(out, "tab\\there, backslash \\\\n stays text"));
+	ck_assert_ptr_nonnull(
+		strstr(out, "next line\\xc2\\x85line separator\\xe2\\x80\\xa8" "end"));
+	free(out);
+}
+END_TEST
+
+Suite *log_suite(void)
+{
+	Suite *s = suite_create("log");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, log_lines_escape_control_bytes);
 	suite_add_tcase(s, tc);
 	return s;
 }

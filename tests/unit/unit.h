@@ -7,6 +7,8 @@
 Suite *arena_suite(void);
 Suite *strbuf_suite(void);
 Suite *utf8_suite(void);
+Suite *log_suite(void);
+Suite *redis_suite(void);
 Suite *json_suite(void);
 Suite *request_suite(void);
 Suite *router_suite(void);
