@@ -207,7 +207,13 @@ static int within_rate_limit(struct fs_ctx *ctx)
 		if (!rep || rep->type != REDIS_REPLY_INTEGER) {
 			if (rep)
 				freeReplyObject(rep);
-			log_warn("rate limit unavailable: Redis unreachable");
+			/* The Redis breaker logs the outage itself; say once a
+			 * minute that limits are off meanwhile, not per request. */
+			static time_t warned;
+			if (now - warned >= 60) {
+				log_warn("rate limits off while Redis is unreachable");
+				warned = now;
+			}
 			return 1;
 		}
 		count = (long)rep->integer;
