@@ -62,11 +62,14 @@ $(BUILD)/gen/openapi_json.c: docs/openapi.json
 	  echo '0x00};'; \
 	  echo "const unsigned long openapi_json_len = $$(wc -c < $<);"; } > $@
 
-$(BUILD)/bin/fs-openapi: $(BUILD)/cgi/openapi.o $(BUILD)/gen/openapi_json.o $(LIBA)
+# Shared by every responder: the HTTP side of authentication.
+CGI_COMMON := $(BUILD)/cgi/gate.o
+
+$(BUILD)/bin/fs-openapi: $(BUILD)/cgi/openapi.o $(BUILD)/gen/openapi_json.o $(CGI_COMMON) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bin/fs-%: $(BUILD)/cgi/%.o $(LIBA)
+$(BUILD)/bin/fs-%: $(BUILD)/cgi/%.o $(CGI_COMMON) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gate.h"
 #include "http/server.h"
 #include "json/json.h"
 #include "services/apikeys.h"
@@ -47,7 +48,7 @@ static const char *scopes_param(struct fs_ctx *ctx, json_object *body)
 			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", o > 1 ? "," : "",
 					      names[k]);
 	snprintf(buf + o, sizeof(buf) - o, "}");
-	return arena_strdup(ctx->arena, buf);
+	return arena_strdup(ctx->env.arena, buf);
 }
 
 static void apikeys_create(struct fs_ctx *ctx)
@@ -68,7 +69,7 @@ static void apikeys_create(struct fs_ctx *ctx)
 	scopes = scopes_param(ctx, body);
 	if (!scopes)
 		return;
-	st = apikey_issue(ctx, ctx->db, ctx->user_id, name, scopes, 0, key, sizeof(key), &row, &err);
+	st = apikey_issue(&ctx->env, ctx->env.db, ctx->env.user_id, name, scopes, 0, key, sizeof(key), &row, &err);
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
 	json_object_object_add(row, "key", json_object_new_string(key));
@@ -80,7 +81,7 @@ static void apikeys_list(struct fs_ctx *ctx)
 {
 	json_object *items = NULL;
 	struct fs_error err;
-	enum fs_status st = apikey_list(ctx, &items, &err);
+	enum fs_status st = apikey_list(&ctx->env, &items, &err);
 
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
@@ -90,7 +91,7 @@ static void apikeys_list(struct fs_ctx *ctx)
 static void apikeys_delete(struct fs_ctx *ctx)
 {
 	struct fs_error err;
-	enum fs_status st = apikey_revoke(ctx, fs_ctx_param(ctx, "id"), &err);
+	enum fs_status st = apikey_revoke(&ctx->env, fs_ctx_param(ctx, "id"), &err);
 
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gate.h"
 #include "http/server.h"
 #include "json/json.h"
 #include "models/plan.h"
@@ -18,7 +19,7 @@ static void respond_tokens(struct fs_ctx *ctx, int code, const struct auth_token
 	json_object_object_add(o, "access_token", json_object_new_string(t->access));
 	json_object_object_add(o, "refresh_token", json_object_new_string(t->refresh));
 	json_object_object_add(o, "token_type", json_object_new_string("bearer"));
-	json_object_object_add(o, "expires_in", json_object_new_int64(ctx->cfg->access_token_ttl));
+	json_object_object_add(o, "expires_in", json_object_new_int64(ctx->env.cfg->access_token_ttl));
 	fs_header_add(ctx, "Cache-Control", "no-store");
 	fs_respond_json(ctx, code, o);
 }
@@ -50,7 +51,7 @@ static void auth_register_post(struct fs_ctx *ctx)
 			   &password, &plen);
 	if (invalid(ctx, &v))
 		return;
-	st = auth_register(ctx, email, password, plen, &t, &err);
+	st = auth_register(&ctx->env, email, password, plen, &t, &err);
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
 	respond_tokens(ctx, 201, &t);
@@ -74,7 +75,7 @@ static void auth_login_post(struct fs_ctx *ctx)
 	fs_json_get_string(&v, body, "password", 1, 1, PASSWORD_MAX_CHARS, &password, &plen);
 	if (invalid(ctx, &v))
 		return;
-	st = auth_login(ctx, email, password, plen, &t, &err, &retry);
+	st = auth_login(&ctx->env, email, password, plen, &t, &err, &retry);
 	if (st == FS_RATE_LIMITED) {
 		char secs[24];
 		snprintf(secs, sizeof(secs), "%ld", retry);
@@ -100,7 +101,7 @@ static void auth_refresh_post(struct fs_ctx *ctx)
 	fs_json_get_string(&v, body, "refresh_token", 1, 1, TOKEN_MAX_LEN, &token, NULL);
 	if (invalid(ctx, &v))
 		return;
-	st = auth_refresh(ctx, token, &t, &err);
+	st = auth_refresh(&ctx->env, token, &t, &err);
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
 	respond_tokens(ctx, 200, &t);
@@ -122,7 +123,7 @@ static void auth_logout_post(struct fs_ctx *ctx)
 	fs_json_get_string(&v, body, "refresh_token", !all, 1, TOKEN_MAX_LEN, &token, NULL);
 	if (invalid(ctx, &v))
 		return;
-	st = auth_logout(ctx, token, all, &err);
+	st = auth_logout(&ctx->env, token, all, &err);
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
 	fs_respond_empty(ctx, 204);
@@ -130,7 +131,7 @@ static void auth_logout_post(struct fs_ctx *ctx)
 
 static void auth_me_get(struct fs_ctx *ctx)
 {
-	fs_respond_json(ctx, 200, user_profile_json(&ctx->auth));
+	fs_respond_json(ctx, 200, user_profile_json(&ctx->env.auth));
 }
 
 static void auth_me_patch(struct fs_ctx *ctx)
@@ -154,10 +155,10 @@ static void auth_me_patch(struct fs_ctx *ctx)
 	if (next && !current)
 		return fs_respond_error(ctx, FS_BAD_REQUEST,
 					"current_password is required to set a new password");
-	st = auth_update_profile(ctx, email, current, clen, next, nlen, &err);
+	st = auth_update_profile(&ctx->env, email, current, clen, next, nlen, &err);
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
-	fs_respond_json(ctx, 200, user_profile_json(&ctx->auth));
+	fs_respond_json(ctx, 200, user_profile_json(&ctx->env.auth));
 }
 
 static void auth_provision_post(struct fs_ctx *ctx)
@@ -169,16 +170,16 @@ static void auth_provision_post(struct fs_ctx *ctx)
 	json_object *body, *o;
 	enum fs_status st;
 
-	st = fs_request_read_body(&ctx->req, ctx->arena, ctx->cfg->json_body_max);
+	st = fs_request_read_body(&ctx->req, ctx->env.arena, ctx->env.cfg->json_body_max);
 	if (st == FS_TOO_LARGE)
 		return fs_respond_error(ctx, st, "Request body is larger than %zu bytes",
-					ctx->cfg->json_body_max);
+					ctx->env.cfg->json_body_max);
 	if (st != FS_OK)
 		return fs_respond_error(ctx, FS_BAD_REQUEST, "Request body could not be read");
 	/* The signature covers the raw bytes: check it before trusting any of them. */
 	switch (auth_platform_signature_check(
-		ctx->cfg, ctx->req.body, ctx->req.body_len,
-		fs_request_header(&ctx->req, ctx->arena, "X-Platform-Signature"), time(NULL),
+		ctx->env.cfg, ctx->req.body, ctx->req.body_len,
+		fs_request_header(&ctx->req, ctx->env.arena, "X-Platform-Signature"), time(NULL),
 		replay_id)) {
 	case PLATFORM_SIG_OK:
 		break;
@@ -192,7 +193,7 @@ static void auth_provision_post(struct fs_ctx *ctx)
 		return fs_respond_error(ctx, FS_UNAUTHORIZED, "Invalid platform signature");
 	}
 	/* A captured request cannot be sent again to mint more keys. */
-	if ((st = auth_platform_signature_claim(ctx->redis, replay_id, &err)) != FS_OK)
+	if ((st = auth_platform_signature_claim(ctx->env.redis, replay_id, &err)) != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
 	body = fs_ctx_json_body(ctx);
 	if (!body)
@@ -211,7 +212,7 @@ static void auth_provision_post(struct fs_ctx *ctx)
 	fs_json_get_string(&v, body, "external_store_id", 0, 1, 255, &req.external_store_id, NULL);
 	if (invalid(ctx, &v))
 		return;
-	st = auth_provision(ctx, &req, user_id, key, sizeof(key), &err);
+	st = auth_provision(&ctx->env, &req, user_id, key, sizeof(key), &err);
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
 	o = json_object_new_object();
@@ -242,7 +243,7 @@ static void auth_verify_email_post(struct fs_ctx *ctx)
 	fs_json_get_string(&v, body, "token", 1, 1, 256, &token, NULL);
 	if (invalid(ctx, &v))
 		return;
-	st = auth_verify_email(ctx, token, &err);
+	st = auth_verify_email(&ctx->env, token, &err);
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
 	o = json_object_new_object();
@@ -254,7 +255,7 @@ static void auth_resend_verification_post(struct fs_ctx *ctx)
 {
 	struct fs_error err;
 	long retry = 0;
-	enum fs_status st = auth_resend_verification(ctx, &retry, &err);
+	enum fs_status st = auth_resend_verification(&ctx->env, &retry, &err);
 
 	if (st == FS_RATE_LIMITED) {
 		char secs[24];
@@ -280,7 +281,7 @@ static void auth_forgot_password_post(struct fs_ctx *ctx)
 	fs_json_get_email(&v, body, "email", 1, &email);
 	if (invalid(ctx, &v))
 		return;
-	st = auth_forgot_password(ctx, email, &err);
+	st = auth_forgot_password(&ctx->env, email, &err);
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
 	fs_respond_json(ctx, 200,
@@ -305,7 +306,7 @@ static void auth_reset_password_post(struct fs_ctx *ctx)
 			   &password, &plen);
 	if (invalid(ctx, &v))
 		return;
-	st = auth_reset_password(ctx, token, password, plen, &err);
+	st = auth_reset_password(&ctx->env, token, password, plen, &err);
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
 	fs_respond_json(ctx, 200, message_json("Password updated; sign in with the new password"));

@@ -1,5 +1,6 @@
 /* Responder for /api/v1/billing: the plan table (checkout, portal and the
  * subscription views arrive with the billing capability). */
+#include "gate.h"
 #include "http/server.h"
 #include "models/plan.h"
 #include "services/auth.h"

@@ -2,6 +2,7 @@
  * analytics and the event log. */
 #include <string.h>
 
+#include "gate.h"
 #include "core/timeutil.h"
 #include "http/server.h"
 #include "json/json.h"
@@ -25,7 +26,7 @@ static int parse_input(struct fs_ctx *ctx, json_object *body, int create,
 	fs_json_get_nullable_uuid(&v, body, "list_id", &in->set_list, &in->list_id);
 	fs_json_get_nullable_string(&v, body, "scheduled_at", 1, 64, &in->set_scheduled, &when);
 	if (when) {
-		char *canonical = arena_alloc(ctx->arena, 32);
+		char *canonical = arena_alloc(ctx->env.arena, 32);
 		if (canonical && time_parse_iso(when, canonical, 32) == 0)
 			in->scheduled_at = canonical;
 		else
@@ -47,7 +48,7 @@ static void campaigns_create(struct fs_ctx *ctx)
 
 	if (!body || parse_input(ctx, body, 1, &in) < 0)
 		return;
-	fs_respond_outcome(ctx, campaign_create(ctx, &in, &out, &err), 201, &out, &err);
+	fs_respond_outcome(ctx, campaign_create(&ctx->env, &in, &out, &err), 201, &out, &err);
 }
 
 static void campaigns_index(struct fs_ctx *ctx)
@@ -68,7 +69,7 @@ static void campaigns_index(struct fs_ctx *ctx)
 	if (status && !campaign_status_valid(status))
 		return fs_respond_invalid(ctx, "query", "status",
 					  "Input should be one of: " CAMPAIGN_STATUSES, "enum");
-	fs_respond_outcome(ctx, campaign_index(ctx, status, &page, &out, &err), 200, &out, &err);
+	fs_respond_outcome(ctx, campaign_index(&ctx->env, status, &page, &out, &err), 200, &out, &err);
 }
 
 static void campaigns_get(struct fs_ctx *ctx)
@@ -76,7 +77,7 @@ static void campaigns_get(struct fs_ctx *ctx)
 	json_object *out = NULL;
 	struct fs_error err;
 
-	fs_respond_outcome(ctx, campaign_get(ctx, fs_ctx_param(ctx, "id"), &out, &err), 200, &out, &err);
+	fs_respond_outcome(ctx, campaign_get(&ctx->env, fs_ctx_param(ctx, "id"), &out, &err), 200, &out, &err);
 }
 
 static void campaigns_update(struct fs_ctx *ctx)
@@ -87,14 +88,14 @@ static void campaigns_update(struct fs_ctx *ctx)
 
 	if (!body || parse_input(ctx, body, 0, &in) < 0)
 		return;
-	fs_respond_outcome(ctx, campaign_update(ctx, fs_ctx_param(ctx, "id"), &in, &out, &err), 200, &out,
+	fs_respond_outcome(ctx, campaign_update(&ctx->env, fs_ctx_param(ctx, "id"), &in, &out, &err), 200, &out,
 		&err);
 }
 
 static void campaigns_delete(struct fs_ctx *ctx)
 {
 	struct fs_error err;
-	enum fs_status st = campaign_delete(ctx, fs_ctx_param(ctx, "id"), &err);
+	enum fs_status st = campaign_delete(&ctx->env, fs_ctx_param(ctx, "id"), &err);
 
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
@@ -106,7 +107,7 @@ static void campaigns_send(struct fs_ctx *ctx)
 	json_object *out = NULL;
 	struct fs_error err;
 
-	fs_respond_outcome(ctx, campaign_send(ctx, fs_ctx_param(ctx, "id"), &out, &err), 202, &out, &err);
+	fs_respond_outcome(ctx, campaign_send(&ctx->env, fs_ctx_param(ctx, "id"), &out, &err), 202, &out, &err);
 }
 
 static void campaigns_test(struct fs_ctx *ctx)
@@ -123,7 +124,7 @@ static void campaigns_test(struct fs_ctx *ctx)
 	fs_json_get_email(&v, body, "email", 1, &email);
 	if (fs_validation_failed(&v))
 		return fs_respond_validation(ctx, fs_validation_take(&v));
-	st = campaign_test(ctx, fs_ctx_param(ctx, "id"), email, &err);
+	st = campaign_test(&ctx->env, fs_ctx_param(ctx, "id"), email, &err);
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
 	out = json_object_new_object();
@@ -137,7 +138,7 @@ static void campaigns_cancel(struct fs_ctx *ctx)
 	json_object *out = NULL;
 	struct fs_error err;
 
-	fs_respond_outcome(ctx, campaign_cancel(ctx, fs_ctx_param(ctx, "id"), &out, &err), 200, &out, &err);
+	fs_respond_outcome(ctx, campaign_cancel(&ctx->env, fs_ctx_param(ctx, "id"), &out, &err), 200, &out, &err);
 }
 
 static void campaigns_analytics(struct fs_ctx *ctx)
@@ -145,7 +146,7 @@ static void campaigns_analytics(struct fs_ctx *ctx)
 	json_object *out = NULL;
 	struct fs_error err;
 
-	fs_respond_outcome(ctx, campaign_analytics(ctx, fs_ctx_param(ctx, "id"), &out, &err), 200, &out, &err);
+	fs_respond_outcome(ctx, campaign_analytics(&ctx->env, fs_ctx_param(ctx, "id"), &out, &err), 200, &out, &err);
 }
 
 static void campaigns_events(struct fs_ctx *ctx)
@@ -166,7 +167,7 @@ static void campaigns_events(struct fs_ctx *ctx)
 	if (type && !campaign_event_type_valid(type))
 		return fs_respond_invalid(ctx, "query", "event_type",
 					  "Input should be one of: " EVENT_TYPES, "enum");
-	fs_respond_outcome(ctx, campaign_events(ctx, fs_ctx_param(ctx, "id"), type, &page, &out, &err), 200,
+	fs_respond_outcome(ctx, campaign_events(&ctx->env, fs_ctx_param(ctx, "id"), type, &page, &out, &err), 200,
 		&out, &err);
 }
 

@@ -4,9 +4,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "gate.h"
 #include "core/utf8.h"
 #include "core/uuid.h"
 #include "http/server.h"
+#include "http/stream.h"
 #include "json/json.h"
 #include "models/contact.h"
 #include "services/auth.h"
@@ -82,7 +84,7 @@ static int parse_tags(struct fs_ctx *ctx, struct fs_validation *v, json_object *
 		if (k == json_object_array_length(clean))
 			json_object_array_add(clean, json_object_new_string_len(s, (int)len));
 	}
-	*out = arena_strdup(ctx->arena, fs_json_string(clean, NULL));
+	*out = arena_strdup(ctx->env.arena, fs_json_string(clean, NULL));
 	json_object_put(clean);
 	return 1;
 }
@@ -169,7 +171,7 @@ static int parse_custom_fields(struct fs_ctx *ctx, struct fs_validation *v, json
 				  "too_long");
 		return -1;
 	}
-	*out = arena_strndup(ctx->arena, text, len);
+	*out = arena_strndup(ctx->env.arena, text, len);
 	return 1;
 }
 
@@ -214,7 +216,7 @@ static void respond_built(struct fs_ctx *ctx, enum fs_status st, struct strbuf *
 	strbuf_free(out);
 }
 
-typedef enum fs_status (*page_of_fn)(struct fs_ctx *, const char *, const struct fs_page *,
+typedef enum fs_status (*page_of_fn)(struct fs_env *, const char *, const struct fs_page *,
 				     struct strbuf *, struct fs_error *);
 
 /* GET .../:id/<things>?page=&page_size= */
@@ -226,7 +228,7 @@ static void respond_page_of(struct fs_ctx *ctx, page_of_fn fn)
 
 	if (fs_ctx_pagination(ctx, &page) < 0)
 		return;
-	respond_built(ctx, fn(ctx, fs_ctx_param(ctx, "id"), &page, &out, &err), &out, &err);
+	respond_built(ctx, fn(&ctx->env, fs_ctx_param(ctx, "id"), &page, &out, &err), &out, &err);
 }
 
 static void contacts_create(struct fs_ctx *ctx)
@@ -239,7 +241,7 @@ static void contacts_create(struct fs_ctx *ctx)
 
 	if (!body || parse_input(ctx, body, 1, &in) < 0)
 		return;
-	st = contact_create(ctx, &in, &json, &err);
+	st = contact_create(&ctx->env, &in, &json, &err);
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
 	respond_contact(ctx, 201, json);
@@ -266,7 +268,7 @@ static void contacts_list(struct fs_ctx *ctx)
 		f.tag = NULL;
 	if (fs_ctx_query_bool(ctx, "is_subscribed", &f.subscribed) < 0)
 		return;
-	st = contact_list(ctx, &f, &page, &out, &err);
+	st = contact_list(&ctx->env, &f, &page, &out, &err);
 	respond_built(ctx, st, &out, &err);
 }
 
@@ -274,7 +276,7 @@ static void contacts_count(struct fs_ctx *ctx)
 {
 	long long n = 0;
 	struct fs_error err;
-	enum fs_status st = contact_count(ctx, &n, &err);
+	enum fs_status st = contact_count(&ctx->env, &n, &err);
 	json_object *o;
 
 	if (st != FS_OK)
@@ -288,7 +290,7 @@ static void contacts_get(struct fs_ctx *ctx)
 {
 	struct fs_error err;
 	const char *json;
-	enum fs_status st = contact_get(ctx, fs_ctx_param(ctx, "id"), &json, &err);
+	enum fs_status st = contact_get(&ctx->env, fs_ctx_param(ctx, "id"), &json, &err);
 
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
@@ -305,7 +307,7 @@ static void contacts_update(struct fs_ctx *ctx)
 
 	if (!body || parse_input(ctx, body, 0, &in) < 0)
 		return;
-	st = contact_update(ctx, fs_ctx_param(ctx, "id"), &in, &json, &err);
+	st = contact_update(&ctx->env, fs_ctx_param(ctx, "id"), &in, &json, &err);
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
 	respond_contact(ctx, 200, json);
@@ -325,8 +327,8 @@ static void contacts_delete(struct fs_ctx *ctx)
 			return fs_respond_invalid(ctx, "query", "erase", "Input should be a valid boolean",
 						  "bool_parsing");
 	}
-	st = do_erase ? contact_erase(ctx, fs_ctx_param(ctx, "id"), &err)
-		      : contact_delete(ctx, fs_ctx_param(ctx, "id"), &err);
+	st = do_erase ? contact_erase(&ctx->env, fs_ctx_param(ctx, "id"), &err)
+		      : contact_delete(&ctx->env, fs_ctx_param(ctx, "id"), &err);
 
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
@@ -337,7 +339,7 @@ static void contacts_export_one(struct fs_ctx *ctx)
 {
 	struct fs_error err;
 	const char *json;
-	enum fs_status st = contact_export(ctx, fs_ctx_param(ctx, "id"), &json, &err);
+	enum fs_status st = contact_export(&ctx->env, fs_ctx_param(ctx, "id"), &json, &err);
 
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
@@ -354,10 +356,16 @@ static void contacts_events(struct fs_ctx *ctx)
 
 static void contacts_export_all(struct fs_ctx *ctx)
 {
+	struct fs_answer_stream state;
+	struct fs_writer out;
 	struct fs_error err;
-	enum fs_status st = contacts_export_csv(ctx, &err);
+	enum fs_status st;
 
-	if (st != FS_OK)
+	fs_header_add(ctx, "Content-Disposition", "attachment; filename=\"contacts.csv\"");
+	fs_header_add(ctx, "Cache-Control", "no-store");
+	fs_answer_writer(ctx, 200, "text/csv; charset=utf-8", &state, &out);
+	st = contacts_export_csv(&ctx->env, &out, &err);
+	if (st != FS_OK && !state.started)
 		fs_respond_failure(ctx, st, &err);
 }
 
@@ -394,7 +402,7 @@ static void import_json(struct fs_ctx *ctx)
 	size_t csv_len = 0;
 	enum fs_status st;
 
-	st = fs_request_read_body(&ctx->req, ctx->arena, IMPORT_JSON_MAX);
+	st = fs_request_read_body(&ctx->req, ctx->env.arena, IMPORT_JSON_MAX);
 	if (st == FS_TOO_LARGE)
 		return fs_respond_error(ctx, st, "A JSON import is limited to 10 MiB; send text/csv for larger files");
 	if (st != FS_OK)
@@ -417,12 +425,12 @@ static void import_json(struct fs_ctx *ctx)
 			fs_validation_add(&v, "body", "emails", "Input should be a valid list", "list_type");
 		} else {
 			n = json_object_array_length(emails);
-			src.emails = arena_alloc(ctx->arena, sizeof(char *) * (n + 1));
+			src.emails = arena_alloc(ctx->env.arena, sizeof(char *) * (n + 1));
 			for (size_t i = 0; i < n; i++) {
 				json_object *e = json_object_array_get_idx(emails, i);
 				const char *s = e && json_object_is_type(e, json_type_string)
 							? json_object_get_string(e) : "";
-				((const char **)src.emails)[src.nemails++] = arena_strdup(ctx->arena, s);
+				((const char **)src.emails)[src.nemails++] = arena_strdup(ctx->env.arena, s);
 			}
 		}
 	}
@@ -438,11 +446,11 @@ static void import_json(struct fs_ctx *ctx)
 		return fs_respond_invalid(ctx, "body", NULL, "Send emails or csv_data", "missing");
 	}
 	if (!src.nemails) {
-		src.text = arena_strndup(ctx->arena, csv, csv_len);
+		src.text = arena_strndup(ctx->env.arena, csv, csv_len);
 		src.text_len = csv_len;
 	}
 	src.extra_tags = tags_in && strcmp(tags, "[]") != 0 ? tags : NULL;
-	st = contacts_import(ctx, &src, &res, &err);
+	st = contacts_import(&ctx->env, &src, &res, &err);
 	json_object_put(body);
 	respond_import(ctx, st, &res, &err);
 }
@@ -450,6 +458,8 @@ static void import_json(struct fs_ctx *ctx)
 static void contacts_import_post(struct fs_ctx *ctx)
 {
 	const char *ct = ctx->req.content_type;
+	struct fs_body_stream body_state;
+	struct fs_source body;
 	struct import_source src = { 0 };
 	struct import_result res;
 	struct fs_error err;
@@ -458,13 +468,16 @@ static void contacts_import_post(struct fs_ctx *ctx)
 		if (ctx->req.content_length > IMPORT_CSV_MAX)
 			return fs_respond_error(ctx, FS_TOO_LARGE, "A CSV import is limited to 100 MiB");
 		/* Streamed: the body goes through the CSV reader into COPY as it arrives. */
-		return respond_import(ctx, contacts_import(ctx, &src, &res, &err), &res, &err);
+		fs_body_source(ctx, NULL, &body_state, &body);
+		src.body = &body;
+		return respond_import(ctx, contacts_import(&ctx->env, &src, &res, &err), &res, &err);
 	}
 	if (strncasecmp(ct, "multipart/form-data", 19) == 0) {
 		if (ctx->req.content_length > IMPORT_CSV_MAX)
 			return fs_respond_error(ctx, FS_TOO_LARGE, "An upload is limited to 100 MiB");
-		src.multipart = ct;
-		return respond_import(ctx, contacts_import(ctx, &src, &res, &err), &res, &err);
+		fs_body_source(ctx, ct, &body_state, &body);
+		src.body = &body;
+		return respond_import(ctx, contacts_import(&ctx->env, &src, &res, &err), &res, &err);
 	}
 	if (strncasecmp(ct, "multipart/", 10) == 0)
 		return fs_respond_error(ctx, FS_UNSUPPORTED_MEDIA,
@@ -514,7 +527,7 @@ static void lists_create(struct fs_ctx *ctx)
 
 	if (!body || parse_list_input(ctx, body, 1, &in) < 0)
 		return;
-	st = list_create(ctx, &in, &out, &err);
+	st = list_create(&ctx->env, &in, &out, &err);
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
 	fs_respond_json(ctx, 201, out);
@@ -529,7 +542,7 @@ static void lists_index(struct fs_ctx *ctx)
 
 	if (fs_ctx_pagination(ctx, &page) < 0)
 		return;
-	st = list_index(ctx, &page, &out, &err);
+	st = list_index(&ctx->env, &page, &out, &err);
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
 	fs_respond_json(ctx, 200, out);
@@ -539,7 +552,7 @@ static void lists_get(struct fs_ctx *ctx)
 {
 	json_object *out = NULL;
 	struct fs_error err;
-	enum fs_status st = list_get(ctx, fs_ctx_param(ctx, "id"), &out, &err);
+	enum fs_status st = list_get(&ctx->env, fs_ctx_param(ctx, "id"), &out, &err);
 
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
@@ -555,7 +568,7 @@ static void lists_update(struct fs_ctx *ctx)
 
 	if (!body || parse_list_input(ctx, body, 0, &in) < 0)
 		return;
-	st = list_update(ctx, fs_ctx_param(ctx, "id"), &in, &out, &err);
+	st = list_update(&ctx->env, fs_ctx_param(ctx, "id"), &in, &out, &err);
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
 	fs_respond_json(ctx, 200, out);
@@ -564,7 +577,7 @@ static void lists_update(struct fs_ctx *ctx)
 static void lists_delete(struct fs_ctx *ctx)
 {
 	struct fs_error err;
-	enum fs_status st = list_delete(ctx, fs_ctx_param(ctx, "id"), &err);
+	enum fs_status st = list_delete(&ctx->env, fs_ctx_param(ctx, "id"), &err);
 
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
@@ -597,7 +610,7 @@ static void lists_members(struct fs_ctx *ctx, int add)
 		}
 		json_object_array_add(clean, json_object_get(e));
 	}
-	st = list_members(ctx, fs_ctx_param(ctx, "id"), fs_json_string(clean, NULL), add, &changed,
+	st = list_members(&ctx->env, fs_ctx_param(ctx, "id"), fs_json_string(clean, NULL), add, &changed,
 			  &count, &err);
 	json_object_put(clean);
 	if (st != FS_OK)
@@ -634,7 +647,7 @@ static void lists_preview(struct fs_ctx *ctx)
 		return;
 	if (!json_object_object_get_ex(body, "rules", &rules) || !rules)
 		return fs_respond_invalid(ctx, "body", "rules", "Field required", "missing");
-	st = list_preview(ctx, rules, &out, &err);
+	st = list_preview(&ctx->env, rules, &out, &err);
 	respond_built(ctx, st, &out, &err);
 }
 

@@ -12,7 +12,7 @@ static void health_get(struct fs_ctx *ctx)
 	json_object *o = json_object_new_object();
 	int ok;
 
-	health_check(ctx->db, ctx->redis, &rep);
+	health_check(ctx->env.db, ctx->env.redis, &rep);
 	ok = rep.database_ok && rep.redis_ok;
 	time_now_iso(now, sizeof(now));
 	json_object_object_add(o, "service", json_object_new_string("flowsend"));

@@ -2,6 +2,7 @@
  * secret join it with delivery and flows). */
 #include <string.h>
 
+#include "gate.h"
 #include "core/utf8.h"
 #include "http/server.h"
 #include "json/json.h"
@@ -12,7 +13,7 @@ static void sender_show(struct fs_ctx *ctx)
 {
 	json_object *o = NULL;
 	struct fs_error err;
-	enum fs_status st = sender_get(ctx, &o, &err);
+	enum fs_status st = sender_get(&ctx->env, &o, &err);
 
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
@@ -48,7 +49,7 @@ static void sender_patch(struct fs_ctx *ctx)
 		fs_json_get_email(&v, body, "reply_to", 1, &u.reply_to);
 	if (fs_validation_failed(&v))
 		return fs_respond_validation(ctx, fs_validation_take(&v));
-	st = sender_update(ctx, &u, &o, &err);
+	st = sender_update(&ctx->env, &u, &o, &err);
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
 	fs_respond_json(ctx, 200, o);

@@ -2,6 +2,7 @@
  * and rendered previews. */
 #include <string.h>
 
+#include "gate.h"
 #include "http/server.h"
 #include "json/json.h"
 #include "services/auth.h"
@@ -47,7 +48,7 @@ static void templates_create(struct fs_ctx *ctx)
 
 	if (!body || parse_input(ctx, body, 1, &in) < 0)
 		return;
-	fs_respond_outcome(ctx, template_create(ctx, &in, &out, &err), 201, &out, &err);
+	fs_respond_outcome(ctx, template_create(&ctx->env, &in, &out, &err), 201, &out, &err);
 }
 
 static void templates_index(struct fs_ctx *ctx)
@@ -70,7 +71,7 @@ static void templates_index(struct fs_ctx *ctx)
 					  "Input should be one of: " TEMPLATE_CATEGORIES, "enum");
 	if (fs_ctx_query_bool(ctx, "is_system", &f.is_system) < 0)
 		return;
-	fs_respond_outcome(ctx, template_index(ctx, &f, &page, &out, &err), 200, &out, &err);
+	fs_respond_outcome(ctx, template_index(&ctx->env, &f, &page, &out, &err), 200, &out, &err);
 }
 
 static void templates_get(struct fs_ctx *ctx)
@@ -78,7 +79,7 @@ static void templates_get(struct fs_ctx *ctx)
 	json_object *out = NULL;
 	struct fs_error err;
 
-	fs_respond_outcome(ctx, template_get(ctx, fs_ctx_param(ctx, "id"), &out, &err), 200, &out, &err);
+	fs_respond_outcome(ctx, template_get(&ctx->env, fs_ctx_param(ctx, "id"), &out, &err), 200, &out, &err);
 }
 
 static void templates_update(struct fs_ctx *ctx)
@@ -89,14 +90,14 @@ static void templates_update(struct fs_ctx *ctx)
 
 	if (!body || parse_input(ctx, body, 0, &in) < 0)
 		return;
-	fs_respond_outcome(ctx, template_update(ctx, fs_ctx_param(ctx, "id"), &in, &out, &err), 200, &out,
+	fs_respond_outcome(ctx, template_update(&ctx->env, fs_ctx_param(ctx, "id"), &in, &out, &err), 200, &out,
 		&err);
 }
 
 static void templates_delete(struct fs_ctx *ctx)
 {
 	struct fs_error err;
-	enum fs_status st = template_delete(ctx, fs_ctx_param(ctx, "id"), &err);
+	enum fs_status st = template_delete(&ctx->env, fs_ctx_param(ctx, "id"), &err);
 
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
@@ -132,7 +133,7 @@ static void templates_preview_saved(struct fs_ctx *ctx)
 	if (parse_contact_id(ctx, body, &contact_id) < 0)
 		return;
 	fs_respond_outcome(ctx,
-		template_preview(ctx, fs_ctx_param(ctx, "id"), NULL, contact_id, &out, &err),
+		template_preview(&ctx->env, fs_ctx_param(ctx, "id"), NULL, contact_id, &out, &err),
 		200, &out, &err);
 }
 
@@ -157,7 +158,7 @@ static void templates_preview_unsaved(struct fs_ctx *ctx)
 		return fs_respond_validation(ctx, fs_validation_take(&v));
 	if (parse_contact_id(ctx, body, &contact_id) < 0)
 		return;
-	fs_respond_outcome(ctx, template_preview(ctx, NULL, &in, contact_id, &out, &err), 200, &out, &err);
+	fs_respond_outcome(ctx, template_preview(&ctx->env, NULL, &in, contact_id, &out, &err), 200, &out, &err);
 }
 
 static const struct fs_route routes[] = {

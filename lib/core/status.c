@@ -1,6 +1,9 @@
 /* Status to HTTP mapping: the only place that knows the numbers. */
 #include "core/status.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 int fs_status_http(enum fs_status st)
 {
 	switch (st) {
@@ -43,4 +46,14 @@ const char *fs_http_reason(int code)
 	case 503: return "Service Unavailable";
 	default: return "Internal Server Error";
 	}
+}
+
+enum fs_status fs_fail(struct fs_error *err, enum fs_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
+	va_end(ap);
+	return st;
 }

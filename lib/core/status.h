@@ -18,6 +18,15 @@ enum fs_status {
 	FS_UNAVAILABLE,     /* 503 */
 };
 
+/* A refusal's detail, the message the client will read beside the status. */
+struct fs_error {
+	char detail[256];
+};
+
+/* Fill err and return st, so services can `return fs_fail(err, ...)`. */
+enum fs_status fs_fail(struct fs_error *err, enum fs_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 int fs_status_http(enum fs_status st);
 /* The reason phrase for an HTTP status code ("Not Found"). */
 const char *fs_http_reason(int code);

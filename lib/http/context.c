@@ -17,7 +17,7 @@ const char *fs_ctx_param(struct fs_ctx *ctx, const char *name)
 
 	for (size_t i = 0; i < ctx->match.nparams; i++)
 		if (ctx->match.name_lens[i] == n && memcmp(ctx->match.names[i], name, n) == 0)
-			return arena_strndup(ctx->arena, ctx->match.values[i],
+			return arena_strndup(ctx->env.arena, ctx->match.values[i],
 					     ctx->match.value_lens[i]);
 	return NULL;
 }
@@ -25,12 +25,12 @@ const char *fs_ctx_param(struct fs_ctx *ctx, const char *name)
 json_object *fs_ctx_json_body(struct fs_ctx *ctx)
 {
 	char err[160];
-	enum fs_status st = fs_request_read_body(&ctx->req, ctx->arena, ctx->cfg->json_body_max);
+	enum fs_status st = fs_request_read_body(&ctx->req, ctx->env.arena, ctx->env.cfg->json_body_max);
 	json_object *obj;
 
 	if (st == FS_TOO_LARGE) {
 		fs_respond_error(ctx, FS_TOO_LARGE, "Request body is larger than %zu bytes",
-				 ctx->cfg->json_body_max);
+				 ctx->env.cfg->json_body_max);
 		return NULL;
 	}
 	if (st != FS_OK) {
@@ -46,7 +46,7 @@ json_object *fs_ctx_json_body(struct fs_ctx *ctx)
 		fs_respond_error(ctx, FS_INVALID, "%s", err);
 		return NULL;
 	}
-	arena_add_cleanup(ctx->arena, fs_json_release, obj);
+	arena_add_cleanup(ctx->env.arena, fs_json_release, obj);
 	if (!json_object_is_type(obj, json_type_object)) {
 		fs_respond_invalid(ctx, "body", NULL, "Input should be a valid dictionary",
 				   "dict_type");
@@ -101,17 +101,6 @@ int fs_ctx_pagination(struct fs_ctx *ctx, struct fs_page *p)
 	return 0;
 }
 
-json_object *fs_page_json(const struct fs_page *p, json_object *items, int64_t total)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "items", items);
-	json_object_object_add(o, "total", json_object_new_int64(total));
-	json_object_object_add(o, "page", json_object_new_int64(p->page));
-	json_object_object_add(o, "page_size", json_object_new_int64(p->page_size));
-	return o;
-}
-
 const char *fs_ctx_query_string(struct fs_ctx *ctx, const char *name, size_t max_chars,
 				int *bad)
 {
@@ -136,16 +125,6 @@ const char *fs_ctx_query_string(struct fs_ctx *ctx, const char *name, size_t max
 	return p->value;
 }
 
-enum fs_status fs_fail(struct fs_error *err, enum fs_status st, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
-	va_end(ap);
-	return st;
-}
-
 void fs_respond_failure(struct fs_ctx *ctx, enum fs_status st, const struct fs_error *err)
 {
 	fs_respond_error(ctx, st, "%s", err->detail);
@@ -168,37 +147,10 @@ int fs_ctx_query_bool(struct fs_ctx *ctx, const char *name, int *out)
 	return 0;
 }
 
-void fs_page_limits(const struct fs_page *p, char limit[24], char offset[24])
-{
-	snprintf(limit, 24, "%lld", (long long)p->page_size);
-	snprintf(offset, 24, "%lld", (long long)p->offset);
-}
-
 void fs_respond_outcome(struct fs_ctx *ctx, enum fs_status st, int code, json_object *const *out,
 			const struct fs_error *err)
 {
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, err);
 	fs_respond_json(ctx, code, *out);
-}
-
-enum fs_status fs_rollback_with(struct fs_ctx *ctx, enum fs_status st)
-{
-	db_rollback(ctx->db);
-	return st;
-}
-
-PGresult *fs_query_row(struct fs_ctx *ctx, const char *sql, int nparams, const char *const *params,
-		       const char *doing, const char *missing, enum fs_status *st,
-		       struct fs_error *err)
-{
-	PGresult *r = db_query(ctx->db, ctx->arena, sql, nparams, params);
-
-	if (!r)
-		*st = fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "%s failed", doing));
-	else if (PQntuples(r) == 0)
-		*st = fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "%s", missing));
-	else
-		return r;
-	return NULL;
 }

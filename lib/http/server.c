@@ -44,15 +44,20 @@ void fs_worker_free(struct fs_worker *w)
 int fs_ctx_begin(struct fs_ctx *ctx, struct fs_worker *w, char **envp, struct FCGX_Stream *in)
 {
 	memset(ctx, 0, sizeof(*ctx));
-	ctx->arena = &w->arena;
-	ctx->cfg = w->cfg;
-	ctx->db = &w->db;
-	ctx->sysdb = &w->sysdb;
-	ctx->redis = &w->redis;
+	ctx->env.arena = &w->arena;
+	ctx->env.cfg = w->cfg;
+	ctx->env.db = &w->db;
+	ctx->env.sysdb = &w->sysdb;
+	ctx->env.redis = &w->redis;
+	ctx->env.request_id = "-";
+	ctx->env.client_addr = "";
 	fs_response_init(&ctx->res);
-	if (fs_request_parse(&ctx->req, ctx->arena, envp) < 0)
+	if (fs_request_parse(&ctx->req, ctx->env.arena, envp) < 0)
 		return -1;
 	ctx->req.in = in;
+	/* Services name their log lines and throttle by these, not the request. */
+	ctx->env.request_id = ctx->req.request_id;
+	ctx->env.client_addr = ctx->req.remote_addr ? ctx->req.remote_addr : "";
 	return 0;
 }
 

@@ -4,7 +4,7 @@
 
 #include <json-c/json.h>
 
-#include "http/context.h"
+#include "core/env.h"
 
 /* {id, email, is_active, plan, created_at} of the caller. */
 json_object *user_profile_json(const struct fs_principal *p);

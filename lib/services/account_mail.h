@@ -7,7 +7,6 @@
 
 #include "core/arena.h"
 #include "core/config.h"
-#include "core/status.h"
 #include "db/db.h"
 
 #define VERIFY_TOKEN_PREFIX "fsv_"

@@ -52,13 +52,13 @@ static json_object *key_row_json(struct arena *a, const PGresult *r, int row)
 	return o;
 }
 
-enum fs_status apikey_issue(struct fs_ctx *ctx, struct fs_db *db, const char *user_id,
+enum fs_status apikey_issue(struct fs_env *env, struct fs_db *db, const char *user_id,
 			    const char *name, const char *scopes, int is_platform, char *key_out,
 			    size_t key_size, json_object **row, struct fs_error *err)
 {
 	char hash[SHA256_HEX_LEN + 1], prefix[APIKEY_SHOWN_PREFIX_LEN + 1];
 	const char *params[6] = { user_id, name, hash, prefix, scopes, is_platform ? "t" : "f" };
-	int tenant = db == ctx->db;
+	int tenant = db == env->db;
 	PGresult *r;
 
 	if (random_token(APIKEY_PREFIX, 32, key_out, key_size) < 0)
@@ -68,7 +68,7 @@ enum fs_status apikey_issue(struct fs_ctx *ctx, struct fs_db *db, const char *us
 	prefix[APIKEY_SHOWN_PREFIX_LEN] = '\0';
 	if (tenant && db_begin_tenant(db, user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = db_query(db, ctx->arena,
+	r = db_query(db, env->arena,
 		     "INSERT INTO api_keys (user_id, name, key_hash, key_prefix, scopes, is_platform)"
 		     " VALUES ($1, $2, $3, $4, $5, $6) RETURNING " KEY_COLUMNS,
 		     6, params);
@@ -78,13 +78,13 @@ enum fs_status apikey_issue(struct fs_ctx *ctx, struct fs_db *db, const char *us
 		return fs_fail(err, FS_ERROR, "storing the API key failed");
 	}
 	if (row)
-		*row = key_row_json(ctx->arena, r, 0);
+		*row = key_row_json(env->arena, r, 0);
 	return FS_OK;
 }
 
-enum fs_status apikey_list(struct fs_ctx *ctx, json_object **items, struct fs_error *err)
+enum fs_status apikey_list(struct fs_env *env, json_object **items, struct fs_error *err)
 {
-	PGresult *r = db_tenant_query(ctx->db, ctx->arena, ctx->user_id,
+	PGresult *r = db_tenant_query(env->db, env->arena, env->user_id,
 				      "SELECT " KEY_COLUMNS " FROM api_keys ORDER BY created_at DESC, id",
 				      0, NULL);
 
@@ -92,21 +92,21 @@ enum fs_status apikey_list(struct fs_ctx *ctx, json_object **items, struct fs_er
 		return fs_fail(err, FS_ERROR, "listing API keys failed");
 	*items = json_object_new_array();
 	for (int i = 0; i < PQntuples(r); i++)
-		json_object_array_add(*items, key_row_json(ctx->arena, r, i));
+		json_object_array_add(*items, key_row_json(env->arena, r, i));
 	return FS_OK;
 }
 
-enum fs_status apikey_revoke(struct fs_ctx *ctx, const char *id, struct fs_error *err)
+enum fs_status apikey_revoke(struct fs_env *env, const char *id, struct fs_error *err)
 {
 	const char *params[1] = { id };
 	PGresult *r;
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = db_query(ctx->db, ctx->arena,
+	r = db_query(env->db, env->arena,
 		     "UPDATE api_keys SET is_active = false WHERE id = $1 AND is_active RETURNING id",
 		     1, params);
-	if (!r || db_commit(ctx->db) != FS_OK)
+	if (!r || db_commit(env->db) != FS_OK)
 		return fs_fail(err, FS_ERROR, "revoking the API key failed");
 	if (PQntuples(r) == 0)
 		return fs_fail(err, FS_NOT_FOUND, "API key not found");

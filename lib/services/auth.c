@@ -14,7 +14,6 @@
 #include "core/strbuf.h"
 #include "core/uuid.h"
 #include "db/db.h"
-#include "http/server.h"
 #include "queue/redis.h"
 #include "services/account_mail.h"
 #include "services/apikeys.h"
@@ -24,11 +23,6 @@
 #include "services/password.h"
 
 #define KEY_TOUCH_SECONDS "60"
-
-void auth_install(void)
-{
-	fs_authenticate = auth_authenticate;
-}
 
 /* ---- authentication ---- */
 
@@ -47,20 +41,20 @@ static unsigned parse_scopes(const char *pgarray)
 	return s;
 }
 
-static void principal_from_entry(struct fs_ctx *ctx, const struct auth_entry *e)
+static void principal_from_entry(struct fs_env *env, const struct auth_entry *e)
 {
-	struct fs_principal *p = &ctx->auth;
+	struct fs_principal *p = &env->auth;
 
-	p->user_id = arena_strdup(ctx->arena, e->user_id);
-	p->email = arena_strdup(ctx->arena, e->email);
-	p->plan = arena_strdup(ctx->arena, e->plan);
-	p->created_at = arena_strdup(ctx->arena, e->created_at);
+	p->user_id = arena_strdup(env->arena, e->user_id);
+	p->email = arena_strdup(env->arena, e->email);
+	p->plan = arena_strdup(env->arena, e->plan);
+	p->created_at = arena_strdup(env->arena, e->created_at);
 	p->is_active = e->is_active;
 	p->email_verified = e->email_verified;
-	ctx->user_id = p->user_id;
+	env->user_id = p->user_id;
 	if (e->key_id[0]) {
 		p->via_api_key = 1;
-		p->key_id = arena_strdup(ctx->arena, e->key_id);
+		p->key_id = arena_strdup(env->arena, e->key_id);
 		p->scopes = e->scopes;
 		p->key_is_platform = e->key_is_platform;
 	} else {
@@ -69,28 +63,20 @@ static void principal_from_entry(struct fs_ctx *ctx, const struct auth_entry *e)
 }
 
 /* The user columns of a lookup row into e. */
-static void entry_from_row(struct fs_ctx *ctx, const PGresult *r, struct auth_entry *e)
+static void entry_from_row(struct fs_env *env, const PGresult *r, struct auth_entry *e)
 {
 	snprintf(e->user_id, sizeof(e->user_id), "%s", db_get(r, 0, "id"));
 	snprintf(e->email, sizeof(e->email), "%s", db_get(r, 0, "email"));
 	snprintf(e->plan, sizeof(e->plan), "%s", db_get(r, 0, "plan"));
 	snprintf(e->created_at, sizeof(e->created_at), "%s",
-		 db_iso_time(ctx->arena, db_get(r, 0, "created_at")));
+		 db_iso_time(env->arena, db_get(r, 0, "created_at")));
 	e->is_active = db_get_bool(r, 0, "is_active");
 	e->email_verified = db_get_bool(r, 0, "email_verified");
 	e->session_epoch = db_get_ll(r, 0, "session_epoch", 0);
 	e->cached_at = time(NULL);
 }
 
-static int deny(struct fs_ctx *ctx, enum fs_status st, const char *detail)
-{
-	if (st == FS_UNAUTHORIZED)
-		fs_header_add(ctx, "WWW-Authenticate", "Bearer");
-	fs_respond_error(ctx, st, "%s", detail);
-	return 0;
-}
-
-static int authenticate_key(struct fs_ctx *ctx, const char *key)
+enum fs_status auth_principal_from_key(struct fs_env *env, const char *key, struct fs_error *err)
 {
 	static const char sql[] =
 		"SELECT k.id AS key_id, k.scopes, k.is_active AS key_active, k.is_platform,"
@@ -104,23 +90,21 @@ static int authenticate_key(struct fs_ctx *ctx, const char *key)
 	time_t now = time(NULL);
 
 	if (!apikey_shape_ok(key, strlen(key)))
-		return deny(ctx, FS_UNAUTHORIZED, "Invalid API key");
+		return fs_fail(err, FS_UNAUTHORIZED, "Invalid API key");
 	sha256_hex(key, strlen(key), hash);
 	memset(&fresh, 0, sizeof(fresh));
 	snprintf(fresh.key, sizeof(fresh.key), "k:%s", hash);
-	auth_cache_sync(ctx->sysdb);
+	auth_cache_sync(env->sysdb);
 	e = auth_cache_get(fresh.key);
 	if (!e) {
-		PGresult *r = db_query_cached(ctx->sysdb, ctx->arena, sql, 1, params);
-		if (!r) {
-			fs_respond_error(ctx, FS_ERROR, "API key lookup failed");
-			return 0;
-		}
+		PGresult *r = db_query_cached(env->sysdb, env->arena, sql, 1, params);
+		if (!r)
+			return fs_fail(err, FS_ERROR, "API key lookup failed");
 		if (PQntuples(r) == 0 || !db_get_bool(r, 0, "key_active"))
-			return deny(ctx, FS_UNAUTHORIZED, "Invalid API key");
-		entry_from_row(ctx, r, &fresh);
+			return fs_fail(err, FS_UNAUTHORIZED, "Invalid API key");
+		entry_from_row(env, r, &fresh);
 		if (!fresh.is_active)
-			return deny(ctx, FS_UNAUTHORIZED, "User not found or inactive");
+			return fs_fail(err, FS_UNAUTHORIZED, "User not found or inactive");
 		snprintf(fresh.key_id, sizeof(fresh.key_id), "%s", db_get(r, 0, "key_id"));
 		fresh.scopes = parse_scopes(db_get(r, 0, "scopes"));
 		fresh.key_is_platform = db_get_bool(r, 0, "is_platform");
@@ -130,18 +114,18 @@ static int authenticate_key(struct fs_ctx *ctx, const char *key)
 		if (!e)
 			e = &fresh;
 	}
-	principal_from_entry(ctx, e);
+	principal_from_entry(env, e);
 	if (now - e->key_used_at >= 60) {
 		/* last_used_at moves at most once a minute per key: no write per request. */
 		const char *kp[1] = { e->key_id };
-		db_query_cached(ctx->sysdb, ctx->arena,
+		db_query_cached(env->sysdb, env->arena,
 				"UPDATE api_keys SET last_used_at = now() WHERE id = $1", 1, kp);
 		e->key_used_at = now;
 	}
-	return 1;
+	return FS_OK;
 }
 
-static int authenticate_jwt(struct fs_ctx *ctx, const char *token)
+enum fs_status auth_principal_from_jwt(struct fs_env *env, const char *token, struct fs_error *err)
 {
 	static const char user_by_id[] =
 		"SELECT id, email, plan, is_active, created_at, email_verified, session_epoch"
@@ -151,59 +135,57 @@ static int authenticate_jwt(struct fs_ctx *ctx, const char *token)
 	const char *params[1] = { user_id };
 	struct auth_entry fresh, *e;
 
-	if (token_verify_access(ctx->cfg, token, user_id, &epoch) != FS_OK)
-		return deny(ctx, FS_UNAUTHORIZED, "Invalid or expired token");
+	if (token_verify_access(env->cfg, token, user_id, &epoch) != FS_OK)
+		return fs_fail(err, FS_UNAUTHORIZED, "Invalid or expired token");
 	memset(&fresh, 0, sizeof(fresh));
 	snprintf(fresh.key, sizeof(fresh.key), "u:%s", user_id);
-	auth_cache_sync(ctx->sysdb);
+	auth_cache_sync(env->sysdb);
 	e = auth_cache_get(fresh.key);
 	/* A token of another epoch than the cached one: the cache may trail a
 	 * reset by the milliseconds its NOTIFY takes, so ask the database. */
 	if (e && epoch != e->session_epoch)
 		e = NULL;
 	if (!e) {
-		PGresult *r = db_query_cached(ctx->sysdb, ctx->arena, user_by_id, 1, params);
-		if (!r) {
-			fs_respond_error(ctx, FS_ERROR, "user lookup failed");
-			return 0;
-		}
+		PGresult *r = db_query_cached(env->sysdb, env->arena, user_by_id, 1, params);
+		if (!r)
+			return fs_fail(err, FS_ERROR, "user lookup failed");
 		if (PQntuples(r) == 0 || !db_get_bool(r, 0, "is_active"))
-			return deny(ctx, FS_UNAUTHORIZED, "User not found or inactive");
-		entry_from_row(ctx, r, &fresh);
+			return fs_fail(err, FS_UNAUTHORIZED, "User not found or inactive");
+		entry_from_row(env, r, &fresh);
 		auth_cache_put(&fresh);
 		e = &fresh;
 	}
 	/* A claim or a password reset raised the epoch: older tokens are dead. */
 	if (epoch != e->session_epoch)
-		return deny(ctx, FS_UNAUTHORIZED, "Invalid or expired token");
-	principal_from_entry(ctx, e);
-	return 1;
+		return fs_fail(err, FS_UNAUTHORIZED, "Invalid or expired token");
+	principal_from_entry(env, e);
+	return FS_OK;
 }
 
 /* Fixed one-minute windows per key (per user for JWTs) in Redis. Redis being
  * down lets requests through, logged, like the login throttle. */
-static int within_rate_limit(struct fs_ctx *ctx)
+int auth_rate_check(struct fs_env *env, struct auth_rate *rate)
 {
-	const struct fs_config *c = ctx->cfg;
+	const struct fs_config *c = env->cfg;
 	long limit, count = 0;
 	time_t now = time(NULL);
 	long reset = 60 - (long)(now % 60);
-	char key[128], buf[24];
+	char key[128];
 	redisReply *rep;
 
-	if (!ctx->auth.via_api_key)
+	if (!env->auth.via_api_key)
 		limit = c->rate_limit_jwt;
-	else if (strcmp(ctx->auth.plan, "enterprise") == 0)
+	else if (strcmp(env->auth.plan, "enterprise") == 0)
 		limit = c->rate_limit_enterprise;
-	else if (strcmp(ctx->auth.plan, "pro") == 0)
+	else if (strcmp(env->auth.plan, "pro") == 0)
 		limit = c->rate_limit_pro;
 	else
 		limit = c->rate_limit_free;
-	snprintf(key, sizeof(key), "fs:rl:%s:%s:%ld", ctx->auth.via_api_key ? "k" : "u",
-		 ctx->auth.via_api_key ? ctx->auth.key_id : ctx->auth.user_id, (long)(now / 60));
+	snprintf(key, sizeof(key), "fs:rl:%s:%s:%ld", env->auth.via_api_key ? "k" : "u",
+		 env->auth.via_api_key ? env->auth.key_id : env->auth.user_id, (long)(now / 60));
 	{
 		const char *incr[] = { "INCR", key };
-		rep = fs_redis_argv(ctx->redis, 2, incr, NULL);
+		rep = fs_redis_argv(env->redis, 2, incr, NULL);
 		if (!rep || rep->type != REDIS_REPLY_INTEGER) {
 			if (rep)
 				freeReplyObject(rep);
@@ -214,30 +196,21 @@ static int within_rate_limit(struct fs_ctx *ctx)
 				log_warn("rate limits off while Redis is unreachable");
 				warned = now;
 			}
-			return 1;
+			return -1;
 		}
 		count = (long)rep->integer;
 		freeReplyObject(rep);
 	}
 	if (count == 1) {
 		const char *expire[] = { "EXPIRE", key, "61" };
-		rep = fs_redis_argv(ctx->redis, 3, expire, NULL);
+		rep = fs_redis_argv(env->redis, 3, expire, NULL);
 		if (rep)
 			freeReplyObject(rep);
 	}
-	snprintf(buf, sizeof(buf), "%ld", limit);
-	fs_header_add(ctx, "RateLimit-Limit", buf);
-	snprintf(buf, sizeof(buf), "%ld", count >= limit ? 0 : limit - count);
-	fs_header_add(ctx, "RateLimit-Remaining", buf);
-	snprintf(buf, sizeof(buf), "%ld", reset);
-	fs_header_add(ctx, "RateLimit-Reset", buf);
-	if (count <= limit)
-		return 1;
-	fs_header_add(ctx, "Retry-After", buf);
-	fs_respond_error(ctx, FS_RATE_LIMITED,
-			 "Rate limit of %ld requests per minute exceeded. Try again in %ld seconds.",
-			 limit, reset);
-	return 0;
+	rate->limit = limit;
+	rate->remaining = count >= limit ? 0 : limit - count;
+	rate->reset = reset;
+	return count <= limit;
 }
 
 enum auth_credential auth_parse_credentials(const char *authorization, const char *api_key,
@@ -262,56 +235,22 @@ enum auth_credential auth_parse_credentials(const char *authorization, const cha
 	return AUTH_BEARER;
 }
 
-int auth_authenticate(struct fs_ctx *ctx)
-{
-	const char *value;
-	unsigned need = 0;
-	int ok;
-
-	switch (auth_parse_credentials(fs_request_header(&ctx->req, ctx->arena, "Authorization"),
-				       fs_request_header(&ctx->req, ctx->arena, "X-API-Key"), &value)) {
-	case AUTH_API_KEY:
-		ok = authenticate_key(ctx, value);
-		break;
-	case AUTH_BEARER:
-		ok = authenticate_jwt(ctx, value);
-		break;
-	case AUTH_MALFORMED:
-		return deny(ctx, FS_UNAUTHORIZED, "Invalid or expired token");
-	default:
-		return deny(ctx, FS_UNAUTHORIZED, "Not authenticated");
-	}
-	if (!ok)
-		return 0;
-	switch (ctx->match.route->access) {
-	case FS_ACCESS_PUBLIC: need = 0; break;
-	case FS_ACCESS_READ: need = FS_SCOPE_READ; break;
-	case FS_ACCESS_WRITE: need = FS_SCOPE_WRITE; break;
-	case FS_ACCESS_ADMIN: need = FS_SCOPE_ADMIN; break;
-	}
-	if ((ctx->auth.scopes & need) != need)
-		return deny(ctx, FS_FORBIDDEN, "Insufficient scope");
-	if (ctx->cfg->rate_limits && !within_rate_limit(ctx))
-		return 0;
-	return 1;
-}
-
 /* ---- tokens ---- */
 
 /* Store a new refresh token (of family, or a new family when NULL) and sign
  * an access token; runs on whichever connection the caller holds. */
-static enum fs_status issue_tokens(struct fs_ctx *ctx, struct fs_db *db, const char *user_id,
+static enum fs_status issue_tokens(struct fs_env *env, struct fs_db *db, const char *user_id,
 				   long session_epoch, struct auth_tokens *out, struct fs_error *err)
 {
 	char hash[65], ttl[24];
 	const char *params[3] = { user_id, hash, ttl };
 
 	if (token_new_refresh(out->refresh, sizeof(out->refresh), hash) < 0 ||
-	    token_issue_access(ctx->cfg, user_id, session_epoch, out->access,
+	    token_issue_access(env->cfg, user_id, session_epoch, out->access,
 			       sizeof(out->access)) < 0)
 		return fs_fail(err, FS_ERROR, "token generation failed");
-	snprintf(ttl, sizeof(ttl), "%ld", ctx->cfg->refresh_token_ttl);
-	if (!db_query(db, ctx->arena,
+	snprintf(ttl, sizeof(ttl), "%ld", env->cfg->refresh_token_ttl);
+	if (!db_query(db, env->arena,
 		      "INSERT INTO refresh_tokens (user_id, token_hash, family_id, expires_at)"
 		      " VALUES ($1, $2, gen_random_uuid(), now() + make_interval(secs => $3::int))",
 		      3, params))
@@ -328,49 +267,49 @@ static char *lower_dup(struct arena *a, const char *s)
 	return d;
 }
 
-enum fs_status auth_register(struct fs_ctx *ctx, const char *email, const char *password,
+enum fs_status auth_register(struct fs_env *env, const char *email, const char *password,
 			     size_t password_len, struct auth_tokens *out, struct fs_error *err)
 {
 	char hash[PASSWORD_HASH_MAX];
-	const char *params[2] = { lower_dup(ctx->arena, email), hash };
+	const char *params[2] = { lower_dup(env->arena, email), hash };
 	const char *user_id;
 	PGresult *r;
 	enum fs_status st;
 
 	if (password_hash(password, password_len, hash) < 0)
 		return fs_fail(err, FS_ERROR, "password hashing failed");
-	if (db_begin(ctx->sysdb) != FS_OK)
+	if (db_begin(env->sysdb) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = db_query(ctx->sysdb, ctx->arena,
+	r = db_query(env->sysdb, env->arena,
 		     "INSERT INTO users (email, password_hash) VALUES ($1, $2)"
 		     " ON CONFLICT ((lower(email))) DO NOTHING RETURNING id",
 		     2, params);
 	if (!r) {
-		db_rollback(ctx->sysdb);
+		db_rollback(env->sysdb);
 		return fs_fail(err, FS_ERROR, "creating the user failed");
 	}
 	if (PQntuples(r) == 0) {
-		db_rollback(ctx->sysdb);
+		db_rollback(env->sysdb);
 		return fs_fail(err, FS_CONFLICT, "A user with this email already exists");
 	}
-	user_id = arena_strdup(ctx->arena, PQgetvalue(r, 0, 0));
-	st = issue_tokens(ctx, ctx->sysdb, user_id, 0, out, err);
+	user_id = arena_strdup(env->arena, PQgetvalue(r, 0, 0));
+	st = issue_tokens(env, env->sysdb, user_id, 0, out, err);
 	if (st != FS_OK) {
-		db_rollback(ctx->sysdb);
+		db_rollback(env->sysdb);
 		return st;
 	}
 	/* The address is unproven until its owner follows the mailed link. */
-	if (account_mail_verification(ctx->sysdb, ctx->arena, ctx->cfg, user_id, params[0]) < 0) {
-		db_rollback(ctx->sysdb);
+	if (account_mail_verification(env->sysdb, env->arena, env->cfg, user_id, params[0]) < 0) {
+		db_rollback(env->sysdb);
 		return fs_fail(err, FS_ERROR, "queueing the verification mail failed");
 	}
-	if (db_commit(ctx->sysdb) != FS_OK)
+	if (db_commit(env->sysdb) != FS_OK)
 		return fs_fail(err, FS_ERROR, "commit failed");
-	batch_wake(ctx->redis);
+	batch_wake(env->redis);
 	return FS_OK;
 }
 
-enum fs_status auth_login(struct fs_ctx *ctx, const char *email, const char *password,
+enum fs_status auth_login(struct fs_env *env, const char *email, const char *password,
 			  size_t password_len, struct auth_tokens *out, struct fs_error *err,
 			  long *retry_after)
 {
@@ -379,13 +318,13 @@ enum fs_status auth_login(struct fs_ctx *ctx, const char *email, const char *pas
 	struct login_guard guard;
 	PGresult *r;
 
-	*retry_after = login_guard_begin(&guard, ctx->redis, email, ctx->req.remote_addr);
+	*retry_after = login_guard_begin(&guard, env->redis, email, env->client_addr);
 	if (*retry_after > 0)
 		return fs_fail(err, FS_RATE_LIMITED,
 			       "Too many failed login attempts. Try again in %ld seconds.",
 			       *retry_after);
 
-	r = db_query(ctx->sysdb, ctx->arena,
+	r = db_query(env->sysdb, env->arena,
 		     "SELECT id, password_hash, is_active, session_epoch FROM users"
 		     " WHERE lower(email) = lower($1)",
 		     1, params);
@@ -400,11 +339,11 @@ enum fs_status auth_login(struct fs_ctx *ctx, const char *email, const char *pas
 	login_guard_passed(&guard);
 	if (!db_get_bool(r, 0, "is_active"))
 		return fs_fail(err, FS_UNAUTHORIZED, "User not found or inactive");
-	return issue_tokens(ctx, ctx->sysdb, db_get(r, 0, "id"),
+	return issue_tokens(env, env->sysdb, db_get(r, 0, "id"),
 			    (long)db_get_ll(r, 0, "session_epoch", 0), out, err);
 }
 
-enum fs_status auth_refresh(struct fs_ctx *ctx, const char *refresh_token,
+enum fs_status auth_refresh(struct fs_env *env, const char *refresh_token,
 			    struct auth_tokens *out, struct fs_error *err)
 {
 	char old_hash[65], new_hash[65], new_id[37], ttl[24];
@@ -417,7 +356,7 @@ enum fs_status auth_refresh(struct fs_ctx *ctx, const char *refresh_token,
 	    strlen(refresh_token) > 128)
 		return fs_fail(err, FS_UNAUTHORIZED, "Invalid or expired refresh token");
 	sha256_hex(refresh_token, strlen(refresh_token), old_hash);
-	r = db_query(ctx->sysdb, ctx->arena,
+	r = db_query(env->sysdb, env->arena,
 		     "SELECT t.id, t.user_id, t.family_id, t.revoked_at IS NOT NULL AS revoked,"
 		     " t.replaced_by IS NOT NULL AS rotated, t.expires_at <= now() AS expired,"
 		     " u.is_active, u.session_epoch"
@@ -434,7 +373,7 @@ enum fs_status auth_refresh(struct fs_ctx *ctx, const char *refresh_token,
 		/* A token that was already exchanged came back: it leaked. Revoke
 		 * every token descended from the same login. */
 		const char *fp[1] = { family };
-		db_query(ctx->sysdb, ctx->arena,
+		db_query(env->sysdb, env->arena,
 			 "UPDATE refresh_tokens SET revoked_at = now()"
 			 " WHERE family_id = $1 AND revoked_at IS NULL",
 			 1, fp);
@@ -448,12 +387,12 @@ enum fs_status auth_refresh(struct fs_ctx *ctx, const char *refresh_token,
 	if (token_new_refresh(out->refresh, sizeof(out->refresh), new_hash) < 0 ||
 	    uuid_generate(new_id) < 0)
 		return fs_fail(err, FS_ERROR, "token generation failed");
-	snprintf(ttl, sizeof(ttl), "%ld", ctx->cfg->refresh_token_ttl);
+	snprintf(ttl, sizeof(ttl), "%ld", env->cfg->refresh_token_ttl);
 	{
 		/* Revoke the old token and insert its successor in one statement:
 		 * of two concurrent refreshes only one finds it unrevoked. */
 		const char *p[4] = { id, new_hash, ttl, new_id };
-		r = db_query(ctx->sysdb, ctx->arena,
+		r = db_query(env->sysdb, env->arena,
 			     "WITH old AS (UPDATE refresh_tokens SET revoked_at = now(), replaced_by = $4"
 			     "  WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()"
 			     "  RETURNING user_id, family_id)"
@@ -466,51 +405,51 @@ enum fs_status auth_refresh(struct fs_ctx *ctx, const char *refresh_token,
 		return fs_fail(err, FS_ERROR, "rotating the refresh token failed");
 	if (PQntuples(r) == 0)
 		return fs_fail(err, FS_UNAUTHORIZED, "Invalid or expired refresh token");
-	if (token_issue_access(ctx->cfg, PQgetvalue(r, 0, 0), epoch, out->access,
+	if (token_issue_access(env->cfg, PQgetvalue(r, 0, 0), epoch, out->access,
 			       sizeof(out->access)) < 0)
 		return fs_fail(err, FS_ERROR, "token generation failed");
 	return FS_OK;
 }
 
-enum fs_status auth_logout(struct fs_ctx *ctx, const char *refresh_token, int all,
+enum fs_status auth_logout(struct fs_env *env, const char *refresh_token, int all,
 			   struct fs_error *err)
 {
 	char hash[65];
 	const char *params[1] = { hash };
 	PGresult *r;
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	if (all) {
-		r = db_query(ctx->db, ctx->arena,
+		r = db_query(env->db, env->arena,
 			     "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL", 0,
 			     NULL);
 	} else {
 		sha256_hex(refresh_token, strlen(refresh_token), hash);
-		r = db_query(ctx->db, ctx->arena,
+		r = db_query(env->db, env->arena,
 			     "UPDATE refresh_tokens SET revoked_at = now()"
 			     " WHERE token_hash = $1 AND revoked_at IS NULL",
 			     1, params);
 	}
-	if (!r || db_commit(ctx->db) != FS_OK)
+	if (!r || db_commit(env->db) != FS_OK)
 		return fs_fail(err, FS_ERROR, "revoking refresh tokens failed");
 	return FS_OK;
 }
 
-enum fs_status auth_update_profile(struct fs_ctx *ctx, const char *email,
+enum fs_status auth_update_profile(struct fs_env *env, const char *email,
 				   const char *current_password, size_t current_len,
 				   const char *new_password, size_t new_len, struct fs_error *err)
 {
 	enum fs_status ret = FS_ERROR;
 	PGresult *r;
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	if (new_password) {
 		char hash[PASSWORD_HASH_MAX];
 		const char *p[1] = { hash };
 
-		r = db_query(ctx->db, ctx->arena, "SELECT password_hash FROM users", 0, NULL);
+		r = db_query(env->db, env->arena, "SELECT password_hash FROM users", 0, NULL);
 		if (!r || PQntuples(r) != 1) {
 			ret = fs_fail(err, FS_ERROR, "reading the account failed");
 			goto out;
@@ -524,10 +463,10 @@ enum fs_status auth_update_profile(struct fs_ctx *ctx, const char *email,
 			ret = fs_fail(err, FS_ERROR, "password hashing failed");
 			goto out;
 		}
-		if (!db_query(ctx->db, ctx->arena,
+		if (!db_query(env->db, env->arena,
 			      "UPDATE users SET password_hash = $1, updated_at = now()", 1, p) ||
 		    /* A new password ends every session started with the old one. */
-		    !db_query(ctx->db, ctx->arena,
+		    !db_query(env->db, env->arena,
 			      "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL",
 			      0, NULL)) {
 			ret = fs_fail(err, FS_ERROR, "updating the password failed");
@@ -537,39 +476,39 @@ enum fs_status auth_update_profile(struct fs_ctx *ctx, const char *email,
 	if (email) {
 		/* A new address is unproven until its owner follows the link mailed
 		 * to it; links mailed to the old one stop working. */
-		const char *p[1] = { lower_dup(ctx->arena, email) };
-		r = db_query(ctx->db, ctx->arena,
+		const char *p[1] = { lower_dup(env->arena, email) };
+		r = db_query(env->db, env->arena,
 			     "UPDATE users SET email = $1, updated_at = now(),"
 			     " email_verified = email_verified AND lower(email) = $1,"
 			     " email_verified_at = CASE WHEN lower(email) = $1 THEN email_verified_at END"
 			     " RETURNING email, email_verified",
 			     1, p);
 		if (!r) {
-			if (strcmp(db_last_sqlstate(ctx->db), "23505") == 0)
+			if (strcmp(db_last_sqlstate(env->db), "23505") == 0)
 				ret = fs_fail(err, FS_CONFLICT, "A user with this email already exists");
 			else
 				ret = fs_fail(err, FS_ERROR, "updating the email failed");
 			goto out;
 		}
-		ctx->auth.email = arena_strdup(ctx->arena, PQgetvalue(r, 0, 0));
-		ctx->auth.email_verified = db_get_bool(r, 0, "email_verified");
-		if (!ctx->auth.email_verified &&
-		    (!db_query(ctx->db, ctx->arena,
+		env->auth.email = arena_strdup(env->arena, PQgetvalue(r, 0, 0));
+		env->auth.email_verified = db_get_bool(r, 0, "email_verified");
+		if (!env->auth.email_verified &&
+		    (!db_query(env->db, env->arena,
 			       "UPDATE password_reset_tokens SET used_at = now() WHERE used_at IS NULL",
 			       0, NULL) ||
-		     account_mail_verification(ctx->db, ctx->arena, ctx->cfg, ctx->user_id,
-					       ctx->auth.email) < 0)) {
+		     account_mail_verification(env->db, env->arena, env->cfg, env->user_id,
+					       env->auth.email) < 0)) {
 			ret = fs_fail(err, FS_ERROR, "queueing the verification mail failed");
 			goto out;
 		}
 	}
-	if (db_commit(ctx->db) != FS_OK)
+	if (db_commit(env->db) != FS_OK)
 		return fs_fail(err, FS_ERROR, "commit failed");
-	if (email && !ctx->auth.email_verified)
-		batch_wake(ctx->redis);
+	if (email && !env->auth.email_verified)
+		batch_wake(env->redis);
 	return FS_OK;
 out:
-	db_rollback(ctx->db);
+	db_rollback(env->db);
 	return ret;
 }
 
@@ -695,7 +634,7 @@ enum fs_status auth_platform_signature_claim(struct fs_redis *redis, const char 
  * it over for the address's owner, as the tenant: every way in is revoked
  * (password, refresh and access tokens, keys), the data and id stay, the
  * platform link is set, and the address is mailed a link to set a password. */
-static enum fs_status claim_unverified(struct fs_ctx *ctx, const char *user_id, const char *email,
+static enum fs_status claim_unverified(struct fs_env *env, const char *user_id, const char *email,
 				       const struct provision_request *req, struct fs_error *err)
 {
 	char hash[PASSWORD_HASH_MAX], random_pw[64];
@@ -704,50 +643,50 @@ static enum fs_status claim_unverified(struct fs_ctx *ctx, const char *user_id, 
 	if (random_token("", 32, random_pw, sizeof(random_pw)) < 0 ||
 	    password_hash(random_pw, strlen(random_pw), hash) < 0)
 		return fs_fail(err, FS_ERROR, "random password failed");
-	if (db_begin_tenant(ctx->db, user_id) != FS_OK)
+	if (db_begin_tenant(env->db, user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	if (!db_query(ctx->db, ctx->arena,
+	if (!db_query(env->db, env->arena,
 		      "UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1,"
 		      " external_platform_id = $2, external_store_id = COALESCE($3, external_store_id),"
 		      " email_verified = true, email_verified_at = now(), updated_at = now()",
 		      3, p) ||
-	    !db_query(ctx->db, ctx->arena,
+	    !db_query(env->db, env->arena,
 		      "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL", 0, NULL) ||
-	    !db_query(ctx->db, ctx->arena,
+	    !db_query(env->db, env->arena,
 		      "UPDATE api_keys SET is_active = false WHERE is_active", 0, NULL) ||
-	    !db_query(ctx->db, ctx->arena,
+	    !db_query(env->db, env->arena,
 		      "UPDATE password_reset_tokens SET used_at = now() WHERE used_at IS NULL", 0,
 		      NULL) ||
-	    !db_query(ctx->db, ctx->arena,
+	    !db_query(env->db, env->arena,
 		      "UPDATE email_verification_tokens SET used_at = now() WHERE used_at IS NULL",
 		      0, NULL) ||
-	    account_mail_password_link(ctx->db, ctx->arena, ctx->cfg, user_id, email,
+	    account_mail_password_link(env->db, env->arena, env->cfg, user_id, email,
 				       ACCOUNT_LINK_CLAIMED) < 0) {
-		int taken = strcmp(db_last_sqlstate(ctx->db), "23505") == 0;
-		db_rollback(ctx->db);
+		int taken = strcmp(db_last_sqlstate(env->db), "23505") == 0;
+		db_rollback(env->db);
 		if (taken)
 			return fs_fail(err, FS_CONFLICT, "The store is already linked to another account");
 		return fs_fail(err, FS_ERROR, "claiming the account failed");
 	}
-	if (db_commit(ctx->db) != FS_OK)
+	if (db_commit(env->db) != FS_OK)
 		return fs_fail(err, FS_ERROR, "commit failed");
 	log_warn("provision: unverified account %s claimed for platform user; its sessions and keys"
 		 " were revoked",
 		 user_id);
-	batch_wake(ctx->redis);
+	batch_wake(env->redis);
 	return FS_OK;
 }
 
-enum fs_status auth_provision(struct fs_ctx *ctx, const struct provision_request *req,
+enum fs_status auth_provision(struct fs_env *env, const struct provision_request *req,
 			      char user_id[37], char *api_key, size_t key_size,
 			      struct fs_error *err)
 {
-	const char *email = lower_dup(ctx->arena, req->email);
+	const char *email = lower_dup(env->arena, req->email);
 	const char *find[2] = { req->external_platform_id, email };
 	PGresult *r;
 	int found_by_email = 0, verified = 0;
 
-	r = db_query(ctx->sysdb, ctx->arena,
+	r = db_query(env->sysdb, env->arena,
 		     "SELECT id, external_platform_id IS NULL AS unlinked, email_verified,"
 		     " external_platform_id = $1 AS by_platform FROM users"
 		     " WHERE external_platform_id = $1 OR lower(email) = $2"
@@ -779,33 +718,33 @@ enum fs_status auth_provision(struct fs_ctx *ctx, const struct provision_request
 		if (password_hash(pw, pwlen, hash) < 0)
 			return fs_fail(err, FS_ERROR, "password hashing failed");
 		/* The platform vouches for its merchant's address. */
-		r = db_query(ctx->sysdb, ctx->arena,
+		r = db_query(env->sysdb, env->arena,
 			     "INSERT INTO users (email, password_hash, plan, external_platform_id,"
 			     " external_store_id, email_verified, email_verified_at)"
 			     " VALUES ($1, $2, $3, $4, $5, true, now()) RETURNING id",
 			     5, ins);
 		if (!r) {
-			if (strcmp(db_last_sqlstate(ctx->sysdb), "23505") == 0)
+			if (strcmp(db_last_sqlstate(env->sysdb), "23505") == 0)
 				return fs_fail(err, FS_CONFLICT, "The store is already linked to another account");
 			return fs_fail(err, FS_ERROR, "creating the user failed");
 		}
 		snprintf(user_id, 37, "%s", PQgetvalue(r, 0, 0));
 	}
 	if (found_by_email && !verified) {
-		enum fs_status st = claim_unverified(ctx, user_id, email, req, err);
+		enum fs_status st = claim_unverified(env, user_id, email, req, err);
 		if (st != FS_OK)
 			return st;
 	} else if (found_by_email) {
 		/* Link the existing, verified account to the platform, as the tenant itself. */
 		const char *link[2] = { req->external_platform_id, req->external_store_id };
-		if (db_begin_tenant(ctx->db, user_id) != FS_OK ||
-		    !db_query(ctx->db, ctx->arena,
+		if (db_begin_tenant(env->db, user_id) != FS_OK ||
+		    !db_query(env->db, env->arena,
 			      "UPDATE users SET external_platform_id = $1,"
 			      " external_store_id = COALESCE($2, external_store_id), updated_at = now()",
 			      2, link) ||
-		    db_commit(ctx->db) != FS_OK) {
-			db_rollback(ctx->db);
-			if (strcmp(db_last_sqlstate(ctx->db), "23505") == 0)
+		    db_commit(env->db) != FS_OK) {
+			db_rollback(env->db);
+			if (strcmp(db_last_sqlstate(env->db), "23505") == 0)
 				return fs_fail(err, FS_CONFLICT, "The store is already linked to another account");
 			return fs_fail(err, FS_ERROR, "linking the account failed");
 		}
@@ -813,7 +752,7 @@ enum fs_status auth_provision(struct fs_ctx *ctx, const struct provision_request
 	{
 		char name[64];
 		snprintf(name, sizeof(name), "Platform Integration (%.8s)", user_id);
-		return apikey_issue(ctx, ctx->sysdb, user_id, name, "{read,write,admin}", 1, api_key,
+		return apikey_issue(env, env->sysdb, user_id, name, "{read,write,admin}", 1, api_key,
 				    key_size, NULL, err);
 	}
 }
@@ -821,11 +760,11 @@ enum fs_status auth_provision(struct fs_ctx *ctx, const struct provision_request
 /* ---- address verification and password links ---- */
 
 /* The tenant a single-use token belongs to, by its hash (system role), or 0. */
-static int token_owner(struct fs_ctx *ctx, const char *table_sql, const char *hash,
+static int token_owner(struct fs_env *env, const char *table_sql, const char *hash,
 		       char user_id[37])
 {
 	const char *p[1] = { hash };
-	PGresult *r = db_query(ctx->sysdb, ctx->arena, table_sql, 1, p);
+	PGresult *r = db_query(env->sysdb, env->arena, table_sql, 1, p);
 
 	if (!r || PQntuples(r) != 1)
 		return 0;
@@ -833,7 +772,7 @@ static int token_owner(struct fs_ctx *ctx, const char *table_sql, const char *ha
 	return 1;
 }
 
-enum fs_status auth_verify_email(struct fs_ctx *ctx, const char *token, struct fs_error *err)
+enum fs_status auth_verify_email(struct fs_env *env, const char *token, struct fs_error *err)
 {
 	char hash[SHA256_HEX_LEN + 1], user_id[37];
 	const char *p[1] = { hash };
@@ -842,46 +781,46 @@ enum fs_status auth_verify_email(struct fs_ctx *ctx, const char *token, struct f
 	if (!account_token_shape_ok(token, VERIFY_TOKEN_PREFIX))
 		return fs_fail(err, FS_BAD_REQUEST, "Invalid or expired verification token");
 	sha256_hex(token, strlen(token), hash);
-	if (!token_owner(ctx, "SELECT user_id FROM email_verification_tokens WHERE token_hash = $1",
+	if (!token_owner(env, "SELECT user_id FROM email_verification_tokens WHERE token_hash = $1",
 			 hash, user_id))
 		return fs_fail(err, FS_BAD_REQUEST, "Invalid or expired verification token");
-	if (db_begin_tenant(ctx->db, user_id) != FS_OK)
+	if (db_begin_tenant(env->db, user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	/* Claimed once, and only for the address the link was mailed to. */
-	r = db_query(ctx->db, ctx->arena,
+	r = db_query(env->db, env->arena,
 		     "UPDATE email_verification_tokens t SET used_at = now() FROM users u"
 		     " WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > now()"
 		     " AND u.id = t.user_id AND lower(u.email) = lower(t.email) RETURNING t.id",
 		     1, p);
 	if (!r) {
-		db_rollback(ctx->db);
+		db_rollback(env->db);
 		return fs_fail(err, FS_ERROR, "verifying the address failed");
 	}
 	if (PQntuples(r) != 1) {
-		db_rollback(ctx->db);
+		db_rollback(env->db);
 		return fs_fail(err, FS_BAD_REQUEST, "Invalid or expired verification token");
 	}
-	if (!db_query(ctx->db, ctx->arena,
+	if (!db_query(env->db, env->arena,
 		      "UPDATE users SET email_verified = true, email_verified_at = now(),"
 		      " updated_at = now()",
 		      0, NULL) ||
-	    db_commit(ctx->db) != FS_OK) {
-		db_rollback(ctx->db);
+	    db_commit(env->db) != FS_OK) {
+		db_rollback(env->db);
 		return fs_fail(err, FS_ERROR, "verifying the address failed");
 	}
 	return FS_OK;
 }
 
-enum fs_status auth_resend_verification(struct fs_ctx *ctx, long *retry_after,
+enum fs_status auth_resend_verification(struct fs_env *env, long *retry_after,
 					struct fs_error *err)
 {
 	PGresult *r;
 	enum fs_status ret;
 
 	*retry_after = 0;
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = db_query(ctx->db, ctx->arena,
+	r = db_query(env->db, env->arena,
 		     "SELECT u.email, u.email_verified, (SELECT 60 - extract(epoch FROM now() -"
 		     "  max(t.created_at))::int FROM email_verification_tokens t"
 		     "  WHERE t.created_at > now() - interval '60 seconds') AS wait FROM users u",
@@ -905,21 +844,21 @@ enum fs_status auth_resend_verification(struct fs_ctx *ctx, long *retry_after,
 			      *retry_after);
 		goto out;
 	}
-	if (account_mail_verification(ctx->db, ctx->arena, ctx->cfg, ctx->user_id,
+	if (account_mail_verification(env->db, env->arena, env->cfg, env->user_id,
 				      db_get(r, 0, "email")) < 0) {
 		ret = fs_fail(err, FS_ERROR, "queueing the verification mail failed");
 		goto out;
 	}
-	if (db_commit(ctx->db) != FS_OK)
+	if (db_commit(env->db) != FS_OK)
 		return fs_fail(err, FS_ERROR, "commit failed");
-	batch_wake(ctx->redis);
+	batch_wake(env->redis);
 	return FS_OK;
 out:
-	db_rollback(ctx->db);
+	db_rollback(env->db);
 	return ret;
 }
 
-enum fs_status auth_forgot_password(struct fs_ctx *ctx, const char *email, struct fs_error *err)
+enum fs_status auth_forgot_password(struct fs_env *env, const char *email, struct fs_error *err)
 {
 	const char *p[1] = { email };
 	char user_id[37];
@@ -927,32 +866,32 @@ enum fs_status auth_forgot_password(struct fs_ctx *ctx, const char *email, struc
 
 	/* The answer is the same whether or not the address has an account:
 	 * only failures of our own are reported. */
-	r = db_query(ctx->sysdb, ctx->arena,
+	r = db_query(env->sysdb, env->arena,
 		     "SELECT id, email FROM users WHERE lower(email) = lower($1) AND is_active", 1, p);
 	if (!r)
 		return fs_fail(err, FS_ERROR, "user lookup failed");
 	if (PQntuples(r) != 1)
 		return FS_OK;
 	snprintf(user_id, sizeof(user_id), "%s", PQgetvalue(r, 0, 0));
-	email = arena_strdup(ctx->arena, PQgetvalue(r, 0, 1));
-	if (db_begin_tenant(ctx->db, user_id) != FS_OK)
+	email = arena_strdup(env->arena, PQgetvalue(r, 0, 1));
+	if (db_begin_tenant(env->db, user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	/* At most one link a minute per account, so nobody can flood an inbox. */
-	r = db_query(ctx->db, ctx->arena,
+	r = db_query(env->db, env->arena,
 		     "SELECT 1 FROM password_reset_tokens WHERE created_at > now() - interval '60 seconds'",
 		     0, NULL);
 	if (!r || (PQntuples(r) == 0 &&
-		   account_mail_password_link(ctx->db, ctx->arena, ctx->cfg, user_id, email,
+		   account_mail_password_link(env->db, env->arena, env->cfg, user_id, email,
 					      ACCOUNT_LINK_RESET) < 0) ||
-	    db_commit(ctx->db) != FS_OK) {
-		db_rollback(ctx->db);
+	    db_commit(env->db) != FS_OK) {
+		db_rollback(env->db);
 		return fs_fail(err, FS_ERROR, "queueing the reset mail failed");
 	}
-	batch_wake(ctx->redis);
+	batch_wake(env->redis);
 	return FS_OK;
 }
 
-enum fs_status auth_reset_password(struct fs_ctx *ctx, const char *token, const char *password,
+enum fs_status auth_reset_password(struct fs_env *env, const char *token, const char *password,
 				   size_t password_len, struct fs_error *err)
 {
 	char hash[SHA256_HEX_LEN + 1], user_id[37], pw_hash[PASSWORD_HASH_MAX];
@@ -962,36 +901,36 @@ enum fs_status auth_reset_password(struct fs_ctx *ctx, const char *token, const 
 	if (!account_token_shape_ok(token, RESET_TOKEN_PREFIX))
 		return fs_fail(err, FS_BAD_REQUEST, "Invalid or expired reset token");
 	sha256_hex(token, strlen(token), hash);
-	if (!token_owner(ctx, "SELECT user_id FROM password_reset_tokens WHERE token_hash = $1", hash,
+	if (!token_owner(env, "SELECT user_id FROM password_reset_tokens WHERE token_hash = $1", hash,
 			 user_id))
 		return fs_fail(err, FS_BAD_REQUEST, "Invalid or expired reset token");
 	if (password_hash(password, password_len, pw_hash) < 0)
 		return fs_fail(err, FS_ERROR, "password hashing failed");
-	if (db_begin_tenant(ctx->db, user_id) != FS_OK)
+	if (db_begin_tenant(env->db, user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = db_query(ctx->db, ctx->arena,
+	r = db_query(env->db, env->arena,
 		     "UPDATE password_reset_tokens SET used_at = now()"
 		     " WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING id",
 		     1, p);
 	if (!r || PQntuples(r) != 1) {
-		db_rollback(ctx->db);
+		db_rollback(env->db);
 		return r ? fs_fail(err, FS_BAD_REQUEST, "Invalid or expired reset token")
 			 : fs_fail(err, FS_ERROR, "resetting the password failed");
 	}
 	/* Following the mailed link proves the address too. Every session
 	 * started before ends: refresh tokens revoked, access tokens by epoch. */
-	if (!db_query(ctx->db, ctx->arena,
+	if (!db_query(env->db, env->arena,
 		      "UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1,"
 		      " email_verified = true, email_verified_at = COALESCE(email_verified_at, now()),"
 		      " updated_at = now()",
 		      1, pp) ||
-	    !db_query(ctx->db, ctx->arena,
+	    !db_query(env->db, env->arena,
 		      "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL", 0, NULL) ||
-	    !db_query(ctx->db, ctx->arena,
+	    !db_query(env->db, env->arena,
 		      "UPDATE password_reset_tokens SET used_at = now() WHERE used_at IS NULL", 0,
 		      NULL) ||
-	    db_commit(ctx->db) != FS_OK) {
-		db_rollback(ctx->db);
+	    db_commit(env->db) != FS_OK) {
+		db_rollback(env->db);
 		return fs_fail(err, FS_ERROR, "resetting the password failed");
 	}
 	return FS_OK;

@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "http/context.h"
+#include "core/env.h"
+#include "core/status.h"
 #include "services/tokens.h"
 
 struct auth_tokens {
@@ -21,23 +22,32 @@ enum auth_credential { AUTH_NONE, AUTH_BEARER, AUTH_API_KEY, AUTH_MALFORMED };
 enum auth_credential auth_parse_credentials(const char *authorization, const char *api_key,
 					    const char **value);
 
-/* Install auth_authenticate as the server's authentication hook. */
-void auth_install(void);
-/* API key or Bearer JWT, then user state, then scope; fills ctx->auth. On
- * refusal the 401/403 answer is written and 0 returned. */
-int auth_authenticate(struct fs_ctx *ctx);
+/* Who an API key (or a Bearer JWT) belongs to: env->auth and env->user_id
+ * filled and FS_OK; FS_UNAUTHORIZED with the original's detail ("Invalid API
+ * key", "Invalid or expired token", "User not found or inactive"); FS_ERROR
+ * when the lookup failed. Known keys and tokens cost no database round trip. */
+enum fs_status auth_principal_from_key(struct fs_env *env, const char *key, struct fs_error *err);
+enum fs_status auth_principal_from_jwt(struct fs_env *env, const char *token, struct fs_error *err);
 
-enum fs_status auth_register(struct fs_ctx *ctx, const char *email, const char *password,
+/* The caller's per-minute budget after counting this request. */
+struct auth_rate {
+	long limit, remaining, reset; /* reset: seconds until the window ends */
+};
+/* Count this request against env->auth's budget: 1 within it, 0 over it (rate
+ * filled either way), -1 when Redis cannot tell (let it through). */
+int auth_rate_check(struct fs_env *env, struct auth_rate *rate);
+
+enum fs_status auth_register(struct fs_env *env, const char *email, const char *password,
 			     size_t password_len, struct auth_tokens *out, struct fs_error *err);
-enum fs_status auth_login(struct fs_ctx *ctx, const char *email, const char *password,
+enum fs_status auth_login(struct fs_env *env, const char *email, const char *password,
 			  size_t password_len, struct auth_tokens *out, struct fs_error *err,
 			  long *retry_after);
-enum fs_status auth_refresh(struct fs_ctx *ctx, const char *refresh_token,
+enum fs_status auth_refresh(struct fs_env *env, const char *refresh_token,
 			    struct auth_tokens *out, struct fs_error *err);
-enum fs_status auth_logout(struct fs_ctx *ctx, const char *refresh_token, int all,
+enum fs_status auth_logout(struct fs_env *env, const char *refresh_token, int all,
 			   struct fs_error *err);
 /* Change the caller's email and/or password (which needs the current one). */
-enum fs_status auth_update_profile(struct fs_ctx *ctx, const char *email,
+enum fs_status auth_update_profile(struct fs_env *env, const char *email,
 				   const char *current_password, size_t current_len,
 				   const char *new_password, size_t new_len, struct fs_error *err);
 
@@ -79,22 +89,22 @@ enum fs_status auth_platform_signature_claim(struct fs_redis *redis, const char 
 /* Find (by platform id, then email) or create the user; issue a new admin key.
  * An unverified account found by email is claimed: password, sessions and
  * keys revoked, data and id kept, the address mailed a set-password link. */
-enum fs_status auth_provision(struct fs_ctx *ctx, const struct provision_request *req,
+enum fs_status auth_provision(struct fs_env *env, const struct provision_request *req,
 			      char user_id[37], char *api_key, size_t key_size,
 			      struct fs_error *err);
 
 /* POST /auth/verify-email: claim a single-use link for the address it was
  * mailed to. FS_BAD_REQUEST when bad, used or expired. */
-enum fs_status auth_verify_email(struct fs_ctx *ctx, const char *token, struct fs_error *err);
+enum fs_status auth_verify_email(struct fs_env *env, const char *token, struct fs_error *err);
 /* Mail the caller a new verification link; FS_BAD_REQUEST when verified
  * already, FS_RATE_LIMITED (*retry_after seconds) within a minute of the last. */
-enum fs_status auth_resend_verification(struct fs_ctx *ctx, long *retry_after,
+enum fs_status auth_resend_verification(struct fs_env *env, long *retry_after,
 					struct fs_error *err);
 /* Mail a reset link when an active account has this address (at most one a
  * minute); FS_OK either way, so the answer tells nothing. */
-enum fs_status auth_forgot_password(struct fs_ctx *ctx, const char *email, struct fs_error *err);
+enum fs_status auth_forgot_password(struct fs_env *env, const char *email, struct fs_error *err);
 /* Claim a reset link: new password, address verified, every session ended. */
-enum fs_status auth_reset_password(struct fs_ctx *ctx, const char *token, const char *password,
+enum fs_status auth_reset_password(struct fs_env *env, const char *token, const char *password,
 				   size_t password_len, struct fs_error *err);
 
 #endif

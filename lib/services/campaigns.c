@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/db.h"
+#include "db/tenant.h"
 #include "json/json.h"
 #include "mail/template.h"
 #include "services/batch.h"
@@ -79,14 +81,14 @@ static enum fs_status check_subject(const char *subject, struct fs_error *err)
 }
 
 /* The template and the list, when given, must be ones the tenant can use. */
-static enum fs_status check_references(struct fs_ctx *ctx, const struct campaign_input *in,
+static enum fs_status check_references(struct fs_env *env, const struct campaign_input *in,
 				       struct fs_error *err)
 {
 	PGresult *r;
 
 	if (in->set_template && in->template_id) {
 		const char *p[1] = { in->template_id };
-		r = db_query(ctx->db, ctx->arena, "SELECT 1 FROM email_templates WHERE id = $1", 1, p);
+		r = db_query(env->db, env->arena, "SELECT 1 FROM email_templates WHERE id = $1", 1, p);
 		if (!r)
 			return fs_fail(err, FS_ERROR, "reading the template failed");
 		if (PQntuples(r) == 0)
@@ -94,7 +96,7 @@ static enum fs_status check_references(struct fs_ctx *ctx, const struct campaign
 	}
 	if (in->set_list && in->list_id) {
 		const char *p[1] = { in->list_id };
-		r = db_query(ctx->db, ctx->arena, "SELECT 1 FROM contact_lists WHERE id = $1", 1, p);
+		r = db_query(env->db, env->arena, "SELECT 1 FROM contact_lists WHERE id = $1", 1, p);
 		if (!r)
 			return fs_fail(err, FS_ERROR, "reading the list failed");
 		if (PQntuples(r) == 0)
@@ -103,7 +105,7 @@ static enum fs_status check_references(struct fs_ctx *ctx, const struct campaign
 	return FS_OK;
 }
 
-enum fs_status campaign_create(struct fs_ctx *ctx, const struct campaign_input *in,
+enum fs_status campaign_create(struct fs_env *env, const struct campaign_input *in,
 			       json_object **out, struct fs_error *err)
 {
 	const char *p[5] = { in->name, in->subject, in->template_id, in->list_id, in->scheduled_at };
@@ -112,31 +114,31 @@ enum fs_status campaign_create(struct fs_ctx *ctx, const struct campaign_input *
 
 	if ((st = check_subject(in->subject, err)) != FS_OK)
 		return st;
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	if ((st = check_references(ctx, in, err)) != FS_OK)
-		return fs_rollback_with(ctx, st);
-	r = db_query(ctx->db, ctx->arena,
+	if ((st = check_references(env, in, err)) != FS_OK)
+		return fs_rollback_with(env, st);
+	r = db_query(env->db, env->arena,
 		     "INSERT INTO campaigns AS c (user_id, name, subject, template_id, list_id,"
 		     " scheduled_at, status) VALUES (flowsend_current_user(), $1, $2, $3, $4,"
 		     " $5::timestamptz, CASE WHEN $5 IS NULL THEN 'draft' ELSE 'scheduled' END)"
 		     " RETURNING " CAMPAIGN_COLUMNS,
 		     5, p);
-	if (!r && strcmp(db_last_sqlstate(ctx->db), "23503") == 0) /* deleted meanwhile */
-		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Template or list not found"));
-	if (!r || PQntuples(r) != 1 || db_commit(ctx->db) != FS_OK)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "creating the campaign failed"));
+	if (!r && strcmp(db_last_sqlstate(env->db), "23503") == 0) /* deleted meanwhile */
+		return fs_rollback_with(env, fs_fail(err, FS_NOT_FOUND, "Template or list not found"));
+	if (!r || PQntuples(r) != 1 || db_commit(env->db) != FS_OK)
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "creating the campaign failed"));
 	*out = campaign_json(r, 0);
 	if (in->scheduled_at)
-		batch_wake(ctx->redis); /* it may already be due */
+		batch_wake(env->redis); /* it may already be due */
 	return FS_OK;
 }
 
-enum fs_status campaign_get(struct fs_ctx *ctx, const char *id, json_object **out,
+enum fs_status campaign_get(struct fs_env *env, const char *id, json_object **out,
 			    struct fs_error *err)
 {
 	const char *p[1] = { id };
-	PGresult *r = db_tenant_query(ctx->db, ctx->arena, ctx->user_id,
+	PGresult *r = db_tenant_query(env->db, env->arena, env->user_id,
 				      "SELECT " CAMPAIGN_COLUMNS " FROM campaigns c WHERE c.id = $1", 1, p);
 
 	if (!r)
@@ -147,7 +149,7 @@ enum fs_status campaign_get(struct fs_ctx *ctx, const char *id, json_object **ou
 	return FS_OK;
 }
 
-enum fs_status campaign_index(struct fs_ctx *ctx, const char *status, const struct fs_page *page,
+enum fs_status campaign_index(struct fs_env *env, const char *status, const struct fs_page *page,
 			      json_object **out, struct fs_error *err)
 {
 	char limit[24], offset[24];
@@ -156,18 +158,18 @@ enum fs_status campaign_index(struct fs_ctx *ctx, const char *status, const stru
 	json_object *items;
 
 	fs_page_limits(page, limit, offset);
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	rows = db_query(ctx->db, ctx->arena,
+	rows = db_query(env->db, env->arena,
 			"SELECT " CAMPAIGN_COLUMNS " FROM campaigns c"
 			" WHERE ($1::text IS NULL OR c.status = $1)"
 			" ORDER BY c.created_at DESC, c.id LIMIT $2::bigint OFFSET $3::bigint",
 			3, p);
-	total = db_query(ctx->db, ctx->arena,
+	total = db_query(env->db, env->arena,
 			 "SELECT count(*) FROM campaigns c WHERE ($1::text IS NULL OR c.status = $1)", 1, p);
 	if (!rows || !total)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "listing campaigns failed"));
-	db_commit(ctx->db);
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "listing campaigns failed"));
+	db_commit(env->db);
 	items = json_object_new_array();
 	for (int i = 0; i < PQntuples(rows); i++)
 		json_object_array_add(items, campaign_json(rows, i));
@@ -177,19 +179,19 @@ enum fs_status campaign_index(struct fs_ctx *ctx, const char *status, const stru
 
 /* Lock the campaign row and read its status (and, when asked, its template
  * and list); on failure err is filled and the transaction rolled back. */
-static enum fs_status lock_campaign(struct fs_ctx *ctx, const char *id, const char **status,
+static enum fs_status lock_campaign(struct fs_env *env, const char *id, const char **status,
 				    const char **template_id, const char **list_id,
 				    struct fs_error *err)
 {
 	const char *p[1] = { id };
-	PGresult *r = db_query(ctx->db, ctx->arena,
+	PGresult *r = db_query(env->db, env->arena,
 			       "SELECT status, template_id, list_id FROM campaigns WHERE id = $1 FOR UPDATE",
 			       1, p);
 
 	if (!r)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the campaign failed"));
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "reading the campaign failed"));
 	if (PQntuples(r) == 0)
-		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Campaign not found"));
+		return fs_rollback_with(env, fs_fail(err, FS_NOT_FOUND, "Campaign not found"));
 	*status = db_get(r, 0, "status");
 	if (template_id)
 		*template_id = db_get(r, 0, "template_id");
@@ -198,7 +200,7 @@ static enum fs_status lock_campaign(struct fs_ctx *ctx, const char *id, const ch
 	return FS_OK;
 }
 
-enum fs_status campaign_update(struct fs_ctx *ctx, const char *id, const struct campaign_input *in,
+enum fs_status campaign_update(struct fs_env *env, const char *id, const struct campaign_input *in,
 			       json_object **out, struct fs_error *err)
 {
 	const char *p[10] = { id,
@@ -217,17 +219,17 @@ enum fs_status campaign_update(struct fs_ctx *ctx, const char *id, const struct 
 
 	if (in->set_subject && (st = check_subject(in->subject, err)) != FS_OK)
 		return st;
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	if ((st = lock_campaign(ctx, id, &status, NULL, NULL, err)) != FS_OK)
+	if ((st = lock_campaign(env, id, &status, NULL, NULL, err)) != FS_OK)
 		return st;
 	if (strcmp(status, "draft") != 0 && strcmp(status, "scheduled") != 0)
-		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+		return fs_rollback_with(env, fs_fail(err, FS_BAD_REQUEST,
 						  "Can only update draft or scheduled campaigns"));
-	if ((st = check_references(ctx, in, err)) != FS_OK)
-		return fs_rollback_with(ctx, st);
+	if ((st = check_references(env, in, err)) != FS_OK)
+		return fs_rollback_with(env, st);
 	/* A time makes it scheduled; clearing the time makes it a draft again. */
-	r = db_query(ctx->db, ctx->arena,
+	r = db_query(env->db, env->arena,
 		     "UPDATE campaigns AS c SET name = COALESCE($2, c.name),"
 		     " subject = COALESCE($3, c.subject),"
 		     " template_id = CASE WHEN $4::boolean THEN $5::uuid ELSE c.template_id END,"
@@ -237,30 +239,30 @@ enum fs_status campaign_update(struct fs_ctx *ctx, const char *id, const struct 
 		     "  WHEN $9 IS NULL THEN 'draft' ELSE 'scheduled' END,"
 		     " updated_at = now() WHERE c.id = $1 RETURNING " CAMPAIGN_COLUMNS,
 		     9, p);
-	if (!r || PQntuples(r) != 1 || db_commit(ctx->db) != FS_OK)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "updating the campaign failed"));
+	if (!r || PQntuples(r) != 1 || db_commit(env->db) != FS_OK)
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "updating the campaign failed"));
 	*out = campaign_json(r, 0);
 	if (in->set_scheduled && in->scheduled_at)
-		batch_wake(ctx->redis);
+		batch_wake(env->redis);
 	return FS_OK;
 }
 
-enum fs_status campaign_delete(struct fs_ctx *ctx, const char *id, struct fs_error *err)
+enum fs_status campaign_delete(struct fs_env *env, const char *id, struct fs_error *err)
 {
 	const char *p[1] = { id };
 	const char *status;
 	enum fs_status st;
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	if ((st = lock_campaign(ctx, id, &status, NULL, NULL, err)) != FS_OK)
+	if ((st = lock_campaign(env, id, &status, NULL, NULL, err)) != FS_OK)
 		return st;
 	if (strcmp(status, "sending") == 0 || strcmp(status, "sent") == 0)
-		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+		return fs_rollback_with(env, fs_fail(err, FS_BAD_REQUEST,
 						  "Cannot delete a campaign that has been sent"));
-	if (!db_query(ctx->db, ctx->arena, "DELETE FROM campaigns WHERE id = $1", 1, p) ||
-	    db_commit(ctx->db) != FS_OK)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "deleting the campaign failed"));
+	if (!db_query(env->db, env->arena, "DELETE FROM campaigns WHERE id = $1", 1, p) ||
+	    db_commit(env->db) != FS_OK)
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "deleting the campaign failed"));
 	return FS_OK;
 }
 
@@ -381,7 +383,7 @@ enum fs_status campaign_start(struct fs_db *db, struct arena *a, const char *id,
 	return FS_OK;
 }
 
-enum fs_status campaign_send(struct fs_ctx *ctx, const char *id, json_object **out,
+enum fs_status campaign_send(struct fs_env *env, const char *id, json_object **out,
 			     struct fs_error *err)
 {
 	const char *p[1] = { id };
@@ -390,29 +392,29 @@ enum fs_status campaign_send(struct fs_ctx *ctx, const char *id, json_object **o
 	enum fs_status st;
 	PGresult *r;
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	if ((st = lock_campaign(ctx, id, &status, &template_id, &list_id, err)) != FS_OK)
+	if ((st = lock_campaign(env, id, &status, &template_id, &list_id, err)) != FS_OK)
 		return st;
 	if (strcmp(status, "draft") != 0 && strcmp(status, "scheduled") != 0)
-		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+		return fs_rollback_with(env, fs_fail(err, FS_BAD_REQUEST,
 						  "Campaign must be in draft or scheduled status to send"));
 	if (!template_id)
-		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST, "Campaign has no template"));
-	st = campaign_start(ctx->db, ctx->arena, id, ctx->user_id, list_id,
-			    plan_find_or_default(ctx->auth.plan), &recipients, err);
+		return fs_rollback_with(env, fs_fail(err, FS_BAD_REQUEST, "Campaign has no template"));
+	st = campaign_start(env->db, env->arena, id, env->user_id, list_id,
+			    plan_find_or_default(env->auth.plan), &recipients, err);
 	if (st != FS_OK)
-		return fs_rollback_with(ctx, st);
-	r = db_query(ctx->db, ctx->arena,
+		return fs_rollback_with(env, st);
+	r = db_query(env->db, env->arena,
 		     "SELECT " CAMPAIGN_COLUMNS " FROM campaigns c WHERE c.id = $1", 1, p);
-	if (!r || PQntuples(r) != 1 || db_commit(ctx->db) != FS_OK)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "starting the campaign failed"));
+	if (!r || PQntuples(r) != 1 || db_commit(env->db) != FS_OK)
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "starting the campaign failed"));
 	*out = campaign_json(r, 0);
-	batch_wake(ctx->redis);
+	batch_wake(env->redis);
 	return FS_OK;
 }
 
-enum fs_status campaign_test(struct fs_ctx *ctx, const char *id, const char *email,
+enum fs_status campaign_test(struct fs_env *env, const char *id, const char *email,
 			     struct fs_error *err)
 {
 	const char *p[1] = { id }, *ep[1] = { email };
@@ -425,9 +427,9 @@ enum fs_status campaign_test(struct fs_ctx *ctx, const char *id, const char *ema
 	char perr[64];
 	PGresult *r;
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = fs_query_row(ctx,
+	r = fs_query_row(env,
 			 "SELECT c.subject, t.html_content, t.text_content, u.postal_address"
 			 " FROM campaigns c JOIN users u ON u.id = c.user_id"
 			 " LEFT JOIN email_templates t ON t.id = c.template_id WHERE c.id = $1",
@@ -435,15 +437,15 @@ enum fs_status campaign_test(struct fs_ctx *ctx, const char *id, const char *ema
 	if (!r)
 		return st;
 	if (!db_get(r, 0, "html_content"))
-		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST, "Campaign has no template"));
+		return fs_rollback_with(env, fs_fail(err, FS_BAD_REQUEST, "Campaign has no template"));
 	postal = db_get(r, 0, "postal_address");
-	v.postal_address = postal ? postal : ctx->cfg->postal_address;
-	v.unsubscribe_url = arena_sprintf(ctx->arena, "%s/u/test", ctx->cfg->public_url);
+	v.postal_address = postal ? postal : env->cfg->postal_address;
+	v.unsubscribe_url = arena_sprintf(env->arena, "%s/u/test", env->cfg->public_url);
 	if ((st = template_compile(db_get(r, 0, "subject"), db_get(r, 0, "html_content"),
 				   db_get(r, 0, "text_content"), &m, err)) != FS_OK)
-		return fs_rollback_with(ctx, st);
+		return fs_rollback_with(env, st);
 	/* The address's own contact data when it is a contact, else sample data. */
-	r = db_query(ctx->db, ctx->arena,
+	r = db_query(env->db, env->arena,
 		     "SELECT first_name, last_name, custom_fields::text AS custom FROM contacts"
 		     " WHERE lower(email) = lower($1)",
 		     1, ep);
@@ -452,37 +454,37 @@ enum fs_status campaign_test(struct fs_ctx *ctx, const char *id, const char *ema
 		v.last_name = db_get(r, 0, "last_name");
 		custom = db_get(r, 0, "custom");
 		if ((v.custom = fs_json_parse(custom, strlen(custom), perr, sizeof(perr))))
-			arena_add_cleanup(ctx->arena, fs_json_release, v.custom);
+			arena_add_cleanup(env->arena, fs_json_release, v.custom);
 	}
 	if (tpl_render(m.subject, &v, &subject) < 0 || tpl_render(m.html, &v, &html) < 0 ||
 	    tpl_render(m.text, &v, &text) < 0) {
 		st = fs_fail(err, FS_ERROR, "rendering the test failed");
 		goto out;
 	}
-	if ((st = lock_monthly_usage(ctx->db, ctx->arena, ctx->user_id, err)) != FS_OK ||
-	    (st = check_monthly_limit(ctx->db, ctx->arena, ctx->user_id,
-				      plan_find_or_default(ctx->auth.plan), 1, 0, err)) != FS_OK)
+	if ((st = lock_monthly_usage(env->db, env->arena, env->user_id, err)) != FS_OK ||
+	    (st = check_monthly_limit(env->db, env->arena, env->user_id,
+				      plan_find_or_default(env->auth.plan), 1, 0, err)) != FS_OK)
 		goto out;
 	payload = json_object_new_object();
 	json_object_object_add(payload, "subject", json_object_new_string_len(subject.buf, (int)subject.len));
 	json_object_object_add(payload, "html", json_object_new_string_len(html.buf, (int)html.len));
 	json_object_object_add(payload, "text", json_object_new_string_len(text.buf, (int)text.len));
 	json_object_object_add(payload, "test_of_campaign", json_object_new_string(id));
-	arena_add_cleanup(ctx->arena, fs_json_release, payload);
+	arena_add_cleanup(env->arena, fs_json_release, payload);
 	{
 		const char *ip[2] = { email, fs_json_string(payload, NULL) };
-		r = db_query(ctx->db, ctx->arena,
+		r = db_query(env->db, env->arena,
 			     "INSERT INTO outbox (user_id, to_email, payload)"
 			     " VALUES (flowsend_current_user(), $1, $2::jsonb)",
 			     2, ip);
 	}
-	st = r && db_commit(ctx->db) == FS_OK ? FS_OK
+	st = r && db_commit(env->db) == FS_OK ? FS_OK
 					       : fs_fail(err, FS_ERROR, "queueing the test failed");
 out:
 	if (st != FS_OK)
-		db_rollback(ctx->db);
+		db_rollback(env->db);
 	else
-		batch_wake(ctx->redis);
+		batch_wake(env->redis);
 	tpl_message_free(&m);
 	strbuf_free(&subject);
 	strbuf_free(&html);
@@ -490,7 +492,7 @@ out:
 	return st;
 }
 
-enum fs_status campaign_cancel(struct fs_ctx *ctx, const char *id, json_object **out,
+enum fs_status campaign_cancel(struct fs_env *env, const char *id, json_object **out,
 			       struct fs_error *err)
 {
 	const char *p[1] = { id };
@@ -498,24 +500,24 @@ enum fs_status campaign_cancel(struct fs_ctx *ctx, const char *id, json_object *
 	enum fs_status st;
 	PGresult *r;
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	if ((st = lock_campaign(ctx, id, &status, NULL, NULL, err)) != FS_OK)
+	if ((st = lock_campaign(env, id, &status, NULL, NULL, err)) != FS_OK)
 		return st;
 	if (strcmp(status, "scheduled") != 0 && strcmp(status, "sending") != 0)
-		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+		return fs_rollback_with(env, fs_fail(err, FS_BAD_REQUEST,
 						  "Only scheduled or sending campaigns can be cancelled"));
 	/* Mail already handed to a worker finishes; the rest never leaves. */
-	r = db_query(ctx->db, ctx->arena,
+	r = db_query(env->db, env->arena,
 		     "UPDATE outbox SET status = 'cancelled' WHERE campaign_id = $1 AND status = 'pending'",
 		     1, p);
 	if (r)
-		r = db_query(ctx->db, ctx->arena,
+		r = db_query(env->db, env->arena,
 			     "UPDATE campaigns AS c SET status = 'cancelled', updated_at = now()"
 			     " WHERE c.id = $1 RETURNING " CAMPAIGN_COLUMNS,
 			     1, p);
-	if (!r || PQntuples(r) != 1 || db_commit(ctx->db) != FS_OK)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "cancelling the campaign failed"));
+	if (!r || PQntuples(r) != 1 || db_commit(env->db) != FS_OK)
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "cancelling the campaign failed"));
 	*out = campaign_json(r, 0);
 	return FS_OK;
 }
@@ -530,7 +532,7 @@ static json_object *rate(long long part, long long whole)
 	return json_object_new_double_s(v, text);
 }
 
-enum fs_status campaign_analytics(struct fs_ctx *ctx, const char *id, json_object **out,
+enum fs_status campaign_analytics(struct fs_env *env, const char *id, json_object **out,
 				  struct fs_error *err)
 {
 	static const char *const totals[][2] = {
@@ -548,10 +550,10 @@ enum fs_status campaign_analytics(struct fs_ctx *ctx, const char *id, json_objec
 	json_object *o, *arr;
 	long long sent;
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	/* Opens and clicks count each contact once, from the events themselves. */
-	r = db_query(ctx->db, ctx->arena,
+	r = db_query(env->db, env->arena,
 		     "SELECT c.id, c.name, c.sent_count, c.delivered_count, c.bounce_count,"
 		     " c.unsubscribe_count, c.complaint_count, c.failed_count,"
 		     " (SELECT count(DISTINCT e.contact_id) FROM email_events e WHERE e.campaign_id = c.id"
@@ -560,7 +562,7 @@ enum fs_status campaign_analytics(struct fs_ctx *ctx, const char *id, json_objec
 		     "   AND e.event_type = 'clicked' AND NOT e.is_bot) AS unique_clicks"
 		     " FROM campaigns c WHERE c.id = $1",
 		     1, p);
-	links = r ? db_query(ctx->db, ctx->arena,
+	links = r ? db_query(env->db, env->arena,
 			     "SELECT l.url, l.click_count,"
 			     " (SELECT count(DISTINCT e.contact_id) FROM email_events e"
 			     "   WHERE e.campaign_id = l.campaign_id AND e.event_type = 'clicked'"
@@ -570,8 +572,8 @@ enum fs_status campaign_analytics(struct fs_ctx *ctx, const char *id, json_objec
 			     1, p)
 		  : NULL;
 	if (!r || !links)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the analytics failed"));
-	db_commit(ctx->db);
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "reading the analytics failed"));
+	db_commit(env->db);
 	if (PQntuples(r) == 0)
 		return fs_fail(err, FS_NOT_FOUND, "Campaign not found");
 	sent = db_get_ll(r, 0, "sent_count", 0);
@@ -599,7 +601,7 @@ enum fs_status campaign_analytics(struct fs_ctx *ctx, const char *id, json_objec
 	return FS_OK;
 }
 
-enum fs_status campaign_events(struct fs_ctx *ctx, const char *id, const char *event_type,
+enum fs_status campaign_events(struct fs_env *env, const char *id, const char *event_type,
 			       const struct fs_page *page, json_object **out, struct fs_error *err)
 {
 	char limit[24], offset[24];
@@ -608,23 +610,23 @@ enum fs_status campaign_events(struct fs_ctx *ctx, const char *id, const char *e
 	json_object *items;
 
 	fs_page_limits(page, limit, offset);
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	found = db_query(ctx->db, ctx->arena, "SELECT 1 FROM campaigns WHERE id = $1", 1, p);
-	rows = db_query(ctx->db, ctx->arena,
+	found = db_query(env->db, env->arena, "SELECT 1 FROM campaigns WHERE id = $1", 1, p);
+	rows = db_query(env->db, env->arena,
 			"SELECT e.id, e.campaign_id, e.flow_id, e.contact_id, e.event_type,"
 			" e.metadata::text AS metadata, flowsend_ts(e.created_at) AS created_at"
 			" FROM email_events e WHERE e.campaign_id = $1"
 			" AND ($2::text IS NULL OR e.event_type = $2)"
 			" ORDER BY e.created_at DESC, e.id DESC LIMIT $3::bigint OFFSET $4::bigint",
 			4, p);
-	total = db_query(ctx->db, ctx->arena,
+	total = db_query(env->db, env->arena,
 			 "SELECT count(*) FROM email_events e WHERE e.campaign_id = $1"
 			 " AND ($2::text IS NULL OR e.event_type = $2)",
 			 2, p);
 	if (!found || !rows || !total)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "listing events failed"));
-	db_commit(ctx->db);
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "listing events failed"));
+	db_commit(env->db);
 	if (PQntuples(found) == 0)
 		return fs_fail(err, FS_NOT_FOUND, "Campaign not found");
 	items = json_object_new_array();

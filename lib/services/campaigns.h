@@ -8,7 +8,9 @@
 #include <json-c/json.h>
 
 #include "db/db.h"
-#include "http/context.h"
+#include "core/env.h"
+#include "core/status.h"
+#include "json/page.h"
 #include "models/plan.h"
 
 #define CAMPAIGN_STATUSES "draft, scheduled, sending, sent, failed, cancelled"
@@ -26,26 +28,26 @@ struct campaign_input {
 int campaign_status_valid(const char *s);
 int campaign_event_type_valid(const char *s);
 
-enum fs_status campaign_create(struct fs_ctx *ctx, const struct campaign_input *in,
+enum fs_status campaign_create(struct fs_env *env, const struct campaign_input *in,
 			       json_object **out, struct fs_error *err);
-enum fs_status campaign_get(struct fs_ctx *ctx, const char *id, json_object **out,
+enum fs_status campaign_get(struct fs_env *env, const char *id, json_object **out,
 			    struct fs_error *err);
-enum fs_status campaign_index(struct fs_ctx *ctx, const char *status, const struct fs_page *page,
+enum fs_status campaign_index(struct fs_env *env, const char *status, const struct fs_page *page,
 			      json_object **out, struct fs_error *err);
-enum fs_status campaign_update(struct fs_ctx *ctx, const char *id, const struct campaign_input *in,
+enum fs_status campaign_update(struct fs_env *env, const char *id, const struct campaign_input *in,
 			       json_object **out, struct fs_error *err);
-enum fs_status campaign_delete(struct fs_ctx *ctx, const char *id, struct fs_error *err);
+enum fs_status campaign_delete(struct fs_env *env, const char *id, struct fs_error *err);
 /* Freeze the recipients and hand the campaign to the worker (202). */
-enum fs_status campaign_send(struct fs_ctx *ctx, const char *id, json_object **out,
+enum fs_status campaign_send(struct fs_env *env, const char *id, json_object **out,
 			     struct fs_error *err);
 /* Queue one rendered copy to email, outside the campaign's figures. */
-enum fs_status campaign_test(struct fs_ctx *ctx, const char *id, const char *email,
+enum fs_status campaign_test(struct fs_env *env, const char *id, const char *email,
 			     struct fs_error *err);
-enum fs_status campaign_cancel(struct fs_ctx *ctx, const char *id, json_object **out,
+enum fs_status campaign_cancel(struct fs_env *env, const char *id, json_object **out,
 			       struct fs_error *err);
-enum fs_status campaign_analytics(struct fs_ctx *ctx, const char *id, json_object **out,
+enum fs_status campaign_analytics(struct fs_env *env, const char *id, json_object **out,
 				  struct fs_error *err);
-enum fs_status campaign_events(struct fs_ctx *ctx, const char *id, const char *event_type,
+enum fs_status campaign_events(struct fs_env *env, const char *id, const char *event_type,
 			       const struct fs_page *page, json_object **out, struct fs_error *err);
 
 /* Inside an open transaction on db with the campaign row locked and found

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "db/db.h"
+#include "db/tenant.h"
 #include "models/contact.h"
 #include "models/plan.h"
 
@@ -26,10 +27,10 @@ int contacts_have_listeners(void)
 	return ncreated_listeners > 0;
 }
 
-void contacts_announce_created(struct fs_ctx *ctx, const char *const *ids, size_t n)
+void contacts_announce_created(struct fs_env *env, const char *const *ids, size_t n)
 {
 	for (size_t i = 0; i < ncreated_listeners && n > 0; i++)
-		created_listeners[i](ctx, ids, n);
+		created_listeners[i](env, ids, n);
 }
 
 char *contacts_like_pattern(struct arena *a, const char *s)
@@ -61,39 +62,39 @@ static const char *lower_copy(struct arena *a, const char *s)
 }
 
 /* Begin the tenant transaction or fail with a logged 500. */
-static enum fs_status begin(struct fs_ctx *ctx, struct fs_error *err)
+static enum fs_status begin(struct fs_env *env, struct fs_error *err)
 {
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	return FS_OK;
 }
 
-static enum fs_status commit(struct fs_ctx *ctx, struct fs_error *err)
+static enum fs_status commit(struct fs_env *env, struct fs_error *err)
 {
-	if (db_commit(ctx->db) != FS_OK)
+	if (db_commit(env->db) != FS_OK)
 		return fs_fail(err, FS_ERROR, "commit failed");
 	return FS_OK;
 }
 
-static enum fs_status duplicate_or_error(struct fs_ctx *ctx, const char *email,
+static enum fs_status duplicate_or_error(struct fs_env *env, const char *email,
 					 struct fs_error *err, const char *what)
 {
-	if (strcmp(db_last_sqlstate(ctx->db), "23505") == 0)
-		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+	if (strcmp(db_last_sqlstate(env->db), "23505") == 0)
+		return fs_rollback_with(env, fs_fail(err, FS_BAD_REQUEST,
 						  "Contact with email %s already exists", email));
-	return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "%s failed", what));
+	return fs_rollback_with(env, fs_fail(err, FS_ERROR, "%s failed", what));
 }
 
-long contacts_room_left(struct fs_ctx *ctx)
+long contacts_room_left(struct fs_env *env)
 {
-	const struct plan *plan = plan_find_or_default(ctx->auth.plan);
-	const char *u[1] = { ctx->user_id };
+	const struct plan *plan = plan_find_or_default(env->auth.plan);
+	const char *u[1] = { env->user_id };
 	PGresult *r;
 	long left;
 
 	if (plan->max_contacts == PLAN_UNLIMITED)
 		return -1;
-	r = db_query(ctx->db, ctx->arena,
+	r = db_query(env->db, env->arena,
 		     "SELECT pg_advisory_xact_lock(hashtextextended($1, 7410004)),"
 		     " (SELECT contacts FROM tenant_counters) AS n",
 		     1, u);
@@ -103,10 +104,10 @@ long contacts_room_left(struct fs_ctx *ctx)
 	return left < 0 ? 0 : left;
 }
 
-enum fs_status contact_create(struct fs_ctx *ctx, const struct contact_input *in,
+enum fs_status contact_create(struct fs_env *env, const struct contact_input *in,
 			      const char **json, struct fs_error *err)
 {
-	const char *email = lower_copy(ctx->arena, in->email);
+	const char *email = lower_copy(env->arena, in->email);
 	const char *params[6] = {
 		email,
 		in->set_first_name ? in->first_name : NULL,
@@ -120,17 +121,17 @@ enum fs_status contact_create(struct fs_ctx *ctx, const struct contact_input *in
 
 	long left;
 
-	if ((st = begin(ctx, err)) != FS_OK)
+	if ((st = begin(env, err)) != FS_OK)
 		return st;
-	left = contacts_room_left(ctx);
+	left = contacts_room_left(env);
 	if (left == -2)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the contact count failed"));
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "reading the contact count failed"));
 	if (left == 0)
-		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+		return fs_rollback_with(env, fs_fail(err, FS_BAD_REQUEST,
 						  "Contact limit reached for your plan"));
 	/* An address that unsubscribed before (as a contact since deleted, say)
 	 * is created unsubscribed: only its owner can sign up again (schema 0013). */
-	r = db_query(ctx->db, ctx->arena,
+	r = db_query(env->db, env->arena,
 		     "INSERT INTO contacts AS c (user_id, email, first_name, last_name, tags,"
 		     " custom_fields, is_subscribed, subscribed_at, unsubscribed_at)"
 		     " SELECT flowsend_current_user(), $1, $2, $3,"
@@ -142,22 +143,22 @@ enum fs_status contact_create(struct fs_ctx *ctx, const struct contact_input *in
 		     " RETURNING c.id, flowsend_contact_json(c) AS j",
 		     6, params);
 	if (!r)
-		return duplicate_or_error(ctx, email, err, "creating the contact");
-	if ((st = commit(ctx, err)) != FS_OK)
+		return duplicate_or_error(env, email, err, "creating the contact");
+	if ((st = commit(env, err)) != FS_OK)
 		return st;
 	{
-		const char *ids[1] = { arena_strdup(ctx->arena, db_get(r, 0, "id")) };
-		contacts_announce_created(ctx, ids, 1);
+		const char *ids[1] = { arena_strdup(env->arena, db_get(r, 0, "id")) };
+		contacts_announce_created(env, ids, 1);
 	}
 	*json = db_get(r, 0, "j");
 	return FS_OK;
 }
 
-enum fs_status contact_get(struct fs_ctx *ctx, const char *id, const char **json,
+enum fs_status contact_get(struct fs_env *env, const char *id, const char **json,
 			   struct fs_error *err)
 {
 	const char *params[1] = { id };
-	PGresult *r = db_tenant_query(ctx->db, ctx->arena, ctx->user_id,
+	PGresult *r = db_tenant_query(env->db, env->arena, env->user_id,
 				      "SELECT flowsend_contact_json(c) AS j FROM contacts c WHERE c.id = $1",
 				      1, params);
 
@@ -169,10 +170,10 @@ enum fs_status contact_get(struct fs_ctx *ctx, const char *id, const char **json
 	return FS_OK;
 }
 
-enum fs_status contact_update(struct fs_ctx *ctx, const char *id, const struct contact_input *in,
+enum fs_status contact_update(struct fs_env *env, const char *id, const struct contact_input *in,
 			      const char **json, struct fs_error *err)
 {
-	const char *email = in->set_email ? lower_copy(ctx->arena, in->email) : NULL;
+	const char *email = in->set_email ? lower_copy(env->arena, in->email) : NULL;
 	const char *params[10] = {
 		id,
 		in->set_email ? "t" : "f", email,
@@ -185,12 +186,12 @@ enum fs_status contact_update(struct fs_ctx *ctx, const char *id, const struct c
 	PGresult *r;
 	enum fs_status st;
 
-	if ((st = begin(ctx, err)) != FS_OK)
+	if ((st = begin(env, err)) != FS_OK)
 		return st;
 	if (in->set_is_subscribed && in->is_subscribed) {
 		/* Subscribing again is the person's own act, never the merchant's. */
 		const char *op[3] = { id, email, in->set_email ? "t" : "f" };
-		r = db_query(ctx->db, ctx->arena,
+		r = db_query(env->db, env->arena,
 			     "SELECT EXISTS (SELECT 1 FROM opt_outs o WHERE o.user_id = flowsend_current_user()"
 			     "  AND o.email_hash = flowsend_email_hash(CASE WHEN $3::boolean THEN $2"
 			     "   ELSE c.email END))"
@@ -198,17 +199,17 @@ enum fs_status contact_update(struct fs_ctx *ctx, const char *id, const struct c
 			     " FROM contacts c WHERE c.id = $1",
 			     3, op);
 		if (!r)
-			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading the contact failed"));
+			return fs_rollback_with(env, fs_fail(err, FS_ERROR, "reading the contact failed"));
 		if (PQntuples(r) == 1 && db_get_bool(r, 0, "refused"))
 			return fs_rollback_with(
-				ctx, fs_fail(err, FS_BAD_REQUEST,
+				env, fs_fail(err, FS_BAD_REQUEST,
 					     "This address unsubscribed; only its owner can subscribe"
 					     " again, through a signup form"));
 	}
 	/* The old subscription state comes from the row before the update, so an
 	 * unsubscribe is recorded once, when it actually happens. An address
 	 * changed to one that opted out stops being mailed too. */
-	r = db_query(ctx->db, ctx->arena,
+	r = db_query(env->db, env->arena,
 		     "WITH old AS (SELECT id, is_subscribed, $2::boolean AND EXISTS (SELECT 1"
 		     "  FROM opt_outs o WHERE o.user_id = flowsend_current_user()"
 		     "  AND o.email_hash = flowsend_email_hash($3)) AS opted_out"
@@ -234,38 +235,38 @@ enum fs_status contact_update(struct fs_ctx *ctx, const char *id, const struct c
 		     " flowsend_contact_json(c) AS j",
 		     10, params);
 	if (!r)
-		return duplicate_or_error(ctx, email ? email : "", err, "updating the contact");
+		return duplicate_or_error(env, email ? email : "", err, "updating the contact");
 	if (PQntuples(r) == 0)
-		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact not found"));
+		return fs_rollback_with(env, fs_fail(err, FS_NOT_FOUND, "Contact not found"));
 	if (db_get_bool(r, 0, "was_subscribed") && !db_get_bool(r, 0, "is_subscribed")) {
 		const char *u[2] = { id, db_get(r, 0, "email") };
-		if (!db_query(ctx->db, ctx->arena,
+		if (!db_query(env->db, env->arena,
 			      "INSERT INTO unsubscribes (user_id, contact_id, email_hash, source)"
 			      " VALUES (flowsend_current_user(), $1, flowsend_email_hash($2), 'api')",
 			      2, u))
-			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "recording the unsubscribe failed"));
+			return fs_rollback_with(env, fs_fail(err, FS_ERROR, "recording the unsubscribe failed"));
 	}
-	if ((st = commit(ctx, err)) != FS_OK)
+	if ((st = commit(env, err)) != FS_OK)
 		return st;
 	*json = db_get(r, 0, "j");
 	return FS_OK;
 }
 
-enum fs_status contact_delete(struct fs_ctx *ctx, const char *id, struct fs_error *err)
+enum fs_status contact_delete(struct fs_env *env, const char *id, struct fs_error *err)
 {
 	const char *params[1] = { id };
 	PGresult *r;
 	enum fs_status st;
 
-	if ((st = begin(ctx, err)) != FS_OK)
+	if ((st = begin(env, err)) != FS_OK)
 		return st;
-	r = db_query(ctx->db, ctx->arena, "DELETE FROM contacts WHERE id = $1 RETURNING id", 1,
+	r = db_query(env->db, env->arena, "DELETE FROM contacts WHERE id = $1 RETURNING id", 1,
 		     params);
 	if (!r)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "deleting the contact failed"));
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "deleting the contact failed"));
 	if (PQntuples(r) == 0)
-		return fs_rollback_with(ctx, fs_fail(err, FS_NOT_FOUND, "Contact not found"));
-	return commit(ctx, err);
+		return fs_rollback_with(env, fs_fail(err, FS_NOT_FOUND, "Contact not found"));
+	return commit(env, err);
 }
 
 /* Every table that can hold a copy of a contact's data, and what erasure does
@@ -275,56 +276,56 @@ enum fs_status contact_delete(struct fs_ctx *ctx, const char *id, struct fs_erro
  * form_submissions by address or contact deleted; email_events stripped of
  * metadata and url (the figures stay); unsubscribes and opt_outs deleted;
  * suppressions keep the hash only, so the address is never mailed again. */
-enum fs_status contact_erase(struct fs_ctx *ctx, const char *id, struct fs_error *err)
+enum fs_status contact_erase(struct fs_env *env, const char *id, struct fs_error *err)
 {
 	const char *params[1] = { id };
 	const char *both[2] = { id, NULL };
 	PGresult *r;
 	enum fs_status st;
 
-	if ((st = begin(ctx, err)) != FS_OK)
+	if ((st = begin(env, err)) != FS_OK)
 		return st;
-	r = fs_query_row(ctx, "SELECT email FROM contacts WHERE id = $1 FOR UPDATE", 1, params,
+	r = fs_query_row(env, "SELECT email FROM contacts WHERE id = $1 FOR UPDATE", 1, params,
 			 "reading the contact", "Contact not found", &st, err);
 	if (!r)
 		return st;
-	both[1] = arena_strdup(ctx->arena, db_get(r, 0, "email"));
+	both[1] = arena_strdup(env->arena, db_get(r, 0, "email"));
 	/* Events outlive the contact for the account's totals, but nothing in
 	 * them may point back at the person; test sends have none. */
-	if (!db_query(ctx->db, ctx->arena,
+	if (!db_query(env->db, env->arena,
 		      "INSERT INTO suppressions (user_id, email_hash, email, reason)"
 		      " VALUES (flowsend_current_user(), flowsend_email_hash($1), NULL, 'erasure')"
 		      " ON CONFLICT (user_id, email_hash) DO UPDATE SET email = NULL, reason = 'erasure'",
 		      1, both + 1) ||
-	    !db_query(ctx->db, ctx->arena,
+	    !db_query(env->db, env->arena,
 		      "UPDATE email_events SET metadata = '{}', url = NULL WHERE contact_id = $1", 1,
 		      params) ||
-	    !db_query(ctx->db, ctx->arena,
+	    !db_query(env->db, env->arena,
 		      "DELETE FROM outbox WHERE user_id = flowsend_current_user() AND contact_id IS NULL"
 		      " AND lower(to_email) = lower($1) AND NOT (payload IS NOT NULL AND payload ? 'account_mail')",
 		      1, both + 1) ||
-	    !db_query(ctx->db, ctx->arena,
+	    !db_query(env->db, env->arena,
 		      "DELETE FROM form_submissions WHERE user_id = flowsend_current_user()"
 		      " AND (lower(email) = lower($2) OR contact_id = $1)",
 		      2, both) ||
-	    !db_query(ctx->db, ctx->arena,
+	    !db_query(env->db, env->arena,
 		      "DELETE FROM unsubscribes WHERE user_id = flowsend_current_user()"
 		      " AND (email_hash = flowsend_email_hash($2) OR contact_id = $1)",
 		      2, both) ||
-	    !db_query(ctx->db, ctx->arena,
+	    !db_query(env->db, env->arena,
 		      "DELETE FROM opt_outs WHERE user_id = flowsend_current_user()"
 		      " AND email_hash = flowsend_email_hash($1)",
 		      1, both + 1) ||
-	    !db_query(ctx->db, ctx->arena, "DELETE FROM contacts WHERE id = $1", 1, params))
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "erasing the contact failed"));
-	return commit(ctx, err);
+	    !db_query(env->db, env->arena, "DELETE FROM contacts WHERE id = $1", 1, params))
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "erasing the contact failed"));
+	return commit(env, err);
 }
 
-enum fs_status contact_export(struct fs_ctx *ctx, const char *id, const char **json,
+enum fs_status contact_export(struct fs_env *env, const char *id, const char **json,
 			      struct fs_error *err)
 {
 	const char *params[1] = { id };
-	PGresult *r = db_tenant_query(ctx->db, ctx->arena, ctx->user_id,
+	PGresult *r = db_tenant_query(env->db, env->arena, env->user_id,
 		     "SELECT json_build_object("
 		     " 'contact', flowsend_contact_json(c),"
 		     " 'lists', COALESCE((SELECT json_agg(json_build_object('id', l.id, 'name', l.name,"
@@ -393,12 +394,12 @@ void contacts_page_json(struct strbuf *out, const PGresult *rows, long long tota
 		       (long long)page->page, (long long)page->page_size);
 }
 
-enum fs_status contact_list(struct fs_ctx *ctx, const struct contact_filter *f,
+enum fs_status contact_list(struct fs_env *env, const struct contact_filter *f,
 			    const struct fs_page *page, struct strbuf *out, struct fs_error *err)
 {
 	char limit[24], offset[24];
 	const char *params[5] = {
-		f->search && *f->search ? contacts_like_pattern(ctx->arena, f->search) : NULL,
+		f->search && *f->search ? contacts_like_pattern(env->arena, f->search) : NULL,
 		f->tag,
 		f->subscribed < 0 ? NULL : (f->subscribed ? "t" : "f"),
 		limit, offset,
@@ -428,7 +429,7 @@ enum fs_status contact_list(struct fs_ctx *ctx, const struct contact_filter *f,
 			q[1].params = params + 1;
 			q[1].cached = 1;
 		}
-		if (db_tenant_pipeline(ctx->db, ctx->arena, ctx->user_id, q, 2) < 0)
+		if (db_tenant_pipeline(env->db, env->arena, env->user_id, q, 2) < 0)
 			return fs_fail(err, FS_ERROR, "listing contacts failed");
 		rows = q[0].result;
 		total = q[1].result;
@@ -442,7 +443,7 @@ enum fs_status contact_list(struct fs_ctx *ctx, const struct contact_filter *f,
 			  2, params + 3, 1, NULL },
 			{ "SELECT COALESCE((SELECT contacts FROM tenant_counters), 0)", 0, NULL, 1, NULL },
 		};
-		if (db_tenant_pipeline(ctx->db, ctx->arena, ctx->user_id, q, 2) < 0)
+		if (db_tenant_pipeline(env->db, env->arena, env->user_id, q, 2) < 0)
 			return fs_fail(err, FS_ERROR, "listing contacts failed");
 		rows = q[0].result;
 		total = q[1].result;
@@ -451,9 +452,9 @@ enum fs_status contact_list(struct fs_ctx *ctx, const struct contact_filter *f,
 	return FS_OK;
 }
 
-enum fs_status contact_count(struct fs_ctx *ctx, long long *count, struct fs_error *err)
+enum fs_status contact_count(struct fs_env *env, long long *count, struct fs_error *err)
 {
-	PGresult *r = db_tenant_query(ctx->db, ctx->arena, ctx->user_id,
+	PGresult *r = db_tenant_query(env->db, env->arena, env->user_id,
 				      "SELECT COALESCE((SELECT contacts FROM tenant_counters), 0)", 0, NULL);
 
 	if (!r)
@@ -462,7 +463,7 @@ enum fs_status contact_count(struct fs_ctx *ctx, long long *count, struct fs_err
 	return FS_OK;
 }
 
-enum fs_status contact_events(struct fs_ctx *ctx, const char *id, const struct fs_page *page,
+enum fs_status contact_events(struct fs_env *env, const char *id, const struct fs_page *page,
 			      struct strbuf *out, struct fs_error *err)
 {
 	char limit[24], offset[24];
@@ -471,21 +472,21 @@ enum fs_status contact_events(struct fs_ctx *ctx, const char *id, const struct f
 	enum fs_status st;
 
 	fs_page_limits(page, limit, offset);
-	if ((st = begin(ctx, err)) != FS_OK)
+	if ((st = begin(env, err)) != FS_OK)
 		return st;
-	exists = db_query(ctx->db, ctx->arena, "SELECT 1 FROM contacts WHERE id = $1", 1, params);
-	rows = db_query(ctx->db, ctx->arena,
+	exists = db_query(env->db, env->arena, "SELECT 1 FROM contacts WHERE id = $1", 1, params);
+	rows = db_query(env->db, env->arena,
 			"SELECT json_build_object('id', e.id, 'campaign_id', e.campaign_id,"
 			" 'flow_id', e.flow_id, 'contact_id', e.contact_id, 'event_type', e.event_type,"
 			" 'metadata', e.metadata, 'created_at', flowsend_ts(e.created_at))"
 			" FROM email_events e WHERE e.contact_id = $1"
 			" ORDER BY e.created_at DESC, e.id DESC LIMIT $2::bigint OFFSET $3::bigint",
 			3, params);
-	total = db_query(ctx->db, ctx->arena,
+	total = db_query(env->db, env->arena,
 			 "SELECT count(*) FROM email_events WHERE contact_id = $1", 1, params);
 	if (!exists || !rows || !total)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "reading contact events failed"));
-	if ((st = commit(ctx, err)) != FS_OK)
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "reading contact events failed"));
+	if ((st = commit(env, err)) != FS_OK)
 		return st;
 	if (PQntuples(exists) == 0)
 		return fs_fail(err, FS_NOT_FOUND, "Contact not found");

@@ -6,7 +6,9 @@
 #include <stddef.h>
 
 #include "core/strbuf.h"
-#include "http/context.h"
+#include "core/env.h"
+#include "core/status.h"
+#include "json/page.h"
 
 /* Fields of a create or update; set_* tells which were sent. JSON values are
  * passed as validated JSON text. */
@@ -28,40 +30,40 @@ struct contact_filter {
 
 /* Called once per batch of newly created contacts (API, import, platform
  * events, forms): the signup trigger of flows hangs here. */
-typedef void (*contact_created_fn)(struct fs_ctx *ctx, const char *const *ids, size_t n);
+typedef void (*contact_created_fn)(struct fs_env *env, const char *const *ids, size_t n);
 
 /* Register a listener (at most a few, at start-up). */
 void contacts_on_created(contact_created_fn fn);
 /* 1 when some listener wants to hear of new contacts. */
 int contacts_have_listeners(void);
 /* Tell every listener; the one place that announces new contacts. */
-void contacts_announce_created(struct fs_ctx *ctx, const char *const *ids, size_t n);
+void contacts_announce_created(struct fs_env *env, const char *const *ids, size_t n);
 
 /* Inside a tenant transaction: how many more contacts the caller's plan
  * allows (-1: unlimited), holding a per-tenant lock until the transaction
  * ends so two writers cannot both take the last places. -2 on failure. */
-long contacts_room_left(struct fs_ctx *ctx);
+long contacts_room_left(struct fs_env *env);
 
 /* Each returns FS_OK with the contact's JSON text in *json (arena memory). */
-enum fs_status contact_create(struct fs_ctx *ctx, const struct contact_input *in,
+enum fs_status contact_create(struct fs_env *env, const struct contact_input *in,
 			      const char **json, struct fs_error *err);
-enum fs_status contact_get(struct fs_ctx *ctx, const char *id, const char **json,
+enum fs_status contact_get(struct fs_env *env, const char *id, const char **json,
 			   struct fs_error *err);
-enum fs_status contact_update(struct fs_ctx *ctx, const char *id, const struct contact_input *in,
+enum fs_status contact_update(struct fs_env *env, const char *id, const struct contact_input *in,
 			      const char **json, struct fs_error *err);
-enum fs_status contact_delete(struct fs_ctx *ctx, const char *id, struct fs_error *err);
+enum fs_status contact_delete(struct fs_env *env, const char *id, struct fs_error *err);
 /* GDPR erasure: the contact and what ties data to the person are deleted; a
  * suppression keeps only the address's hash so it is never mailed again. */
-enum fs_status contact_erase(struct fs_ctx *ctx, const char *id, struct fs_error *err);
+enum fs_status contact_erase(struct fs_env *env, const char *id, struct fs_error *err);
 /* GDPR access: everything held about the contact, as JSON text. */
-enum fs_status contact_export(struct fs_ctx *ctx, const char *id, const char **json,
+enum fs_status contact_export(struct fs_env *env, const char *id, const char **json,
 			      struct fs_error *err);
 /* One page as {items, total, page, page_size} JSON into out. */
-enum fs_status contact_list(struct fs_ctx *ctx, const struct contact_filter *f,
+enum fs_status contact_list(struct fs_env *env, const struct contact_filter *f,
 			    const struct fs_page *page, struct strbuf *out, struct fs_error *err);
-enum fs_status contact_count(struct fs_ctx *ctx, long long *count, struct fs_error *err);
+enum fs_status contact_count(struct fs_env *env, long long *count, struct fs_error *err);
 /* A contact's events, newest first, as a page. */
-enum fs_status contact_events(struct fs_ctx *ctx, const char *id, const struct fs_page *page,
+enum fs_status contact_events(struct fs_env *env, const char *id, const struct fs_page *page,
 			      struct strbuf *out, struct fs_error *err);
 /* {items, total, page, page_size} from rows selected with CONTACT_COLUMNS. */
 void contacts_page_json(struct strbuf *out, const PGresult *rows, long long total,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "db/db.h"
+#include "db/tenant.h"
 #include "json/json.h"
 #include "models/contact.h"
 #include "services/contacts.h"
@@ -18,7 +19,7 @@
 	" flowsend_ts(l.updated_at) AS updated_at"
 
 /* Count the contacts matching stored rules text; -1 on failure. */
-static long long dynamic_count(struct fs_ctx *ctx, const char *rules_text)
+static long long dynamic_count(struct fs_env *env, const char *rules_text)
 {
 	struct segment seg;
 	char err[200];
@@ -26,19 +27,19 @@ static long long dynamic_count(struct fs_ctx *ctx, const char *rules_text)
 	PGresult *r;
 	long long n = -1;
 
-	if (segment_compile_text(ctx->arena, rules_text, strlen(rules_text), 1, &seg, err,
+	if (segment_compile_text(env->arena, rules_text, strlen(rules_text), 1, &seg, err,
 				 sizeof(err)) < 0)
 		return -1;
-	sql = arena_sprintf(ctx->arena, "SELECT count(*) FROM contacts c WHERE %s",
+	sql = arena_sprintf(env->arena, "SELECT count(*) FROM contacts c WHERE %s",
 			    strbuf_cstr(&seg.where));
-	r = db_query(ctx->db, ctx->arena, sql, seg.nparams, seg.params);
+	r = db_query(env->db, env->arena, sql, seg.nparams, seg.params);
 	if (r)
 		n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	strbuf_free(&seg.where);
 	return n;
 }
 
-static json_object *list_json(struct fs_ctx *ctx, const PGresult *r, int row, int *ok)
+static json_object *list_json(struct fs_env *env, const PGresult *r, int row, int *ok)
 {
 	json_object *o = json_object_new_object();
 	const char *rules = db_get(r, row, "rules");
@@ -48,7 +49,7 @@ static json_object *list_json(struct fs_ctx *ctx, const PGresult *r, int row, in
 
 	*ok = 1;
 	if (strcmp(type, "dynamic") == 0) {
-		count = rules ? dynamic_count(ctx, rules) : 0;
+		count = rules ? dynamic_count(env, rules) : 0;
 		if (count < 0)
 			*ok = 0;
 	}
@@ -67,18 +68,18 @@ static json_object *list_json(struct fs_ctx *ctx, const PGresult *r, int row, in
 
 /* Rules are checked by compiling them: a list is never saved with rules that
  * would fail later. */
-static enum fs_status check_rules(struct fs_ctx *ctx, json_object *rules, struct fs_error *err)
+static enum fs_status check_rules(struct fs_env *env, json_object *rules, struct fs_error *err)
 {
 	struct segment seg;
 	char msg[200];
 
-	if (segment_compile(ctx->arena, rules, 1, &seg, msg, sizeof(msg)) < 0)
+	if (segment_compile(env->arena, rules, 1, &seg, msg, sizeof(msg)) < 0)
 		return fs_fail(err, FS_INVALID, "%s", msg);
 	strbuf_free(&seg.where);
 	return FS_OK;
 }
 
-enum fs_status list_create(struct fs_ctx *ctx, const struct list_input *in, json_object **out,
+enum fs_status list_create(struct fs_env *env, const struct list_input *in, json_object **out,
 			   struct fs_error *err)
 {
 	int dynamic = strcmp(in->list_type, "dynamic") == 0;
@@ -90,7 +91,7 @@ enum fs_status list_create(struct fs_ctx *ctx, const struct list_input *in, json
 		enum fs_status st;
 		if (!in->rules)
 			return fs_fail(err, FS_INVALID, "Invalid rules: a dynamic list needs rules");
-		if ((st = check_rules(ctx, in->rules, err)) != FS_OK)
+		if ((st = check_rules(env, in->rules, err)) != FS_OK)
 			return st;
 		rules_text = fs_json_string(in->rules, NULL);
 	} else if (in->rules) {
@@ -99,25 +100,25 @@ enum fs_status list_create(struct fs_ctx *ctx, const struct list_input *in, json
 	{
 		const char *p[5] = { in->name, in->description, in->list_type, rules_text,
 				     in->is_public ? "t" : "f" };
-		if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+		if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 			return fs_fail(err, FS_ERROR, "database unavailable");
-		r = db_query(ctx->db, ctx->arena,
+		r = db_query(env->db, env->arena,
 			     "INSERT INTO contact_lists AS l (user_id, name, description, list_type, rules,"
 			     " is_public) VALUES (flowsend_current_user(), $1, $2, $3, $4::jsonb, $5)"
 			     " RETURNING " LIST_COLUMNS,
 			     5, p);
 	}
 	if (!r)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "creating the list failed"));
-	*out = list_json(ctx, r, 0, &ok);
-	if (!ok || db_commit(ctx->db) != FS_OK) {
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "creating the list failed"));
+	*out = list_json(env, r, 0, &ok);
+	if (!ok || db_commit(env->db) != FS_OK) {
 		json_object_put(*out);
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "creating the list failed"));
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "creating the list failed"));
 	}
 	return FS_OK;
 }
 
-enum fs_status list_get(struct fs_ctx *ctx, const char *id, json_object **out,
+enum fs_status list_get(struct fs_env *env, const char *id, json_object **out,
 			struct fs_error *err)
 {
 	const char *p[1] = { id };
@@ -125,15 +126,15 @@ enum fs_status list_get(struct fs_ctx *ctx, const char *id, json_object **out,
 	enum fs_status st;
 	int ok;
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = fs_query_row(ctx,
+	r = fs_query_row(env,
 			 "SELECT " LIST_COLUMNS " FROM contact_lists l WHERE l.id = $1",
 			 1, p, "reading the list", "Contact list not found", &st, err);
 	if (!r)
 		return st;
-	*out = list_json(ctx, r, 0, &ok);
-	db_commit(ctx->db);
+	*out = list_json(env, r, 0, &ok);
+	db_commit(env->db);
 	if (!ok) {
 		json_object_put(*out);
 		return fs_fail(err, FS_ERROR, "counting the dynamic list failed");
@@ -141,7 +142,7 @@ enum fs_status list_get(struct fs_ctx *ctx, const char *id, json_object **out,
 	return FS_OK;
 }
 
-enum fs_status list_index(struct fs_ctx *ctx, const struct fs_page *page, json_object **out,
+enum fs_status list_index(struct fs_env *env, const struct fs_page *page, json_object **out,
 			  struct fs_error *err)
 {
 	char limit[24], offset[24];
@@ -150,30 +151,30 @@ enum fs_status list_index(struct fs_ctx *ctx, const struct fs_page *page, json_o
 	json_object *items;
 
 	fs_page_limits(page, limit, offset);
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	rows = db_query(ctx->db, ctx->arena,
+	rows = db_query(env->db, env->arena,
 			"SELECT " LIST_COLUMNS " FROM contact_lists l ORDER BY l.created_at DESC, l.id"
 			" LIMIT $1::bigint OFFSET $2::bigint",
 			2, p);
-	total = db_query(ctx->db, ctx->arena, "SELECT count(*) FROM contact_lists", 0, NULL);
+	total = db_query(env->db, env->arena, "SELECT count(*) FROM contact_lists", 0, NULL);
 	if (!rows || !total)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "listing lists failed"));
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "listing lists failed"));
 	items = json_object_new_array();
 	for (int i = 0; i < PQntuples(rows); i++) {
 		int ok;
-		json_object_array_add(items, list_json(ctx, rows, i, &ok));
+		json_object_array_add(items, list_json(env, rows, i, &ok));
 		if (!ok) {
 			json_object_put(items);
-			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "counting a dynamic list failed"));
+			return fs_rollback_with(env, fs_fail(err, FS_ERROR, "counting a dynamic list failed"));
 		}
 	}
-	db_commit(ctx->db);
+	db_commit(env->db);
 	*out = fs_page_json(page, items, strtoll(PQgetvalue(total, 0, 0), NULL, 10));
 	return FS_OK;
 }
 
-enum fs_status list_update(struct fs_ctx *ctx, const char *id, const struct list_input *in,
+enum fs_status list_update(struct fs_env *env, const char *id, const struct list_input *in,
 			   json_object **out, struct fs_error *err)
 {
 	const char *rules_text = NULL;
@@ -184,7 +185,7 @@ enum fs_status list_update(struct fs_ctx *ctx, const char *id, const struct list
 	if (in->set_rules) {
 		if (!in->rules)
 			return fs_fail(err, FS_INVALID, "Invalid rules: rules cannot be removed");
-		if ((st = check_rules(ctx, in->rules, err)) != FS_OK)
+		if ((st = check_rules(env, in->rules, err)) != FS_OK)
 			return st;
 		rules_text = fs_json_string(in->rules, NULL);
 	}
@@ -195,17 +196,17 @@ enum fs_status list_update(struct fs_ctx *ctx, const char *id, const struct list
 				     rules_text,
 				     in->set_is_public ? (in->is_public ? "t" : "f") : NULL,
 				     NULL, NULL };
-		if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+		if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 			return fs_fail(err, FS_ERROR, "database unavailable");
-		r = fs_query_row(ctx,
+		r = fs_query_row(env,
 				 "SELECT list_type FROM contact_lists WHERE id = $1",
 				 1, p, "reading the list", "Contact list not found", &st, err);
 		if (!r)
 			return st;
 		if (rules_text && strcmp(PQgetvalue(r, 0, 0), "static") == 0)
-			return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+			return fs_rollback_with(env, fs_fail(err, FS_BAD_REQUEST,
 							  "Static lists take members, not rules"));
-		r = db_query(ctx->db, ctx->arena,
+		r = db_query(env->db, env->arena,
 			     "UPDATE contact_lists AS l SET name = COALESCE($2, l.name),"
 			     " description = CASE WHEN $3::boolean THEN $4 ELSE l.description END,"
 			     " rules = COALESCE($5::jsonb, l.rules),"
@@ -214,74 +215,74 @@ enum fs_status list_update(struct fs_ctx *ctx, const char *id, const struct list
 			     6, p);
 	}
 	if (!r || PQntuples(r) == 0)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "updating the list failed"));
-	*out = list_json(ctx, r, 0, &ok);
-	if (!ok || db_commit(ctx->db) != FS_OK) {
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "updating the list failed"));
+	*out = list_json(env, r, 0, &ok);
+	if (!ok || db_commit(env->db) != FS_OK) {
 		json_object_put(*out);
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "updating the list failed"));
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "updating the list failed"));
 	}
 	return FS_OK;
 }
 
-enum fs_status list_delete(struct fs_ctx *ctx, const char *id, struct fs_error *err)
+enum fs_status list_delete(struct fs_env *env, const char *id, struct fs_error *err)
 {
 	const char *p[1] = { id };
 	PGresult *r;
 	enum fs_status st;
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = fs_query_row(ctx,
+	r = fs_query_row(env,
 			 "DELETE FROM contact_lists WHERE id = $1 RETURNING id",
 			 1, p, "deleting the list", "Contact list not found", &st, err);
 	if (!r)
 		return st;
-	db_commit(ctx->db);
+	db_commit(env->db);
 	return FS_OK;
 }
 
-enum fs_status list_members(struct fs_ctx *ctx, const char *id, const char *ids_json, int add,
+enum fs_status list_members(struct fs_env *env, const char *id, const char *ids_json, int add,
 			    long long *changed, long long *count, struct fs_error *err)
 {
 	const char *p[2] = { id, ids_json };
 	PGresult *r;
 	enum fs_status st;
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = fs_query_row(ctx,
+	r = fs_query_row(env,
 			 "SELECT list_type FROM contact_lists WHERE id = $1 FOR UPDATE",
 			 1, p, "reading the list", "Contact list not found", &st, err);
 	if (!r)
 		return st;
 	if (strcmp(PQgetvalue(r, 0, 0), "static") != 0)
-		return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+		return fs_rollback_with(env, fs_fail(err, FS_BAD_REQUEST,
 						  "Members can only be changed on static lists; "
 						  "dynamic lists follow their rules"));
 	/* Only the tenant's own contacts can join: the policy hides the rest. */
 	if (add)
-		r = db_query(ctx->db, ctx->arena,
+		r = db_query(env->db, env->arena,
 			     "INSERT INTO contact_list_members (list_id, contact_id, user_id)"
 			     " SELECT $1, c.id, c.user_id FROM contacts c"
 			     " WHERE c.id IN (SELECT jsonb_array_elements_text($2::jsonb)::uuid)"
 			     " ON CONFLICT DO NOTHING",
 			     2, p);
 	else
-		r = db_query(ctx->db, ctx->arena,
+		r = db_query(env->db, env->arena,
 			     "DELETE FROM contact_list_members WHERE list_id = $1"
 			     " AND contact_id IN (SELECT jsonb_array_elements_text($2::jsonb)::uuid)",
 			     2, p);
 	if (!r)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "changing members failed"));
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "changing members failed"));
 	*changed = strtoll(PQcmdTuples(r), NULL, 10);
-	r = db_query(ctx->db, ctx->arena, "SELECT contact_count FROM contact_lists WHERE id = $1", 1, p);
-	if (!r || db_commit(ctx->db) != FS_OK)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "changing members failed"));
+	r = db_query(env->db, env->arena, "SELECT contact_count FROM contact_lists WHERE id = $1", 1, p);
+	if (!r || db_commit(env->db) != FS_OK)
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "changing members failed"));
 	*count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	return FS_OK;
 }
 
-enum fs_status list_contacts(struct fs_ctx *ctx, const char *id, const struct fs_page *page,
+enum fs_status list_contacts(struct fs_env *env, const char *id, const struct fs_page *page,
 			     struct strbuf *out, struct fs_error *err)
 {
 	char limit[24], offset[24];
@@ -292,9 +293,9 @@ enum fs_status list_contacts(struct fs_ctx *ctx, const char *id, const struct fs
 
 	fs_page_limits(page, limit, offset);
 	p[0] = id;
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = fs_query_row(ctx,
+	r = fs_query_row(env,
 			 "SELECT list_type, rules::text AS rules, contact_count FROM contact_lists WHERE id = $1",
 			 1, p, "reading the list", "Contact list not found", &st, err);
 	if (!r)
@@ -304,15 +305,15 @@ enum fs_status list_contacts(struct fs_ctx *ctx, const char *id, const struct fs
 	if (strcmp(type, "static") == 0) {
 		p[1] = limit;
 		p[2] = offset;
-		rows = db_query(ctx->db, ctx->arena,
+		rows = db_query(env->db, env->arena,
 				"SELECT " CONTACT_COLUMNS " FROM contact_list_members m"
 				" JOIN contacts c ON c.id = m.contact_id WHERE m.list_id = $1"
 				" ORDER BY m.added_at DESC, c.id LIMIT $2::bigint OFFSET $3::bigint",
 				3, p);
 		total = r; /* contact_count, maintained by triggers */
 		if (!rows)
-			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "listing members failed"));
-		db_commit(ctx->db);
+			return fs_rollback_with(env, fs_fail(err, FS_ERROR, "listing members failed"));
+		db_commit(env->db);
 		contacts_page_json(out, rows, db_get_ll(total, 0, "contact_count", 0), page);
 		return FS_OK;
 	} else {
@@ -321,31 +322,31 @@ enum fs_status list_contacts(struct fs_ctx *ctx, const char *id, const struct fs
 		char *sql;
 		int n;
 
-		if (!rules || segment_compile_text(ctx->arena, rules, strlen(rules), 1, &seg, msg,
+		if (!rules || segment_compile_text(env->arena, rules, strlen(rules), 1, &seg, msg,
 						   sizeof(msg)) < 0)
-			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "stored rules do not compile"));
+			return fs_rollback_with(env, fs_fail(err, FS_ERROR, "stored rules do not compile"));
 		n = seg.nparams;
 		memcpy(p, seg.params, sizeof(char *) * (size_t)n);
 		p[n] = limit;
 		p[n + 1] = offset;
-		sql = arena_sprintf(ctx->arena,
+		sql = arena_sprintf(env->arena,
 				    "SELECT " CONTACT_COLUMNS " FROM contacts c WHERE %s"
 				    " ORDER BY c.created_at DESC, c.id LIMIT $%d::bigint OFFSET $%d::bigint",
 				    strbuf_cstr(&seg.where), n + 1, n + 2);
-		rows = db_query(ctx->db, ctx->arena, sql, n + 2, p);
-		sql = arena_sprintf(ctx->arena, "SELECT count(*) FROM contacts c WHERE %s",
+		rows = db_query(env->db, env->arena, sql, n + 2, p);
+		sql = arena_sprintf(env->arena, "SELECT count(*) FROM contacts c WHERE %s",
 				    strbuf_cstr(&seg.where));
-		total = db_query(ctx->db, ctx->arena, sql, n, p);
+		total = db_query(env->db, env->arena, sql, n, p);
 		strbuf_free(&seg.where);
 		if (!rows || !total)
-			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "evaluating the list failed"));
-		db_commit(ctx->db);
+			return fs_rollback_with(env, fs_fail(err, FS_ERROR, "evaluating the list failed"));
+		db_commit(env->db);
 		contacts_page_json(out, rows, strtoll(PQgetvalue(total, 0, 0), NULL, 10), page);
 		return FS_OK;
 	}
 }
 
-enum fs_status list_preview(struct fs_ctx *ctx, json_object *rules, struct strbuf *out,
+enum fs_status list_preview(struct fs_env *env, json_object *rules, struct strbuf *out,
 			    struct fs_error *err)
 {
 	struct segment seg;
@@ -353,24 +354,24 @@ enum fs_status list_preview(struct fs_ctx *ctx, json_object *rules, struct strbu
 	char *sql;
 	PGresult *rows, *total;
 
-	if (segment_compile(ctx->arena, rules, 1, &seg, msg, sizeof(msg)) < 0)
+	if (segment_compile(env->arena, rules, 1, &seg, msg, sizeof(msg)) < 0)
 		return fs_fail(err, FS_INVALID, "%s", msg);
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK) {
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK) {
 		strbuf_free(&seg.where);
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	}
-	sql = arena_sprintf(ctx->arena, "SELECT count(*) FROM contacts c WHERE %s",
+	sql = arena_sprintf(env->arena, "SELECT count(*) FROM contacts c WHERE %s",
 			    strbuf_cstr(&seg.where));
-	total = db_query(ctx->db, ctx->arena, sql, seg.nparams, seg.params);
-	sql = arena_sprintf(ctx->arena,
+	total = db_query(env->db, env->arena, sql, seg.nparams, seg.params);
+	sql = arena_sprintf(env->arena,
 			    "SELECT flowsend_contact_json(c) FROM contacts c WHERE %s"
 			    " ORDER BY c.created_at DESC, c.id LIMIT 5",
 			    strbuf_cstr(&seg.where));
-	rows = db_query(ctx->db, ctx->arena, sql, seg.nparams, seg.params);
+	rows = db_query(env->db, env->arena, sql, seg.nparams, seg.params);
 	strbuf_free(&seg.where);
 	if (!rows || !total)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "previewing the rules failed"));
-	db_commit(ctx->db);
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "previewing the rules failed"));
+	db_commit(env->db);
 	strbuf_appendf(out, "{\"count\":%s,\"sample\":[", PQgetvalue(total, 0, 0));
 	for (int i = 0; i < PQntuples(rows); i++) {
 		if (i)

@@ -29,13 +29,13 @@ void sender_parse_mailbox(struct arena *a, const char *mailbox, const char **nam
 	}
 }
 
-static json_object *sender_json(struct fs_ctx *ctx, const PGresult *r)
+static json_object *sender_json(struct fs_env *env, const PGresult *r)
 {
 	const char *def_name, *def_email;
 	json_object *o = json_object_new_object();
 	const char *v;
 
-	sender_parse_mailbox(ctx->arena, ctx->cfg->mail_from, &def_name, &def_email);
+	sender_parse_mailbox(env->arena, env->cfg->mail_from, &def_name, &def_email);
 	v = db_get(r, 0, "from_name");
 	json_object_object_add(o, "from_name", json_object_new_string(v ? v : def_name));
 	v = db_get(r, 0, "from_email");
@@ -44,24 +44,24 @@ static json_object *sender_json(struct fs_ctx *ctx, const PGresult *r)
 	json_object_object_add(o, "reply_to", fs_json_str_or_null(v));
 	v = db_get(r, 0, "postal_address");
 	json_object_object_add(o, "postal_address",
-			       json_object_new_string(v ? v : ctx->cfg->postal_address));
+			       json_object_new_string(v ? v : env->cfg->postal_address));
 	return o;
 }
 
 #define SENDER_COLUMNS "from_name, from_email, reply_to, postal_address"
 
-enum fs_status sender_get(struct fs_ctx *ctx, json_object **out, struct fs_error *err)
+enum fs_status sender_get(struct fs_env *env, json_object **out, struct fs_error *err)
 {
-	PGresult *r = db_tenant_query(ctx->db, ctx->arena, ctx->user_id,
+	PGresult *r = db_tenant_query(env->db, env->arena, env->user_id,
 				      "SELECT " SENDER_COLUMNS " FROM users", 0, NULL);
 
 	if (!r || PQntuples(r) != 1)
 		return fs_fail(err, FS_ERROR, "reading sender settings failed");
-	*out = sender_json(ctx, r);
+	*out = sender_json(env, r);
 	return FS_OK;
 }
 
-enum fs_status sender_update(struct fs_ctx *ctx, const struct sender_update *u,
+enum fs_status sender_update(struct fs_env *env, const struct sender_update *u,
 			     json_object **out, struct fs_error *err)
 {
 	const char *p[8] = {
@@ -72,9 +72,9 @@ enum fs_status sender_update(struct fs_ctx *ctx, const struct sender_update *u,
 	};
 	PGresult *r;
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	r = db_query(ctx->db, ctx->arena,
+	r = db_query(env->db, env->arena,
 		     "UPDATE users SET"
 		     " from_name = CASE WHEN $1::boolean THEN $2 ELSE from_name END,"
 		     " from_email = CASE WHEN $3::boolean THEN $4 ELSE from_email END,"
@@ -82,10 +82,10 @@ enum fs_status sender_update(struct fs_ctx *ctx, const struct sender_update *u,
 		     " postal_address = CASE WHEN $7::boolean THEN $8 ELSE postal_address END,"
 		     " updated_at = now() RETURNING " SENDER_COLUMNS,
 		     8, p);
-	if (!r || PQntuples(r) != 1 || db_commit(ctx->db) != FS_OK) {
-		db_rollback(ctx->db);
+	if (!r || PQntuples(r) != 1 || db_commit(env->db) != FS_OK) {
+		db_rollback(env->db);
 		return fs_fail(err, FS_ERROR, "updating sender settings failed");
 	}
-	*out = sender_json(ctx, r);
+	*out = sender_json(env, r);
 	return FS_OK;
 }

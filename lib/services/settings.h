@@ -5,7 +5,8 @@
 
 #include <json-c/json.h>
 
-#include "http/context.h"
+#include "core/env.h"
+#include "core/status.h"
 
 struct sender_update {
 	/* For each field: set = 0 leaves it, set = 1 with NULL value resets it. */
@@ -14,8 +15,8 @@ struct sender_update {
 };
 
 /* {from_name, from_email, reply_to, postal_address} with fallbacks applied. */
-enum fs_status sender_get(struct fs_ctx *ctx, json_object **out, struct fs_error *err);
-enum fs_status sender_update(struct fs_ctx *ctx, const struct sender_update *u,
+enum fs_status sender_get(struct fs_env *env, json_object **out, struct fs_error *err);
+enum fs_status sender_update(struct fs_env *env, const struct sender_update *u,
 			     json_object **out, struct fs_error *err);
 /* Split "Name <addr@host>" (or a bare address) into name and address. */
 void sender_parse_mailbox(struct arena *a, const char *mailbox, const char **name,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "db/db.h"
+#include "db/tenant.h"
 #include "json/json.h"
 
 #define TEMPLATE_COLUMNS                                                                       \
@@ -83,7 +84,7 @@ static enum fs_status check_content(const struct template_input *in, struct fs_e
 	return st;
 }
 
-enum fs_status template_create(struct fs_ctx *ctx, const struct template_input *in,
+enum fs_status template_create(struct fs_env *env, const struct template_input *in,
 			       json_object **out, struct fs_error *err)
 {
 	const char *p[6] = { in->name, in->subject, in->html_content, in->text_content,
@@ -93,7 +94,7 @@ enum fs_status template_create(struct fs_ctx *ctx, const struct template_input *
 
 	if ((st = check_content(in, err)) != FS_OK)
 		return st;
-	r = db_tenant_query(ctx->db, ctx->arena, ctx->user_id,
+	r = db_tenant_query(env->db, env->arena, env->user_id,
 			    "INSERT INTO email_templates AS t (user_id, name, subject, html_content,"
 			    " text_content, thumbnail_url, category)"
 			    " VALUES (flowsend_current_user(), $1, $2, $3, $4, $5, $6)"
@@ -105,11 +106,11 @@ enum fs_status template_create(struct fs_ctx *ctx, const struct template_input *
 	return FS_OK;
 }
 
-enum fs_status template_get(struct fs_ctx *ctx, const char *id, json_object **out,
+enum fs_status template_get(struct fs_env *env, const char *id, json_object **out,
 			    struct fs_error *err)
 {
 	const char *p[1] = { id };
-	PGresult *r = db_tenant_query(ctx->db, ctx->arena, ctx->user_id,
+	PGresult *r = db_tenant_query(env->db, env->arena, env->user_id,
 				      "SELECT " TEMPLATE_COLUMNS " FROM email_templates t WHERE t.id = $1",
 				      1, p);
 
@@ -125,7 +126,7 @@ enum fs_status template_get(struct fs_ctx *ctx, const char *id, json_object **ou
 	" WHERE ($1::text IS NULL OR t.category = $1)"                                         \
 	" AND ($2::boolean IS NULL OR t.is_system = $2::boolean)"
 
-enum fs_status template_index(struct fs_ctx *ctx, const struct template_filter *f,
+enum fs_status template_index(struct fs_env *env, const struct template_filter *f,
 			      const struct fs_page *page, json_object **out, struct fs_error *err)
 {
 	char limit[24], offset[24];
@@ -135,19 +136,19 @@ enum fs_status template_index(struct fs_ctx *ctx, const struct template_filter *
 	json_object *items;
 
 	fs_page_limits(page, limit, offset);
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	/* The caller's own first (newest first), then the system templates. */
-	rows = db_query(ctx->db, ctx->arena,
+	rows = db_query(env->db, env->arena,
 			"SELECT " TEMPLATE_COLUMNS " FROM email_templates t" TEMPLATE_FILTER
 			" ORDER BY t.is_system, t.created_at DESC, t.id"
 			" LIMIT $3::bigint OFFSET $4::bigint",
 			4, p);
-	total = db_query(ctx->db, ctx->arena,
+	total = db_query(env->db, env->arena,
 			 "SELECT count(*) FROM email_templates t" TEMPLATE_FILTER, 2, p);
 	if (!rows || !total)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "listing templates failed"));
-	db_commit(ctx->db);
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "listing templates failed"));
+	db_commit(env->db);
 	items = json_object_new_array();
 	for (int i = 0; i < PQntuples(rows); i++)
 		json_object_array_add(items, template_json(rows, i));
@@ -156,17 +157,17 @@ enum fs_status template_index(struct fs_ctx *ctx, const struct template_filter *
 }
 
 /* Lock the row and tell a missing template from a system one. */
-static enum fs_status editable(struct fs_ctx *ctx, const char *id, const char *refusal,
+static enum fs_status editable(struct fs_env *env, const char *id, const char *refusal,
 			       struct fs_error *err)
 {
 	const char *p[1] = { id };
 	/* A tenant may not lock a system row (no UPDATE right on it): only its own
 	 * rows are read again FOR UPDATE. */
-	PGresult *r = db_query(ctx->db, ctx->arena,
+	PGresult *r = db_query(env->db, env->arena,
 			       "SELECT t.is_system FROM email_templates t WHERE t.id = $1", 1, p);
 
 	if (r && PQntuples(r) == 1 && !db_get_bool(r, 0, "is_system"))
-		r = db_query(ctx->db, ctx->arena,
+		r = db_query(env->db, env->arena,
 			     "SELECT t.is_system FROM email_templates t WHERE t.id = $1 FOR UPDATE", 1, p);
 
 	if (!r)
@@ -178,7 +179,7 @@ static enum fs_status editable(struct fs_ctx *ctx, const char *id, const char *r
 	return FS_OK;
 }
 
-enum fs_status template_update(struct fs_ctx *ctx, const char *id, const struct template_input *in,
+enum fs_status template_update(struct fs_env *env, const char *id, const struct template_input *in,
 			       json_object **out, struct fs_error *err)
 {
 	const char *p[10] = { id,
@@ -196,11 +197,11 @@ enum fs_status template_update(struct fs_ctx *ctx, const char *id, const struct 
 
 	if ((st = check_content(in, err)) != FS_OK)
 		return st;
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	if ((st = editable(ctx, id, "Cannot modify system templates", err)) != FS_OK)
-		return fs_rollback_with(ctx, st);
-	r = db_query(ctx->db, ctx->arena,
+	if ((st = editable(env, id, "Cannot modify system templates", err)) != FS_OK)
+		return fs_rollback_with(env, st);
+	r = db_query(env->db, env->arena,
 		     "UPDATE email_templates AS t SET name = COALESCE($2, t.name),"
 		     " subject = COALESCE($3, t.subject), html_content = COALESCE($4, t.html_content),"
 		     " text_content = CASE WHEN $5::boolean THEN $6 ELSE t.text_content END,"
@@ -208,45 +209,45 @@ enum fs_status template_update(struct fs_ctx *ctx, const char *id, const struct 
 		     " category = COALESCE($9, t.category), updated_at = now()"
 		     " WHERE t.id = $1 RETURNING " TEMPLATE_COLUMNS,
 		     9, p);
-	if (!r || PQntuples(r) != 1 || db_commit(ctx->db) != FS_OK)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "updating the template failed"));
+	if (!r || PQntuples(r) != 1 || db_commit(env->db) != FS_OK)
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "updating the template failed"));
 	*out = template_json(r, 0);
 	return FS_OK;
 }
 
-enum fs_status template_delete(struct fs_ctx *ctx, const char *id, struct fs_error *err)
+enum fs_status template_delete(struct fs_env *env, const char *id, struct fs_error *err)
 {
 	const char *p[1] = { id };
 	enum fs_status st;
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	if ((st = editable(ctx, id, "Cannot delete system templates", err)) != FS_OK)
-		return fs_rollback_with(ctx, st);
+	if ((st = editable(env, id, "Cannot delete system templates", err)) != FS_OK)
+		return fs_rollback_with(env, st);
 	{
-		PGresult *used = db_query(ctx->db, ctx->arena,
+		PGresult *used = db_query(env->db, env->arena,
 					  "SELECT 1 FROM campaigns WHERE template_id = $1"
 					  " AND status IN ('scheduled', 'sending') LIMIT 1",
 					  1, p);
 		if (!used)
-			return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "deleting the template failed"));
+			return fs_rollback_with(env, fs_fail(err, FS_ERROR, "deleting the template failed"));
 		if (PQntuples(used) > 0)
-			return fs_rollback_with(ctx, fs_fail(err, FS_BAD_REQUEST,
+			return fs_rollback_with(env, fs_fail(err, FS_BAD_REQUEST,
 							     "Template is used by a scheduled or sending"
 							     " campaign"));
 	}
-	if (!db_query(ctx->db, ctx->arena, "DELETE FROM email_templates WHERE id = $1", 1, p) ||
-	    db_commit(ctx->db) != FS_OK)
-		return fs_rollback_with(ctx, fs_fail(err, FS_ERROR, "deleting the template failed"));
+	if (!db_query(env->db, env->arena, "DELETE FROM email_templates WHERE id = $1", 1, p) ||
+	    db_commit(env->db) != FS_OK)
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "deleting the template failed"));
 	return FS_OK;
 }
 
 /* The contact's values (custom fields parsed into the arena's care). */
-static enum fs_status contact_values(struct fs_ctx *ctx, const char *contact_id,
+static enum fs_status contact_values(struct fs_env *env, const char *contact_id,
 				     struct tpl_values *v, struct fs_error *err)
 {
 	const char *p[1] = { contact_id };
-	PGresult *r = db_query(ctx->db, ctx->arena,
+	PGresult *r = db_query(env->db, env->arena,
 			       "SELECT email, first_name, last_name, custom_fields::text AS custom"
 			       " FROM contacts WHERE id = $1",
 			       1, p);
@@ -263,7 +264,7 @@ static enum fs_status contact_values(struct fs_ctx *ctx, const char *contact_id,
 	custom = db_get(r, 0, "custom");
 	v->custom = custom ? fs_json_parse(custom, strlen(custom), perr, sizeof(perr)) : NULL;
 	if (v->custom)
-		arena_add_cleanup(ctx->arena, fs_json_release, v->custom);
+		arena_add_cleanup(env->arena, fs_json_release, v->custom);
 	return FS_OK;
 }
 
@@ -285,7 +286,7 @@ static json_object *render_json(const struct tpl_message *m, const struct tpl_va
 	return o;
 }
 
-enum fs_status template_preview(struct fs_ctx *ctx, const char *id, const struct template_input *in,
+enum fs_status template_preview(struct fs_env *env, const char *id, const struct template_input *in,
 				const char *contact_id, json_object **out, struct fs_error *err)
 {
 	struct tpl_values v = sample_values;
@@ -295,11 +296,11 @@ enum fs_status template_preview(struct fs_ctx *ctx, const char *id, const struct
 	enum fs_status st;
 	PGresult *r;
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	if (id) {
 		const char *p[1] = { id };
-		r = fs_query_row(ctx,
+		r = fs_query_row(env,
 				 "SELECT subject, html_content, text_content FROM email_templates WHERE id = $1",
 				 1, p, "reading the template", "Template not found", &st, err);
 		if (!r)
@@ -308,13 +309,13 @@ enum fs_status template_preview(struct fs_ctx *ctx, const char *id, const struct
 		html = db_get(r, 0, "html_content");
 		text = db_get(r, 0, "text_content");
 	}
-	if (contact_id && (st = contact_values(ctx, contact_id, &v, err)) != FS_OK)
-		return fs_rollback_with(ctx, st);
-	r = db_query(ctx->db, ctx->arena, "SELECT postal_address FROM users", 0, NULL);
+	if (contact_id && (st = contact_values(env, contact_id, &v, err)) != FS_OK)
+		return fs_rollback_with(env, st);
+	r = db_query(env->db, env->arena, "SELECT postal_address FROM users", 0, NULL);
 	postal = r && PQntuples(r) == 1 ? db_get(r, 0, "postal_address") : NULL;
-	v.postal_address = postal ? postal : ctx->cfg->postal_address;
-	v.unsubscribe_url = arena_sprintf(ctx->arena, "%s/u/preview", ctx->cfg->public_url);
-	db_commit(ctx->db);
+	v.postal_address = postal ? postal : env->cfg->postal_address;
+	v.unsubscribe_url = arena_sprintf(env->arena, "%s/u/preview", env->cfg->public_url);
+	db_commit(env->db);
 	if ((st = template_compile(subject, html, text, &m, err)) != FS_OK)
 		return st;
 	*out = render_json(&m, &v);

@@ -5,7 +5,9 @@
 
 #include <json-c/json.h>
 
-#include "http/context.h"
+#include "core/env.h"
+#include "core/status.h"
+#include "json/page.h"
 #include "mail/template.h"
 
 #define TEMPLATE_CATEGORIES "welcome, cart, promo, newsletter, transactional"
@@ -28,20 +30,20 @@ struct template_filter {
 /* 1 when name is one of TEMPLATE_CATEGORIES. */
 int template_category_valid(const char *name);
 
-enum fs_status template_create(struct fs_ctx *ctx, const struct template_input *in,
+enum fs_status template_create(struct fs_env *env, const struct template_input *in,
 			       json_object **out, struct fs_error *err);
-enum fs_status template_get(struct fs_ctx *ctx, const char *id, json_object **out,
+enum fs_status template_get(struct fs_env *env, const char *id, json_object **out,
 			    struct fs_error *err);
-enum fs_status template_index(struct fs_ctx *ctx, const struct template_filter *f,
+enum fs_status template_index(struct fs_env *env, const struct template_filter *f,
 			      const struct fs_page *page, json_object **out, struct fs_error *err);
-enum fs_status template_update(struct fs_ctx *ctx, const char *id, const struct template_input *in,
+enum fs_status template_update(struct fs_env *env, const char *id, const struct template_input *in,
 			       json_object **out, struct fs_error *err);
-enum fs_status template_delete(struct fs_ctx *ctx, const char *id, struct fs_error *err);
+enum fs_status template_delete(struct fs_env *env, const char *id, struct fs_error *err);
 
 /* {subject, html, text} for a saved template (id) or for unsaved content
  * (id NULL, in's subject/html/text), rendered for contact_id or, when it is
  * NULL, for sample data. */
-enum fs_status template_preview(struct fs_ctx *ctx, const char *id, const struct template_input *in,
+enum fs_status template_preview(struct fs_env *env, const char *id, const struct template_input *in,
 				const char *contact_id, json_object **out, struct fs_error *err);
 
 /* Compile subject/html/text, turning a parse error into FS_INVALID with

@@ -19,7 +19,6 @@
 #include "core/timeutil.h"
 #include "core/utf8.h"
 #include "db/db.h"
-#include "http/multipart.h"
 #include "json/json.h"
 #include "models/contact.h"
 #include "models/plan.h"
@@ -55,24 +54,25 @@ static int export_name_ok(const char *name)
 	       utf8_valid(name, len) && utf8_length(name, len) <= CONTACT_MAX_CUSTOM_FIELD_CHARS;
 }
 
-enum fs_status contacts_export_csv(struct fs_ctx *ctx, struct fs_error *err)
+enum fs_status contacts_export_csv(struct fs_env *env, const struct fs_writer *out,
+				   struct fs_error *err)
 {
 	PGresult *keys, *r;
 	struct strbuf sql = STRBUF_INIT, buf = STRBUF_INIT;
 	const char **params = NULL;
-	int nkeys, skipped = 0, ok = 1;
+	int nkeys, skipped = 0, ok = 1, written = 0;
 	enum fs_status ret = FS_ERROR;
 
-	if (db_begin_tenant(ctx->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	keys = db_query(ctx->db, ctx->arena,
+	keys = db_query(env->db, env->arena,
 			"SELECT field FROM field_counts ORDER BY 1 LIMIT 500",
 			0, NULL);
 	if (!keys) {
 		ret = fs_fail(err, FS_ERROR, "reading custom field names failed");
 		goto out;
 	}
-	params = arena_alloc(ctx->arena, sizeof(char *) * (size_t)(PQntuples(keys) + 1));
+	params = arena_alloc(env->arena, sizeof(char *) * (size_t)(PQntuples(keys) + 1));
 	strbuf_appends(&sql, "DECLARE contact_export NO SCROLL CURSOR FOR SELECT email, first_name,"
 			     " last_name, array_to_string(tags, ';'), is_subscribed, created_at");
 	nkeys = 0;
@@ -88,17 +88,14 @@ enum fs_status contacts_export_csv(struct fs_ctx *ctx, struct fs_error *err)
 	if (skipped)
 		log_warn("rid=%s export: %d custom field name%s left out (named like a column, or"
 			 " not 1 to 64 characters)",
-			 ctx->req.request_id, skipped, skipped > 1 ? "s" : "");
+			 env->request_id, skipped, skipped > 1 ? "s" : "");
 	/* Oldest first, in the order a backward scan of (user_id, created_at DESC, id) gives. */
 	strbuf_appends(&sql, " FROM contacts ORDER BY created_at, id DESC");
-	if (!db_query(ctx->db, ctx->arena, strbuf_cstr(&sql), nkeys, params)) {
+	if (!db_query(env->db, env->arena, strbuf_cstr(&sql), nkeys, params)) {
 		ret = fs_fail(err, FS_ERROR, "opening the export cursor failed");
 		goto out;
 	}
 
-	fs_header_add(ctx, "Content-Disposition", "attachment; filename=\"contacts.csv\"");
-	fs_header_add(ctx, "Cache-Control", "no-store");
-	fs_stream_begin(ctx, 200, "text/csv; charset=utf-8");
 	strbuf_appends(&buf, "email,first_name,last_name,tags,is_subscribed,created_at");
 	for (int i = 0; i < nkeys; i++) {
 		strbuf_appendc(&buf, ',');
@@ -108,9 +105,9 @@ enum fs_status contacts_export_csv(struct fs_ctx *ctx, struct fs_error *err)
 	for (;;) {
 		int rows;
 
-		r = db_query(ctx->db, NULL, "FETCH " EXPORT_BATCH " FROM contact_export", 0, NULL);
+		r = db_query(env->db, NULL, "FETCH " EXPORT_BATCH " FROM contact_export", 0, NULL);
 		if (!r) {
-			log_error("rid=%s export stopped: fetch failed", ctx->req.request_id);
+			log_error("rid=%s export stopped: fetch failed", env->request_id);
 			ok = 0;
 			break;
 		}
@@ -132,23 +129,25 @@ enum fs_status contacts_export_csv(struct fs_ctx *ctx, struct fs_error *err)
 			strbuf_appends(&buf, "\r\n");
 		}
 		PQclear(r);
-		if (buf.len && fs_stream_write(ctx, buf.buf, buf.len) < 0) {
+		if (buf.len && out->write(out->state, buf.buf, buf.len) < 0) {
 			ok = 0; /* the client went away */
 			break;
 		}
+		written = 1;
 		strbuf_reset(&buf);
 		if (rows == 0)
 			break;
 	}
 	if (!ok)
-		db_rollback(ctx->db);
+		db_rollback(env->db);
 	else
-		db_commit(ctx->db);
+		db_commit(env->db);
 	strbuf_free(&sql);
 	strbuf_free(&buf);
-	return FS_OK;
+	/* Nothing went out yet: the caller can still answer the failure. */
+	return written || ok ? FS_OK : fs_fail(err, FS_ERROR, "reading the contacts failed");
 out:
-	db_rollback(ctx->db);
+	db_rollback(env->db);
 	strbuf_free(&sql);
 	strbuf_free(&buf);
 	return ret;
@@ -175,7 +174,7 @@ struct import_shard {
 };
 
 struct importer {
-	struct fs_ctx *ctx;
+	struct fs_env *env;
 	struct import_shard shard[IMPORT_SHARDS_MAX];
 	int nshards;
 	struct import_result *res;
@@ -306,7 +305,7 @@ static int header_record(struct importer *im, const char *const *f, const size_t
 		return 1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char *name = unescaped(im, trimmed(im->ctx->arena, f[i], lens[i]));
+		char *name = unescaped(im, trimmed(im->env->arena, f[i], lens[i]));
 		size_t len = strlen(name), k;
 		int *col = NULL;
 
@@ -585,56 +584,31 @@ static int csv_sink(void *ud, const char *data, size_t len)
 	return csv_feed(ud, data, len) < 0 ? -1 : 0;
 }
 
-/* Read the request body in pieces into the CSV reader, through the
- * multipart reader when it is an upload form. 0, or -1 when a multipart body
- * held no complete file. */
-static int feed_body(struct fs_ctx *ctx, struct csv_reader *r, const char *multipart_type)
-{
-	char chunk[65536];
-	struct multipart mp;
-	int n, ok = 0;
 
-	if (multipart_type && multipart_init(&mp, multipart_type, csv_sink, r) < 0) {
-		multipart_free(&mp);
-		return -1;
-	}
-	while (ctx->req.in && (n = FCGX_GetStr(chunk, sizeof(chunk), ctx->req.in)) > 0) {
-		if (multipart_type ? multipart_feed(&mp, chunk, (size_t)n) < 0
-				   : csv_feed(r, chunk, (size_t)n) < 0)
-			break;
-	}
-	ctx->req.body_read = 0; /* whatever is left is drained after the answer */
-	if (multipart_type) {
-		ok = multipart_file_complete(&mp) ? 0 : -1;
-		multipart_free(&mp);
-	}
-	return ok;
-}
-
-static int announce_imported(struct fs_ctx *ctx)
+static int announce_imported(struct fs_env *env)
 {
 	PGresult *r;
 	const char *ids[1000];
 
-	if (!db_query(ctx->db, ctx->arena,
+	if (!db_query(env->db, env->arena,
 		      "DECLARE import_announce NO SCROLL CURSOR FOR SELECT id FROM import_created", 0,
 		      NULL))
 		return -1;
 	for (;;) {
 		int n;
-		r = db_query(ctx->db, NULL, "FETCH 1000 FROM import_announce", 0, NULL);
+		r = db_query(env->db, NULL, "FETCH 1000 FROM import_announce", 0, NULL);
 		if (!r)
 			return -1;
 		n = PQntuples(r);
 		for (int i = 0; i < n; i++)
 			ids[i] = PQgetvalue(r, i, 0);
 		if (n)
-			contacts_announce_created(ctx, ids, (size_t)n);
+			contacts_announce_created(env, ids, (size_t)n);
 		PQclear(r);
 		if (n == 0)
 			break;
 	}
-	return db_query(ctx->db, ctx->arena, "CLOSE import_announce", 0, NULL) ? 0 : -1;
+	return db_query(env->db, env->arena, "CLOSE import_announce", 0, NULL) ? 0 : -1;
 }
 
 /* The extra connections sharded imports use, one set per responder process,
@@ -643,21 +617,21 @@ static struct fs_db shard_dbs[IMPORT_SHARDS_MAX - 1];
 static int shard_dbs_ready;
 
 /* BEGIN as the tenant, a staging table, COPY started: 0, or -1. */
-static int shard_open(struct fs_ctx *ctx, struct import_shard *sh)
+static int shard_open(struct fs_env *env, struct import_shard *sh)
 {
 	PGresult *r;
 
-	if (db_begin_tenant(sh->db, ctx->user_id) != FS_OK)
+	if (db_begin_tenant(sh->db, env->user_id) != FS_OK)
 		return -1;
 	sh->conn = db_conn(sh->db);
 	/* COPY cannot write into a table with row-level security as a non-owner:
 	 * stage in a temporary table, then merge with one INSERT ... SELECT. */
-	if (!db_query(sh->db, ctx->arena,
+	if (!db_query(sh->db, env->arena,
 		      "CREATE TEMP TABLE import_staging (row_no bigint, email text, first_name text,"
 		      " last_name text, tags text[], custom_fields jsonb, is_subscribed boolean)"
 		      " ON COMMIT DROP",
 		      0, NULL) ||
-	    !db_query(sh->db, ctx->arena, "SET LOCAL gin_pending_list_limit = '64MB'", 0, NULL))
+	    !db_query(sh->db, env->arena, "SET LOCAL gin_pending_list_limit = '64MB'", 0, NULL))
 		return -1;
 	r = PQexec(sh->conn, "COPY import_staging FROM STDIN");
 	if (PQresultStatus(r) != PGRES_COPY_IN) {
@@ -689,14 +663,14 @@ static void shard_end_copy(struct importer *im, struct import_shard *sh)
  * transaction and commit it, or roll it back. */
 static void shard_finish(struct importer *im, struct import_shard *sh, int listeners, int *failed)
 {
-	struct fs_ctx *ctx = im->ctx;
-	struct fs_db *main_db = ctx->db;
+	struct fs_env *env = im->env;
+	struct fs_db *main_db = env->db;
 
 	if (!sh->failed && !*failed && listeners) {
-		ctx->db = sh->db; /* the listeners' queries join this shard's transaction */
-		if (announce_imported(ctx) < 0)
+		env->db = sh->db; /* the listeners' queries join this shard's transaction */
+		if (announce_imported(env) < 0)
 			sh->failed = 1;
-		ctx->db = main_db;
+		env->db = main_db;
 	}
 	if (!sh->failed && !*failed && db_commit(sh->db) == FS_OK) {
 		sh->committed = 1;
@@ -725,28 +699,28 @@ static void shard_finish(struct importer *im, struct import_shard *sh, int liste
  * failed (those already committed stay: they are in res->imported). */
 /* Keep the new ids aside and announce them a thousand at a time, inside the
  * import's transaction, with memory that stays flat. */
-static const char *with_created_ids(struct fs_ctx *ctx, const char *sql, int listeners)
+static const char *with_created_ids(struct fs_env *env, const char *sql, int listeners)
 {
 	if (!listeners)
 		return sql;
-	return arena_sprintf(ctx->arena,
+	return arena_sprintf(env->arena,
 			     "WITH ins AS (%s RETURNING id) INSERT INTO import_created SELECT id FROM ins",
 			     sql);
 }
 
 static int merge_shards(struct importer *im, const char *sql, const char *const *params)
 {
-	struct fs_ctx *ctx = im->ctx;
+	struct fs_env *env = im->env;
 	int listeners = contacts_have_listeners(), failed = 0, running = 0;
 	int retry = sql == merge_fresh_sql;
-	const char *full = with_created_ids(ctx, sql, listeners);
+	const char *full = with_created_ids(env, sql, listeners);
 
 	for (int i = 0; i < im->nshards; i++) {
 		struct import_shard *sh = &im->shard[i];
-		if ((listeners && !db_query(sh->db, ctx->arena,
+		if ((listeners && !db_query(sh->db, env->arena,
 					    "CREATE TEMP TABLE import_created (id uuid) ON COMMIT DROP",
 					    0, NULL)) ||
-		    (retry && !db_query(sh->db, ctx->arena, "SAVEPOINT import_merge", 0, NULL)) ||
+		    (retry && !db_query(sh->db, env->arena, "SAVEPOINT import_merge", 0, NULL)) ||
 		    !PQsendQueryParams(sh->conn, full, MERGE_PARAMS, merge_param_types, params, NULL,
 				       NULL, 0)) {
 			log_error("import merge not sent: %s", PQerrorMessage(sh->conn));
@@ -812,7 +786,7 @@ static int merge_shards(struct importer *im, const char *sql, const char *const 
 			} else if (ok && sh->stage == SHARD_REWINDING) {
 				sh->stage = SHARD_RETRYING;
 				if (PQsendQueryParams(sh->conn,
-						      with_created_ids(ctx, merge_open_sql, listeners),
+						      with_created_ids(env, merge_open_sql, listeners),
 						      MERGE_PARAMS, merge_param_types, params, NULL, NULL, 0))
 					continue;
 				sh->failed = 1;
@@ -827,15 +801,15 @@ static int merge_shards(struct importer *im, const char *sql, const char *const 
 	return failed || running ? -1 : 0;
 }
 
-enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *src,
+enum fs_status contacts_import(struct fs_env *env, const struct import_source *src,
 			       struct import_result *res, struct fs_error *err)
 {
-	const struct plan *plan = plan_find_or_default(ctx->auth.plan);
+	const struct plan *plan = plan_find_or_default(env->auth.plan);
 	struct importer im;
 	struct csv_reader reader;
 	PGresult *r;
 	char remaining[32];
-	const char *params[MERGE_PARAMS] = { NULL, NULL, ctx->user_id, "t", "t" };
+	const char *params[MERGE_PARAMS] = { NULL, NULL, env->user_id, "t", "t" };
 	const char *merge_sql = merge_open_sql;
 	enum fs_status ret = FS_ERROR;
 	double start_ms = time_monotonic_ms(), staged_ms = start_ms;
@@ -843,17 +817,17 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 	memset(res, 0, sizeof(*res));
 	res->errors = json_object_new_array();
 	memset(&im, 0, sizeof(im));
-	im.ctx = ctx;
+	im.env = env;
 	im.res = res;
 	/* A limit has to be counted in one transaction: one shard. */
 	im.nshards = plan->max_contacts == PLAN_UNLIMITED ? IMPORT_SHARDS_MAX : 1;
 	if (!shard_dbs_ready) {
 		for (int i = 0; i < IMPORT_SHARDS_MAX - 1; i++)
-			db_init(&shard_dbs[i], ctx->db->url);
+			db_init(&shard_dbs[i], env->db->url);
 		shard_dbs_ready = 1;
 	}
 	for (int i = 0; i < im.nshards; i++) {
-		im.shard[i].db = i ? &shard_dbs[i - 1] : ctx->db;
+		im.shard[i].db = i ? &shard_dbs[i - 1] : env->db;
 		strbuf_init(&im.shard[i].copy);
 	}
 	strbuf_init(&im.scratch);
@@ -863,12 +837,12 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 	csv_init(&reader, import_record, &im);
 
 	for (int i = 0; i < im.nshards; i++) {
-		if (shard_open(ctx, &im.shard[i]) == 0)
+		if (shard_open(env, &im.shard[i]) == 0)
 			continue;
 		if (i > 0) {
 			/* No extra connection to be had (max_connections?): fewer shards. */
 			log_warn("rid=%s import: shard %d could not start; merging over %d connection%s",
-				 ctx->req.request_id, i, i, i > 1 ? "s" : "");
+				 env->request_id, i, i, i > 1 ? "s" : "");
 			db_rollback(im.shard[i].db);
 			strbuf_free(&im.shard[i].copy);
 			im.nshards = i;
@@ -891,7 +865,7 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 		csv_feed(&reader, src->text, src->text_len);
 		csv_finish(&reader);
 	} else {
-		if (feed_body(ctx, &reader, src->multipart) < 0 && !im.fatal) {
+		if (src->body->pump(src->body->state, csv_sink, &reader) < 0 && !im.fatal) {
 			snprintf(im.fatal_detail, sizeof(im.fatal_detail),
 				 "The upload has no complete file part (send the CSV as the form's "
 				 "file field)");
@@ -912,7 +886,7 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 
 	/* The plan's limit: a LIMIT on the merge, serialised like single creates. */
 	if (im.nshards == 1) {
-		long left = contacts_room_left(ctx);
+		long left = contacts_room_left(env);
 		if (left == -2) {
 			ret = fs_fail(err, FS_ERROR, "reading the contact count failed");
 			goto out;
@@ -924,7 +898,7 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 		}
 	}
 	if (merge_sql == merge_open_sql) {
-		r = db_query(ctx->db, ctx->arena,
+		r = db_query(env->db, env->arena,
 			     "SELECT EXISTS (SELECT 1 FROM suppressions) AS s,"
 			     " EXISTS (SELECT 1 FROM opt_outs) AS o,"
 			     " COALESCE((SELECT contacts FROM tenant_counters), 0) = 0 AS empty",
@@ -942,15 +916,15 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 		/* Existence checks as index probes per staged row: hashing the
 		 * tenant's whole table costs more (about 10% of a 300,000-row merge
 		 * into a tenant with none). */
-		if (!db_query(im.shard[i].db, ctx->arena, "SET LOCAL enable_hashjoin = off", 0, NULL) ||
-		    !db_query(im.shard[i].db, ctx->arena, "SET LOCAL enable_mergejoin = off", 0, NULL)) {
+		if (!db_query(im.shard[i].db, env->arena, "SET LOCAL enable_hashjoin = off", 0, NULL) ||
+		    !db_query(im.shard[i].db, env->arena, "SET LOCAL enable_mergejoin = off", 0, NULL)) {
 			ret = fs_fail(err, FS_ERROR, "preparing the merge failed");
 			goto out;
 		}
 	}
 	if (src->extra_tags) {
 		/* ["a","b"] -> {"a","b"}: validated by the handler. */
-		params[1] = arena_sprintf(ctx->arena, "{%.*s}", (int)strlen(src->extra_tags) - 2,
+		params[1] = arena_sprintf(env->arena, "{%.*s}", (int)strlen(src->extra_tags) - 2,
 					  src->extra_tags + 1);
 	}
 	staged_ms = time_monotonic_ms();
@@ -966,10 +940,10 @@ enum fs_status contacts_import(struct fs_ctx *ctx, const struct import_source *s
 	}
 	res->skipped = im.valid - res->imported;
 	log_info("rid=%s import: %ld rows staged over %d connection%s in %.0f ms, %ld merged in %.0f ms",
-		 ctx->req.request_id, im.valid, im.nshards, im.nshards > 1 ? "s" : "",
+		 env->request_id, im.valid, im.nshards, im.nshards > 1 ? "s" : "",
 		 staged_ms - start_ms, res->imported, time_monotonic_ms() - staged_ms);
 	if (res->imported > SEARCH_INDEX_INLINE_MAX)
-		batch_wake(ctx->redis); /* their search text waits in the backlog */
+		batch_wake(env->redis); /* their search text waits in the backlog */
 	ret = FS_OK;
 out:
 	for (int i = 0; i < im.nshards; i++) {

@@ -327,3 +327,33 @@ void e2e_set_plan(const char *token, const char *plan)
 	}
 	ck_abort_msg("the plan change never reached the responders");
 }
+
+void e2e_env_open(struct e2e_env *e, const char *user_id, const char *plan)
+{
+	char err[256];
+
+	memset(e, 0, sizeof(*e));
+	ck_assert_int_eq(fs_config_load(&e->cfg, err, sizeof(err)), 0);
+	arena_init(&e->arena, 0);
+	db_init(&e->db, e->cfg.database_url);
+	db_init(&e->sysdb, e->cfg.database_system_url);
+	fs_redis_init(&e->redis, e->cfg.redis_url);
+	e->env.arena = &e->arena;
+	e->env.cfg = &e->cfg;
+	e->env.db = &e->db;
+	e->env.sysdb = &e->sysdb;
+	e->env.redis = &e->redis;
+	e->env.user_id = user_id;
+	e->env.auth.user_id = user_id;
+	e->env.auth.plan = plan;
+	e->env.request_id = "e2e";
+	e->env.client_addr = "";
+}
+
+void e2e_env_close(struct e2e_env *e)
+{
+	db_close(&e->db);
+	db_close(&e->sysdb);
+	fs_redis_close(&e->redis);
+	arena_destroy(&e->arena);
+}

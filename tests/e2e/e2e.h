@@ -7,6 +7,10 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
+#include "core/env.h"
+#include "db/db.h"
+#include "queue/redis.h"
+
 struct http_answer {
 	long status;
 	char *body;
@@ -62,6 +66,18 @@ int e2e_run_batch(const char *extra_args);
 const char *e2e_user_id(const char *token, char *out);
 /* Put the tenant on plan (owner SQL) and wait until /auth/me shows it. */
 void e2e_set_plan(const char *token, const char *plan);
+/* What a service needs, built the way flowsend-batch builds it: its own
+ * connections (tenant and system roles, Redis) and arena, no HTTP at all. */
+struct e2e_env {
+	struct fs_config cfg;
+	struct arena arena;
+	struct fs_db db, sysdb;
+	struct fs_redis redis;
+	struct fs_env env;
+};
+/* Open one for the tenant user_id on plan; close it with e2e_env_close. */
+void e2e_env_open(struct e2e_env *e, const char *user_id, const char *plan);
+void e2e_env_close(struct e2e_env *e);
 /* A string member of the answer's JSON object, or NULL. */
 const char *json_str(json_object *o, const char *key);
 

@@ -11,7 +11,6 @@
 #include "core/strbuf.h"
 #include "db/db.h"
 #include "e2e.h"
-#include "http/server.h"
 #include "services/contacts.h"
 #include "services/transfer.h"
 
@@ -300,10 +299,10 @@ END_TEST
 
 static size_t announced, batches;
 
-static void count_created(struct fs_ctx *ctx, const char *const *ids, size_t n)
+static void count_created(struct fs_env *env, const char *const *ids, size_t n)
 {
 	/* A listener's queries run in the transaction that created the contacts. */
-	PGresult *r = db_query(ctx->db, ctx->arena, "SELECT 1 FROM contacts WHERE id = $1", 1, ids);
+	PGresult *r = db_query(env->db, env->arena, "SELECT 1 FROM contacts WHERE id = $1", 1, ids);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(PQntuples(r), 1);
 	for (size_t i = 0; i < n; i++)
@@ -316,7 +315,7 @@ static void count_created(struct fs_ctx *ctx, const char *const *ids, size_t n)
  * (the signup trigger of flows): driven here straight through the library. */
 /* n addresses <prefix>0..@example.com through contacts_import in this
  * process: all imported, all announced. */
-static void import_in_process(struct fs_ctx *ctx, const char *prefix, int n)
+static void import_in_process(struct fs_env *env, const char *prefix, int n)
 {
 	struct import_source src = { 0 };
 	struct import_result res;
@@ -329,7 +328,7 @@ static void import_in_process(struct fs_ctx *ctx, const char *prefix, int n)
 	src.text = csv.buf;
 	src.text_len = csv.len;
 	announced = batches = 0;
-	ck_assert_int_eq(contacts_import(ctx, &src, &res, &err), FS_OK);
+	ck_assert_int_eq(contacts_import(env, &src, &res, &err), FS_OK);
 	ck_assert_int_eq(res.imported, n);
 	ck_assert_uint_eq(announced, (size_t)n);
 	json_object_put(res.errors);
@@ -338,35 +337,23 @@ static void import_in_process(struct fs_ctx *ctx, const char *prefix, int n)
 
 START_TEST(imported_contacts_are_announced_in_batches)
 {
-	struct fs_config cfg;
-	struct fs_worker w;
-	struct fs_ctx ctx;
-	struct http_answer a;
-	char cfgerr[256], user_id[40];
-	char *env[] = { "REQUEST_METHOD=POST", "DOCUMENT_URI=/api/v1/contacts/import", NULL };
+	struct e2e_env e;
+	char user_id[40];
 
 	new_tenant();
-	ck_assert_int_eq(http_bearer("GET", "/api/v1/auth/me", token, NULL, &a), 0);
-	snprintf(user_id, sizeof(user_id), "%s", json_str(a.json, "id"));
-	http_answer_free(&a);
-
-	ck_assert_int_eq(fs_config_load(&cfg, cfgerr, sizeof(cfgerr)), 0);
-	fs_worker_init(&w, &cfg);
-	ck_assert_int_eq(fs_ctx_begin(&ctx, &w, env, NULL), 0);
-	ctx.user_id = user_id;
-	ctx.auth.user_id = user_id;
-	ctx.auth.plan = "free";
+	e2e_user_id(token, user_id);
+	/* The service as flowsend-batch would call it: no HTTP context at all. */
+	e2e_env_open(&e, user_id, "free");
 	contacts_on_created(count_created);
-	import_in_process(&ctx, "announce", 240);
+	import_in_process(&e.env, "announce", 240);
 	ck_assert_uint_eq(batches, 1);
 
 	/* Without a limit the import is sharded: each shard announces its own,
 	 * inside its own transaction, still a thousand at most at a time. */
-	ctx.auth.plan = "enterprise";
-	import_in_process(&ctx, "shard", 2500);
+	e.env.auth.plan = "enterprise";
+	import_in_process(&e.env, "shard", 2500);
 	ck_assert_uint_ge(batches, 4); /* two shards of about 1,250 */
-	fs_ctx_end(&ctx, &w);
-	fs_worker_free(&w);
+	e2e_env_close(&e);
 }
 END_TEST
 

@@ -120,9 +120,9 @@ Suite *segments_suite(void)
 
 static size_t announced;
 
-static void count_announced(struct fs_ctx *ctx, const char *const *ids, size_t n)
+static void count_announced(struct fs_env *env, const char *const *ids, size_t n)
 {
-	(void)ctx;
+	(void)env;
 	(void)ids;
 	announced += n;
 }
