@@ -94,5 +94,6 @@ Suite *campaigns_suite(void);
 Suite *security_suite(void);
 Suite *login_guard_suite(void);
 Suite *logs_suite(void);
+Suite *services_suite(void);
 
 #endif
