@@ -59,15 +59,23 @@ static int send_link(struct fs_db *db, struct arena *a, const struct fs_config *
 	return queue(db, a, user_id, to, kind, subject, html, text);
 }
 
+/* A new single-use token: shown once in the link, only its hash stored. */
+static int new_token(const char *prefix, char token[64], char hash[SHA256_HEX_LEN + 1])
+{
+	if (random_token(prefix, 32, token, 64) < 0)
+		return -1;
+	sha256_hex(token, strlen(token), hash);
+	return 0;
+}
+
 int account_mail_verification(struct fs_db *db, struct arena *a, const struct fs_config *cfg,
 			      const char *user_id, const char *to)
 {
 	char token[64], hash[SHA256_HEX_LEN + 1];
 	const char *p[4] = { to, hash, NULL, user_id };
 
-	if (random_token(VERIFY_TOKEN_PREFIX, 32, token, sizeof(token)) < 0)
+	if (new_token(VERIFY_TOKEN_PREFIX, token, hash) < 0)
 		return -1;
-	sha256_hex(token, strlen(token), hash);
 	p[2] = arena_sprintf(a, "%d", VERIFY_TOKEN_HOURS);
 	if (!db_query(db, a,
 		      "INSERT INTO email_verification_tokens (user_id, email, token_hash, expires_at)"
@@ -88,9 +96,8 @@ int account_mail_password_link(struct fs_db *db, struct arena *a, const struct f
 	char token[64], hash[SHA256_HEX_LEN + 1];
 	const char *p[3] = { hash, NULL, user_id };
 
-	if (random_token(RESET_TOKEN_PREFIX, 32, token, sizeof(token)) < 0)
+	if (new_token(RESET_TOKEN_PREFIX, token, hash) < 0)
 		return -1;
-	sha256_hex(token, strlen(token), hash);
 	p[1] = arena_sprintf(a, "%d", RESET_TOKEN_MINUTES);
 	if (!db_query(db, a,
 		      "INSERT INTO password_reset_tokens (user_id, token_hash, expires_at)"

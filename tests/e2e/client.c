@@ -217,27 +217,6 @@ void e2e_new_tenant(const char *prefix, char *token, size_t size)
 	e2e_register(email, "tenant-password-1", token, size, NULL, 0);
 }
 
-long long e2e_owner_value(const char *sql, int nparams, const char *const *params)
-{
-	struct fs_config cfg;
-	struct fs_db owner;
-	struct arena arena;
-	char err[256];
-	long long v = -1;
-	PGresult *r;
-
-	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
-	arena_init(&arena, 0);
-	db_init(&owner, cfg.database_migrate_url);
-	r = db_query(&owner, &arena, sql, nparams, params);
-	ck_assert_msg(r != NULL, "owner query failed: %s", sql);
-	if (PQntuples(r) > 0 && PQnfields(r) > 0 && !PQgetisnull(r, 0, 0))
-		v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	db_close(&owner);
-	arena_destroy(&arena);
-	return v;
-}
-
 const char *e2e_owner_text(const char *sql, int nparams, const char *const *params, char *out,
 			   size_t size)
 {
@@ -260,6 +239,12 @@ const char *e2e_owner_text(const char *sql, int nparams, const char *const *para
 	db_close(&owner);
 	arena_destroy(&arena);
 	return ret;
+}
+
+long long e2e_owner_value(const char *sql, int nparams, const char *const *params)
+{
+	char text[64];
+	return e2e_owner_text(sql, nparams, params, text, sizeof(text)) ? strtoll(text, NULL, 10) : -1;
 }
 
 /* The stack's batch worker, by its pid file. */

@@ -47,14 +47,16 @@ static void json_post(const char *token, const char *path, const char *body, lon
 	e2e_expect(token, "POST", path, body, status, detail, NULL);
 }
 
-/* The status of GET /auth/me with a bearer token, waiting up to 5 s for it to
- * become want (responders learn of revocations by NOTIFY). */
-static long me_status(const char *token, long want)
+/* The status of GET path with a bearer token or an API key, waiting up to
+ * 5 s for it to become want (responders learn of revocations by NOTIFY). */
+static long status_becomes(const char *path, const char *token, const char *key, long want)
 {
 	long got = 0;
 	for (int i = 0; i < 50; i++) {
 		struct http_answer a;
-		ck_assert_int_eq(http_bearer("GET", "/api/v1/auth/me", token, NULL, &a), 0);
+		ck_assert_int_eq(key ? http_key("GET", path, key, NULL, &a)
+				     : http_bearer("GET", path, token, NULL, &a),
+				 0);
 		got = a.status;
 		http_answer_free(&a);
 		if (got == want)
@@ -64,19 +66,14 @@ static long me_status(const char *token, long want)
 	return got;
 }
 
+static long me_status(const char *token, long want)
+{
+	return status_becomes("/api/v1/auth/me", token, NULL, want);
+}
+
 static long key_status(const char *key, long want)
 {
-	long got = 0;
-	for (int i = 0; i < 50; i++) {
-		struct http_answer a;
-		ck_assert_int_eq(http_key("GET", "/api/v1/contacts", key, NULL, &a), 0);
-		got = a.status;
-		http_answer_free(&a);
-		if (got == want)
-			break;
-		usleep(100000);
-	}
-	return got;
+	return status_becomes("/api/v1/contacts", NULL, key, want);
 }
 
 static int me_verified(const char *token)
