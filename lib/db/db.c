@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 
 static char db_sqlstate[6];
@@ -17,6 +18,7 @@ void db_init(struct fs_db *db, const char *url)
 	db->conn = NULL;
 	db->nprepared = 0;
 	db->generation = 0;
+	memset(&db->clock, 0, sizeof(db->clock));
 }
 
 void db_close(struct fs_db *db)
@@ -61,6 +63,46 @@ PGconn *db_conn(struct fs_db *db)
 	return db->conn;
 }
 
+/* Give the session the process's clock offset before a statement runs. Free
+ * while neither the connection nor the offset changed, and no round trip
+ * while the offset is 0: a new session starts without the setting, which
+ * flowsend_now() reads as 0. Inside a transaction the setting would be undone
+ * by a rollback, so it is sent but not recorded, and sent again next time. */
+static void db_clock_sync(struct fs_db *db, PGconn *c)
+{
+	static const char set_offset[] = "SELECT set_config('flowsend.clock_offset', $1, false)";
+	unsigned long gen = clock_generation();
+	char value[24];
+	const char *params[1] = { value };
+	PGresult *res;
+	int idle;
+
+	if (db->clock.conn_gen == db->generation && db->clock.clock_gen == gen)
+		return;
+	if (db->clock.conn_gen != db->generation)
+		db->clock.offset = 0;
+	idle = PQtransactionStatus(c) == PQTRANS_IDLE;
+	if (clock_offset() != db->clock.offset) {
+		snprintf(value, sizeof(value), "%ld", clock_offset());
+		res = PQexecParams(c, set_offset, 1, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			/* The statement runs on the session's old clock and the next
+			 * one tries again; a dead connection is the statement's to report. */
+			if (PQstatus(c) != CONNECTION_BAD)
+				log_error("setting the clock offset failed: %s",
+					  PQresultErrorMessage(res));
+			PQclear(res);
+			return;
+		}
+		PQclear(res);
+		if (!idle)
+			return;
+		db->clock.offset = clock_offset();
+	}
+	db->clock.conn_gen = db->generation;
+	db->clock.clock_gen = gen;
+}
+
 static void clear_result(void *p)
 {
 	PQclear(p);
@@ -81,6 +123,7 @@ PGresult *db_query(struct fs_db *db, struct arena *a, const char *sql, int npara
 	db_sqlstate[0] = '\0';
 	if (!c)
 		return NULL;
+	db_clock_sync(db, c);
 	res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
 	if (!result_ok(res) && PQstatus(c) == CONNECTION_BAD) {
 		/* The server went away between requests: one retry on a fresh
@@ -93,6 +136,7 @@ PGresult *db_query(struct fs_db *db, struct arena *a, const char *sql, int npara
 			log_error("database reconnect failed: %s", PQerrorMessage(c));
 			return NULL;
 		}
+		db_clock_sync(db, c);
 		res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
 	}
 	if (!result_ok(res)) {
@@ -120,6 +164,7 @@ PGresult *db_query_cached(struct fs_db *db, struct arena *a, const char *sql, in
 
 	if (!c)
 		return NULL;
+	db_clock_sync(db, c);
 	for (int i = 0; i < db->nprepared; i++)
 		if (db->prepared[i] == sql) {
 			idx = i;
@@ -194,6 +239,7 @@ static enum fs_status db_begin_tenant_once(struct fs_db *db, const char *user_id
 
 	if (!c)
 		return FS_ERROR;
+	db_clock_sync(db, c);
 	/* Pipeline both statements: one round trip instead of two. */
 	if (!PQenterPipelineMode(c))
 		return FS_ERROR;
@@ -279,6 +325,7 @@ static int pipeline_once(struct fs_db *db, struct arena *a, const char *user_id,
 	db_sqlstate[0] = '\0';
 	if (!c)
 		return -1;
+	db_clock_sync(db, c);
 	for (int i = 0; i < n; i++)
 		stmts[i].result = NULL;
 	/* Preparing happens once per connection, before the pipeline. */

@@ -19,6 +19,13 @@ struct fs_db {
 	int nprepared;
 	/* Bumped on every (re)connect: session state such as LISTEN is gone. */
 	unsigned long generation;
+	/* The clock offset this session holds (flowsend.clock_offset, read by
+	 * flowsend_now()) and the connection and clock generations it was
+	 * last brought in line at. */
+	struct {
+		long offset;
+		unsigned long conn_gen, clock_gen;
+	} clock;
 };
 
 /* Remember the URL; the connection opens on first use (after fork). */

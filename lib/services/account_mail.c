@@ -79,7 +79,7 @@ int account_mail_verification(struct fs_db *db, struct arena *a, const struct fs
 	p[2] = arena_sprintf(a, "%d", VERIFY_TOKEN_HOURS);
 	if (!db_query(db, a,
 		      "INSERT INTO email_verification_tokens (user_id, email, token_hash, expires_at)"
-		      " VALUES ($4, $1, $2, now() + make_interval(hours => $3::int))",
+		      " VALUES ($4, $1, $2, flowsend_now() + make_interval(hours => $3::int))",
 		      4, p))
 		return -1;
 	return send_link(db, a, cfg, user_id, to, "verify_email", "/app/verify-email", token,
@@ -101,7 +101,7 @@ int account_mail_password_link(struct fs_db *db, struct arena *a, const struct f
 	p[1] = arena_sprintf(a, "%d", RESET_TOKEN_MINUTES);
 	if (!db_query(db, a,
 		      "INSERT INTO password_reset_tokens (user_id, token_hash, expires_at)"
-		      " VALUES ($3, $1, now() + make_interval(mins => $2::int))",
+		      " VALUES ($3, $1, flowsend_now() + make_interval(mins => $2::int))",
 		      3, p))
 		return -1;
 	if (why == ACCOUNT_LINK_CLAIMED)

@@ -80,7 +80,7 @@ enum fs_status auth_principal_from_key(struct fs_env *env, const char *key, stru
 {
 	static const char sql[] =
 		"SELECT k.id AS key_id, k.scopes, k.is_active AS key_active, k.is_platform,"
-		" (k.last_used_at IS NULL OR k.last_used_at < now() - interval '" KEY_TOUCH_SECONDS
+		" (k.last_used_at IS NULL OR k.last_used_at < flowsend_now() - interval '" KEY_TOUCH_SECONDS
 		" seconds') AS stale,"
 		" u.id, u.email, u.plan, u.is_active, u.created_at, u.email_verified, u.session_epoch"
 		" FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1";
@@ -119,7 +119,7 @@ enum fs_status auth_principal_from_key(struct fs_env *env, const char *key, stru
 		/* last_used_at moves at most once a minute per key: no write per request. */
 		const char *kp[1] = { e->key_id };
 		db_query_cached(env->sysdb, env->arena,
-				"UPDATE api_keys SET last_used_at = now() WHERE id = $1", 1, kp);
+				"UPDATE api_keys SET last_used_at = flowsend_now() WHERE id = $1", 1, kp);
 		e->key_used_at = now;
 	}
 	return FS_OK;
@@ -252,7 +252,7 @@ static enum fs_status issue_tokens(struct fs_env *env, struct fs_db *db, const c
 	snprintf(ttl, sizeof(ttl), "%ld", env->cfg->refresh_token_ttl);
 	if (!db_query(db, env->arena,
 		      "INSERT INTO refresh_tokens (user_id, token_hash, family_id, expires_at)"
-		      " VALUES ($1, $2, gen_random_uuid(), now() + make_interval(secs => $3::int))",
+		      " VALUES ($1, $2, gen_random_uuid(), flowsend_now() + make_interval(secs => $3::int))",
 		      3, params))
 		return fs_fail(err, FS_ERROR, "storing the refresh token failed");
 	return FS_OK;
@@ -358,7 +358,7 @@ enum fs_status auth_refresh(struct fs_env *env, const char *refresh_token,
 	sha256_hex(refresh_token, strlen(refresh_token), old_hash);
 	r = db_query(env->sysdb, env->arena,
 		     "SELECT t.id, t.user_id, t.family_id, t.revoked_at IS NOT NULL AS revoked,"
-		     " t.replaced_by IS NOT NULL AS rotated, t.expires_at <= now() AS expired,"
+		     " t.replaced_by IS NOT NULL AS rotated, t.expires_at <= flowsend_now() AS expired,"
 		     " u.is_active, u.session_epoch"
 		     " FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
 		     1, lookup);
@@ -374,7 +374,7 @@ enum fs_status auth_refresh(struct fs_env *env, const char *refresh_token,
 		 * every token descended from the same login. */
 		const char *fp[1] = { family };
 		db_query(env->sysdb, env->arena,
-			 "UPDATE refresh_tokens SET revoked_at = now()"
+			 "UPDATE refresh_tokens SET revoked_at = flowsend_now()"
 			 " WHERE family_id = $1 AND revoked_at IS NULL",
 			 1, fp);
 		log_warn("refresh token reuse detected; family %s revoked", family);
@@ -393,11 +393,11 @@ enum fs_status auth_refresh(struct fs_env *env, const char *refresh_token,
 		 * of two concurrent refreshes only one finds it unrevoked. */
 		const char *p[4] = { id, new_hash, ttl, new_id };
 		r = db_query(env->sysdb, env->arena,
-			     "WITH old AS (UPDATE refresh_tokens SET revoked_at = now(), replaced_by = $4"
-			     "  WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()"
+			     "WITH old AS (UPDATE refresh_tokens SET revoked_at = flowsend_now(), replaced_by = $4"
+			     "  WHERE id = $1 AND revoked_at IS NULL AND expires_at > flowsend_now()"
 			     "  RETURNING user_id, family_id)"
 			     " INSERT INTO refresh_tokens (id, user_id, token_hash, family_id, expires_at)"
-			     " SELECT $4, user_id, $2, family_id, now() + make_interval(secs => $3::int)"
+			     " SELECT $4, user_id, $2, family_id, flowsend_now() + make_interval(secs => $3::int)"
 			     " FROM old RETURNING user_id",
 			     4, p);
 	}
@@ -422,12 +422,12 @@ enum fs_status auth_logout(struct fs_env *env, const char *refresh_token, int al
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	if (all) {
 		r = db_query(env->db, env->arena,
-			     "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL", 0,
+			     "UPDATE refresh_tokens SET revoked_at = flowsend_now() WHERE revoked_at IS NULL", 0,
 			     NULL);
 	} else {
 		sha256_hex(refresh_token, strlen(refresh_token), hash);
 		r = db_query(env->db, env->arena,
-			     "UPDATE refresh_tokens SET revoked_at = now()"
+			     "UPDATE refresh_tokens SET revoked_at = flowsend_now()"
 			     " WHERE token_hash = $1 AND revoked_at IS NULL",
 			     1, params);
 	}
@@ -464,10 +464,10 @@ enum fs_status auth_update_profile(struct fs_env *env, const char *email,
 			goto out;
 		}
 		if (!db_query(env->db, env->arena,
-			      "UPDATE users SET password_hash = $1, updated_at = now()", 1, p) ||
+			      "UPDATE users SET password_hash = $1, updated_at = flowsend_now()", 1, p) ||
 		    /* A new password ends every session started with the old one. */
 		    !db_query(env->db, env->arena,
-			      "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL",
+			      "UPDATE refresh_tokens SET revoked_at = flowsend_now() WHERE revoked_at IS NULL",
 			      0, NULL)) {
 			ret = fs_fail(err, FS_ERROR, "updating the password failed");
 			goto out;
@@ -478,7 +478,7 @@ enum fs_status auth_update_profile(struct fs_env *env, const char *email,
 		 * to it; links mailed to the old one stop working. */
 		const char *p[1] = { lower_dup(env->arena, email) };
 		r = db_query(env->db, env->arena,
-			     "UPDATE users SET email = $1, updated_at = now(),"
+			     "UPDATE users SET email = $1, updated_at = flowsend_now(),"
 			     " email_verified = email_verified AND lower(email) = $1,"
 			     " email_verified_at = CASE WHEN lower(email) = $1 THEN email_verified_at END"
 			     " RETURNING email, email_verified",
@@ -494,7 +494,7 @@ enum fs_status auth_update_profile(struct fs_env *env, const char *email,
 		env->auth.email_verified = db_get_bool(r, 0, "email_verified");
 		if (!env->auth.email_verified &&
 		    (!db_query(env->db, env->arena,
-			       "UPDATE password_reset_tokens SET used_at = now() WHERE used_at IS NULL",
+			       "UPDATE password_reset_tokens SET used_at = flowsend_now() WHERE used_at IS NULL",
 			       0, NULL) ||
 		     account_mail_verification(env->db, env->arena, env->cfg, env->user_id,
 					       env->auth.email) < 0)) {
@@ -648,17 +648,17 @@ static enum fs_status claim_unverified(struct fs_env *env, const char *user_id, 
 	if (!db_query(env->db, env->arena,
 		      "UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1,"
 		      " external_platform_id = $2, external_store_id = COALESCE($3, external_store_id),"
-		      " email_verified = true, email_verified_at = now(), updated_at = now()",
+		      " email_verified = true, email_verified_at = flowsend_now(), updated_at = flowsend_now()",
 		      3, p) ||
 	    !db_query(env->db, env->arena,
-		      "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL", 0, NULL) ||
+		      "UPDATE refresh_tokens SET revoked_at = flowsend_now() WHERE revoked_at IS NULL", 0, NULL) ||
 	    !db_query(env->db, env->arena,
 		      "UPDATE api_keys SET is_active = false WHERE is_active", 0, NULL) ||
 	    !db_query(env->db, env->arena,
-		      "UPDATE password_reset_tokens SET used_at = now() WHERE used_at IS NULL", 0,
+		      "UPDATE password_reset_tokens SET used_at = flowsend_now() WHERE used_at IS NULL", 0,
 		      NULL) ||
 	    !db_query(env->db, env->arena,
-		      "UPDATE email_verification_tokens SET used_at = now() WHERE used_at IS NULL",
+		      "UPDATE email_verification_tokens SET used_at = flowsend_now() WHERE used_at IS NULL",
 		      0, NULL) ||
 	    account_mail_password_link(env->db, env->arena, env->cfg, user_id, email,
 				       ACCOUNT_LINK_CLAIMED) < 0) {
@@ -721,7 +721,7 @@ enum fs_status auth_provision(struct fs_env *env, const struct provision_request
 		r = db_query(env->sysdb, env->arena,
 			     "INSERT INTO users (email, password_hash, plan, external_platform_id,"
 			     " external_store_id, email_verified, email_verified_at)"
-			     " VALUES ($1, $2, $3, $4, $5, true, now()) RETURNING id",
+			     " VALUES ($1, $2, $3, $4, $5, true, flowsend_now()) RETURNING id",
 			     5, ins);
 		if (!r) {
 			if (strcmp(db_last_sqlstate(env->sysdb), "23505") == 0)
@@ -740,7 +740,7 @@ enum fs_status auth_provision(struct fs_env *env, const struct provision_request
 		if (db_begin_tenant(env->db, user_id) != FS_OK ||
 		    !db_query(env->db, env->arena,
 			      "UPDATE users SET external_platform_id = $1,"
-			      " external_store_id = COALESCE($2, external_store_id), updated_at = now()",
+			      " external_store_id = COALESCE($2, external_store_id), updated_at = flowsend_now()",
 			      2, link) ||
 		    db_commit(env->db) != FS_OK) {
 			db_rollback(env->db);
@@ -788,8 +788,8 @@ enum fs_status auth_verify_email(struct fs_env *env, const char *token, struct f
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	/* Claimed once, and only for the address the link was mailed to. */
 	r = db_query(env->db, env->arena,
-		     "UPDATE email_verification_tokens t SET used_at = now() FROM users u"
-		     " WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > now()"
+		     "UPDATE email_verification_tokens t SET used_at = flowsend_now() FROM users u"
+		     " WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > flowsend_now()"
 		     " AND u.id = t.user_id AND lower(u.email) = lower(t.email) RETURNING t.id",
 		     1, p);
 	if (!r) {
@@ -801,8 +801,8 @@ enum fs_status auth_verify_email(struct fs_env *env, const char *token, struct f
 		return fs_fail(err, FS_BAD_REQUEST, "Invalid or expired verification token");
 	}
 	if (!db_query(env->db, env->arena,
-		      "UPDATE users SET email_verified = true, email_verified_at = now(),"
-		      " updated_at = now()",
+		      "UPDATE users SET email_verified = true, email_verified_at = flowsend_now(),"
+		      " updated_at = flowsend_now()",
 		      0, NULL) ||
 	    db_commit(env->db) != FS_OK) {
 		db_rollback(env->db);
@@ -821,9 +821,9 @@ enum fs_status auth_resend_verification(struct fs_env *env, long *retry_after,
 	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	r = db_query(env->db, env->arena,
-		     "SELECT u.email, u.email_verified, (SELECT 60 - extract(epoch FROM now() -"
+		     "SELECT u.email, u.email_verified, (SELECT 60 - extract(epoch FROM flowsend_now() -"
 		     "  max(t.created_at))::int FROM email_verification_tokens t"
-		     "  WHERE t.created_at > now() - interval '60 seconds') AS wait FROM users u",
+		     "  WHERE t.created_at > flowsend_now() - interval '60 seconds') AS wait FROM users u",
 		     0, NULL);
 	if (!r || PQntuples(r) != 1) {
 		ret = fs_fail(err, FS_ERROR, "reading the account failed");
@@ -878,7 +878,7 @@ enum fs_status auth_forgot_password(struct fs_env *env, const char *email, struc
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	/* At most one link a minute per account, so nobody can flood an inbox. */
 	r = db_query(env->db, env->arena,
-		     "SELECT 1 FROM password_reset_tokens WHERE created_at > now() - interval '60 seconds'",
+		     "SELECT 1 FROM password_reset_tokens WHERE created_at > flowsend_now() - interval '60 seconds'",
 		     0, NULL);
 	if (!r || (PQntuples(r) == 0 &&
 		   account_mail_password_link(env->db, env->arena, env->cfg, user_id, email,
@@ -909,8 +909,8 @@ enum fs_status auth_reset_password(struct fs_env *env, const char *token, const 
 	if (db_begin_tenant(env->db, user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	r = db_query(env->db, env->arena,
-		     "UPDATE password_reset_tokens SET used_at = now()"
-		     " WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING id",
+		     "UPDATE password_reset_tokens SET used_at = flowsend_now()"
+		     " WHERE token_hash = $1 AND used_at IS NULL AND expires_at > flowsend_now() RETURNING id",
 		     1, p);
 	if (!r || PQntuples(r) != 1) {
 		db_rollback(env->db);
@@ -921,13 +921,13 @@ enum fs_status auth_reset_password(struct fs_env *env, const char *token, const 
 	 * started before ends: refresh tokens revoked, access tokens by epoch. */
 	if (!db_query(env->db, env->arena,
 		      "UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1,"
-		      " email_verified = true, email_verified_at = COALESCE(email_verified_at, now()),"
-		      " updated_at = now()",
+		      " email_verified = true, email_verified_at = COALESCE(email_verified_at, flowsend_now()),"
+		      " updated_at = flowsend_now()",
 		      1, pp) ||
 	    !db_query(env->db, env->arena,
-		      "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL", 0, NULL) ||
+		      "UPDATE refresh_tokens SET revoked_at = flowsend_now() WHERE revoked_at IS NULL", 0, NULL) ||
 	    !db_query(env->db, env->arena,
-		      "UPDATE password_reset_tokens SET used_at = now() WHERE used_at IS NULL", 0,
+		      "UPDATE password_reset_tokens SET used_at = flowsend_now() WHERE used_at IS NULL", 0,
 		      NULL) ||
 	    db_commit(env->db) != FS_OK) {
 		db_rollback(env->db);

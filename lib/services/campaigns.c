@@ -237,7 +237,7 @@ enum fs_status campaign_update(struct fs_env *env, const char *id, const struct 
 		     " scheduled_at = CASE WHEN $8::boolean THEN $9::timestamptz ELSE c.scheduled_at END,"
 		     " status = CASE WHEN NOT $8::boolean THEN c.status"
 		     "  WHEN $9 IS NULL THEN 'draft' ELSE 'scheduled' END,"
-		     " updated_at = now() WHERE c.id = $1 RETURNING " CAMPAIGN_COLUMNS,
+		     " updated_at = flowsend_now() WHERE c.id = $1 RETURNING " CAMPAIGN_COLUMNS,
 		     9, p);
 	if (!r || PQntuples(r) != 1 || db_commit(env->db) != FS_OK)
 		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "updating the campaign failed"));
@@ -375,8 +375,8 @@ enum fs_status campaign_start(struct fs_db *db, struct arena *a, const char *id,
 	snprintf(total, sizeof(total), "%lld", *recipients);
 	p[1] = total;
 	if (!db_query(db, a,
-		      "UPDATE campaigns SET status = 'sending', started_at = now(), sent_at = NULL,"
-		      " total_recipients = $2::bigint, last_error = NULL, updated_at = now()"
+		      "UPDATE campaigns SET status = 'sending', started_at = flowsend_now(), sent_at = NULL,"
+		      " total_recipients = $2::bigint, last_error = NULL, updated_at = flowsend_now()"
 		      " WHERE id = $1",
 		      2, p))
 		return fs_fail(err, FS_ERROR, "starting the campaign failed");
@@ -513,7 +513,7 @@ enum fs_status campaign_cancel(struct fs_env *env, const char *id, json_object *
 		     1, p);
 	if (r)
 		r = db_query(env->db, env->arena,
-			     "UPDATE campaigns AS c SET status = 'cancelled', updated_at = now()"
+			     "UPDATE campaigns AS c SET status = 'cancelled', updated_at = flowsend_now()"
 			     " WHERE c.id = $1 RETURNING " CAMPAIGN_COLUMNS,
 			     1, p);
 	if (!r || PQntuples(r) != 1 || db_commit(env->db) != FS_OK)

@@ -136,7 +136,7 @@ enum fs_status contact_create(struct fs_env *env, const struct contact_input *in
 		     " custom_fields, is_subscribed, subscribed_at, unsubscribed_at)"
 		     " SELECT flowsend_current_user(), $1, $2, $3,"
 		     "  ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5::jsonb, s.ok,"
-		     "  CASE WHEN s.ok THEN now() END, CASE WHEN NOT s.ok THEN now() END"
+		     "  CASE WHEN s.ok THEN flowsend_now() END, CASE WHEN NOT s.ok THEN flowsend_now() END"
 		     " FROM (SELECT $6::boolean AND NOT EXISTS (SELECT 1 FROM opt_outs o"
 		     "  WHERE o.user_id = flowsend_current_user()"
 		     "  AND o.email_hash = flowsend_email_hash($1)) AS ok OFFSET 0) s"
@@ -223,13 +223,13 @@ enum fs_status contact_update(struct fs_env *env, const char *id, const struct c
 		     " custom_fields = COALESCE($9::jsonb, c.custom_fields),"
 		     " is_subscribed = COALESCE($10::boolean, c.is_subscribed) AND NOT old.opted_out,"
 		     " subscribed_at = CASE WHEN $10::boolean AND NOT old.is_subscribed"
-		     "   AND NOT old.opted_out THEN now() ELSE c.subscribed_at END,"
-		     " unsubscribed_at = CASE WHEN old.opted_out AND old.is_subscribed THEN now()"
+		     "   AND NOT old.opted_out THEN flowsend_now() ELSE c.subscribed_at END,"
+		     " unsubscribed_at = CASE WHEN old.opted_out AND old.is_subscribed THEN flowsend_now()"
 		     "   WHEN old.opted_out THEN c.unsubscribed_at"
 		     "   WHEN $10::boolean THEN NULL"
-		     "   WHEN NOT $10::boolean AND old.is_subscribed THEN now()"
+		     "   WHEN NOT $10::boolean AND old.is_subscribed THEN flowsend_now()"
 		     "   ELSE c.unsubscribed_at END,"
-		     " updated_at = now()"
+		     " updated_at = flowsend_now()"
 		     " FROM old WHERE c.id = old.id"
 		     " RETURNING c.id, c.email, old.is_subscribed AS was_subscribed, c.is_subscribed,"
 		     " flowsend_contact_json(c) AS j",
@@ -340,7 +340,7 @@ enum fs_status contact_export(struct fs_env *env, const char *id, const char **j
 		     "   'campaign_id', u.campaign_id, 'flow_id', u.flow_id,"
 		     "   'created_at', flowsend_ts(u.created_at)) ORDER BY u.created_at)"
 		     "   FROM unsubscribes u WHERE u.contact_id = c.id), '[]'),"
-		     " 'exported_at', flowsend_ts(now()))"
+		     " 'exported_at', flowsend_ts(flowsend_now()))"
 		     " FROM contacts c WHERE c.id = $1",
 		     1, params);
 	if (!r)

@@ -92,7 +92,7 @@ static int start_one(struct fs_db *db, struct arena *a, struct delivery_counts *
 	r = db_query(db, a,
 		     "SELECT c.id, c.user_id, c.list_id, c.template_id, u.plan FROM campaigns c"
 		     " JOIN users u ON u.id = c.user_id"
-		     " WHERE c.status = 'scheduled' AND c.scheduled_at <= now()"
+		     " WHERE c.status = 'scheduled' AND c.scheduled_at <= flowsend_now()"
 		     " ORDER BY c.scheduled_at LIMIT 1 FOR UPDATE OF c SKIP LOCKED",
 		     0, NULL);
 	if (!r) {
@@ -127,7 +127,7 @@ static int start_one(struct fs_db *db, struct arena *a, struct delivery_counts *
 			 * again in a minute rather than block every campaign behind it. */
 			log_warn("campaign %s could not start, retrying in a minute: %s", id, err.detail);
 			return db_query(db, a,
-					"UPDATE campaigns SET scheduled_at = now() + interval '1 minute',"
+					"UPDATE campaigns SET scheduled_at = flowsend_now() + interval '1 minute',"
 					" last_error = $2 WHERE id = $1 AND status = 'scheduled'",
 					2, p)
 				       ? 1
@@ -135,7 +135,7 @@ static int start_one(struct fs_db *db, struct arena *a, struct delivery_counts *
 		}
 		/* It cannot go out as it is: say why on the campaign, never retry blindly. */
 		if (!db_query(db, a,
-			      "UPDATE campaigns SET status = 'failed', last_error = $2, updated_at = now()"
+			      "UPDATE campaigns SET status = 'failed', last_error = $2, updated_at = flowsend_now()"
 			      " WHERE id = $1 AND status = 'scheduled'",
 			      2, p))
 			return -1;
@@ -231,7 +231,7 @@ static int deliver_campaign_row(const struct fs_config *cfg, struct arena *a,
 
 static const char record_sql[] =
 	"WITH sent AS ("
-	"  UPDATE outbox o SET status = 'sent', sent_at = now(), locked_until = NULL,"
+	"  UPDATE outbox o SET status = 'sent', sent_at = flowsend_now(), locked_until = NULL,"
 	"   message_id = '<' || o.id || '@mock.flowsend>'"
 	"  FROM unnest($1::uuid[], $2::int[]) AS x(id, attempts)"
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending'"
@@ -261,13 +261,13 @@ static const char record_sql[] =
 	" campaigns_counted AS ("
 	"  UPDATE campaigns c SET sent_count = c.sent_count + t.sent,"
 	"   delivered_count = c.delivered_count + CASE WHEN $8::boolean THEN t.sent ELSE 0 END,"
-	"   failed_count = c.failed_count + t.failed, updated_at = now()"
+	"   failed_count = c.failed_count + t.failed, updated_at = flowsend_now()"
 	"  FROM (SELECT campaign_id, sum(sent) AS sent, sum(failed) AS failed FROM tally"
 	"        WHERE campaign_id IS NOT NULL GROUP BY campaign_id) t"
 	"  WHERE c.id = t.campaign_id RETURNING 1),"
 	" daily AS ("
 	"  INSERT INTO daily_stats AS d (user_id, day, sent, delivered, failed)"
-	"  SELECT user_id, (now() AT TIME ZONE 'UTC')::date, sum(sent),"
+	"  SELECT user_id, (flowsend_now() AT TIME ZONE 'UTC')::date, sum(sent),"
 	"   CASE WHEN $8::boolean THEN sum(sent) ELSE 0 END, sum(failed) FROM tally GROUP BY user_id"
 	"  ON CONFLICT (user_id, day) DO UPDATE SET sent = d.sent + EXCLUDED.sent,"
 	"   delivered = d.delivered + EXCLUDED.delivered, failed = d.failed + EXCLUDED.failed"
@@ -278,11 +278,11 @@ static const char record_sql[] =
 
 static const char claim_sql[] =
 	"WITH due AS ("
-	"  SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()"
+	"  SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= flowsend_now()"
 	"  ORDER BY next_attempt_at LIMIT $1::int FOR UPDATE SKIP LOCKED),"
 	" claimed AS ("
 	"  UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1,"
-	"   locked_until = now() + interval '" CLAIM_MINUTES " minutes'"
+	"   locked_until = flowsend_now() + interval '" CLAIM_MINUTES " minutes'"
 	"  FROM due WHERE o.id = due.id"
 	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.to_email, o.payload, o.attempts)"
 	" SELECT cl.id, cl.user_id, cl.campaign_id, cl.contact_id, cl.to_email,"
@@ -375,11 +375,11 @@ int delivery_tidy(struct fs_db *db, struct arena *a, struct delivery_counts *c)
 	 * mail goes back in the queue. */
 	if (!db_query(db, a,
 		      "UPDATE outbox SET status = 'pending', locked_until = NULL"
-		      " WHERE status = 'sending' AND locked_until < now()",
+		      " WHERE status = 'sending' AND locked_until < flowsend_now()",
 		      0, NULL))
 		return -1;
 	r = db_query(db, a,
-		     "UPDATE campaigns c SET status = 'sent', sent_at = now(), updated_at = now()"
+		     "UPDATE campaigns c SET status = 'sent', sent_at = flowsend_now(), updated_at = flowsend_now()"
 		     " WHERE c.status = 'sending' AND NOT EXISTS (SELECT 1 FROM outbox o"
 		     "  WHERE o.campaign_id = c.id AND o.status IN ('pending', 'sending'))"
 		     " RETURNING c.id",

@@ -210,7 +210,7 @@ enum fs_status list_update(struct fs_env *env, const char *id, const struct list
 			     "UPDATE contact_lists AS l SET name = COALESCE($2, l.name),"
 			     " description = CASE WHEN $3::boolean THEN $4 ELSE l.description END,"
 			     " rules = COALESCE($5::jsonb, l.rules),"
-			     " is_public = COALESCE($6::boolean, l.is_public), updated_at = now()"
+			     " is_public = COALESCE($6::boolean, l.is_public), updated_at = flowsend_now()"
 			     " WHERE l.id = $1 RETURNING " LIST_COLUMNS,
 			     6, p);
 	}

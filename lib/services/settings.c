@@ -80,7 +80,7 @@ enum fs_status sender_update(struct fs_env *env, const struct sender_update *u,
 		     " from_email = CASE WHEN $3::boolean THEN $4 ELSE from_email END,"
 		     " reply_to = CASE WHEN $5::boolean THEN $6 ELSE reply_to END,"
 		     " postal_address = CASE WHEN $7::boolean THEN $8 ELSE postal_address END,"
-		     " updated_at = now() RETURNING " SENDER_COLUMNS,
+		     " updated_at = flowsend_now() RETURNING " SENDER_COLUMNS,
 		     8, p);
 	if (!r || PQntuples(r) != 1 || db_commit(env->db) != FS_OK) {
 		db_rollback(env->db);

@@ -206,7 +206,7 @@ enum fs_status template_update(struct fs_env *env, const char *id, const struct 
 		     " subject = COALESCE($3, t.subject), html_content = COALESCE($4, t.html_content),"
 		     " text_content = CASE WHEN $5::boolean THEN $6 ELSE t.text_content END,"
 		     " thumbnail_url = CASE WHEN $7::boolean THEN $8 ELSE t.thumbnail_url END,"
-		     " category = COALESCE($9, t.category), updated_at = now()"
+		     " category = COALESCE($9, t.category), updated_at = flowsend_now()"
 		     " WHERE t.id = $1 RETURNING " TEMPLATE_COLUMNS,
 		     9, p);
 	if (!r || PQntuples(r) != 1 || db_commit(env->db) != FS_OK)

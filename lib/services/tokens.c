@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/crypto.h"
 #include "core/uuid.h"
 
@@ -18,7 +19,7 @@ int token_issue_access(const struct fs_config *cfg, const char *user_id, long se
 	char jti[17];
 	unsigned char rnd[8];
 	char *enc = NULL;
-	time_t now = time(NULL);
+	time_t now = clock_now();
 	int ret = -1;
 
 	if (random_bytes(rnd, sizeof(rnd)) < 0 || jwt_new(&jwt) != 0)
@@ -69,7 +70,7 @@ enum fs_status token_verify_access(const struct fs_config *cfg, const char *toke
 	if (!type || strcmp(type, "access") != 0)
 		goto out;
 	exp = jwt_get_grant_int(jwt, "exp");
-	if (exp <= 0 || exp <= (long)time(NULL))
+	if (exp <= 0 || exp <= (long)clock_now())
 		goto out;
 	sub = jwt_get_grant(jwt, "sub");
 	if (!sub || !uuid_valid(sub, strlen(sub)))

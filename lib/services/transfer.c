@@ -544,8 +544,8 @@ static const Oid merge_param_types[5] = { 20 /* int8 */, 1009 /* text[] */, 2950
 	"  CASE WHEN $2::text[] IS NULL THEN tags ELSE ARRAY(SELECT DISTINCT t FROM"            \
 	"   unnest(tags || $2::text[]) t) END,"                                                 \
 	"  custom_fields," IMPORT_SUBSCRIBED ","                                                \
-	"  CASE WHEN" IMPORT_SUBSCRIBED " THEN now() END,"                                      \
-	"  CASE WHEN NOT" IMPORT_SUBSCRIBED " THEN now() END"
+	"  CASE WHEN" IMPORT_SUBSCRIBED " THEN flowsend_now() END,"                             \
+	"  CASE WHEN NOT" IMPORT_SUBSCRIBED " THEN flowsend_now() END"
 /* The suppression check costs a hash per row: $4 false (a tenant with no
  * suppressions) leaves it out. */
 #define IMPORT_NOT_SUPPRESSED                                                                \

@@ -10,7 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+#include "core/config.h"
 #include "core/strbuf.h"
+#include "db/db.h"
 #include "e2e.h"
 
 #define WELCOME_TEMPLATE "00000000-0000-4000-8000-000000000001"
@@ -643,6 +646,121 @@ START_TEST(two_workers_never_send_twice)
 }
 END_TEST
 
+/* ---- one clock (issue 13): weeks of schedule in seconds ---- */
+
+/* A campaign a week ahead stays scheduled on today's clock and goes out on
+ * flowsend-batch --now a week and a minute later; a bad --now runs nothing. */
+START_TEST(a_week_ahead_goes_out_with_batch_now)
+{
+	char id[40], body[256], when[40], now_arg[64];
+	time_t due = time(NULL) + 7 * 86400, later = due + 60;
+	const char *p[1];
+	struct tm tm;
+	int st;
+
+	e2e_pause_worker(1);
+	tenant();
+	contacts(3, "week.example");
+	gmtime_r(&due, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(body, sizeof(body),
+		 "{\"name\":\"Next week\",\"subject\":\"S\",\"template_id\":\"" WELCOME_TEMPLATE
+		 "\",\"scheduled_at\":\"%s\"}",
+		 when);
+	campaign(body, id);
+	ck_assert_int_eq(e2e_run_batch(NULL), 0);
+	ck_assert(has_status(id, "scheduled")); /* not due today */
+	st = e2e_run_batch("--now 2031-02-29T10:00:00Z");
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+	ck_assert(has_status(id, "scheduled"));
+	gmtime_r(&later, &tm);
+	strftime(now_arg, sizeof(now_arg), "--now %Y-%m-%dT%H:%M:%SZ", &tm);
+	ck_assert_int_eq(e2e_run_batch(now_arg), 0);
+	ck_assert(has_status(id, "sent"));
+	ck_assert_int_eq(field(id, "total_recipients"), 3);
+	ck_assert_int_eq(field(id, "sent_count"), 3);
+	expect_figures_match_events(id);
+	/* Stamped on the moved clock: started and sent after the scheduled time. */
+	p[0] = id;
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM campaigns WHERE id = $1 AND"
+					 " started_at >= scheduled_at AND sent_at >= started_at",
+					 1, p),
+			 1);
+	e2e_pause_worker(0);
+}
+END_TEST
+
+#define CLOCK_SKEW_SQL "SELECT extract(epoch FROM flowsend_now() - now())::bigint"
+
+/* flowsend_now() - now() in seconds on the session db. */
+static long long clock_skew(struct fs_db *db, struct arena *a)
+{
+	PGresult *r = db_query(db, a, CLOCK_SKEW_SQL, 0, NULL);
+
+	ck_assert(r != NULL && PQntuples(r) == 1);
+	return strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+}
+
+/* flowsend_now() is now() moved by the offset the process's clock gives the
+ * session: nothing sent while it is 0, sent again after a change, a rollback
+ * or a reconnect; inlined by the planner; and every column default uses it. */
+START_TEST(flowsend_now_follows_the_process_clock)
+{
+	struct fs_config cfg;
+	struct fs_db db;
+	struct arena a;
+	char err[256];
+	PGresult *r;
+	int inlined = 0;
+
+	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
+	arena_init(&a, 0);
+	db_init(&db, cfg.database_migrate_url);
+	/* The wall clock costs no statement: the session never hears of it. */
+	r = db_query(&db, &a, "SELECT current_setting('flowsend.clock_offset', true) IS NULL", 0,
+		     NULL);
+	ck_assert(r != NULL && strcmp(PQgetvalue(r, 0, 0), "t") == 0);
+	ck_assert_int_eq(clock_skew(&db, &a), 0);
+	clock_set_offset(7 * 86400 + 60);
+	ck_assert_int_eq(clock_skew(&db, &a), 7 * 86400 + 60);
+	clock_set_offset(-90);
+	ck_assert_int_eq(clock_skew(&db, &a), -90);
+	clock_set_offset(0);
+	ck_assert_int_eq(clock_skew(&db, &a), 0);
+	/* Moved inside a transaction that is rolled back: sent again after it. */
+	ck_assert_int_eq(db_begin(&db), FS_OK);
+	clock_set_offset(3600);
+	ck_assert_int_eq(clock_skew(&db, &a), 3600);
+	db_rollback(&db);
+	ck_assert_int_eq(clock_skew(&db, &a), 3600);
+	/* A new session hears of it too, the tests' owner helper included. */
+	db_close(&db);
+	ck_assert_int_eq(clock_skew(&db, &a), 3600);
+	ck_assert_int_eq(e2e_owner_value(CLOCK_SKEW_SQL, 0, NULL), 3600);
+	clock_set_offset(0);
+	ck_assert_int_eq(clock_skew(&db, &a), 0);
+	r = db_query(&db, &a, "EXPLAIN (VERBOSE, COSTS OFF) SELECT flowsend_now()", 0, NULL);
+	ck_assert(r != NULL);
+	for (int i = 0; i < PQntuples(r); i++) {
+		ck_assert_msg(!strstr(PQgetvalue(r, i, 0), "flowsend_now"), "not inlined: %s",
+			      PQgetvalue(r, i, 0));
+		inlined |= strstr(PQgetvalue(r, i, 0), "now()") != NULL;
+	}
+	ck_assert(inlined);
+	/* schema_migrations alone keeps now(): when a migration really ran. */
+	r = db_query(&db, &a,
+		     "SELECT string_agg(adrelid::regclass || '.' || adnum, ', ') FROM pg_attrdef"
+		     " WHERE pg_get_expr(adbin, adrelid) ~ 'now\\('"
+		     " AND pg_get_expr(adbin, adrelid) <> 'flowsend_now()'"
+		     " AND adrelid <> 'schema_migrations'::regclass",
+		     0, NULL);
+	ck_assert(r != NULL);
+	ck_assert_msg(PQgetisnull(r, 0, 0), "defaults on now(): %s", PQgetvalue(r, 0, 0));
+	db_close(&db);
+	arena_destroy(&a);
+}
+END_TEST
+
 Suite *campaigns_suite(void)
 {
 	Suite *s = suite_create("campaigns");
@@ -656,6 +774,7 @@ Suite *campaigns_suite(void)
 	tcase_add_test(tc, test_sends_are_not_counted);
 	tcase_add_test(tc, the_monthly_limit_refuses_a_send_that_would_exceed_it);
 	tcase_add_test(tc, tenants_never_see_each_other);
+	tcase_add_test(tc, flowsend_now_follows_the_process_clock);
 	suite_add_tcase(s, tc);
 
 	tcase_set_timeout(driven, 120);
@@ -664,6 +783,7 @@ Suite *campaigns_suite(void)
 	tcase_add_test(driven, cancelling_mid_send_stops_the_rest);
 	tcase_add_test(driven, unsubscribing_after_the_send_still_stops_the_mail);
 	tcase_add_test(driven, two_workers_never_send_twice);
+	tcase_add_test(driven, a_week_ahead_goes_out_with_batch_now);
 	suite_add_tcase(s, driven);
 	return s;
 }

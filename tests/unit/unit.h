@@ -19,5 +19,6 @@ Suite *segments_suite(void);
 Suite *contacts_unit_suite(void);
 Suite *csv_suite(void);
 Suite *template_suite(void);
+Suite *clock_suite(void);
 
 #endif
