@@ -76,5 +76,6 @@ Suite *database_suite(void);
 Suite *templates_suite(void);
 Suite *campaigns_suite(void);
 Suite *security_suite(void);
+Suite *edge_suite(void);
 
 #endif

@@ -17,5 +17,6 @@ Suite *segments_suite(void);
 Suite *contacts_unit_suite(void);
 Suite *csv_suite(void);
 Suite *template_suite(void);
+Suite *edge_suite(void);
 
 #endif
