@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "http/cors.h"
+#include "http/idempotency.h"
 
 #define FS_MAX_WORKERS 256
 
@@ -92,10 +93,15 @@ void fs_dispatch(const struct fs_app *app, struct fs_ctx *ctx)
 		if (!ctx->res.status)
 			fs_respond_error(ctx, FS_UNAUTHORIZED, "Not authenticated");
 	} else {
+		struct fs_idempotency idem;
+
+		if (fs_idempotency_begin(ctx, &idem) == FS_IDEM_ANSWERED)
+			return;
 		ctx->match.route->handler(ctx);
 		if (!ctx->res.status)
 			fs_respond_error(ctx, FS_ERROR, "handler for %s %s wrote no answer",
 					 ctx->req.method, ctx->match.route->pattern);
+		fs_idempotency_end(ctx, &idem);
 	}
 }
 

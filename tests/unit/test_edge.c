@@ -1,9 +1,10 @@
-/* The HTTP edge: CORS origins (parsing, matching, preflights, answer
- * headers). */
+/* The HTTP edge: CORS origins (parsing, matching, preflights, answer headers)
+ * and Idempotency-Key (validation, fingerprint, stored form, Redis down). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "http/cors.h"
+#include "http/idempotency.h"
 #include "http/server.h"
 #include "unit.h"
 
@@ -331,6 +332,159 @@ START_TEST(cors_off_adds_nothing_and_star_never_with_credentials)
 }
 END_TEST
 
+START_TEST(idempotency_keys_are_validated)
+{
+	char k[300];
+
+	ck_assert(fs_idempotency_key_valid("a", 1));
+	ck_assert(fs_idempotency_key_valid("order 42/retry:~!", 17));
+	ck_assert(!fs_idempotency_key_valid("", 0));
+	ck_assert(!fs_idempotency_key_valid("tab\there", 8));
+	ck_assert(!fs_idempotency_key_valid("caf\xc3\xa9", 5));
+	ck_assert(!fs_idempotency_key_valid("del\x7f", 4));
+	memset(k, 'k', sizeof(k));
+	ck_assert(fs_idempotency_key_valid(k, 255));
+	ck_assert(!fs_idempotency_key_valid(k, 256));
+}
+END_TEST
+
+START_TEST(idempotency_fingerprint_and_names)
+{
+	char n1[FS_IDEM_NAME_SIZE], n2[FS_IDEM_NAME_SIZE], n3[FS_IDEM_NAME_SIZE],
+		n4[FS_IDEM_NAME_SIZE];
+	unsigned char s1[32], s2[32], s3[32], s4[32], f[6][32];
+
+	fs_idempotency_derive("secret", "u:a", "key-1", 5, n1, s1);
+	fs_idempotency_derive("secret", "u:b", "key-1", 5, n2, s2);
+	fs_idempotency_derive("secret", "u:a", "key-2", 5, n3, s3);
+	fs_idempotency_derive("other-secret", "u:a", "key-1", 5, n4, s4);
+	ck_assert_uint_eq(strlen(n1), 8 + 64);
+	ck_assert(strncmp(n1, "fs:idem:", 8) == 0);
+	/* Another caller, key or server secret: another slot and another seal. */
+	ck_assert_str_ne(n1, n2);
+	ck_assert_str_ne(n1, n3);
+	ck_assert_str_ne(n1, n4);
+	ck_assert(memcmp(s1, s2, 32) != 0 && memcmp(s1, s3, 32) != 0 && memcmp(s1, s4, 32) != 0);
+	/* The client's key never appears in the name. */
+	ck_assert(strstr(n1, "key-1") == NULL);
+	fs_idempotency_derive("secret", "u:a", "key-1", 5, n2, s2);
+	ck_assert_str_eq(n1, n2);
+
+	fs_idempotency_fingerprint(s1, "POST", "/api/v1/contacts", "", "{\"a\":1}", 7, f[0]);
+	fs_idempotency_fingerprint(s1, "POST", "/api/v1/contacts", "", "{\"a\":1}", 7, f[1]);
+	ck_assert(memcmp(f[0], f[1], 32) == 0);
+	fs_idempotency_fingerprint(s1, "POST", "/api/v1/contacts", "", "{\"a\":2}", 7, f[1]);
+	fs_idempotency_fingerprint(s1, "POST", "/api/v1/templates", "", "{\"a\":1}", 7, f[2]);
+	fs_idempotency_fingerprint(s1, "PATCH", "/api/v1/contacts", "", "{\"a\":1}", 7, f[3]);
+	fs_idempotency_fingerprint(s1, "POST", "/api/v1/contacts", "x=1", "{\"a\":1}", 7, f[4]);
+	fs_idempotency_fingerprint(s3, "POST", "/api/v1/contacts", "", "{\"a\":1}", 7, f[5]);
+	for (int i = 1; i < 6; i++)
+		ck_assert_msg(memcmp(f[0], f[i], 32) != 0, "fingerprint %d collides", i);
+	/* Fields are length-delimited: moving a byte from path to query changes it. */
+	fs_idempotency_fingerprint(s1, "POST", "/a", "b", "", 0, f[1]);
+	fs_idempotency_fingerprint(s1, "POST", "/ab", "", "", 0, f[2]);
+	ck_assert(memcmp(f[1], f[2], 32) != 0);
+}
+END_TEST
+
+START_TEST(idempotency_answers_pack_and_seal)
+{
+	struct fs_response res, back;
+	struct strbuf packed = STRBUF_INIT, sealed = STRBUF_INIT, plain = STRBUF_INIT;
+	struct arena a;
+	unsigned char seal[32], other[32], fp[32];
+	char name[FS_IDEM_NAME_SIZE];
+	size_t mark;
+
+	arena_init(&a, 0);
+	fs_response_init(&res);
+	fs_response_init(&back);
+	strbuf_appends(&res.headers, "X-Request-Id: first\r\nRateLimit-Limit: 60\r\n");
+	mark = res.headers.len;
+	strbuf_appends(&res.headers, "Location: /api/v1/contacts/1\r\n");
+	res.status = 201;
+	res.content_type = "application/json; charset=utf-8";
+	strbuf_append(&res.body, "{\"id\":\"1\",\"n\":\"a\\nb\"}\0x", 24);
+	ck_assert_int_eq(fs_idempotency_pack(&res, mark, &packed), 0);
+
+	fs_idempotency_derive("secret", "k:key", "retry-1", 7, name, seal);
+	fs_idempotency_derive("secret", "k:key", "retry-2", 7, name, other);
+	memset(fp, 7, sizeof(fp));
+	ck_assert_int_eq(fs_idempotency_seal(seal, fp, packed.buf, packed.len, &sealed), 0);
+	ck_assert_int_eq(sealed.buf[0], 'D');
+	ck_assert(memcmp(sealed.buf + 1, fp, 32) == 0);
+	for (size_t i = 0; i + 8 <= sealed.len; i++)
+		ck_assert(memcmp(sealed.buf + i, "Location", 8) != 0); /* sealed, not clear */
+	ck_assert_int_eq(fs_idempotency_open(other, sealed.buf, sealed.len, &plain), -1);
+	ck_assert_int_eq(fs_idempotency_open(seal, sealed.buf, sealed.len, &plain), 0);
+	ck_assert_uint_eq(plain.len, packed.len);
+	ck_assert(memcmp(plain.buf, packed.buf, packed.len) == 0);
+
+	/* Replayed under the new request's own X-Request-Id. */
+	strbuf_appends(&back.headers, "X-Request-Id: second\r\n");
+	ck_assert_int_eq(fs_idempotency_unpack(plain.buf, plain.len, &a, &back), 0);
+	ck_assert_int_eq(back.status, 201);
+	ck_assert_str_eq(back.content_type, "application/json; charset=utf-8");
+	ck_assert_str_eq(strbuf_cstr(&back.headers),
+			 "X-Request-Id: second\r\nLocation: /api/v1/contacts/1\r\n");
+	ck_assert_uint_eq(back.body.len, 24);
+	ck_assert(memcmp(back.body.buf, res.body.buf, 24) == 0);
+
+	/* Altered or truncated: refused. */
+	sealed.buf[sealed.len - 1] ^= 1;
+	strbuf_reset(&plain);
+	ck_assert_int_eq(fs_idempotency_open(seal, sealed.buf, sealed.len, &plain), -1);
+	ck_assert_int_eq(fs_idempotency_open(seal, sealed.buf, 40, &plain), -1);
+	ck_assert_int_eq(fs_idempotency_unpack("201\n", 4, &a, &back), -1);
+	ck_assert_int_eq(fs_idempotency_unpack("99\n\n0\n", 6, &a, &back), -1);
+	ck_assert_int_eq(fs_idempotency_unpack("200\n\n50\nshort", 13, &a, &back), -1);
+	ck_assert_int_eq(fs_idempotency_unpack("204\n\n0\n", 7, &a, &back), 0);
+	ck_assert_ptr_null(back.content_type);
+
+	strbuf_free(&packed);
+	strbuf_free(&sealed);
+	strbuf_free(&plain);
+	fs_response_free(&res);
+	fs_response_free(&back);
+	arena_destroy(&a);
+}
+END_TEST
+
+START_TEST(idempotency_at_dispatch)
+{
+	const char *keyed[] = { "HTTP_AUTHORIZATION=x", "HTTP_IDEMPOTENCY_KEY=retry-1",
+				"CONTENT_TYPE=application/json", NULL };
+	const char *plain[] = { "HTTP_AUTHORIZATION=x", NULL };
+	const char *bad_key[] = { "HTTP_AUTHORIZATION=x", "HTTP_IDEMPOTENCY_KEY=", NULL };
+	const char *csv[] = { "HTTP_AUTHORIZATION=x", "HTTP_IDEMPOTENCY_KEY=retry-1",
+			      "CONTENT_TYPE=text/csv", NULL };
+	const char *public_keyed[] = { "HTTP_IDEMPOTENCY_KEY=retry-1", NULL };
+
+	/* Without the header nothing asks Redis (which is unreachable here). */
+	ck_assert_int_eq(run("POST", "/api/v1/counted", plain, "{}"), 204);
+	ck_assert_int_eq(handler_runs, 1);
+	finish();
+	/* With it, an unreachable store refuses rather than risk a second write. */
+	ck_assert_int_eq(run("POST", "/api/v1/counted", keyed, "{}"), 503);
+	ck_assert(has("Retry-After: 5\r\n"));
+	ck_assert(strstr(ctx.res.body.buf, "Idempotency-Key") != NULL);
+	ck_assert_int_eq(handler_runs, 1);
+	finish();
+	ck_assert_int_eq(run("POST", "/api/v1/counted", bad_key, "{}"), 422);
+	ck_assert(strstr(ctx.res.body.buf, "\"header\"") != NULL);
+	finish();
+	ck_assert_int_eq(run("POST", "/api/v1/counted", csv, "email\n"), 422);
+	ck_assert(strstr(ctx.res.body.buf, "streamed") != NULL);
+	finish();
+	/* Public routes ignore it; GET ignores it. */
+	ck_assert_int_eq(run("POST", "/api/v1/open", public_keyed, "{}"), 204);
+	ck_assert_int_eq(handler_runs, 2);
+	finish();
+	ck_assert_int_eq(run("GET", "/api/v1/things", keyed, NULL), 200);
+	finish();
+}
+END_TEST
+
 Suite *edge_suite(void)
 {
 	Suite *s = suite_create("edge");
@@ -338,6 +492,9 @@ Suite *edge_suite(void)
 	tcase_add_test(tc, origins_are_normalised_as_browsers_send_them);
 	tcase_add_test(tc, malformed_origins_are_refused_with_a_clear_message);
 	tcase_add_test(tc, origin_matching_is_exact);
+	tcase_add_test(tc, idempotency_keys_are_validated);
+	tcase_add_test(tc, idempotency_fingerprint_and_names);
+	tcase_add_test(tc, idempotency_answers_pack_and_seal);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("dispatch");
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -346,6 +503,7 @@ Suite *edge_suite(void)
 	tcase_add_test(tc, plain_options_lists_the_methods);
 	tcase_add_test(tc, answers_to_an_allowed_origin_carry_cors_headers);
 	tcase_add_test(tc, cors_off_adds_nothing_and_star_never_with_credentials);
+	tcase_add_test(tc, idempotency_at_dispatch);
 	suite_add_tcase(s, tc);
 	return s;
 }
