@@ -64,6 +64,8 @@ configure_env() {
 		export FLOWSEND_ENV=test
 		# Tests exercise the API rate limits; benchmarks measure without them.
 		if [[ $instance == test* ]]; then export FLOWSEND_RATE_LIMITS=on; else export FLOWSEND_RATE_LIMITS=off; fi
+		# Tests call the API as a dashboard on another origin would (tests/e2e/test_edge.c).
+		if [[ $instance == test* ]]; then export FLOWSEND_CORS_ORIGINS=http://dashboard.test:3000; else unset FLOWSEND_CORS_ORIGINS; fi
 	fi
 	export FLOWSEND_ENV=${FLOWSEND_ENV:-development}
 	export FLOWSEND_DATABASE_URL=${FLOWSEND_DATABASE_URL:-"postgresql://flowsend_app@/flowsend?host=$PGSOCK&port=$PG_PORT"}
@@ -226,15 +228,32 @@ nginx_conf() {
 		locations+="
 		}"$'\n'
 	done < <(responder_table)
+	# nginx's own error pages get the CORS headers for the origins the
+	# responders accept; they parse and validate the list (one source of truth).
+	local origins o cors_map="" cors_headers=""
+	origins=$("$(responder_bin health)" --cors-origins) || exit 1
+	if [[ $origins == "*" ]]; then
+		cors_map='	map $http_origin $fs_cors_origin { default "*"; "" ""; }'
+	elif [[ -n $origins ]]; then
+		cors_map='	map $http_origin $fs_cors_origin {'$'\n''		default "";'
+		while read -r o; do cors_map+=$'\n'"		\"$o\" \"$o\";"; done <<<"$origins"
+		cors_map+=$'\n''	}'
+	fi
+	if [[ -n $origins ]]; then
+		cors_map+=$'\n''	map $fs_cors_origin $fs_cors_credentials { default "true"; "" ""; "*" ""; }'
+		cors_headers='add_header Vary Origin always; add_header Access-Control-Allow-Origin $fs_cors_origin always; add_header Access-Control-Allow-Credentials $fs_cors_credentials always; '
+	fi
 	user_line=""
 	if is_root; then user_line="user www-data www-data;"; fi
 	access_log="$LOG/nginx-access.log"
 	[[ $instance == bench ]] && access_log="off"
+	FS_CORS_MAP=$cors_map FS_CORS_HEADERS=$cors_headers \
 	python3 - "$ROOT/nginx/flowsend.conf.in" "$STATE/nginx/nginx.conf" <<PY
-import sys
+import os, sys
 src, dst = sys.argv[1], sys.argv[2]
 text = open(src).read()
 for k, v in {
+    "@CORS_MAP@": os.environ["FS_CORS_MAP"], "@CORS_HEADERS@": os.environ["FS_CORS_HEADERS"],
     "@STATE@": "$STATE", "@HTTP_PORT@": "$HTTP_PORT", "@NGINX_WORKERS@": "$NGINX_WORKERS",
     "@USER_LINE@": """$user_line""", "@ACCESS_LOG@": "$access_log",
     "@UPSTREAMS@": """$upstreams""", "@LOCATIONS@": """$locations""",

@@ -2,10 +2,12 @@
  * systemd users all configure FlowSend the same way. */
 #include "core/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define FS_DEFAULT_DATABASE_URL \
 	"postgresql://flowsend_app@/flowsend?host=/var/tmp/flowsend-pg-5499&port=5499"
@@ -51,6 +53,142 @@ static const char *derive_url(const char *explicit_name, const char *base, const
 		return v;
 	n = snprintf(buf, size, "%s%cuser=%s", base, strchr(base, '?') ? '&' : '?', user);
 	return (n < 0 || (size_t)n >= size) ? base : buf;
+}
+
+/* One origin as browsers serialise it (RFC 6454): lower-case scheme and host,
+ * the port only when it is not the scheme's default, no path. Writes it at out
+ * and returns its length, or -1 with *why set when s is not an origin. */
+static long origin_normalize(const char *s, size_t len, char *out, size_t size, const char **why)
+{
+	size_t i, o, host_start;
+	long port = -1;
+	int https;
+
+	if (memchr(s, '*', len)) {
+		*why = "wildcards are not supported: list each origin, or set * alone";
+		return -1;
+	}
+	if (len >= 8 && strncasecmp(s, "https://", 8) == 0) {
+		https = 1;
+	} else if (len >= 7 && strncasecmp(s, "http://", 7) == 0) {
+		https = 0;
+	} else {
+		*why = "the scheme must be http:// or https://";
+		return -1;
+	}
+	i = o = https ? 8 : 7;
+	if (len > i && s[len - 1] == '/') /* "https://app.example.com/" names the same origin */
+		len--;
+	if (len + 1 > size) {
+		*why = "too long";
+		return -1;
+	}
+	memcpy(out, https ? "https://" : "http://", i);
+	host_start = i;
+	if (i < len && s[i] == '[') {
+		i++;
+		while (i < len && (isxdigit((unsigned char)s[i]) || s[i] == ':' || s[i] == '.'))
+			i++;
+		if (i >= len || s[i] != ']' || i == host_start + 1) {
+			*why = "malformed IPv6 address";
+			return -1;
+		}
+		i++;
+	} else {
+		while (i < len && (isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '.'))
+			i++;
+		if (i == host_start || s[host_start] == '.' || s[i - 1] == '.') {
+			*why = "the host is missing or malformed";
+			return -1;
+		}
+	}
+	for (size_t k = host_start; k < i; k++)
+		out[o++] = (char)tolower((unsigned char)s[k]);
+	if (i < len && s[i] == ':') {
+		size_t digits = 0;
+		port = 0;
+		for (i++; i < len && s[i] >= '0' && s[i] <= '9' && digits < 6; i++, digits++)
+			port = port * 10 + (s[i] - '0');
+		if (digits == 0 || port < 1 || port > 65535) {
+			*why = "the port must be a number from 1 to 65535";
+			return -1;
+		}
+	}
+	if (i != len) {
+		*why = s[i] == '/' ? "an origin has no path" : "unexpected characters after the host";
+		return -1;
+	}
+	if (port >= 0 && port != (https ? 443 : 80))
+		o += (size_t)snprintf(out + o, size - o, ":%ld", port);
+	out[o] = '\0';
+	return (long)o;
+}
+
+int fs_config_parse_origins(struct fs_config *cfg, const char *list, char *err, size_t errlen)
+{
+	size_t used = 0;
+	const char *p = list;
+
+	cfg->cors_any = 0;
+	cfg->cors_norigins = 0;
+	while (p && *p) {
+		const char *end = strchr(p, ','), *a = p, *b, *why = NULL;
+		long n;
+
+		if (!end)
+			end = p + strlen(p);
+		b = end;
+		p = *end ? end + 1 : end;
+		while (a < b && (*a == ' ' || *a == '\t'))
+			a++;
+		while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+			b--;
+		if (a == b) /* "a,,b" or a trailing comma: nothing to allow */
+			continue;
+		if (b - a == 1 && *a == '*') {
+			cfg->cors_any = 1;
+			continue;
+		}
+		if (b - a == 4 && strncasecmp(a, "null", 4) == 0) {
+			snprintf(err, errlen,
+				 "FLOWSEND_CORS_ORIGINS: \"null\" cannot be allowed (any sandboxed "
+				 "page or local file sends it)");
+			return -1;
+		}
+		if (cfg->cors_norigins == FS_CORS_MAX_ORIGINS) {
+			snprintf(err, errlen, "FLOWSEND_CORS_ORIGINS: at most %d origins",
+				 FS_CORS_MAX_ORIGINS);
+			return -1;
+		}
+		if ((size_t)(b - a) >= sizeof(cfg->cors_storage) - used) {
+			snprintf(err, errlen, "FLOWSEND_CORS_ORIGINS is too long (at most %zu bytes)",
+				 sizeof(cfg->cors_storage) - 1);
+			return -1;
+		}
+		n = origin_normalize(a, (size_t)(b - a), cfg->cors_storage + used,
+				     sizeof(cfg->cors_storage) - used, &why);
+		if (n < 0) {
+			snprintf(err, errlen,
+				 "FLOWSEND_CORS_ORIGINS: \"%.*s\" is not an origin (%s); write "
+				 "scheme://host[:port], e.g. https://app.example.com",
+				 (int)(b - a > 80 ? 80 : b - a), a, why);
+			return -1;
+		}
+		for (size_t i = 0; i < cfg->cors_norigins && n >= 0; i++)
+			if (strcmp(cfg->cors_origins[i], cfg->cors_storage + used) == 0)
+				n = -1; /* listed twice, perhaps spelt differently */
+		if (n < 0)
+			continue;
+		cfg->cors_origins[cfg->cors_norigins++] = cfg->cors_storage + used;
+		used += (size_t)n + 1;
+	}
+	if (cfg->cors_any && cfg->cors_norigins) {
+		snprintf(err, errlen,
+			 "FLOWSEND_CORS_ORIGINS: * allows every origin and cannot be combined with "
+			 "a list of origins");
+		return -1;
+	}
+	return 0;
 }
 
 int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
@@ -130,6 +268,8 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 		     errlen) < 0)
 		return -1;
 	cfg->json_body_max = (size_t)n;
+	if (fs_config_parse_origins(cfg, getenv("FLOWSEND_CORS_ORIGINS"), err, errlen) < 0)
+		return -1;
 
 	if (strcmp(cfg->env, "development") != 0 && strcmp(cfg->env, "test") != 0 &&
 	    !cfg->production) {

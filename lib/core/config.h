@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#define FS_CORS_MAX_ORIGINS 32
+
 struct fs_config {
 	const char *env;                 /* FLOWSEND_ENV: development, test, production */
 	int production;
@@ -40,6 +42,13 @@ struct fs_config {
 	long access_token_ttl;           /* seconds */
 	long refresh_token_ttl;          /* seconds */
 	size_t json_body_max;            /* bytes */
+	/* FLOWSEND_CORS_ORIGINS: browser origins on other sites allowed to call the
+	 * API, normalised ("https://app.example.com", "http://localhost:3000"), or
+	 * any origin ("*") when cors_any. Empty: no CORS headers at all. */
+	int cors_any;
+	size_t cors_norigins;
+	const char *cors_origins[FS_CORS_MAX_ORIGINS];
+	char cors_storage[2048];         /* the normalised origins, NUL-separated */
 	char derived_urls[2][1024];      /* storage for the derived database URLs */
 };
 
@@ -50,6 +59,9 @@ struct fs_config {
 /* Read the environment into cfg. Returns 0, or -1 with a message in err when a
  * value is malformed or production still uses a local default secret. */
 int fs_config_load(struct fs_config *cfg, char *err, size_t errlen);
+/* Parse a comma-separated origin list into cfg's cors_* fields (called by
+ * fs_config_load). 0, or -1 with a message naming the bad entry in err. */
+int fs_config_parse_origins(struct fs_config *cfg, const char *list, char *err, size_t errlen);
 /* The process-wide configuration, loaded by fs_config_load_global. */
 const struct fs_config *fs_config(void);
 int fs_config_load_global(char *err, size_t errlen);

@@ -17,6 +17,8 @@
 
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "http/cors.h"
+#include "http/idempotency.h"
 
 #define FS_MAX_WORKERS 256
 
@@ -72,15 +74,20 @@ void fs_ctx_end(struct fs_ctx *ctx, struct fs_worker *w)
 void fs_dispatch(const struct fs_app *app, struct fs_ctx *ctx)
 {
 	enum fs_route_result rr;
+	const char *cors_origin;
 
 	if (strcmp(ctx->req.method, "HEAD") == 0)
 		ctx->res.head_only = 1;
-	/* First, so that even a streamed answer carries it. */
+	/* First, so that even a streamed answer carries them. */
 	if (ctx->req.request_id[0] != '-')
 		fs_header_add(ctx, "X-Request-Id", ctx->req.request_id);
+	cors_origin = fs_cors_begin(ctx);
 	rr = fs_route_match(app->routes, app->nroutes, ctx->req.method, ctx->req.path,
 			    &ctx->match);
-	if (rr == FS_ROUTE_NOT_FOUND) {
+	if (rr != FS_ROUTE_FOUND && strcmp(ctx->req.method, "OPTIONS") == 0) {
+		/* Preflights carry no credentials: answered before authentication. */
+		fs_cors_options(ctx, rr, cors_origin);
+	} else if (rr == FS_ROUTE_NOT_FOUND) {
 		fs_respond_error(ctx, FS_NOT_FOUND, "Not Found");
 	} else if (rr == FS_ROUTE_METHOD_NOT_ALLOWED) {
 		fs_header_add(ctx, "Allow", ctx->match.allow);
@@ -93,10 +100,15 @@ void fs_dispatch(const struct fs_app *app, struct fs_ctx *ctx)
 		if (!ctx->res.status)
 			fs_respond_error(ctx, FS_UNAUTHORIZED, "Not authenticated");
 	} else {
+		struct fs_idempotency idem;
+
+		if (fs_idempotency_begin(ctx, &idem) == FS_IDEM_ANSWERED)
+			return;
 		ctx->match.route->handler(ctx);
 		if (!ctx->res.status)
 			fs_respond_error(ctx, FS_ERROR, "handler for %s %s wrote no answer",
 					 ctx->req.method, ctx->match.route->pattern);
+		fs_idempotency_end(ctx, &idem);
 	}
 }
 
@@ -220,6 +232,25 @@ static void print_routes(const struct fs_app *app)
 		       access_names[app->routes[i].access]);
 }
 
+/* For scripts/stack.sh, which gives nginx's own error pages the same CORS
+ * headers: the origins as the responders read them, one a line. */
+static int print_cors_origins(void)
+{
+	char err[256];
+	const struct fs_config *c;
+
+	if (fs_config_load_global(err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	c = fs_config();
+	if (c->cors_any)
+		printf("*\n");
+	for (size_t i = 0; i < c->cors_norigins; i++)
+		printf("%s\n", c->cors_origins[i]);
+	return 0;
+}
+
 int fs_server_main(const struct fs_app *app, int argc, char **argv)
 {
 	const char *socket_path = NULL;
@@ -237,12 +268,15 @@ int fs_server_main(const struct fs_app *app, int argc, char **argv)
 		if (strcmp(argv[i], "--routes") == 0) {
 			print_routes(app);
 			return 0;
+		} else if (strcmp(argv[i], "--cors-origins") == 0) {
+			return print_cors_origins();
 		} else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
 			socket_path = argv[++i];
 		} else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
 			nworkers = strtol(argv[++i], NULL, 10);
 		} else {
-			fprintf(stderr, "usage: %s --socket PATH [--workers N] | --routes\n",
+			fprintf(stderr,
+				"usage: %s --socket PATH [--workers N] | --routes | --cors-origins\n",
 				argv[0]);
 			return 2;
 		}

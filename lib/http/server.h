@@ -39,7 +39,8 @@ int fs_ctx_begin(struct fs_ctx *ctx, struct fs_worker *w, char **envp, struct FC
 void fs_ctx_end(struct fs_ctx *ctx, struct fs_worker *w);
 /* Route ctx->req and run the handler; the answer is left in ctx->res. */
 void fs_dispatch(const struct fs_app *app, struct fs_ctx *ctx);
-/* Command line: --socket PATH [--workers N] | --routes. Returns the exit code. */
+/* Command line: --socket PATH [--workers N] | --routes | --cors-origins (the
+ * normalised FLOWSEND_CORS_ORIGINS, one a line, for nginx). Returns the exit code. */
 int fs_server_main(const struct fs_app *app, int argc, char **argv);
 
 #endif

@@ -20,5 +20,6 @@ Suite *contacts_unit_suite(void);
 Suite *csv_suite(void);
 Suite *template_suite(void);
 Suite *clock_suite(void);
+Suite *edge_suite(void);
 
 #endif
