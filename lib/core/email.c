@@ -33,6 +33,10 @@ const char *email_invalid_reason(const char *s, size_t len)
 		return "value is not a valid email address: it is longer than 254 characters";
 	if (!utf8_valid(s, len))
 		return "value is not a valid email address: it is not valid UTF-8";
+	for (size_t i = 0; i < len;)
+		if (utf8_is_invisible(utf8_next(s, len, &i)))
+			return "value is not a valid email address: it contains a space, an invisible or a"
+			       " control character";
 	at = memchr(s, '@', len);
 	if (!at || memchr(at + 1, '@', len - (size_t)(at - s) - 1))
 		return "value is not a valid email address: it must have exactly one @-sign";

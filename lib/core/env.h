@@ -28,6 +28,7 @@ struct fs_principal {
 	unsigned scopes;         /* all scopes for a dashboard JWT */
 	int key_is_platform;     /* issued by /auth/provision */
 	int email_verified;
+	long session_epoch;      /* the user's, when authenticated: account writes check it */
 };
 
 struct fs_env {

@@ -179,3 +179,44 @@ int utf8_casefold(struct strbuf *out, const char *str, size_t len)
 	}
 	return strbuf_append(out, "", 0);
 }
+
+uint32_t utf8_next(const char *str, size_t len, size_t *i)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	uint32_t c = s[*i];
+	size_t n = 1;
+
+	if (c >= 0xf0) {
+		n = 4;
+		c &= 0x07;
+	} else if (c >= 0xe0) {
+		n = 3;
+		c &= 0x0f;
+	} else if (c >= 0xc0) {
+		n = 2;
+		c &= 0x1f;
+	}
+	for (size_t k = 1; k < n && *i + k < len; k++)
+		c = (c << 6) | (s[*i + k] & 0x3f);
+	*i += n;
+	return c;
+}
+
+int utf8_is_invisible(uint32_t c)
+{
+	static const struct {
+		uint32_t first, last;
+	} ranges[] = {
+		{ 0x0000, 0x001f }, { 0x007f, 0x00a0 }, { 0x00ad, 0x00ad },   { 0x034f, 0x034f },
+		{ 0x061c, 0x061c }, { 0x115f, 0x1160 }, { 0x1680, 0x1680 },   { 0x17b4, 0x17b5 },
+		{ 0x180b, 0x180f }, { 0x2000, 0x200f }, { 0x2028, 0x202f },   { 0x205f, 0x206f },
+		{ 0x3000, 0x3000 }, { 0x3164, 0x3164 }, { 0xfe00, 0xfe0f },   { 0xfeff, 0xfeff },
+		{ 0xffa0, 0xffa0 }, { 0xfff0, 0xfffb }, { 0x1bca0, 0x1bca3 }, { 0x1d173, 0x1d17a },
+		{ 0xe0000, 0xe0fff },
+	};
+
+	for (size_t k = 0; k < sizeof(ranges) / sizeof(ranges[0]); k++)
+		if (c >= ranges[k].first && c <= ranges[k].last)
+			return 1;
+	return 0;
+}

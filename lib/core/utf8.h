@@ -18,6 +18,13 @@ size_t utf8_length(const char *s, size_t len);
  * or a Unicode line or paragraph separator; with allow_newline, LF (and the
  * CR of a CRLF) pass. Text that may reach a mail header must hold none. */
 int utf8_has_controls(const char *s, size_t len, int allow_newline);
+/* The code point at s[*i] of well-formed UTF-8 s[0..len); *i moves past it. */
+uint32_t utf8_next(const char *s, size_t len, size_t *i);
+/* 1 for a code point that shows nothing or only space: C0/C1 controls,
+ * spaces other than U+0020, zero-width and format characters, joiners,
+ * direction marks, variation selectors, tags, the BOM. Two addresses that
+ * differ only by such characters look the same to a person. */
+int utf8_is_invisible(uint32_t c);
 /* The simple case folding of code point c (CaseFolding.txt, C and S), with
  * U+0130 to U+0069 as glibc's towlower has it. */
 uint32_t utf8_fold_char(uint32_t c);

@@ -94,16 +94,23 @@ int account_mail_password_link(struct fs_db *db, struct arena *a, const struct f
 			       const char *user_id, const char *to, enum account_link why)
 {
 	char token[64], hash[SHA256_HEX_LEN + 1];
-	const char *p[3] = { hash, NULL, user_id };
+	const char *p[4] = { hash, NULL, user_id, to };
+	PGresult *r;
 
 	if (new_token(RESET_TOKEN_PREFIX, token, hash) < 0)
 		return -1;
 	p[1] = arena_sprintf(a, "%d", RESET_TOKEN_MINUTES);
-	if (!db_query(db, a,
-		      "INSERT INTO password_reset_tokens (user_id, token_hash, expires_at)"
-		      " VALUES ($3, $1, flowsend_now() + make_interval(mins => $2::int))",
-		      3, p))
+	/* Only while the account still holds the address: a link that raced an
+	 * email change is never mailed, and the token records what it proves. */
+	r = db_query(db, a,
+		     "INSERT INTO password_reset_tokens (user_id, token_hash, expires_at, email)"
+		     " SELECT $3, $1, flowsend_now() + make_interval(mins => $2::int), $4 FROM users"
+		     " WHERE id = $3 AND lower(email) = lower($4) RETURNING id",
+		     4, p);
+	if (!r)
 		return -1;
+	if (PQntuples(r) == 0)
+		return 1;
 	if (why == ACCOUNT_LINK_CLAIMED)
 		return send_link(
 			db, a, cfg, user_id, to, "account_claimed", "/app/reset-password", token,

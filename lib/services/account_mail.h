@@ -24,7 +24,8 @@ enum account_link {
  * `to`, and the mail carrying its link. 0, or -1 (logged). */
 int account_mail_verification(struct fs_db *db, struct arena *a, const struct fs_config *cfg,
 			      const char *user_id, const char *to);
-/* Same for a password link (reset or claim), valid RESET_TOKEN_MINUTES. */
+/* Same for a password link (reset or claim), valid RESET_TOKEN_MINUTES; 1
+ * (nothing stored or mailed) when the account no longer holds address `to`. */
 int account_mail_password_link(struct fs_db *db, struct arena *a, const struct fs_config *cfg,
 			       const char *user_id, const char *to, enum account_link why);
 

@@ -2,6 +2,7 @@
  * the client sends and find the row by its unique hash. */
 #include "services/apikeys.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/crypto.h"
@@ -68,6 +69,21 @@ enum fs_status apikey_issue(struct fs_env *env, struct fs_db *db, const char *us
 	prefix[APIKEY_SHOWN_PREFIX_LEN] = '\0';
 	if (tenant && db_begin_tenant(db, user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
+	if (tenant) {
+		/* Only while the caller's session is the account's: the shared lock
+		 * makes a claim or reset wait for this key, then revoke it too, or
+		 * makes this request see their new epoch and stop. */
+		char epoch[24];
+		const char *ep[1] = { epoch };
+		snprintf(epoch, sizeof(epoch), "%ld", env->auth.session_epoch);
+		r = db_query(db, env->arena,
+			     "SELECT 1 FROM users WHERE session_epoch = $1::int FOR SHARE", 1, ep);
+		if (!r || PQntuples(r) != 1) {
+			db_rollback(db);
+			return r ? fs_fail(err, FS_UNAUTHORIZED, "Invalid or expired token")
+				 : fs_fail(err, FS_ERROR, "reading the account failed");
+		}
+	}
 	r = db_query(db, env->arena,
 		     "INSERT INTO api_keys (user_id, name, key_hash, key_prefix, scopes, is_platform)"
 		     " VALUES ($1, $2, $3, $4, $5, $6) RETURNING " KEY_COLUMNS,

@@ -51,6 +51,7 @@ static void principal_from_entry(struct fs_env *env, const struct auth_entry *e)
 	p->created_at = arena_strdup(env->arena, e->created_at);
 	p->is_active = e->is_active;
 	p->email_verified = e->email_verified;
+	p->session_epoch = e->session_epoch;
 	env->user_id = p->user_id;
 	if (e->key_id[0]) {
 		p->via_api_key = 1;
@@ -242,18 +243,21 @@ enum auth_credential auth_parse_credentials(const char *authorization, const cha
 static enum fs_status issue_tokens(struct fs_env *env, struct fs_db *db, const char *user_id,
 				   long session_epoch, struct auth_tokens *out, struct fs_error *err)
 {
-	char hash[65], ttl[24];
-	const char *params[3] = { user_id, hash, ttl };
+	char hash[65], ttl[24], epoch[24];
+	const char *params[4] = { user_id, hash, ttl, epoch };
 
+	snprintf(epoch, sizeof(epoch), "%ld", session_epoch);
 	if (token_new_refresh(out->refresh, sizeof(out->refresh), hash) < 0 ||
 	    token_issue_access(env->cfg, user_id, session_epoch, out->access,
 			       sizeof(out->access)) < 0)
 		return fs_fail(err, FS_ERROR, "token generation failed");
 	snprintf(ttl, sizeof(ttl), "%ld", env->cfg->refresh_token_ttl);
 	if (!db_query(db, env->arena,
-		      "INSERT INTO refresh_tokens (user_id, token_hash, family_id, expires_at)"
-		      " VALUES ($1, $2, gen_random_uuid(), flowsend_now() + make_interval(secs => $3::int))",
-		      3, params))
+		      "INSERT INTO refresh_tokens (user_id, token_hash, family_id, expires_at,"
+		      " session_epoch)"
+		      " VALUES ($1, $2, gen_random_uuid(), flowsend_now() + make_interval(secs => $3::int),"
+		      " $4::int)",
+		      4, params))
 		return fs_fail(err, FS_ERROR, "storing the refresh token failed");
 	return FS_OK;
 }
@@ -359,7 +363,7 @@ enum fs_status auth_refresh(struct fs_env *env, const char *refresh_token,
 	r = db_query(env->sysdb, env->arena,
 		     "SELECT t.id, t.user_id, t.family_id, t.revoked_at IS NOT NULL AS revoked,"
 		     " t.replaced_by IS NOT NULL AS rotated, t.expires_at <= flowsend_now() AS expired,"
-		     " u.is_active, u.session_epoch"
+		     " u.is_active, u.session_epoch, t.session_epoch = u.session_epoch AS current"
 		     " FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
 		     1, lookup);
 	if (!r)
@@ -381,7 +385,7 @@ enum fs_status auth_refresh(struct fs_env *env, const char *refresh_token,
 		return fs_fail(err, FS_UNAUTHORIZED, "Invalid or expired refresh token");
 	}
 	if (db_get_bool(r, 0, "revoked") || db_get_bool(r, 0, "expired") ||
-	    !db_get_bool(r, 0, "is_active"))
+	    !db_get_bool(r, 0, "is_active") || !db_get_bool(r, 0, "current"))
 		return fs_fail(err, FS_UNAUTHORIZED, "Invalid or expired refresh token");
 
 	if (token_new_refresh(out->refresh, sizeof(out->refresh), new_hash) < 0 ||
@@ -393,12 +397,14 @@ enum fs_status auth_refresh(struct fs_env *env, const char *refresh_token,
 		 * of two concurrent refreshes only one finds it unrevoked. */
 		const char *p[4] = { id, new_hash, ttl, new_id };
 		r = db_query(env->sysdb, env->arena,
-			     "WITH old AS (UPDATE refresh_tokens SET revoked_at = flowsend_now(), replaced_by = $4"
-			     "  WHERE id = $1 AND revoked_at IS NULL AND expires_at > flowsend_now()"
-			     "  RETURNING user_id, family_id)"
-			     " INSERT INTO refresh_tokens (id, user_id, token_hash, family_id, expires_at)"
-			     " SELECT $4, user_id, $2, family_id, flowsend_now() + make_interval(secs => $3::int)"
-			     " FROM old RETURNING user_id",
+			     "WITH old AS (UPDATE refresh_tokens t SET revoked_at = flowsend_now(), replaced_by = $4"
+			     "  WHERE t.id = $1 AND t.revoked_at IS NULL AND t.expires_at > flowsend_now()"
+			     "  AND t.session_epoch = (SELECT u.session_epoch FROM users u WHERE u.id = t.user_id)"
+			     "  RETURNING t.user_id, t.family_id, t.session_epoch)"
+			     " INSERT INTO refresh_tokens (id, user_id, token_hash, family_id, expires_at,"
+			     "  session_epoch)"
+			     " SELECT $4, user_id, $2, family_id, flowsend_now() + make_interval(secs => $3::int),"
+			     "  session_epoch FROM old RETURNING user_id",
 			     4, p);
 	}
 	if (!r)
@@ -441,19 +447,28 @@ enum fs_status auth_update_profile(struct fs_env *env, const char *email,
 				   const char *new_password, size_t new_len, struct fs_error *err)
 {
 	enum fs_status ret = FS_ERROR;
-	PGresult *r;
+	PGresult *r, *account;
 
 	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
+	/* The row stays locked to the commit, and the caller's session must still
+	 * be the account's: a request that authenticated just before a claim or
+	 * a reset cannot change the address or password after it. */
+	account = db_query(env->db, env->arena,
+			   "SELECT password_hash, session_epoch FROM users FOR UPDATE", 0, NULL);
+	if (!account || PQntuples(account) != 1) {
+		ret = fs_fail(err, FS_ERROR, "reading the account failed");
+		goto out;
+	}
+	if (db_get_ll(account, 0, "session_epoch", -1) != env->auth.session_epoch) {
+		ret = fs_fail(err, FS_UNAUTHORIZED, "Invalid or expired token");
+		goto out;
+	}
 	if (new_password) {
 		char hash[PASSWORD_HASH_MAX];
 		const char *p[1] = { hash };
 
-		r = db_query(env->db, env->arena, "SELECT password_hash FROM users", 0, NULL);
-		if (!r || PQntuples(r) != 1) {
-			ret = fs_fail(err, FS_ERROR, "reading the account failed");
-			goto out;
-		}
+		r = account;
 		if (!current_password ||
 		    !password_verify(db_get(r, 0, "password_hash"), current_password, current_len)) {
 			ret = fs_fail(err, FS_BAD_REQUEST, "Current password is incorrect");
@@ -463,9 +478,12 @@ enum fs_status auth_update_profile(struct fs_env *env, const char *email,
 			ret = fs_fail(err, FS_ERROR, "password hashing failed");
 			goto out;
 		}
+		/* A new password ends every session started with the old one, this
+		 * one included: refresh tokens revoked, access tokens by epoch. */
 		if (!db_query(env->db, env->arena,
-			      "UPDATE users SET password_hash = $1, updated_at = flowsend_now()", 1, p) ||
-		    /* A new password ends every session started with the old one. */
+			      "UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1,"
+			      " updated_at = flowsend_now()",
+			      1, p) ||
 		    !db_query(env->db, env->arena,
 			      "UPDATE refresh_tokens SET revoked_at = flowsend_now() WHERE revoked_at IS NULL",
 			      0, NULL)) {
@@ -629,23 +647,69 @@ enum fs_status auth_platform_signature_claim(struct fs_redis *redis, const char 
 	return st;
 }
 
+#define PROVISION_ATTEMPTS 3
+
+/* A provisioning step runs as the tenant (or creates it) and goes ahead only
+ * if the account is still as the lookup saw it: an email change, a claim or
+ * a registration racing it sends provisioning back to look again. */
+enum provision_step { STEP_DONE, STEP_AGAIN, STEP_FAILED };
+
+/* After a unique violation: the store is another account's (a refusal), or
+ * the address or platform id was just taken by a racing request (look again). */
+static enum provision_step store_taken_or_again(struct fs_env *env, const char *user_id,
+						const struct provision_request *req,
+						enum fs_status *st, struct fs_error *err)
+{
+	const char *p[2] = { req->external_store_id, user_id };
+	PGresult *r;
+
+	if (!req->external_store_id)
+		return STEP_AGAIN;
+	r = db_query(env->sysdb, env->arena,
+		     "SELECT 1 FROM users WHERE external_store_id = $1"
+		     " AND id IS DISTINCT FROM $2::uuid",
+		     2, p);
+	if (r && PQntuples(r) == 0)
+		return STEP_AGAIN;
+	*st = fs_fail(err, FS_CONFLICT, "The store is already linked to another account");
+	return STEP_FAILED;
+}
+
 /* Provisioning found an account by email whose owner never proved the
  * address: whoever registered it may be a stranger who got there first. Take
  * it over for the address's owner, as the tenant: every way in is revoked
  * (password, refresh and access tokens, keys), the data and id stay, the
- * platform link is set, and the address is mailed a link to set a password. */
-static enum fs_status claim_unverified(struct fs_env *env, const char *user_id, const char *email,
-				       const struct provision_request *req, struct fs_error *err)
+ * platform link is set, and the address is mailed a link to set a password.
+ * The row is locked and checked again first, so an email change, a
+ * verification or a link that raced the lookup is never overwritten. */
+static enum provision_step claim_unverified(struct fs_env *env, const char *user_id,
+					    const char *email, const struct provision_request *req,
+					    enum fs_status *st, struct fs_error *err)
 {
 	char hash[PASSWORD_HASH_MAX], random_pw[64];
 	const char *p[3] = { hash, req->external_platform_id, req->external_store_id };
+	const char *still[1] = { email };
+	PGresult *r;
 
 	if (random_token("", 32, random_pw, sizeof(random_pw)) < 0 ||
-	    password_hash(random_pw, strlen(random_pw), hash) < 0)
-		return fs_fail(err, FS_ERROR, "random password failed");
-	if (db_begin_tenant(env->db, user_id) != FS_OK)
-		return fs_fail(err, FS_ERROR, "database unavailable");
-	if (!db_query(env->db, env->arena,
+	    password_hash(random_pw, strlen(random_pw), hash) < 0) {
+		*st = fs_fail(err, FS_ERROR, "random password failed");
+		return STEP_FAILED;
+	}
+	if (db_begin_tenant(env->db, user_id) != FS_OK) {
+		*st = fs_fail(err, FS_ERROR, "database unavailable");
+		return STEP_FAILED;
+	}
+	r = db_query(env->db, env->arena,
+		     "SELECT lower(email) = lower($1) AND NOT email_verified"
+		     " AND external_platform_id IS NULL AS still FROM users FOR UPDATE",
+		     1, still);
+	if (r && (PQntuples(r) != 1 || !db_get_bool(r, 0, "still"))) {
+		db_rollback(env->db);
+		return STEP_AGAIN;
+	}
+	if (!r ||
+	    !db_query(env->db, env->arena,
 		      "UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1,"
 		      " external_platform_id = $2, external_store_id = COALESCE($3, external_store_id),"
 		      " email_verified = true, email_verified_at = flowsend_now(), updated_at = flowsend_now()",
@@ -661,20 +725,94 @@ static enum fs_status claim_unverified(struct fs_env *env, const char *user_id, 
 		      "UPDATE email_verification_tokens SET used_at = flowsend_now() WHERE used_at IS NULL",
 		      0, NULL) ||
 	    account_mail_password_link(env->db, env->arena, env->cfg, user_id, email,
-				       ACCOUNT_LINK_CLAIMED) < 0) {
+				       ACCOUNT_LINK_CLAIMED) != 0) {
 		int taken = strcmp(db_last_sqlstate(env->db), "23505") == 0;
 		db_rollback(env->db);
 		if (taken)
-			return fs_fail(err, FS_CONFLICT, "The store is already linked to another account");
-		return fs_fail(err, FS_ERROR, "claiming the account failed");
+			return store_taken_or_again(env, user_id, req, st, err);
+		*st = fs_fail(err, FS_ERROR, "claiming the account failed");
+		return STEP_FAILED;
 	}
-	if (db_commit(env->db) != FS_OK)
-		return fs_fail(err, FS_ERROR, "commit failed");
+	if (db_commit(env->db) != FS_OK) {
+		*st = fs_fail(err, FS_ERROR, "commit failed");
+		return STEP_FAILED;
+	}
 	log_warn("provision: unverified account %s claimed for platform user; its sessions and keys"
 		 " were revoked",
 		 user_id);
 	batch_wake(env->redis);
-	return FS_OK;
+	return STEP_DONE;
+}
+
+/* Link the existing, verified account to the platform, as the tenant, if it
+ * still holds the address verified and unlinked. */
+static enum provision_step link_verified(struct fs_env *env, const char *user_id,
+					 const char *email, const struct provision_request *req,
+					 enum fs_status *st, struct fs_error *err)
+{
+	const char *link[3] = { req->external_platform_id, req->external_store_id, email };
+	PGresult *r;
+
+	if (db_begin_tenant(env->db, user_id) != FS_OK) {
+		*st = fs_fail(err, FS_ERROR, "database unavailable");
+		return STEP_FAILED;
+	}
+	r = db_query(env->db, env->arena,
+		     "UPDATE users SET external_platform_id = $1,"
+		     " external_store_id = COALESCE($2, external_store_id), updated_at = flowsend_now()"
+		     " WHERE lower(email) = lower($3) AND email_verified AND external_platform_id IS NULL"
+		     " RETURNING id",
+		     3, link);
+	if (!r || PQntuples(r) != 1 || db_commit(env->db) != FS_OK) {
+		int taken = strcmp(db_last_sqlstate(env->db), "23505") == 0;
+		db_rollback(env->db);
+		if (r && PQntuples(r) == 0)
+			return STEP_AGAIN;
+		if (taken)
+			return store_taken_or_again(env, user_id, req, st, err);
+		*st = fs_fail(err, FS_ERROR, "linking the account failed");
+		return STEP_FAILED;
+	}
+	return STEP_DONE;
+}
+
+static enum provision_step create_merchant(struct fs_env *env, const char *email,
+					   const struct provision_request *req, char user_id[37],
+					   enum fs_status *st, struct fs_error *err)
+{
+	char hash[PASSWORD_HASH_MAX], random_pw[64];
+	const char *pw = req->password;
+	size_t pwlen = req->password_len;
+	const char *ins[5] = { email, hash, req->plan, req->external_platform_id,
+			       req->external_store_id };
+	PGresult *r;
+
+	if (!pw) {
+		if (random_token("", 24, random_pw, sizeof(random_pw)) < 0) {
+			*st = fs_fail(err, FS_ERROR, "random password failed");
+			return STEP_FAILED;
+		}
+		pw = random_pw;
+		pwlen = strlen(random_pw);
+	}
+	if (password_hash(pw, pwlen, hash) < 0) {
+		*st = fs_fail(err, FS_ERROR, "password hashing failed");
+		return STEP_FAILED;
+	}
+	/* The platform vouches for its merchant's address. */
+	r = db_query(env->sysdb, env->arena,
+		     "INSERT INTO users (email, password_hash, plan, external_platform_id,"
+		     " external_store_id, email_verified, email_verified_at)"
+		     " VALUES ($1, $2, $3, $4, $5, true, flowsend_now()) RETURNING id",
+		     5, ins);
+	if (!r) {
+		if (strcmp(db_last_sqlstate(env->sysdb), "23505") == 0)
+			return store_taken_or_again(env, NULL, req, st, err);
+		*st = fs_fail(err, FS_ERROR, "creating the user failed");
+		return STEP_FAILED;
+	}
+	snprintf(user_id, 37, "%s", PQgetvalue(r, 0, 0));
+	return STEP_DONE;
 }
 
 enum fs_status auth_provision(struct fs_env *env, const struct provision_request *req,
@@ -683,72 +821,40 @@ enum fs_status auth_provision(struct fs_env *env, const struct provision_request
 {
 	const char *email = lower_dup(env->arena, req->email);
 	const char *find[2] = { req->external_platform_id, email };
-	PGresult *r;
-	int found_by_email = 0, verified = 0;
+	enum provision_step step = STEP_AGAIN;
+	enum fs_status st = FS_ERROR;
 
-	r = db_query(env->sysdb, env->arena,
-		     "SELECT id, external_platform_id IS NULL AS unlinked, email_verified,"
-		     " external_platform_id = $1 AS by_platform FROM users"
-		     " WHERE external_platform_id = $1 OR lower(email) = $2"
-		     " ORDER BY (external_platform_id = $1) DESC NULLS LAST LIMIT 1",
-		     2, find);
-	if (!r)
-		return fs_fail(err, FS_ERROR, "user lookup failed");
-	if (PQntuples(r) == 1) {
+	for (int attempt = 0; attempt < PROVISION_ATTEMPTS && step == STEP_AGAIN; attempt++) {
+		PGresult *r = db_query(env->sysdb, env->arena,
+				       "SELECT id, external_platform_id IS NULL AS unlinked, email_verified,"
+				       " external_platform_id = $1 AS by_platform FROM users"
+				       " WHERE external_platform_id = $1 OR lower(email) = lower($2)"
+				       " ORDER BY (external_platform_id = $1) DESC NULLS LAST LIMIT 1",
+				       2, find);
+		if (!r)
+			return fs_fail(err, FS_ERROR, "user lookup failed");
+		if (PQntuples(r) == 0) {
+			step = create_merchant(env, email, req, user_id, &st, err);
+			continue;
+		}
 		snprintf(user_id, 37, "%s", db_get(r, 0, "id"));
-		found_by_email = !db_get_bool(r, 0, "by_platform");
-		verified = db_get_bool(r, 0, "email_verified");
-		if (found_by_email && !db_get_bool(r, 0, "unlinked"))
+		if (db_get_bool(r, 0, "by_platform"))
+			step = STEP_DONE;
+		else if (!db_get_bool(r, 0, "unlinked"))
 			return fs_fail(err, FS_CONFLICT,
 				       "This email belongs to an account linked to another platform "
 				       "user");
-	} else {
-		char hash[PASSWORD_HASH_MAX], random_pw[64];
-		const char *pw = req->password;
-		size_t pwlen = req->password_len;
-		const char *ins[5] = { email, hash, req->plan, req->external_platform_id,
-				       req->external_store_id };
-
-		if (!pw) {
-			if (random_token("", 24, random_pw, sizeof(random_pw)) < 0)
-				return fs_fail(err, FS_ERROR, "random password failed");
-			pw = random_pw;
-			pwlen = strlen(random_pw);
-		}
-		if (password_hash(pw, pwlen, hash) < 0)
-			return fs_fail(err, FS_ERROR, "password hashing failed");
-		/* The platform vouches for its merchant's address. */
-		r = db_query(env->sysdb, env->arena,
-			     "INSERT INTO users (email, password_hash, plan, external_platform_id,"
-			     " external_store_id, email_verified, email_verified_at)"
-			     " VALUES ($1, $2, $3, $4, $5, true, flowsend_now()) RETURNING id",
-			     5, ins);
-		if (!r) {
-			if (strcmp(db_last_sqlstate(env->sysdb), "23505") == 0)
-				return fs_fail(err, FS_CONFLICT, "The store is already linked to another account");
-			return fs_fail(err, FS_ERROR, "creating the user failed");
-		}
-		snprintf(user_id, 37, "%s", PQgetvalue(r, 0, 0));
+		else if (!db_get_bool(r, 0, "email_verified"))
+			step = claim_unverified(env, user_id, email, req, &st, err);
+		else
+			step = link_verified(env, user_id, email, req, &st, err);
 	}
-	if (found_by_email && !verified) {
-		enum fs_status st = claim_unverified(env, user_id, email, req, err);
-		if (st != FS_OK)
-			return st;
-	} else if (found_by_email) {
-		/* Link the existing, verified account to the platform, as the tenant itself. */
-		const char *link[2] = { req->external_platform_id, req->external_store_id };
-		if (db_begin_tenant(env->db, user_id) != FS_OK ||
-		    !db_query(env->db, env->arena,
-			      "UPDATE users SET external_platform_id = $1,"
-			      " external_store_id = COALESCE($2, external_store_id), updated_at = flowsend_now()",
-			      2, link) ||
-		    db_commit(env->db) != FS_OK) {
-			db_rollback(env->db);
-			if (strcmp(db_last_sqlstate(env->db), "23505") == 0)
-				return fs_fail(err, FS_CONFLICT, "The store is already linked to another account");
-			return fs_fail(err, FS_ERROR, "linking the account failed");
-		}
-	}
+	if (step == STEP_FAILED)
+		return st;
+	if (step == STEP_AGAIN)
+		return fs_fail(err, FS_CONFLICT,
+			       "The account changed while it was being provisioned; send the request"
+			       " again");
 	{
 		char name[64];
 		snprintf(name, sizeof(name), "Platform Integration (%.8s)", user_id);
@@ -895,7 +1001,7 @@ enum fs_status auth_reset_password(struct fs_env *env, const char *token, const 
 				   size_t password_len, struct fs_error *err)
 {
 	char hash[SHA256_HEX_LEN + 1], user_id[37], pw_hash[PASSWORD_HASH_MAX];
-	const char *p[1] = { hash }, *pp[1] = { pw_hash };
+	const char *p[1] = { hash }, *pp[2] = { pw_hash, NULL };
 	PGresult *r;
 
 	if (!account_token_shape_ok(token, RESET_TOKEN_PREFIX))
@@ -910,20 +1016,26 @@ enum fs_status auth_reset_password(struct fs_env *env, const char *token, const 
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	r = db_query(env->db, env->arena,
 		     "UPDATE password_reset_tokens SET used_at = flowsend_now()"
-		     " WHERE token_hash = $1 AND used_at IS NULL AND expires_at > flowsend_now() RETURNING id",
+		     " WHERE token_hash = $1 AND used_at IS NULL AND expires_at > flowsend_now()"
+		     " RETURNING id, email",
 		     1, p);
 	if (!r || PQntuples(r) != 1) {
 		db_rollback(env->db);
 		return r ? fs_fail(err, FS_BAD_REQUEST, "Invalid or expired reset token")
 			 : fs_fail(err, FS_ERROR, "resetting the password failed");
 	}
-	/* Following the mailed link proves the address too. Every session
-	 * started before ends: refresh tokens revoked, access tokens by epoch. */
+	pp[1] = db_get(r, 0, "email");
+	/* Following the mailed link proves the address it was mailed to, and
+	 * only that one (the account may have changed address since). Every
+	 * session started before ends: refresh tokens revoked, access tokens by
+	 * epoch. */
 	if (!db_query(env->db, env->arena,
 		      "UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1,"
-		      " email_verified = true, email_verified_at = COALESCE(email_verified_at, flowsend_now()),"
+		      " email_verified = email_verified OR lower(email) IS NOT DISTINCT FROM lower($2),"
+		      " email_verified_at = CASE WHEN lower(email) IS NOT DISTINCT FROM lower($2)"
+		      "  THEN COALESCE(email_verified_at, flowsend_now()) ELSE email_verified_at END,"
 		      " updated_at = flowsend_now()",
-		      1, pp) ||
+		      2, pp) ||
 	    !db_query(env->db, env->arena,
 		      "UPDATE refresh_tokens SET revoked_at = flowsend_now() WHERE revoked_at IS NULL", 0, NULL) ||
 	    !db_query(env->db, env->arena,

@@ -275,7 +275,24 @@ enum fs_status contact_delete(struct fs_env *env, const char *id, struct fs_erro
  * outbox rows to the address that are not a contact's (test sends) deleted;
  * form_submissions by address or contact deleted; email_events stripped of
  * metadata and url (the figures stay); unsubscribes and opt_outs deleted;
+ * a dynamic list's rule values that name the address become "[erased]";
  * suppressions keep the hash only, so the address is never mailed again. */
+/* A rule value (or an element of a list value) holding the address, in any
+ * case, becomes "[erased]": it matched only the person, who is gone. */
+#define RULE_NAMES_ADDRESS(v) "position(lower($1) IN lower(" v ")) > 0"
+static const char erase_from_rules_sql[] =
+	"UPDATE contact_lists l SET updated_at = flowsend_now(), rules = jsonb_set(l.rules,"
+	" '{conditions}', (SELECT jsonb_agg(CASE"
+	"   WHEN jsonb_typeof(c->'value') = 'array' THEN jsonb_set(c, '{value}', COALESCE((SELECT"
+	"    jsonb_agg(CASE WHEN " RULE_NAMES_ADDRESS("e #>> '{}'") " THEN '\"[erased]\"'::jsonb"
+	"    ELSE e END ORDER BY i) FROM jsonb_array_elements(c->'value') WITH ORDINALITY AS y(e, i)),"
+	"    '[]'::jsonb))"
+	"   WHEN " RULE_NAMES_ADDRESS("c->>'value'") " THEN jsonb_set(c, '{value}', '\"[erased]\"')"
+	"   ELSE c END ORDER BY n)"
+	"  FROM jsonb_array_elements(l.rules->'conditions') WITH ORDINALITY AS x(c, n)))"
+	" WHERE l.rules IS NOT NULL AND jsonb_typeof(l.rules->'conditions') = 'array'"
+	" AND " RULE_NAMES_ADDRESS("l.rules::text");
+
 enum fs_status contact_erase(struct fs_env *env, const char *id, struct fs_error *err)
 {
 	const char *params[1] = { id };
@@ -316,6 +333,7 @@ enum fs_status contact_erase(struct fs_env *env, const char *id, struct fs_error
 		      "DELETE FROM opt_outs WHERE user_id = flowsend_current_user()"
 		      " AND email_hash = flowsend_email_hash($1)",
 		      1, both + 1) ||
+	    !db_query(env->db, env->arena, erase_from_rules_sql, 1, both + 1) ||
 	    !db_query(env->db, env->arena, "DELETE FROM contacts WHERE id = $1", 1, params))
 		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "erasing the contact failed"));
 	return commit(env, err);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "core/crypto.h"
@@ -544,6 +545,218 @@ START_TEST(nothing_that_becomes_a_header_takes_a_line_break)
 }
 END_TEST
 
+
+/* The review's races, made deterministic: an owner session holds the user's
+ * row in an open transaction while a request runs into it. */
+struct owner_tx {
+	struct fs_config cfg;
+	struct fs_db db;
+	struct arena arena;
+};
+
+static void owner_begin(struct owner_tx *o, const char *sql, int n, const char *const *params)
+{
+	char err[256];
+	ck_assert_int_eq(fs_config_load(&o->cfg, err, sizeof(err)), 0);
+	arena_init(&o->arena, 0);
+	db_init(&o->db, o->cfg.database_migrate_url);
+	ck_assert_ptr_nonnull(db_query(&o->db, &o->arena, "BEGIN", 0, NULL));
+	ck_assert_ptr_nonnull(db_query(&o->db, &o->arena, sql, n, params));
+}
+
+static void owner_commit(struct owner_tx *o)
+{
+	ck_assert_ptr_nonnull(db_query(&o->db, &o->arena, "COMMIT", 0, NULL));
+	db_close(&o->db);
+	arena_destroy(&o->arena);
+}
+
+struct racing_call {
+	const char *method, *path, *token, *body, *signature;
+	struct http_answer answer;
+};
+
+static void *racing_call_run(void *arg)
+{
+	struct racing_call *c = arg;
+	if (c->signature)
+		provision_signed(c->body, c->signature, &c->answer);
+	else
+		http_bearer(c->method, c->path, c->token, c->body, &c->answer);
+	return NULL;
+}
+
+/* Start the call, give it time to block on the owner's lock, then commit. */
+static void race_against(struct owner_tx *o, struct racing_call *c)
+{
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, racing_call_run, c), 0);
+	usleep(700000);
+	owner_commit(o);
+	pthread_join(t, NULL);
+}
+
+/* Review finding: the squatter changes the address away while provisioning
+ * claims the account; the claim must not land on the changed account. */
+START_TEST(a_claim_never_lands_on_an_account_that_changed_address)
+{
+	char victim[128], attacker[128], access[4096], user_id[40], body[512], sig[128];
+	const char *p[2] = { NULL, user_id };
+	struct owner_tx o;
+	struct racing_call c = { 0 };
+
+	e2e_unique_email("raced-merchant", victim, sizeof(victim));
+	e2e_unique_email("raced-attacker", attacker, sizeof(attacker));
+	e2e_register(victim, PW, access, sizeof(access), NULL, 0);
+	e2e_user_id(access, user_id);
+	p[0] = attacker;
+	/* The email change is under way (row locked) when provisioning looks up. */
+	owner_begin(&o, "UPDATE users SET email = $1 WHERE id = $2", 2, p);
+	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"external_platform_id\":\"race-%s\"}", victim,
+		 victim);
+	sign_legacy(body, sig, sizeof(sig));
+	c.body = body;
+	c.signature = sig;
+	race_against(&o, &c);
+	ck_assert_int_eq(c.answer.status, 201);
+	/* A new account for the merchant; the attacker's account untouched. */
+	ck_assert_str_ne(json_str(c.answer.json, "user_id"), user_id);
+	http_answer_free(&c.answer);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM users WHERE id = $2 AND lower(email) ="
+					 " lower($1) AND external_platform_id IS NULL AND NOT email_verified",
+					 2, p),
+			 1);
+	ck_assert_int_eq(mail_count(attacker, "account_claimed"), 0);
+}
+END_TEST
+
+/* Review finding: a reset link raced an email change; following it must not
+ * verify the address the account moved to. */
+START_TEST(a_reset_link_proves_only_the_address_it_was_mailed_to)
+{
+	char attacker[128], victim[128], access[4096], user_id[40], body[512], fresh[4096];
+	char token[64], hash[65];
+	const char *p[3] = { user_id, hash, NULL };
+
+	e2e_unique_email("reset-attacker", attacker, sizeof(attacker));
+	e2e_unique_email("reset-victim", victim, sizeof(victim));
+	e2e_register(attacker, PW, access, sizeof(access), NULL, 0);
+	e2e_user_id(access, user_id);
+	snprintf(body, sizeof(body), "{\"email\":\"%s\"}", victim);
+	e2e_expect(access, "PATCH", "/api/v1/auth/me", body, 200, NULL, NULL);
+	/* A token stored for the old address just after the change, as the race did. */
+	snprintf(token, sizeof(token), "fsp_raced%08lx", (unsigned long)random());
+	sha256_hex(token, strlen(token), hash);
+	p[2] = attacker;
+	ck_assert_int_eq(e2e_owner_value("INSERT INTO password_reset_tokens (user_id, token_hash,"
+					 " expires_at, email) VALUES ($1, $2, now() + interval '1 hour', $3)"
+					 " RETURNING 1",
+					 3, p),
+			 1);
+	snprintf(body, sizeof(body), "{\"token\":\"%s\",\"new_password\":\"raced-pass-1\"}", token);
+	json_post(NULL, "/api/v1/auth/reset-password", body, 200, NULL);
+	login(victim, "raced-pass-1", 200, fresh, sizeof(fresh));
+	ck_assert(!me_verified(fresh));
+	/* And forgot-password mails nothing for an address the account left. */
+	snprintf(body, sizeof(body), "{\"email\":\"%s\"}", attacker);
+	json_post(NULL, "/api/v1/auth/forgot-password", body, 200, NULL);
+	ck_assert_int_eq(mail_count(attacker, "password_reset"), 0);
+}
+END_TEST
+
+/* Review finding: a request that authenticated just before a claim or reset
+ * could still create a key, or change the address, after it. */
+START_TEST(account_writes_stop_when_the_session_ends_under_them)
+{
+	char email[128], access[4096], user_id[40];
+	const char *p[1] = { user_id };
+	struct owner_tx o;
+	struct racing_call c = { 0 };
+
+	e2e_unique_email("ended-session", email, sizeof(email));
+	e2e_register(email, PW, access, sizeof(access), NULL, 0);
+	e2e_user_id(access, user_id);
+	owner_begin(&o, "UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1", 1, p);
+	c.method = "POST";
+	c.path = "/api/v1/api-keys";
+	c.token = access;
+	c.body = "{\"name\":\"late\",\"scopes\":[\"read\"]}";
+	race_against(&o, &c);
+	ck_assert_int_eq(c.answer.status, 401);
+	http_answer_free(&c.answer);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM api_keys WHERE user_id = $1", 1, p), 0);
+
+	e2e_unique_email("ended-session2", email, sizeof(email));
+	e2e_register(email, PW, access, sizeof(access), NULL, 0);
+	e2e_user_id(access, user_id);
+	owner_begin(&o, "UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1", 1, p);
+	memset(&c, 0, sizeof(c));
+	c.method = "PATCH";
+	c.path = "/api/v1/auth/me";
+	c.token = access;
+	c.body = "{\"email\":\"moved-away@example.com\"}";
+	race_against(&o, &c);
+	ck_assert_int_eq(c.answer.status, 401);
+	http_answer_free(&c.answer);
+}
+END_TEST
+
+/* Review finding: a new password left the old access tokens working. */
+START_TEST(a_new_password_ends_every_session)
+{
+	char email[128], access[4096], refresh[256], body[512], fresh[4096];
+
+	e2e_unique_email("newpass", email, sizeof(email));
+	e2e_register(email, PW, access, sizeof(access), refresh, sizeof(refresh));
+	snprintf(body, sizeof(body), "{\"current_password\":\"%s\",\"new_password\":\"changed-pass-2\"}",
+		 PW);
+	e2e_expect(access, "PATCH", "/api/v1/auth/me", body, 200, NULL, NULL);
+	ck_assert_int_eq(me_status(access, 401), 401);
+	snprintf(body, sizeof(body), "{\"refresh_token\":\"%s\"}", refresh);
+	json_post(NULL, "/api/v1/auth/refresh", body, 401, NULL);
+	login(email, "changed-pass-2", 200, fresh, sizeof(fresh));
+	ck_assert_int_eq(me_status(fresh, 200), 200);
+}
+END_TEST
+
+/* Review findings: an erased address stayed in a dynamic list's rules, and
+ * invisible characters made a second spelling of an opted-out address. */
+START_TEST(erasure_reaches_list_rules_and_addresses_have_no_invisible_characters)
+{
+	char token[4096], id[40], path[160], body[512], uid[40];
+	const char *addr = "erase.rules@example.com";
+	const char *p[1] = { uid };
+	struct http_answer a;
+
+	e2e_new_tenant("erase-rules", token, sizeof(token));
+	e2e_user_id(token, uid);
+	snprintf(body, sizeof(body), "{\"email\":\"%s\"}", addr);
+	e2e_expect(token, "POST", "/api/v1/contacts", body, 201, NULL, &a);
+	snprintf(id, sizeof(id), "%s", json_str(a.json, "id"));
+	http_answer_free(&a);
+	e2e_expect(token, "POST", "/api/v1/contacts/lists",
+		   "{\"name\":\"Just them\",\"list_type\":\"dynamic\",\"rules\":{\"match\":\"any\","
+		   "\"conditions\":[{\"field\":\"email\",\"op\":\"eq\",\"value\":\"Erase.Rules@Example.com\"},"
+		   "{\"field\":\"tags\",\"op\":\"contains\",\"value\":\"vip\"}]}}",
+		   201, NULL, NULL);
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s?erase=true", id);
+	e2e_expect(token, "DELETE", path, NULL, 204, NULL, NULL);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_lists WHERE user_id = $1"
+					 " AND rules::text ILIKE '%erase.rules%'",
+					 1, p),
+			 0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_lists WHERE user_id = $1"
+					 " AND rules->'conditions'->1->>'value' = 'vip'"
+					 " AND rules->'conditions'->0->>'value' = '[erased]'",
+					 1, p),
+			 1);
+	e2e_expect(token, "POST", "/api/v1/contacts", "{\"email\":\"\\ufefferase.rules@example.com\"}",
+		   422, NULL, NULL);
+	e2e_expect(token, "POST", "/api/v1/contacts", "{\"email\":\"erase.rules@example.com\\u200b\"}",
+		   422, NULL, NULL);
+}
+END_TEST
+
 Suite *security_suite(void)
 {
 	Suite *s = suite_create("security");
@@ -559,6 +772,11 @@ Suite *security_suite(void)
 	tcase_add_test(tc, an_opt_out_outlives_the_contact);
 	tcase_add_test(tc, erasure_leaves_no_copy_of_the_person);
 	tcase_add_test(tc, nothing_that_becomes_a_header_takes_a_line_break);
+	tcase_add_test(tc, a_claim_never_lands_on_an_account_that_changed_address);
+	tcase_add_test(tc, a_reset_link_proves_only_the_address_it_was_mailed_to);
+	tcase_add_test(tc, account_writes_stop_when_the_session_ends_under_them);
+	tcase_add_test(tc, a_new_password_ends_every_session);
+	tcase_add_test(tc, erasure_reaches_list_rules_and_addresses_have_no_invisible_characters);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -24,7 +24,13 @@ START_TEST(email_shapes)
 			       "caf\xc3\xa9@exampl\xc3\xa9.fr", "o'brien@example.ie" };
 	const char *bad[] = { "", "plain", "@example.com", "a@", "a@b", "a@@b.com", "a@b@c.com",
 			      ".a@b.com", "a.@b.com", "a..b@c.com", "a b@c.com", "a@-b.com",
-			      "a@b-.com", "a@b..com", "a@b.com.", "a\x01@b.com", "\xff@b.com" };
+			      "a@b-.com", "a@b..com", "a@b.com.", "a\x01@b.com", "\xff@b.com",
+			      /* invisible look-alikes: BOM, zero-width space, no-break space,
+			       * soft hyphen, word joiner, a C1 control, a tag character */
+			      "\xef\xbb\xbfvictim@example.com", "victim@example.com\xe2\x80\x8b",
+			      "vic\xc2\xa0tim@example.com", "vic\xc2\xadtim@example.com",
+			      "victim\xe2\x81\xa0@example.com", "victim\xc2\x85@example.com",
+			      "victim@exa\xf3\xa0\x80\x81mple.com" };
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		ck_assert_msg(email_invalid_reason(good[i], strlen(good[i])) == NULL, "%s", good[i]);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
