@@ -1,8 +1,10 @@
 /* libpq wrapper. Connections are opened after fork (a PGconn must never be
- * shared between processes) and reset on failure, so a PostgreSQL restart
- * costs the next request one reconnect rather than a broken responder. */
+ * shared between processes) and replaced when they break, so a PostgreSQL
+ * restart costs the next request one reconnect rather than a broken
+ * responder; a transaction the break cut short is never continued elsewhere. */
 #include "db/db.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,15 +12,22 @@
 #include "core/clock.h"
 #include "core/log.h"
 
-static char db_sqlstate[6];
+/* Class 08 (connection exception) SQLSTATEs for what libpq reports without one. */
+#define STATE_NO_SESSION "08001" /* sqlclient_unable_to_establish_sqlconnection */
+#define STATE_TX_GONE "08003"    /* connection_does_not_exist */
+#define STATE_BROKEN "08006"     /* connection_failure */
+#define STATE_UNKNOWN "08007"    /* transaction_resolution_unknown */
+
+/* How db_run sends its statement. */
+#define RUN_CACHED 1 /* prepared once per connection */
+#define RUN_SIMPLE 2 /* PQexec: a constant statement, one message */
+
+static const char set_tenant[] = "SELECT set_config('flowsend.user_id', $1, true)";
 
 void db_init(struct fs_db *db, const char *url)
 {
+	memset(db, 0, sizeof(*db));
 	db->url = url;
-	db->conn = NULL;
-	db->nprepared = 0;
-	db->generation = 0;
-	memset(&db->clock, 0, sizeof(db->clock));
 }
 
 void db_close(struct fs_db *db)
@@ -26,41 +35,145 @@ void db_close(struct fs_db *db)
 	if (db->conn)
 		PQfinish(db->conn);
 	db->conn = NULL;
+	db->nprepared = 0;
+	db->in_tx = db->broken_in_tx = db->doomed = 0;
 }
 
-static void db_notice_quiet(void *arg, const PGresult *res)
+/* Notices are not shown. A FATAL one arrives while idle as the server's last
+ * word before it closes the session (restart, pg_terminate_backend). */
+static void db_notice(void *arg, const PGresult *res)
 {
-	(void)arg;
-	(void)res;
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+	if (severity && (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
+		((struct fs_db *)arg)->doomed = 1;
+}
+
+static void set_state(struct fs_db *db, const char *state)
+{
+	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state ? state : "");
+}
+
+/* A failure because the connection is gone: remembered for db_lost too. */
+static void lose(struct fs_db *db, const char *state)
+{
+	enum db_loss l = strcmp(state, STATE_UNKNOWN) == 0 ? DB_LOSS_UNKNOWN : DB_LOSS_NOT_DONE;
+
+	set_state(db, state);
+	if (l > db->loss)
+		db->loss = l;
+}
+
+/* A new session (the first, or one replacing a broken one): 0, or -1 logged. */
+static int db_connect(struct fs_db *db)
+{
+	int fresh = !db->conn;
+	PGresult *res;
+
+	if (!fresh) {
+		PQreset(db->conn);
+	} else {
+		db->conn = PQconnectdb(db->url);
+		if (db->conn)
+			PQsetNoticeReceiver(db->conn, db_notice, db);
+	}
+	db->nprepared = 0;
+	db->in_tx = db->doomed = 0;
+	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
+		log_error("database connection failed: %s",
+			  db->conn ? PQerrorMessage(db->conn) : "out of memory");
+		goto fail;
+	}
+	db->generation++;
+	/* Timestamps come back as ISO 8601 in UTC, ready for db_iso_time. */
+	res = PQexec(db->conn, "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		log_error("database session setup failed: %s", PQerrorMessage(db->conn));
+		PQclear(res);
+		db->doomed = 1; /* never used as it is: the next call starts over */
+		goto fail;
+	}
+	PQclear(res);
+	return 0;
+fail:
+	/* A failed reset keeps its PGconn (callers may hold it) for the next try. */
+	if (fresh && db->conn) {
+		PQfinish(db->conn);
+		db->conn = NULL;
+	}
+	lose(db, STATE_NO_SESSION);
+	return -1;
+}
+
+/* Remember whether a transaction is open, from libpq's (local) answer while
+ * the connection lives; a broken one answers UNKNOWN and the memory stays. */
+static int tx_open(struct fs_db *db)
+{
+	PGTransactionStatusType t = db->conn ? PQtransactionStatus(db->conn) : PQTRANS_UNKNOWN;
+
+	if (t != PQTRANS_UNKNOWN)
+		db->in_tx = t != PQTRANS_IDLE;
+	return db->in_tx;
+}
+
+/* Whether the server ended this idle session behind our back (restart,
+ * pg_terminate_backend, idle timeout): a poll() and, only when something
+ * arrived, a read of it. No round trip. */
+static int session_gone(struct fs_db *db)
+{
+	struct pollfd p = { PQsocket(db->conn), POLLIN, 0 };
+
+	if (!db->doomed && poll(&p, 1, 0) <= 0)
+		return 0;
+	if (!PQconsumeInput(db->conn))
+		return 1;
+	PQisBusy(db->conn); /* parses what came: a FATAL notice, or a NOTIFY kept for later */
+	return db->doomed || PQstatus(db->conn) != CONNECTION_OK;
+}
+
+/* The session died under an open transaction: the server rolled it back.
+ * Its later statements are refused until the caller ends it. */
+static void tx_lost(struct fs_db *db)
+{
+	db->broken_in_tx = 1;
+	lose(db, STATE_BROKEN);
+	log_error("database connection lost inside a transaction: nothing of it was committed,"
+		  " and its remaining statements will fail until it is rolled back");
+}
+
+/* The connection to send the next statement on, replaced first if it died
+ * while idle; *idle says whether no transaction is open (a statement may then
+ * run again on a new session). NULL, logged with the SQLSTATE set, when the
+ * transaction was lost or no session can be opened. */
+static PGconn *db_ready(struct fs_db *db, int *idle)
+{
+	*idle = 0;
+	if (db->broken_in_tx) {
+		lose(db, STATE_TX_GONE);
+		log_warn("statement refused: its transaction was lost with the database connection");
+		return NULL;
+	}
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK) {
+		if (tx_open(db))
+			return db->conn;
+		*idle = 1;
+		if (!session_gone(db))
+			return db->conn;
+		log_warn("the database ended the idle session; reconnecting");
+	} else if (db->conn && db->in_tx) {
+		/* It broke under a transaction outside these functions (COPY). */
+		tx_lost(db);
+		return NULL;
+	}
+	*idle = 1;
+	return db_connect(db) == 0 ? db->conn : NULL;
 }
 
 PGconn *db_conn(struct fs_db *db)
 {
-	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
-		return db->conn;
-	if (db->conn) {
-		db->nprepared = 0;
-		db->generation++;
-		PQreset(db->conn);
-		if (PQstatus(db->conn) == CONNECTION_OK)
-			return db->conn;
-		log_error("database reconnect failed: %s", PQerrorMessage(db->conn));
-		return NULL;
-	}
-	db->conn = PQconnectdb(db->url);
-	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
-		log_error("database connection failed: %s",
-			  db->conn ? PQerrorMessage(db->conn) : "out of memory");
-		if (db->conn)
-			PQfinish(db->conn);
-		db->conn = NULL;
-		return NULL;
-	}
-	PQsetNoticeReceiver(db->conn, db_notice_quiet, NULL);
-	db->generation++;
-	/* Timestamps come back as ISO 8601 in UTC, ready for db_iso_time. */
-	PQclear(PQexec(db->conn, "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'"));
-	return db->conn;
+	int idle;
+
+	return db_ready(db, &idle);
 }
 
 /* Give the session the process's clock offset before a statement runs. Free
@@ -114,108 +227,146 @@ static int result_ok(PGresult *res)
 	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
 }
 
-PGresult *db_query(struct fs_db *db, struct arena *a, const char *sql, int nparams,
-		   const char *const *params)
+/* Log a failed statement and keep its SQLSTATE (state when the server sent none). */
+static void report(struct fs_db *db, const PGresult *res, const char *state)
 {
-	PGconn *c = db_conn(db);
+	const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	enum log_level level = LOG_ERROR;
+
+	set_state(db, s && *s ? s : state);
+	/* Constraint violations (class 23) are answers the caller expects and
+	 * maps to 400/409; a broken connection is logged with what it cost. */
+	if (strncmp(db->sqlstate, "23", 2) == 0)
+		level = LOG_INFO;
+	else if (PQstatus(db->conn) != CONNECTION_OK)
+		level = LOG_WARN;
+	log_msg(level, "query failed (%s): %s", db->sqlstate,
+		res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
+}
+
+/* The prepared name of a constant statement, preparing it if need be: its
+ * index, or -1 (all slots taken, or the prepare failed: *failed then holds
+ * the result when failed is not NULL). */
+static int prepared_index(struct fs_db *db, PGconn *c, const char *sql, int nparams,
+			  PGresult **failed)
+{
+	char name[16];
 	PGresult *res;
 
-	db_sqlstate[0] = '\0';
-	if (!c)
-		return NULL;
-	db_clock_sync(db, c);
-	res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
-	if (!result_ok(res) && PQstatus(c) == CONNECTION_BAD) {
-		/* The server went away between requests: one retry on a fresh
-		 * connection, which cannot have had a transaction open. */
-		PQclear(res);
-		db->nprepared = 0;
-		db->generation++;
-		PQreset(c);
-		if (PQstatus(c) != CONNECTION_OK) {
-			log_error("database reconnect failed: %s", PQerrorMessage(c));
+	for (int i = 0; i < db->nprepared; i++)
+		if (db->prepared[i] == sql)
+			return i;
+	if (db->nprepared == DB_PREPARED_MAX)
+		return -1;
+	snprintf(name, sizeof(name), "fs_%d", db->nprepared);
+	res = PQprepare(c, name, sql, nparams, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		if (failed)
+			*failed = res;
+		else
+			PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	db->prepared[db->nprepared] = sql;
+	return db->nprepared++;
+}
+
+static PGresult *send_one(struct fs_db *db, PGconn *c, const char *sql, int nparams,
+			  const char *const *params, int how)
+{
+	PGresult *failed = NULL;
+	char name[16];
+	int idx;
+
+	if (how & RUN_SIMPLE)
+		return PQexec(c, sql);
+	if (how & RUN_CACHED) {
+		idx = prepared_index(db, c, sql, nparams, &failed);
+		if (failed)
+			return failed;
+		if (idx >= 0) {
+			snprintf(name, sizeof(name), "fs_%d", idx);
+			return PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
+		}
+	}
+	return PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+}
+
+/* One statement, with the rules of db.h for a broken connection. */
+static PGresult *db_run(struct fs_db *db, struct arena *a, const char *sql, int nparams,
+			const char *const *params, int how)
+{
+	int resent = 0; /* its first answer was lost: it may have taken effect */
+
+	db->sqlstate[0] = '\0';
+	for (;;) {
+		int idle;
+		PGconn *c = db_ready(db, &idle);
+		PGresult *res;
+
+		if (!c) {
+			if (resent)
+				lose(db, STATE_UNKNOWN);
 			return NULL;
 		}
 		db_clock_sync(db, c);
-		res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
-	}
-	if (!result_ok(res)) {
-		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-		snprintf(db_sqlstate, sizeof(db_sqlstate), "%s", state ? state : "");
-		/* Constraint violations (class 23) are answers the caller expects and
-		 * maps to 400/409; only the rest are errors worth an operator's eye. */
-		log_msg(strncmp(db_sqlstate, "23", 2) == 0 ? LOG_INFO : LOG_ERROR, "query failed (%s): %s",
-			db_sqlstate, res ? PQresultErrorMessage(res) : PQerrorMessage(c));
+		res = send_one(db, c, sql, nparams, params, how);
+		if (result_ok(res)) {
+			db->sqlstate[0] = '\0';
+			tx_open(db);
+			if (a)
+				arena_add_cleanup(a, clear_result, res);
+			return res;
+		}
+		if (PQstatus(c) == CONNECTION_OK) {
+			report(db, res, "");
+			PQclear(res);
+			tx_open(db);
+			return NULL;
+		}
+		report(db, res, STATE_BROKEN);
 		PQclear(res);
+		if (idle && !resent) {
+			/* Nothing was open on the session: the statement alone is lost. */
+			log_warn("database connection lost; running the statement again on a new"
+				 " session");
+			resent = 1;
+			continue;
+		}
+		if (idle)
+			lose(db, STATE_UNKNOWN);
+		else
+			tx_lost(db);
 		return NULL;
 	}
-	if (a)
-		arena_add_cleanup(a, clear_result, res);
-	return res;
+}
+
+PGresult *db_query(struct fs_db *db, struct arena *a, const char *sql, int nparams,
+		   const char *const *params)
+{
+	return db_run(db, a, sql, nparams, params, 0);
 }
 
 PGresult *db_query_cached(struct fs_db *db, struct arena *a, const char *sql, int nparams,
 			  const char *const *params)
 {
-	char name[16];
-	int idx = -1;
-	PGconn *c = db_conn(db);
-	PGresult *res;
-
-	if (!c)
-		return NULL;
-	db_clock_sync(db, c);
-	for (int i = 0; i < db->nprepared; i++)
-		if (db->prepared[i] == sql) {
-			idx = i;
-			break;
-		}
-	if (idx < 0) {
-		if (db->nprepared == DB_PREPARED_MAX)
-			return db_query(db, a, sql, nparams, params);
-		idx = db->nprepared;
-		snprintf(name, sizeof(name), "fs_%d", idx);
-		res = PQprepare(c, name, sql, nparams, NULL);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			log_error("prepare failed: %s", PQresultErrorMessage(res));
-			PQclear(res);
-			/* Fall back to the unprepared path (it also handles a dead connection). */
-			return db_query(db, a, sql, nparams, params);
-		}
-		PQclear(res);
-		db->prepared[db->nprepared++] = sql;
-	}
-	snprintf(name, sizeof(name), "fs_%d", idx);
-	res = PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
-	if (!result_ok(res)) {
-		int bad = PQstatus(c) == CONNECTION_BAD;
-		PQclear(res);
-		if (bad) {
-			/* A fresh session has no prepared statements: start over once. */
-			db->nprepared = 0;
-			db->generation++;
-			PQreset(c);
-			if (PQstatus(c) == CONNECTION_OK)
-				return db_query(db, a, sql, nparams, params);
-			return NULL;
-		}
-		/* Report the error the usual way (same statement, same failure). */
-		return db_query(db, a, sql, nparams, params);
-	}
-	if (a)
-		arena_add_cleanup(a, clear_result, res);
-	return res;
+	return db_run(db, a, sql, nparams, params, RUN_CACHED);
 }
 
 const char *db_last_sqlstate(const struct fs_db *db)
 {
-	(void)db;
-	return db_sqlstate;
+	return db->sqlstate;
 }
 
-static enum fs_status db_simple(struct fs_db *db, const char *sql)
+enum db_loss db_lost(const struct fs_db *db)
 {
-	PGresult *res = db_query(db, NULL, sql, 0, NULL);
+	return db->loss;
+}
+
+enum fs_status db_begin(struct fs_db *db)
+{
+	PGresult *res = db_run(db, NULL, "BEGIN", 0, NULL, RUN_SIMPLE);
 
 	if (!res)
 		return FS_ERROR;
@@ -223,29 +374,20 @@ static enum fs_status db_simple(struct fs_db *db, const char *sql)
 	return FS_OK;
 }
 
-enum fs_status db_begin(struct fs_db *db)
+/* BEGIN and set the tenant in one round trip: FS_OK, or FS_ERROR with the
+ * failure reported (the caller looks at the connection to tell why). */
+static enum fs_status begin_tenant_once(struct fs_db *db, PGconn *c, const char *user_id)
 {
-	return db_simple(db, "BEGIN");
-}
-
-static enum fs_status db_begin_tenant_once(struct fs_db *db, const char *user_id)
-{
-	static const char set_tenant[] = "SELECT set_config('flowsend.user_id', $1, true)";
-	PGconn *c = db_conn(db);
-	PGresult *res;
-	enum fs_status ret = FS_ERROR;
-	int ok = 0;
 	const char *params[1] = { user_id };
+	enum fs_status ret = FS_ERROR;
+	PGresult *res;
+	int ok = 0;
 
-	if (!c)
-		return FS_ERROR;
 	db_clock_sync(db, c);
-	/* Pipeline both statements: one round trip instead of two. */
 	if (!PQenterPipelineMode(c))
 		return FS_ERROR;
 	if (!PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
-	    !PQsendQueryParams(c, set_tenant, 1, NULL, params, NULL, NULL, 0) ||
-	    !PQpipelineSync(c)) {
+	    !PQsendQueryParams(c, set_tenant, 1, NULL, params, NULL, NULL, 0) || !PQpipelineSync(c)) {
 		log_error("pipeline send failed: %s", PQerrorMessage(c));
 		goto out;
 	}
@@ -263,8 +405,8 @@ static enum fs_status db_begin_tenant_once(struct fs_db *db, const char *user_id
 		}
 		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 			ok++;
-		else
-			log_error("tenant begin failed: %s", PQresultErrorMessage(res));
+		else if (st != PGRES_PIPELINE_ABORTED && !db->sqlstate[0])
+			report(db, res, PQstatus(c) == CONNECTION_OK ? "" : STATE_BROKEN);
 		PQclear(res);
 		if (PQstatus(c) == CONNECTION_BAD)
 			break;
@@ -273,97 +415,80 @@ static enum fs_status db_begin_tenant_once(struct fs_db *db, const char *user_id
 		ret = FS_OK;
 out:
 	PQexitPipelineMode(c);
-	if (ret != FS_OK && PQtransactionStatus(c) != PQTRANS_IDLE)
-		db_rollback(db);
 	return ret;
 }
 
 enum fs_status db_begin_tenant(struct fs_db *db, const char *user_id)
 {
-	enum fs_status st = db_begin_tenant_once(db, user_id);
+	db->sqlstate[0] = '\0';
+	for (int attempt = 0;; attempt++) {
+		int idle;
+		PGconn *c = db_ready(db, &idle);
 
-	/* A connection that died while idle fails here first: reset, retry once. */
-	if (st != FS_OK && db->conn && PQstatus(db->conn) == CONNECTION_BAD) {
-		db->nprepared = 0;
-		db->generation++;
-		PQreset(db->conn);
-		st = db_begin_tenant_once(db, user_id);
+		if (!c)
+			return FS_ERROR;
+		if (begin_tenant_once(db, c, user_id) == FS_OK) {
+			db->in_tx = 1;
+			return FS_OK;
+		}
+		if (PQstatus(c) == CONNECTION_OK) {
+			if (PQtransactionStatus(c) != PQTRANS_IDLE)
+				db_rollback(db);
+			return FS_ERROR;
+		}
+		/* BEGIN and set_config change nothing: from an idle session both
+		 * can simply run again on a new one. */
+		if (idle && attempt == 0) {
+			log_warn("database connection lost; beginning the transaction on a new"
+				 " session");
+			db->sqlstate[0] = '\0';
+			continue;
+		}
+		if (idle)
+			lose(db, STATE_BROKEN);
+		else
+			tx_lost(db);
+		return FS_ERROR;
 	}
-	return st;
 }
 
-/* The prepared name of a constant statement, preparing it if need be. */
-static int prepared_index(struct fs_db *db, PGconn *c, const char *sql, int nparams)
+/* Send a pipeline and read its answers; results go into stmts. 0, or -1 (logged). */
+static int pipeline_run(struct fs_db *db, struct arena *a, PGconn *c, const char *user_id,
+			struct db_stmt *stmts, int n, const int *idx)
 {
-	char name[16];
-	PGresult *res;
-
-	for (int i = 0; i < db->nprepared; i++)
-		if (db->prepared[i] == sql)
-			return i;
-	if (db->nprepared == DB_PREPARED_MAX)
-		return -1;
-	snprintf(name, sizeof(name), "fs_%d", db->nprepared);
-	res = PQprepare(c, name, sql, nparams, NULL);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		PQclear(res);
-		return -1;
-	}
-	PQclear(res);
-	db->prepared[db->nprepared] = sql;
-	return db->nprepared++;
-}
-
-static int pipeline_once(struct fs_db *db, struct arena *a, const char *user_id,
-			 struct db_stmt *stmts, int n)
-{
-	static const char set_tenant[] = "SELECT set_config('flowsend.user_id', $1, true)";
 	const char *tenant[1] = { user_id };
-	PGconn *c = db_conn(db);
-	int ok = 1, slot = 0, total = n + 3;
+	int ok, sent, slot = 0, total = n + 3, commit_slot = n + 2, refused_at = -1;
 
-	db_sqlstate[0] = '\0';
-	if (!c)
-		return -1;
 	db_clock_sync(db, c);
-	for (int i = 0; i < n; i++)
-		stmts[i].result = NULL;
-	/* Preparing happens once per connection, before the pipeline. */
-	int idx[16];
-	if (n > 16)
-		return -1;
-	for (int i = 0; i < n; i++)
-		idx[i] = stmts[i].cached ? prepared_index(db, c, stmts[i].sql, stmts[i].nparams) : -1;
 	if (!PQenterPipelineMode(c))
 		return -1;
-	ok = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
-	     PQsendQueryParams(c, set_tenant, 1, NULL, tenant, NULL, NULL, 0);
-	for (int i = 0; ok && i < n; i++) {
+	sent = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+	       PQsendQueryParams(c, set_tenant, 1, NULL, tenant, NULL, NULL, 0);
+	for (int i = 0; sent && i < n; i++) {
 		if (idx[i] >= 0) {
 			char name[16];
 			snprintf(name, sizeof(name), "fs_%d", idx[i]);
-			ok = PQsendQueryPrepared(c, name, stmts[i].nparams, stmts[i].params, NULL, NULL, 0);
+			sent = PQsendQueryPrepared(c, name, stmts[i].nparams, stmts[i].params, NULL,
+						   NULL, 0);
 		} else {
-			ok = PQsendQueryParams(c, stmts[i].sql, stmts[i].nparams, NULL, stmts[i].params,
-					       NULL, NULL, 0);
+			sent = PQsendQueryParams(c, stmts[i].sql, stmts[i].nparams, NULL,
+						 stmts[i].params, NULL, NULL, 0);
 		}
 	}
-	ok = ok && PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(c);
-	if (!ok) {
+	sent = sent && PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
+	       PQpipelineSync(c);
+	if (!sent)
 		log_error("pipeline send failed: %s", PQerrorMessage(c));
-		PQexitPipelineMode(c);
-		return -1;
-	}
-	for (;;) {
+	/* From here on the pipeline may have committed: it never runs again. */
+	ok = sent;
+	while (sent) {
 		PGresult *r = PQgetResult(c);
 		ExecStatusType st;
 
 		if (!r) {
-			if (PQstatus(c) == CONNECTION_BAD) {
-				ok = 0;
+			if (PQstatus(c) == CONNECTION_BAD)
 				break;
-			}
-			continue;
+			continue; /* end of one statement's results */
 		}
 		st = PQresultStatus(r);
 		if (st == PGRES_PIPELINE_SYNC) {
@@ -371,12 +496,13 @@ static int pipeline_once(struct fs_db *db, struct arena *a, const char *user_id,
 			break;
 		}
 		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-			if (ok && st != PGRES_PIPELINE_ABORTED) {
-				const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-				snprintf(db_sqlstate, sizeof(db_sqlstate), "%s", state ? state : "");
-				log_msg(strncmp(db_sqlstate, "23", 2) == 0 ? LOG_INFO : LOG_ERROR,
-					"query failed (%s): %s", db_sqlstate, PQresultErrorMessage(r));
-			}
+			const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+			/* The server's own refusal (it carries a SQLSTATE): neither
+			 * this statement nor any after it, COMMIT included, ran. */
+			if (refused_at < 0 && state && *state)
+				refused_at = slot;
+			if (ok && st != PGRES_PIPELINE_ABORTED)
+				report(db, r, PQstatus(c) == CONNECTION_OK ? "" : STATE_BROKEN);
 			ok = 0;
 		}
 		if (ok && slot >= 2 && slot < 2 + n) {
@@ -389,26 +515,62 @@ static int pipeline_once(struct fs_db *db, struct arena *a, const char *user_id,
 		slot++;
 	}
 	PQexitPipelineMode(c);
-	if (!ok || slot != total) {
+	if (ok && slot == total) {
+		tx_open(db);
+		return 0;
+	}
+	if (PQstatus(c) == CONNECTION_OK) {
 		db_rollback(db);
 		return -1;
 	}
-	return 0;
+	db->in_tx = 0; /* the session is gone, and its transaction with it */
+	if (refused_at >= 0 && refused_at < commit_slot) {
+		lose(db, STATE_BROKEN);
+		log_error("database connection lost during a pipeline: nothing of it was committed");
+	} else {
+		lose(db, STATE_UNKNOWN);
+		log_error("database connection lost after a pipeline was sent: whether it committed"
+			  " is unknown");
+	}
+	return -1;
 }
 
 int db_tenant_pipeline(struct fs_db *db, struct arena *a, const char *user_id,
 		       struct db_stmt *stmts, int n)
 {
-	int r = pipeline_once(db, a, user_id, stmts, n);
+	int idx[DB_PIPELINE_MAX];
 
-	/* A connection that died while idle fails here first: reset, retry once. */
-	if (r < 0 && db->conn && PQstatus(db->conn) == CONNECTION_BAD) {
-		db->nprepared = 0;
-		db->generation++;
-		PQreset(db->conn);
-		r = pipeline_once(db, a, user_id, stmts, n);
+	db->sqlstate[0] = '\0';
+	for (int i = 0; i < n; i++)
+		stmts[i].result = NULL;
+	if (n > DB_PIPELINE_MAX) {
+		log_error("a pipeline of %d statements (at most %d)", n, DB_PIPELINE_MAX);
+		return -1;
 	}
-	return r;
+	for (int attempt = 0;; attempt++) {
+		int idle;
+		PGconn *c = db_ready(db, &idle);
+
+		if (!c)
+			return -1;
+		/* Preparing happens once per connection, before the pipeline. */
+		for (int i = 0; i < n; i++) {
+			const struct db_stmt *st = &stmts[i];
+			idx[i] = st->cached ? prepared_index(db, c, st->sql, st->nparams, NULL) : -1;
+		}
+		if (PQstatus(c) == CONNECTION_OK)
+			return pipeline_run(db, a, c, user_id, stmts, n, idx);
+		/* It broke while preparing, before anything of the pipeline was sent. */
+		if (idle && attempt == 0) {
+			log_warn("database connection lost; sending the pipeline on a new session");
+			continue;
+		}
+		if (idle)
+			lose(db, STATE_BROKEN);
+		else
+			tx_lost(db);
+		return -1;
+	}
 }
 
 PGresult *db_tenant_query(struct fs_db *db, struct arena *a, const char *user_id, const char *sql,
@@ -421,51 +583,88 @@ PGresult *db_tenant_query(struct fs_db *db, struct arena *a, const char *user_id
 
 enum fs_status db_commit(struct fs_db *db)
 {
-	return db_simple(db, "COMMIT");
+	enum fs_status ret = FS_ERROR;
+	PGresult *res;
+
+	db->sqlstate[0] = '\0';
+	if (db->broken_in_tx) {
+		/* The server rolled the transaction back when the session died. */
+		db->broken_in_tx = db->in_tx = 0;
+		lose(db, STATE_TX_GONE);
+		log_error("COMMIT refused: the transaction was lost with the database connection;"
+			  " nothing of it was committed");
+		return FS_ERROR;
+	}
+	if (!tx_open(db)) {
+		/* No transaction: COMMIT only warns, wherever it runs. */
+		res = db_run(db, NULL, "COMMIT", 0, NULL, RUN_SIMPLE);
+		PQclear(res);
+		return res ? FS_OK : FS_ERROR;
+	}
+	if (PQstatus(db->conn) != CONNECTION_OK || session_gone(db)) {
+		/* Known dead before COMMIT was sent: the transaction died with it. */
+		db->in_tx = 0;
+		lose(db, STATE_BROKEN);
+		log_error("database connection lost before COMMIT: nothing was committed");
+		return FS_ERROR;
+	}
+	res = PQexec(db->conn, "COMMIT");
+	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+		/* A transaction that had failed answers COMMIT with ROLLBACK. */
+		if (strcmp(PQcmdStatus(res), "COMMIT") == 0) {
+			ret = FS_OK;
+		} else {
+			set_state(db, "25P02");
+			log_error("COMMIT rolled back: a statement of the transaction had failed");
+		}
+	} else if (PQstatus(db->conn) == CONNECTION_OK) {
+		report(db, res, "");
+	} else {
+		report(db, res, STATE_UNKNOWN);
+		lose(db, STATE_UNKNOWN);
+		log_error("database connection lost during COMMIT: whether the transaction committed"
+			  " is unknown");
+	}
+	PQclear(res);
+	db->in_tx = 0;
+	tx_open(db);
+	return ret;
 }
 
 void db_rollback(struct fs_db *db)
 {
+	/* One lost with the connection was rolled back by the server. */
+	db->broken_in_tx = 0;
 	if (db->conn && PQstatus(db->conn) == CONNECTION_OK &&
-	    PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
-		PGresult *res = PQexec(db->conn, "ROLLBACK");
-		PQclear(res);
-	}
+	    PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+		PQclear(PQexec(db->conn, "ROLLBACK"));
+	db->in_tx = 0;
+	tx_open(db);
 }
 
 void db_end_request(struct fs_db *db)
 {
 	db_rollback(db);
+	db->loss = DB_LOSS_NONE;
+	db->sqlstate[0] = '\0';
 }
 
 int db_ping(struct fs_db *db)
 {
-	PGconn *c = db_conn(db);
-	PGresult *res;
-	int ok;
-
-	if (!c)
-		return -1;
 	/* A constant statement: the simple protocol costs the server one message
 	 * instead of parse, bind, describe and execute. */
-	res = PQexec(c, "SELECT 1");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQstatus(c) == CONNECTION_BAD) {
-		PQclear(res);
-		db->nprepared = 0;
-		db->generation++;
-		PQreset(c);
-		res = PQexec(c, "SELECT 1");
-	}
-	ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+	PGresult *res = db_run(db, NULL, "SELECT 1", 0, NULL, RUN_SIMPLE);
+
 	PQclear(res);
-	return ok ? 0 : -1;
+	return res ? 0 : -1;
 }
 
 int db_ping_send(struct fs_db *db)
 {
-	PGconn *c = db_conn(db);
+	int idle;
+	PGconn *c = db_ready(db, &idle);
 
-	if (!c || PQtransactionStatus(c) != PQTRANS_IDLE)
+	if (!c || !idle)
 		return -1;
 	return PQsendQuery(c, "SELECT 1") ? 0 : -1;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "db/db.h"
 #include "http/context.h"
 #include "json/json.h"
 
@@ -82,16 +83,38 @@ void fs_respond_empty(struct fs_ctx *ctx, int code)
 	strbuf_reset(&ctx->res.body);
 }
 
+/* The worst database connection loss of this request (services report it as
+ * FS_ERROR, which would otherwise be a 500). */
+static enum db_loss request_loss(const struct fs_ctx *ctx)
+{
+	enum db_loss a = ctx->env.db ? db_lost(ctx->env.db) : DB_LOSS_NONE;
+	enum db_loss b = ctx->env.sysdb ? db_lost(ctx->env.sysdb) : DB_LOSS_NONE;
+
+	return a > b ? a : b;
+}
+
 void fs_respond_error(struct fs_ctx *ctx, enum fs_status st, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
 	json_object *o;
+	enum db_loss loss = st == FS_ERROR ? request_loss(ctx) : DB_LOSS_NONE;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (fs_status_http(st) >= 500 && st != FS_UNAVAILABLE) {
+	if (loss != DB_LOSS_NONE) {
+		/* Not a bug to hide but an outage to tell: the client may retry. */
+		log_warn("rid=%s %s %s: %s (the database connection was lost)", ctx->req.request_id,
+			 ctx->req.method, ctx->req.path, msg);
+		st = FS_UNAVAILABLE;
+		snprintf(msg, sizeof(msg), "%s",
+			 loss == DB_LOSS_UNKNOWN
+				 ? "The database connection was lost while saving; whether the change"
+				   " was saved is unknown. Check before retrying."
+				 : "The database connection was lost; the request was not completed."
+				   " Retry it.");
+	} else if (fs_status_http(st) >= 500 && st != FS_UNAVAILABLE) {
 		log_error("rid=%s %s %s: %s", ctx->req.request_id, ctx->req.method, ctx->req.path,
 			  msg);
 		snprintf(msg, sizeof(msg), "Internal server error (request id %s)",

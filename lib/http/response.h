@@ -34,7 +34,8 @@ void fs_respond_raw(struct fs_ctx *ctx, int code, const char *content_type, cons
 		    size_t len);
 void fs_respond_empty(struct fs_ctx *ctx, int code);
 /* {"detail": message} with the status's HTTP code. FS_ERROR logs the message
- * with the request id and sends a generic text instead. */
+ * with the request id and sends a generic text instead; when the request lost
+ * its database connection it is a 503 that says so. */
 void fs_respond_error(struct fs_ctx *ctx, enum fs_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* 422 with FastAPI's list of validation errors; takes over errors. */

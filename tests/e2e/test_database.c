@@ -1,7 +1,9 @@
 /* The schema's promises: migrations re-run as a no-op, and row-level security
  * confines the responders' role to the tenant set for the transaction. */
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/arena.h"
 #include "core/config.h"
@@ -12,7 +14,7 @@
 
 static struct fs_config cfg;
 static struct arena arena;
-static struct fs_db owner, app, sys;
+static struct fs_db owner, app, sys, peer;
 static char user_a[40], user_b[40];
 
 static void insert_user(const char *id, const char *tag)
@@ -41,6 +43,7 @@ static void setup(void)
 	db_init(&owner, cfg.database_migrate_url);
 	db_init(&app, cfg.database_url);
 	db_init(&sys, cfg.database_system_url);
+	db_init(&peer, cfg.database_url);
 	uuid_generate(user_a);
 	uuid_generate(user_b);
 	insert_user(user_a, "a");
@@ -59,6 +62,7 @@ static void teardown(void)
 	db_close(&owner);
 	db_close(&app);
 	db_close(&sys);
+	db_close(&peer);
 }
 
 /* Contacts of both test tenants visible to a query with no user filter. */
@@ -155,6 +159,224 @@ START_TEST(migrations_rerun_as_a_no_op)
 }
 END_TEST
 
+/* ---- a lost connection ---- */
+
+/* End db's session from killer (a session of the same role, as PostgreSQL lets a
+ * role end its own sessions), as a restart or an operator would, and wait
+ * until the session's last words have reached db's socket. */
+static void terminate(struct fs_db *db, struct fs_db *killer)
+{
+	char pid[16];
+	const char *p[1] = { pid };
+	PGresult *r;
+	struct pollfd pf;
+
+	snprintf(pid, sizeof(pid), "%d", PQbackendPID(db->conn));
+	r = db_query(killer, &arena, "SELECT pg_terminate_backend($1::int, 5000) AS gone", 1, p);
+	ck_assert_ptr_nonnull(r);
+	ck_assert(db_get_bool(r, 0, "gone"));
+	pf.fd = PQsocket(db->conn);
+	pf.events = POLLIN;
+	pf.revents = 0;
+	ck_assert_int_eq(poll(&pf, 1, 5000), 1);
+}
+
+static PGresult *insert_as_tenant(const char *email)
+{
+	const char *p[2] = { user_a, email };
+	return db_query(&app, &arena, "INSERT INTO contacts (user_id, email) VALUES ($1, $2)", 2, p);
+}
+
+/* Rows with this address, seen by the owner (no policies). */
+static long long stored(const char *email)
+{
+	const char *p[2] = { user_a, email };
+	PGresult *r = db_query(&owner, &arena,
+			       "SELECT count(*) AS n FROM contacts WHERE user_id = $1 AND email = $2", 2, p);
+	ck_assert_ptr_nonnull(r);
+	return db_get_ll(r, 0, "n", -1);
+}
+
+START_TEST(a_transaction_cut_between_two_statements_commits_nothing)
+{
+	ck_assert_int_eq(db_begin_tenant(&app, user_a), FS_OK);
+	ck_assert_ptr_nonnull(insert_as_tenant("cut-first@example.com"));
+	terminate(&app, &peer);
+	/* Neither this statement nor any later one of the transaction may run on
+	 * a new session, where each would commit on its own. */
+	ck_assert_ptr_null(insert_as_tenant("cut-second@example.com"));
+	ck_assert_str_eq(db_last_sqlstate(&app), "08006");
+	ck_assert_ptr_null(db_query(&app, &arena, "SELECT 1", 0, NULL));
+	ck_assert_str_eq(db_last_sqlstate(&app), "08003");
+	ck_assert_ptr_null(db_query_cached(&app, &arena, "SELECT 1", 0, NULL));
+	/* BEGIN does not end a transaction, so it cannot start a new one here. */
+	ck_assert_int_ne(db_begin_tenant(&app, user_a), FS_OK);
+	ck_assert_int_ne(db_commit(&app), FS_OK);
+	ck_assert_str_eq(db_last_sqlstate(&app), "08003");
+	ck_assert_int_eq(db_lost(&app), DB_LOSS_NOT_DONE);
+	ck_assert_int_eq(stored("cut-first@example.com"), 0);
+	ck_assert_int_eq(stored("cut-second@example.com"), 0);
+	/* The transaction is over: the next one runs on a new session. */
+	ck_assert_int_eq(db_begin_tenant(&app, user_a), FS_OK);
+	ck_assert_ptr_nonnull(insert_as_tenant("cut-after@example.com"));
+	ck_assert_int_eq(db_commit(&app), FS_OK);
+	ck_assert_int_eq(stored("cut-after@example.com"), 1);
+}
+END_TEST
+
+START_TEST(a_transaction_cut_before_commit_is_not_reported_done)
+{
+	ck_assert_int_eq(db_begin_tenant(&app, user_a), FS_OK);
+	ck_assert_ptr_nonnull(insert_as_tenant("cut-commit@example.com"));
+	terminate(&app, &peer);
+	ck_assert_int_ne(db_commit(&app), FS_OK);
+	ck_assert_str_eq(db_last_sqlstate(&app), "08006");
+	ck_assert_int_eq(db_lost(&app), DB_LOSS_NOT_DONE);
+	ck_assert_int_eq(stored("cut-commit@example.com"), 0);
+	/* A rollback of the lost transaction is no error either. */
+	db_rollback(&app);
+	ck_assert_ptr_nonnull(db_query(&app, &arena, "SELECT 1", 0, NULL));
+}
+END_TEST
+
+START_TEST(a_commit_whose_answer_is_lost_is_an_error)
+{
+	/* A deferred trigger ends the session while COMMIT runs: the client
+	 * cannot know how the COMMIT ended. */
+	ck_assert_int_eq(db_begin_tenant(&app, user_a), FS_OK);
+	ck_assert_ptr_nonnull(db_query(&app, &arena,
+				       "CREATE TEMP TABLE cut_at_commit (x int) ON COMMIT DROP", 0, NULL));
+	ck_assert_ptr_nonnull(db_query(&app, &arena,
+				       "CREATE FUNCTION pg_temp.cut_session() RETURNS trigger"
+				       " LANGUAGE plpgsql AS $$ BEGIN"
+				       " PERFORM pg_terminate_backend(pg_backend_pid());"
+				       " PERFORM pg_sleep(5); RETURN NULL; END $$",
+				       0, NULL));
+	ck_assert_ptr_nonnull(db_query(&app, &arena,
+				       "CREATE CONSTRAINT TRIGGER cut AFTER INSERT ON cut_at_commit"
+				       " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+				       " EXECUTE FUNCTION pg_temp.cut_session()",
+				       0, NULL));
+	ck_assert_ptr_nonnull(insert_as_tenant("cut-in-commit@example.com"));
+	ck_assert_ptr_nonnull(db_query(&app, &arena, "INSERT INTO cut_at_commit VALUES (1)", 0, NULL));
+	ck_assert_int_ne(db_commit(&app), FS_OK);
+	ck_assert_str_eq(db_last_sqlstate(&app), "08007");
+	ck_assert_int_eq(db_lost(&app), DB_LOSS_UNKNOWN);
+	ck_assert_int_eq(stored("cut-in-commit@example.com"), 0);
+	db_end_request(&app);
+	ck_assert_int_eq(db_lost(&app), DB_LOSS_NONE);
+}
+END_TEST
+
+START_TEST(a_sent_pipeline_is_never_run_again)
+{
+	/* The pipeline ends its own session the first time only (a sequence
+	 * counts outside transactions): run again, it would commit. */
+	struct db_stmt s[2] = {
+		{ "INSERT INTO contacts (user_id, email) VALUES ($1, 'cut-pipeline@example.com')", 1,
+		  NULL, 0, NULL },
+		{ "SELECT CASE WHEN nextval('e2e_cut_once') = 1"
+		  " THEN pg_terminate_backend(pg_backend_pid()) END",
+		  0, NULL, 0, NULL },
+	};
+	const char *u[1] = { user_a };
+
+	s[0].params = u;
+	ck_assert_ptr_nonnull(db_query(&owner, &arena, "DROP SEQUENCE IF EXISTS e2e_cut_once", 0, NULL));
+	ck_assert_ptr_nonnull(db_query(&owner, &arena, "CREATE SEQUENCE e2e_cut_once", 0, NULL));
+	ck_assert_ptr_nonnull(db_query(&owner, &arena,
+				       "GRANT USAGE ON SEQUENCE e2e_cut_once TO flowsend_app", 0, NULL));
+	ck_assert_int_eq(db_tenant_pipeline(&app, &arena, user_a, s, 2), -1);
+	ck_assert_str_eq(db_last_sqlstate(&app), "08006");
+	ck_assert_int_eq(db_lost(&app), DB_LOSS_NOT_DONE);
+	ck_assert_int_eq(stored("cut-pipeline@example.com"), 0);
+	/* The pipeline was its own transaction: the next one simply runs. */
+	ck_assert_int_eq(db_tenant_pipeline(&app, &arena, user_a, s, 2), 0);
+	ck_assert_int_eq(stored("cut-pipeline@example.com"), 1);
+	ck_assert_ptr_nonnull(db_query(&owner, &arena, "DROP SEQUENCE e2e_cut_once", 0, NULL));
+}
+END_TEST
+
+START_TEST(an_idle_session_that_was_ended_is_replaced)
+{
+	const char *u[1] = { user_a };
+	PGresult *r;
+	int before;
+
+	/* A plain statement. */
+	ck_assert_ptr_nonnull(db_query(&app, &arena, "SELECT 1", 0, NULL));
+	before = PQbackendPID(app.conn);
+	terminate(&app, &peer);
+	r = db_query(&app, &arena, "SELECT pg_backend_pid() AS pid", 0, NULL);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_ne(db_get_ll(r, 0, "pid", before), before);
+	/* A prepared one (the new session has none yet). */
+	terminate(&app, &peer);
+	ck_assert_ptr_nonnull(db_query_cached(&app, &arena, "SELECT 2", 0, NULL));
+	/* A tenant transaction and a pipeline. */
+	terminate(&app, &peer);
+	ck_assert_int_eq(db_begin_tenant(&app, user_a), FS_OK);
+	ck_assert_int_eq(visible(&app), 1);
+	ck_assert_int_eq(db_commit(&app), FS_OK);
+	terminate(&app, &peer);
+	r = db_tenant_query(&app, &arena, user_a, "SELECT count(*) AS n FROM contacts WHERE user_id = $1",
+			    1, u);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(db_get_ll(r, 0, "n", -1), 1);
+	ck_assert_int_eq(db_lost(&app), DB_LOSS_NONE);
+	ck_assert_str_eq(db_last_sqlstate(&app), "");
+}
+END_TEST
+
+/* End every session of role but the caller's, logged in through url, all at
+ * once, and wait until they are gone. */
+static void terminate_role(const char *url, const char *role)
+{
+	struct fs_db killer;
+	const char *p[1] = { role };
+	PGresult *r;
+
+	db_init(&killer, url);
+	r = db_query(&killer, &arena,
+		     "SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity"
+		     " WHERE usename = $1 AND pid <> pg_backend_pid()",
+		     1, p);
+	ck_assert_ptr_nonnull(r);
+	p[0] = PQgetvalue(r, 0, 0);
+	ck_assert_ptr_nonnull(db_query(&killer, &arena,
+				       "SELECT count(*) FROM unnest($1::int[]) AS p(pid)"
+				       " WHERE pg_terminate_backend(pid)",
+				       1, p));
+	for (int i = 0; i < 500; i++) {
+		r = db_query(&killer, &arena,
+			     "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY ($1::int[])", 1, p);
+		ck_assert_ptr_nonnull(r);
+		if (db_get_ll(r, 0, "count", -1) == 0)
+			break;
+		usleep(10000);
+	}
+	db_close(&killer);
+}
+
+START_TEST(requests_after_the_database_ended_every_session_succeed)
+{
+	char token[1024], other[1024], body[96];
+
+	e2e_new_tenant("reconnect", token, sizeof(token));
+	for (int i = 0; i < 8; i++)
+		e2e_expect(token, "GET", "/api/v1/contacts", NULL, 200, NULL, NULL);
+	/* What a restart of PostgreSQL does to the responders' idle sessions. */
+	terminate_role(cfg.database_url, "flowsend_app");
+	terminate_role(cfg.database_system_url, "flowsend_system");
+	e2e_new_tenant("reconnect", other, sizeof(other));
+	for (int i = 0; i < 8; i++) {
+		snprintf(body, sizeof(body), "{\"email\":\"back-%d@example.com\"}", i);
+		e2e_expect(token, "POST", "/api/v1/contacts", body, 201, NULL, NULL);
+		e2e_expect(token, "GET", "/api/v1/contacts", NULL, 200, NULL, NULL);
+	}
+}
+END_TEST
+
 Suite *database_suite(void)
 {
 	Suite *s = suite_create("database");
@@ -166,6 +388,16 @@ Suite *database_suite(void)
 	tcase_add_test(tc, the_app_role_cannot_lift_the_policies);
 	tcase_add_test(tc, the_system_role_crosses_tenants);
 	tcase_add_test(tc, migrations_rerun_as_a_no_op);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("lost connection");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, a_transaction_cut_between_two_statements_commits_nothing);
+	tcase_add_test(tc, a_transaction_cut_before_commit_is_not_reported_done);
+	tcase_add_test(tc, a_commit_whose_answer_is_lost_is_an_error);
+	tcase_add_test(tc, a_sent_pipeline_is_never_run_again);
+	tcase_add_test(tc, an_idle_session_that_was_ended_is_replaced);
+	tcase_add_test(tc, requests_after_the_database_ended_every_session_succeed);
+	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;
 }

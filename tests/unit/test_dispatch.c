@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/db.h"
 #include "http/server.h"
 #include "json/json.h"
 #include "unit.h"
@@ -56,12 +57,23 @@ static void silent(struct fs_ctx *ctx)
 	(void)ctx;
 }
 
+/* A service whose query fails, reported the usual way: FS_ERROR. */
+static void needs_db(struct fs_ctx *ctx)
+{
+	struct fs_error err;
+
+	if (!db_query(ctx->env.db, ctx->env.arena, "SELECT 1", 0, NULL))
+		return fs_respond_failure(ctx, fs_fail(&err, FS_ERROR, "reading things failed"), &err);
+	fs_respond_empty(ctx, 204);
+}
+
 static const struct fs_route routes[] = {
 	{ "GET", "/api/v1/things", things_list, FS_ACCESS_PUBLIC, "list" },
 	{ "POST", "/api/v1/things", things_create, FS_ACCESS_PUBLIC, "create" },
 	{ "GET", "/api/v1/things/:id", things_get, FS_ACCESS_PUBLIC, "get" },
 	{ "GET", "/api/v1/private", things_list, FS_ACCESS_READ, "private" },
 	{ "GET", "/api/v1/silent", silent, FS_ACCESS_PUBLIC, "silent" },
+	{ "GET", "/api/v1/needs-db", needs_db, FS_ACCESS_PUBLIC, "needs-db" },
 };
 static const struct fs_app app = { "unit", routes, sizeof(routes) / sizeof(routes[0]) };
 
@@ -207,6 +219,21 @@ START_TEST(a_silent_handler_is_a_logged_500_without_details)
 }
 END_TEST
 
+START_TEST(a_lost_database_is_a_503_that_says_so)
+{
+	/* No server behind this socket: the connection cannot be made. */
+	db_init(&worker.db, "postgresql:///flowsend?host=/nonexistent/flowsend-unit");
+	ck_assert_int_eq(run("GET", "/api/v1/needs-db", NULL, NULL), 503);
+	ck_assert_str_eq(detail(), "The database connection was lost; the request was not completed."
+				   " Retry it.");
+	ck_assert_str_eq(db_last_sqlstate(&worker.db), "08001");
+	finish();
+	/* The next request starts clean: a failure of its own is a 500 again. */
+	ck_assert_int_eq(run("GET", "/api/v1/silent", NULL, NULL), 500);
+	finish();
+}
+END_TEST
+
 START_TEST(path_parameters_and_head)
 {
 	struct strbuf out = STRBUF_INIT;
@@ -233,6 +260,7 @@ Suite *dispatch_suite(void)
 	tcase_add_test(tc, json_bodies_are_validated);
 	tcase_add_test(tc, protected_routes_need_credentials);
 	tcase_add_test(tc, a_silent_handler_is_a_logged_500_without_details);
+	tcase_add_test(tc, a_lost_database_is_a_503_that_says_so);
 	tcase_add_test(tc, path_parameters_and_head);
 	suite_add_tcase(s, tc);
 	return s;
