@@ -83,6 +83,22 @@ static const struct {
 	{ "postal_address", SEG_POSTAL_ADDRESS },
 };
 
+/* How many bytes at s[i] make a character a header must not hold, or 0: a
+ * C0 control or DEL (1), a C1 control such as NEL (2), U+2028 or U+2029
+ * (3); utf8_has_controls() without a newline, saying where. */
+static size_t control_len(const char *s, size_t i, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s + i;
+
+	if (p[0] < 0x20 || p[0] == 0x7f)
+		return 1;
+	if (p[0] == 0xc2 && i + 1 < len && p[1] >= 0x80 && p[1] <= 0x9f)
+		return 2;
+	if (p[0] == 0xe2 && i + 2 < len && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9))
+		return 3;
+	return 0;
+}
+
 /* Line and column (in characters) of byte offset at in src. */
 static void locate(const char *src, size_t at, struct tpl_error *err)
 {
@@ -673,7 +689,7 @@ int tpl_compile(const char *src, size_t len, enum tpl_part part, struct tpl **ou
 						  : "the text is not valid UTF-8");
 	if (part == TPL_HEADER)
 		for (size_t k = 0; k < len; k++)
-			if ((unsigned char)src[k] < 0x20 || src[k] == 0x7f)
+			if (control_len(src, k, len) > 0)
 				return fail_at(src, k, err, "a subject is one line without control characters");
 	/* Each key is shorter than its tag: the keys fit in len bytes after the
 	 * source's NUL, and "&lt;" goes after them. */
@@ -754,16 +770,21 @@ static void append_html(struct strbuf *out, const char *s, size_t len, int in_ta
 	strbuf_append(out, s + run, len - run);
 }
 
-/* A header stays on one line: control characters become spaces. */
+/* A header stays on one line: control characters (C0, DEL, C1 such as NEL,
+ * U+2028 and U+2029, which some clients break lines at) become spaces. */
 static void append_header(struct strbuf *out, const char *s, size_t len)
 {
 	size_t run = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		if ((unsigned char)s[i] >= 0x20 && s[i] != 0x7f)
+		unsigned char c = (unsigned char)s[i];
+		size_t n;
+
+		if ((c >= 0x20 && c != 0x7f && c != 0xc2 && c != 0xe2) || !(n = control_len(s, i, len)))
 			continue;
 		strbuf_append(out, s + run, i - run);
 		strbuf_appendc(out, ' ');
+		i += n - 1;
 		run = i + 1;
 	}
 	strbuf_append(out, s + run, len - run);

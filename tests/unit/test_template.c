@@ -363,6 +363,37 @@ START_TEST(legitimate_links_render_unchanged)
 }
 END_TEST
 
+START_TEST(subjects_refuse_unicode_line_breaks)
+{
+	struct tpl_values v = { 0 };
+
+	/* U+0085 (NEL) and the other C1 controls, U+2028, U+2029 */
+	expect_error("Hi\xc2\x85there", TPL_HEADER, 1, 3, "one line without control characters");
+	expect_error("Sale \xe2\x80\xa8now", TPL_HEADER, 1, 6, "one line");
+	expect_error("Sale \xe2\x80\xa9", TPL_HEADER, 1, 6, "one line");
+	expect_error("\xc3\xa9t\xc3\xa9 \xc2\x9b", TPL_HEADER, 1, 5, "one line");
+	expect_error("{{first_name|a\xe2\x80\xa8}}", TPL_HEADER, 1, 15, "one line");
+	/* Not controls: no-break space, em dash, euro sign, emoji */
+	expect("\xc2\xa0\xe2\x80\x94\xe2\x82\xac\xf0\x9f\x8e\x89 {{first_name}}", TPL_HEADER, &v,
+	       "\xc2\xa0\xe2\x80\x94\xe2\x82\xac\xf0\x9f\x8e\x89 ");
+	/* The HTML and text parts may hold them. */
+	expect("a\xe2\x80\xa8" "b", TPL_TEXT, &v, "a\xe2\x80\xa8" "b");
+}
+END_TEST
+
+START_TEST(subject_values_stay_on_one_line)
+{
+	struct tpl_values v = { .first_name = "Ann\xe2\x80\xa8" "Bcc: x\xc2\x85y\xe2\x80\xa9z\xc2\x9b!",
+				.last_name = "Zo\xc3\xab \xe2\x80\x94 \xe2\x82\xac" "5\xc2\xa0\xc2\x80" };
+
+	expect("Hi {{first_name}}", TPL_HEADER, &v, "Hi Ann Bcc: x y z !");
+	expect("{{last_name}}", TPL_HEADER, &v, "Zo\xc3\xab \xe2\x80\x94 \xe2\x82\xac" "5\xc2\xa0 ");
+	/* cut short, a sequence is left as it is */
+	v.first_name = "a\xe2\x80";
+	expect("{{first_name}}", TPL_HEADER, &v, "a\xe2\x80");
+}
+END_TEST
+
 START_TEST(errors_name_line_and_column)
 {
 	expect_error("Hello {{first_name", TPL_TEXT, 1, 7, "never closed");
@@ -505,6 +536,8 @@ Suite *template_suite(void)
 	LOOP(values_cannot_reshape_markup, markup);
 	LOOP(legitimate_links_render_unchanged, unchanged);
 #undef LOOP
+	tcase_add_test(tc, subjects_refuse_unicode_line_breaks);
+	tcase_add_test(tc, subject_values_stay_on_one_line);
 	tcase_add_test(tc, errors_name_line_and_column);
 	tcase_add_test(tc, message_error_detail_names_the_part);
 	tcase_add_test(tc, message_derives_text_from_html);
