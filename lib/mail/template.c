@@ -26,10 +26,22 @@ enum seg_kind {
 };
 
 /* Where an HTML part puts a value: in text, inside a tag (an attribute), in
- * a URL whose scheme a value could still choose (checked as it renders), or
- * where a value always becomes "#" (script, srcdoc, a URL whose scheme the
- * template already made one we do not allow). */
-enum seg_place { PLACE_TEXT, PLACE_ATTRIBUTE, PLACE_URL, PLACE_BLOCKED };
+ * a URL whose scheme a value could still choose (checked as it renders), in
+ * CSS (a <style> element, a style attribute), in a JSON string of an ld+json
+ * script, where a value always becomes "#" (other script, srcdoc, on*, <meta>,
+ * a URL whose scheme the template already made one we do not allow), or
+ * where even an empty value writes "#" (the template's text on both sides of
+ * it would make a tag's name or end a script). */
+enum seg_place {
+	PLACE_TEXT,
+	PLACE_ATTRIBUTE,
+	PLACE_URL,
+	PLACE_CSS,
+	PLACE_CSS_ATTRIBUTE,
+	PLACE_JSON,
+	PLACE_BLOCKED,
+	PLACE_HASH,
+};
 
 /* How much of a URL is read: whether its scheme is still open, known to be
  * http(s), mailto, tel or none (a relative link), or known to be another. */
@@ -62,6 +74,9 @@ struct seg {
 	/* Right after '=': written as "" when empty, so the next attribute
 	 * does not become this one's value. */
 	unsigned char quote_empty;
+	/* In a tag in a comment, before '-', '!' or '>': a value ending in '-'
+	 * or '!' could end the comment where we read a tag, so it is "#". */
+	unsigned char comment_edge;
 };
 
 struct tpl {
@@ -82,6 +97,22 @@ static const struct {
 	{ "unsubscribe_url", SEG_UNSUBSCRIBE_URL },
 	{ "postal_address", SEG_POSTAL_ADDRESS },
 };
+
+/* How many bytes at s[i] make a character a header must not hold, or 0: a
+ * C0 control or DEL (1), a C1 control such as NEL (2), U+2028 or U+2029
+ * (3); utf8_has_controls() without a newline, saying where. */
+static size_t control_len(const char *s, size_t i, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s + i;
+
+	if (p[0] < 0x20 || p[0] == 0x7f)
+		return 1;
+	if (p[0] == 0xc2 && i + 1 < len && p[1] >= 0x80 && p[1] <= 0x9f)
+		return 2;
+	if (p[0] == 0xe2 && i + 2 < len && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9))
+		return 3;
+	return 0;
+}
 
 /* Line and column (in characters) of byte offset at in src. */
 static void locate(const char *src, size_t at, struct tpl_error *err)
@@ -235,7 +266,8 @@ static void url_feed(struct url_scan *u, const char *s, size_t len)
 
 /* Enough of an HTML tokenizer to know where a variable lands: the states the
  * HTML standard's tokenizer goes through in a tag, so that blanks around '='
- * or a quote inside an unquoted value read as a browser reads them. */
+ * or a quote inside an unquoted value read as a browser reads them, and in
+ * the text of the elements that hold no tags. */
 enum html_state {
 	IN_TEXT,
 	IN_BOGUS,         /* <!x, <?x, </1: a comment that ends at '>' */
@@ -247,17 +279,55 @@ enum html_state {
 	IN_UNQUOTED,
 	IN_DOUBLE_QUOTED,
 	IN_SINGLE_QUOTED,
+	IN_RAW,           /* the text of <script>, <style>, <title> or <textarea> */
 };
+
+/* Elements whose text is not read as markup. Every browser and mail client
+ * reads the first four so in HTML (script and style as raw text, title and
+ * textarea as RCDATA: text with character references, no tags). The others
+ * depend on the reader: noscript on whether it runs scripts, xmp, iframe,
+ * noembed and noframes on whether it knows them; and inside <svg> or <math>
+ * even the first four hold tags, unless a tag there leaves the SVG. */
+static const char *const raw_names[] = { "script",  "style",	"title",    "textarea", "xmp",
+					 "iframe",  "noembed",	"noframes", "noscript" };
+enum { RAW_SCRIPT, RAW_STYLE, RAW_TITLE, RAW_TEXTAREA, RAW_SURE };
+
+/* Where in a raw element's text: the standard's states for it, far enough to
+ * know where it ends. For script that takes the "escaped" states "<!--"
+ * opens, where a "<script>" hides the next "</script>". */
+enum raw_at {
+	R_DATA,
+	R_LT,         /* '<' */
+	R_END,        /* "</" and raw_k letters */
+	R_BANG,       /* "<!" */
+	R_BANG_DASH,  /* "<!-" */
+	R_ESC,        /* after "<!--" */
+	R_ESC_DASH,
+	R_ESC_DASH_DASH,
+	R_ESC_LT,
+	R_ESC_END,
+	R_DESC_START, /* escaped '<' and raw_k letters */
+	R_DESC,       /* after "<script" in the escaped text */
+	R_DESC_DASH,
+	R_DESC_DASH_DASH,
+	R_DESC_LT,
+	R_DESC_END,
+};
+
+/* Where in a comment: the standard's states, to know the '>' it ends at. */
+enum comment_at { C_START, C_START_DASH, C_BODY, C_END_DASH, C_END, C_END_BANG };
 
 /* What an attribute's value is to a browser. */
 enum attr_kind {
 	ATTR_PLAIN, /* text */
 	ATTR_URL,
 	ATTR_URLS,  /* URLs separated by blanks, ',' or ';' */
+	ATTR_CSS,   /* style */
 	/* Script (on*) or a document (srcdoc): the browser decodes our escapes
 	 * before it runs or parses the value, so no escaping keeps a contact's
 	 * value inert there; also any attribute a variable is part of the name
-	 * of, as that name could be either. A value here becomes "#". */
+	 * of, as that name could be either, every attribute of <meta>, and the
+	 * URL of what runs or frames (see loaders). A value here becomes "#". */
 	ATTR_CODE,
 };
 
@@ -279,7 +349,14 @@ static const struct {
 	{ "to", ATTR_URL },	   { "from", ATTR_URL },	 { "srcset", ATTR_URLS },
 	{ "imagesrcset", ATTR_URLS }, { "ping", ATTR_URLS },	 { "archive", ATTR_URLS },
 	{ "values", ATTR_URLS },   { "attributionsrc", ATTR_URLS }, { "srcdoc", ATTR_CODE },
+	{ "style", ATTR_CSS },
 };
+
+/* Elements whose URL a value must not choose, even an https one: what they
+ * load runs as script or style, frames a page or a plugin, or (base) moves
+ * every relative link of the message. */
+static const char *const loaders[] = { "script", "link",  "base",   "iframe",
+				       "frame",	 "embed", "object", "applet" };
 
 struct builder {
 	struct tpl *t;
@@ -287,6 +364,9 @@ struct builder {
 	size_t keys_len;    /* bytes of keys appended after the source */
 	size_t lt_off;      /* where "&lt;" is in the text */
 	enum html_state html;
+	char tag[16];       /* the tag's name, lower case (its first bytes) */
+	size_t tag_len;     /* its whole length */
+	unsigned char tag_end, tag_var, slash; /* an end tag; a variable in the name; "/>" */
 	char attr[16];      /* the attribute's name, lower case (its first bytes) */
 	size_t attr_len;    /* its whole length */
 	int attr_var;       /* a variable is part of the name */
@@ -295,17 +375,63 @@ struct builder {
 	size_t url_last;    /* the last PLACE_URL segment in that value, + 1 */
 	size_t value_var;   /* a variable right after '=', + 1: the next character tells */
 	size_t open_lt;     /* a '<' that the next variable would end, + 1 */
+	/* A <script>'s first type attribute: its value, lower case, whether a
+	 * variable is in it (or in an attribute's name before it) */
+	char type[32];
+	size_t type_len;
+	unsigned char type_seen, type_on, type_var;
+	/* IN_RAW: the element (raw_names), where in its text, the end tag's
+	 * letters so far, and for ld+json whether in a JSON string */
+	unsigned char raw, raw_at, raw_match, json, json_str, json_esc;
+	size_t raw_k;
+	/* Open elements of raw_names the readers disagree on (a bit each), and
+	 * how many <svg> and <math> are open */
+	unsigned amb;
+	size_t svg, math;
+	/* In a comment ("<!--"), which Outlook reads the tags in; in a CDATA
+	 * section of SVG, which HTML reads as a comment that ends at '>' */
+	unsigned char comment, comment_at, cdata;
+	size_t edge_var;    /* a variable in a comment, in a tag, + 1 (see comment_edge) */
+	/* The readers may no longer agree where the markup is: from here on
+	 * every value becomes "#". */
+	unsigned char lost;
 };
+
+static int name_is(const char *buf, size_t len, int var, const char *name)
+{
+	size_t n = strlen(name);
+
+	return !var && len == n && memcmp(buf, name, n) == 0;
+}
+
+static int tag_is(const struct builder *b, const char *name)
+{
+	return name_is(b->tag, b->tag_len, b->tag_var, name);
+}
+
+static int attr_is(const struct builder *b, const char *name)
+{
+	return name_is(b->attr, b->attr_len, b->attr_var, name);
+}
 
 static enum attr_kind attr_kind(const struct builder *b)
 {
+	enum attr_kind kind = ATTR_PLAIN;
+
 	if (b->attr_var || (b->attr_len >= 2 && b->attr[0] == 'o' && b->attr[1] == 'n'))
 		return ATTR_CODE;
+	/* <meta http-equiv="refresh" content="0;url=...">, charset and the
+	 * like: nothing there is a contact's to write. */
+	if (tag_is(b, "meta"))
+		return ATTR_CODE;
 	for (size_t k = 0; k < sizeof(attr_kinds) / sizeof(attr_kinds[0]); k++)
-		if (b->attr_len == strlen(attr_kinds[k].name) &&
-		    memcmp(b->attr, attr_kinds[k].name, b->attr_len) == 0)
-			return attr_kinds[k].kind;
-	return ATTR_PLAIN;
+		if (attr_is(b, attr_kinds[k].name))
+			kind = attr_kinds[k].kind;
+	if (kind == ATTR_URL || kind == ATTR_URLS)
+		for (size_t k = 0; k < sizeof(loaders) / sizeof(loaders[0]); k++)
+			if (tag_is(b, loaders[k]))
+				return ATTR_CODE;
+	return kind;
 }
 
 static void name_char(struct builder *b, char c)
@@ -315,21 +441,63 @@ static void name_char(struct builder *b, char c)
 	b->attr_len++;
 }
 
+/* An attribute's name is complete: a <script>'s first "type" (whichever
+ * comes first counts, as in browsers) says whether it is ld+json. 1 when
+ * this one is it. */
+static int name_done(struct builder *b)
+{
+	if (b->type_seen || b->tag_end || !tag_is(b, "script"))
+		return 0;
+	if (b->attr_var) { /* this name could be "type" */
+		b->type_var = 1;
+		return 0;
+	}
+	b->type_seen = attr_is(b, "type");
+	return b->type_seen;
+}
+
 static void new_name(struct builder *b, char c)
 {
+	name_done(b);
 	b->html = IN_ATTR_NAME;
 	b->attr_len = 0;
 	b->attr_var = 0;
 	name_char(b, c);
 }
 
+static void start_tag(struct builder *b, int end)
+{
+	b->html = IN_TAG_NAME;
+	b->tag_len = 0;
+	b->tag_end = (unsigned char)end;
+	b->tag_var = 0;
+	b->slash = 0;
+	b->attr_len = 0;
+	b->attr_var = 0;
+	b->type_seen = b->type_on = b->type_var = 0;
+	b->type_len = 0;
+}
+
 static void start_value(struct builder *b)
 {
+	b->type_on = (unsigned char)name_done(b);
+	b->type_len = 0;
 	b->html = BEFORE_VALUE;
 	b->kind = attr_kind(b);
 	memset(&b->url, 0, sizeof(b->url));
 	b->url.list = b->kind == ATTR_URLS;
 	b->url_last = 0;
+}
+
+/* A character of an attribute's value (not the quotes around it). */
+static void value_char(struct builder *b, char c)
+{
+	url_feed(&b->url, &c, 1);
+	if (b->type_on) {
+		if (b->type_len < sizeof(b->type))
+			b->type[b->type_len] = lower(c);
+		b->type_len++;
+	}
 }
 
 /* The value ended i bytes into the literal after the last checked value. */
@@ -338,39 +506,312 @@ static void end_value(struct builder *b, size_t i)
 	if (b->url_last)
 		b->t->segs[b->url_last - 1].url_after = (uint32_t)i;
 	b->url_last = 0;
+	b->type_on = 0;
+}
+
+/* Whether the <script> being opened is a JSON-LD data block: its first type
+ * attribute, blanks around it dropped, is application/ld+json in any case,
+ * and no variable could change that. */
+static int ld_json(const struct builder *b)
+{
+	static const char want[] = "application/ld+json";
+	size_t from = 0, to = b->type_len;
+
+	if (!b->type_seen || b->type_var || b->type_len > sizeof(b->type))
+		return 0;
+	while (from < to && is_html_space(b->type[from]))
+		from++;
+	while (to > from && is_html_space(b->type[to - 1]))
+		to--;
+	return to - from == sizeof(want) - 1 && memcmp(b->type + from, want, to - from) == 0;
+}
+
+/* The tag ends at '>': what follows may be text no tags are read in. */
+static void tag_end(struct builder *b)
+{
+	size_t k;
+
+	b->html = IN_TEXT;
+	name_done(b);
+	b->type_on = 0;
+	if (b->tag_var || b->tag_len > sizeof(b->tag))
+		return;
+	if (b->tag_end) {
+		if (tag_is(b, "svg") && b->svg > 0)
+			b->svg--;
+		else if (tag_is(b, "math") && b->math > 0)
+			b->math--;
+		return;
+	}
+	if (tag_is(b, "svg") || tag_is(b, "math")) {
+		if (!b->slash) /* <svg/> holds nothing */
+			*(tag_is(b, "svg") ? &b->svg : &b->math) += 1;
+		return;
+	}
+	for (k = 0; k < sizeof(raw_names) / sizeof(raw_names[0]); k++)
+		if (tag_is(b, raw_names[k]))
+			break;
+	if (k == sizeof(raw_names) / sizeof(raw_names[0]))
+		return;
+	if (k < RAW_SURE && b->svg + b->math == 0) {
+		b->html = IN_RAW;
+		b->raw = (unsigned char)k;
+		b->raw_at = R_DATA;
+		b->json = k == RAW_SCRIPT && ld_json(b);
+		b->json_str = b->json_esc = 0;
+	} else {
+		/* Followed as markup (what the readers that see tags there
+		 * read), its values all "#" (safe in the text the others see);
+		 * where its end tag is not in text for us, the readers part. */
+		b->amb |= 1u << k;
+	}
+}
+
+static int ends_tag_name(char c)
+{
+	return is_html_space(c) || c == '/' || c == '>';
+}
+
+/* One more letter of the name after "</" (or of "<script" in escaped text). */
+static void raw_letter(struct builder *b, char c, const char *name)
+{
+	if (b->raw_k >= strlen(name) || lower(c) != name[b->raw_k])
+		b->raw_match = 0;
+	b->raw_k++;
+}
+
+/* The element's end tag "</name" is complete at c: read on as a tag. */
+static void raw_end(struct builder *b, char c)
+{
+	const char *name = raw_names[b->raw];
+
+	start_tag(b, 1);
+	b->tag_len = strlen(name);
+	memcpy(b->tag, name, b->tag_len);
+	b->json = 0;
+	if (c == '>')
+		tag_end(b);
+	else
+		b->html = BEFORE_ATTR_NAME;
+}
+
+/* One character of a raw element's text. */
+static void raw_char(struct builder *b, char c)
+{
+	const char *name = raw_names[b->raw];
+	int script = b->raw == RAW_SCRIPT;
+
+	if (b->json) {
+		if (b->json_esc)
+			b->json_esc = 0;
+		else if (b->json_str && c == '\\')
+			b->json_esc = 1;
+		else if (c == '"')
+			b->json_str = !b->json_str;
+	}
+again:
+	switch (b->raw_at) {
+	case R_DATA:
+		if (c == '<')
+			b->raw_at = R_LT;
+		break;
+	case R_LT:
+		if (c == '/') {
+			b->raw_at = R_END;
+			b->raw_k = 0;
+			b->raw_match = 1;
+		} else if (c == '!' && script) {
+			b->raw_at = R_BANG;
+		} else {
+			b->raw_at = R_DATA;
+			goto again;
+		}
+		break;
+	case R_END:
+	case R_ESC_END:
+		if (is_alpha(c)) {
+			raw_letter(b, c, name);
+			break;
+		}
+		if (b->raw_match && b->raw_k == strlen(name) && ends_tag_name(c)) {
+			raw_end(b, c);
+			break;
+		}
+		b->raw_at = b->raw_at == R_END ? R_DATA : R_ESC;
+		goto again;
+	case R_BANG:
+	case R_BANG_DASH:
+		if (c != '-') {
+			b->raw_at = R_DATA;
+			goto again;
+		}
+		b->raw_at = b->raw_at == R_BANG ? R_BANG_DASH : R_ESC_DASH_DASH;
+		break;
+	case R_ESC:
+	case R_ESC_DASH:
+	case R_ESC_DASH_DASH:
+		if (c == '-')
+			b->raw_at = b->raw_at == R_ESC ? R_ESC_DASH : R_ESC_DASH_DASH;
+		else if (c == '<')
+			b->raw_at = R_ESC_LT;
+		else
+			b->raw_at = c == '>' && b->raw_at == R_ESC_DASH_DASH ? R_DATA : R_ESC;
+		break;
+	case R_ESC_LT:
+		b->raw_k = 0;
+		b->raw_match = 1;
+		if (c == '/') {
+			b->raw_at = R_ESC_END;
+			break;
+		}
+		b->raw_at = is_alpha(c) ? R_DESC_START : R_ESC;
+		goto again;
+	case R_DESC_START:
+	case R_DESC_END:
+		if (is_alpha(c)) {
+			raw_letter(b, c, "script");
+		} else {
+			int hides = ends_tag_name(c) && b->raw_match && b->raw_k == 6;
+			int start = b->raw_at == R_DESC_START;
+
+			/* "<script" starts the hiding, "</script" ends it */
+			b->raw_at = (start ? hides : !hides) ? R_DESC : R_ESC;
+			if (!ends_tag_name(c))
+				goto again;
+		}
+		break;
+	case R_DESC:
+	case R_DESC_DASH:
+	case R_DESC_DASH_DASH:
+		if (c == '-')
+			b->raw_at = b->raw_at == R_DESC ? R_DESC_DASH : R_DESC_DASH_DASH;
+		else if (c == '<')
+			b->raw_at = R_DESC_LT;
+		else
+			b->raw_at = c == '>' && b->raw_at == R_DESC_DASH_DASH ? R_DATA : R_DESC;
+		break;
+	case R_DESC_LT:
+		if (c == '/') {
+			b->raw_at = R_DESC_END;
+			b->raw_k = 0;
+			b->raw_match = 1;
+			break;
+		}
+		b->raw_at = R_DESC;
+		goto again;
+	}
+}
+
+/* Whether s[i..] is "</name" and a character that ends a tag name, any case. */
+static int end_tag_at(const char *s, size_t len, size_t i, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (len - i < n + 3 || s[i] != '<' || s[i + 1] != '/' || !ends_tag_name(s[i + 2 + n]))
+		return 0;
+	for (size_t j = 0; j < n; j++)
+		if (lower(s[i + 2 + j]) != name[j])
+			return 0;
+	return 1;
+}
+
+/* At s[i], '<': the end tag of an element the readers disagree on. Where we
+ * read text they agree again; anywhere else (in a tag, in the text of a
+ * script) the ones that end the element there and the ones that do not
+ * read what follows differently. */
+static void amb_lt(struct builder *b, const char *s, size_t len, size_t i)
+{
+	for (size_t k = 0; k < sizeof(raw_names) / sizeof(raw_names[0]); k++) {
+		if (!(b->amb & (1u << k)) || !end_tag_at(s, len, i, raw_names[k]))
+			continue;
+		if (b->html == IN_TEXT)
+			b->amb &= ~(1u << k);
+		else
+			b->lost = 1;
+	}
+}
+
+/* One character of a comment, after the markup in it took it: at the '>'
+ * that ends the comment we must be reading text too, as a browser is. */
+static void comment_char(struct builder *b, char c)
+{
+	int end = 0;
+
+	switch (b->comment_at) {
+	case C_START:
+	case C_START_DASH:
+		end = c == '>';
+		b->comment_at = c != '-' ? C_BODY : b->comment_at == C_START ? C_START_DASH : C_END;
+		break;
+	case C_BODY:
+		if (c == '-')
+			b->comment_at = C_END_DASH;
+		break;
+	case C_END_DASH:
+		b->comment_at = c == '-' ? C_END : C_BODY;
+		break;
+	case C_END:
+		end = c == '>';
+		b->comment_at = c == '!' ? C_END_BANG : c == '-' ? C_END : C_BODY;
+		break;
+	case C_END_BANG:
+		end = c == '>';
+		b->comment_at = c == '-' ? C_END_DASH : C_BODY;
+		break;
+	}
+	if (end) {
+		b->comment = 0;
+		if (b->html != IN_TEXT)
+			b->lost = 1;
+	}
 }
 
 /* A '<' in text: a tag, a comment that ends at '>', or text. When the literal
  * ends before that is known, the variable after it would decide; open_lt
- * marks the '<' so that it is written as "&lt;" instead. */
-static void text_lt(struct builder *b, const char *s, size_t len, size_t i)
+ * marks the '<' so that it is written as "&lt;" instead. Returns how many
+ * more characters it read: the "!--" of a comment. */
+static size_t text_lt(struct builder *b, const char *s, size_t len, size_t i)
 {
+	static const char cdata[] = "[CDATA[";
 	size_t rest = len - i - 1;
 	const char *n = s + i + 1;
 
 	if (rest == 0) {
 		b->open_lt = i + 1;
 	} else if (is_alpha(n[0])) {
-		b->html = IN_TAG_NAME;
+		start_tag(b, 0);
 	} else if (n[0] == '/') {
-		if (rest == 1)
+		if (rest == 1) {
 			b->open_lt = i + 1;
-		else if (is_alpha(n[1]))
-			b->html = IN_TAG_NAME;
-		else if (n[1] != '>')
+		} else if (is_alpha(n[1])) {
+			start_tag(b, 1); /* the '/' is passed over */
+		} else if (n[1] != '>') {
 			b->html = IN_BOGUS;
+		}
 	} else if (n[0] == '!') {
+		size_t m = rest - 1 < sizeof(cdata) - 1 ? rest - 1 : sizeof(cdata) - 1;
+		int in_svg = b->svg + b->math > 0 && memcmp(n + 1, cdata, m) == 0;
+
 		/* "<!--" stays text: Outlook reads what an [if mso] comment
 		 * holds as HTML, so the tags in comments are followed too. */
-		if (rest >= 3 && n[1] == '-' && n[2] == '-')
-			return;
-		if (rest == 1 || (rest == 2 && n[1] == '-'))
+		if (rest >= 3 && n[1] == '-' && n[2] == '-') {
+			if (b->comment)
+				return 0;
+			b->comment = 1;
+			b->comment_at = C_START;
+			return 3;
+		}
+		/* In SVG "<![CDATA[" opens text that ends at "]]>". */
+		if (rest == 1 || (rest == 2 && n[1] == '-') || (in_svg && m < sizeof(cdata) - 1)) {
 			b->open_lt = i + 1;
-		else
+		} else {
 			b->html = IN_BOGUS;
+			b->cdata = (unsigned char)in_svg;
+		}
 	} else if (n[0] == '?') {
 		b->html = IN_BOGUS;
 	}
+	return 0;
 }
 
 /* Follow the markup of an HTML literal so the next variable's place is known. */
@@ -378,25 +819,48 @@ static void follow_html(struct builder *b, const char *s, size_t len)
 {
 	if (b->value_var && len > 0 && (is_html_space(s[0]) || s[0] == '"' || s[0] == '\''))
 		b->t->segs[b->value_var - 1].quote_empty = 1;
+	if (b->edge_var && len > 0 && (s[0] == '-' || s[0] == '!' || s[0] == '>'))
+		b->t->segs[b->edge_var - 1].comment_edge = 1;
 	b->value_var = 0;
+	b->edge_var = 0;
 	b->open_lt = 0;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
+		enum html_state was = b->html;
 
+		if (b->amb && c == '<')
+			amb_lt(b, s, len, i);
 		switch (b->html) {
 		case IN_TEXT:
-			if (c == '<')
-				text_lt(b, s, len, i);
+			if (c == '<') {
+				size_t more = text_lt(b, s, len, i);
+				if (more) {
+					i += more;
+					continue;
+				}
+			}
 			break;
 		case IN_BOGUS:
-			if (c == '>')
-				b->html = IN_TEXT;
+			if (c != '>')
+				break;
+			/* "]]>" ends a CDATA section; an earlier '>' ends it
+			 * for HTML only */
+			if (b->cdata && !(i >= 2 && s[i - 1] == ']' && s[i - 2] == ']'))
+				b->lost = 1;
+			b->cdata = 0;
+			b->html = IN_TEXT;
 			break;
 		case IN_TAG_NAME:
+			if (c == '/' && b->tag_end && b->tag_len == 0 && !b->tag_var)
+				break; /* of "</" */
 			if (is_html_space(c) || c == '/')
 				b->html = BEFORE_ATTR_NAME;
 			else if (c == '>')
-				b->html = IN_TEXT;
+				tag_end(b);
+			else if (b->tag_len < sizeof(b->tag))
+				b->tag[b->tag_len++] = lower(c);
+			else
+				b->tag_len++;
 			break;
 		case AFTER_ATTR_NAME:
 			if (is_html_space(c))
@@ -410,7 +874,7 @@ static void follow_html(struct builder *b, const char *s, size_t len)
 			if (is_html_space(c) || c == '/')
 				b->html = BEFORE_ATTR_NAME;
 			else if (c == '>')
-				b->html = IN_TEXT;
+				tag_end(b);
 			else
 				new_name(b, c); /* even '=' or a quote: they start a name here */
 			break;
@@ -420,7 +884,7 @@ static void follow_html(struct builder *b, const char *s, size_t len)
 			else if (c == '/')
 				b->html = BEFORE_ATTR_NAME;
 			else if (c == '>')
-				b->html = IN_TEXT;
+				tag_end(b);
 			else if (c == '=')
 				start_value(b);
 			else
@@ -434,18 +898,21 @@ static void follow_html(struct builder *b, const char *s, size_t len)
 			} else if (c == '\'') {
 				b->html = IN_SINGLE_QUOTED;
 			} else if (c == '>') {
-				b->html = IN_TEXT;
+				tag_end(b);
 			} else {
 				b->html = IN_UNQUOTED;
-				url_feed(&b->url, &c, 1);
+				value_char(b, c);
 			}
 			break;
 		case IN_UNQUOTED:
 			if (is_html_space(c) || c == '>') {
 				end_value(b, i);
-				b->html = c == '>' ? IN_TEXT : BEFORE_ATTR_NAME;
+				if (c == '>')
+					tag_end(b);
+				else
+					b->html = BEFORE_ATTR_NAME;
 			} else {
-				url_feed(&b->url, &c, 1);
+				value_char(b, c);
 			}
 			break;
 		case IN_DOUBLE_QUOTED:
@@ -454,10 +921,17 @@ static void follow_html(struct builder *b, const char *s, size_t len)
 				end_value(b, i);
 				b->html = BEFORE_ATTR_NAME;
 			} else {
-				url_feed(&b->url, &c, 1);
+				value_char(b, c);
 			}
 			break;
+		case IN_RAW:
+			raw_char(b, c);
+			break;
 		}
+		/* "/>" closes an <svg> at once */
+		b->slash = c == '/' && was >= IN_TAG_NAME && was <= AFTER_ATTR_NAME;
+		if (b->comment)
+			comment_char(b, c);
 	}
 	if (b->url_last) /* the value goes on past this literal */
 		b->t->segs[b->url_last - 1].url_after = (uint32_t)len;
@@ -471,6 +945,8 @@ static enum seg_place value_place(struct builder *b, size_t seg)
 
 	if (b->kind == ATTR_PLAIN)
 		return PLACE_ATTRIBUTE;
+	if (b->kind == ATTR_CSS)
+		return PLACE_CSS_ATTRIBUTE;
 	if (b->kind == ATTR_CODE)
 		return PLACE_BLOCKED;
 	if (b->url_last) { /* a value before this one is checked when rendering */
@@ -488,21 +964,62 @@ static enum seg_place value_place(struct builder *b, size_t seg)
 	return PLACE_URL;
 }
 
+/* A value in the text of a script, style, title or textarea. Where the
+ * literal before it stopped inside what could be an end tag ("</scr") or a
+ * script's "<!--", the value, even empty, would decide: it is "#", always. */
+static enum seg_place raw_place(struct builder *b, int blocked)
+{
+	enum seg_place p = PLACE_BLOCKED;
+
+	if (b->raw_at != R_DATA || b->json_esc) {
+		p = PLACE_HASH;
+	} else if (!blocked) {
+		if (b->raw == RAW_TITLE || b->raw == RAW_TEXTAREA)
+			p = PLACE_TEXT; /* escaped, it cannot end the element */
+		else if (b->raw == RAW_STYLE)
+			p = PLACE_CSS;
+		else if (b->json && b->json_str)
+			p = PLACE_JSON;
+	}
+	raw_char(b, '#'); /* what a non-empty value writes; '#' ends no sequence */
+	return p;
+}
+
 static enum seg_place html_place(struct builder *b, size_t seg)
 {
+	int blocked;
+
+	b->slash = 0;
+	if (b->comment) {
+		/* "--{{x}}>" ends the comment only when x is empty: where we
+		 * read text either is fine, else we cannot tell. */
+		if (b->comment_at != C_BODY && b->html != IN_TEXT)
+			b->lost = 1;
+		b->comment_at = C_BODY;
+		if (b->html != IN_TEXT)
+			b->edge_var = seg + 1;
+	}
+	blocked = b->lost || b->amb;
 	switch (b->html) {
 	case IN_TEXT:
 	case IN_BOGUS:
-		return PLACE_TEXT;
-	case IN_TAG_NAME: /* the value may end the tag's name with a '/' */
+		return blocked ? PLACE_BLOCKED : PLACE_TEXT;
+	case IN_RAW:
+		return raw_place(b, blocked);
+	case IN_TAG_NAME:
+		/* A value cannot choose the element (<s{{x}}> as <script>),
+		 * nor, empty, leave the template's halves to make one. */
+		b->tag_var = 1;
+		return PLACE_HASH;
 	case BEFORE_ATTR_NAME:
 	case AFTER_ATTR_NAME:
+		name_done(b);
 		b->attr_len = 0;
 		/* fall through */
 	case IN_ATTR_NAME:
 		b->html = IN_ATTR_NAME;
 		b->attr_var = 1;
-		return PLACE_ATTRIBUTE;
+		return blocked ? PLACE_BLOCKED : PLACE_ATTRIBUTE;
 	case BEFORE_VALUE:
 		b->html = IN_UNQUOTED;
 		b->value_var = seg + 1;
@@ -512,7 +1029,12 @@ static enum seg_place html_place(struct builder *b, size_t seg)
 	case IN_SINGLE_QUOTED:
 		break;
 	}
-	return value_place(b, seg);
+	if (b->type_on)
+		b->type_var = 1;
+	{
+		enum seg_place p = value_place(b, seg);
+		return blocked ? PLACE_BLOCKED : p;
+	}
 }
 
 static struct seg *push(struct builder *b)
@@ -619,6 +1141,9 @@ static int parse_tag(struct builder *b, const char *src, size_t len, size_t at, 
 		return fail_at(src, at, err, "out of memory");
 	s->kind = kind;
 	b->value_var = 0; /* a variable right after another: no character tells */
+	if (b->edge_var) /* nor whether the comment ends */
+		b->t->segs[b->edge_var - 1].comment_edge = 1;
+	b->edge_var = 0;
 	s->place = b->t->part == TPL_HTML ? html_place(b, b->t->nsegs - 1) : PLACE_TEXT;
 	if (kind == SEG_CUSTOM) {
 		char *keys = b->t->text + len + 1 + b->keys_len;
@@ -673,7 +1198,7 @@ int tpl_compile(const char *src, size_t len, enum tpl_part part, struct tpl **ou
 						  : "the text is not valid UTF-8");
 	if (part == TPL_HEADER)
 		for (size_t k = 0; k < len; k++)
-			if ((unsigned char)src[k] < 0x20 || src[k] == 0x7f)
+			if (control_len(src, k, len) > 0)
 				return fail_at(src, k, err, "a subject is one line without control characters");
 	/* Each key is shorter than its tag: the keys fit in len bytes after the
 	 * source's NUL, and "&lt;" goes after them. */
@@ -754,16 +1279,69 @@ static void append_html(struct strbuf *out, const char *s, size_t len, int in_ta
 	strbuf_append(out, s + run, len - run);
 }
 
-/* A header stays on one line: control characters become spaces. */
+/* A header stays on one line: control characters (C0, DEL, C1 such as NEL,
+ * U+2028 and U+2029, which some clients break lines at) become spaces. */
 static void append_header(struct strbuf *out, const char *s, size_t len)
 {
 	size_t run = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		if ((unsigned char)s[i] >= 0x20 && s[i] != 0x7f)
+		unsigned char c = (unsigned char)s[i];
+		size_t n;
+
+		if ((c >= 0x20 && c != 0x7f && c != 0xc2 && c != 0xe2) || !(n = control_len(s, i, len)))
 			continue;
 		strbuf_append(out, s + run, i - run);
 		strbuf_appendc(out, ' ');
+		i += n - 1;
+		run = i + 1;
+	}
+	strbuf_append(out, s + run, len - run);
+}
+
+/* CSS takes a value only as one plain token: a colour, a size, a font's
+ * name ("#f43f5e", "12px", "Helvetica Neue, Arial"). Without '(', ':', ';',
+ * quotes, backslashes, '/' or braces it can neither load anything (url(),
+ * image-set(), @import), add a property or rule, nor end the element or the
+ * attribute. */
+static int css_token(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!is_alpha(c) && !(c >= '0' && c <= '9') && c != ' ' && c != '#' && c != '.' &&
+		    c != ',' && c != '%' && c != '-')
+			return 0;
+	}
+	return 1;
+}
+
+/* Escape for a JSON string in a <script type="application/ld+json">: quote
+ * and backslash, controls, and '<', '>', '&', '\'' and U+2028/U+2029 as
+ * \uXXXX, so that nothing in it can end the script or its string. */
+static void append_json(struct strbuf *out, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t run = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[7] = { '\\', 'u', '0', '0', 0, 0, 0 };
+		size_t n = 6;
+
+		if (c == '"' || c == '\\') {
+			esc[1] = (char)c;
+			n = 2;
+		} else if (c < 0x20 || c == 0x7f || c == '<' || c == '>' || c == '&' || c == '\'') {
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+		} else if (control_len(s, i, len) == 3) {
+			memcpy(esc + 2, s[i + 2] == '\xa8' ? "2028" : "2029", 4);
+		} else {
+			continue;
+		}
+		strbuf_append(out, s + run, i - run);
+		strbuf_append(out, esc, n);
+		i += c == 0xe2 ? 2 : 0;
 		run = i + 1;
 	}
 	strbuf_append(out, s + run, len - run);
@@ -804,6 +1382,12 @@ static void append_value(const struct tpl *t, size_t i, struct url_scan *url, st
 {
 	switch (t->part) {
 	case TPL_HTML:
+		if (t->segs[i].comment_edge && (s[len - 1] == '-' || s[len - 1] == '!')) {
+			if (t->segs[i].place == PLACE_URL)
+				url_feed(url, "#", 1);
+			strbuf_appendc(out, '#');
+			break;
+		}
 		switch (t->segs[i].place) {
 		case PLACE_TEXT: append_html(out, s, len, 0); break;
 		case PLACE_ATTRIBUTE: append_html(out, s, len, 1); break;
@@ -813,7 +1397,18 @@ static void append_value(const struct tpl *t, size_t i, struct url_scan *url, st
 			else
 				strbuf_appendc(out, '#');
 			break;
-		case PLACE_BLOCKED: strbuf_appendc(out, '#'); break;
+		case PLACE_CSS:
+		case PLACE_CSS_ATTRIBUTE:
+			if (!css_token(s, len))
+				strbuf_appendc(out, '#');
+			else if (t->segs[i].place == PLACE_CSS)
+				strbuf_append(out, s, len); /* raw text: no references there */
+			else
+				append_html(out, s, len, 1);
+			break;
+		case PLACE_JSON: append_json(out, s, len); break;
+		case PLACE_BLOCKED:
+		case PLACE_HASH: strbuf_appendc(out, '#'); break;
 		}
 		break;
 	case TPL_HEADER: append_header(out, s, len); break;
@@ -860,6 +1455,10 @@ int tpl_render(const struct tpl *t, const struct tpl_values *v, struct strbuf *o
 		case SEG_UNSUBSCRIBE_URL: val = v->unsubscribe_url; break;
 		case SEG_POSTAL_ADDRESS: val = v->postal_address; break;
 		case SEG_CUSTOM: val = custom_value(v->custom, t->text + s->off, &len); break;
+		}
+		if (s->place == PLACE_HASH) {
+			strbuf_appendc(out, '#');
+			continue;
 		}
 		if (val && s->kind != SEG_CUSTOM)
 			len = strlen(val);

@@ -224,8 +224,9 @@ static const struct html_case code_attributes[] = {
 	{ "<body ONLOAD = {{first_name}}>", "alert(1)", 0, 0, "<body ONLOAD = #>" },
 	{ "<a {{custom.attr}}=\"{{first_name}}\">", "alert(1)", 0, "{\"attr\":\"onclick\"}",
 	  "<a onclick=\"#\">" },
+	/* In a tag's name a value is "#": it cannot end the name either. */
 	{ "<a{{custom.attr}}=\"{{first_name}}\">", "alert(1)", 0, "{\"attr\":\"/onclick\"}",
-	  "<a/onclick=\"#\">" },
+	  "<a#=\"#\">" },
 	{ "<a href{{custom.attr}}=\"{{first_name}}\">", JS, 0, 0, "<a href=\"#\">" },
 };
 
@@ -321,6 +322,191 @@ static const struct html_case unchanged[] = {
 	{ "<p>1 < 2 and {{first_name}}</p>", "3 > 2", 0, 0, "<p>1 < 2 and 3 &gt; 2</p>" },
 };
 
+#define XSS "1;alert(document.domain)//"
+
+/* Script, CSS and <meta>: a contact's value never runs. In script it is "#"
+ * (but in a JSON string of an ld+json block, escaped for it); in CSS only a
+ * plain token (a colour, a size, a font) is written; in <meta> nothing. */
+static const struct html_case code_contexts[] = {
+	{ "<script>var n={{last_name}};</script>", 0, XSS, 0, "<script>var n=#;</script>" },
+	{ "<script>var s=\"{{first_name}}\";</script>", "\";alert(1)//", 0, 0,
+	  "<script>var s=\"#\";</script>" },
+	{ "<SCRIPT>x='{{first_name}}'</SCRIPT>", "Ann", 0, 0, "<SCRIPT>x='#'</SCRIPT>" },
+	{ "<script src=\"{{first_name}}\"></script>", "https://evil.test/x.js", 0, 0,
+	  "<script src=\"#\"></script>" },
+	{ "<link rel=\"stylesheet\" href=\"{{first_name}}\">", "https://evil.test/x.css", 0, 0,
+	  "<link rel=\"stylesheet\" href=\"#\">" },
+	{ "<base href=\"{{first_name}}\">", "https://evil.test/", 0, 0, "<base href=\"#\">" },
+	{ "<embed src=\"{{first_name}}\">", "https://evil.test/x.swf", 0, 0, "<embed src=\"#\">" },
+	{ "<style>p{color:{{custom.css}}}</style>", 0, 0,
+	  "{\"css\":\"red;background:url(https://evil.test/x)\"}", "<style>p{color:#}</style>" },
+	{ "<style>p{color:{{first_name}}}</style>", "red}</style><script>alert(1)</script>", 0, 0,
+	  "<style>p{color:#}</style>" },
+	{ "<style>p{background:url({{first_name}})}</style>", "//evil.test/x.png", 0, 0,
+	  "<style>p{background:url(#)}</style>" },
+	{ "<style>@import {{first_name}};</style>", "'https://evil.test/x.css'", 0, 0,
+	  "<style>@import #;</style>" },
+	{ "<p style=\"background:url({{custom.x}})\">", 0, 0, "{\"x\":\"https://evil.test/a.png\"}",
+	  "<p style=\"background:url(#)\">" },
+	{ "<p style=\"color:{{first_name}}\">", "red;background-image:url(//evil.test)", 0, 0,
+	  "<p style=\"color:#\">" },
+	{ "<p style=\"width:{{first_name}}\">", "expression(alert(1))", 0, 0, "<p style=\"width:#\">" },
+	{ "<p style=color:{{first_name}}>", "red;x:\\75rl(//evil.test)", 0, 0, "<p style=color:#>" },
+	{ "<meta http-equiv=\"refresh\" content=\"0;url={{custom.x}}\">", 0, 0,
+	  "{\"x\":\"javascript:alert(1)\"}", "<meta http-equiv=\"refresh\" content=\"0;url=#\">" },
+	{ "<meta http-equiv=\"refresh\" content=\"0;url={{custom.x}}\">", 0, 0,
+	  "{\"x\":\"data:text/html,<script>alert(1)</script>\"}",
+	  "<meta http-equiv=\"refresh\" content=\"0;url=#\">" },
+	{ "<meta http-equiv=\"refresh\" content=\"0;url={{custom.x}}\">", 0, 0,
+	  "{\"x\":\"//evil.example\"}", "<meta http-equiv=\"refresh\" content=\"0;url=#\">" },
+	{ "<meta http-equiv=\"refresh\" content=\"{{first_name}}\">", "0;url=https://evil.test", 0,
+	  0, "<meta http-equiv=\"refresh\" content=\"#\">" },
+};
+
+/* JSON-LD (Gmail's markup): a value in one of its JSON strings is escaped
+ * for that string; anywhere else in it, or in any other script, "#". */
+static const struct html_case json_ld[] = {
+	{ "<script type=\"application/ld+json\">{\"name\":\"{{first_name}}\"}</script>",
+	  "\"}</script><script>alert(1)</script>", 0, 0,
+	  "<script type=\"application/ld+json\">{\"name\":\"\\\"}\\u003c/script\\u003e"
+	  "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e\"}</script>" },
+	{ "<script type=\"application/ld+json\">{\"name\":\"{{first_name}}\"}</script>",
+	  "A\\B\n'&\xe2\x80\xa8\x01", 0, 0,
+	  "<script type=\"application/ld+json\">{\"name\":\"A\\\\B\\u000a\\u0027\\u0026\\u2028"
+	  "\\u0001\"}</script>" },
+	{ "<script type=\"application/ld+json\">{\"n\":{{first_name}}}</script>", "1,\"x\":2", 0, 0,
+	  "<script type=\"application/ld+json\">{\"n\":#}</script>" },
+	{ "<script type=\"application/ld+json\">{\"a\":\"\\\"\",\"b\":{{first_name}}}</script>", "1",
+	  0, 0, "<script type=\"application/ld+json\">{\"a\":\"\\\"\",\"b\":#}</script>" },
+	{ "<script type=\"application/ld+json\">{\"a\":\"\\{{first_name}}\"}</script>", 0, 0, 0,
+	  "<script type=\"application/ld+json\">{\"a\":\"\\#\"}</script>" },
+	{ "<script type=\"text/javascript\">var a=\"{{first_name}}\"</script>", "Ann", 0, 0,
+	  "<script type=\"text/javascript\">var a=\"#\"</script>" },
+	{ "<script type type=\"application/ld+json\">var a=\"{{first_name}}\"</script>", "Ann", 0, 0,
+	  "<script type type=\"application/ld+json\">var a=\"#\"</script>" },
+	{ "<script type=\"{{custom.t}}\">var a=\"{{first_name}}\"</script>", "Ann", 0,
+	  "{\"t\":\"application/ld+json\"}",
+	  "<script type=\"application/ld+json\">var a=\"#\"</script>" },
+	{ "<script {{custom.t}} type=\"application/ld+json\">var a=\"{{first_name}}\"</script>", "Ann",
+	  0, "{\"t\":\"type\"}", "<script type type=\"application/ld+json\">var a=\"#\"</script>" },
+};
+
+/* The text of script and style ends at the matching end tag, any case, and
+ * nowhere else; title and textarea hold text, not tags: a '<' or a quote in
+ * them does not put the values after them elsewhere. */
+static const struct html_case raw_text[] = {
+	{ "<script>var s = '<a title=\"';</script><a href={{first_name}}>x</a>", JS, 0, 0,
+	  "<script>var s = '<a title=\"';</script><a href=#>x</a>" },
+	{ "<script>if (a<b) x = \"</scr\" + \"ipt>'\"; y = '<i title=\"';</script>"
+	  "<a href={{first_name}}>", JS, 0, 0,
+	  "<script>if (a<b) x = \"</scr\" + \"ipt>'\"; y = '<i title=\"';</script><a href=#>" },
+	{ "<style>p:before{content:\"<a title='\"}</style><a href=\"{{first_name}}\">", JS, 0, 0,
+	  "<style>p:before{content:\"<a title='\"}</style><a href=\"#\">" },
+	{ "<script>x=\"</scripty>\";var y={{first_name}}</script>", XSS, 0, 0,
+	  "<script>x=\"</scripty>\";var y=#</script>" },
+	{ "<script>x='<a title=\"';</SCRIPT\n><a href={{first_name}}>", JS, 0, 0,
+	  "<script>x='<a title=\"';</SCRIPT\n><a href=#>" },
+	/* "<!--" then "<script>" hides the next "</script>" */
+	{ "<script><!-- <script> </script> var n={{first_name}}; --></script><p>{{last_name}}</p>",
+	  XSS, "<b>", 0,
+	  "<script><!-- <script> </script> var n=#; --></script><p>&lt;b&gt;</p>" },
+	{ "<title>Sale <a href=\"x</title><a href=\"{{first_name}}\">", JS, 0, 0,
+	  "<title>Sale <a href=\"x</title><a href=\"#\">" },
+	{ "<textarea><p title=\"</textarea><a href={{first_name}}>\"></textarea>", JS, 0, 0,
+	  "<textarea><p title=\"</textarea><a href=#>\"></textarea>" },
+	/* A value (even empty) cannot finish an end tag the template began. */
+	{ "<title></tit{{first_name}}le>{{last_name}}</title>", NULL, "<b>", 0,
+	  "<title></tit#le>&lt;b&gt;</title>" },
+	{ "<script></scr{{first_name}}ipt>{{last_name}}", NULL, XSS, 0,
+	  "<script></scr#ipt>#" },
+	{ "<scr{{first_name}}ipt>{{last_name}}", NULL, "<b>", 0, "<scr#ipt>&lt;b&gt;" },
+};
+
+/* Elements the readers disagree on (noscript, xmp, iframe, noembed,
+ * noframes, and script or style in SVG): a value in them is "#", and where
+ * one reader ends them and another does not, every value after is "#". */
+static const struct html_case ambiguous[] = {
+	{ "<noscript><p title=\"</noscript><a href={{first_name}}>\"></noscript>", JS, 0, 0,
+	  "<noscript><p title=\"</noscript><a href=#>\"></noscript>" },
+	{ "<noscript><a href=\"{{first_name}}\">x</a></noscript>", "https://shop.test/", 0, 0,
+	  "<noscript><a href=\"#\">x</a></noscript>" },
+	{ "<xmp><a title=\"</xmp><a href={{first_name}}>\">", JS, 0, 0,
+	  "<xmp><a title=\"</xmp><a href=#>\">" },
+	{ "<iframe><a title=\"</iframe><a href={{first_name}}>\">", JS, 0, 0,
+	  "<iframe><a title=\"</iframe><a href=#>\">" },
+	{ "<noembed><a title=\"</noembed><a href={{first_name}}>\">", JS, 0, 0,
+	  "<noembed><a title=\"</noembed><a href=#>\">" },
+	{ "<noscript><xmp></noscript><a title=\"</xmp><a href={{first_name}}>\">", JS, 0, 0,
+	  "<noscript><xmp></noscript><a title=\"</xmp><a href=#>\">" },
+	{ "<svg><style><a title=\"</style><a href={{first_name}}>\"></style></svg>", JS, 0, 0,
+	  "<svg><style><a title=\"</style><a href=#>\"></style></svg>" },
+	{ "<svg><title>{{first_name}}</title></svg><p>{{last_name}}</p>", "Ann", "Bo", 0,
+	  "<svg><title>#</title></svg><p>Bo</p>" },
+	{ "<svg><![CDATA[ > <a title=\" ]]><a href={{first_name}}> \">", JS, 0, 0,
+	  "<svg><![CDATA[ > <a title=\" ]]><a href=#> \">" },
+};
+
+/* Comments: Outlook reads the tags in them, so we follow those; where a
+ * comment ends for a browser while we read a tag, the readers part. */
+static const struct html_case comments[] = {
+	{ "<!-- <a href=\"{{first_name}}>old</a> --><a href=\"{{last_name}}\">x</a>",
+	  "https://ok.test/", JS, 0,
+	  "<!-- <a href=\"https://ok.test/>old</a> --><a href=\"#\">x</a>" },
+	{ "<!-- <a title=\"{{first_name}}><a href={{last_name}}>\"> -->", "--", JS, 0,
+	  "<!-- <a title=\"#><a href=javascript:alert(1)>\"> -->" },
+};
+
+/* Templates that worked keep rendering as they did. */
+static const struct html_case code_unchanged[] = {
+	{ "<style>\nbody { margin:0; padding:0; width:100%; }\n@media (max-width:620px) {\n"
+	  "  .px { padding-left:20px !important; }\n}\n</style><p>Hi {{first_name|there}}</p>",
+	  "Ann & Bob", 0, 0,
+	  "<style>\nbody { margin:0; padding:0; width:100%; }\n@media (max-width:620px) {\n"
+	  "  .px { padding-left:20px !important; }\n}\n</style><p>Hi Ann &amp; Bob</p>" },
+	{ "<td style=\"color:#f43f5e\">{{first_name}}</td>", "Ann", 0, 0,
+	  "<td style=\"color:#f43f5e\">Ann</td>" },
+	{ "<script>var a = 1 < 2;</script><p>Hi {{first_name}}</p>", "<i>", 0, 0,
+	  "<script>var a = 1 < 2;</script><p>Hi &lt;i&gt;</p>" },
+	{ "<script>x()</script>{{first_name}}", "Ann", 0, 0, "<script>x()</script>Ann" },
+	{ "<title>{{first_name}}</title>", "Ann", 0, 0, "<title>Ann</title>" },
+	{ "<title>{{first_name}}</title>", "</title><script>alert(1)</script>", 0, 0,
+	  "<title>&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;</title>" },
+	{ "<textarea>{{first_name}}</textarea>", "a < b", 0, 0, "<textarea>a &lt; b</textarea>" },
+	{ "<p style=\"color:{{first_name}};font-size:{{last_name}}\">", "#f43f5e", "14px", 0,
+	  "<p style=\"color:#f43f5e;font-size:14px\">" },
+	{ "<p style=\"font-family:{{first_name}}\">", "Helvetica Neue, Arial, sans-serif", 0, 0,
+	  "<p style=\"font-family:Helvetica&#32;Neue,&#32;Arial,&#32;sans-serif\">" },
+	{ "<style>p{font-family:{{first_name}};width:{{last_name}}}</style>", "Helvetica Neue",
+	  "50%", 0, "<style>p{font-family:Helvetica Neue;width:50%}</style>" },
+	{ "<style>p{color:{{first_name|#333}}}</style>", 0, 0, 0, "<style>p{color:#333}</style>" },
+	{ "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><p>{{first_name}}</p>",
+	  "Ann", 0, 0,
+	  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><p>Ann</p>" },
+	{ "<svg width=\"10\"><title>Logo</title></svg><a href=\"{{first_name}}\">", "https://shop.test/",
+	  0, 0, "<svg width=\"10\"><title>Logo</title></svg><a href=\"https://shop.test/\">" },
+	{ "<img src=\"{{first_name}}\">", "https://cdn.test/a.png", 0, 0,
+	  "<img src=\"https://cdn.test/a.png\">" },
+	{ "<script type=' Application/LD+JSON '>{\"@type\":\"Order\",\"orderNumber\":\"{{first_name}}\"}"
+	  "</script>", "A-1001", 0, 0,
+	  "<script type=' Application/LD+JSON '>{\"@type\":\"Order\",\"orderNumber\":\"A-1001\"}"
+	  "</script>" },
+	{ "<script><!-- a --></script><p>{{first_name}}</p>", "<b>", 0, 0,
+	  "<script><!-- a --></script><p>&lt;b&gt;</p>" },
+	{ "<noscript>x</noscript><p>{{first_name}}</p>", "<b>", 0, 0,
+	  "<noscript>x</noscript><p>&lt;b&gt;</p>" },
+	{ "<svg/><style>p{color:{{first_name}}}</style>", "red", 0, 0,
+	  "<svg/><style>p{color:red}</style>" },
+	{ "<!-- <a title=\"{{first_name}}><a href={{last_name}}>\"> -->", "a-b", "x", 0,
+	  "<!-- <a title=\"a-b><a href=x>\"> -->" },
+	{ "<!--[if mso]><v:roundrect href=\"{{first_name}}\" fillcolor=\"#f43f5e\"><![endif]-->"
+	  "<p>{{last_name}}</p>", "https://shop.test/", "<b>", 0,
+	  "<!--[if mso]><v:roundrect href=\"https://shop.test/\" fillcolor=\"#f43f5e\"><![endif]-->"
+	  "<p>&lt;b&gt;</p>" },
+	{ "<!--[if mso]><style>td{color:{{first_name}}}</style><![endif]--><p>{{last_name}}</p>",
+	  "#f43f5e", "Ann", 0,
+	  "<!--[if mso]><style>td{color:#f43f5e}</style><![endif]--><p>Ann</p>" },
+};
+
 START_TEST(spaced_equals_are_links)
 {
 	expect_case(&spaced_equals[_i]);
@@ -360,6 +546,73 @@ END_TEST
 START_TEST(legitimate_links_render_unchanged)
 {
 	expect_case(&unchanged[_i]);
+}
+END_TEST
+
+START_TEST(code_contexts_take_no_code)
+{
+	expect_case(&code_contexts[_i]);
+}
+END_TEST
+
+START_TEST(json_ld_strings_are_escaped)
+{
+	expect_case(&json_ld[_i]);
+}
+END_TEST
+
+START_TEST(raw_text_ends_where_browsers_end_it)
+{
+	expect_case(&raw_text[_i]);
+}
+END_TEST
+
+START_TEST(ambiguous_elements_take_no_values)
+{
+	expect_case(&ambiguous[_i]);
+}
+END_TEST
+
+START_TEST(comment_ends_are_followed)
+{
+	expect_case(&comments[_i]);
+}
+END_TEST
+
+START_TEST(legitimate_css_script_title_unchanged)
+{
+	expect_case(&code_unchanged[_i]);
+}
+END_TEST
+
+START_TEST(subjects_refuse_unicode_line_breaks)
+{
+	struct tpl_values v = { 0 };
+
+	/* U+0085 (NEL) and the other C1 controls, U+2028, U+2029 */
+	expect_error("Hi\xc2\x85there", TPL_HEADER, 1, 3, "one line without control characters");
+	expect_error("Sale \xe2\x80\xa8now", TPL_HEADER, 1, 6, "one line");
+	expect_error("Sale \xe2\x80\xa9", TPL_HEADER, 1, 6, "one line");
+	expect_error("\xc3\xa9t\xc3\xa9 \xc2\x9b", TPL_HEADER, 1, 5, "one line");
+	expect_error("{{first_name|a\xe2\x80\xa8}}", TPL_HEADER, 1, 15, "one line");
+	/* Not controls: no-break space, em dash, euro sign, emoji */
+	expect("\xc2\xa0\xe2\x80\x94\xe2\x82\xac\xf0\x9f\x8e\x89 {{first_name}}", TPL_HEADER, &v,
+	       "\xc2\xa0\xe2\x80\x94\xe2\x82\xac\xf0\x9f\x8e\x89 ");
+	/* The HTML and text parts may hold them. */
+	expect("a\xe2\x80\xa8" "b", TPL_TEXT, &v, "a\xe2\x80\xa8" "b");
+}
+END_TEST
+
+START_TEST(subject_values_stay_on_one_line)
+{
+	struct tpl_values v = { .first_name = "Ann\xe2\x80\xa8" "Bcc: x\xc2\x85y\xe2\x80\xa9z\xc2\x9b!",
+				.last_name = "Zo\xc3\xab \xe2\x80\x94 \xe2\x82\xac" "5\xc2\xa0\xc2\x80" };
+
+	expect("Hi {{first_name}}", TPL_HEADER, &v, "Hi Ann Bcc: x y z !");
+	expect("{{last_name}}", TPL_HEADER, &v, "Zo\xc3\xab \xe2\x80\x94 \xe2\x82\xac" "5\xc2\xa0 ");
+	/* cut short, a sequence is left as it is */
+	v.first_name = "a\xe2\x80";
+	expect("{{first_name}}", TPL_HEADER, &v, "a\xe2\x80");
 }
 END_TEST
 
@@ -504,7 +757,15 @@ Suite *template_suite(void)
 	LOOP(url_position_decides_the_check, url_positions);
 	LOOP(values_cannot_reshape_markup, markup);
 	LOOP(legitimate_links_render_unchanged, unchanged);
+	LOOP(code_contexts_take_no_code, code_contexts);
+	LOOP(json_ld_strings_are_escaped, json_ld);
+	LOOP(raw_text_ends_where_browsers_end_it, raw_text);
+	LOOP(ambiguous_elements_take_no_values, ambiguous);
+	LOOP(comment_ends_are_followed, comments);
+	LOOP(legitimate_css_script_title_unchanged, code_unchanged);
 #undef LOOP
+	tcase_add_test(tc, subjects_refuse_unicode_line_breaks);
+	tcase_add_test(tc, subject_values_stay_on_one_line);
 	tcase_add_test(tc, errors_name_line_and_column);
 	tcase_add_test(tc, message_error_detail_names_the_part);
 	tcase_add_test(tc, message_derives_text_from_html);
