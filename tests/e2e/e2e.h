@@ -95,5 +95,6 @@ Suite *security_suite(void);
 Suite *login_guard_suite(void);
 Suite *logs_suite(void);
 Suite *services_suite(void);
+Suite *concurrency_suite(void);
 
 #endif
