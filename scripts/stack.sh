@@ -33,7 +33,6 @@ PGSOCK=$STATE/pgsock
 SOCK=$STATE/sock
 LOG=$STATE/log
 PIDS=$STATE/pid
-WORKERS=${FLOWSEND_WORKERS:-4}
 # One nginx worker serves a 2-core host best: the cores are needed by the
 # responders, PostgreSQL and Redis. Larger hosts get one per core.
 if (($(nproc) <= 2)); then NGINX_WORKERS=${FLOWSEND_NGINX_WORKERS:-1}; else NGINX_WORKERS=${FLOWSEND_NGINX_WORKERS:-auto}; fi
@@ -97,7 +96,7 @@ start_postgres() {
 listen_addresses = ''
 port = $PG_PORT
 unix_socket_directories = '$PGSOCK'
-max_connections = 400
+max_connections = ${FLOWSEND_PG_MAX_CONNECTIONS:-400}
 shared_buffers = ${buffers_mb}MB
 max_wal_size = 4GB
 min_wal_size = 1GB
@@ -171,8 +170,33 @@ responder_bin() {
 	if [[ -x $BIN/fs-$1 ]]; then echo "$BIN/fs-$1"; else echo "$ROOT/build/bench/fs-$1"; fi
 }
 
+# Workers per responder (FLOWSEND_WORKERS overrides). A worker serves one
+# request at a time and spends most of it waiting on PostgreSQL (a write
+# waits for its commit's WAL flush), so 2 x cores + 2 keep the cores busy
+# while others wait: 6 on 2 cores. Each worker holds up to two PostgreSQL
+# connections (tenant and system roles; a contacts worker a third for an
+# import's second shard): the default is capped so that every responder's
+# workers, the batch workers (one per core) and 20 spare (psql, migrations,
+# reserved) fit in the server's max_connections.
+size_workers() {
+	if [[ -n ${FLOWSEND_WORKERS:-} ]]; then
+		WORKERS=$FLOWSEND_WORKERS
+		return
+	fi
+	local cores max_conn nresp cap
+	cores=$(nproc)
+	WORKERS=$((2 * cores + 2))
+	max_conn=$(as_pg psql -X -At -h "$PGSOCK" -p "$PG_PORT" -U "$(pg_super)" -d postgres \
+		-c 'SHOW max_connections' 2>/dev/null) || max_conn=100
+	nresp=$(responders | wc -l)
+	cap=$(((max_conn - 20 - cores) / (2 * nresp + 1)))
+	((cap >= 2)) || cap=2
+	((WORKERS <= cap)) || WORKERS=$cap
+}
+
 start_responders() {
 	mkdir -p "$SOCK"
+	size_workers
 	chmod 755 "$SOCK"
 	local name started=0
 	for name in $(responders); do
