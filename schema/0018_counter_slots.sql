@@ -91,29 +91,55 @@ BEGIN
 END
 $$;
 
+-- The insert trigger now does all of an insert's counting in one call (the
+-- tag and field counts of 0006/0010 were a second statement trigger) with
+-- the slot taken once. The tenant's existence is held by a shared advisory
+-- lock, (slot key, -1), instead of FOR KEY SHARE on its users row: every
+-- create of a tenant locked that one row, which under concurrent creates
+-- meant a new multixact, a WAL record and its buffer's lock each time. User
+-- deletion takes the same lock exclusively (flowsend_user_deleting below), so
+-- it still waits for inserts in flight and sees their contacts, and an insert
+-- that comes later waits for it and then finds no user.
 CREATE OR REPLACE FUNCTION flowsend_contacts_inserted() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
 AS $$
 DECLARE
     tenants uuid[];
     counts  bigint[];
+    slots   integer[];
     total   bigint;
 BEGIN
-    SELECT array_agg(user_id ORDER BY user_id), array_agg(n ORDER BY user_id), sum(n)
-      INTO tenants, counts, total
-      FROM (SELECT user_id, count(*) AS n FROM new_rows GROUP BY user_id) t;
+    SELECT array_agg(user_id ORDER BY user_id), array_agg(n ORDER BY user_id),
+           array_agg(slot ORDER BY user_id), sum(n)
+      INTO tenants, counts, slots, total
+      FROM (SELECT user_id, count(*) AS n, public.flowsend_counter_slot(user_id) AS slot
+              FROM new_rows GROUP BY user_id) t;
     IF total IS NULL THEN
         RETURN NULL;
     END IF;
-    IF (SELECT count(*) FROM (SELECT 1 FROM public.users WHERE id = ANY (tenants)
-                              ORDER BY id FOR KEY SHARE) held) <> cardinality(tenants) THEN
+    PERFORM pg_advisory_xact_lock_shared(public.flowsend_counter_slot_key(t), -1)
+       FROM unnest(tenants) AS t ORDER BY t;
+    -- A statement of its own, so its snapshot follows the lock.
+    IF (SELECT count(*) FROM public.users WHERE id = ANY (tenants)) <> cardinality(tenants) THEN
         RAISE EXCEPTION 'insert on table "contacts" violates foreign key constraint "contacts_user_id_fkey"'
             USING ERRCODE = 'foreign_key_violation',
                   DETAIL = 'A contact''s user_id is not a user.';
     END IF;
     INSERT INTO public.tenant_counters AS c (user_id, slot, contacts)
-    SELECT t, public.flowsend_counter_slot(t), n FROM unnest(tenants, counts) AS x(t, n) ORDER BY 1, 2
+    SELECT * FROM unnest(tenants, slots, counts)
     ON CONFLICT (user_id, slot) DO UPDATE SET contacts = c.contacts + EXCLUDED.contacts;
+    INSERT INTO public.tag_counts AS t (user_id, tag, slot, contacts)
+    SELECT n.user_id, tag, s.slot, count(*)
+      FROM new_rows n JOIN unnest(tenants, slots) AS s(user_id, slot) USING (user_id),
+           unnest(n.tags) AS tag
+     GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (user_id, tag, slot) DO UPDATE SET contacts = t.contacts + EXCLUDED.contacts;
+    INSERT INTO public.field_counts AS f (user_id, field, slot, contacts)
+    SELECT n.user_id, field, s.slot, count(*)
+      FROM new_rows n JOIN unnest(tenants, slots) AS s(user_id, slot) USING (user_id),
+           jsonb_object_keys(n.custom_fields) AS field
+     GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (user_id, field, slot) DO UPDATE SET contacts = f.contacts + EXCLUDED.contacts;
     IF total <= 1000 THEN
         INSERT INTO public.contact_search (contact_id, user_id, doc)
         SELECT id, user_id, public.flowsend_contact_search_text(email, first_name, last_name)
@@ -126,6 +152,20 @@ BEGIN
           FROM new_rows GROUP BY user_id;
     END IF;
     RETURN NULL;
+END
+$$;
+DROP TRIGGER contacts_tag_counts_inserted ON contacts;
+DROP FUNCTION flowsend_tag_counts_inserted();
+
+-- As in 0011, and the tenant's existence lock taken exclusively first.
+CREATE OR REPLACE FUNCTION flowsend_user_deleting() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+AS $$
+BEGIN
+    PERFORM 1 FROM public.users WHERE id = OLD.id FOR UPDATE;
+    PERFORM pg_advisory_xact_lock(public.flowsend_counter_slot_key(OLD.id), -1);
+    DELETE FROM public.contacts WHERE user_id = OLD.id;
+    RETURN OLD;
 END
 $$;
 
@@ -142,31 +182,6 @@ BEGIN
      WHERE EXISTS (SELECT 1 FROM public.users u WHERE u.id = d.user_id)
      ORDER BY 1, 2
     ON CONFLICT (user_id, slot) DO UPDATE SET contacts = c.contacts + EXCLUDED.contacts;
-    RETURN NULL;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION flowsend_tag_counts_inserted() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
-AS $$
-DECLARE
-    tenants uuid[];
-    slots   integer[];
-BEGIN
-    SELECT array_agg(user_id), array_agg(public.flowsend_counter_slot(user_id))
-      INTO tenants, slots FROM (SELECT DISTINCT user_id FROM new_rows) t;
-    INSERT INTO public.tag_counts AS t (user_id, tag, slot, contacts)
-    SELECT n.user_id, tag, s.slot, count(*)
-      FROM new_rows n JOIN unnest(tenants, slots) AS s(user_id, slot) USING (user_id),
-           unnest(n.tags) AS tag
-     GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (user_id, tag, slot) DO UPDATE SET contacts = t.contacts + EXCLUDED.contacts;
-    INSERT INTO public.field_counts AS f (user_id, field, slot, contacts)
-    SELECT n.user_id, field, s.slot, count(*)
-      FROM new_rows n JOIN unnest(tenants, slots) AS s(user_id, slot) USING (user_id),
-           jsonb_object_keys(n.custom_fields) AS field
-     GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (user_id, field, slot) DO UPDATE SET contacts = f.contacts + EXCLUDED.contacts;
     RETURN NULL;
 END
 $$;
