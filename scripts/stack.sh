@@ -171,28 +171,36 @@ responder_bin() {
 }
 
 # Workers per responder (FLOWSEND_WORKERS overrides). A worker serves one
-# request at a time and spends most of it waiting on PostgreSQL (a write
-# waits for its commit's WAL flush), so 2 x cores + 2 keep the cores busy
-# while others wait: 6 on 2 cores. Each worker holds up to two PostgreSQL
-# connections (tenant and system roles; a contacts worker a third for an
-# import's second shard): the default is capped so that every responder's
-# workers, the batch workers (one per core) and 20 spare (psql, migrations,
-# reserved) fit in the server's max_connections.
+# request at a time and spends most of it waiting on PostgreSQL, so 2 x cores
+# + 2 keep the cores busy while others wait: 6 on 2 cores. The contacts
+# responder takes the tenants' writes (creates from forms, platforms and
+# integrations, edits, imports), and with durable commits its throughput is
+# how many commits share a WAL flush, i.e. its workers: at least 16 there
+# (FLOWSEND_WRITE_WORKERS overrides; measured on 2 cores with fsync on, 6
+# workers gave 600 creates/s, 16 gave 1,000). Each worker holds up to two
+# PostgreSQL connections (tenant and system roles; a contacts worker a third
+# for an import's second shard): both defaults are capped so that every
+# responder's workers, the batch workers (one per core) and 20 spare (psql,
+# migrations, reserved) fit in the server's max_connections.
 size_workers() {
-	if [[ -n ${FLOWSEND_WORKERS:-} ]]; then
-		WORKERS=$FLOWSEND_WORKERS
-		return
-	fi
-	local cores max_conn nresp cap
+	local cores max_conn nresp budget
 	cores=$(nproc)
-	WORKERS=$((2 * cores + 2))
+	WORKERS=${FLOWSEND_WORKERS:-$((2 * cores + 2))}
+	WRITE_WORKERS=${FLOWSEND_WRITE_WORKERS:-${FLOWSEND_WORKERS:-$((2 * cores + 2 > 16 ? 2 * cores + 2 : 16))}}
 	max_conn=$(as_pg psql -X -At -h "$PGSOCK" -p "$PG_PORT" -U "$(pg_super)" -d postgres \
 		-c 'SHOW max_connections' 2>/dev/null) || max_conn=100
 	nresp=$(responders | wc -l)
-	cap=$(((max_conn - 20 - cores) / (2 * nresp + 1)))
-	((cap >= 2)) || cap=2
-	((WORKERS <= cap)) || WORKERS=$cap
+	budget=$((max_conn - 20 - cores))
+	while ((WORKERS > 2 || WRITE_WORKERS > 2)) &&
+		((2 * (nresp - 1) * WORKERS + 3 * WRITE_WORKERS > budget)); do
+		if ((WRITE_WORKERS > WORKERS)); then WRITE_WORKERS=$((WRITE_WORKERS - 1)); else
+			[[ -n ${FLOWSEND_WORKERS:-} ]] && break
+			WORKERS=$((WORKERS - 1)); WRITE_WORKERS=$((WRITE_WORKERS > WORKERS ? WRITE_WORKERS : WORKERS))
+		fi
+	done
 }
+
+workers_for() { if [[ $1 == contacts ]]; then echo "$WRITE_WORKERS"; else echo "$WORKERS"; fi; }
 
 start_responders() {
 	mkdir -p "$SOCK"
@@ -202,7 +210,7 @@ start_responders() {
 	for name in $(responders); do
 		if alive "$PIDS/fs-$name.pid"; then continue; fi
 		[[ -x $(responder_bin "$name") ]] || { echo "missing $BIN/fs-$name: run make" >&2; exit 1; }
-		setsid "$(responder_bin "$name")" --socket "$SOCK/$name.sock" --workers "$WORKERS" \
+		setsid "$(responder_bin "$name")" --socket "$SOCK/$name.sock" --workers "$(workers_for "$name")" \
 			>>"$LOG/fs-$name.log" 2>&1 </dev/null &
 		echo $! >"$PIDS/fs-$name.pid"
 		started=$((started + 1))
@@ -211,7 +219,7 @@ start_responders() {
 		for _ in $(seq 100); do [[ -S $SOCK/$name.sock ]] && break; sleep 0.05; done
 		[[ -S $SOCK/$name.sock ]] || { echo "fs-$name did not start; see $LOG/fs-$name.log" >&2; exit 1; }
 	done
-	say responders "$(responders | wc -l) running, $WORKERS workers each ($started started now)"
+	say responders "$(responders | wc -l) running, $WORKERS workers each, $WRITE_WORKERS for contacts ($started started now)"
 }
 
 start_batch() {
