@@ -174,21 +174,32 @@ responder_bin() {
 # request at a time and spends most of it waiting on PostgreSQL, so 2 x cores
 # + 2 keep the cores busy while others wait: 6 on 2 cores. The contacts
 # responder takes the tenants' writes (creates from forms, platforms and
-# integrations, edits, imports), and with durable commits its throughput is
-# how many commits share a WAL flush, i.e. its workers: at least 16 there
-# (FLOWSEND_WRITE_WORKERS overrides; measured on 2 cores with fsync on, 6
-# workers gave 600 creates/s, 16 gave 1,000). Each worker holds up to two
-# PostgreSQL connections (tenant and system roles; a contacts worker a third
-# for an import's second shard): both defaults are capped so that every
-# responder's workers, the batch workers (one per core) and 20 spare (psql,
-# migrations, reserved) fit in the server's max_connections.
+# integrations, edits, imports): with durable commits (synchronous_commit on,
+# as under make run) each create waits for a WAL flush and its throughput is
+# how many commits share one, i.e. its workers, so it gets at least 16 there
+# (2 cores, fsync on: 6 workers 600 creates/s, 16 workers 1,000). Without
+# (the test and bench clusters) nothing waits on the disk and extra workers
+# only contend for the cores and PostgreSQL's lock manager (6: 1,330/s, 16:
+# 840/s), so it gets the same as the others. FLOWSEND_WRITE_WORKERS
+# overrides. Each worker holds up to two PostgreSQL connections (tenant and
+# system roles; a contacts worker a third for an import's second shard):
+# both defaults are capped so that every responder's workers, the batch
+# workers (one per core) and 20 spare (psql, migrations, reserved) fit in the
+# server's max_connections.
 size_workers() {
-	local cores max_conn nresp budget
+	local cores settings max_conn durable nresp budget
 	cores=$(nproc)
+	settings=$(as_pg psql -X -At -F ' ' -h "$PGSOCK" -p "$PG_PORT" -U "$(pg_super)" -d postgres \
+		-c "SELECT current_setting('max_connections'), current_setting('synchronous_commit') <> 'off'
+		    AND current_setting('fsync') = 'on'" 2>/dev/null) || settings="100 t"
+	read -r max_conn durable <<<"$settings"
 	WORKERS=${FLOWSEND_WORKERS:-$((2 * cores + 2))}
-	WRITE_WORKERS=${FLOWSEND_WRITE_WORKERS:-${FLOWSEND_WORKERS:-$((2 * cores + 2 > 16 ? 2 * cores + 2 : 16))}}
-	max_conn=$(as_pg psql -X -At -h "$PGSOCK" -p "$PG_PORT" -U "$(pg_super)" -d postgres \
-		-c 'SHOW max_connections' 2>/dev/null) || max_conn=100
+	if [[ $durable == t ]]; then
+		WRITE_WORKERS=$((WORKERS > 16 ? WORKERS : 16))
+	else
+		WRITE_WORKERS=$WORKERS
+	fi
+	WRITE_WORKERS=${FLOWSEND_WRITE_WORKERS:-${FLOWSEND_WORKERS:-$WRITE_WORKERS}}
 	nresp=$(responders | wc -l)
 	budget=$((max_conn - 20 - cores))
 	while ((WORKERS > 2 || WRITE_WORKERS > 2)) &&
