@@ -22,8 +22,8 @@
 -- The same slot locks bound the plan's contact limit: see
 -- flowsend_contacts_room below for why it stays exact.
 
--- 32 slots: more than the contacts responder's workers on any machine this
--- runs on (2 x cores + 2; see scripts/stack.sh), and the limit's margin.
+-- 32 slots: more than the contacts responder's workers (at most about 20 with
+-- 400 connections; see scripts/stack.sh), and the limit's margin.
 CREATE FUNCTION flowsend_counter_slots() RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT 32';
 
