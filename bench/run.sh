@@ -67,6 +67,13 @@ read -r me_jwt_rps me_jwt_p99 < <(measure "$base/api/v1/auth/me" -H "Authorizati
 printf '%-34s %12s %10s\n' "GET /api/v1/auth/me (JWT)" "$me_jwt_rps" "$me_jwt_p99"
 read -r me_key_rps me_key_p99 < <(measure "$base/api/v1/auth/me" -H "X-API-Key: $key")
 printf '%-34s %12s %10s\n' "GET /api/v1/auth/me (API key)" "$me_key_rps" "$me_key_p99"
+# Creates into one Enterprise tenant, a new address each (bench/post_contacts.lua).
+psql_owner -c "UPDATE users SET plan = 'enterprise' WHERE email = '$email'"
+sleep 1
+read -r post_rps post_p99 < <(BENCH_TOKEN=$access measure "$base/api/v1/contacts" -s bench/post_contacts.lua)
+printf '%-34s %12s %10s\n' "POST /api/v1/contacts (JWT)" "$post_rps" "$post_p99"
+python3 -c "import sys; p, m = float(sys.argv[1]), float(sys.argv[2]); print(f'POST /contacts / GET /auth/me = {p / m:.2f}')" \
+	"$post_rps" "$me_jwt_rps"
 
 # Rendering is CPU only: one core, a compiled 20 KB template, 5 variables.
 read -r render_rate render_size render_out < <(build/bench/render 200000)

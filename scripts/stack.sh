@@ -33,7 +33,6 @@ PGSOCK=$STATE/pgsock
 SOCK=$STATE/sock
 LOG=$STATE/log
 PIDS=$STATE/pid
-WORKERS=${FLOWSEND_WORKERS:-4}
 # One nginx worker serves a 2-core host best: the cores are needed by the
 # responders, PostgreSQL and Redis. Larger hosts get one per core.
 if (($(nproc) <= 2)); then NGINX_WORKERS=${FLOWSEND_NGINX_WORKERS:-1}; else NGINX_WORKERS=${FLOWSEND_NGINX_WORKERS:-auto}; fi
@@ -99,7 +98,7 @@ start_postgres() {
 listen_addresses = ''
 port = $PG_PORT
 unix_socket_directories = '$PGSOCK'
-max_connections = 400
+max_connections = ${FLOWSEND_PG_MAX_CONNECTIONS:-400}
 shared_buffers = ${buffers_mb}MB
 max_wal_size = 4GB
 min_wal_size = 1GB
@@ -173,14 +172,58 @@ responder_bin() {
 	if [[ -x $BIN/fs-$1 ]]; then echo "$BIN/fs-$1"; else echo "$ROOT/build/bench/fs-$1"; fi
 }
 
+# Workers per responder (FLOWSEND_WORKERS overrides). A worker serves one
+# request at a time and spends most of it waiting on PostgreSQL, so 2 x cores
+# + 2 keep the cores busy while others wait: 6 on 2 cores. The contacts
+# responder takes the tenants' writes (creates from forms, platforms and
+# integrations, edits, imports): with durable commits (synchronous_commit on,
+# as under make run) each create waits for a WAL flush and its throughput is
+# how many commits share one, i.e. its workers, so it gets at least 16 there
+# (2 cores, fsync on: 6 workers 600 creates/s, 16 workers 1,000). Without
+# (the test and bench clusters) nothing waits on the disk and extra workers
+# only contend for the cores and PostgreSQL's lock manager (6: 1,330/s, 16:
+# 840/s), so it gets the same as the others. FLOWSEND_WRITE_WORKERS
+# overrides. Each worker holds up to two PostgreSQL connections (tenant and
+# system roles; a contacts worker a third for an import's second shard):
+# both defaults are capped so that every responder's workers, the batch
+# workers (one per core) and 20 spare (psql, migrations, reserved) fit in the
+# server's max_connections.
+size_workers() {
+	local cores settings max_conn durable nresp budget
+	cores=$(nproc)
+	settings=$(as_pg psql -X -At -F ' ' -h "$PGSOCK" -p "$PG_PORT" -U "$(pg_super)" -d postgres \
+		-c "SELECT current_setting('max_connections'), current_setting('synchronous_commit') <> 'off'
+		    AND current_setting('fsync') = 'on'" 2>/dev/null) || settings="100 t"
+	read -r max_conn durable <<<"$settings"
+	WORKERS=${FLOWSEND_WORKERS:-$((2 * cores + 2))}
+	if [[ $durable == t ]]; then
+		WRITE_WORKERS=$((WORKERS > 16 ? WORKERS : 16))
+	else
+		WRITE_WORKERS=$WORKERS
+	fi
+	WRITE_WORKERS=${FLOWSEND_WRITE_WORKERS:-${FLOWSEND_WORKERS:-$WRITE_WORKERS}}
+	nresp=$(responders | wc -l)
+	budget=$((max_conn - 20 - cores))
+	while ((WORKERS > 2 || WRITE_WORKERS > 2)) &&
+		((2 * (nresp - 1) * WORKERS + 3 * WRITE_WORKERS > budget)); do
+		if ((WRITE_WORKERS > WORKERS)); then WRITE_WORKERS=$((WRITE_WORKERS - 1)); else
+			[[ -n ${FLOWSEND_WORKERS:-} ]] && break
+			WORKERS=$((WORKERS - 1)); WRITE_WORKERS=$((WRITE_WORKERS > WORKERS ? WRITE_WORKERS : WORKERS))
+		fi
+	done
+}
+
+workers_for() { if [[ $1 == contacts ]]; then echo "$WRITE_WORKERS"; else echo "$WORKERS"; fi; }
+
 start_responders() {
 	mkdir -p "$SOCK"
+	size_workers
 	chmod 755 "$SOCK"
 	local name started=0
 	for name in $(responders); do
 		if alive "$PIDS/fs-$name.pid"; then continue; fi
 		[[ -x $(responder_bin "$name") ]] || { echo "missing $BIN/fs-$name: run make" >&2; exit 1; }
-		setsid "$(responder_bin "$name")" --socket "$SOCK/$name.sock" --workers "$WORKERS" \
+		setsid "$(responder_bin "$name")" --socket "$SOCK/$name.sock" --workers "$(workers_for "$name")" \
 			>>"$LOG/fs-$name.log" 2>&1 </dev/null &
 		echo $! >"$PIDS/fs-$name.pid"
 		started=$((started + 1))
@@ -189,7 +232,7 @@ start_responders() {
 		for _ in $(seq 100); do [[ -S $SOCK/$name.sock ]] && break; sleep 0.05; done
 		[[ -S $SOCK/$name.sock ]] || { echo "fs-$name did not start; see $LOG/fs-$name.log" >&2; exit 1; }
 	done
-	say responders "$(responders | wc -l) running, $WORKERS workers each ($started started now)"
+	say responders "$(responders | wc -l) running, $WORKERS workers each, $WRITE_WORKERS for contacts ($started started now)"
 }
 
 start_batch() {

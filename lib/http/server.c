@@ -254,7 +254,10 @@ static int print_cors_origins(void)
 int fs_server_main(const struct fs_app *app, int argc, char **argv)
 {
 	const char *socket_path = NULL;
-	long nworkers = 2;
+	/* Workers mostly wait on PostgreSQL: more than the cores keep them busy
+	 * (scripts/stack.sh also caps this by the server's max_connections). */
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	long nworkers = cores > 0 ? 2 * cores + 2 : 4;
 	pid_t workers[FS_MAX_WORKERS];
 	time_t started[FS_MAX_WORKERS];
 	char err[256];
@@ -262,6 +265,8 @@ int fs_server_main(const struct fs_app *app, int argc, char **argv)
 	int listen_fd;
 	const char *env_workers = getenv("FLOWSEND_WORKERS");
 
+	if (nworkers > FS_MAX_WORKERS)
+		nworkers = FS_MAX_WORKERS;
 	if (env_workers && *env_workers)
 		nworkers = strtol(env_workers, NULL, 10);
 	for (int i = 1; i < argc; i++) {

@@ -85,72 +85,79 @@ static enum fs_status duplicate_or_error(struct fs_env *env, const char *email,
 	return fs_rollback_with(env, fs_fail(err, FS_ERROR, "%s failed", what));
 }
 
-long contacts_room_left(struct fs_env *env)
+long contacts_room_left(struct fs_env *env, long adding)
 {
 	const struct plan *plan = plan_find_or_default(env->auth.plan);
-	const char *u[1] = { env->user_id };
+	char limit[24], want[24];
+	const char *p[2] = { limit, want };
 	PGresult *r;
-	long left;
 
 	if (plan->max_contacts == PLAN_UNLIMITED)
 		return -1;
-	r = db_query(env->db, env->arena,
-		     "SELECT pg_advisory_xact_lock(hashtextextended($1, 7410004)),"
-		     " (SELECT contacts FROM tenant_counters) AS n",
-		     1, u);
+	snprintf(limit, sizeof(limit), "%ld", plan->max_contacts);
+	snprintf(want, sizeof(want), "%ld", adding);
+	/* The lock is taken inside the function, and the count read by a
+	 * statement after it: a statement's snapshot predates its own lock wait,
+	 * so reading the count in the statement that waited could miss the
+	 * commit it waited for. */
+	r = db_query_cached(env->db, env->arena,
+			    "SELECT flowsend_contacts_room($1::bigint, $2::bigint) AS n", 2, p);
 	if (!r)
 		return -2;
-	left = plan->max_contacts - (long)db_get_ll(r, 0, "n", 0);
-	return left < 0 ? 0 : left;
+	return (long)db_get_ll(r, 0, "n", 0);
 }
+
+/* One round trip: BEGIN, the tenant, the insert and COMMIT go down one
+ * pipeline. On a capped plan the insert itself asks flowsend_contacts_room
+ * (schema 0018) first, which takes the tenant's slot lock(s) and reads the
+ * count after it holds them; no room means no row and a 400. */
+static const char create_sql[] =
+	"INSERT INTO contacts AS c (user_id, email, first_name, last_name, tags,"
+	" custom_fields, is_subscribed, subscribed_at, unsubscribed_at)"
+	" SELECT flowsend_current_user(), $1, $2, $3,"
+	"  ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5::jsonb, s.ok,"
+	"  CASE WHEN s.ok THEN flowsend_now() END, CASE WHEN NOT s.ok THEN flowsend_now() END"
+	" FROM (SELECT $6::boolean AND NOT EXISTS (SELECT 1 FROM opt_outs o"
+	"  WHERE o.user_id = flowsend_current_user()"
+	"  AND o.email_hash = flowsend_email_hash($1)) AS ok OFFSET 0) s"
+	" WHERE $7::bigint IS NULL OR flowsend_contacts_room($7::bigint, 1) > 0"
+	" RETURNING c.id, flowsend_contact_json(c) AS j";
 
 enum fs_status contact_create(struct fs_env *env, const struct contact_input *in,
 			      const char **json, struct fs_error *err)
 {
+	const struct plan *plan = plan_find_or_default(env->auth.plan);
 	const char *email = lower_copy(env->arena, in->email);
-	const char *params[6] = {
+	char limit[24];
+	/* An address that unsubscribed before (as a contact since deleted, say)
+	 * is created unsubscribed: only its owner can sign up again (schema 0013). */
+	const char *params[7] = {
 		email,
 		in->set_first_name ? in->first_name : NULL,
 		in->set_last_name ? in->last_name : NULL,
 		in->set_tags ? in->tags_json : "[]",
 		in->set_custom_fields ? in->custom_fields_json : "{}",
 		(!in->set_is_subscribed || in->is_subscribed) ? "t" : "f",
+		NULL,
 	};
-	PGresult *r;
-	enum fs_status st;
+	struct db_stmt q[1] = { { create_sql, 7, params, 1, NULL } };
 
-	long left;
-
-	if ((st = begin(env, err)) != FS_OK)
-		return st;
-	left = contacts_room_left(env);
-	if (left == -2)
-		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "reading the contact count failed"));
-	if (left == 0)
-		return fs_rollback_with(env, fs_fail(err, FS_BAD_REQUEST,
-						  "Contact limit reached for your plan"));
-	/* An address that unsubscribed before (as a contact since deleted, say)
-	 * is created unsubscribed: only its owner can sign up again (schema 0013). */
-	r = db_query(env->db, env->arena,
-		     "INSERT INTO contacts AS c (user_id, email, first_name, last_name, tags,"
-		     " custom_fields, is_subscribed, subscribed_at, unsubscribed_at)"
-		     " SELECT flowsend_current_user(), $1, $2, $3,"
-		     "  ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5::jsonb, s.ok,"
-		     "  CASE WHEN s.ok THEN flowsend_now() END, CASE WHEN NOT s.ok THEN flowsend_now() END"
-		     " FROM (SELECT $6::boolean AND NOT EXISTS (SELECT 1 FROM opt_outs o"
-		     "  WHERE o.user_id = flowsend_current_user()"
-		     "  AND o.email_hash = flowsend_email_hash($1)) AS ok OFFSET 0) s"
-		     " RETURNING c.id, flowsend_contact_json(c) AS j",
-		     6, params);
-	if (!r)
-		return duplicate_or_error(env, email, err, "creating the contact");
-	if ((st = commit(env, err)) != FS_OK)
-		return st;
+	if (plan->max_contacts != PLAN_UNLIMITED) {
+		snprintf(limit, sizeof(limit), "%ld", plan->max_contacts);
+		params[6] = limit;
+	}
+	if (db_tenant_pipeline(env->db, env->arena, env->user_id, q, 1) < 0) {
+		if (strcmp(db_last_sqlstate(env->db), "23505") == 0)
+			return fs_fail(err, FS_BAD_REQUEST, "Contact with email %s already exists", email);
+		return fs_fail(err, FS_ERROR, "creating the contact failed");
+	}
+	if (PQntuples(q[0].result) == 0)
+		return fs_fail(err, FS_BAD_REQUEST, "Contact limit reached for your plan");
 	{
-		const char *ids[1] = { arena_strdup(env->arena, db_get(r, 0, "id")) };
+		const char *ids[1] = { arena_strdup(env->arena, db_get(q[0].result, 0, "id")) };
 		contacts_announce_created(env, ids, 1);
 	}
-	*json = db_get(r, 0, "j");
+	*json = db_get(q[0].result, 0, "j");
 	return FS_OK;
 }
 
@@ -442,7 +449,7 @@ enum fs_status contact_list(struct fs_env *env, const struct contact_filter *f,
 			  3, params, 0, NULL },
 		};
 		if (tag_only) {
-			q[1].sql = "SELECT COALESCE((SELECT contacts FROM tag_counts WHERE tag = $1), 0)";
+			q[1].sql = "SELECT COALESCE(sum(contacts), 0) FROM tag_counts WHERE tag = $1";
 			q[1].nparams = 1;
 			q[1].params = params + 1;
 			q[1].cached = 1;
@@ -454,12 +461,13 @@ enum fs_status contact_list(struct fs_env *env, const struct contact_filter *f,
 	} else {
 		/* The common case: constant statements, prepared once per worker,
 		 * sent with BEGIN and COMMIT in one round trip; the total is the
-		 * maintained counter, no count(*) over the tenant. */
+		 * maintained counter (the sum of its slots, schema 0018), no
+		 * count(*) over the tenant. */
 		struct db_stmt q[2] = {
 			{ "SELECT " CONTACT_COLUMNS " FROM contacts c"
 			  " ORDER BY c.created_at DESC, c.id LIMIT $1::bigint OFFSET $2::bigint",
 			  2, params + 3, 1, NULL },
-			{ "SELECT COALESCE((SELECT contacts FROM tenant_counters), 0)", 0, NULL, 1, NULL },
+			{ "SELECT COALESCE(sum(contacts), 0) FROM tenant_counters", 0, NULL, 1, NULL },
 		};
 		if (db_tenant_pipeline(env->db, env->arena, env->user_id, q, 2) < 0)
 			return fs_fail(err, FS_ERROR, "listing contacts failed");
@@ -473,7 +481,7 @@ enum fs_status contact_list(struct fs_env *env, const struct contact_filter *f,
 enum fs_status contact_count(struct fs_env *env, long long *count, struct fs_error *err)
 {
 	PGresult *r = db_tenant_query(env->db, env->arena, env->user_id,
-				      "SELECT COALESCE((SELECT contacts FROM tenant_counters), 0)", 0, NULL);
+				      "SELECT COALESCE(sum(contacts), 0) FROM tenant_counters", 0, NULL);
 
 	if (!r)
 		return fs_fail(err, FS_ERROR, "counting contacts failed");

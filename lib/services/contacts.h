@@ -39,10 +39,13 @@ int contacts_have_listeners(void);
 /* Tell every listener; the one place that announces new contacts. */
 void contacts_announce_created(struct fs_env *env, const char *const *ids, size_t n);
 
-/* Inside a tenant transaction: how many more contacts the caller's plan
- * allows (-1: unlimited), holding a per-tenant lock until the transaction
- * ends so two writers cannot both take the last places. -2 on failure. */
-long contacts_room_left(struct fs_env *env);
+/* Inside a tenant transaction, before its other writes: how many more
+ * contacts the caller's plan allows for a write of `adding` contacts (-1:
+ * unlimited; -2 on failure). Exact under concurrent writers: a single create
+ * far from the limit holds one of the tenant's counter slots, anything else
+ * all of them, until the transaction ends (flowsend_contacts_room, schema
+ * 0018). */
+long contacts_room_left(struct fs_env *env, long adding);
 
 /* Each returns FS_OK with the contact's JSON text in *json (arena memory). */
 enum fs_status contact_create(struct fs_env *env, const struct contact_input *in,

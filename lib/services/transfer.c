@@ -66,7 +66,8 @@ enum fs_status contacts_export_csv(struct fs_env *env, const struct fs_writer *o
 	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	keys = db_query(env->db, env->arena,
-			"SELECT field FROM field_counts ORDER BY 1 LIMIT 500",
+			"SELECT field FROM field_counts GROUP BY field HAVING sum(contacts) > 0"
+			" ORDER BY 1 LIMIT 500",
 			0, NULL);
 	if (!keys) {
 		ret = fs_fail(err, FS_ERROR, "reading custom field names failed");
@@ -884,9 +885,10 @@ enum fs_status contacts_import(struct fs_env *env, const struct import_source *s
 		goto out;
 	}
 
-	/* The plan's limit: a LIMIT on the merge, serialised like single creates. */
+	/* The plan's limit: a LIMIT on the merge, exact like single creates (the
+	 * import holds all the tenant's counter slots, schema 0018). */
 	if (im.nshards == 1) {
-		long left = contacts_room_left(env);
+		long left = contacts_room_left(env, im.valid);
 		if (left == -2) {
 			ret = fs_fail(err, FS_ERROR, "reading the contact count failed");
 			goto out;
@@ -901,7 +903,7 @@ enum fs_status contacts_import(struct fs_env *env, const struct import_source *s
 		r = db_query(env->db, env->arena,
 			     "SELECT EXISTS (SELECT 1 FROM suppressions) AS s,"
 			     " EXISTS (SELECT 1 FROM opt_outs) AS o,"
-			     " COALESCE((SELECT contacts FROM tenant_counters), 0) = 0 AS empty",
+			     " COALESCE((SELECT sum(contacts) FROM tenant_counters), 0) = 0 AS empty",
 			     0, NULL);
 		if (!r) {
 			ret = fs_fail(err, FS_ERROR, "reading suppressions failed");

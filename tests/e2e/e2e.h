@@ -96,5 +96,6 @@ Suite *login_guard_suite(void);
 Suite *logs_suite(void);
 Suite *services_suite(void);
 Suite *edge_suite(void);
+Suite *concurrency_suite(void);
 
 #endif

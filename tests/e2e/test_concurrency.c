@@ -1,0 +1,336 @@
+/* Many writers of one tenant at once through nginx: the counters kept in
+ * slots (schema/0018_counter_slots.sql) equal count(*) afterwards, per tenant,
+ * per tag and per custom field, with creates, deletes and tag edits mixed; and
+ * the free plan's contact limit holds exactly when 64 creates race for the
+ * last places, on the locked path and across the unlocked one. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "e2e.h"
+
+#define WRITERS 64
+
+struct request {
+	const char *token;
+	const char *method;
+	char path[128];
+	char body[1024];
+	long status;
+	char detail[128];
+};
+
+struct race {
+	pthread_mutex_t mu;
+	pthread_cond_t go;
+	int released;
+	struct request *requests;
+	int n, next;
+};
+
+/* Each thread waits until all are ready, then takes requests until none is
+ * left: the writes reach nginx together. No ck_assert here (not the test's
+ * thread): statuses are checked afterwards. */
+static void *race_thread(void *arg)
+{
+	struct race *r = arg;
+
+	pthread_mutex_lock(&r->mu);
+	while (!r->released)
+		pthread_cond_wait(&r->go, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+	for (;;) {
+		struct request *q;
+		struct http_answer a;
+
+		pthread_mutex_lock(&r->mu);
+		q = r->next < r->n ? &r->requests[r->next++] : NULL;
+		pthread_mutex_unlock(&r->mu);
+		if (!q)
+			break;
+		if (http_bearer(q->method, q->path, q->token, q->body[0] ? q->body : NULL, &a) == 0) {
+			const char *d = http_detail(&a);
+			q->status = a.status;
+			snprintf(q->detail, sizeof(q->detail), "%s", d ? d : "");
+			http_answer_free(&a);
+		} else {
+			q->status = -1;
+		}
+	}
+	return NULL;
+}
+
+/* Send every request with WRITERS threads at once. */
+static void race_run(struct request *requests, int n)
+{
+	struct race r = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, requests, n, 0 };
+	pthread_t t[WRITERS];
+
+	for (int i = 0; i < WRITERS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, race_thread, &r), 0);
+	pthread_mutex_lock(&r.mu);
+	r.released = 1;
+	pthread_cond_broadcast(&r.go);
+	pthread_mutex_unlock(&r.mu);
+	for (int i = 0; i < WRITERS; i++)
+		pthread_join(t[i], NULL);
+}
+
+static void create_request(struct request *q, const char *token, const char *tag, int i)
+{
+	memset(q, 0, sizeof(*q));
+	q->token = token;
+	q->method = "POST";
+	snprintf(q->path, sizeof(q->path), "/api/v1/contacts");
+	snprintf(q->body, sizeof(q->body),
+		 "{\"email\":\"w%d-%s@race.example\",\"tags\":[\"%s\",\"all\"],"
+		 "\"custom_fields\":{\"%s_field\":%d,\"shared\":1}}",
+		 i, tag, tag, tag, i);
+}
+
+/* The counters against the rows: the tenant's total, every tag and every
+ * custom-field name (keys whose slots sum to 0 may keep rows; they show as 0). */
+static void assert_counters_exact(const char *user_id)
+{
+	const char *p[1] = { user_id };
+
+	ck_assert_int_eq(e2e_owner_value("SELECT COALESCE(sum(contacts), 0) FROM tenant_counters"
+					 " WHERE user_id = $1", 1, p),
+			 e2e_owner_value("SELECT count(*) FROM contacts WHERE user_id = $1", 1, p));
+	ck_assert_int_eq(e2e_owner_value(
+		"SELECT count(*) FROM (SELECT tag, count(*) AS n FROM contacts, unnest(tags) AS tag"
+		"  WHERE user_id = $1 GROUP BY tag) a"
+		" FULL JOIN (SELECT tag, sum(contacts) AS n FROM tag_counts WHERE user_id = $1"
+		"  GROUP BY tag HAVING sum(contacts) <> 0) b USING (tag)"
+		" WHERE a.n IS DISTINCT FROM b.n", 1, p), 0);
+	ck_assert_int_eq(e2e_owner_value(
+		"SELECT count(*) FROM (SELECT f, count(*) AS n FROM contacts,"
+		"  jsonb_object_keys(custom_fields) AS f WHERE user_id = $1 GROUP BY f) a"
+		" FULL JOIN (SELECT field AS f, sum(contacts) AS n FROM field_counts WHERE user_id = $1"
+		"  GROUP BY field HAVING sum(contacts) <> 0) b USING (f)"
+		" WHERE a.n IS DISTINCT FROM b.n", 1, p), 0);
+}
+
+static long long api_total(const char *token, const char *path, const char *member)
+{
+	struct http_answer a;
+	long long v;
+
+	e2e_expect(token, "GET", path, NULL, 200, NULL, &a);
+	v = json_object_get_int64(json_object_object_get(a.json, member));
+	http_answer_free(&a);
+	return v;
+}
+
+START_TEST(concurrent_creates_keep_every_counter_exact)
+{
+	char token[2048], uid[40];
+	struct request q[WRITERS];
+	const char *p[1];
+
+	e2e_new_tenant("race-creates", token, sizeof(token));
+	e2e_set_plan(token, "enterprise");
+	p[0] = e2e_user_id(token, uid);
+	for (int i = 0; i < WRITERS; i++)
+		create_request(&q[i], token, i % 2 ? "odd" : "even", i);
+	race_run(q, WRITERS);
+	for (int i = 0; i < WRITERS; i++)
+		ck_assert_msg(q[i].status == 201, "create %d: %ld %s", i, q[i].status, q[i].detail);
+	assert_counters_exact(uid);
+	/* The API reads the sums. */
+	ck_assert_int_eq(api_total(token, "/api/v1/contacts/count", "count"), WRITERS);
+	ck_assert_int_eq(api_total(token, "/api/v1/contacts?page_size=1", "total"), WRITERS);
+	ck_assert_int_eq(api_total(token, "/api/v1/contacts?tag=odd&page_size=1", "total"), WRITERS / 2);
+	ck_assert_int_eq(api_total(token, "/api/v1/contacts?tag=all&page_size=1", "total"), WRITERS);
+	/* The writers spread over slots; folding them back changes no sum. */
+	for (int i = 0; i < 50 && e2e_owner_value("SELECT count(*) FROM tag_counts WHERE user_id = $1"
+						  " AND slot <> 0", 1, p) > 0; i++) {
+		e2e_owner_value("SELECT flowsend_counters_fold(100000)", 0, NULL);
+		usleep(100000);
+	}
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM tag_counts WHERE user_id = $1"
+					 " AND slot <> 0", 1, p), 0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM tag_counts WHERE user_id = $1"
+					 " AND tag = 'all'", 1, p), 1);
+	assert_counters_exact(uid);
+	ck_assert_int_eq(api_total(token, "/api/v1/contacts?tag=even&page_size=1", "total"), WRITERS / 2);
+}
+END_TEST
+
+/* Creates, deletes and tag and field edits of one tenant, all at once. */
+START_TEST(mixed_writes_keep_every_counter_exact)
+{
+	enum { EXISTING = 48 };
+	char token[2048], uid[40], ids[EXISTING][40];
+	struct request q[WRITERS + EXISTING];
+	int n = 0;
+
+	e2e_new_tenant("race-mixed", token, sizeof(token));
+	e2e_set_plan(token, "enterprise");
+	e2e_user_id(token, uid);
+	for (int i = 0; i < EXISTING; i++) {
+		struct http_answer a;
+		char body[256];
+		snprintf(body, sizeof(body),
+			 "{\"email\":\"old%d@race.example\",\"tags\":[\"old\",\"t%d\"],"
+			 "\"custom_fields\":{\"old_field\":%d}}", i, i % 3, i);
+		e2e_expect(token, "POST", "/api/v1/contacts", body, 201, NULL, &a);
+		snprintf(ids[i], sizeof(ids[i]), "%s", json_str(a.json, "id"));
+		http_answer_free(&a);
+	}
+	for (int i = 0; i < WRITERS; i++)
+		create_request(&q[n++], token, i % 2 ? "odd" : "old", i);
+	for (int i = 0; i < EXISTING; i++) {
+		struct request *r = &q[n++];
+		memset(r, 0, sizeof(*r));
+		r->token = token;
+		snprintf(r->path, sizeof(r->path), "/api/v1/contacts/%.36s", ids[i]);
+		if (i % 3 == 0) {
+			r->method = "DELETE";
+		} else if (i % 3 == 1) {
+			r->method = "PATCH";
+			snprintf(r->body, sizeof(r->body),
+				 "{\"tags\":[\"t%d\",\"patched\"],\"custom_fields\":{\"new_field\":1}}",
+				 (i + 1) % 3);
+		} else {
+			r->method = "PATCH";
+			snprintf(r->body, sizeof(r->body), "{\"tags\":[]}");
+		}
+	}
+	race_run(q, n);
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(q[i].status >= 200 && q[i].status < 300, "%s %s: %ld %s", q[i].method,
+			      q[i].path, q[i].status, q[i].detail);
+	assert_counters_exact(uid);
+	ck_assert_int_eq(api_total(token, "/api/v1/contacts/count", "count"),
+			 WRITERS + EXISTING - EXISTING / 3);
+	ck_assert_int_eq(api_total(token, "/api/v1/contacts?tag=patched&page_size=1", "total"),
+			 EXISTING / 3);
+	ck_assert_int_eq(api_total(token, "/api/v1/contacts?tag=old&page_size=1", "total"), WRITERS / 2);
+}
+END_TEST
+
+/* Fill the tenant to `have` contacts with owner SQL (the triggers count them). */
+static void fill(const char *uid, int have)
+{
+	char n[16];
+	const char *p[2] = { uid, n };
+
+	snprintf(n, sizeof(n), "%d", have);
+	ck_assert_int_eq(e2e_owner_value("WITH c AS (INSERT INTO contacts (user_id, email)"
+					 " SELECT $1, 'fill' || g || '@race.example'"
+					 " FROM generate_series(1, $2::int) g RETURNING 1)"
+					 " SELECT count(*) FROM c", 2, p), have);
+}
+
+/* count created, the rest refused with the plan's message. */
+static int race_creates(const char *token, int *refused)
+{
+	struct request q[WRITERS];
+	int created = 0;
+
+	*refused = 0;
+	for (int i = 0; i < WRITERS; i++)
+		create_request(&q[i], token, "late", i);
+	race_run(q, WRITERS);
+	for (int i = 0; i < WRITERS; i++) {
+		if (q[i].status == 201) {
+			created++;
+		} else {
+			ck_assert_msg(q[i].status == 400 &&
+					      strcmp(q[i].detail, "Contact limit reached for your plan") == 0,
+				      "create %d: %ld %s", i, q[i].status, q[i].detail);
+			(*refused)++;
+		}
+	}
+	return created;
+}
+
+/* 249 of the free plan's 250: one place, 64 takers, exactly one gets it. */
+START_TEST(the_last_free_place_goes_to_exactly_one_create)
+{
+	char token[2048], uid[40];
+	const char *p[1];
+	int refused;
+
+	e2e_new_tenant("race-free", token, sizeof(token));
+	p[0] = e2e_user_id(token, uid);
+	fill(uid, 249);
+	ck_assert_int_eq(race_creates(token, &refused), 1);
+	ck_assert_int_eq(refused, WRITERS - 1);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contacts WHERE user_id = $1", 1, p), 250);
+	assert_counters_exact(uid);
+	e2e_expect(token, "POST", "/api/v1/contacts", "{\"email\":\"one-more@race.example\"}", 400,
+		   "Contact limit reached for your plan", NULL);
+}
+END_TEST
+
+/* 200 of 250: the first creates take the unlocked path (far from the limit,
+ * one slot each), the later ones the locked path; still exactly 50 fit. */
+START_TEST(the_limit_holds_across_the_unlocked_path)
+{
+	char token[2048], uid[40];
+	const char *p[1];
+	int refused;
+
+	e2e_new_tenant("race-margin", token, sizeof(token));
+	p[0] = e2e_user_id(token, uid);
+	fill(uid, 200);
+	ck_assert_int_eq(race_creates(token, &refused), 50);
+	ck_assert_int_eq(refused, WRITERS - 50);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contacts WHERE user_id = $1", 1, p), 250);
+	assert_counters_exact(uid);
+}
+END_TEST
+
+/* An import racing single creates at the limit: together never past it. */
+START_TEST(an_import_and_creates_share_the_limit_exactly)
+{
+	char token[2048], uid[40], csv[4096];
+	struct request q[WRITERS + 1];
+	const char *p[1];
+	size_t o = 0;
+	int created = 0;
+
+	e2e_new_tenant("race-import", token, sizeof(token));
+	p[0] = e2e_user_id(token, uid);
+	fill(uid, 230);
+	o += (size_t)snprintf(csv + o, sizeof(csv) - o, "{\"emails\":[");
+	for (int i = 0; i < 40; i++)
+		o += (size_t)snprintf(csv + o, sizeof(csv) - o, "%s\"imp%d@race.example\"", i ? "," : "", i);
+	snprintf(csv + o, sizeof(csv) - o, "]}");
+	memset(&q[0], 0, sizeof(q[0]));
+	q[0].token = token;
+	q[0].method = "POST";
+	snprintf(q[0].path, sizeof(q[0].path), "/api/v1/contacts/import");
+	ck_assert_uint_lt(strlen(csv), sizeof(q[0].body));
+	snprintf(q[0].body, sizeof(q[0].body), "%s", csv);
+	for (int i = 0; i < WRITERS; i++)
+		create_request(&q[i + 1], token, "late", i);
+	race_run(q, WRITERS + 1);
+	ck_assert_msg(q[0].status == 200 || q[0].status == 201, "import: %ld %s", q[0].status,
+		      q[0].detail);
+	for (int i = 1; i <= WRITERS; i++)
+		created += q[i].status == 201;
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contacts WHERE user_id = $1", 1, p), 250);
+	ck_assert_int_le(created, 20);
+	assert_counters_exact(uid);
+}
+END_TEST
+
+Suite *concurrency_suite(void)
+{
+	Suite *s = suite_create("concurrency");
+	TCase *tc = tcase_create("concurrency");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, concurrent_creates_keep_every_counter_exact);
+	tcase_add_test(tc, mixed_writes_keep_every_counter_exact);
+	tcase_add_test(tc, the_last_free_place_goes_to_exactly_one_create);
+	tcase_add_test(tc, the_limit_holds_across_the_unlocked_path);
+	tcase_add_test(tc, an_import_and_creates_share_the_limit_exactly);
+	suite_add_tcase(s, tc);
+	return s;
+}
