@@ -41,4 +41,8 @@ echo "batch worker peak RSS: $rss MiB"
 # cascade per contact; PostgreSQL plans those with a bitmap AND over the
 # tenant's whole outbox index, which makes the delete quadratic (8 minutes
 # here, 13 s without bitmap scans). Known, see the notes of issue 5.
-psql_owner -c "SET enable_bitmapscan = off" -c "DELETE FROM users WHERE email = '$email'"
+# The cascades are planned from the statistics of the moment: right after a
+# 100,000-row fan-out they can still say the outbox is empty, and the
+# per-contact cascade then scans the tenant's outbox (over 10 minutes).
+psql_owner -c "ANALYZE outbox" -c "ANALYZE contacts" -c "SET enable_bitmapscan = off" \
+	-c "DELETE FROM users WHERE email = '$email'"
