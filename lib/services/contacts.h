@@ -73,5 +73,8 @@ void contacts_page_json(struct strbuf *out, const PGresult *rows, long long tota
 			const struct fs_page *page);
 /* Escape % _ and \ for a LIKE pattern and wrap in %...%, lower-cased. */
 char *contacts_like_pattern(struct arena *a, const char *s);
+/* Whether the trigram index can serve a search for s: pg_trgm finds a trigram
+ * in three letters or digits in a row (a non-ASCII character counts as one). */
+int contacts_search_indexable(const char *s);
 
 #endif

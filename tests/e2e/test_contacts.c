@@ -366,6 +366,78 @@ START_TEST(tenants_never_see_each_other)
 }
 END_TEST
 
+/* Two tenants whose contacts share names: a search matches a substring of the
+ * email, first or last name, whatever the case, a contact once however many
+ * of its fields match, and only the searching tenant's contacts, both when
+ * the trigram index serves it and when it is too short for one ("ad"). want:
+ * the addresses found, newest first. */
+static void expect_search(const char *tok, const char *uid, const char *q, const char *want)
+{
+	struct http_answer a;
+	char path[256], got[512] = "";
+	json_object *items;
+
+	snprintf(path, sizeof(path), "/api/v1/contacts?search=%s", q);
+	ck_assert_int_eq(http_bearer("GET", path, tok, NULL, &a), 0);
+	ck_assert_msg(a.status == 200, "%s: %ld %s", path, a.status, a.body);
+	items = json_object_object_get(a.json, "items");
+	for (size_t i = 0; i < json_object_array_length(items); i++) {
+		json_object *c = json_object_array_get_idx(items, i);
+		ck_assert_str_eq(json_str(c, "user_id"), uid);
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", i ? " " : "",
+			 json_str(c, "email"));
+	}
+	ck_assert_msg(strcmp(got, want) == 0, "%s: want '%s', got '%s'", path, want, got);
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(a.json, "total")),
+			 (int)json_object_array_length(items));
+	http_answer_free(&a);
+}
+
+START_TEST(searches_stay_in_their_tenant)
+{
+	static const char *theirs[] = {
+		"{\"email\":\"ada.byron@example.com\",\"first_name\":\"Ada\",\"last_name\":\"Byron\"}",
+		"{\"email\":\"lovelace@poetry.example\",\"first_name\":\"Augusta\",\"last_name\":\"LOVELACE\"}",
+		"{\"email\":\"shared@both.example\",\"first_name\":\"Adam\",\"last_name\":\"Hopper\"}",
+	};
+	char other[4096], mine_id[40], other_id[40];
+	struct http_answer a;
+
+	fresh_tenant(token, sizeof(token));
+	e2e_user_id(token, mine_id);
+	fresh_tenant(other, sizeof(other));
+	e2e_user_id(other, other_id);
+	create("{\"email\":\"ada.lovelace@example.com\",\"first_name\":\"Ada\",\"last_name\":\"Lovelace\"}", NULL);
+	create("{\"email\":\"grace@navy.example\",\"first_name\":\"Grace\",\"last_name\":\"Hopper\"}", NULL);
+	create("{\"email\":\"shared@both.example\",\"first_name\":\"Charles\",\"last_name\":\"Babbage\"}", NULL);
+	for (size_t i = 0; i < sizeof(theirs) / sizeof(theirs[0]); i++) {
+		ck_assert_int_eq(http_bearer("POST", "/api/v1/contacts", other, theirs[i], &a), 0);
+		ck_assert_int_eq(a.status, 201);
+		http_answer_free(&a);
+	}
+
+	expect_search(token, mine_id, "ada", "ada.lovelace@example.com");
+	expect_search(other, other_id, "ada", "shared@both.example ada.byron@example.com");
+	expect_search(token, mine_id, "LOVELACE", "ada.lovelace@example.com"); /* email and last name */
+	expect_search(other, other_id, "Lovelace", "lovelace@poetry.example");
+	expect_search(token, mine_id, "navy", "grace@navy.example"); /* email only */
+	expect_search(other, other_id, "navy", "");
+	expect_search(other, other_id, "augusta", "lovelace@poetry.example"); /* first name only */
+	expect_search(token, mine_id, "augusta", "");
+	expect_search(token, mine_id, "hopper", "grace@navy.example"); /* last name only */
+	expect_search(other, other_id, "hopper", "shared@both.example");
+	expect_search(token, mine_id, "shared%40both", "shared@both.example");
+	expect_search(other, other_id, "shared%40both", "shared@both.example");
+	expect_search(token, mine_id, "babbage", "shared@both.example");
+	expect_search(other, other_id, "babbage", "");
+	/* Too short for a trigram: read from the tenant's own contacts. */
+	expect_search(token, mine_id, "ad", "ada.lovelace@example.com");
+	expect_search(other, other_id, "ad", "shared@both.example ada.byron@example.com");
+	expect_search(token, mine_id, "y.", "grace@navy.example");
+	expect_search(other, other_id, "y.", "lovelace@poetry.example");
+}
+END_TEST
+
 START_TEST(contact_events_are_paginated)
 {
 	char id[40], path[160];
@@ -470,6 +542,7 @@ Suite *contacts_suite(void)
 	tcase_add_test(tc, custom_fields_named_like_columns_are_refused);
 	tcase_add_test(tc, the_free_plan_stops_at_250_contacts);
 	tcase_add_test(tc, tenants_never_see_each_other);
+	tcase_add_test(tc, searches_stay_in_their_tenant);
 	tcase_add_test(tc, contact_events_are_paginated);
 	tcase_add_test(tc, gdpr_export_and_erasure);
 	tcase_add_test(tc, every_contact_route_needs_auth);

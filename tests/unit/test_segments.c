@@ -144,6 +144,26 @@ START_TEST(new_contacts_are_announced_to_listeners)
 }
 END_TEST
 
+/* A search goes to the trigram index only with three letters or digits in a
+ * row; otherwise pg_trgm may find no trigram and PostgreSQL would read every
+ * tenant's rows. A UTF-8 character counts once, whatever its length. */
+START_TEST(searches_with_a_trigram_use_the_index)
+{
+	ck_assert(contacts_search_indexable("ada"));
+	ck_assert(contacts_search_indexable("x.ada@"));
+	ck_assert(contacts_search_indexable("100%"));
+	ck_assert(contacts_search_indexable("J\xc3\xb6r"));                          /* Jör */
+	ck_assert(contacts_search_indexable("\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e")); /* 日本語 */
+	ck_assert(!contacts_search_indexable(""));
+	ck_assert(!contacts_search_indexable("ad"));
+	ck_assert(!contacts_search_indexable("a.b"));
+	ck_assert(!contacts_search_indexable("ab.cd@ef"));
+	ck_assert(!contacts_search_indexable("%_%"));
+	ck_assert(!contacts_search_indexable("J\xc3\xb6"));             /* Jö: two characters */
+	ck_assert(!contacts_search_indexable("\xe6\x97\xa5\xe6\x9c\xac")); /* 日本 */
+}
+END_TEST
+
 START_TEST(contact_json_from_postgres_text)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -164,6 +184,7 @@ Suite *contacts_unit_suite(void)
 	Suite *s = suite_create("contacts");
 	TCase *tc = tcase_create("contacts");
 	tcase_add_test(tc, new_contacts_are_announced_to_listeners);
+	tcase_add_test(tc, searches_with_a_trigram_use_the_index);
 	tcase_add_test(tc, contact_json_from_postgres_text);
 	suite_add_tcase(s, tc);
 	return s;
