@@ -425,7 +425,7 @@ enum fs_status contact_export(struct fs_env *env, const char *id, const char **j
 	"   WHERE c.id = n.id AND" CONTACT_SCAN CONTACT_FILTER " OFFSET 0) c"                    \
 	"  ORDER BY c.created_at DESC, c.id LIMIT" CONTACT_PAGE_END "),"                        \
 	" held AS (SELECT count(*) =" CONTACT_PAGE_END " OR COALESCE("                          \
-	"  (SELECT contacts FROM tenant_counters), 0) <= " CONTACT_HEAD " AS page FROM head) "  \
+	"  (SELECT sum(contacts) FROM tenant_counters), 0) <= " CONTACT_HEAD " AS page FROM head) "\
 	"SELECT * FROM (SELECT * FROM head WHERE (SELECT page FROM held)"                       \
 	" UNION ALL (SELECT " CONTACT_COLUMNS " FROM" CONTACT_MATCHES                            \
 	CONTACT_MATCHED(CONTACT_COLUMNS) " WHERE NOT (SELECT page FROM held)"                    \
