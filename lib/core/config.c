@@ -41,6 +41,19 @@ static int env_long(const char *name, long fallback, long min, long max, long *o
 	return 0;
 }
 
+/* A switch: "on" or "off", fallback when unset. */
+static int env_on_off(const char *name, int fallback, int *out, char *err, size_t errlen)
+{
+	const char *v = env_or(name, fallback ? "on" : "off");
+
+	if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0) {
+		*out = strcmp(v, "on") == 0;
+		return 0;
+	}
+	snprintf(err, errlen, "%s must be on or off", name);
+	return -1;
+}
+
 /* The system and migration URLs default to the tenant URL with another user:
  * libpq lets a later "user" keyword override the one inside the URL. */
 static const char *derive_url(const char *explicit_name, const char *base, const char *user,
@@ -193,7 +206,6 @@ int fs_config_parse_origins(struct fs_config *cfg, const char *list, char *err, 
 
 int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 {
-	const char *rl;
 	long n;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -228,25 +240,10 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 	cfg->dns_server = env_or("FLOWSEND_DNS_SERVER", "");
 	cfg->log_level = env_or("FLOWSEND_LOG_LEVEL", "info");
 
-	rl = env_or("FLOWSEND_PLATFORM_LEGACY_SIGNATURES", cfg->production ? "off" : "on");
-	if (strcmp(rl, "on") == 0) {
-		cfg->platform_legacy_signatures = 1;
-	} else if (strcmp(rl, "off") == 0) {
-		cfg->platform_legacy_signatures = 0;
-	} else {
-		snprintf(err, errlen, "FLOWSEND_PLATFORM_LEGACY_SIGNATURES must be on or off");
+	if (env_on_off("FLOWSEND_PLATFORM_LEGACY_SIGNATURES", !cfg->production,
+		       &cfg->platform_legacy_signatures, err, errlen) < 0 ||
+	    env_on_off("FLOWSEND_RATE_LIMITS", cfg->production, &cfg->rate_limits, err, errlen) < 0)
 		return -1;
-	}
-
-	rl = env_or("FLOWSEND_RATE_LIMITS", cfg->production ? "on" : "off");
-	if (strcmp(rl, "on") == 0) {
-		cfg->rate_limits = 1;
-	} else if (strcmp(rl, "off") == 0) {
-		cfg->rate_limits = 0;
-	} else {
-		snprintf(err, errlen, "FLOWSEND_RATE_LIMITS must be on or off");
-		return -1;
-	}
 	if (env_long("FLOWSEND_RATE_LIMIT_FREE", 60, 1, 1000000, &cfg->rate_limit_free, err, errlen) < 0 ||
 	    env_long("FLOWSEND_RATE_LIMIT_PRO", 600, 1, 1000000, &cfg->rate_limit_pro, err, errlen) < 0 ||
 	    env_long("FLOWSEND_RATE_LIMIT_ENTERPRISE", 3000, 1, 1000000, &cfg->rate_limit_enterprise,

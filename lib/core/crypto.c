@@ -74,3 +74,18 @@ int random_token(const char *prefix, size_t nbytes, char *out, size_t size)
 	base64url_encode(buf, nbytes, out + plen);
 	return 0;
 }
+
+int token_shape_ok(const char *token, size_t len, const char *prefix, size_t max_len)
+{
+	size_t plen = strlen(prefix);
+
+	if (len <= plen || len > max_len || strncmp(token, prefix, plen) != 0)
+		return 0;
+	for (size_t i = plen; i < len; i++) {
+		char c = token[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return 0;
+	}
+	return 1;
+}

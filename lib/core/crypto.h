@@ -18,5 +18,9 @@ int secure_equals(const char *a, size_t alen, const char *b, size_t blen);
 size_t base64url_encode(const unsigned char *in, size_t len, char *out);
 /* prefix followed by base64url of nbytes random bytes, into out (size bytes). 0 or -1. */
 int random_token(const char *prefix, size_t nbytes, char *out, size_t size);
+/* 1 when token[0..len) could be one random_token made with prefix: the prefix,
+ * then 1 to max_len - strlen(prefix) base64url characters. Checked before any
+ * hashing or lookup of what a client sent. */
+int token_shape_ok(const char *token, size_t len, const char *prefix, size_t max_len);
 
 #endif

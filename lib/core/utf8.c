@@ -145,14 +145,10 @@ static size_t utf8_encode(uint32_t c, char out[4])
 
 int utf8_casefold(struct strbuf *out, const char *str, size_t len)
 {
-	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0, valid = 0;
 	char enc[4];
 
 	while (i < len) {
-		uint32_t c = s[i];
-		size_t n = 1;
-
 		if (i >= valid)
 			valid = i + utf8_valid_prefix(str + i, len - i);
 		if (i >= valid) { /* not UTF-8 (or a NUL): the byte as it is */
@@ -161,21 +157,8 @@ int utf8_casefold(struct strbuf *out, const char *str, size_t len)
 			i++;
 			continue;
 		}
-		if (c >= 0xf0) {
-			n = 4;
-			c &= 0x07;
-		} else if (c >= 0xe0) {
-			n = 3;
-			c &= 0x0f;
-		} else if (c >= 0xc0) {
-			n = 2;
-			c &= 0x1f;
-		}
-		for (size_t k = 1; k < n; k++)
-			c = (c << 6) | (s[i + k] & 0x3f);
-		if (strbuf_append(out, enc, utf8_encode(utf8_fold_char(c), enc)) < 0)
+		if (strbuf_append(out, enc, utf8_encode(utf8_fold_char(utf8_next(str, len, &i)), enc)) < 0)
 			return -1;
-		i += n;
 	}
 	return strbuf_append(out, "", 0);
 }

@@ -132,15 +132,5 @@ int account_mail_password_link(struct fs_db *db, struct arena *a, const struct f
 
 int account_token_shape_ok(const char *token, const char *prefix)
 {
-	size_t plen = strlen(prefix), len = strlen(token);
-
-	if (len <= plen || len > 96 || strncmp(token, prefix, plen) != 0)
-		return 0;
-	for (size_t i = plen; i < len; i++) {
-		char c = token[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_'))
-			return 0;
-	}
-	return 1;
+	return token_shape_ok(token, strlen(token), prefix, 96);
 }

@@ -12,17 +12,7 @@
 
 int apikey_shape_ok(const char *key, size_t len)
 {
-	size_t plen = strlen(APIKEY_PREFIX);
-
-	if (len <= plen || len > 100 || strncmp(key, APIKEY_PREFIX, plen) != 0)
-		return 0;
-	for (size_t i = plen; i < len; i++) {
-		char c = key[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_'))
-			return 0;
-	}
-	return 1;
+	return token_shape_ok(key, len, APIKEY_PREFIX, 100);
 }
 
 /* "{read,write}" -> ["read", "write"] */
