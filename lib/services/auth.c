@@ -417,6 +417,22 @@ enum fs_status auth_refresh(struct fs_env *env, const char *refresh_token,
 	return FS_OK;
 }
 
+/* In the tenant's open transaction: every refresh token ends, or every
+ * reset link stops working. 1, or 0 when the statement failed. */
+static int revoke_refresh_tokens(struct fs_env *env)
+{
+	return db_query(env->db, env->arena,
+			"UPDATE refresh_tokens SET revoked_at = flowsend_now() WHERE revoked_at IS NULL", 0,
+			NULL) != NULL;
+}
+
+static int void_reset_links(struct fs_env *env)
+{
+	return db_query(env->db, env->arena,
+			"UPDATE password_reset_tokens SET used_at = flowsend_now() WHERE used_at IS NULL", 0,
+			NULL) != NULL;
+}
+
 enum fs_status auth_logout(struct fs_env *env, const char *refresh_token, int all,
 			   struct fs_error *err)
 {
@@ -484,9 +500,7 @@ enum fs_status auth_update_profile(struct fs_env *env, const char *email,
 			      "UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1,"
 			      " updated_at = flowsend_now()",
 			      1, p) ||
-		    !db_query(env->db, env->arena,
-			      "UPDATE refresh_tokens SET revoked_at = flowsend_now() WHERE revoked_at IS NULL",
-			      0, NULL)) {
+		    !revoke_refresh_tokens(env)) {
 			ret = fs_fail(err, FS_ERROR, "updating the password failed");
 			goto out;
 		}
@@ -511,9 +525,7 @@ enum fs_status auth_update_profile(struct fs_env *env, const char *email,
 		env->auth.email = arena_strdup(env->arena, PQgetvalue(r, 0, 0));
 		env->auth.email_verified = db_get_bool(r, 0, "email_verified");
 		if (!env->auth.email_verified &&
-		    (!db_query(env->db, env->arena,
-			       "UPDATE password_reset_tokens SET used_at = flowsend_now() WHERE used_at IS NULL",
-			       0, NULL) ||
+		    (!void_reset_links(env) ||
 		     account_mail_verification(env->db, env->arena, env->cfg, env->user_id,
 					       env->auth.email) < 0)) {
 			ret = fs_fail(err, FS_ERROR, "queueing the verification mail failed");
@@ -714,13 +726,10 @@ static enum provision_step claim_unverified(struct fs_env *env, const char *user
 		      " external_platform_id = $2, external_store_id = COALESCE($3, external_store_id),"
 		      " email_verified = true, email_verified_at = flowsend_now(), updated_at = flowsend_now()",
 		      3, p) ||
-	    !db_query(env->db, env->arena,
-		      "UPDATE refresh_tokens SET revoked_at = flowsend_now() WHERE revoked_at IS NULL", 0, NULL) ||
+	    !revoke_refresh_tokens(env) ||
 	    !db_query(env->db, env->arena,
 		      "UPDATE api_keys SET is_active = false WHERE is_active", 0, NULL) ||
-	    !db_query(env->db, env->arena,
-		      "UPDATE password_reset_tokens SET used_at = flowsend_now() WHERE used_at IS NULL", 0,
-		      NULL) ||
+	    !void_reset_links(env) ||
 	    !db_query(env->db, env->arena,
 		      "UPDATE email_verification_tokens SET used_at = flowsend_now() WHERE used_at IS NULL",
 		      0, NULL) ||
@@ -1036,11 +1045,8 @@ enum fs_status auth_reset_password(struct fs_env *env, const char *token, const 
 		      "  THEN COALESCE(email_verified_at, flowsend_now()) ELSE email_verified_at END,"
 		      " updated_at = flowsend_now()",
 		      2, pp) ||
-	    !db_query(env->db, env->arena,
-		      "UPDATE refresh_tokens SET revoked_at = flowsend_now() WHERE revoked_at IS NULL", 0, NULL) ||
-	    !db_query(env->db, env->arena,
-		      "UPDATE password_reset_tokens SET used_at = flowsend_now() WHERE used_at IS NULL", 0,
-		      NULL) ||
+	    !revoke_refresh_tokens(env) ||
+	    !void_reset_links(env) ||
 	    db_commit(env->db) != FS_OK) {
 		db_rollback(env->db);
 		return fs_fail(err, FS_ERROR, "resetting the password failed");
