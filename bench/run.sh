@@ -95,3 +95,8 @@ if [[ ${BENCH_IMPORT_ROWS:-1000000} != 0 ]]; then
 	# shellcheck source=bench/import.sh
 	. bench/import.sh
 fi
+
+if [[ ${BENCH_SEARCH_CONTACTS:-5000000} != 0 ]]; then
+	# shellcheck source=bench/search.sh
+	. bench/search.sh
+fi

@@ -418,14 +418,14 @@ enum fs_status contact_export(struct fs_env *env, const char *id, const char **j
 #define CONTACT_HEAD "1000"
 #define CONTACT_PAGE_END " $4::bigint + $5::bigint"
 #define CONTACT_INDEXED_PAGE                                                                  \
-	"WITH head AS MATERIALIZED ("                                                          \
-	"  SELECT " CONTACT_COLUMNS " FROM (SELECT n.id FROM contacts n"                       \
-	"   ORDER BY n.created_at DESC, n.id LIMIT " CONTACT_HEAD ") n"                         \
+	"WITH newest AS MATERIALIZED (SELECT n.id FROM contacts n"                              \
+	"  ORDER BY n.created_at DESC, n.id LIMIT " CONTACT_HEAD "),"                           \
+	" head AS MATERIALIZED (SELECT " CONTACT_COLUMNS " FROM newest n"                       \
 	"  CROSS JOIN LATERAL (SELECT " CONTACT_COLUMNS " FROM contacts c"                      \
 	"   WHERE c.id = n.id AND" CONTACT_SCAN CONTACT_FILTER " OFFSET 0) c"                    \
 	"  ORDER BY c.created_at DESC, c.id LIMIT" CONTACT_PAGE_END "),"                        \
-	" held AS (SELECT count(*) =" CONTACT_PAGE_END " OR COALESCE("                          \
-	"  (SELECT sum(contacts) FROM tenant_counters), 0) <= " CONTACT_HEAD " AS page FROM head) "\
+	" held AS (SELECT (SELECT count(*) FROM head) =" CONTACT_PAGE_END                       \
+	"  OR (SELECT count(*) FROM newest) < " CONTACT_HEAD " AS page) "                       \
 	"SELECT * FROM (SELECT * FROM head WHERE (SELECT page FROM held)"                       \
 	" UNION ALL (SELECT " CONTACT_COLUMNS " FROM" CONTACT_MATCHES                            \
 	CONTACT_MATCHED(CONTACT_COLUMNS) " WHERE NOT (SELECT page FROM held)"                    \
