@@ -67,6 +67,15 @@ read -r me_jwt_rps me_jwt_p99 < <(measure "$base/api/v1/auth/me" -H "Authorizati
 printf '%-34s %12s %10s\n' "GET /api/v1/auth/me (JWT)" "$me_jwt_rps" "$me_jwt_p99"
 read -r me_key_rps me_key_p99 < <(measure "$base/api/v1/auth/me" -H "X-API-Key: $key")
 printf '%-34s %12s %10s\n' "GET /api/v1/auth/me (API key)" "$me_key_rps" "$me_key_p99"
+# One contact by id: the tenant's transaction, a prepared statement, one round trip.
+contact_id=$(curl -fsS -X POST "$base/api/v1/contacts" -H "Authorization: Bearer $access" \
+	-H 'Content-Type: application/json' \
+	-d '{"email":"one@bench.example","first_name":"Ada","tags":["vip"],"custom_fields":{"orders":3}}' |
+	json_field id)
+read -r get_rps get_p99 < <(measure "$base/api/v1/contacts/$contact_id" -H "Authorization: Bearer $access")
+printf '%-34s %12s %10s\n' "GET /api/v1/contacts/{id} (JWT)" "$get_rps" "$get_p99"
+python3 -c "import sys; g, m = float(sys.argv[1]), float(sys.argv[2]); print(f'GET /contacts/{{id}} / GET /auth/me = {g / m:.2f}')" \
+	"$get_rps" "$me_jwt_rps"
 # Creates into one Enterprise tenant, a new address each (bench/post_contacts.lua).
 psql_owner -c "UPDATE users SET plan = 'enterprise' WHERE email = '$email'"
 sleep 1

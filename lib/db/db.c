@@ -453,8 +453,20 @@ enum fs_status db_begin_tenant(struct fs_db *db, const char *user_id)
 }
 
 /* Send a pipeline and read its answers; results go into stmts. 0, or -1 (logged). */
+/* Queue one statement: by name when it was prepared (idx >= 0), else parsed. */
+static int pipeline_send(PGconn *c, int idx, const char *sql, int nparams,
+			 const char *const *params)
+{
+	char name[16];
+
+	if (idx < 0)
+		return PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	snprintf(name, sizeof(name), "fs_%d", idx);
+	return PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, 0);
+}
+
 static int pipeline_run(struct fs_db *db, struct arena *a, PGconn *c, const char *user_id,
-			struct db_stmt *stmts, int n, const int *idx)
+			struct db_stmt *stmts, int n, const int *idx, int tenant_idx)
 {
 	const char *tenant[1] = { user_id };
 	int ok, sent, slot = 0, total = n + 3, commit_slot = n + 2, refused_at = -1;
@@ -463,18 +475,9 @@ static int pipeline_run(struct fs_db *db, struct arena *a, PGconn *c, const char
 	if (!PQenterPipelineMode(c))
 		return -1;
 	sent = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
-	       PQsendQueryParams(c, set_tenant, 1, NULL, tenant, NULL, NULL, 0);
-	for (int i = 0; sent && i < n; i++) {
-		if (idx[i] >= 0) {
-			char name[16];
-			snprintf(name, sizeof(name), "fs_%d", idx[i]);
-			sent = PQsendQueryPrepared(c, name, stmts[i].nparams, stmts[i].params, NULL,
-						   NULL, 0);
-		} else {
-			sent = PQsendQueryParams(c, stmts[i].sql, stmts[i].nparams, NULL,
-						 stmts[i].params, NULL, NULL, 0);
-		}
-	}
+	       pipeline_send(c, tenant_idx, set_tenant, 1, tenant);
+	for (int i = 0; sent && i < n; i++)
+		sent = pipeline_send(c, idx[i], stmts[i].sql, stmts[i].nparams, stmts[i].params);
 	sent = sent && PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
 	       PQpipelineSync(c);
 	if (!sent)
@@ -538,7 +541,7 @@ static int pipeline_run(struct fs_db *db, struct arena *a, PGconn *c, const char
 int db_tenant_pipeline(struct fs_db *db, struct arena *a, const char *user_id,
 		       struct db_stmt *stmts, int n)
 {
-	int idx[DB_PIPELINE_MAX];
+	int idx[DB_PIPELINE_MAX], tenant_idx;
 
 	db->sqlstate[0] = '\0';
 	for (int i = 0; i < n; i++)
@@ -553,13 +556,15 @@ int db_tenant_pipeline(struct fs_db *db, struct arena *a, const char *user_id,
 
 		if (!c)
 			return -1;
-		/* Preparing happens once per connection, before the pipeline. */
+		/* Preparing happens once per connection, before the pipeline; the
+		 * tenant's statement runs on every request, so it is prepared too. */
+		tenant_idx = prepared_index(db, c, set_tenant, 1, NULL);
 		for (int i = 0; i < n; i++) {
 			const struct db_stmt *st = &stmts[i];
 			idx[i] = st->cached ? prepared_index(db, c, st->sql, st->nparams, NULL) : -1;
 		}
 		if (PQstatus(c) == CONNECTION_OK)
-			return pipeline_run(db, a, c, user_id, stmts, n, idx);
+			return pipeline_run(db, a, c, user_id, stmts, n, idx, tenant_idx);
 		/* It broke while preparing, before anything of the pipeline was sent. */
 		if (idle && attempt == 0) {
 			log_warn("database connection lost; sending the pipeline on a new session");
@@ -577,6 +582,14 @@ PGresult *db_tenant_query(struct fs_db *db, struct arena *a, const char *user_id
 			  int nparams, const char *const *params)
 {
 	struct db_stmt s = { sql, nparams, params, 0, NULL };
+
+	return db_tenant_pipeline(db, a, user_id, &s, 1) == 0 ? s.result : NULL;
+}
+
+PGresult *db_tenant_query_cached(struct fs_db *db, struct arena *a, const char *user_id,
+				 const char *sql, int nparams, const char *const *params)
+{
+	struct db_stmt s = { sql, nparams, params, 1, NULL };
 
 	return db_tenant_pipeline(db, a, user_id, &s, 1) == 0 ? s.result : NULL;
 }

@@ -101,6 +101,9 @@ int db_tenant_pipeline(struct fs_db *db, struct arena *a, const char *user_id,
  * or NULL (logged, rolled back). */
 PGresult *db_tenant_query(struct fs_db *db, struct arena *a, const char *user_id, const char *sql,
 			  int nparams, const char *const *params);
+/* db_tenant_query for a hot, constant statement: prepared once per connection. */
+PGresult *db_tenant_query_cached(struct fs_db *db, struct arena *a, const char *user_id,
+				 const char *sql, int nparams, const char *const *params);
 /* Roll back the open transaction, or forget one lost with the connection. */
 void db_rollback(struct fs_db *db);
 /* Roll back whatever a handler left open and forget the request's losses;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/uuid.h"
 #include "db/db.h"
 #include "db/tenant.h"
 #include "models/contact.h"
@@ -165,9 +166,13 @@ enum fs_status contact_get(struct fs_env *env, const char *id, const char **json
 			   struct fs_error *err)
 {
 	const char *params[1] = { id };
-	PGresult *r = db_tenant_query(env->db, env->arena, env->user_id,
-				      "SELECT flowsend_contact_json(c) AS j FROM contacts c WHERE c.id = $1",
-				      1, params);
+	PGresult *r;
+
+	if (!id || !uuid_valid(id, strlen(id)))
+		return fs_fail(err, FS_NOT_FOUND, "Contact not found");
+	r = db_tenant_query_cached(env->db, env->arena, env->user_id,
+				   "SELECT flowsend_contact_json(c) AS j FROM contacts c WHERE c.id = $1",
+				   1, params);
 
 	if (!r)
 		return fs_fail(err, FS_ERROR, "reading the contact failed");

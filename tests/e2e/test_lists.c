@@ -256,6 +256,61 @@ START_TEST(dynamic_lists_are_evaluated_live)
 }
 END_TEST
 
+/* The index counts every dynamic list of the page in one statement: each
+ * list's parameters must land on its own filter, beside a static list. */
+START_TEST(the_index_counts_each_dynamic_list_with_its_own_rules)
+{
+	static const struct {
+		const char *name, *rules;
+		int count;
+	} lists[] = {
+		{ "VIP", "{\"match\":\"all\",\"conditions\":[{\"field\":\"tags\",\"op\":\"contains\",\"value\":\"vip\"}]}", 1 },
+		{ "Shop", "{\"match\":\"all\",\"conditions\":[{\"field\":\"email\",\"op\":\"ends_with\",\"value\":\"@shop.example\"}]}", 2 },
+		{ "Big or Berlin", "{\"match\":\"any\",\"conditions\":[{\"field\":\"custom_fields.orders\",\"op\":\"gt\",\"value\":10},"
+		  "{\"field\":\"custom_fields.city\",\"op\":\"eq\",\"value\":\"Berlin\"}]}", 3 }, /* "many" > "10" as text */
+		{ "Nobody", "{\"match\":\"all\",\"conditions\":[{\"field\":\"first_name\",\"op\":\"eq\",\"value\":\"Zed\"}]}", 0 },
+	};
+	char body[512];
+	struct http_answer a;
+	json_object *items;
+	int seen = 0;
+
+	new_tenant();
+	seed();
+	ck_assert_int_eq(req("POST", "/api/v1/contacts/lists", "{\"name\":\"Static\"}", &a), 201);
+	http_answer_free(&a);
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		snprintf(body, sizeof(body), "{\"name\":\"%s\",\"list_type\":\"dynamic\",\"rules\":%s}",
+			 lists[i].name, lists[i].rules);
+		ck_assert_int_eq(req("POST", "/api/v1/contacts/lists", body, &a), 201);
+		ck_assert_int_eq(json_object_get_int(json_object_object_get(a.json, "contact_count")),
+				 lists[i].count);
+		http_answer_free(&a);
+	}
+	ck_assert_int_eq(req("GET", "/api/v1/contacts/lists", NULL, &a), 200);
+	items = json_object_object_get(a.json, "items");
+	ck_assert_int_eq((int)json_object_array_length(items), 5);
+	for (size_t j = 0; j < json_object_array_length(items); j++) {
+		json_object *l = json_object_array_get_idx(items, j);
+		const char *name = json_str(l, "name");
+		int count = json_object_get_int(json_object_object_get(l, "contact_count"));
+
+		if (strcmp(name, "Static") == 0) {
+			ck_assert_int_eq(count, 0);
+			seen++;
+		}
+		for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+			if (strcmp(name, lists[i].name) == 0) {
+				ck_assert_msg(count == lists[i].count, "%s: %d, not %d", name, count,
+					      lists[i].count);
+				seen++;
+			}
+	}
+	ck_assert_int_eq(seen, 5);
+	http_answer_free(&a);
+}
+END_TEST
+
 START_TEST(every_list_route_needs_auth_and_stays_in_its_tenant)
 {
 	/* method, whether the list id follows /lists, what comes after */
@@ -312,6 +367,7 @@ Suite *lists_suite(void)
 	tcase_add_test(tc, invalid_rules_are_422_naming_the_condition);
 	tcase_add_test(tc, static_lists_hold_members);
 	tcase_add_test(tc, dynamic_lists_are_evaluated_live);
+	tcase_add_test(tc, the_index_counts_each_dynamic_list_with_its_own_rules);
 	tcase_add_test(tc, every_list_route_needs_auth_and_stays_in_its_tenant);
 	suite_add_tcase(s, tc);
 	return s;
