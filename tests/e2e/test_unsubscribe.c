@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -461,6 +462,38 @@ START_TEST(mail_to_an_address_that_is_no_contact_opts_it_out)
 }
 END_TEST
 
+/* Many clicks at once (a mail client retrying, a person clicking twice):
+ * each answers 200, one records. */
+START_TEST(concurrent_posts_record_once)
+{
+	struct fs_config cfg = config();
+	struct world w;
+	char tok[LINK_TOKEN_LEN + 1], path[128];
+	pid_t kids[8];
+
+	world(&w, "unsub-race");
+	link_for(cfg.link_secret, "u", w.ann_row, tok);
+	snprintf(path, sizeof(path), "/u/%s", tok);
+	for (int i = 0; i < 8; i++) {
+		kids[i] = fork();
+		ck_assert_int_ge(kids[i], 0);
+		if (kids[i] == 0) {
+			struct http_answer a;
+			int ok = http_call("POST", path, NULL, "List-Unsubscribe=One-Click", 26, &a) == 0 &&
+				 a.status == 200;
+			_exit(ok ? 0 : 1);
+		}
+	}
+	for (int i = 0; i < 8; i++) {
+		int status;
+		ck_assert_int_eq(waitpid(kids[i], &status, 0), kids[i]);
+		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	ck_assert(!subscribed(w.ann));
+	ck_assert_int_eq(traces(w.user), 5);
+}
+END_TEST
+
 /* Two tenants with the same person: one tenant's link never touches the other. */
 START_TEST(a_link_acts_on_its_own_tenant_only)
 {
@@ -573,6 +606,7 @@ Suite *unsubscribe_suite(void)
 	tcase_add_test(tc, forged_altered_and_foreign_tokens_are_404);
 	tcase_add_test(tc, links_signed_with_the_jwt_secret_still_work);
 	tcase_add_test(tc, mail_to_an_address_that_is_no_contact_opts_it_out);
+	tcase_add_test(tc, concurrent_posts_record_once);
 	tcase_add_test(tc, a_link_acts_on_its_own_tenant_only);
 	tcase_add_test(tc, hostile_requests_record_nothing);
 	suite_add_tcase(s, tc);
