@@ -92,13 +92,25 @@ static void respond_page(struct fs_ctx *ctx, int code, const char *title, const 
 	strbuf_free(&page);
 }
 
+/* Errors: a page for a browser (it asks for text/html), {"detail": ...} for
+ * anything else, as every error of the API (mail clients, scripts). */
+static void respond_error_page(struct fs_ctx *ctx, enum fs_status st, const char *title,
+			       const char *text)
+{
+	const char *accept = fs_request_header(&ctx->req, ctx->env.arena, "Accept");
+
+	if (accept && strstr(accept, "text/html"))
+		return respond_page(ctx, fs_status_http(st), title, text, NULL, NULL);
+	fs_header_add(ctx, "Cache-Control", "no-store");
+	fs_respond_error(ctx, st, "%s", text);
+}
+
 static void respond_refused(struct fs_ctx *ctx, enum fs_status st, const struct fs_error *err)
 {
 	if (st == FS_NOT_FOUND)
-		return respond_page(ctx, 404, "Link not valid",
-				    "This unsubscribe link is not valid. If you copied it, check that"
-				    " it is complete.",
-				    NULL, NULL);
+		return respond_error_page(ctx, st, "Link not valid",
+					  "This unsubscribe link is not valid. If you copied it,"
+					  " check that it is complete.");
 	fs_respond_failure(ctx, st, err);
 }
 
@@ -142,12 +154,11 @@ static void unsubscribe_post(struct fs_ctx *ctx)
 	enum fs_status st = fs_request_read_body(&ctx->req, ctx->env.arena, BODY_MAX);
 
 	if (st == FS_TOO_LARGE)
-		return respond_page(ctx, 413, "Request too large",
-				    "An unsubscribe request carries no more than a short form.", NULL,
-				    NULL);
+		return respond_error_page(ctx, st, "Request too large",
+					  "An unsubscribe request carries no more than a short form.");
 	if (st != FS_OK)
-		return respond_page(ctx, 400, "Bad request", "The request was incomplete.", NULL,
-				    NULL);
+		return respond_error_page(ctx, FS_BAD_REQUEST, "Bad request",
+					  "The request body was incomplete.");
 	st = unsubscribe_confirm(&ctx->env, token ? token : "",
 				 is_one_click(ctx->req.body, ctx->req.body_len)
 					 ? UNSUBSCRIBE_ONE_CLICK

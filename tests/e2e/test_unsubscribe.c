@@ -369,12 +369,21 @@ START_TEST(forged_altered_and_foreign_tokens_are_404)
 	expect_status("POST", path, "List-Unsubscribe=One-Click", 404);
 	expect_status("POST", "/u/00000000-0000-4000-8000-000000000000", "{}", 404);
 	expect_status("POST", "/u/not-a-token", "List-Unsubscribe=One-Click", 404);
-	/* The 404 is a page too, and says nothing of the tenant. */
+	/* The 404 is a page for a browser, JSON for anything else; neither
+	 * says anything of the tenant. */
 	snprintf(path, sizeof(path), "/u/%.*s", LINK_TOKEN_LEN - 1, tok);
-	call("GET", path, NULL, &a);
+	{
+		const char *browser[] = { "Accept: text/html,application/xhtml+xml,*/*;q=0.8", NULL };
+		ck_assert_int_eq(http_call("GET", path, browser, NULL, 0, &a), 0);
+	}
 	ck_assert_int_eq(a.status, 404);
 	expect_safe_page(&a);
 	ck_assert(strstr(a.body, "<form") == NULL);
+	http_answer_free(&a);
+	call("POST", path, "List-Unsubscribe=One-Click", &a);
+	ck_assert_int_eq(a.status, 404);
+	ck_assert_ptr_nonnull(http_detail(&a));
+	ck_assert(strstr(http_detail(&a), "not valid") != NULL);
 	http_answer_free(&a);
 	ck_assert(subscribed(w.ann));
 	ck_assert_int_eq(traces(w.user), 0);

@@ -4,7 +4,8 @@
  * is not UTF-8; whatever it builds must read back (mail/message_read) to the
  * same fields, bodies in canonical CRLF form, with every line CRLF and within
  * 998, header lines within 78, encoded words within 75 and never splitting a
- * character, QP lines within 76 and the boundary in no body. The reader also
+ * character, QP lines within 76, no line starting with "." or "From ", and
+ * the boundary in no body. The reader also
  * runs on the raw bytes, which must never crash it. */
 #include <stddef.h>
 #include <stdint.h>
@@ -122,6 +123,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!same(&r.html, want.buf, want.len))
 		__builtin_trap();
 	if (r.words.longest > 75 || r.words.split || longest_header_line(out.buf, out.len) > 78)
+		__builtin_trap();
+	/* No line starts with "." or "From " (what relays and mbox files misread). */
+	if (strstr(out.buf, "\r\n.") || strstr(out.buf, "\r\nFrom "))
 		__builtin_trap();
 	mail_read_message_free(&r);
 out:

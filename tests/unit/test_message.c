@@ -99,6 +99,8 @@ static void round_trip(const struct mail_message *m, struct strbuf *out, struct 
 	ck_assert_uint_le(r->words.longest, 75);
 	ck_assert_int_eq(r->words.split, 0);
 	ck_assert_uint_le(longest_header_line(out->buf, out->len), 78);
+	/* No line a relay or an mbox could take for something else. */
+	ck_assert_msg(!strstr(out->buf, "\r\n.") && !strstr(out->buf, "\r\nFrom "), "%s", out->buf);
 }
 
 static void expect_round_trip(const struct mail_message *m)
