@@ -4,13 +4,13 @@
 BUILD    ?= build
 CC       ?= cc
 SAN      ?=
-PKGS     := json-c libjwt hiredis libsodium libcurl libpq
+PKGS     := json-c libjwt hiredis libsodium libcurl libpq opendkim
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(WARN) \
+CFLAGS   += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(WARN) -pthread \
             -fstack-protector-strong -Ilib $(PKG_CFLAGS) -I/usr/include/postgresql
 ifeq ($(FUZZ),1)
 CFLAGS   += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
@@ -21,7 +21,9 @@ LDFLAGS  += -fsanitize=address,undefined
 else
 CFLAGS   += -D_FORTIFY_SOURCE=2
 endif
-LDLIBS   := -lfcgi $(PKG_LIBS) -lpq -lssl -lcrypto -lm
+LDLIBS   := -lfcgi $(PKG_LIBS) -lpq -lssl -lcrypto -lm -pthread
+# res_nquery: the sender-domain check asks a chosen DNS server (services/domains.c).
+LDLIBS   += -lresolv
 
 LIB_SRC  := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
