@@ -117,11 +117,15 @@ $(BUILD)/bench/render: bench/render.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
+$(BUILD)/bench/dkim: bench/dkim.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
 unit: $(UNIT_BIN)
 	$(UNIT_BIN)
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/render
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/render $(BUILD)/bench/dkim
 	@bench/run.sh
 
 fuzz: deps
