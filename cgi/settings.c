@@ -1,5 +1,5 @@
-/* Responder for /api/v1/settings: sender settings (domains and the webhook
- * secret join it with delivery and flows). */
+/* Responder for /api/v1/settings: sender settings and sender domains (the
+ * webhook secret joins it with flows). */
 #include <string.h>
 
 #include "gate.h"
@@ -7,6 +7,7 @@
 #include "http/server.h"
 #include "json/json.h"
 #include "services/auth.h"
+#include "services/domains.h"
 #include "services/settings.h"
 
 static void sender_show(struct fs_ctx *ctx)
@@ -55,10 +56,85 @@ static void sender_patch(struct fs_ctx *ctx)
 	fs_respond_json(ctx, 200, o);
 }
 
+static void domains_post(struct fs_ctx *ctx)
+{
+	json_object *body = fs_ctx_json_body(ctx), *o = NULL;
+	struct fs_validation v;
+	struct fs_error err;
+	const char *domain = NULL, *why = NULL;
+	char norm[DOMAIN_NAME_MAX + 1];
+	size_t len = 0;
+	enum fs_status st;
+
+	if (!body)
+		return;
+	fs_validation_init(&v);
+	if (fs_json_get_string(&v, body, "domain", 1, 1, 255, &domain, &len) == 1 &&
+	    domain_normalize(domain, len, norm, sizeof(norm), &why) < 0)
+		fs_validation_add(&v, "body", "domain", why, "value_error");
+	if (fs_validation_failed(&v))
+		return fs_respond_validation(ctx, fs_validation_take(&v));
+	st = domains_create(&ctx->env, norm, &o, &err);
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_json(ctx, 201, o);
+}
+
+static void domains_index(struct fs_ctx *ctx)
+{
+	json_object *o = NULL;
+	struct fs_error err;
+	enum fs_status st = domains_list(&ctx->env, &o, &err);
+
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_json(ctx, 200, o);
+}
+
+static void domains_show(struct fs_ctx *ctx)
+{
+	json_object *o = NULL;
+	struct fs_error err;
+	enum fs_status st = domains_get(&ctx->env, fs_ctx_param(ctx, "id"), &o, &err);
+
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_json(ctx, 200, o);
+}
+
+static void domains_check(struct fs_ctx *ctx)
+{
+	json_object *o = NULL;
+	struct fs_error err;
+	enum fs_status st = domains_verify(&ctx->env, fs_ctx_param(ctx, "id"), &o, &err);
+
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_json(ctx, 200, o);
+}
+
+static void domains_remove(struct fs_ctx *ctx)
+{
+	struct fs_error err;
+	enum fs_status st = domains_delete(&ctx->env, fs_ctx_param(ctx, "id"), &err);
+
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_empty(ctx, 204);
+}
+
 static const struct fs_route routes[] = {
 	{ "GET", "/api/v1/settings/sender", sender_show, FS_ACCESS_READ, "Sender settings" },
 	{ "PATCH", "/api/v1/settings/sender", sender_patch, FS_ACCESS_WRITE,
 	  "Change sender settings" },
+	{ "POST", "/api/v1/settings/domains", domains_post, FS_ACCESS_WRITE,
+	  "Add a sender domain (a DKIM key pair and the DNS records to publish)" },
+	{ "GET", "/api/v1/settings/domains", domains_index, FS_ACCESS_READ, "Sender domains" },
+	{ "GET", "/api/v1/settings/domains/:id", domains_show, FS_ACCESS_READ, "A sender domain" },
+	{ "POST", "/api/v1/settings/domains/:id/verify", domains_check, FS_ACCESS_WRITE,
+	  "Check a sender domain's DKIM record in DNS" },
+	{ "DELETE", "/api/v1/settings/domains/:id", domains_remove, FS_ACCESS_WRITE,
+	  "Remove a sender domain" },
 };
 
 int main(int argc, char **argv)

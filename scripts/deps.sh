@@ -9,6 +9,9 @@ packages=(
 	libcurl4-openssl-dev libssl-dev libopendkim-dev check libsubunit-dev
 	postgresql-15 postgresql-client-15 redis-server redis-tools nginx-light
 	valgrind clang libclang-rt-14-dev wrk nodejs npm
+	# dnsmasq-base: the binary alone (the dnsmasq package starts a service on
+	# port 53); the tests run it as the DNS server of sender-domain checks.
+	dnsmasq-base
 )
 
 missing=()

@@ -16,14 +16,14 @@ BIN=${FLOWSEND_BIN:-$ROOT/build/bin}
 PGBIN=/usr/lib/postgresql/15/bin
 
 case "$instance" in
-run)   HTTP_PORT=8080;  PG_PORT=5499;  REDIS_PORT=6399;  SMTP_PORT=1025; MAILWEB_PORT=1080 ;;
-test)  HTTP_PORT=18080; PG_PORT=15499; REDIS_PORT=16399; SMTP_PORT=11025; MAILWEB_PORT=11080 ;;
-bench) HTTP_PORT=28080; PG_PORT=25499; REDIS_PORT=26399; SMTP_PORT=21025; MAILWEB_PORT=21080 ;;
+run)   HTTP_PORT=8080;  PG_PORT=5499;  REDIS_PORT=6399;  SMTP_PORT=1025; MAILWEB_PORT=1080; DNS_PORT= ;;
+test)  HTTP_PORT=18080; PG_PORT=15499; REDIS_PORT=16399; SMTP_PORT=11025; MAILWEB_PORT=11080; DNS_PORT=12053 ;;
+bench) HTTP_PORT=28080; PG_PORT=25499; REDIS_PORT=26399; SMTP_PORT=21025; MAILWEB_PORT=21080; DNS_PORT=22053 ;;
 # test1..test9: further test instances, so several checkouts can run their
 # suites at once on one machine.
 test[1-9]) n=${instance#test}
 	HTTP_PORT=$((18080 + n)); PG_PORT=$((15499 + n)); REDIS_PORT=$((16399 + n))
-	SMTP_PORT=$((11025 + n)); MAILWEB_PORT=$((11080 + n)) ;;
+	SMTP_PORT=$((11025 + n)); MAILWEB_PORT=$((11080 + n)); DNS_PORT=$((12053 + n)) ;;
 *) echo "unknown instance '$instance' (run, test, test1..test9 or bench)" >&2; exit 2 ;;
 esac
 
@@ -66,6 +66,9 @@ configure_env() {
 		# Links in test mail are signed with a key of their own, not the JWT
 		# secret (tests/e2e/test_unsubscribe.c mints with both).
 		export FLOWSEND_LINK_SECRET=flowsend-test-link-secret-not-the-jwt-one
+		# Sender-domain checks ask the DNS server the tests start on this port
+		# (tests/e2e/test_domains.c runs dnsmasq there); nothing answers otherwise.
+		export FLOWSEND_DNS_SERVER=127.0.0.1:$DNS_PORT
 		# Tests call the API as a dashboard on another origin would (tests/e2e/test_edge.c).
 		if [[ $instance == test* ]]; then export FLOWSEND_CORS_ORIGINS=http://dashboard.test:3000; else unset FLOWSEND_CORS_ORIGINS; fi
 	fi

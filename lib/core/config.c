@@ -204,6 +204,72 @@ int fs_config_parse_origins(struct fs_config *cfg, const char *list, char *err, 
 	return 0;
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int b64_digit(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
+		return 62;
+	if (c == '/' || c == '_')
+		return 63;
+	return -1;
+}
+
+int fs_config_parse_key32(const char *s, unsigned char out[32])
+{
+	size_t len = s ? strlen(s) : 0;
+
+	if (len == 64) {
+		for (size_t i = 0; i < 32; i++) {
+			int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			out[i] = (unsigned char)(hi << 4 | lo);
+		}
+		return 0;
+	}
+	/* 32 bytes are 43 base64 digits (the last holding 4 bits), then "=". */
+	if (len == 44 && s[43] == '=')
+		len = 43;
+	if (len != 43)
+		return -1;
+	{
+		unsigned acc = 0;
+		int bits = 0;
+		size_t o = 0;
+		for (size_t i = 0; i < 43; i++) {
+			int d = b64_digit(s[i]);
+			if (d < 0)
+				return -1;
+			acc = (acc << 6) | (unsigned)d;
+			bits += 6;
+			if (bits >= 8) {
+				bits -= 8;
+				out[o++] = (unsigned char)(acc >> bits);
+				acc &= (1u << bits) - 1;
+			}
+		}
+		if (o != 32 || acc != 0) /* the 2 bits left over must be zero */
+			return -1;
+	}
+	return 0;
+}
+
 int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 {
 	long n;
@@ -241,6 +307,20 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 	cfg->stripe_api_base = env_or("STRIPE_API_BASE", "https://api.stripe.com");
 	cfg->postal_address = env_or("FLOWSEND_POSTAL_ADDRESS", "FlowSend, 1 Example Street, Springfield");
 	cfg->dns_server = env_or("FLOWSEND_DNS_SERVER", "");
+	cfg->spf_include = env_or("FLOWSEND_SPF_INCLUDE", "");
+	{
+		const char *key = env_or("FLOWSEND_SECRET_KEY", FS_DEFAULT_SECRET_KEY);
+		if (fs_config_parse_key32(key, cfg->secret_key) < 0) {
+			snprintf(err, errlen,
+				 "FLOWSEND_SECRET_KEY must be 32 bytes written as 64 hex digits or "
+				 "base64 (make one with: openssl rand -hex 32)");
+			return -1;
+		}
+		unsigned char def[32];
+		fs_config_parse_key32(FS_DEFAULT_SECRET_KEY, def);
+		/* The same bytes in base64 are the same default. */
+		cfg->secret_key_is_default = memcmp(def, cfg->secret_key, 32) == 0;
+	}
 	cfg->log_level = env_or("FLOWSEND_LOG_LEVEL", "info");
 
 	if (env_on_off("FLOWSEND_PLATFORM_LEGACY_SIGNATURES", !cfg->production,
@@ -303,6 +383,14 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 		if (strlen(cfg->link_secret) < 32) {
 			snprintf(err, errlen,
 				 "FLOWSEND_LINK_SECRET must be at least 32 characters in production");
+			return -1;
+		}
+		/* Without a key of its own, anyone with the source could open the
+		 * DKIM private keys kept in the database. */
+		if (cfg->secret_key_is_default) {
+			snprintf(err, errlen,
+				 "FLOWSEND_ENV=production refuses to start: FLOWSEND_SECRET_KEY is "
+				 "unset or still the local default; make one with: openssl rand -hex 32");
 			return -1;
 		}
 	}

@@ -31,7 +31,14 @@ struct fs_config {
 	const char *stripe_enterprise_price_id;
 	const char *stripe_api_base;
 	const char *postal_address;
-	const char *dns_server;
+	const char *dns_server;          /* FLOWSEND_DNS_SERVER: host[:port] for sender-domain
+					  * checks; "": the system's resolver */
+	const char *spf_include;         /* FLOWSEND_SPF_INCLUDE: what the SPF hint of a sender
+					  * domain authorises ("include:<mail domain>" by default) */
+	/* FLOWSEND_SECRET_KEY (64 hex digits or base64 of 32 bytes): seals what is
+	 * stored secret, such as sender domains' DKIM private keys. */
+	unsigned char secret_key[32];
+	int secret_key_is_default;
 	const char *log_level;
 	int platform_legacy_signatures;  /* FLOWSEND_PLATFORM_LEGACY_SIGNATURES=on|off: body-only
 					  * platform signatures (no timestamp) accepted */
@@ -57,10 +64,15 @@ struct fs_config {
 #define FS_DEFAULT_PLATFORM_SECRET "dev-platform-bridge-secret"
 #define FS_DEFAULT_STRIPE_WEBHOOK_SECRET "whsec_flowsend_dev"
 #define FS_DEFAULT_LINK_SECRET "flowsend-local-link-secret-change-me"
+/* The bytes of "flowsend local secret, change me" in hex: dev and tests only. */
+#define FS_DEFAULT_SECRET_KEY "666c6f7773656e64206c6f63616c207365637265742c206368616e6765206d65"
 
 /* Read the environment into cfg. Returns 0, or -1 with a message in err when a
  * value is malformed or production still uses a local default secret. */
 int fs_config_load(struct fs_config *cfg, char *err, size_t errlen);
+/* FLOWSEND_SECRET_KEY's forms: 64 hex digits, or base64 (standard or URL
+ * alphabet, padded or not) of exactly 32 bytes. 0 with out filled, or -1. */
+int fs_config_parse_key32(const char *s, unsigned char out[32]);
 /* Parse a comma-separated origin list into cfg's cors_* fields (called by
  * fs_config_load). 0, or -1 with a message naming the bad entry in err. */
 int fs_config_parse_origins(struct fs_config *cfg, const char *list, char *err, size_t errlen);

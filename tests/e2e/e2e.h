@@ -78,6 +78,15 @@ struct e2e_env {
 /* Open one for the tenant user_id on plan; close it with e2e_env_close. */
 void e2e_env_open(struct e2e_env *e, const char *user_id, const char *plan);
 void e2e_env_close(struct e2e_env *e);
+/* Start dnsmasq on FLOWSEND_DNS_SERVER's port (tests/e2e/dns.c) answering
+ * for *.example from records, dnsmasq configuration lines (NULL: none; only
+ * its own probe name); waits until it answers. Stops the one running. */
+void e2e_dns_start(const char *records);
+void e2e_dns_stop(void);
+/* Append a txt-record line for name with n strings (quoted for dnsmasq). */
+struct strbuf;
+void e2e_dns_txt_line(struct strbuf *conf, const char *name, const char *const *strings,
+		      size_t n);
 /* A string member of the answer's JSON object, or NULL. */
 const char *json_str(json_object *o, const char *key);
 
@@ -98,5 +107,6 @@ Suite *services_suite(void);
 Suite *edge_suite(void);
 Suite *concurrency_suite(void);
 Suite *unsubscribe_suite(void);
+Suite *domains_suite(void);
 
 #endif

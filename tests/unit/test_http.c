@@ -283,7 +283,20 @@ START_TEST(config_production_refuses_default_secrets)
 	ck_assert_int_eq(fs_config_load(&c, err, sizeof(err)), -1);
 	ck_assert(strstr(err, "FLOWSEND_LINK_SECRET must be at least 32") != NULL);
 	setenv("FLOWSEND_LINK_SECRET", "a-link-secret-of-our-own-long-enough-789", 1);
+	ck_assert_int_eq(fs_config_load(&c, err, sizeof(err)), -1);
+	ck_assert(strstr(err, "FLOWSEND_SECRET_KEY") != NULL);
+	/* The default's bytes in base64 are still the default. */
+	setenv("FLOWSEND_SECRET_KEY", "Zmxvd3NlbmQgbG9jYWwgc2VjcmV0LCBjaGFuZ2UgbWU=", 1);
+	ck_assert_int_eq(fs_config_load(&c, err, sizeof(err)), -1);
+	ck_assert(strstr(err, "FLOWSEND_SECRET_KEY") != NULL);
+	setenv("FLOWSEND_SECRET_KEY", "not a key", 1);
+	ck_assert_int_eq(fs_config_load(&c, err, sizeof(err)), -1);
+	ck_assert(strstr(err, "64 hex digits") != NULL);
+	setenv("FLOWSEND_SECRET_KEY", "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF", 1);
 	ck_assert_int_eq(fs_config_load(&c, err, sizeof(err)), 0);
+	ck_assert_int_eq(c.secret_key[0], 0x00);
+	ck_assert_int_eq(c.secret_key[31], 0xff);
+	ck_assert_int_eq(c.secret_key_is_default, 0);
 	ck_assert_str_eq(c.link_secret, "a-link-secret-of-our-own-long-enough-789");
 	ck_assert_int_eq(c.rate_limits, 1);
 	setenv("FLOWSEND_RATE_LIMITS", "maybe", 1);
@@ -297,6 +310,33 @@ START_TEST(config_production_refuses_default_secrets)
 	unsetenv("FLOWSEND_PLATFORM_WEBHOOK_SECRET");
 	unsetenv("STRIPE_WEBHOOK_SECRET");
 	unsetenv("FLOWSEND_LINK_SECRET");
+	unsetenv("FLOWSEND_SECRET_KEY");
+}
+END_TEST
+
+START_TEST(config_secret_key_forms)
+{
+	unsigned char k[32], want[32];
+
+	for (int i = 0; i < 32; i++)
+		want[i] = (unsigned char)(i * 7 + 1);
+	/* hex, base64 padded and not, URL alphabet */
+	ck_assert_int_eq(fs_config_parse_key32("01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da", k), 0);
+	ck_assert(memcmp(k, want, 32) == 0);
+	ck_assert_int_eq(fs_config_parse_key32("AQgPFh0kKzI5QEdOVVxjanF4f4aNlJuiqbC3vsXM09o=", k), 0);
+	ck_assert(memcmp(k, want, 32) == 0);
+	ck_assert_int_eq(fs_config_parse_key32("AQgPFh0kKzI5QEdOVVxjanF4f4aNlJuiqbC3vsXM09o", k), 0);
+	ck_assert(memcmp(k, want, 32) == 0);
+	ck_assert_int_eq(fs_config_parse_key32("___________________________________________w", k), -1);
+	ck_assert_int_eq(fs_config_parse_key32("__________________________________________8", k), 0);
+	ck_assert_int_eq(k[31], 0xff);
+	/* wrong lengths, stray characters, leftover bits */
+	ck_assert_int_eq(fs_config_parse_key32("0108", k), -1);
+	ck_assert_int_eq(fs_config_parse_key32("", k), -1);
+	ck_assert_int_eq(fs_config_parse_key32(NULL, k), -1);
+	ck_assert_int_eq(fs_config_parse_key32("01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3dz", k), -1);
+	ck_assert_int_eq(fs_config_parse_key32("AQgPFh0kKzI5QEdOVVxjanF4f4aNlJuiqbC3vsXM09p=", k), -1);
+	ck_assert_int_eq(fs_config_parse_key32("AQgPFh0kKzI5QEdOVVxjanF4f4aNlJuiqbC3vsXM0*o=", k), -1);
 }
 END_TEST
 
@@ -306,6 +346,7 @@ Suite *config_suite(void)
 	TCase *tc = tcase_create("config");
 	tcase_add_test(tc, config_defaults_are_local);
 	tcase_add_test(tc, config_production_refuses_default_secrets);
+	tcase_add_test(tc, config_secret_key_forms);
 	suite_add_tcase(s, tc);
 	return s;
 }
