@@ -26,7 +26,8 @@
 /* ---- names ------------------------------------------------------------ */
 
 /* RFC 3492 punycode: 1 when label[0..len) (after "xn--") decodes to a string
- * with at least one non-ASCII code point, each a Unicode scalar value. */
+ * with at least one non-ASCII code point, each a Unicode scalar value from
+ * U+00A0 up. (Not the full IDNA2008 tables: the registry checks those.) */
 static int punycode_ok(const char *s, size_t len)
 {
 	enum { BASE = 36, TMIN = 1, TMAX = 26, SKEW = 38, DAMP = 700 };
@@ -82,7 +83,8 @@ static int punycode_ok(const char *s, size_t len)
 			return 0;
 		n += i / out;
 		i %= out;
-		if (n < 0x80 || n > 0x10FFFF || (n >= 0xD800 && n <= 0xDFFF))
+		/* ASCII belongs in the basic part; C1 controls are no letters */
+		if (n < 0xA0 || n > 0x10FFFF || (n >= 0xD800 && n <= 0xDFFF))
 			return 0;
 		i++;
 		decoded = 1;

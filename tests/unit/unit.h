@@ -23,5 +23,6 @@ Suite *clock_suite(void);
 Suite *edge_suite(void);
 Suite *message_suite(void);
 Suite *dkim_suite(void);
+Suite *domains_unit_suite(void);
 
 #endif
