@@ -6,10 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "core/strbuf.h"
 #include "e2e.h"
 #include "mail/dkim.h"
+#include "mail/dkim_check.h"
+#include "mail/message.h"
 #include "services/domains.h"
+#include "services/senders.h"
 
 /* Every answer body of a test, to look for the private key afterwards. */
 static struct strbuf answers;
@@ -513,6 +518,207 @@ START_TEST(at_most_twenty_per_account)
 }
 END_TEST
 
+/* A message as the delivery path builds it from a choice, signed when the
+ * choice has a signer, judged by libopendkim with the keys in key_file. */
+static struct dkim_check_result send_as(const struct sender_choice *c, const char *key_file)
+{
+	struct mail_message m = { 0 };
+	struct strbuf msg = STRBUF_INIT, out = STRBUF_INIT;
+	struct dkim_check_result r;
+
+	m.from_name = c->from_name;
+	m.from_email = c->from_email;
+	m.reply_to = c->reply_to;
+	m.to_email = "ann@example.com";
+	m.subject = "Hello";
+	m.html = "<p>Hello</p>";
+	m.html_len = strlen(m.html);
+	m.text = "Hello";
+	m.text_len = 5;
+	m.message_id = "<0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee@flowsend.example>";
+	m.outbox_id = "0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee";
+	m.date = 1764599230;
+	ck_assert_int_eq(mail_message_build(&m, &msg), 0);
+	if (c->signer)
+		ck_assert_int_eq(dkim_signer_sign(c->signer, msg.buf, msg.len, m.date, &out), 0);
+	strbuf_append(&out, msg.buf, msg.len);
+	ck_assert_int_eq(dkim_check(out.buf, out.len, key_file, &r), 0);
+	strbuf_free(&msg);
+	strbuf_free(&out);
+	return r;
+}
+
+/* The key-file line libopendkim's file query method reads for a domain. */
+static void key_line(FILE *f, json_object *domain)
+{
+	struct strbuf v = STRBUF_INIT;
+
+	dkim_value(domain, &v);
+	fprintf(f, "%s %s\n", json_str(record(domain, "dkim"), "name"), v.buf);
+	strbuf_free(&v);
+}
+
+START_TEST(sender_choice_signs_with_the_verified_domain)
+{
+	char a_token[4096], b_token[4096], a_uid[40], b_uid[40], vid[40], uid_[40], dv[160],
+		du[160], sub[200], addr[256], path[256], err[256];
+	char key_file[] = "/tmp/fs-e2e-dkim-keys-XXXXXX", pem_file[] = "/tmp/fs-e2e-dkim-pem-XXXXXX";
+	struct http_answer va, ua;
+	struct strbuf conf = STRBUF_INIT, priv = STRBUF_INIT, pub = STRBUF_INIT;
+	struct e2e_env e;
+	struct fs_config cfg;
+	struct senders *snd, *plain;
+	struct sender_choice c;
+	struct dkim_check_result r;
+	long lookups, loads;
+	FILE *f;
+	int fd;
+
+	e2e_new_tenant("sender-a", a_token, sizeof(a_token));
+	e2e_new_tenant("sender-b", b_token, sizeof(b_token));
+	e2e_user_id(a_token, a_uid);
+	e2e_user_id(b_token, b_uid);
+	unique_domain("verified", dv, sizeof(dv));
+	unique_domain("unverified", du, sizeof(du));
+	add_domain(a_token, dv, vid, &va);
+	add_domain(a_token, du, uid_, &ua);
+	snprintf(addr, sizeof(addr), "{\"domain\":\"%s\"}", dv);
+	call(b_token, "POST", "/api/v1/settings/domains", addr, 201, NULL, NULL);
+	publish(&conf, va.json);
+	e2e_dns_start(conf.buf);
+	path_of(path, sizeof(path), vid, "/verify");
+	call(a_token, "POST", path, NULL, 200, NULL, NULL);
+	e2e_dns_stop();
+
+	/* FlowSend's own key, as FLOWSEND_DKIM_* name it. */
+	ck_assert_int_eq(dkim_keygen(2048, &priv, &pub), 0);
+	fd = mkstemp(pem_file);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, priv.buf, priv.len), (ssize_t)priv.len);
+	close(fd);
+	fd = mkstemp(key_file);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	key_line(f, va.json);
+	key_line(f, ua.json);
+	fprintf(f, "global._domainkey.flowsend-global.example v=DKIM1; k=rsa; p=%s\n", pub.buf);
+	fclose(f);
+
+	e2e_env_open(&e, a_uid, "free");
+	cfg = e.cfg;
+	cfg.dkim_domain = "flowsend-global.example";
+	cfg.dkim_selector = "global";
+	cfg.dkim_key_file = pem_file;
+	snd = senders_new(&cfg, err, sizeof(err));
+	ck_assert_msg(snd != NULL, "%s", err);
+	ck_assert_str_eq(dkim_signer_domain(senders_global(snd)), "flowsend-global.example");
+
+	/* The verified domain: its own address and key. */
+	snprintf(addr, sizeof(addr), "news@%s", dv);
+	ck_assert_int_eq(senders_choose(snd, &e.sysdb, &e.arena, a_uid, "Shop", addr, NULL, &c), 0);
+	ck_assert(c.own_domain);
+	ck_assert_str_eq(c.from_email, addr);
+	ck_assert_str_eq(c.from_name, "Shop");
+	ck_assert_ptr_null(c.reply_to);
+	ck_assert_str_eq(dkim_signer_domain(c.signer), dv);
+	r = send_as(&c, key_file);
+	ck_assert_msg(r.pass, "%s", r.detail);
+	ck_assert_str_eq(r.domain, dv);
+	/* A subdomain of it, in any case: signed d=<verified> (relaxed alignment). */
+	snprintf(sub, sizeof(sub), "News@Mail.%s", dv);
+	ck_assert_int_eq(senders_choose(snd, &e.sysdb, &e.arena, a_uid, "Shop", sub, "help@x.example",
+					&c),
+			 0);
+	ck_assert(c.own_domain);
+	ck_assert_str_eq(c.from_email, sub);
+	ck_assert_str_eq(c.reply_to, "help@x.example");
+	r = send_as(&c, key_file);
+	ck_assert_msg(r.pass, "%s", r.detail);
+	ck_assert_str_eq(r.domain, dv);
+
+	/* The unverified domain: FlowSend's address with the tenant's name,
+	 * replies to the tenant, FlowSend's key. */
+	snprintf(addr, sizeof(addr), "news@%s", du);
+	ck_assert_int_eq(senders_choose(snd, &e.sysdb, &e.arena, a_uid, "Shop", addr, NULL, &c), 0);
+	ck_assert(!c.own_domain);
+	ck_assert_str_eq(c.from_email, "noreply@flowsend.local");
+	ck_assert_str_eq(c.from_name, "Shop");
+	ck_assert_str_eq(c.reply_to, addr);
+	r = send_as(&c, key_file);
+	ck_assert_msg(r.pass, "%s", r.detail);
+	ck_assert_str_eq(r.domain, "flowsend-global.example");
+	ck_assert_int_eq(senders_choose(snd, &e.sysdb, &e.arena, a_uid, "Shop", addr,
+					"help@x.example", &c),
+			 0);
+	ck_assert_str_eq(c.reply_to, "help@x.example");
+
+	/* Another tenant that added the same domain without verifying it. */
+	snprintf(addr, sizeof(addr), "news@%s", dv);
+	ck_assert_int_eq(senders_choose(snd, &e.sysdb, &e.arena, b_uid, "B", addr, NULL, &c), 0);
+	ck_assert(!c.own_domain);
+	ck_assert_str_eq(c.from_email, "noreply@flowsend.local");
+	ck_assert(c.signer == senders_global(snd));
+
+	/* No sender settings: FlowSend's name and address, no Reply-To. */
+	ck_assert_int_eq(senders_choose(snd, &e.sysdb, &e.arena, a_uid, NULL, NULL, NULL, &c), 0);
+	ck_assert_str_eq(c.from_name, "FlowSend");
+	ck_assert_str_eq(c.from_email, "noreply@flowsend.local");
+	ck_assert_ptr_null(c.reply_to);
+
+	/* The key was opened and parsed once, whatever the number of messages. */
+	for (int i = 0; i < 200; i++) {
+		snprintf(addr, sizeof(addr), "n%d@%s", i, dv);
+		ck_assert_int_eq(senders_choose(snd, &e.sysdb, &e.arena, a_uid, "Shop", addr, NULL, &c),
+				 0);
+		ck_assert(c.own_domain);
+	}
+	senders_stats(snd, &lookups, &loads);
+	ck_assert_int_eq(loads, 1);
+	ck_assert_int_ge(lookups, 200);
+
+	/* Deleted: once the answer is stale, the global address again. */
+	path_of(path, sizeof(path), vid, NULL);
+	call(a_token, "DELETE", path, NULL, 204, NULL, NULL);
+	snprintf(addr, sizeof(addr), "news@%s", dv);
+	ck_assert_int_eq(senders_choose(snd, &e.sysdb, &e.arena, a_uid, "Shop", addr, NULL, &c), 0);
+	ck_assert(c.own_domain); /* still trusted for SENDERS_TTL_SECONDS */
+	senders_set_ttl(snd, 0);
+	ck_assert_int_eq(senders_choose(snd, &e.sysdb, &e.arena, a_uid, "Shop", addr, NULL, &c), 0);
+	ck_assert(!c.own_domain);
+	senders_sweep(snd);
+	senders_free(snd);
+
+	/* Without a global key: the same choice, unsigned. */
+	plain = senders_new(&e.cfg, err, sizeof(err));
+	ck_assert_ptr_nonnull(plain);
+	ck_assert_ptr_null(senders_global(plain));
+	snprintf(addr, sizeof(addr), "news@%s", du);
+	ck_assert_int_eq(senders_choose(plain, &e.sysdb, &e.arena, a_uid, "Shop", addr, NULL, &c), 0);
+	ck_assert_ptr_null(c.signer);
+	ck_assert_str_eq(c.from_email, "noreply@flowsend.local");
+	r = send_as(&c, key_file);
+	ck_assert(!r.pass);
+	senders_free(plain);
+
+	/* A global key configured but unusable: the worker must not start. */
+	cfg.dkim_key_file = "/nonexistent/dkim.pem";
+	ck_assert_ptr_null(senders_new(&cfg, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/dkim.pem"));
+	cfg.dkim_key_file = "";
+	ck_assert_ptr_null(senders_new(&cfg, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "go together"));
+
+	e2e_env_close(&e);
+	unlink(key_file);
+	unlink(pem_file);
+	http_answer_free(&va);
+	http_answer_free(&ua);
+	strbuf_free(&conf);
+	strbuf_free(&priv);
+	strbuf_free(&pub);
+}
+END_TEST
+
 static void setup(void)
 {
 	strbuf_init(&answers);
@@ -538,6 +744,7 @@ Suite *domains_suite(void)
 	tcase_add_test(tc, private_key_is_sealed_and_never_shown);
 	tcase_add_test(tc, verification_through_dns);
 	tcase_add_test(tc, at_most_twenty_per_account);
+	tcase_add_test(tc, sender_choice_signs_with_the_verified_domain);
 	suite_add_tcase(s, tc);
 	return s;
 }
