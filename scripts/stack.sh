@@ -17,13 +17,13 @@ PGBIN=/usr/lib/postgresql/15/bin
 
 case "$instance" in
 run)   HTTP_PORT=8080;  PG_PORT=5499;  REDIS_PORT=6399;  SMTP_PORT=1025; MAILWEB_PORT=1080; DNS_PORT= ;;
-test)  HTTP_PORT=18080; PG_PORT=15499; REDIS_PORT=16399; SMTP_PORT=11025; MAILWEB_PORT=11080; DNS_PORT=12053 ;;
-bench) HTTP_PORT=28080; PG_PORT=25499; REDIS_PORT=26399; SMTP_PORT=21025; MAILWEB_PORT=21080; DNS_PORT=22053 ;;
+test)  HTTP_PORT=18080; PG_PORT=15499; REDIS_PORT=16399; SMTP_PORT=11025; MAILWEB_PORT=11080; DNS_PORT=13053 ;;
+bench) HTTP_PORT=28080; PG_PORT=25499; REDIS_PORT=26399; SMTP_PORT=21025; MAILWEB_PORT=21080; DNS_PORT=23053 ;;
 # test1..test9: further test instances, so several checkouts can run their
 # suites at once on one machine.
 test[1-9]) n=${instance#test}
 	HTTP_PORT=$((18080 + n)); PG_PORT=$((15499 + n)); REDIS_PORT=$((16399 + n))
-	SMTP_PORT=$((11025 + n)); MAILWEB_PORT=$((11080 + n)); DNS_PORT=$((12053 + n)) ;;
+	SMTP_PORT=$((11025 + n)); MAILWEB_PORT=$((11080 + n)); DNS_PORT=$((13053 + n)) ;;
 *) echo "unknown instance '$instance' (run, test, test1..test9 or bench)" >&2; exit 2 ;;
 esac
 
