@@ -502,7 +502,17 @@ static int cmp_id(const void *a, const void *b)
 /* Every page of a search, 100 at a time: the first come from the tenant's
  * newest contacts read directly, the later from the index; together each match
  * once, newest first. */
+static void expect_pages(const char *filter, int want);
+
 static void expect_search_pages(const char *q, int want)
+{
+	char filter[160];
+
+	snprintf(filter, sizeof(filter), "search=%s", q);
+	expect_pages(filter, want);
+}
+
+static void expect_pages(const char *filter, int want)
 {
 	char (*ids)[40] = calloc((size_t)want + 100, sizeof(*ids));
 	char path[200], last[40] = "";
@@ -512,7 +522,7 @@ static void expect_search_pages(const char *q, int want)
 	ck_assert_ptr_nonnull(ids);
 	for (int page = 1; page <= want / 100 + 2; page++) {
 		json_object *items;
-		snprintf(path, sizeof(path), "/api/v1/contacts?search=%s&page_size=100&page=%d", q, page);
+		snprintf(path, sizeof(path), "/api/v1/contacts?%s&page_size=100&page=%d", filter, page);
 		e2e_expect(token, "GET", path, NULL, 200, NULL, &a);
 		items = json_object_object_get(a.json, "items");
 		ck_assert_int_eq(num(a.json, "total"), want);
@@ -531,6 +541,31 @@ static void expect_search_pages(const char *q, int want)
 		ck_assert_str_ne(ids[i - 1], ids[i]);
 	free(ids);
 }
+
+/* ?tag= takes the tenant's newest contacts when they hold the page and the
+ * tenant-led index otherwise (schema/0020): a common tag, a rare one among
+ * the oldest contacts, one nobody has; every page newest first, each once. */
+START_TEST(tag_pages_come_whole_from_the_newest_and_from_the_index)
+{
+	struct http_answer a;
+	struct strbuf csv = STRBUF_INIT;
+
+	new_tenant();
+	e2e_set_plan(token, "enterprise");
+	strbuf_appends(&csv, "email,first_name,tags\n");
+	for (int i = 0; i < 2500; i++)
+		strbuf_appendf(&csv, "tagged%d@tags.example,T%d,%s%s\n", i, i, i % 10 == 0 ? "common;" : "",
+			       i < 120 ? "rare" : "other");
+	ck_assert_int_eq(csv_import(token, csv.buf, csv.len, &a), 200);
+	expect_counts(&a, 2500, 0, 0);
+	http_answer_free(&a);
+	expect_pages("tag=common", 250);
+	expect_pages("tag=rare", 120);
+	expect_pages("tag=nobody", 0);
+	expect_pages("tag=rare&is_subscribed=true", 120);
+	strbuf_free(&csv);
+}
+END_TEST
 
 START_TEST(big_imports_are_searchable_before_and_after_indexing)
 {
@@ -917,6 +952,7 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, export_columns_follow_the_fields_in_use);
 	tcase_add_test(tc, enterprise_imports_merge_in_parallel_and_keep_the_first_copy);
 	tcase_add_test(tc, big_imports_are_searchable_before_and_after_indexing);
+	tcase_add_test(tc, tag_pages_come_whole_from_the_newest_and_from_the_index);
 	tcase_add_test(tc, a_contact_created_during_the_merge_is_skipped);
 	tcase_add_test(tc, exports_escape_formula_cells_and_import_them_back);
 	tcase_add_test(tc, overlong_and_oversized_rows_are_row_errors);
