@@ -10,7 +10,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(WARN) \
+CFLAGS   += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(WARN) -pthread \
             -fstack-protector-strong -Ilib $(PKG_CFLAGS) -I/usr/include/postgresql
 ifeq ($(FUZZ),1)
 CFLAGS   += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
@@ -21,7 +21,7 @@ LDFLAGS  += -fsanitize=address,undefined
 else
 CFLAGS   += -D_FORTIFY_SOURCE=2
 endif
-LDLIBS   := -lfcgi $(PKG_LIBS) -lpq -lssl -lcrypto -lm
+LDLIBS   := -lfcgi $(PKG_LIBS) -lpq -lssl -lcrypto -lm -pthread
 
 LIB_SRC  := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
