@@ -234,11 +234,13 @@ static void send_one(CURL *h, struct exchange *ex, struct smtp_job *job)
 	if (rc == CURLE_OK || ex->final_reply || (ex->code >= 400 && !ex->body_sent)) {
 		snprintf(job->out.text, sizeof(job->out.text), "%s", ex->text);
 	} else {
-		char why[sizeof(job->out.text)];
-		copy_clean(why, sizeof(why), errbuf[0] ? errbuf : curl_easy_strerror(rc),
-			   strlen(errbuf[0] ? errbuf : curl_easy_strerror(rc)));
-		snprintf(job->out.text, sizeof(job->out.text), "%s%s", why,
-			 job->out.result == SMTP_IN_DOUBT ? " (after the whole message was sent)" : "");
+		const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+		size_t used;
+		copy_clean(job->out.text, sizeof(job->out.text) - 40, why, strlen(why));
+		used = strlen(job->out.text);
+		if (job->out.result == SMTP_IN_DOUBT)
+			snprintf(job->out.text + used, sizeof(job->out.text) - used,
+				 " (after the whole message was sent)");
 	}
 	ex->job = NULL;
 }
