@@ -22,6 +22,7 @@ struct exchange {
 	int code;
 	int final_reply; /* a reply came after the message itself */
 	int body_sent;   /* the read callback handed over the last byte */
+	int quitting;    /* QUIT went out: its 221 says nothing about the message */
 	char text[240];
 	struct smtp_job *job;
 };
@@ -96,7 +97,7 @@ static void on_reply_line(struct exchange *ex, const char *line, size_t len)
 {
 	int code;
 
-	if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' ||
+	if (ex->quitting || len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' ||
 	    line[2] < '0' || line[2] > '9')
 		return;
 	code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
@@ -120,6 +121,8 @@ static void on_command(struct exchange *ex, const char *cmd, size_t len)
 		ex->stage = SMTP_STAGE_RCPT;
 	else if (len >= 4 && strncmp(cmd, "DATA", 4) == 0)
 		ex->stage = SMTP_STAGE_DATA;
+	else if (len >= 4 && strncmp(cmd, "QUIT", 4) == 0)
+		ex->quitting = 1;
 }
 
 static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *userp)
