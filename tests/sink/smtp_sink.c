@@ -5,6 +5,8 @@
  *   smtp_sink --dir DIR [--port P] [--tls-port P] [--cert PEM --key PEM]
  *             [--require-tls] [--auth USER:PASSWORD] [--tempfail N] [--delay-ms N]
  *
+ * It exits when its parent does, so a test that fails halfway leaves no
+ * server holding its ports.
  * Recipients containing "+tempfail" get 451 at RCPT for their first N tries
  * (default 2) and are accepted after; "+bounce" get 550 at RCPT; "+reject"
  * get 554 after the message; "+slow" are answered only after 300 ms. A
@@ -392,6 +394,7 @@ int main(int argc, char **argv)
 	const char *cert = NULL, *key = NULL;
 	int port = 0, tls_port = 0, fds[2], is_tls[2] = { 0, 0 }, nfds = 0;
 	char path[1024];
+	pid_t parent = getppid();
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -469,7 +472,9 @@ int main(int argc, char **argv)
 			pfd[i].fd = fds[i];
 			pfd[i].events = POLLIN;
 		}
-		if (poll(pfd, (nfds_t)nfds, -1) < 0) {
+		if (getppid() != parent)
+			return 0;
+		if (poll(pfd, (nfds_t)nfds, 300) < 0) {
 			if (errno == EINTR)
 				continue;
 			return 1;
