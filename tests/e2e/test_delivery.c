@@ -122,7 +122,7 @@ static void sink_start(struct sink *s, int k, int tls, const char *extra)
 	s->port = sink_port(k);
 	s->tls_port = tls ? sink_port(k + 1) : 0;
 	snprintf(s->dir, sizeof(s->dir), "%s/sink/run-%d-%d", state_dir(), (int)getpid(), serial++);
-	sh("rm -rf %s", s->dir);
+	sh("rm -rf %s && mkdir -p %s", s->dir, s->dir);
 	if (tls)
 		make_certs();
 	snprintf(cmd, sizeof(cmd), "exec %s/../tests/smtp_sink --dir %s --port %d", e2e_bin(), s->dir,
