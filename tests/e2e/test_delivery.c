@@ -243,6 +243,14 @@ static const char *header(const char *text, const char *name, char *out, size_t 
 					break;
 			}
 			out[o] = '\0';
+			/* Unfolding keeps the fold's space: trim the ends. */
+			{
+				size_t lead = strspn(out, " \t");
+				memmove(out, out + lead, o - lead + 1);
+				o -= lead;
+				while (o > 0 && (out[o - 1] == ' ' || out[o - 1] == '\t'))
+					out[--o] = '\0';
+			}
 			return out;
 		}
 		p = strstr(p, "\r\n");
@@ -956,8 +964,17 @@ START_TEST(killing_workers_never_mails_anyone_twice)
 					     id, NULL);
 		if (left == 0)
 			break;
+		long long sent_before = owner_count("SELECT count(*) FROM outbox WHERE campaign_id = $1"
+						    " AND status = 'sent'",
+						    id, NULL);
 		w = start_worker(&s);
-		usleep(150000 + (useconds_t)(rand() % 500) * 1000);
+		/* Once it is sending, at a random moment within the next 300 ms. */
+		for (int i = 0; i < 500 && owner_count("SELECT count(*) FROM outbox WHERE campaign_id = $1"
+							" AND status = 'sent'",
+							id, NULL) == sent_before;
+		     i++)
+			usleep(20000);
+		usleep((useconds_t)(rand() % 300) * 1000);
 		ck_assert_int_eq(kill(-w, SIGKILL), 0);
 		waitpid(w, NULL, 0);
 		usleep(50000); /* the group's other processes die too */
