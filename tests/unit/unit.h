@@ -21,5 +21,6 @@ Suite *csv_suite(void);
 Suite *template_suite(void);
 Suite *clock_suite(void);
 Suite *edge_suite(void);
+Suite *smtp_suite(void);
 
 #endif
