@@ -48,6 +48,8 @@ measure() {
 }
 
 curl -fsS "$base/api/v1/health" >/dev/null
+# BENCH_WRK=0 skips the request figures (to measure only the campaigns, say).
+if [[ ${BENCH_WRK:-1} != 0 ]]; then
 echo "FlowSend bench: $(nproc) cores, wrk -t2 -c$conns -d${duration}s, median of $runs runs"
 printf '%-34s %12s %10s\n' endpoint req/s p99
 read -r hello_rps hello_p99 < <(measure "$base/api/v1/bench-hello")
@@ -80,10 +82,16 @@ read -r render_rate render_size render_out < <(build/bench/render 200000)
 echo
 printf 'render: %s messages/s on one core (%s-byte HTML template, %s bytes out per message)\n' \
 	"$(printf "%'.0f" "$render_rate")" "$render_size" "$render_out"
+fi
 
 if [[ ${BENCH_CAMPAIGN_CONTACTS:-100000} != 0 ]]; then
 	# shellcheck source=bench/campaign.sh
 	. bench/campaign.sh
+fi
+
+if [[ ${BENCH_SMTP_CONTACTS:-100000} != 0 ]]; then
+	# shellcheck source=bench/delivery.sh
+	. bench/delivery.sh
 fi
 
 if [[ ${BENCH_CONTACTS:-1000000} != 0 ]]; then
