@@ -750,6 +750,9 @@ static int step_run(struct fs_db *db, struct arena *a, struct step *s, const cha
 	return 0;
 }
 
+/* How long a finished message may wait for others to be recorded with it. */
+#define GATHER_MS 3.0
+
 enum slot_state { SLOT_FREE, SLOT_PREPARED, SLOT_BUSY, SLOT_DONE };
 
 struct slot {
@@ -989,6 +992,18 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 
 		if (deadline > 0 && time_monotonic_ms() >= deadline)
 			stop_handing = 1;
+		/* Finished messages leave 'handing' in the commit that hands the
+		 * next ones over (their outcomes are already in the step), so their
+		 * slots take new rows now: at that commit, rows in 'handing' are
+		 * still at most the slots. */
+		for (int k = 0; k < nslots; k++) {
+			if (slots[k].state == SLOT_DONE) {
+				slots[k].state = SLOT_FREE;
+				ndone++;
+			}
+		}
+		if (ndone)
+			smtp_pool_release(snd->pool, ndone);
 		if (!stop_handing)
 			want = smtp_pool_ready(snd->pool);
 		for (int prepared = 0; prepared < want && next < claimed;) {
@@ -1020,12 +1035,8 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 			sl->state = SLOT_PREPARED;
 			prepared++;
 		}
-		for (int k = 0; k < nslots; k++) {
-			if (slots[k].state == SLOT_BUSY)
-				busy++;
-			else if (slots[k].state == SLOT_DONE)
-				ndone++;
-		}
+		for (int k = 0; k < nslots; k++)
+			busy += slots[k].state == SLOT_BUSY;
 		if (!step_empty(&st)) {
 			if (step_run(db, a, &st, &handed, c) < 0) {
 				/* Nothing of this step happened: prepared rows were not
@@ -1049,9 +1060,7 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 			}
 			for (int k = 0; k < nslots; k++) {
 				struct slot *sl = &slots[k];
-				if (sl->state == SLOT_DONE) {
-					sl->state = SLOT_FREE;
-				} else if (sl->state == SLOT_PREPARED) {
+				if (sl->state == SLOT_PREPARED) {
 					if (id_listed(handed, db_get(b.claim, sl->row, "id"))) {
 						sl->state = SLOT_BUSY;
 						smtp_pool_submit(snd->pool, &sl->job);
@@ -1061,20 +1070,34 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 					}
 				}
 			}
-			if (ndone)
-				smtp_pool_release(snd->pool, ndone);
 			step_reset(&st);
 		}
 		if (busy == 0 && (stop_handing || next >= claimed))
 			break;
 wait:
 		{
-			size_t n = smtp_pool_wait(snd->pool, done, (size_t)nslots,
-						  !stop_handing && next < claimed, 1000);
-			for (size_t k = 0; k < n; k++) {
-				struct slot *sl = done[k]->tag;
-				sl->state = SLOT_DONE;
-				record_outcome(&st, cfg, b.claim, sl);
+			/* A step costs about the same for one row as for dozens: after
+			 * the first message finishes, gather more for a few
+			 * milliseconds (up to half the slots) before the next one. */
+			int got = 0, in_flight = busy;
+			double until = 0;
+			for (;;) {
+				size_t n = smtp_pool_wait(snd->pool, done, (size_t)nslots,
+							  got == 0 && !stop_handing && next < claimed,
+							  got == 0 ? 1000 : (long)(until - time_monotonic_ms()) + 1);
+				for (size_t k = 0; k < n; k++) {
+					struct slot *sl = done[k]->tag;
+					sl->state = SLOT_DONE;
+					record_outcome(&st, cfg, b.claim, sl);
+				}
+				got += (int)n;
+				in_flight -= (int)n;
+				if (got == 0 || in_flight <= 0 || got * 2 >= nslots)
+					break;
+				if (until == 0)
+					until = time_monotonic_ms() + GATHER_MS;
+				else if (time_monotonic_ms() >= until)
+					break;
 			}
 		}
 	}
