@@ -27,7 +27,8 @@ LIB_SRC  := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIBA     := $(BUILD)/libflowsend.a
 
-RESPONDERS := health openapi auth apikeys settings billing contacts templates campaigns
+RESPONDERS := health openapi auth apikeys settings billing contacts templates campaigns \
+              unsubscribe
 RESP_BIN := $(RESPONDERS:%=$(BUILD)/bin/fs-%)
 TOOL_BIN := $(BUILD)/bin/flowsend-migrate $(BUILD)/bin/flowsend-batch
 

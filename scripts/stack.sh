@@ -63,6 +63,9 @@ configure_env() {
 		export FLOWSEND_ENV=test
 		# Tests exercise the API rate limits; benchmarks measure without them.
 		if [[ $instance == test* ]]; then export FLOWSEND_RATE_LIMITS=on; else export FLOWSEND_RATE_LIMITS=off; fi
+		# Links in test mail are signed with a key of their own, not the JWT
+		# secret (tests/e2e/test_unsubscribe.c mints with both).
+		export FLOWSEND_LINK_SECRET=flowsend-test-link-secret-not-the-jwt-one
 		# Tests call the API as a dashboard on another origin would (tests/e2e/test_edge.c).
 		if [[ $instance == test* ]]; then export FLOWSEND_CORS_ORIGINS=http://dashboard.test:3000; else unset FLOWSEND_CORS_ORIGINS; fi
 	fi
@@ -262,7 +265,10 @@ nginx_conf() {
 			fastcgi_read_timeout 900s;
 			fastcgi_send_timeout 900s;"
 		fi
-		locations+="		location $op /api/v1/$prefix {$extra
+		# A prefix from the root ("/u/": public pages outside the API) as it is.
+		local where="/api/v1/$prefix"
+		[[ $prefix == /* ]] && where=$prefix
+		locations+="		location $op $where {$extra
 			include /etc/nginx/fastcgi_params;
 			fastcgi_param REQUEST_ID \$request_id;
 			fastcgi_pass fs_$name;"

@@ -220,6 +220,9 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 			   cfg->derived_urls[1], sizeof(cfg->derived_urls[1]));
 	cfg->redis_url = env_or("FLOWSEND_REDIS_URL", "redis://127.0.0.1:6399/0");
 	cfg->jwt_secret = env_or("FLOWSEND_JWT_SECRET", FS_DEFAULT_JWT_SECRET);
+	/* Its own key, so rotating the JWT secret never breaks a link in mail
+	 * already sent (mail/links.h: the JWT secret still verifies old links). */
+	cfg->link_secret = env_or("FLOWSEND_LINK_SECRET", FS_DEFAULT_LINK_SECRET);
 	cfg->public_url = env_or("FLOWSEND_PUBLIC_URL", "http://127.0.0.1:8080");
 	cfg->smtp_url = env_or("FLOWSEND_SMTP_URL", "");
 	cfg->smtp_user = env_or("FLOWSEND_SMTP_USER", "");
@@ -298,6 +301,7 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 			{ "FLOWSEND_JWT_SECRET", FS_DEFAULT_JWT_SECRET },
 			{ "FLOWSEND_PLATFORM_WEBHOOK_SECRET", FS_DEFAULT_PLATFORM_SECRET },
 			{ "STRIPE_WEBHOOK_SECRET", FS_DEFAULT_STRIPE_WEBHOOK_SECRET },
+			{ "FLOWSEND_LINK_SECRET", FS_DEFAULT_LINK_SECRET },
 		};
 		for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
 			if (strcmp(env_or(secrets[i].name, secrets[i].def), secrets[i].def) == 0) {
@@ -311,6 +315,11 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 		if (strlen(cfg->jwt_secret) < 32) {
 			snprintf(err, errlen,
 				 "FLOWSEND_JWT_SECRET must be at least 32 characters in production");
+			return -1;
+		}
+		if (strlen(cfg->link_secret) < 32) {
+			snprintf(err, errlen,
+				 "FLOWSEND_LINK_SECRET must be at least 32 characters in production");
 			return -1;
 		}
 	}

@@ -15,6 +15,7 @@ struct fs_config {
 	const char *redis_url;
 	long redis_timeout_ms;           /* connect and command timeout */
 	const char *jwt_secret;
+	const char *link_secret;         /* FLOWSEND_LINK_SECRET: signs the links in mail */
 	const char *public_url;
 	const char *smtp_url;            /* empty: mock mode */
 	const char *smtp_user;
@@ -61,6 +62,7 @@ struct fs_config {
 #define FS_DEFAULT_JWT_SECRET "flowsend-local-jwt-secret-change-me"
 #define FS_DEFAULT_PLATFORM_SECRET "dev-platform-bridge-secret"
 #define FS_DEFAULT_STRIPE_WEBHOOK_SECRET "whsec_flowsend_dev"
+#define FS_DEFAULT_LINK_SECRET "flowsend-local-link-secret-change-me"
 
 /* Read the environment into cfg. Returns 0, or -1 with a message in err when a
  * value is malformed or production still uses a local default secret. */

@@ -17,6 +17,15 @@ void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1])
 	hex_encode(md, 32, out);
 }
 
+void sha256_base64(const void *data, size_t len, char out[45])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+
+	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	EVP_EncodeBlock((unsigned char *)out, md, 32);
+}
+
 void hmac_sha256_hex(const void *key, size_t key_len, const void *data, size_t len,
 		     char out[SHA256_HEX_LEN + 1])
 {

@@ -9,6 +9,9 @@
 
 /* Lower-case hex SHA-256 of data into out[65]. */
 void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1]);
+/* Base64 (standard alphabet, padded) SHA-256 of data into out[45], the form
+ * a Content-Security-Policy hash source takes. */
+void sha256_base64(const void *data, size_t len, char out[45]);
 /* Lower-case hex HMAC-SHA256 into out[65]. */
 void hmac_sha256_hex(const void *key, size_t key_len, const void *data, size_t len,
 		     char out[SHA256_HEX_LEN + 1]);

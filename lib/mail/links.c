@@ -95,3 +95,19 @@ int link_token_verify(const char *secret, const char *purpose, const char *token
 		 raw[11], raw[12], raw[13], raw[14], raw[15]);
 	return 0;
 }
+
+int link_token_mint(const struct fs_config *cfg, const char *purpose, const char *outbox_id,
+		    char *out, size_t size)
+{
+	return link_token(cfg->link_secret, purpose, outbox_id, out, size);
+}
+
+enum link_key link_token_check(const struct fs_config *cfg, const char *purpose,
+			       const char *token, char *id_out, size_t size)
+{
+	if (link_token_verify(cfg->link_secret, purpose, token, id_out, size) == 0)
+		return LINK_KEY_LINK;
+	if (link_token_verify(cfg->jwt_secret, purpose, token, id_out, size) == 0)
+		return LINK_KEY_JWT;
+	return LINK_KEY_NONE;
+}

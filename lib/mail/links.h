@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "core/config.h"
+
 #define LINK_TOKEN_LEN 38 /* base64url of 16 + 12 bytes */
 
 /* The token for outbox_id (a UUID string) and purpose ("u", "o", "c") into
@@ -16,5 +18,17 @@ int link_token(const char *secret, const char *purpose, const char *outbox_id, c
  * holds for purpose; -1 for a forged, altered or malformed token. */
 int link_token_verify(const char *secret, const char *purpose, const char *token, char *id_out,
 		      size_t size);
+
+/* Which key signed a token: links are minted with FLOWSEND_LINK_SECRET; those
+ * mailed before it existed were signed with the JWT secret. */
+enum link_key { LINK_KEY_NONE = 0, LINK_KEY_LINK, LINK_KEY_JWT };
+
+/* link_token with cfg's link secret: what every new mail carries. */
+int link_token_mint(const struct fs_config *cfg, const char *purpose, const char *outbox_id,
+		    char *out, size_t size);
+/* link_token_verify with the link secret, then the JWT secret (a fallback
+ * for links already sent; callers may hold those to mail that went out). */
+enum link_key link_token_check(const struct fs_config *cfg, const char *purpose,
+			       const char *token, char *id_out, size_t size);
 
 #endif

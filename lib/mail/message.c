@@ -418,64 +418,85 @@ static void sink_flush(struct sink *k)
 
 static void sink_put(struct sink *k, const char *s, size_t n)
 {
-	if (k->n + n > sizeof(k->buf))
+	if (k->n + n > sizeof(k->buf)) {
 		sink_flush(k);
+		if (n > sizeof(k->buf)) {
+			strbuf_append(k->out, s, n);
+			return;
+		}
+	}
 	memcpy(k->buf + k->n, s, n);
 	k->n += n;
 }
 
-/* Bytes after canonicalisation: every line break (CRLF, LF, a lone CR) CRLF. */
-static size_t canonical_len(const char *s, size_t len)
+/* One pass over a body: its size once every line break (CRLF, LF, a lone
+ * CR) is CRLF, how many bytes quoted-printable must encode, and whether it
+ * may go as it is: printable ASCII in lines of at most 76, none ending in a
+ * space or starting with "." or "From ". */
+struct body_scan {
+	size_t canonical;
+	size_t encoded;
+	int plain;
+};
+
+static void scan_body(const char *s, size_t len, struct body_scan *b)
 {
-	size_t n = 0;
+	size_t col = 0;
 
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '\r' && i + 1 < len && s[i + 1] == '\n')
-			i++;
-		n += (s[i] == '\r' || s[i] == '\n') ? 2 : 1;
-	}
-	return n;
-}
-
-/* Sent as it is: printable ASCII in lines of at most 76, none ending in a
- * space, starting with "." or "From ", and not holding the boundary. */
-static int fits_7bit(const char *s, size_t len, const char *boundary)
-{
-	size_t col = 0, blen = strlen(boundary);
-
+	b->canonical = b->encoded = 0;
+	b->plain = 1;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c == '\r' || c == '\n') {
 			if (col && (s[i - 1] == ' ' || s[i - 1] == '\t'))
-				return 0;
+				b->plain = 0;
 			if (c == '\r' && i + 1 < len && s[i + 1] == '\n')
 				i++;
+			b->canonical += 2;
 			col = 0;
 			continue;
 		}
-		if ((c < 0x20 && c != '\t') || c > 0x7e || ++col > QP_LINE)
-			return 0;
-		if (col == 1 && (c == '.' || (len - i >= 5 && memcmp(s + i, "From ", 5) == 0)))
-			return 0;
+		b->canonical++;
+		if (c == '=') {
+			b->encoded++;
+		} else if ((c < 0x20 && c != '\t') || c > 0x7e) {
+			b->encoded++;
+			b->plain = 0;
+		}
+		if (col == 0 && (c == '.' || (c == 'F' && len - i >= 5 && memcmp(s + i, "From ", 5) == 0)))
+			b->plain = 0;
+		if (++col > QP_LINE)
+			b->plain = 0;
 	}
 	if (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-		return 0;
-	for (size_t i = 0; i + blen <= len; i++)
-		if (s[i] == boundary[0] && memcmp(s + i, boundary, blen) == 0)
-			return 0;
-	return 1;
+		b->plain = 0;
+}
+
+static int holds(const char *s, size_t len, const char *what)
+{
+	size_t n = strlen(what);
+
+	for (size_t i = 0; i + n <= len; i++)
+		if (s[i] == what[0] && memcmp(s + i, what, n) == 0)
+			return 1;
+	return 0;
 }
 
 static void write_7bit(struct sink *k, const char *s, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '\r' || s[i] == '\n') {
-			if (s[i] == '\r' && i + 1 < len && s[i + 1] == '\n')
-				i++;
-			sink_put(k, "\r\n", 2);
-		} else {
-			sink_put(k, s + i, 1);
+	for (size_t i = 0; i < len;) {
+		size_t n = 0;
+		while (i + n < len && s[i + n] != '\r' && s[i + n] != '\n')
+			n++;
+		if (n) {
+			sink_put(k, s + i, n);
+			i += n;
+			continue;
 		}
+		if (s[i] == '\r' && i + 1 < len && s[i + 1] == '\n')
+			i++;
+		sink_put(k, "\r\n", 2);
+		i++;
 	}
 }
 
@@ -493,6 +514,12 @@ static int qp_encoded(const char *s, size_t len, size_t i, int at_end, int at_st
 	return at_start && (c == '.' || (len - i >= 5 && memcmp(s + i, "From ", 5) == 0));
 }
 
+/* A byte that goes as it is wherever it stands, except at a line's start. */
+static int qp_plain(unsigned char c)
+{
+	return c >= 33 && c <= 126 && c != '=';
+}
+
 static void write_qp(struct sink *k, const char *s, size_t len)
 {
 	size_t col = 0;
@@ -508,6 +535,26 @@ static void write_qp(struct sink *k, const char *s, size_t len)
 			sink_put(k, "\r\n", 2);
 			col = 0;
 			continue;
+		}
+		if (col > 0) {
+			/* Most text: a run of bytes written as they are, up to the
+			 * room left before a soft break (a space only where no line
+			 * end follows it). The byte by byte path below decides the rest. */
+			size_t n = 0, room = col < QP_LINE - 1 ? QP_LINE - 1 - col : 0;
+			while (n < room && i + n < len) {
+				unsigned char d = (unsigned char)s[i + n];
+				if (!qp_plain(d) &&
+				    !((d == ' ' || d == '\t') && i + n + 1 < len && s[i + n + 1] != '\r' &&
+				      s[i + n + 1] != '\n'))
+					break;
+				n++;
+			}
+			if (n) {
+				sink_put(k, s + i, n);
+				col += n;
+				i += n - 1;
+				continue;
+			}
 		}
 		at_end = i + 1 == len || s[i + 1] == '\r' || s[i + 1] == '\n';
 		enc = qp_encoded(s, len, i, at_end, col == 0);
@@ -529,52 +576,51 @@ static void write_qp(struct sink *k, const char *s, size_t len)
 	}
 }
 
-/* Base64 of the canonical text, in lines of 76. */
-struct b64_state {
-	struct sink *k;
-	unsigned char in[3];
-	size_t n, col;
-};
-
-static void b64_emit(struct b64_state *b)
-{
-	unsigned v = (unsigned)b->in[0] << 16 | (unsigned)b->in[1] << 8 | b->in[2];
-	char q[4] = { b64_table[v >> 18], b64_table[(v >> 12) & 63],
-		      b->n > 1 ? b64_table[(v >> 6) & 63] : '=', b->n > 2 ? b64_table[v & 63] : '=' };
-
-	if (b->col == B64_LINE) {
-		sink_put(b->k, "\r\n", 2);
-		b->col = 0;
-	}
-	sink_put(b->k, q, 4);
-	b->col += 4;
-	b->n = 0;
-	memset(b->in, 0, sizeof(b->in));
-}
-
-static void b64_push(struct b64_state *b, unsigned char c)
-{
-	b->in[b->n++] = c;
-	if (b->n == 3)
-		b64_emit(b);
-}
-
+/* Base64 of the canonical text, in lines of 76 (57 bytes each). */
 static void write_base64(struct sink *k, const char *s, size_t len)
 {
-	struct b64_state b = { k, { 0, 0, 0 }, 0, 0 };
+	unsigned char in[57];
+	size_t n, lines = 0, i = 0;
+	int lf = 0; /* the LF of a line break still to come */
 
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '\r' || s[i] == '\n') {
-			if (s[i] == '\r' && i + 1 < len && s[i + 1] == '\n')
-				i++;
-			b64_push(&b, '\r');
-			b64_push(&b, '\n');
-		} else {
-			b64_push(&b, (unsigned char)s[i]);
+	for (;;) {
+		char line[76];
+		size_t o = 0;
+
+		for (n = 0; n < sizeof(in) && (lf || i < len);) {
+			char c;
+			if (lf) {
+				in[n++] = '\n';
+				lf = 0;
+				continue;
+			}
+			c = s[i++];
+			if (c == '\r' || c == '\n') {
+				if (c == '\r' && i < len && s[i] == '\n')
+					i++;
+				in[n++] = '\r';
+				lf = 1;
+			} else {
+				in[n++] = (unsigned char)c;
+			}
 		}
+		if (n == 0)
+			break;
+		for (size_t j = 0; j < n; j += 3) {
+			unsigned v = (unsigned)in[j] << 16;
+			if (j + 1 < n)
+				v |= (unsigned)in[j + 1] << 8;
+			if (j + 2 < n)
+				v |= in[j + 2];
+			line[o++] = b64_table[v >> 18];
+			line[o++] = b64_table[(v >> 12) & 63];
+			line[o++] = j + 1 < n ? b64_table[(v >> 6) & 63] : '=';
+			line[o++] = j + 2 < n ? b64_table[v & 63] : '=';
+		}
+		if (lines++)
+			sink_put(k, "\r\n", 2);
+		sink_put(k, line, o);
 	}
-	if (b.n)
-		b64_emit(&b);
 }
 
 /* One part: its headers, then the body in whichever encoding is smallest. */
@@ -582,7 +628,9 @@ static void write_part(struct strbuf *out, const char *boundary, const char *typ
 		       const char *s, size_t len)
 {
 	struct sink k;
-	size_t head, start, n, b64;
+	struct body_scan scan;
+	size_t head, start, b64;
+	int qp;
 
 	k.out = out;
 	k.n = 0;
@@ -592,23 +640,31 @@ static void write_part(struct strbuf *out, const char *boundary, const char *typ
 	strbuf_appends(out, type);
 	strbuf_appends(out, "; charset=UTF-8\r\nContent-Transfer-Encoding: ");
 	head = out->len;
-	if (fits_7bit(s, len, boundary)) {
+	scan_body(s, len, &scan);
+	if (scan.plain && !holds(s, len, boundary)) {
 		strbuf_appends(out, "7bit\r\n\r\n");
 		write_7bit(&k, s, len);
 		sink_flush(&k);
 		strbuf_append(out, "\r\n", 2);
 		return;
 	}
-	strbuf_appends(out, "quoted-printable\r\n\r\n");
-	start = out->len;
-	write_qp(&k, s, len);
-	sink_flush(&k);
-	n = canonical_len(s, len);
-	b64 = b64_size(n);
+	b64 = b64_size(scan.canonical);
 	b64 += b64 ? 2 * ((b64 - 1) / B64_LINE) : 0;
-	if (!out->oom && out->len - start > b64) {
-		out->len = head;
-		out->buf[head] = '\0';
+	/* Quoted-printable is at least its bytes plus two for each one it must
+	 * encode: when that already passes base64, it is not tried. */
+	qp = scan.canonical + 2 * scan.encoded <= b64;
+	if (qp) {
+		strbuf_appends(out, "quoted-printable\r\n\r\n");
+		start = out->len;
+		write_qp(&k, s, len);
+		sink_flush(&k);
+		qp = out->oom || out->len - start <= b64;
+	}
+	if (!qp) {
+		if (out->buf) {
+			out->len = head;
+			out->buf[head] = '\0';
+		}
 		strbuf_appends(out, "base64\r\n\r\n");
 		write_base64(&k, s, len);
 		sink_flush(&k);

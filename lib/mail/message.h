@@ -29,7 +29,14 @@ struct mail_message {
 
 /* Append the whole message to out. 0, or -1 when a field cannot be written
  * safely (an address or id with CR, LF, NUL or a non-ASCII byte, a missing
- * required field) or memory ran out; nothing useful is left in out then. */
+ * required field) or memory ran out; nothing useful is left in out then.
+ * Names and the subject with CR, LF or bytes that are not UTF-8 are refused
+ * too; other text becomes RFC 2047 words where it is not plain ASCII. The
+ * bodies' line breaks (LF, CRLF or a lone CR) are written as CRLF; each part
+ * goes 7bit, quoted-printable or base64, whichever is smallest and safe.
+ * List-Unsubscribe and List-Unsubscribe-Post are written only for an https
+ * URL (RFC 8058); another URL is left out, one holding a space, a control
+ * character, '<', '>' or '"' is refused. mail/message_read.h reads it back. */
 int mail_message_build(const struct mail_message *m, struct strbuf *out);
 
 /* A Message-ID for outbox_id at domain: "<outbox_id@domain>" into out. 0, or

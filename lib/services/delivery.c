@@ -225,7 +225,7 @@ static int deliver_campaign_row(const struct fs_config *cfg, struct arena *a,
 	char token[LINK_TOKEN_LEN + 1], perr[64];
 	int rc;
 
-	if (link_token(cfg->jwt_secret, "u", db_get(r, row, "id"), token, sizeof(token)) < 0)
+	if (link_token_mint(cfg, "u", db_get(r, row, "id"), token, sizeof(token)) < 0)
 		return -1;
 	v.first_name = db_get(r, row, "first_name");
 	v.last_name = db_get(r, row, "last_name");
@@ -820,7 +820,7 @@ static const char *prepare_row(struct smtp_batch *b, int i, struct slot *sl)
 			return ROW_UNREADABLE;
 		if (cr->problem)
 			return cr->problem;
-		if (link_token(b->cfg->jwt_secret, "u", id, token, sizeof(token)) < 0)
+		if (link_token_mint(b->cfg, "u", id, token, sizeof(token)) < 0)
 			return "the row's id cannot be signed";
 		v.first_name = db_get(r, i, "first_name");
 		v.last_name = db_get(r, i, "last_name");

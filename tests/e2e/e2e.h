@@ -98,5 +98,6 @@ Suite *services_suite(void);
 Suite *edge_suite(void);
 Suite *concurrency_suite(void);
 Suite *delivery_suite(void);
+Suite *unsubscribe_suite(void);
 
 #endif

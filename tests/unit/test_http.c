@@ -251,8 +251,10 @@ START_TEST(config_defaults_are_local)
 	unsetenv("FLOWSEND_ENV");
 	unsetenv("FLOWSEND_DATABASE_URL");
 	unsetenv("FLOWSEND_RATE_LIMITS");
+	unsetenv("FLOWSEND_LINK_SECRET");
 	ck_assert_int_eq(fs_config_load(&c, err, sizeof(err)), 0);
 	ck_assert_str_eq(c.env, "development");
+	ck_assert_str_eq(c.link_secret, FS_DEFAULT_LINK_SECRET);
 	ck_assert_int_eq(c.rate_limits, 0);
 	ck_assert_int_eq(c.access_token_ttl, 900);
 	ck_assert_int_eq(c.refresh_token_ttl, 7 * 86400);
@@ -275,7 +277,14 @@ START_TEST(config_production_refuses_default_secrets)
 	ck_assert_int_eq(fs_config_load(&c, err, sizeof(err)), -1);
 	ck_assert(strstr(err, "STRIPE_WEBHOOK_SECRET") != NULL);
 	setenv("STRIPE_WEBHOOK_SECRET", "whsec_real", 1);
+	ck_assert_int_eq(fs_config_load(&c, err, sizeof(err)), -1);
+	ck_assert(strstr(err, "FLOWSEND_LINK_SECRET") != NULL);
+	setenv("FLOWSEND_LINK_SECRET", "too-short", 1);
+	ck_assert_int_eq(fs_config_load(&c, err, sizeof(err)), -1);
+	ck_assert(strstr(err, "FLOWSEND_LINK_SECRET must be at least 32") != NULL);
+	setenv("FLOWSEND_LINK_SECRET", "a-link-secret-of-our-own-long-enough-789", 1);
 	ck_assert_int_eq(fs_config_load(&c, err, sizeof(err)), 0);
+	ck_assert_str_eq(c.link_secret, "a-link-secret-of-our-own-long-enough-789");
 	ck_assert_int_eq(c.rate_limits, 1);
 	setenv("FLOWSEND_RATE_LIMITS", "maybe", 1);
 	ck_assert_int_eq(fs_config_load(&c, err, sizeof(err)), -1);
@@ -287,6 +296,7 @@ START_TEST(config_production_refuses_default_secrets)
 	unsetenv("FLOWSEND_JWT_SECRET");
 	unsetenv("FLOWSEND_PLATFORM_WEBHOOK_SECRET");
 	unsetenv("STRIPE_WEBHOOK_SECRET");
+	unsetenv("FLOWSEND_LINK_SECRET");
 }
 END_TEST
 

@@ -742,6 +742,32 @@ START_TEST(link_tokens_round_trip_and_refuse_tampering)
 }
 END_TEST
 
+START_TEST(link_tokens_use_their_own_key)
+{
+	const char *id = "01a213c5-fa91-7924-8c9b-841b45a51f13";
+	struct fs_config cfg = { 0 };
+	char token[LINK_TOKEN_LEN + 1], old[LINK_TOKEN_LEN + 1], back[40];
+
+	cfg.link_secret = "link-secret";
+	cfg.jwt_secret = "jwt-secret";
+	ck_assert_int_eq(link_token_mint(&cfg, "u", id, token, sizeof(token)), 0);
+	/* Minted with the link secret, not the JWT secret. */
+	ck_assert_int_eq(link_token_verify("link-secret", "u", token, back, sizeof(back)), 0);
+	ck_assert_int_eq(link_token_verify("jwt-secret", "u", token, back, sizeof(back)), -1);
+	ck_assert_int_eq(link_token_check(&cfg, "u", token, back, sizeof(back)), LINK_KEY_LINK);
+	ck_assert_str_eq(back, id);
+	/* A link mailed before the link secret existed still verifies... */
+	ck_assert_int_eq(link_token("jwt-secret", "u", id, old, sizeof(old)), 0);
+	ck_assert_int_eq(link_token_check(&cfg, "u", old, back, sizeof(back)), LINK_KEY_JWT);
+	/* ...and rotating the JWT secret leaves new links working. */
+	cfg.jwt_secret = "rotated-jwt-secret";
+	ck_assert_int_eq(link_token_check(&cfg, "u", token, back, sizeof(back)), LINK_KEY_LINK);
+	ck_assert_int_eq(link_token_check(&cfg, "u", old, back, sizeof(back)), LINK_KEY_NONE);
+	ck_assert_int_eq(link_token_check(&cfg, "c", token, back, sizeof(back)), LINK_KEY_NONE);
+	ck_assert_int_eq(link_token_check(&cfg, "u", "", back, sizeof(back)), LINK_KEY_NONE);
+}
+END_TEST
+
 Suite *template_suite(void)
 {
 	Suite *s = suite_create("template");
@@ -772,6 +798,7 @@ Suite *template_suite(void)
 	tcase_add_test(tc, html_to_text_survives_broken_markup);
 	tcase_add_test(tc, compiled_once_rendered_many);
 	tcase_add_test(tc, link_tokens_round_trip_and_refuse_tampering);
+	tcase_add_test(tc, link_tokens_use_their_own_key);
 	suite_add_tcase(s, tc);
 	return s;
 }
