@@ -593,6 +593,26 @@ START_TEST(real_mail_carries_headers_encodings_and_personalisation)
 		free(text);
 	}
 	free(raw);
+	/* The one-click link in the header works on this instance: a GET changes
+	 * nothing, the POST a mail client sends unsubscribes. */
+	{
+		char path[256];
+		struct http_answer u;
+		const char *h[] = { "Content-Type: application/x-www-form-urlencoded", NULL };
+		snprintf(path, sizeof(path), "/u/%.*s", (int)strcspn(buf + 25, ">"), buf + 25);
+		ck_assert_int_eq(http_call("GET", path, NULL, NULL, 0, &u), 0);
+		ck_assert_int_eq(u.status, 200);
+		http_answer_free(&u);
+		ck_assert_int_eq(owner_count("SELECT count(*) FROM contacts WHERE email = $1 AND is_subscribed",
+					     "lukasz@mail.example", NULL),
+				 1);
+		ck_assert_int_eq(http_call("POST", path, h, "List-Unsubscribe=One-Click", 26, &u), 0);
+		ck_assert_int_eq(u.status, 200);
+		http_answer_free(&u);
+		ck_assert_int_eq(owner_count("SELECT count(*) FROM contacts WHERE email = $1 AND is_subscribed",
+					     "lukasz@mail.example", NULL),
+				 0);
+	}
 	/* Nothing is sent twice: another pass finds nothing. */
 	ck_assert_int_eq(smtp_batch(env, NULL), 0);
 	ck_assert_int_eq(sink_count(&s, "lukasz@mail.example", NULL), 1);
