@@ -10,7 +10,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(WARN) \
+CFLAGS   += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(WARN) -pthread \
             -fstack-protector-strong -Ilib $(PKG_CFLAGS) -I/usr/include/postgresql
 ifeq ($(FUZZ),1)
 CFLAGS   += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
@@ -21,7 +21,7 @@ LDFLAGS  += -fsanitize=address,undefined
 else
 CFLAGS   += -D_FORTIFY_SOURCE=2
 endif
-LDLIBS   := -lfcgi $(PKG_LIBS) -lpq -lssl -lcrypto -lm
+LDLIBS   := -lfcgi $(PKG_LIBS) -lpq -lssl -lcrypto -lm -pthread
 
 LIB_SRC  := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -42,7 +42,14 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 all: $(LIBA) $(RESP_BIN) $(TOOL_BIN)
 
-tests: $(UNIT_BIN) $(E2E_BIN)
+SINK_BIN := $(BUILD)/tests/smtp_sink
+
+tests: $(UNIT_BIN) $(E2E_BIN) $(SINK_BIN)
+
+# The SMTP server the end-to-end tests deliver to (tests/sink/smtp_sink.c).
+$(SINK_BIN): $(BUILD)/tests/sink/smtp_sink.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lssl -lcrypto -pthread
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
