@@ -44,7 +44,14 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 all: $(LIBA) $(RESP_BIN) $(TOOL_BIN)
 
-tests: $(UNIT_BIN) $(E2E_BIN)
+SINK_BIN := $(BUILD)/tests/smtp_sink
+
+tests: $(UNIT_BIN) $(E2E_BIN) $(SINK_BIN)
+
+# The SMTP server the end-to-end tests deliver to (tests/sink/smtp_sink.c).
+$(SINK_BIN): $(BUILD)/tests/sink/smtp_sink.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lssl -lcrypto -pthread
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 recipients=${BENCH_CAMPAIGN_CONTACTS:-100000}
-state=/var/tmp/flowsend-28080
+state=${BENCH_STATE:-/var/tmp/flowsend-28080}
 
 email="bench-campaign-$(date +%s%N)@example.com"
 token=$(curl -fsS -X POST "$base/api/v1/auth/register" -H 'Content-Type: application/json' \

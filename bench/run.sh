@@ -9,15 +9,25 @@ cd "$ROOT"
 runs=${BENCH_RUNS:-3}
 duration=${BENCH_DURATION:-10}
 conns=${BENCH_CONNECTIONS:-64}
-base=http://127.0.0.1:28080
+# BENCH_INSTANCE=test1..test9 measures on a test instance instead (when the
+# bench instance is someone else's on a shared machine); its SMTP sink port
+# is the last of the instance's test-sink range (tests/e2e/test_delivery.c).
+instance=${BENCH_INSTANCE:-bench}
+case "$instance" in
+bench) http_port=28080 pg_port=25499 sink_port=21025 ;;
+test[1-9]) n=${instance#test}; http_port=$((18080 + n)) pg_port=$((15499 + n)) sink_port=$((12025 + 10 * n + 9)) ;;
+*) echo "BENCH_INSTANCE must be bench or test1..test9" >&2; exit 2 ;;
+esac
+base=http://127.0.0.1:$http_port
+export BENCH_INSTANCE=$instance BENCH_STATE=/var/tmp/flowsend-$http_port BENCH_SINK_PORT=$sink_port
 
 mkdir -p build/bench
 cc -O2 -Wall -Wextra -Werror -o build/bench/fs-hello bench/hello.c -lfcgi
-scripts/stack.sh start bench >/dev/null
-trap 'scripts/stack.sh stop bench >/dev/null' EXIT
+scripts/stack.sh start "$instance" >/dev/null
+trap 'scripts/stack.sh stop "$instance" >/dev/null' EXIT
 
 psql_owner() {
-	psql -q -X -h /var/tmp/flowsend-28080/pgsock -p 25499 -U flowsend_owner -d flowsend \
+	psql -q -X -h "$BENCH_STATE/pgsock" -p "$pg_port" -U flowsend_owner -d flowsend \
 		-v ON_ERROR_STOP=1 "$@"
 }
 # After a big insert the worker indexes the new contacts for ?search=
@@ -48,6 +58,8 @@ measure() {
 }
 
 curl -fsS "$base/api/v1/health" >/dev/null
+# BENCH_WRK=0 skips the request figures (to measure only the campaigns, say).
+if [[ ${BENCH_WRK:-1} != 0 ]]; then
 echo "FlowSend bench: $(nproc) cores, wrk -t2 -c$conns -d${duration}s, median of $runs runs"
 printf '%-34s %12s %10s\n' endpoint req/s p99
 read -r hello_rps hello_p99 < <(measure "$base/api/v1/bench-hello")
@@ -89,10 +101,16 @@ read -r render_rate render_size render_out < <(build/bench/render 200000)
 echo
 printf 'render: %s messages/s on one core (%s-byte HTML template, %s bytes out per message)\n' \
 	"$(printf "%'.0f" "$render_rate")" "$render_size" "$render_out"
+fi
 
 if [[ ${BENCH_CAMPAIGN_CONTACTS:-100000} != 0 ]]; then
 	# shellcheck source=bench/campaign.sh
 	. bench/campaign.sh
+fi
+
+if [[ ${BENCH_SMTP_CONTACTS:-100000} != 0 ]]; then
+	# shellcheck source=bench/delivery.sh
+	. bench/delivery.sh
 fi
 
 if [[ ${BENCH_CONTACTS:-1000000} != 0 ]]; then

@@ -21,7 +21,7 @@ static int nsiblings;
 /* --worker runs FLOWSEND_BATCH_WORKERS processes (default: one per core);
  * SKIP LOCKED keeps them off each other's mail. Each opens its own
  * connections after the fork. */
-static void start_siblings(void)
+static long start_siblings(void)
 {
 	const char *env = getenv("FLOWSEND_BATCH_WORKERS");
 	long n = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
@@ -34,11 +34,12 @@ static void start_siblings(void)
 		pid_t pid = fork();
 		if (pid == 0) {
 			nsiblings = 0;
-			return;
+			return n;
 		}
 		if (pid > 0)
 			siblings[nsiblings++] = pid;
 	}
+	return n;
 }
 
 static void usage(FILE *to, const char *prog)
@@ -68,6 +69,9 @@ int main(int argc, char **argv)
 	struct fs_db sysdb;
 	struct fs_redis redis;
 	struct sigaction sa;
+	struct delivery_sender *sender;
+	long processes = 1;
+	char how[256];
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--once") == 0)
@@ -113,7 +117,16 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	if (worker)
-		start_siblings();
+		processes = start_siblings();
+	/* After the fork: the sender runs threads, and each process has its own
+	 * share of the SMTP concurrency and rate. */
+	sender = delivery_sender_open(fs_config(), (int)processes, err, sizeof(err));
+	if (!sender && *err) {
+		log_error("SMTP: %s", err);
+		for (int i = 0; i < nsiblings; i++)
+			kill(siblings[i], SIGTERM);
+		return 1;
+	}
 	db_init(&sysdb, fs_config()->database_system_url);
 	fs_redis_init(&redis, fs_config()->redis_url);
 	/* BLPOP blocks for up to poll seconds: give the socket more than that. */
@@ -126,12 +139,15 @@ int main(int argc, char **argv)
 		long left = limit;
 		int rc_once;
 		do {
-			rc_once = batch_run_once(&sysdb, &redis, (long)(end - time_monotonic_ms()), left, &st);
+			rc_once = batch_run_once(&sysdb, &redis, sender, (long)(end - time_monotonic_ms()),
+						 left, &st);
 			sum.campaigns_started += st.campaigns_started;
 			sum.campaigns_finished += st.campaigns_finished;
 			sum.messages_sent += st.messages_sent;
 			sum.messages_failed += st.messages_failed;
 			sum.messages_skipped += st.messages_skipped;
+			sum.messages_bounced += st.messages_bounced;
+			sum.messages_retried += st.messages_retried;
 			sum.contacts_indexed += st.contacts_indexed;
 			if (limit > 0) {
 				left -= st.messages_sent + st.messages_failed + st.messages_skipped;
@@ -143,23 +159,25 @@ int main(int argc, char **argv)
 			log_error("batch pass failed: database unreachable");
 			rc = 1;
 		} else {
-			log_info("pass done: %ld campaigns started, %ld finished, %ld messages sent,"
-				 " %ld failed, %ld skipped; %ld contacts indexed for search%s",
+			log_info("pass done: %ld campaigns started, %ld finished, %ld messages sent"
+				 " (%ld bounced), %ld to retry later, %ld failed, %ld skipped; %ld contacts"
+				 " indexed for search%s",
 				 sum.campaigns_started, sum.campaigns_finished, sum.messages_sent,
-				 sum.messages_failed, sum.messages_skipped, sum.contacts_indexed,
+				 sum.messages_bounced, sum.messages_retried, sum.messages_failed,
+				 sum.messages_skipped, sum.contacts_indexed,
 				 rc_once > 0 ? "; more work waits for the next run" : "");
 		}
 	} else {
 		log_info("worker started (poll every %ds); delivery: %s", poll,
-			 *fs_config()->smtp_url ? "SMTP delivery is not built yet, sends are recorded in mock mode"
-						: "mock mode (no FLOWSEND_SMTP_URL)");
-		batch_worker(&sysdb, &redis, poll, &batch_stop);
+			 delivery_sender_describe(sender, how, sizeof(how)));
+		batch_worker(&sysdb, &redis, sender, poll, &batch_stop);
 		log_info("worker stopped");
 		for (int i = 0; i < nsiblings; i++) {
 			kill(siblings[i], SIGTERM);
 			waitpid(siblings[i], NULL, 0);
 		}
 	}
+	delivery_sender_close(sender);
 	db_close(&sysdb);
 	fs_redis_close(&redis);
 	return rc;

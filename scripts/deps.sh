@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-	build-essential pkg-config python3 curl ca-certificates procps
+	build-essential pkg-config python3 curl ca-certificates procps openssl
 	libfcgi-dev libpq-dev libjson-c-dev libjwt-dev libhiredis-dev libsodium-dev
 	libcurl4-openssl-dev libssl-dev libopendkim-dev check libsubunit-dev
 	postgresql-15 postgresql-client-15 redis-server redis-tools nginx-light

@@ -293,6 +293,8 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 	cfg->smtp_url = env_or("FLOWSEND_SMTP_URL", "");
 	cfg->smtp_user = env_or("FLOWSEND_SMTP_USER", "");
 	cfg->smtp_password = env_or("FLOWSEND_SMTP_PASSWORD", "");
+	cfg->smtp_ca_file = env_or("FLOWSEND_SMTP_CA_FILE", "");
+	cfg->smtp_tls = env_or("FLOWSEND_SMTP_TLS", "auto");
 	cfg->mail_from = env_or("FLOWSEND_MAIL_FROM", "FlowSend <noreply@flowsend.local>");
 	cfg->dkim_domain = env_or("FLOWSEND_DKIM_DOMAIN", "");
 	cfg->dkim_selector = env_or("FLOWSEND_DKIM_SELECTOR", "flowsend");
@@ -337,6 +339,21 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 	 * must not hold a login for long (lib/queue/redis.c). */
 	if (env_long("FLOWSEND_REDIS_TIMEOUT_MS", 250, 10, 60000, &cfg->redis_timeout_ms, err,
 		     errlen) < 0)
+		return -1;
+	if (strcmp(cfg->smtp_tls, "auto") != 0 && strcmp(cfg->smtp_tls, "starttls") != 0 &&
+	    strcmp(cfg->smtp_tls, "none") != 0) {
+		snprintf(err, errlen, "FLOWSEND_SMTP_TLS must be auto, starttls or none");
+		return -1;
+	}
+	if (*cfg->smtp_url && strncmp(cfg->smtp_url, "smtp://", 7) != 0 &&
+	    strncmp(cfg->smtp_url, "smtps://", 8) != 0) {
+		snprintf(err, errlen, "FLOWSEND_SMTP_URL must start with smtp:// or smtps://");
+		return -1;
+	}
+	if (env_long("FLOWSEND_SMTP_CONCURRENCY", 32, 1, 256, &cfg->smtp_concurrency, err, errlen) < 0 ||
+	    env_long("FLOWSEND_SMTP_RATE", 0, 0, 1000000, &cfg->smtp_rate, err, errlen) < 0 ||
+	    env_long("FLOWSEND_SMTP_MAX_ATTEMPTS", 8, 1, 50, &cfg->smtp_max_attempts, err, errlen) < 0 ||
+	    env_long("FLOWSEND_SMTP_TIMEOUT", 60, 5, 300, &cfg->smtp_timeout, err, errlen) < 0)
 		return -1;
 	if (env_long("FLOWSEND_ACCESS_TOKEN_TTL", 15 * 60, 1, 86400 * 30, &cfg->access_token_ttl,
 		     err, errlen) < 0)

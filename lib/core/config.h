@@ -20,6 +20,12 @@ struct fs_config {
 	const char *smtp_url;            /* empty: mock mode */
 	const char *smtp_user;
 	const char *smtp_password;
+	const char *smtp_ca_file;        /* PEM bundle that verifies the server; "": the system's */
+	const char *smtp_tls;            /* auto, starttls or none (smtp:// only) */
+	long smtp_concurrency;           /* messages in flight, all worker processes together */
+	long smtp_rate;                  /* messages per second, all together; 0: no ceiling */
+	long smtp_max_attempts;          /* tries of a message before a 4xx becomes final */
+	long smtp_timeout;               /* seconds one message may take */
 	const char *mail_from;
 	const char *dkim_domain;
 	const char *dkim_selector;

@@ -34,8 +34,8 @@ static long fold_counters(struct fs_db *db, struct arena *a)
 	return r ? (long)db_get_ll(r, 0, "n", 0) : -1;
 }
 
-int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, long budget_ms, long max_messages,
-		   struct batch_stats *stats)
+int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, struct delivery_sender *sender,
+		   long budget_ms, long max_messages, struct batch_stats *stats)
 {
 	long left = max_messages > 0 ? max_messages : -1;
 	double deadline = time_monotonic_ms() + (double)budget_ms;
@@ -58,7 +58,7 @@ int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, long budget_ms, 
 		arena_reset(&a);
 		claimed = delivery_run_batch(sysdb, fs_config(), &a,
 					     left >= 0 && left < DELIVERY_BATCH ? (int)left : DELIVERY_BATCH,
-					     &c);
+					     sender, deadline, &c);
 		if (claimed < 0 || delivery_tidy(sysdb, &a, &c) < 0) {
 			rc = -1;
 			goto out;
@@ -95,12 +95,15 @@ out:
 	stats->messages_sent = c.sent;
 	stats->messages_failed = c.failed;
 	stats->messages_skipped = c.skipped;
+	stats->messages_bounced = c.bounced;
+	stats->messages_retried = c.retried;
 	stats->campaigns_finished = c.campaigns_finished;
-	if (c.sent || c.failed || c.skipped || c.campaigns_started || c.campaigns_failed)
-		log_info("pass: %ld campaigns started, %ld could not start, %ld finished; %ld sent,"
-			 " %ld failed, %ld skipped",
-			 c.campaigns_started, c.campaigns_failed, c.campaigns_finished, c.sent, c.failed,
-			 c.skipped);
+	if (c.sent || c.failed || c.skipped || c.retried || c.campaigns_started || c.campaigns_failed)
+		log_info("pass: %ld campaigns started, %ld could not start, %ld finished; %ld sent"
+			 " (%ld of them bounced), %ld to retry later, %ld failed (%ld interrupted),"
+			 " %ld skipped",
+			 c.campaigns_started, c.campaigns_failed, c.campaigns_finished, c.sent, c.bounced,
+			 c.retried, c.failed, c.interrupted, c.skipped);
 	if (indexed > 0)
 		log_info("pass: %ld contacts indexed for search", indexed);
 	stats->contacts_indexed = indexed > 0 ? indexed : 0;
@@ -108,8 +111,8 @@ out:
 	return rc;
 }
 
-int batch_worker(struct fs_db *sysdb, struct fs_redis *redis, int poll_seconds,
-		 volatile int *stop)
+int batch_worker(struct fs_db *sysdb, struct fs_redis *redis, struct delivery_sender *sender,
+		 int poll_seconds, volatile int *stop)
 {
 	char timeout[16];
 
@@ -119,7 +122,7 @@ int batch_worker(struct fs_db *sysdb, struct fs_redis *redis, int poll_seconds,
 		const char *argv[] = { "BLPOP", BATCH_WAKE_KEY, timeout };
 		redisReply *rep;
 
-		int rc = batch_run_once(sysdb, redis, 10000, 0, &st);
+		int rc = batch_run_once(sysdb, redis, sender, 10000, 0, &st);
 		if (rc < 0)
 			log_warn("batch pass failed: database unreachable");
 		if (*stop)

@@ -21,7 +21,7 @@
 	"c.id, c.user_id, c.name, c.subject, c.template_id, c.list_id, c.status,"               \
 	" flowsend_ts(c.scheduled_at) AS scheduled_at, flowsend_ts(c.sent_at) AS sent_at,"      \
 	" c.total_recipients, c.sent_count, c.open_count, c.click_count, c.bounce_count,"       \
-	" flowsend_ts(c.created_at) AS created_at, flowsend_ts(c.updated_at) AS updated_at"
+	" c.last_error, flowsend_ts(c.created_at) AS created_at, flowsend_ts(c.updated_at) AS updated_at"
 
 static const char *const statuses[] = { "draft", "scheduled", "sending", "sent", "failed",
 					"cancelled" };
@@ -50,7 +50,8 @@ static json_object *campaign_json(const PGresult *r, int row)
 {
 	static const char *const strings[] = { "id", "user_id", "name", "subject", "status",
 					       "created_at", "updated_at" };
-	static const char *const nullable[] = { "template_id", "list_id", "scheduled_at", "sent_at" };
+	static const char *const nullable[] = { "template_id", "list_id", "scheduled_at", "sent_at",
+						"last_error" };
 	static const char *const counts[] = { "total_recipients", "sent_count", "open_count",
 					      "click_count", "bounce_count" };
 	json_object *o = json_object_new_object();

@@ -2,20 +2,33 @@
  * workers skip those rows); the outcome of a whole batch is one statement
  * too: outbox rows, events, the campaigns' counts and the daily rollup move
  * together or not at all. Each outcome names the claim (row id and attempt
- * number), so a worker whose claim lapsed cannot record over another's. */
+ * number), so a worker whose claim lapsed cannot record over another's.
+ *
+ * With SMTP, claimed ('sending') is not handed over: a row becomes 'handing'
+ * in a commit made just before its message goes to the SMTP client, for at
+ * most as many rows as the sender has slots, and its outcome is committed
+ * after, in the statement that hands over the next ones. A worker killed at
+ * any moment leaves at most its slots in doubt; those become 'failed'
+ * ("interrupted") and are never sent again, while rows it had only claimed
+ * go back to the queue. */
 #include "services/delivery.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/strbuf.h"
+#include "core/timeutil.h"
 #include "json/json.h"
 #include "mail/links.h"
+#include "mail/message.h"
+#include "mail/smtp.h"
 #include "mail/template.h"
 #include "models/plan.h"
 #include "services/campaigns.h"
+#include "services/settings.h"
 
 #define CLAIM_MINUTES "10"
 
@@ -296,8 +309,8 @@ static const char claim_sql[] =
 	"    AND c.status = 'cancelled')) AS skip"
 	" FROM claimed cl LEFT JOIN contacts k ON k.id = cl.contact_id AND k.user_id = cl.user_id";
 
-long delivery_run_batch(struct fs_db *db, const struct fs_config *cfg, struct arena *a, int batch,
-			struct delivery_counts *c)
+static long run_batch_mock(struct fs_db *db, const struct fs_config *cfg, struct arena *a, int batch,
+			   struct delivery_counts *c)
 {
 	char limit[16];
 	const char *cp[1] = { limit };
@@ -367,12 +380,48 @@ long delivery_run_batch(struct fs_db *db, const struct fs_config *cfg, struct ar
 	return claimed;
 }
 
+/* Rows a dead worker had handed to SMTP: whether the server took them is
+ * unknown, so they fail ("interrupted") with their event and counts, and
+ * are never sent again. */
+static const char interrupted_sql[] =
+	"WITH lapsed AS ("
+	"  UPDATE outbox o SET status = 'failed', locked_until = NULL, last_error = 'interrupted'"
+	"  WHERE o.status = 'handing' AND o.locked_until < flowsend_now()"
+	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted),"
+	" events AS ("
+	"  INSERT INTO email_events (user_id, campaign_id, contact_id, outbox_id, event_type, metadata)"
+	"  SELECT user_id, campaign_id, contact_id, id, 'failed', '{\"error\": \"interrupted\"}'::jsonb"
+	"   FROM lapsed WHERE counted RETURNING 1),"
+	" campaigns_counted AS ("
+	"  UPDATE campaigns c SET failed_count = c.failed_count + t.n, updated_at = flowsend_now()"
+	"  FROM (SELECT campaign_id, count(*) AS n FROM lapsed WHERE counted AND campaign_id IS NOT NULL"
+	"        GROUP BY campaign_id) t WHERE c.id = t.campaign_id RETURNING 1),"
+	" daily AS ("
+	"  INSERT INTO daily_stats AS d (user_id, day, failed)"
+	"  SELECT user_id, (flowsend_now() AT TIME ZONE 'UTC')::date, count(*) FROM lapsed"
+	"   WHERE counted GROUP BY user_id"
+	"  ON CONFLICT (user_id, day) DO UPDATE SET failed = d.failed + EXCLUDED.failed RETURNING 1)"
+	" SELECT (SELECT count(*) FROM lapsed) AS lapsed, (SELECT count(*) FROM events) AS events,"
+	" (SELECT count(*) FROM campaigns_counted) AS campaigns, (SELECT count(*) FROM daily) AS days";
+
 int delivery_tidy(struct fs_db *db, struct arena *a, struct delivery_counts *c)
 {
 	PGresult *r;
+	long long lapsed;
 
+	r = db_query_cached(db, a, interrupted_sql, 0, NULL);
+	if (!r)
+		return -1;
+	lapsed = db_get_ll(r, 0, "lapsed", 0);
+	if (lapsed > 0) {
+		c->interrupted += lapsed;
+		c->failed += lapsed;
+		log_warn("%lld messages were being handed to SMTP by a worker that stopped: marked failed"
+			 " (interrupted), never sent again",
+			 lapsed);
+	}
 	/* A worker that died mid-batch left its claim; after the lock lapses the
-	 * mail goes back in the queue. */
+	 * mail it had not handed over goes back in the queue. */
 	if (!db_query(db, a,
 		      "UPDATE outbox SET status = 'pending', locked_until = NULL"
 		      " WHERE status = 'sending' AND locked_until < flowsend_now()",
@@ -381,7 +430,7 @@ int delivery_tidy(struct fs_db *db, struct arena *a, struct delivery_counts *c)
 	r = db_query(db, a,
 		     "UPDATE campaigns c SET status = 'sent', sent_at = flowsend_now(), updated_at = flowsend_now()"
 		     " WHERE c.status = 'sending' AND NOT EXISTS (SELECT 1 FROM outbox o"
-		     "  WHERE o.campaign_id = c.id AND o.status IN ('pending', 'sending'))"
+		     "  WHERE o.campaign_id = c.id AND o.status IN ('pending', 'sending', 'handing'))"
 		     " RETURNING c.id",
 		     0, NULL);
 	if (!r)
@@ -390,4 +439,718 @@ int delivery_tidy(struct fs_db *db, struct arena *a, struct delivery_counts *c)
 	for (int i = 0; i < PQntuples(r); i++)
 		log_info("campaign %s sent", PQgetvalue(r, i, 0));
 	return 0;
+}
+
+/* ---- SMTP ---- */
+
+struct delivery_sender {
+	struct smtp_pool *pool;
+	int concurrency; /* this process's share */
+	double rate;
+	char shown[160]; /* the URL without credentials, for the log */
+};
+
+struct delivery_sender *delivery_sender_open(const struct fs_config *cfg, int processes, char *err,
+					     size_t errlen)
+{
+	struct smtp_settings st;
+	struct delivery_sender *s;
+	const char *scheme_end, *host;
+
+	if (errlen)
+		err[0] = '\0';
+	if (!*cfg->smtp_url)
+		return NULL;
+	if (processes < 1)
+		processes = 1;
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	memset(&st, 0, sizeof(st));
+	st.url = cfg->smtp_url;
+	st.user = cfg->smtp_user;
+	st.password = cfg->smtp_password;
+	st.ca_file = cfg->smtp_ca_file;
+	st.tls = strcmp(cfg->smtp_tls, "starttls") == 0 ? SMTP_TLS_STARTTLS
+		 : strcmp(cfg->smtp_tls, "none") == 0   ? SMTP_TLS_NONE
+							: SMTP_TLS_AUTO;
+	/* The settings are for the whole worker group; each process takes its share. */
+	s->concurrency = (int)(cfg->smtp_concurrency / processes);
+	if (s->concurrency < 1)
+		s->concurrency = 1;
+	s->rate = cfg->smtp_rate > 0 ? (double)cfg->smtp_rate / processes : 0;
+	st.concurrency = s->concurrency;
+	st.rate = s->rate;
+	st.timeout_ms = cfg->smtp_timeout * 1000;
+	s->pool = smtp_pool_new(&st, err, errlen);
+	if (!s->pool) {
+		free(s);
+		return NULL;
+	}
+	scheme_end = strstr(cfg->smtp_url, "://");
+	host = strrchr(cfg->smtp_url, '@');
+	if (scheme_end && host && host > scheme_end)
+		snprintf(s->shown, sizeof(s->shown), "%.*s%s", (int)(scheme_end + 3 - cfg->smtp_url),
+			 cfg->smtp_url, host + 1);
+	else
+		snprintf(s->shown, sizeof(s->shown), "%s", cfg->smtp_url);
+	return s;
+}
+
+void delivery_sender_close(struct delivery_sender *s)
+{
+	if (!s)
+		return;
+	smtp_pool_free(s->pool);
+	free(s);
+}
+
+const char *delivery_sender_describe(const struct delivery_sender *s, char *buf, size_t size)
+{
+	if (!s)
+		snprintf(buf, size, "mock mode (no FLOWSEND_SMTP_URL): sends are recorded, nothing leaves");
+	else if (s->rate > 0)
+		snprintf(buf, size, "SMTP to %s, %d in flight, at most %.1f messages/s", s->shown,
+			 s->concurrency, s->rate);
+	else
+		snprintf(buf, size, "SMTP to %s, %d in flight", s->shown, s->concurrency);
+	return buf;
+}
+
+/* The claim with what a real message needs: the pre-rendered payload and
+ * the tenant's sender settings. */
+static const char claim_smtp_sql[] =
+	"WITH due AS ("
+	"  SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= flowsend_now()"
+	"  ORDER BY next_attempt_at LIMIT $1::int FOR UPDATE SKIP LOCKED),"
+	" claimed AS ("
+	"  UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1,"
+	"   locked_until = flowsend_now() + interval '" CLAIM_MINUTES " minutes'"
+	"  FROM due WHERE o.id = due.id"
+	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.to_email, o.payload, o.attempts)"
+	" SELECT cl.id, cl.user_id, cl.campaign_id, cl.contact_id, cl.to_email,"
+	"  cl.payload::text AS payload, cl.attempts,"
+	"  k.first_name, k.last_name, k.custom_fields::text AS custom,"
+	"  u.from_name, u.from_email, u.reply_to,"
+	"  ((cl.contact_id IS NOT NULL AND (k.id IS NULL OR NOT k.is_subscribed"
+	"    OR k.bounced_at IS NOT NULL))"
+	"   OR EXISTS (SELECT 1 FROM suppressions x WHERE x.user_id = cl.user_id"
+	"    AND x.email_hash = flowsend_email_hash(cl.to_email))"
+	"   OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = cl.campaign_id"
+	"    AND c.status = 'cancelled')) AS skip"
+	" FROM claimed cl LEFT JOIN contacts k ON k.id = cl.contact_id AND k.user_id = cl.user_id"
+	" LEFT JOIN users u ON u.id = cl.user_id";
+
+/* Hands rows over and records what earlier ones came to, in one commit: the
+ * rows it marks 'handing' plus those still in flight never exceed the
+ * sender's slots. A 5xx records sent and bounced, marks the contact bounced
+ * and suppresses the address; a 4xx queues the row again after a delay. */
+#define STEP_OUTCOMES \
+	"WITH handed AS (" \
+	"  UPDATE outbox o SET status = 'handing', message_id = x.mid," \
+	"   locked_until = flowsend_now() + interval '" CLAIM_MINUTES " minutes'" \
+	"  FROM unnest($1::uuid[], $2::int[], $3::text[]) AS x(id, attempts, mid)" \
+	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending' RETURNING o.id)," \
+	" sent AS (" \
+	"  UPDATE outbox o SET status = 'sent', sent_at = flowsend_now(), locked_until = NULL," \
+	"   last_error = NULL" \
+	"  FROM unnest($4::uuid[], $5::int[]) AS x(id, attempts)" \
+	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'handing'" \
+	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted)," \
+	" bounced AS (" \
+	"  UPDATE outbox o SET status = 'bounced', locked_until = NULL, last_error = x.why" \
+	"  FROM unnest($6::uuid[], $7::int[], $8::text[]) AS x(id, attempts, why)" \
+	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'handing'" \
+	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.to_email," \
+	"   o.payload IS NULL AS counted, x.why)," \
+	" retried AS (" \
+	"  UPDATE outbox o SET status = 'pending', locked_until = NULL, last_error = x.why," \
+	"   next_attempt_at = flowsend_now() + make_interval(secs => x.delay)" \
+	"  FROM unnest($9::uuid[], $10::int[], $11::text[], $12::int[]) AS x(id, attempts, why, delay)" \
+	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'handing' RETURNING o.id)," \
+	" failed AS (" \
+	"  UPDATE outbox o SET status = 'failed', locked_until = NULL, last_error = x.why" \
+	"  FROM unnest($13::uuid[], $14::int[], $15::text[]) AS x(id, attempts, why)" \
+	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status IN ('sending', 'handing')" \
+	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted, x.why)," \
+	" skipped AS (" \
+	"  UPDATE outbox o SET status = 'cancelled', locked_until = NULL," \
+	"   last_error = 'unsubscribed, bounced, suppressed or cancelled before sending'" \
+	"  FROM unnest($16::uuid[], $17::int[]) AS x(id, attempts)" \
+	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending' RETURNING o.id)," \
+
+/* Only with bounces: an UPDATE of contacts runs its statement triggers even
+ * when it touches no row, which would cost every step. */
+#define STEP_BOUNCES \
+	" marked AS (" \
+	"  UPDATE contacts k SET bounced_at = COALESCE(k.bounced_at, flowsend_now())," \
+	"   updated_at = flowsend_now()" \
+	"  FROM bounced b WHERE k.id = b.contact_id AND k.user_id = b.user_id RETURNING 1)," \
+	" suppressed AS (" \
+	"  INSERT INTO suppressions (user_id, email_hash, email, reason)" \
+	"  SELECT DISTINCT ON (b.user_id, flowsend_email_hash(b.to_email))" \
+	"   b.user_id, flowsend_email_hash(b.to_email), b.to_email, 'bounce'" \
+	"   FROM bounced b WHERE b.contact_id IS NOT NULL" \
+	"  ON CONFLICT (user_id, email_hash) DO NOTHING RETURNING 1)," \
+
+#define STEP_RECORD \
+	" events AS (" \
+	"  INSERT INTO email_events (user_id, campaign_id, contact_id, outbox_id, event_type, metadata)" \
+	"  SELECT s.user_id, s.campaign_id, s.contact_id, s.id, 'sent', '{}'::jsonb" \
+	"   FROM sent s WHERE s.counted" \
+	"  UNION ALL" \
+	"  SELECT b.user_id, b.campaign_id, b.contact_id, b.id, t.kind," \
+	"   CASE WHEN t.kind = 'bounced' THEN jsonb_build_object('reply', b.why, 'bounce_type', 'hard')" \
+	"   ELSE '{}'::jsonb END" \
+	"   FROM bounced b CROSS JOIN (VALUES ('sent'), ('bounced')) AS t(kind) WHERE b.counted" \
+	"  UNION ALL" \
+	"  SELECT f.user_id, f.campaign_id, f.contact_id, f.id, 'failed', jsonb_build_object('error', f.why)" \
+	"   FROM failed f WHERE f.counted" \
+	"  RETURNING 1)," \
+	" tally AS (" \
+	"  SELECT user_id, campaign_id, 1 AS sent, 0 AS bounced, 0 AS failed FROM sent WHERE counted" \
+	"  UNION ALL SELECT user_id, campaign_id, 1, 1, 0 FROM bounced WHERE counted" \
+	"  UNION ALL SELECT user_id, campaign_id, 0, 0, 1 FROM failed WHERE counted)," \
+	" campaigns_counted AS (" \
+	"  UPDATE campaigns c SET sent_count = c.sent_count + t.sent," \
+	"   bounce_count = c.bounce_count + t.bounced, failed_count = c.failed_count + t.failed," \
+	"   updated_at = flowsend_now()" \
+	"  FROM (SELECT campaign_id, sum(sent) AS sent, sum(bounced) AS bounced, sum(failed) AS failed" \
+	"        FROM tally WHERE campaign_id IS NOT NULL GROUP BY campaign_id) t" \
+	"  WHERE c.id = t.campaign_id RETURNING 1)," \
+	" daily AS (" \
+	"  INSERT INTO daily_stats AS d (user_id, day, sent, bounced, failed)" \
+	"  SELECT user_id, (flowsend_now() AT TIME ZONE 'UTC')::date, sum(sent), sum(bounced), sum(failed)" \
+	"   FROM tally GROUP BY user_id" \
+	"  ON CONFLICT (user_id, day) DO UPDATE SET sent = d.sent + EXCLUDED.sent," \
+	"   bounced = d.bounced + EXCLUDED.bounced, failed = d.failed + EXCLUDED.failed" \
+	"  RETURNING 1)" \
+
+static const char step_sql[] =
+	STEP_OUTCOMES STEP_RECORD
+	" SELECT (SELECT coalesce(string_agg(id::text, ','), '') FROM handed) AS handed,"
+	" (SELECT count(*) FROM sent) AS sent, (SELECT count(*) FROM bounced) AS bounced,"
+	" (SELECT count(*) FROM retried) AS retried, (SELECT count(*) FROM failed) AS failed,"
+	" (SELECT count(*) FROM skipped) AS skipped, (SELECT count(*) FROM events) AS events,"
+	" (SELECT count(*) FROM campaigns_counted) AS campaigns, (SELECT count(*) FROM daily) AS days";
+
+static const char step_bounce_sql[] =
+	STEP_OUTCOMES STEP_BOUNCES STEP_RECORD
+	" SELECT (SELECT coalesce(string_agg(id::text, ','), '') FROM handed) AS handed,"
+	" (SELECT count(*) FROM sent) AS sent, (SELECT count(*) FROM bounced) AS bounced,"
+	" (SELECT count(*) FROM retried) AS retried, (SELECT count(*) FROM failed) AS failed,"
+	" (SELECT count(*) FROM skipped) AS skipped, (SELECT count(*) FROM events) AS events,"
+	" (SELECT count(*) FROM campaigns_counted) AS campaigns, (SELECT count(*) FROM daily) AS days,"
+	" (SELECT count(*) FROM marked) AS marked, (SELECT count(*) FROM suppressed) AS suppressed";
+
+/* Rows claimed but never handed over (the pass ran out of time, or the
+ * sender could not take them) go back to the queue at once. */
+static const char release_sql[] =
+	"UPDATE outbox o SET status = 'pending', locked_until = NULL"
+	" FROM unnest($1::uuid[], $2::int[]) AS x(id, attempts)"
+	" WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending'";
+
+/* Delays before the next try after a 4xx, by attempt: 1, 5, 15 minutes, 1,
+ * 4 and 12 hours, then 12 hours. */
+static const int retry_delays[] = { 60, 300, 900, 3600, 14400, 43200 };
+
+struct step {
+	struct outcome_arrays hand, sent, bounced, retry, failed, skipped;
+	struct strbuf hand_mid, bounced_why, retry_why, retry_delay, failed_why;
+};
+
+static void step_free(struct step *s)
+{
+	struct outcome_arrays *all[] = { &s->hand, &s->sent, &s->bounced, &s->retry, &s->failed,
+					 &s->skipped };
+	struct strbuf *texts[] = { &s->hand_mid, &s->bounced_why, &s->retry_why, &s->retry_delay,
+				   &s->failed_why };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		strbuf_free(&all[i]->ids);
+		strbuf_free(&all[i]->attempts);
+	}
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		strbuf_free(texts[i]);
+}
+
+static void step_reset(struct step *s)
+{
+	struct outcome_arrays *all[] = { &s->hand, &s->sent, &s->bounced, &s->retry, &s->failed,
+					 &s->skipped };
+	struct strbuf *texts[] = { &s->hand_mid, &s->bounced_why, &s->retry_why, &s->retry_delay,
+				   &s->failed_why };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		strbuf_reset(&all[i]->ids);
+		strbuf_reset(&all[i]->attempts);
+		all[i]->n = 0;
+	}
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		strbuf_reset(texts[i]);
+}
+
+static int step_empty(const struct step *s)
+{
+	return !s->hand.n && !s->sent.n && !s->bounced.n && !s->retry.n && !s->failed.n && !s->skipped.n;
+}
+
+static void step_fail(struct step *s, const char *id, const char *attempts, const char *why)
+{
+	array_text(&s->failed_why, s->failed.n == 0, why);
+	outcome_add(&s->failed, id, attempts);
+}
+
+static const char *text_array(struct strbuf *sb, size_t n)
+{
+	if (n == 0)
+		return "{}";
+	strbuf_appendc(sb, '}');
+	return strbuf_cstr(sb);
+}
+
+/* Run one step; the handed ids (comma-separated) into *handed. 0, or -1. */
+static int step_run(struct fs_db *db, struct arena *a, struct step *s, const char **handed,
+		    struct delivery_counts *c)
+{
+	const char *p[17];
+	PGresult *r;
+
+	p[0] = outcome_array(&s->hand.ids, s->hand.n);
+	p[1] = outcome_array(&s->hand.attempts, s->hand.n);
+	p[2] = text_array(&s->hand_mid, s->hand.n);
+	p[3] = outcome_array(&s->sent.ids, s->sent.n);
+	p[4] = outcome_array(&s->sent.attempts, s->sent.n);
+	p[5] = outcome_array(&s->bounced.ids, s->bounced.n);
+	p[6] = outcome_array(&s->bounced.attempts, s->bounced.n);
+	p[7] = text_array(&s->bounced_why, s->bounced.n);
+	p[8] = outcome_array(&s->retry.ids, s->retry.n);
+	p[9] = outcome_array(&s->retry.attempts, s->retry.n);
+	p[10] = text_array(&s->retry_why, s->retry.n);
+	p[11] = text_array(&s->retry_delay, s->retry.n);
+	p[12] = outcome_array(&s->failed.ids, s->failed.n);
+	p[13] = outcome_array(&s->failed.attempts, s->failed.n);
+	p[14] = text_array(&s->failed_why, s->failed.n);
+	p[15] = outcome_array(&s->skipped.ids, s->skipped.n);
+	p[16] = outcome_array(&s->skipped.attempts, s->skipped.n);
+	for (size_t i = 0; i < 17; i++)
+		if (!p[i])
+			return -1;
+	r = db_query_cached(db, a, s->bounced.n ? step_bounce_sql : step_sql, 17, p);
+	if (!r)
+		return -1;
+	*handed = db_get(r, 0, "handed");
+	c->sent += db_get_ll(r, 0, "sent", 0) + db_get_ll(r, 0, "bounced", 0);
+	c->bounced += db_get_ll(r, 0, "bounced", 0);
+	c->retried += db_get_ll(r, 0, "retried", 0);
+	c->failed += db_get_ll(r, 0, "failed", 0);
+	c->skipped += db_get_ll(r, 0, "skipped", 0);
+	return 0;
+}
+
+/* How long a finished message may wait for others to be recorded with it. */
+#define GATHER_MS 3.0
+
+enum slot_state { SLOT_FREE, SLOT_PREPARED, SLOT_BUSY, SLOT_DONE };
+
+struct slot {
+	struct smtp_job job;
+	enum slot_state state;
+	int row;
+	struct strbuf msg;
+	char message_id[200];
+};
+
+/* Per batch: the claim and what rendering its rows needs. */
+struct smtp_batch {
+	struct fs_db *db;
+	const struct fs_config *cfg;
+	struct arena *a;
+	PGresult *claim;
+	struct campaign_render *cache;
+	size_t ncache;
+	struct strbuf subject, html, text;
+	const char *default_name, *default_email;
+};
+
+#define ROW_UNREADABLE ((const char *)1)
+
+/* A string member of a payload object (borrowed), or NULL. */
+static const char *member_string(json_object *o, const char *key)
+{
+	json_object *v = o ? json_object_object_get(o, key) : NULL;
+
+	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static const char *or_default(const char *v, const char *fallback)
+{
+	return v && *v ? v : fallback;
+}
+
+/* Build row i's message into sl; NULL, ROW_UNREADABLE (its campaign could
+ * not be read: leave the row to lapse and be retried), or why it cannot go
+ * out (the row fails). */
+static const char *prepare_row(struct smtp_batch *b, int i, struct slot *sl)
+{
+	const PGresult *r = b->claim;
+	const char *id = db_get(r, i, "id"), *campaign = db_get(r, i, "campaign_id");
+	const char *payload = db_get(r, i, "payload");
+	struct mail_message m;
+	json_object *pl = NULL;
+	char perr[64];
+	const char *why = NULL, *domain;
+	int account_mail = 0;
+
+	memset(&m, 0, sizeof(m));
+	strbuf_reset(&b->subject);
+	strbuf_reset(&b->html);
+	strbuf_reset(&b->text);
+	if (campaign) {
+		struct campaign_render *cr =
+			campaign_for(b->db, b->a, b->cfg, b->cache, &b->ncache, campaign);
+		struct tpl_values v = { 0 };
+		const char *custom = db_get(r, i, "custom");
+		char token[LINK_TOKEN_LEN + 1];
+		int rc;
+
+		if (cr->unreadable)
+			return ROW_UNREADABLE;
+		if (cr->problem)
+			return cr->problem;
+		if (link_token_mint(b->cfg, "u", id, token, sizeof(token)) < 0)
+			return "the row's id cannot be signed";
+		v.first_name = db_get(r, i, "first_name");
+		v.last_name = db_get(r, i, "last_name");
+		v.email = db_get(r, i, "to_email");
+		v.postal_address = cr->postal_address;
+		v.unsubscribe_url = arena_sprintf(b->a, "%s/u/%s", b->cfg->public_url, token);
+		v.custom = custom ? fs_json_parse(custom, strlen(custom), perr, sizeof(perr)) : NULL;
+		rc = tpl_render(cr->msg.subject, &v, &b->subject) < 0 ||
+		     tpl_render(cr->msg.html, &v, &b->html) < 0 || tpl_render(cr->msg.text, &v, &b->text) < 0;
+		json_object_put(v.custom);
+		if (rc || b->subject.oom || b->html.oom || b->text.oom)
+			return "rendering the message failed";
+		m.unsubscribe_url = v.unsubscribe_url;
+		m.to_name = arena_sprintf(b->a, "%s%s%s", or_default(v.first_name, ""),
+					  v.first_name && *v.first_name && v.last_name && *v.last_name ? " " : "",
+					  or_default(v.last_name, ""));
+	} else if (payload) {
+		const char *subject, *html, *text;
+
+		pl = fs_json_parse(payload, strlen(payload), perr, sizeof(perr));
+		subject = member_string(pl, "subject");
+		html = member_string(pl, "html");
+		text = member_string(pl, "text");
+		if (!subject || !html) {
+			json_object_put(pl);
+			return "the queued message is incomplete";
+		}
+		account_mail = member_string(pl, "account_mail") != NULL;
+		strbuf_appends(&b->subject, subject);
+		strbuf_appends(&b->html, html);
+		strbuf_appends(&b->text, text ? text : "");
+		json_object_put(pl);
+	} else {
+		return "no message to send"; /* flow steps render with flows */
+	}
+	/* Account mail is FlowSend's own; everything else is the tenant's. */
+	if (account_mail) {
+		m.from_name = b->default_name;
+		m.from_email = b->default_email;
+	} else {
+		m.from_name = or_default(db_get(r, i, "from_name"), b->default_name);
+		m.from_email = or_default(db_get(r, i, "from_email"), b->default_email);
+		m.reply_to = db_get(r, i, "reply_to");
+	}
+	domain = strrchr(m.from_email, '@');
+	if (!domain || mail_message_id(id, domain + 1, sl->message_id, sizeof(sl->message_id)) < 0)
+		return "the sender address has no usable domain for a Message-ID";
+	m.to_email = db_get(r, i, "to_email");
+	m.subject = strbuf_cstr(&b->subject);
+	m.html = strbuf_cstr(&b->html);
+	m.html_len = b->html.len;
+	m.text = strbuf_cstr(&b->text);
+	m.text_len = b->text.len;
+	m.message_id = sl->message_id;
+	m.outbox_id = id;
+	m.date = (long long)clock_now();
+	strbuf_reset(&sl->msg);
+	if (mail_message_build(&m, &sl->msg) < 0 || sl->msg.oom)
+		why = "the message could not be built (an address or header is not usable)";
+	if (why)
+		return why;
+	memset(&sl->job, 0, sizeof(sl->job));
+	sl->job.from = m.from_email;
+	sl->job.to = m.to_email;
+	sl->job.data = sl->msg.buf;
+	sl->job.len = sl->msg.len;
+	sl->job.tag = sl;
+	sl->row = i;
+	return NULL;
+}
+
+/* An SMTP outcome into the step. */
+static void record_outcome(struct step *s, const struct fs_config *cfg, const PGresult *claim,
+			   const struct slot *sl)
+{
+	const char *id = db_get(claim, sl->row, "id"), *attempts = db_get(claim, sl->row, "attempts");
+	const struct smtp_outcome *o = &sl->job.out;
+	long tries = strtol(attempts, NULL, 10);
+	const char *why = *o->text ? o->text : "no reply";
+
+	switch (o->result) {
+	case SMTP_ACCEPTED:
+		outcome_add(&s->sent, id, attempts);
+		break;
+	case SMTP_PERMANENT:
+		array_text(&s->bounced_why, s->bounced.n == 0, why);
+		outcome_add(&s->bounced, id, attempts);
+		break;
+	case SMTP_IN_DOUBT:
+		step_fail(s, id, attempts, why);
+		break;
+	case SMTP_TEMPORARY:
+		if (tries >= cfg->smtp_max_attempts) {
+			char final[300];
+			snprintf(final, sizeof(final), "gave up after %ld attempts: %s", tries, why);
+			step_fail(s, id, attempts, final);
+		} else {
+			size_t k = (size_t)(tries < 1 ? 0 : tries - 1);
+			if (k >= sizeof(retry_delays) / sizeof(retry_delays[0]))
+				k = sizeof(retry_delays) / sizeof(retry_delays[0]) - 1;
+			array_text(&s->retry_why, s->retry.n == 0, why);
+			strbuf_appendf(&s->retry_delay, "%s%d", s->retry.n ? "," : "{", retry_delays[k]);
+			outcome_add(&s->retry, id, attempts);
+		}
+		break;
+	}
+}
+
+static int id_listed(const char *list, const char *id)
+{
+	size_t n = strlen(id);
+
+	for (const char *p = list; p && *p;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len == n && memcmp(p, id, n) == 0)
+			return 1;
+		p = comma ? comma + 1 : NULL;
+	}
+	return 0;
+}
+
+static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct arena *a, int batch,
+			   struct delivery_sender *snd, double deadline, struct delivery_counts *c)
+{
+	struct smtp_batch b;
+	struct step st;
+	struct slot *slots = NULL;
+	struct smtp_job **done = NULL;
+	struct outcome_arrays release = { STRBUF_INIT, STRBUF_INIT, 0 };
+	char limit[16];
+	const char *cp[1] = { limit };
+	int nslots = snd->concurrency, next = 0, stop_handing = 0, db_failures = 0, generic = 0;
+	long claimed, ret = -1;
+
+	/* A rate ceiling spreads a batch over time: claim no more than about ten
+	 * seconds' worth, so rows do not sit claimed while others wait. */
+	if (snd->rate > 0 && batch > snd->rate * 10 + nslots)
+		batch = (int)(snd->rate * 10) + nslots;
+	snprintf(limit, sizeof(limit), "%d", batch);
+	memset(&b, 0, sizeof(b));
+	b.claim = db_query_cached(db, a, claim_smtp_sql, 1, cp);
+	if (!b.claim)
+		return -1;
+	claimed = PQntuples(b.claim);
+	if (claimed == 0)
+		return 0;
+	b.db = db;
+	b.cfg = cfg;
+	b.a = a;
+	sender_parse_mailbox(a, cfg->mail_from, &b.default_name, &b.default_email);
+	memset(&st, 0, sizeof(st));
+	b.cache = arena_alloc(a, (size_t)claimed * sizeof(*b.cache));
+	slots = calloc((size_t)nslots, sizeof(*slots));
+	done = calloc((size_t)nslots, sizeof(*done));
+	if (!b.cache || !slots || !done)
+		goto out;
+	/* The step runs hundreds of times a second. Planned afresh each time
+	 * (PostgreSQL keeps choosing custom plans for its arrays) it cost 5-15 ms
+	 * of planning alone; its generic plan is as good. Only this loop's
+	 * statements (the step, campaign_for by id) run under the setting. */
+	if (!db_query(db, a, "SET plan_cache_mode = force_generic_plan", 0, NULL))
+		goto out;
+	generic = 1;
+
+	for (;;) {
+		int want = 0, busy = 0, ndone = 0;
+		const char *handed = "";
+
+		if (deadline > 0 && time_monotonic_ms() >= deadline)
+			stop_handing = 1;
+		/* Finished messages leave 'handing' in the commit that hands the
+		 * next ones over (their outcomes are already in the step), so their
+		 * slots take new rows now: at that commit, rows in 'handing' are
+		 * still at most the slots. */
+		for (int k = 0; k < nslots; k++) {
+			if (slots[k].state == SLOT_DONE) {
+				slots[k].state = SLOT_FREE;
+				ndone++;
+			}
+		}
+		if (ndone)
+			smtp_pool_release(snd->pool, ndone);
+		if (!stop_handing)
+			want = smtp_pool_ready(snd->pool);
+		for (int prepared = 0; prepared < want && next < claimed;) {
+			int i = next++;
+			const char *id = db_get(b.claim, i, "id"), *attempts = db_get(b.claim, i, "attempts");
+			struct slot *sl = NULL;
+			const char *why;
+
+			if (db_get_bool(b.claim, i, "skip")) {
+				outcome_add(&st.skipped, id, attempts);
+				continue;
+			}
+			for (int k = 0; k < nslots && !sl; k++)
+				if (slots[k].state == SLOT_FREE)
+					sl = &slots[k];
+			if (!sl) { /* cannot happen: ready counts free slots */
+				next--;
+				break;
+			}
+			why = prepare_row(&b, i, sl);
+			if (why == ROW_UNREADABLE)
+				continue; /* its claim lapses and the mail goes back in the queue */
+			if (why) {
+				step_fail(&st, id, attempts, why);
+				continue;
+			}
+			array_text(&st.hand_mid, st.hand.n == 0, sl->message_id);
+			outcome_add(&st.hand, id, attempts);
+			sl->state = SLOT_PREPARED;
+			prepared++;
+		}
+		for (int k = 0; k < nslots; k++)
+			busy += slots[k].state == SLOT_BUSY;
+		if (!step_empty(&st)) {
+			if (step_run(db, a, &st, &handed, c) < 0) {
+				/* Nothing of this step happened: prepared rows were not
+				 * handed over (their claims lapse), finished ones stay
+				 * to be recorded with the next try. */
+				db_failures++;
+				stop_handing = 1;
+				for (int k = 0; k < nslots; k++)
+					if (slots[k].state == SLOT_PREPARED)
+						slots[k].state = SLOT_FREE;
+				if (db_failures >= 3 && busy == 0)
+					goto out;
+				/* keep the recorded-outcome arrays, drop the hand-over */
+				strbuf_reset(&st.hand.ids);
+				strbuf_reset(&st.hand.attempts);
+				strbuf_reset(&st.hand_mid);
+				st.hand.n = 0;
+				if (db_failures >= 3)
+					goto wait;
+				continue;
+			}
+			for (int k = 0; k < nslots; k++) {
+				struct slot *sl = &slots[k];
+				if (sl->state == SLOT_PREPARED) {
+					if (id_listed(handed, db_get(b.claim, sl->row, "id"))) {
+						sl->state = SLOT_BUSY;
+						smtp_pool_submit(snd->pool, &sl->job);
+						busy++;
+					} else {
+						sl->state = SLOT_FREE; /* our claim lapsed: not ours to send */
+					}
+				}
+			}
+			step_reset(&st);
+		}
+		if (busy == 0 && (stop_handing || next >= claimed))
+			break;
+wait:
+		{
+			/* A step costs about the same for one row as for dozens: after
+			 * the first message finishes, gather more for a few
+			 * milliseconds (up to half the slots) before the next one. */
+			int got = 0, in_flight = busy;
+			double until = 0;
+			for (;;) {
+				size_t n = smtp_pool_wait(snd->pool, done, (size_t)nslots,
+							  got == 0 && !stop_handing && next < claimed,
+							  got == 0 ? 1000 : (long)(until - time_monotonic_ms()) + 1);
+				for (size_t k = 0; k < n; k++) {
+					struct slot *sl = done[k]->tag;
+					sl->state = SLOT_DONE;
+					record_outcome(&st, cfg, b.claim, sl);
+				}
+				got += (int)n;
+				in_flight -= (int)n;
+				if (got == 0 || in_flight <= 0 || got * 2 >= nslots)
+					break;
+				if (until == 0)
+					until = time_monotonic_ms() + GATHER_MS;
+				else if (time_monotonic_ms() >= until)
+					break;
+			}
+		}
+	}
+	ret = claimed;
+out:
+	/* Nothing may be freed while a sender thread still reads it. */
+	if (slots) {
+		for (;;) {
+			int busy = 0;
+			for (int k = 0; k < nslots; k++)
+				busy += slots[k].state == SLOT_BUSY;
+			if (!busy)
+				break;
+			size_t n = smtp_pool_wait(snd->pool, done, (size_t)nslots, 0, 1000);
+			for (size_t k = 0; k < n; k++)
+				((struct slot *)done[k]->tag)->state = SLOT_DONE;
+		}
+		for (int k = 0; k < nslots; k++)
+			if (slots[k].state == SLOT_DONE)
+				smtp_pool_release(snd->pool, 1);
+	}
+	if (generic)
+		db_query(db, a, "RESET plan_cache_mode", 0, NULL);
+	/* Rows never reached go back to the queue now rather than after their claim lapses. */
+	for (long i = next; b.claim && i < claimed; i++)
+		if (!db_get_bool(b.claim, (int)i, "skip"))
+			outcome_add(&release, db_get(b.claim, (int)i, "id"), db_get(b.claim, (int)i, "attempts"));
+	if (release.n) {
+		const char *p[2] = { outcome_array(&release.ids, release.n),
+				     outcome_array(&release.attempts, release.n) };
+		if (!db_query(db, a, release_sql, 2, p))
+			ret = -1;
+	}
+	strbuf_free(&release.ids);
+	strbuf_free(&release.attempts);
+	for (size_t i = 0; i < b.ncache; i++)
+		tpl_message_free(&b.cache[i].msg);
+	for (int k = 0; slots && k < nslots; k++)
+		strbuf_free(&slots[k].msg);
+	free(slots);
+	free(done);
+	strbuf_free(&b.subject);
+	strbuf_free(&b.html);
+	strbuf_free(&b.text);
+	step_free(&st);
+	return ret;
+}
+
+long delivery_run_batch(struct fs_db *db, const struct fs_config *cfg, struct arena *a, int batch,
+			struct delivery_sender *sender, double deadline_ms,
+			struct delivery_counts *c)
+{
+	if (!sender)
+		return run_batch_mock(db, cfg, a, batch, c);
+	return run_batch_smtp(db, cfg, a, batch, sender, deadline_ms, c);
 }

@@ -106,6 +106,7 @@ Suite *logs_suite(void);
 Suite *services_suite(void);
 Suite *edge_suite(void);
 Suite *concurrency_suite(void);
+Suite *delivery_suite(void);
 Suite *unsubscribe_suite(void);
 Suite *domains_suite(void);
 

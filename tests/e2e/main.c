@@ -28,6 +28,7 @@ int main(void)
 	srunner_add_suite(sr, services_suite());
 	srunner_add_suite(sr, edge_suite());
 	srunner_add_suite(sr, concurrency_suite());
+	srunner_add_suite(sr, delivery_suite());
 	srunner_add_suite(sr, unsubscribe_suite());
 	srunner_add_suite(sr, domains_suite());
 	srunner_run_all(sr, CK_NORMAL);

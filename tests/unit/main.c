@@ -24,6 +24,7 @@ int main(void)
 	srunner_add_suite(sr, template_suite());
 	srunner_add_suite(sr, clock_suite());
 	srunner_add_suite(sr, edge_suite());
+	srunner_add_suite(sr, smtp_suite());
 	srunner_add_suite(sr, message_suite());
 	srunner_add_suite(sr, dkim_suite());
 	srunner_add_suite(sr, domains_unit_suite());

@@ -21,6 +21,7 @@ Suite *csv_suite(void);
 Suite *template_suite(void);
 Suite *clock_suite(void);
 Suite *edge_suite(void);
+Suite *smtp_suite(void);
 Suite *message_suite(void);
 Suite *dkim_suite(void);
 Suite *domains_unit_suite(void);

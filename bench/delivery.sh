@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Real SMTP delivery for make bench: a campaign to BENCH_SMTP_CONTACTS
+# (default 100,000) contacts, each message personalised, sent by
+# `flowsend-batch --worker` over SMTP into postfix's smtp-sink (which accepts
+# and discards), measured from POST /send to "sent": messages/s and the
+# worker processes' peak RSS (VmHWM). Expects the bench instance up and
+# bench/run.sh's json_field and psql_owner.
+set -euo pipefail
+
+recipients=${BENCH_SMTP_CONTACTS:-100000}
+# The bench instance, unless told otherwise (a test instance on a shared machine).
+instance=${BENCH_INSTANCE:-bench}
+state=${BENCH_STATE:-/var/tmp/flowsend-28080}
+sink_port=${BENCH_SINK_PORT:-21025} # the bench instance's SMTP port: below 32768, otherwise unused
+SMTP_SINK=/usr/sbin/smtp-sink
+
+# smtp-sink comes with Debian's postfix. Installing postfix must not leave a
+# system mail server running: no service starts (policy-rc.d), no
+# configuration is asked for, and one that runs anyway is stopped.
+if [[ ! -x $SMTP_SINK ]]; then
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "bench: $SMTP_SINK is missing; install postfix (apt-get install postfix)" >&2
+		exit 1
+	fi
+	echo "installing postfix for smtp-sink (no system mail service is started)..."
+	policy=/usr/sbin/policy-rc.d
+	created_policy=0
+	if [[ ! -e $policy ]]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		created_policy=1
+	fi
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postfix >/dev/null
+	((created_policy)) && rm -f "$policy"
+fi
+if command -v postfix >/dev/null && postfix status >/dev/null 2>&1; then
+	postfix stop >/dev/null 2>&1 || true
+fi
+
+sink_args=()
+[[ $(id -u) -eq 0 ]] && sink_args=(-u nobody)
+"$SMTP_SINK" "${sink_args[@]}" "127.0.0.1:$sink_port" 1024 &
+sink_pid=$!
+# The bench's own worker runs in mock mode: replace it with one that sends
+# over SMTP for this measurement, and put the mock one back afterwards.
+restore_worker() {
+	kill -TERM -- "-$(cat "$state/pid/batch.pid")" 2>/dev/null || true
+	sleep 1
+	kill "$sink_pid" 2>/dev/null || true
+	wait "$sink_pid" 2>/dev/null || true
+	scripts/stack.sh start "$instance" >/dev/null
+}
+trap 'restore_worker; scripts/stack.sh stop "$instance" >/dev/null' EXIT # run.sh's, plus ours
+kill -TERM -- "-$(cat "$state/pid/batch.pid")" 2>/dev/null || true
+sleep 1
+(
+	set -a
+	# shellcheck disable=SC1091
+	. "$state/env"
+	set +a
+	export FLOWSEND_SMTP_URL="smtp://127.0.0.1:$sink_port"
+	exec setsid build/bin/flowsend-batch --worker >>"$state/log/batch.log" 2>&1 </dev/null
+) &
+echo $! >"$state/pid/batch.pid"
+worker=$(cat "$state/pid/batch.pid")
+for _ in $(seq 50); do
+	grep -q "delivery: SMTP to smtp://127.0.0.1:$sink_port" "$state/log/batch.log" 2>/dev/null && break
+	sleep 0.1
+done
+
+email="bench-smtp-$(date +%s%N)@example.com"
+token=$(curl -fsS -X POST "$base/api/v1/auth/register" -H 'Content-Type: application/json' \
+	-d "{\"email\":\"$email\",\"password\":\"bench-password\"}" | json_field access_token)
+psql_owner -c "UPDATE users SET plan = 'enterprise', from_name = 'Bench Shop', from_email = 'news@bench.example' WHERE email = '$email'"
+sleep 0.5 # the plan reaches the responders' caches by NOTIFY
+awk -v n="$recipients" 'BEGIN { print "email,first_name,last_name"; for (i = 1; i <= n; i++) printf "r%d@smtp.example,Reader%d,Number%d\n", i, i, i }' |
+	curl -fsS -X POST "$base/api/v1/contacts/import" -H "Authorization: Bearer $token" \
+		-H 'Content-Type: text/csv' --data-binary @- >/dev/null
+# The newsletter system template: about 6 KB of HTML, unsubscribe link, postal address.
+id=$(curl -fsS -X POST "$base/api/v1/campaigns" -H "Authorization: Bearer $token" \
+	-H 'Content-Type: application/json' \
+	-d '{"name":"Bench SMTP","subject":"Hello {{first_name|there}} {{last_name}}","template_id":"00000000-0000-4000-8000-000000000004"}' |
+	json_field id)
+# Let the import's search indexing finish, so the worker measures sending only.
+while [[ $(psql_owner -Atc "SELECT count(*) FROM contact_search_backlog") != 0 ]]; do sleep 0.2; done
+
+t0=$(date +%s.%N)
+curl -fsS -X POST "$base/api/v1/campaigns/$id/send" -H "Authorization: Bearer $token" >/dev/null
+t_accepted=$(date +%s.%N)
+status=sending
+while [[ $status == sending ]]; do
+	sleep 0.2
+	status=$(curl -fsS "$base/api/v1/campaigns/$id" -H "Authorization: Bearer $token" | json_field status)
+done
+t1=$(date +%s.%N)
+read -r sent failed bounced < <(psql_owner -Atc "SELECT sent_count, failed_count, bounce_count FROM campaigns WHERE id = '$id'" | tr '|' ' ')
+rss=0
+for p in $worker $(ps -o pid= --ppid "$worker"); do
+	r=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$p/status" 2>/dev/null || echo 0)
+	((r > rss)) && rss=$r
+done
+
+echo
+echo "SMTP campaign to $recipients contacts into smtp-sink (status $status; $sent sent, $failed failed, $bounced bounced)"
+grep "delivery: SMTP" "$state/log/batch.log" | tail -1 | sed 's/.*delivery: /worker: /'
+python3 -c 'import sys; a, b, c = map(float, sys.argv[1:4]); print(f"send answered in {b - a:.2f} s; send to \"sent\": {c - a:.1f} s ({int(sys.argv[4]) / (c - a):,.0f} messages/s)")' \
+	"$t0" "$t_accepted" "$t1" "$sent"
+echo "batch worker peak RSS (largest process): $rss MiB"
+# See bench/campaign.sh for why the delete needs fresh statistics.
+psql_owner -c "ANALYZE outbox" -c "ANALYZE contacts" -c "SET enable_bitmapscan = off" \
+	-c "DELETE FROM users WHERE email = '$email'" >/dev/null
+restore_worker
+trap 'scripts/stack.sh stop "$instance" >/dev/null' EXIT

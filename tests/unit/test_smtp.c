@@ -1,0 +1,135 @@
+/* The SMTP transport without a server: how outcomes are classified, settings
+ * it refuses, a refused connection as a temporary failure, and the rate
+ * ceiling. Delivery to real servers is tested end to end (test_delivery.c). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mail/smtp.h"
+#include "unit.h"
+
+START_TEST(outcomes_are_classified_by_reply_and_stage)
+{
+	/* curl codes: 0 OK, 7 could not connect, 55 send error, 8 weird reply, 28 timeout */
+	ck_assert_int_eq(smtp_classify(0, 250, SMTP_STAGE_END, 1), SMTP_ACCEPTED);
+	ck_assert_int_eq(smtp_classify(55, 550, SMTP_STAGE_RCPT, 0), SMTP_PERMANENT);
+	ck_assert_int_eq(smtp_classify(55, 554, SMTP_STAGE_DATA, 0), SMTP_PERMANENT);
+	ck_assert_int_eq(smtp_classify(8, 554, SMTP_STAGE_END, 1), SMTP_PERMANENT);
+	ck_assert_int_eq(smtp_classify(55, 451, SMTP_STAGE_RCPT, 0), SMTP_TEMPORARY);
+	ck_assert_int_eq(smtp_classify(8, 452, SMTP_STAGE_END, 1), SMTP_TEMPORARY);
+	/* A 5xx before the recipient is the relay's or our settings' problem. */
+	ck_assert_int_eq(smtp_classify(67, 535, SMTP_STAGE_CONNECT, 0), SMTP_TEMPORARY);
+	ck_assert_int_eq(smtp_classify(55, 553, SMTP_STAGE_MAIL, 0), SMTP_TEMPORARY);
+	ck_assert_int_eq(smtp_classify(7, 0, SMTP_STAGE_CONNECT, 0), SMTP_TEMPORARY);
+	ck_assert_int_eq(smtp_classify(60, 0, SMTP_STAGE_CONNECT, 0), SMTP_TEMPORARY);
+	/* Everything went out and no reply came: it may have been taken. */
+	ck_assert_int_eq(smtp_classify(28, 354, SMTP_STAGE_BODY, 1), SMTP_IN_DOUBT);
+	ck_assert_int_eq(smtp_classify(56, 0, SMTP_STAGE_BODY, 1), SMTP_IN_DOUBT);
+	/* Cut off halfway through the message: the server never saw its end. */
+	ck_assert_int_eq(smtp_classify(55, 354, SMTP_STAGE_BODY, 0), SMTP_TEMPORARY);
+}
+END_TEST
+
+START_TEST(unusable_settings_are_refused)
+{
+	struct smtp_settings s;
+	char err[256];
+
+	memset(&s, 0, sizeof(s));
+	s.url = "http://127.0.0.1:25";
+	s.concurrency = 1;
+	ck_assert_ptr_null(smtp_pool_new(&s, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "smtp://"));
+	s.url = "smtp://127.0.0.1:25";
+	s.ca_file = "/nonexistent/ca.pem";
+	ck_assert_ptr_null(smtp_pool_new(&s, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "CA file"));
+}
+END_TEST
+
+/* A loopback port nothing listens on. */
+static int closed_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+START_TEST(a_refused_connection_is_temporary_and_the_rate_holds)
+{
+	struct smtp_settings s;
+	struct smtp_pool *p;
+	struct smtp_job jobs[6], *done[6];
+	char url[64], err[256];
+	const char msg[] = "Subject: x\r\n\r\nhello\r\n";
+	size_t submitted = 0, finished = 0;
+	double t0;
+
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
+	memset(&s, 0, sizeof(s));
+	s.url = url;
+	s.concurrency = 3;
+	s.rate = 20; /* a burst of 2, then one every 50 ms */
+	s.timeout_ms = 5000;
+	p = smtp_pool_new(&s, err, sizeof(err));
+	ck_assert_msg(p != NULL, "%s", err);
+	memset(jobs, 0, sizeof(jobs));
+	t0 = now_s();
+	while (finished < 6) {
+		int ready = smtp_pool_ready(p);
+		ck_assert_int_le(ready, 3);
+		for (; ready > 0 && submitted < 6; ready--, submitted++) {
+			jobs[submitted].from = "a@example.com";
+			jobs[submitted].to = "b@example.com";
+			jobs[submitted].data = msg;
+			jobs[submitted].len = sizeof(msg) - 1;
+			smtp_pool_submit(p, &jobs[submitted]);
+		}
+		size_t n = smtp_pool_wait(p, done, 6, submitted < 6, 1000);
+		for (size_t i = 0; i < n; i++) {
+			ck_assert_int_eq(done[i]->out.result, SMTP_TEMPORARY);
+			ck_assert_int_eq(done[i]->out.code, 0);
+			ck_assert(done[i]->out.text[0] != '\0');
+		}
+		finished += n;
+		smtp_pool_release(p, (int)n);
+	}
+	ck_assert_int_eq(smtp_pool_outstanding(p), 0);
+	/* 6 messages at 20/s with a burst of 2: at least four more intervals. */
+	ck_assert_msg(now_s() - t0 >= 0.18, "took %.3f s", now_s() - t0);
+	smtp_pool_free(p);
+}
+END_TEST
+
+Suite *smtp_suite(void)
+{
+	Suite *s = suite_create("smtp");
+	TCase *tc = tcase_create("smtp");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, outcomes_are_classified_by_reply_and_stage);
+	tcase_add_test(tc, unusable_settings_are_refused);
+	tcase_add_test(tc, a_refused_connection_is_temporary_and_the_rate_holds);
+	suite_add_tcase(s, tc);
+	return s;
+}
