@@ -122,7 +122,7 @@ int main(int argc, char **argv)
 	 * share of the SMTP concurrency and rate. */
 	sender = delivery_sender_open(fs_config(), (int)processes, err, sizeof(err));
 	if (!sender && *err) {
-		log_error("SMTP: %s", err);
+		log_error("delivery: %s", err);
 		for (int i = 0; i < nsiblings; i++)
 			kill(siblings[i], SIGTERM);
 		return 1;

@@ -23,11 +23,13 @@
 #include "core/timeutil.h"
 #include "json/json.h"
 #include "mail/links.h"
+#include "mail/dkim.h"
 #include "mail/message.h"
 #include "mail/smtp.h"
 #include "mail/template.h"
 #include "models/plan.h"
 #include "services/campaigns.h"
+#include "services/senders.h"
 #include "services/settings.h"
 
 #define CLAIM_MINUTES "10"
@@ -445,6 +447,7 @@ int delivery_tidy(struct fs_db *db, struct arena *a, struct delivery_counts *c)
 
 struct delivery_sender {
 	struct smtp_pool *pool;
+	struct senders *senders; /* issue 16: which From and which DKIM key */
 	int concurrency; /* this process's share */
 	double rate;
 	char shown[160]; /* the URL without credentials, for the log */
@@ -489,6 +492,18 @@ struct delivery_sender *delivery_sender_open(const struct fs_config *cfg, int pr
 		free(s);
 		return NULL;
 	}
+	/* DKIM (issue 16): a configured key that cannot sign stops the worker
+	 * rather than letting it send unsigned mail. */
+	{
+		char kerr[256];
+		s->senders = senders_new(cfg, kerr, sizeof(kerr));
+		if (!s->senders) {
+			snprintf(err, errlen, "DKIM (FLOWSEND_DKIM_*): %s; the worker stops rather than send unsigned mail", kerr);
+			smtp_pool_free(s->pool);
+			free(s);
+			return NULL;
+		}
+	}
 	scheme_end = strstr(cfg->smtp_url, "://");
 	host = strrchr(cfg->smtp_url, '@');
 	if (scheme_end && host && host > scheme_end)
@@ -504,18 +519,29 @@ void delivery_sender_close(struct delivery_sender *s)
 	if (!s)
 		return;
 	smtp_pool_free(s->pool);
+	senders_free(s->senders);
 	free(s);
 }
 
 const char *delivery_sender_describe(const struct delivery_sender *s, char *buf, size_t size)
 {
+	const struct dkim_signer *g = s ? senders_global(s->senders) : NULL;
+	char dkim[300];
+
+	if (g)
+		snprintf(dkim, sizeof(dkim), "; DKIM: d=%s s=%s for FlowSend's address, tenants' "
+			 "verified domains with their own keys", dkim_signer_domain(g),
+			 dkim_signer_selector(g));
+	else
+		snprintf(dkim, sizeof(dkim), "; DKIM: tenants' verified domains only (no "
+			 "FLOWSEND_DKIM_KEY_FILE: FlowSend's address goes out unsigned)");
 	if (!s)
 		snprintf(buf, size, "mock mode (no FLOWSEND_SMTP_URL): sends are recorded, nothing leaves");
 	else if (s->rate > 0)
-		snprintf(buf, size, "SMTP to %s, %d in flight, at most %.1f messages/s", s->shown,
-			 s->concurrency, s->rate);
+		snprintf(buf, size, "SMTP to %s, %d in flight, at most %.1f messages/s%s", s->shown,
+			 s->concurrency, s->rate, dkim);
 	else
-		snprintf(buf, size, "SMTP to %s, %d in flight", s->shown, s->concurrency);
+		snprintf(buf, size, "SMTP to %s, %d in flight%s", s->shown, s->concurrency, dkim);
 	return buf;
 }
 
@@ -760,6 +786,7 @@ struct slot {
 	enum slot_state state;
 	int row;
 	struct strbuf msg;
+	struct strbuf wire; /* DKIM-Signature + msg: what curl sends when signed */
 	char message_id[200];
 };
 
@@ -772,7 +799,7 @@ struct smtp_batch {
 	struct campaign_render *cache;
 	size_t ncache;
 	struct strbuf subject, html, text;
-	const char *default_name, *default_email;
+	struct senders *senders;
 };
 
 #define ROW_UNREADABLE ((const char *)1)
@@ -803,6 +830,8 @@ static const char *prepare_row(struct smtp_batch *b, int i, struct slot *sl)
 	char perr[64];
 	const char *why = NULL, *domain;
 	int account_mail = 0;
+	struct sender_choice ch;
+	long long now;
 
 	memset(&m, 0, sizeof(m));
 	strbuf_reset(&b->subject);
@@ -856,15 +885,17 @@ static const char *prepare_row(struct smtp_batch *b, int i, struct slot *sl)
 	} else {
 		return "no message to send"; /* flow steps render with flows */
 	}
-	/* Account mail is FlowSend's own; everything else is the tenant's. */
-	if (account_mail) {
-		m.from_name = b->default_name;
-		m.from_email = b->default_email;
-	} else {
-		m.from_name = or_default(db_get(r, i, "from_name"), b->default_name);
-		m.from_email = or_default(db_get(r, i, "from_email"), b->default_email);
-		m.reply_to = db_get(r, i, "reply_to");
-	}
+	/* Issue 16: account mail is FlowSend's own (the global choice); the
+	 * tenant's keeps its From only on a domain it verified. The choice
+	 * gives header From, envelope sender, Message-ID domain and key. */
+	if (account_mail ? senders_choose(b->senders, b->db, b->a, NULL, NULL, NULL, NULL, &ch)
+			 : senders_choose(b->senders, b->db, b->a, db_get(r, i, "user_id"),
+					  db_get(r, i, "from_name"), db_get(r, i, "from_email"),
+					  db_get(r, i, "reply_to"), &ch))
+		return ROW_UNREADABLE; /* the database did not answer: retried later */
+	m.from_name = ch.from_name;
+	m.from_email = ch.from_email;
+	m.reply_to = ch.reply_to;
 	domain = strrchr(m.from_email, '@');
 	if (!domain || mail_message_id(id, domain + 1, sl->message_id, sizeof(sl->message_id)) < 0)
 		return "the sender address has no usable domain for a Message-ID";
@@ -876,7 +907,8 @@ static const char *prepare_row(struct smtp_batch *b, int i, struct slot *sl)
 	m.text_len = b->text.len;
 	m.message_id = sl->message_id;
 	m.outbox_id = id;
-	m.date = (long long)clock_now();
+	now = (long long)clock_now();
+	m.date = now;
 	strbuf_reset(&sl->msg);
 	if (mail_message_build(&m, &sl->msg) < 0 || sl->msg.oom)
 		why = "the message could not be built (an address or header is not usable)";
@@ -887,6 +919,15 @@ static const char *prepare_row(struct smtp_batch *b, int i, struct slot *sl)
 	sl->job.to = m.to_email;
 	sl->job.data = sl->msg.buf;
 	sl->job.len = sl->msg.len;
+	/* Issue 16: sign the exact bytes built, the signature goes first. */
+	if (ch.signer) {
+		strbuf_reset(&sl->wire);
+		if (dkim_signer_sign(ch.signer, sl->msg.buf, sl->msg.len, now, &sl->wire) < 0 ||
+		    strbuf_append(&sl->wire, sl->msg.buf, sl->msg.len) < 0 || sl->wire.oom)
+			return ROW_UNREADABLE; /* out of memory: retried later, never unsigned */
+		sl->job.data = sl->wire.buf;
+		sl->job.len = sl->wire.len;
+	}
 	sl->job.tag = sl;
 	sl->row = i;
 	return NULL;
@@ -971,7 +1012,7 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 	b.db = db;
 	b.cfg = cfg;
 	b.a = a;
-	sender_parse_mailbox(a, cfg->mail_from, &b.default_name, &b.default_email);
+	b.senders = snd->senders;
 	memset(&st, 0, sizeof(st));
 	b.cache = arena_alloc(a, (size_t)claimed * sizeof(*b.cache));
 	slots = calloc((size_t)nslots, sizeof(*slots));
@@ -1135,8 +1176,12 @@ out:
 	strbuf_free(&release.attempts);
 	for (size_t i = 0; i < b.ncache; i++)
 		tpl_message_free(&b.cache[i].msg);
-	for (int k = 0; slots && k < nslots; k++)
+	for (int k = 0; slots && k < nslots; k++) {
 		strbuf_free(&slots[k].msg);
+		strbuf_free(&slots[k].wire);
+	}
+	/* Issue 16: no slot holds a signed message now; drop keys of domains gone. */
+	senders_sweep(snd->senders);
 	free(slots);
 	free(done);
 	strbuf_free(&b.subject);
