@@ -23,6 +23,8 @@
 
 #include "core/strbuf.h"
 #include "e2e.h"
+#include "mail/dkim.h"
+#include "mail/dkim_check.h"
 
 static char token[4096];
 
@@ -539,7 +541,10 @@ START_TEST(real_mail_carries_headers_encodings_and_personalisation)
 	send_campaign(id);
 
 	sink_start(&s, 0, 0, NULL);
-	snprintf(env, sizeof(env), "FLOWSEND_SMTP_URL=smtp://127.0.0.1:%d FLOWSEND_PUBLIC_URL=https://flowsend.test",
+	/* sender.example is not a verified domain of the tenant: the mail goes
+	 * out From FlowSend's address with the tenant's name (issue 16). */
+	snprintf(env, sizeof(env), "FLOWSEND_SMTP_URL=smtp://127.0.0.1:%d FLOWSEND_PUBLIC_URL=https://flowsend.test"
+		 " FLOWSEND_MAIL_FROM=noreply@flowsend-e2e.example",
 		 s.port);
 	ck_assert_int_eq(smtp_batch(env, NULL), 0);
 	ck_assert(campaign_is(id, "sent"));
@@ -551,7 +556,7 @@ START_TEST(real_mail_carries_headers_encodings_and_personalisation)
 
 	ck_assert_int_eq(sink_count(&s, "ann@mail.example", NULL), 1);
 	ck_assert_int_eq(sink_count(&s, "lukasz@mail.example", &raw), 1);
-	ck_assert_ptr_nonnull(strstr(raw, "X-Sink-Mail-From: <shop@sender.example>"));
+	ck_assert_ptr_nonnull(strstr(raw, "X-Sink-Mail-From: <noreply@flowsend-e2e.example>"));
 	msg = message_start(raw);
 	/* CRLF everywhere, no line over 998 octets. */
 	for (const char *p = msg, *nl; (nl = strchr(p, '\n')); p = nl + 1) {
@@ -559,7 +564,7 @@ START_TEST(real_mail_carries_headers_encodings_and_personalisation)
 		ck_assert_int_le(nl - p, 1000);
 	}
 	decode_words(header(msg, "From", buf, sizeof(buf)), buf, sizeof(buf));
-	ck_assert_str_eq(buf, "Zoë's Shop — Ünïcode <shop@sender.example>");
+	ck_assert_str_eq(buf, "Zoë's Shop — Ünïcode <noreply@flowsend-e2e.example>");
 	ck_assert_ptr_nonnull(strstr(header(msg, "Reply-To", buf, sizeof(buf)), "help@sender.example"));
 	decode_words(header(msg, "To", buf, sizeof(buf)), buf, sizeof(buf));
 	ck_assert_str_eq(buf, "Łukasz Żółć 日本 <lukasz@mail.example>");
@@ -567,10 +572,12 @@ START_TEST(real_mail_carries_headers_encodings_and_personalisation)
 	ck_assert_str_eq(buf, "Hi Łukasz — ünïcode ✓");
 	ck_assert_ptr_nonnull(header(msg, "Date", buf, sizeof(buf)));
 	ck_assert_str_eq(header(msg, "MIME-Version", buf, sizeof(buf)), "1.0");
-	/* The Message-ID is the outbox row's, at the sender's domain. */
+	/* The Message-ID is the outbox row's, at the From address's domain. */
 	ck_assert_ptr_nonnull(header(msg, "Message-ID", mid, sizeof(mid)));
 	ck_assert_str_eq(outbox_field(id, "lukasz@mail.example", "message_id", buf, sizeof(buf)), mid);
-	ck_assert_ptr_nonnull(strstr(mid, "@sender.example>"));
+	ck_assert_ptr_nonnull(strstr(mid, "@flowsend-e2e.example>"));
+	/* No FLOWSEND_DKIM_* here: unsigned. */
+	ck_assert_ptr_null(header(msg, "DKIM-Signature", buf, sizeof(buf)));
 	ck_assert_str_eq(header(msg, "X-FlowSend-Outbox", raw_id, sizeof(raw_id)),
 			 outbox_field(id, "lukasz@mail.example", "id", buf, sizeof(buf)));
 	/* One-click unsubscribe (RFC 8058), the same link as in the body. */
@@ -1060,6 +1067,183 @@ START_TEST(killing_workers_never_mails_anyone_twice)
 }
 END_TEST
 
+/* ---- DKIM (issue 16) ---- */
+
+#define GLOBAL_DOMAIN "flowsend-global.example"
+
+/* FlowSend's own key as FLOWSEND_DKIM_KEY_FILE names it, and the key file
+ * libopendkim's file query method reads, with its line already in. */
+static void global_key(char *pem_path, char *keys_path, size_t size)
+{
+	struct strbuf priv = STRBUF_INIT, pub = STRBUF_INIT;
+	FILE *f;
+
+	snprintf(pem_path, size, "%s/sink/dkim-global-%d.pem", state_dir(), (int)getpid());
+	snprintf(keys_path, size, "%s/sink/dkim-keys-%d.txt", state_dir(), (int)getpid());
+	sh("mkdir -p %s/sink", state_dir());
+	ck_assert_int_eq(dkim_keygen(2048, &priv, &pub), 0);
+	ck_assert_ptr_nonnull(f = fopen(pem_path, "w"));
+	ck_assert_uint_eq(fwrite(priv.buf, 1, priv.len, f), priv.len);
+	fclose(f);
+	ck_assert_ptr_nonnull(f = fopen(keys_path, "w"));
+	fprintf(f, "global._domainkey." GLOBAL_DOMAIN " v=DKIM1; k=rsa; p=%s\n", pub.buf);
+	fclose(f);
+	strbuf_free(&priv);
+	strbuf_free(&pub);
+}
+
+/* Add domain for the tenant, mark it verified as the schema owner would
+ * after a DNS check, and append its key line to keys_path. */
+static void verified_domain(const char *domain, const char *keys_path)
+{
+	char body[256], id[40], one[8];
+	struct http_answer a;
+	json_object *recs, *dkim = NULL, *strings;
+	const char *p[1];
+	FILE *f;
+
+	snprintf(body, sizeof(body), "{\"domain\":\"%s\"}", domain);
+	e2e_expect(token, "POST", "/api/v1/settings/domains", body, 201, NULL, &a);
+	snprintf(id, sizeof(id), "%s", json_str(a.json, "id"));
+	recs = json_object_object_get(a.json, "dns_records");
+	for (size_t i = 0; i < json_object_array_length(recs); i++)
+		if (strcmp(json_str(json_object_array_get_idx(recs, i), "purpose"), "dkim") == 0)
+			dkim = json_object_array_get_idx(recs, i);
+	ck_assert_ptr_nonnull(dkim);
+	strings = json_object_object_get(dkim, "strings");
+	ck_assert_ptr_nonnull(f = fopen(keys_path, "a"));
+	fprintf(f, "%s ", json_str(dkim, "name"));
+	for (size_t i = 0; i < json_object_array_length(strings); i++)
+		fputs(json_object_get_string(json_object_array_get_idx(strings, i)), f);
+	fputc('\n', f);
+	fclose(f);
+	http_answer_free(&a);
+	p[0] = id;
+	ck_assert_ptr_nonnull(e2e_owner_text("UPDATE sender_domains SET verified = true,"
+					     " verified_at = now() WHERE id = $1 RETURNING 1",
+					     1, p, one, sizeof(one)));
+}
+
+/* What libopendkim's verifier makes of msg[0..len). */
+static struct dkim_check_result judge(const char *msg, size_t len, const char *keys_path)
+{
+	struct dkim_check_result r;
+
+	ck_assert_int_eq(dkim_check(msg, len, keys_path, &r), 0);
+	return r;
+}
+
+/* One campaign to every contact through a fresh sink; the message that
+ * reached addr into *raw (the caller frees it). */
+static void send_through_sink(const char *env_extra, const char *addr, char **raw)
+{
+	char id[40], env[2048];
+	struct sink s;
+
+	campaign_with(WELCOME_TEMPLATE, "Signed {{first_name|there}}", id);
+	send_campaign(id);
+	sink_start(&s, 0, 0, NULL);
+	snprintf(env, sizeof(env), "FLOWSEND_SMTP_URL=smtp://127.0.0.1:%d %s", s.port, env_extra);
+	ck_assert_int_eq(smtp_batch(env, NULL), 0);
+	ck_assert(campaign_is(id, "sent"));
+	ck_assert_int_eq(sink_count(&s, addr, raw), 1);
+	sink_stop(&s);
+}
+
+START_TEST(signed_mail_verifies_with_the_global_and_the_tenants_key)
+{
+	char pem[512], keys[512], dom[160], email[128], env[1536], body[512], buf[2048], *at;
+	char *raw;
+	const char *msg;
+	struct dkim_check_result r;
+
+	e2e_pause_worker(1);
+	e2e_new_tenant("dkim", token, sizeof(token));
+	e2e_set_plan(token, "pro");
+	global_key(pem, keys, sizeof(pem));
+	/* A domain of this tenant's own, verified. */
+	e2e_unique_email("dkim-dom", email, sizeof(email));
+	at = strchr(email, '@');
+	*at = '\0';
+	for (char *p = email; *p; p++)
+		if (*p == '_')
+			*p = '-';
+	snprintf(dom, sizeof(dom), "%s.flowsend-e2e.example", email);
+	verified_domain(dom, keys);
+	contact("{\"email\":\"signed@dkim.example\",\"first_name\":\"Sig\"}");
+	snprintf(env, sizeof(env),
+		 "FLOWSEND_MAIL_FROM=mail@" GLOBAL_DOMAIN " FLOWSEND_DKIM_DOMAIN=" GLOBAL_DOMAIN
+		 " FLOWSEND_DKIM_SELECTOR=global FLOWSEND_DKIM_KEY_FILE=%s",
+		 pem);
+
+	/* 1. From on the verified domain: its address, envelope, Message-ID
+	 * domain and key. */
+	snprintf(body, sizeof(body),
+		 "{\"from_name\":\"Own Domain\",\"from_email\":\"news@%s\"}", dom);
+	e2e_expect(token, "PATCH", "/api/v1/settings/sender", body, 200, NULL, NULL);
+	send_through_sink(env, "signed@dkim.example", &raw);
+	msg = message_start(raw);
+	snprintf(body, sizeof(body), "X-Sink-Mail-From: <news@%s>", dom);
+	ck_assert_msg(strstr(raw, body) != NULL, "envelope: %.300s", raw);
+	ck_assert_msg(strncmp(msg, "DKIM-Signature:", 15) == 0, "the signature is not first");
+	snprintf(body, sizeof(body), "Own Domain <news@%s>", dom);
+	ck_assert_str_eq(header(msg, "From", buf, sizeof(buf)), body);
+	ck_assert_ptr_null(header(msg, "Reply-To", buf, sizeof(buf)));
+	snprintf(body, sizeof(body), "@%s>", dom);
+	ck_assert_ptr_nonnull(strstr(header(msg, "Message-ID", buf, sizeof(buf)), body));
+	r = judge(msg, strlen(msg), keys);
+	ck_assert_msg(r.pass, "own domain: %s", r.detail);
+	ck_assert(r.from_signed);
+	ck_assert_str_eq(r.domain, dom);
+	/* A byte of the body changed after signing fails; so does a signed field. */
+	{
+		size_t len = strlen(msg);
+		char *copy = strdup(msg), *p;
+		ck_assert_ptr_nonnull(p = strstr(copy, "\r\n\r\n"));
+		p += 4 + strcspn(p + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
+		*p = *p == 'A' ? 'B' : 'A';
+		r = judge(copy, len, keys);
+		ck_assert_msg(!r.pass, "an altered body verified");
+		memcpy(copy, msg, len);
+		ck_assert_ptr_nonnull(p = strstr(copy, "\r\nSubject: "));
+		p[11] ^= 1;
+		r = judge(copy, len, keys);
+		ck_assert_msg(!r.pass, "an altered subject verified");
+		free(copy);
+	}
+	free(raw);
+
+	/* 2. From on a domain it has not verified: FlowSend's address with the
+	 * tenant's name, Reply-To the tenant's address, the global key. */
+	e2e_expect(token, "PATCH", "/api/v1/settings/sender",
+		   "{\"from_name\":\"Not Verified\",\"from_email\":\"shop@unverified-dkim.example\"}",
+		   200, NULL, NULL);
+	send_through_sink(env, "signed@dkim.example", &raw);
+	msg = message_start(raw);
+	ck_assert_ptr_nonnull(strstr(raw, "X-Sink-Mail-From: <mail@" GLOBAL_DOMAIN ">"));
+	ck_assert_str_eq(header(msg, "From", buf, sizeof(buf)), "Not Verified <mail@" GLOBAL_DOMAIN ">");
+	ck_assert_ptr_nonnull(strstr(header(msg, "Reply-To", buf, sizeof(buf)),
+				     "shop@unverified-dkim.example"));
+	ck_assert_ptr_nonnull(strstr(header(msg, "Message-ID", buf, sizeof(buf)), "@" GLOBAL_DOMAIN ">"));
+	r = judge(msg, strlen(msg), keys);
+	ck_assert_msg(r.pass, "global key: %s", r.detail);
+	ck_assert_str_eq(r.domain, GLOBAL_DOMAIN);
+	ck_assert_str_eq(r.selector, "global");
+	free(raw);
+
+	/* 3. A configured key that cannot sign stops the worker before it
+	 * claims anything: nothing goes out unsigned. */
+	snprintf(env, sizeof(env),
+		 "FLOWSEND_SMTP_URL=smtp://127.0.0.1:%d FLOWSEND_DKIM_DOMAIN=" GLOBAL_DOMAIN
+		 " FLOWSEND_DKIM_KEY_FILE=%s.missing",
+		 sink_port(0), pem);
+	ck_assert_int_eq(smtp_batch(env, NULL), 1);
+	unlink(pem);
+	unlink(keys);
+	e2e_pause_worker(0);
+}
+END_TEST
+
 Suite *delivery_suite(void)
 {
 	Suite *s = suite_create("delivery");
@@ -1068,6 +1252,7 @@ Suite *delivery_suite(void)
 	tcase_set_timeout(tc, 180);
 	tcase_add_unchecked_fixture(tc, NULL, resume_worker);
 	tcase_add_test(tc, real_mail_carries_headers_encodings_and_personalisation);
+	tcase_add_test(tc, signed_mail_verifies_with_the_global_and_the_tenants_key);
 	tcase_add_test(tc, a_4xx_is_retried_with_backoff_then_delivered);
 	tcase_add_test(tc, a_5xx_bounces_suppresses_and_is_never_mailed_again);
 	tcase_add_test(tc, nobody_unsubscribed_bounced_or_suppressed_is_mailed);
