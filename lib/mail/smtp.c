@@ -270,7 +270,17 @@ static void *sender_main(void *arg)
 			p->queue_tail = NULL;
 		pthread_mutex_unlock(&p->mu);
 
-		if (h) {
+		if (h && job->prepare) {
+			memset(&job->out, 0, sizeof(job->out));
+			if (job->prepare(job) != 0) {
+				job->out.result = SMTP_TEMPORARY;
+				if (!job->out.text[0])
+					snprintf(job->out.text, sizeof(job->out.text),
+						 "the message could not be prepared");
+			} else {
+				send_one(h, &s->ex, job);
+			}
+		} else if (h) {
 			send_one(h, &s->ex, job);
 		} else {
 			memset(&job->out, 0, sizeof(job->out));

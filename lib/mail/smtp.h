@@ -52,6 +52,10 @@ struct smtp_job {
 	const char *data;      /* the message, CRLF line ends */
 	size_t len;
 	void *tag;             /* the caller's */
+	/* NULL, or run by the sender thread just before the exchange (DKIM
+	 * signing, off the caller's thread): may set data and len; non-zero
+	 * fails the job as SMTP_TEMPORARY with out.text as it left it. */
+	int (*prepare)(struct smtp_job *job);
 	struct smtp_outcome out;
 	/* the pool's */
 	struct smtp_job *next;

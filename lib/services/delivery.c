@@ -787,8 +787,28 @@ struct slot {
 	int row;
 	struct strbuf msg;
 	struct strbuf wire; /* DKIM-Signature + msg: what curl sends when signed */
+	const struct dkim_signer *signer;
+	long long signed_at;
 	char message_id[200];
 };
+
+/* Issue 16: signing costs about 0.4 ms of CPU a message; done by the sender
+ * thread (smtp_job.prepare), it overlaps the main loop's database steps.
+ * The signer is thread-safe and outlives the batch's slots. */
+static int slot_sign(struct smtp_job *job)
+{
+	struct slot *sl = job->tag;
+
+	strbuf_reset(&sl->wire);
+	if (dkim_signer_sign(sl->signer, sl->msg.buf, sl->msg.len, sl->signed_at, &sl->wire) < 0 ||
+	    strbuf_append(&sl->wire, sl->msg.buf, sl->msg.len) < 0 || sl->wire.oom) {
+		snprintf(job->out.text, sizeof(job->out.text), "DKIM signing failed (out of memory)");
+		return -1; /* retried later, never sent unsigned */
+	}
+	job->data = sl->wire.buf;
+	job->len = sl->wire.len;
+	return 0;
+}
 
 /* Per batch: the claim and what rendering its rows needs. */
 struct smtp_batch {
@@ -919,15 +939,11 @@ static const char *prepare_row(struct smtp_batch *b, int i, struct slot *sl)
 	sl->job.to = m.to_email;
 	sl->job.data = sl->msg.buf;
 	sl->job.len = sl->msg.len;
-	/* Issue 16: sign the exact bytes built, the signature goes first. */
-	if (ch.signer) {
-		strbuf_reset(&sl->wire);
-		if (dkim_signer_sign(ch.signer, sl->msg.buf, sl->msg.len, now, &sl->wire) < 0 ||
-		    strbuf_append(&sl->wire, sl->msg.buf, sl->msg.len) < 0 || sl->wire.oom)
-			return ROW_UNREADABLE; /* out of memory: retried later, never unsigned */
-		sl->job.data = sl->wire.buf;
-		sl->job.len = sl->wire.len;
-	}
+	/* Issue 16: the exact bytes built are signed in the sender thread, the
+	 * signature first. */
+	sl->signer = ch.signer;
+	sl->signed_at = now;
+	sl->job.prepare = ch.signer ? slot_sign : NULL;
 	sl->job.tag = sl;
 	sl->row = i;
 	return NULL;

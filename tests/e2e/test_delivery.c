@@ -1134,8 +1134,10 @@ static struct dkim_check_result judge(const char *msg, size_t len, const char *k
 }
 
 /* One campaign to every contact through a fresh sink; the message that
- * reached addr into *raw (the caller frees it). */
-static void send_through_sink(const char *env_extra, const char *addr, char **raw)
+ * reached addr into *raw (the caller frees it), and with addr2 the one that
+ * reached it into *raw2. */
+static void send_through_sink(const char *env_extra, const char *addr, char **raw,
+			      const char *addr2, char **raw2)
 {
 	char id[40], env[2048];
 	struct sink s;
@@ -1147,18 +1149,26 @@ static void send_through_sink(const char *env_extra, const char *addr, char **ra
 	ck_assert_int_eq(smtp_batch(env, NULL), 0);
 	ck_assert(campaign_is(id, "sent"));
 	ck_assert_int_eq(sink_count(&s, addr, raw), 1);
+	if (addr2)
+		ck_assert_int_eq(sink_count(&s, addr2, raw2), 1);
 	sink_stop(&s);
 }
 
 START_TEST(signed_mail_verifies_with_the_global_and_the_tenants_key)
 {
 	char pem[512], keys[512], dom[160], email[128], env[1536], body[512], buf[2048], *at;
-	char *raw;
+	char *raw, *account_raw, tenant_email[256];
 	const char *msg;
 	struct dkim_check_result r;
+	struct http_answer me;
 
+	/* Paused before the tenant registers: its verification mail waits in
+	 * the queue and goes out with the first SMTP pass below. */
 	e2e_pause_worker(1);
 	e2e_new_tenant("dkim", token, sizeof(token));
+	e2e_expect(token, "GET", "/api/v1/auth/me", NULL, 200, NULL, &me);
+	snprintf(tenant_email, sizeof(tenant_email), "%s", json_str(me.json, "email"));
+	http_answer_free(&me);
 	e2e_set_plan(token, "pro");
 	global_key(pem, keys, sizeof(pem));
 	/* A domain of this tenant's own, verified. */
@@ -1181,7 +1191,16 @@ START_TEST(signed_mail_verifies_with_the_global_and_the_tenants_key)
 	snprintf(body, sizeof(body),
 		 "{\"from_name\":\"Own Domain\",\"from_email\":\"news@%s\"}", dom);
 	e2e_expect(token, "PATCH", "/api/v1/settings/sender", body, 200, NULL, NULL);
-	send_through_sink(env, "signed@dkim.example", &raw);
+	send_through_sink(env, "signed@dkim.example", &raw, tenant_email, &account_raw);
+	/* Account mail is FlowSend's own whatever the tenant's From: the
+	 * global address and key. */
+	msg = message_start(account_raw);
+	ck_assert_ptr_nonnull(strstr(account_raw, "X-Sink-Mail-From: <mail@" GLOBAL_DOMAIN ">"));
+	ck_assert_ptr_nonnull(strstr(header(msg, "From", buf, sizeof(buf)), "mail@" GLOBAL_DOMAIN));
+	r = judge(msg, strlen(msg), keys);
+	ck_assert_msg(r.pass, "account mail: %s", r.detail);
+	ck_assert_str_eq(r.domain, GLOBAL_DOMAIN);
+	free(account_raw);
 	msg = message_start(raw);
 	snprintf(body, sizeof(body), "X-Sink-Mail-From: <news@%s>", dom);
 	ck_assert_msg(strstr(raw, body) != NULL, "envelope: %.300s", raw);
@@ -1218,7 +1237,7 @@ START_TEST(signed_mail_verifies_with_the_global_and_the_tenants_key)
 	e2e_expect(token, "PATCH", "/api/v1/settings/sender",
 		   "{\"from_name\":\"Not Verified\",\"from_email\":\"shop@unverified-dkim.example\"}",
 		   200, NULL, NULL);
-	send_through_sink(env, "signed@dkim.example", &raw);
+	send_through_sink(env, "signed@dkim.example", &raw, NULL, NULL);
 	msg = message_start(raw);
 	ck_assert_ptr_nonnull(strstr(raw, "X-Sink-Mail-From: <mail@" GLOBAL_DOMAIN ">"));
 	ck_assert_str_eq(header(msg, "From", buf, sizeof(buf)), "Not Verified <mail@" GLOBAL_DOMAIN ">");
