@@ -121,6 +121,66 @@ START_TEST(a_refused_connection_is_temporary_and_the_rate_holds)
 }
 END_TEST
 
+/* A job whose prepare step fails (DKIM signing out of memory) never reaches
+ * the server: temporary, with prepare's words; one that prepares runs in a
+ * sender thread and may replace the bytes before the exchange. */
+static int prepare_fails(struct smtp_job *job)
+{
+	snprintf(job->out.text, sizeof(job->out.text), "signing failed");
+	return -1;
+}
+
+static int prepare_counts(struct smtp_job *job)
+{
+	int *calls = job->tag;
+	(*calls)++;
+	return 0;
+}
+
+START_TEST(a_failed_prepare_step_is_temporary_and_sends_nothing)
+{
+	struct smtp_settings s;
+	struct smtp_pool *p;
+	struct smtp_job jobs[2], *done[2];
+	char url[64], err[256];
+	const char msg[] = "Subject: x\r\n\r\nhello\r\n";
+	int calls = 0;
+	size_t finished = 0;
+
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
+	memset(&s, 0, sizeof(s));
+	s.url = url;
+	s.concurrency = 2;
+	s.timeout_ms = 5000;
+	p = smtp_pool_new(&s, err, sizeof(err));
+	ck_assert_msg(p != NULL, "%s", err);
+	memset(jobs, 0, sizeof(jobs));
+	for (int i = 0; i < 2; i++) {
+		jobs[i].from = "a@example.com";
+		jobs[i].to = "b@example.com";
+		jobs[i].data = msg;
+		jobs[i].len = sizeof(msg) - 1;
+	}
+	jobs[0].prepare = prepare_fails;
+	jobs[1].prepare = prepare_counts;
+	jobs[1].tag = &calls;
+	smtp_pool_submit(p, &jobs[0]);
+	smtp_pool_submit(p, &jobs[1]);
+	while (finished < 2) {
+		size_t n = smtp_pool_wait(p, done, 2, 0, 1000);
+		finished += n;
+		smtp_pool_release(p, (int)n);
+	}
+	ck_assert_int_eq(jobs[0].out.result, SMTP_TEMPORARY);
+	ck_assert_str_eq(jobs[0].out.text, "signing failed");
+	/* the second was prepared, then met the closed port */
+	ck_assert_int_eq(calls, 1);
+	ck_assert_int_eq(jobs[1].out.result, SMTP_TEMPORARY);
+	ck_assert_str_ne(jobs[1].out.text, "signing failed");
+	smtp_pool_free(p);
+}
+END_TEST
+
 Suite *smtp_suite(void)
 {
 	Suite *s = suite_create("smtp");
@@ -130,6 +190,7 @@ Suite *smtp_suite(void)
 	tcase_add_test(tc, outcomes_are_classified_by_reply_and_stage);
 	tcase_add_test(tc, unusable_settings_are_refused);
 	tcase_add_test(tc, a_refused_connection_is_temporary_and_the_rate_holds);
+	tcase_add_test(tc, a_failed_prepare_step_is_temporary_and_sends_nothing);
 	suite_add_tcase(s, tc);
 	return s;
 }
