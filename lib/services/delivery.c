@@ -498,7 +498,8 @@ struct delivery_sender *delivery_sender_open(const struct fs_config *cfg, int pr
 		char kerr[256];
 		s->senders = senders_new(cfg, kerr, sizeof(kerr));
 		if (!s->senders) {
-			snprintf(err, errlen, "DKIM (FLOWSEND_DKIM_*): %s; the worker stops rather than send unsigned mail", kerr);
+			snprintf(err, errlen, "DKIM (FLOWSEND_DKIM_*): %s; the worker stops rather "
+				 "than send unsigned mail", kerr);
 			smtp_pool_free(s->pool);
 			free(s);
 			return NULL;
