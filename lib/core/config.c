@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/uuid.h"
+
 #define FS_DEFAULT_DATABASE_URL \
 	"postgresql://flowsend_app@/flowsend?host=/var/tmp/flowsend-pg-5499&port=5499"
 
@@ -204,17 +206,6 @@ int fs_config_parse_origins(struct fs_config *cfg, const char *list, char *err, 
 	return 0;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int b64_digit(char c)
 {
 	if (c >= 'A' && c <= 'Z')
@@ -236,7 +227,7 @@ int fs_config_parse_key32(const char *s, unsigned char out[32])
 
 	if (len == 64) {
 		for (size_t i = 0; i < 32; i++) {
-			int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+			int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			out[i] = (unsigned char)(hi << 4 | lo);

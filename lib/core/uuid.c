@@ -68,3 +68,14 @@ int uuid_generate(char out[UUID_STR_LEN + 1])
 	out[o] = '\0';
 	return 0;
 }
+
+int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

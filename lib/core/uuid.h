@@ -14,5 +14,7 @@ int uuid_generate(char out[UUID_STR_LEN + 1]);
 int random_bytes(void *buf, size_t len);
 /* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
 void hex_encode(const unsigned char *in, size_t len, char *out);
+/* The value of one hex digit (either case), or -1. */
+int hex_value(char c);
 
 #endif

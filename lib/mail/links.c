@@ -5,15 +5,10 @@
 #include <string.h>
 
 #include "core/crypto.h"
+#include "core/uuid.h"
 
 #define ID_BYTES 16
 #define MAC_BYTES 12
-
-static int hex_value(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-		: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
 
 static int uuid_bytes(const char *id, unsigned char out[ID_BYTES])
 {

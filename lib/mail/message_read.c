@@ -6,16 +6,11 @@
 #include <strings.h>
 
 #include "core/utf8.h"
+#include "core/uuid.h"
 
 static int is_wsp(char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static int hex_value(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
-		: c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
 static int b64_value(char c)

@@ -688,7 +688,8 @@ struct step {
 	struct strbuf hand_mid, bounced_why, retry_why, retry_delay, failed_why;
 };
 
-static void step_free(struct step *s)
+/* Empty a step's arrays for the next one (release = 0) or free them (release = 1). */
+static void step_clear(struct step *s, int release)
 {
 	struct outcome_arrays *all[] = { &s->hand, &s->sent, &s->bounced, &s->retry, &s->failed,
 					 &s->skipped };
@@ -696,27 +697,31 @@ static void step_free(struct step *s)
 				   &s->failed_why };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		strbuf_free(&all[i]->ids);
-		strbuf_free(&all[i]->attempts);
+		if (release) {
+			strbuf_free(&all[i]->ids);
+			strbuf_free(&all[i]->attempts);
+		} else {
+			strbuf_reset(&all[i]->ids);
+			strbuf_reset(&all[i]->attempts);
+		}
+		all[i]->n = 0;
 	}
-	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
-		strbuf_free(texts[i]);
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		if (release)
+			strbuf_free(texts[i]);
+		else
+			strbuf_reset(texts[i]);
+	}
+}
+
+static void step_free(struct step *s)
+{
+	step_clear(s, 1);
 }
 
 static void step_reset(struct step *s)
 {
-	struct outcome_arrays *all[] = { &s->hand, &s->sent, &s->bounced, &s->retry, &s->failed,
-					 &s->skipped };
-	struct strbuf *texts[] = { &s->hand_mid, &s->bounced_why, &s->retry_why, &s->retry_delay,
-				   &s->failed_why };
-
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		strbuf_reset(&all[i]->ids);
-		strbuf_reset(&all[i]->attempts);
-		all[i]->n = 0;
-	}
-	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
-		strbuf_reset(texts[i]);
+	step_clear(s, 0);
 }
 
 static int step_empty(const struct step *s)
