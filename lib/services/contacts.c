@@ -421,17 +421,23 @@ enum fs_status contact_export(struct fs_env *env, const char *id, const char **j
  * read by key: asked for whole rows, the planner, which guesses every tenant
  * small, may read all of a big tenant's rows to sort them (0.4 s). */
 #define CONTACT_HEAD "1000"
-#define CONTACT_PAGE_END " $4::bigint + $5::bigint"
-#define CONTACT_INDEXED_PAGE                                                                  \
+/* The tenant's newest CONTACT_HEAD contacts that pass match (and the
+ * filters), up to the page's end, and whether they hold the page: when they
+ * do, no older contact can come before them. The statement goes on with the
+ * rows of head when held, else its own way to the matches. */
+#define CONTACT_NEWEST_HEAD(match)                                                            \
 	"WITH newest AS MATERIALIZED (SELECT n.id FROM contacts n"                              \
 	"  ORDER BY n.created_at DESC, n.id LIMIT " CONTACT_HEAD "),"                           \
 	" head AS MATERIALIZED (SELECT " CONTACT_COLUMNS " FROM newest n"                       \
 	"  CROSS JOIN LATERAL (SELECT " CONTACT_COLUMNS " FROM contacts c"                      \
-	"   WHERE c.id = n.id AND" CONTACT_SCAN CONTACT_FILTER " OFFSET 0) c"                    \
+	"   WHERE c.id = n.id AND" match CONTACT_FILTER " OFFSET 0) c"                           \
 	"  ORDER BY c.created_at DESC, c.id LIMIT" CONTACT_PAGE_END "),"                        \
 	" held AS (SELECT (SELECT count(*) FROM head) =" CONTACT_PAGE_END                       \
 	"  OR (SELECT count(*) FROM newest) < " CONTACT_HEAD " AS page) "                       \
-	"SELECT * FROM (SELECT * FROM head WHERE (SELECT page FROM held)"                       \
+	"SELECT * FROM (SELECT * FROM head WHERE (SELECT page FROM held)"
+#define CONTACT_PAGE_END " $4::bigint + $5::bigint"
+#define CONTACT_INDEXED_PAGE                                                                  \
+	CONTACT_NEWEST_HEAD(CONTACT_SCAN)                                                       \
 	" UNION ALL (SELECT " CONTACT_COLUMNS " FROM" CONTACT_MATCHES                            \
 	CONTACT_MATCHED(CONTACT_COLUMNS) " WHERE NOT (SELECT page FROM held)"                    \
 	"  ORDER BY c.created_at DESC, c.id LIMIT" CONTACT_PAGE_END ")) c"                       \
@@ -443,15 +449,7 @@ enum fs_status contact_export(struct fs_env *env, const char *id, const char **j
  * tenant small, would read all of a big tenant's rows in order to find a page
  * of a common tag (1 s for a page of 50 at 1,000,000 contacts). */
 #define CONTACT_FILTERED_PAGE                                                                 \
-	"WITH newest AS MATERIALIZED (SELECT n.id FROM contacts n"                              \
-	"  ORDER BY n.created_at DESC, n.id LIMIT " CONTACT_HEAD "),"                           \
-	" head AS MATERIALIZED (SELECT " CONTACT_COLUMNS " FROM newest n"                       \
-	"  CROSS JOIN LATERAL (SELECT " CONTACT_COLUMNS " FROM contacts c"                      \
-	"   WHERE c.id = n.id AND" CONTACT_NO_SEARCH CONTACT_FILTER " OFFSET 0) c"               \
-	"  ORDER BY c.created_at DESC, c.id LIMIT" CONTACT_PAGE_END "),"                        \
-	" held AS (SELECT (SELECT count(*) FROM head) =" CONTACT_PAGE_END                       \
-	"  OR (SELECT count(*) FROM newest) < " CONTACT_HEAD " AS page) "                       \
-	"SELECT * FROM (SELECT * FROM head WHERE (SELECT page FROM held)"                       \
+	CONTACT_NEWEST_HEAD(CONTACT_NO_SEARCH)                                                  \
 	" UNION ALL (SELECT " CONTACT_COLUMNS " FROM contacts c"                                \
 	"  WHERE NOT (SELECT page FROM held) AND" CONTACT_NO_SEARCH CONTACT_FILTER               \
 	"  ORDER BY c.created_at DESC, c.id LIMIT" CONTACT_PAGE_END ")) c"                       \

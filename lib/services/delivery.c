@@ -291,25 +291,34 @@ static const char record_sql[] =
 	" (SELECT count(*) FROM skipped) AS skipped, (SELECT count(*) FROM events) AS events,"
 	" (SELECT count(*) FROM campaigns_counted) AS campaigns, (SELECT count(*) FROM daily) AS days";
 
-static const char claim_sql[] =
-	"WITH due AS ("
-	"  SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= flowsend_now()"
-	"  ORDER BY next_attempt_at LIMIT $1::int FOR UPDATE SKIP LOCKED),"
-	" claimed AS ("
-	"  UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1,"
-	"   locked_until = flowsend_now() + interval '" CLAIM_MINUTES " minutes'"
-	"  FROM due WHERE o.id = due.id"
-	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.to_email, o.payload, o.attempts)"
+/* The claim, shared by mock and SMTP mode: up to $1 due rows become
+ * 'sending' (FOR UPDATE SKIP LOCKED, so any number of workers can run) ... */
+#define CLAIM_DUE                                                                              \
+	"WITH due AS ("                                                                         \
+	"  SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= flowsend_now()"  \
+	"  ORDER BY next_attempt_at LIMIT $1::int FOR UPDATE SKIP LOCKED),"                      \
+	" claimed AS ("                                                                         \
+	"  UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1,"                   \
+	"   locked_until = flowsend_now() + interval '" CLAIM_MINUTES " minutes'"               \
+	"  FROM due WHERE o.id = due.id"                                                        \
+	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.to_email, o.payload, o.attempts)" \
 	" SELECT cl.id, cl.user_id, cl.campaign_id, cl.contact_id, cl.to_email,"
+/* ... and each says whether it must be skipped: its contact unsubscribed,
+ * bounced or gone, its address suppressed, its campaign cancelled. */
+#define CLAIM_SKIP                                                                             \
+	"  ((cl.contact_id IS NOT NULL AND (k.id IS NULL OR NOT k.is_subscribed"                \
+	"    OR k.bounced_at IS NOT NULL))"                                                     \
+	"   OR EXISTS (SELECT 1 FROM suppressions x WHERE x.user_id = cl.user_id"               \
+	"    AND x.email_hash = flowsend_email_hash(cl.to_email))"                              \
+	"   OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = cl.campaign_id"                   \
+	"    AND c.status = 'cancelled')) AS skip"                                              \
+	" FROM claimed cl LEFT JOIN contacts k ON k.id = cl.contact_id AND k.user_id = cl.user_id"
+
+static const char claim_sql[] =
+	CLAIM_DUE
 	"  cl.payload IS NOT NULL AS prerendered, cl.attempts,"
 	"  k.first_name, k.last_name, k.custom_fields::text AS custom,"
-	"  ((cl.contact_id IS NOT NULL AND (k.id IS NULL OR NOT k.is_subscribed"
-	"    OR k.bounced_at IS NOT NULL))"
-	"   OR EXISTS (SELECT 1 FROM suppressions x WHERE x.user_id = cl.user_id"
-	"    AND x.email_hash = flowsend_email_hash(cl.to_email))"
-	"   OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = cl.campaign_id"
-	"    AND c.status = 'cancelled')) AS skip"
-	" FROM claimed cl LEFT JOIN contacts k ON k.id = cl.contact_id AND k.user_id = cl.user_id";
+	CLAIM_SKIP;
 
 static long run_batch_mock(struct fs_db *db, const struct fs_config *cfg, struct arena *a, int batch,
 			   struct delivery_counts *c)
@@ -549,25 +558,11 @@ const char *delivery_sender_describe(const struct delivery_sender *s, char *buf,
 /* The claim with what a real message needs: the pre-rendered payload and
  * the tenant's sender settings. */
 static const char claim_smtp_sql[] =
-	"WITH due AS ("
-	"  SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= flowsend_now()"
-	"  ORDER BY next_attempt_at LIMIT $1::int FOR UPDATE SKIP LOCKED),"
-	" claimed AS ("
-	"  UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1,"
-	"   locked_until = flowsend_now() + interval '" CLAIM_MINUTES " minutes'"
-	"  FROM due WHERE o.id = due.id"
-	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.to_email, o.payload, o.attempts)"
-	" SELECT cl.id, cl.user_id, cl.campaign_id, cl.contact_id, cl.to_email,"
+	CLAIM_DUE
 	"  cl.payload::text AS payload, cl.attempts,"
 	"  k.first_name, k.last_name, k.custom_fields::text AS custom,"
 	"  u.from_name, u.from_email, u.reply_to,"
-	"  ((cl.contact_id IS NOT NULL AND (k.id IS NULL OR NOT k.is_subscribed"
-	"    OR k.bounced_at IS NOT NULL))"
-	"   OR EXISTS (SELECT 1 FROM suppressions x WHERE x.user_id = cl.user_id"
-	"    AND x.email_hash = flowsend_email_hash(cl.to_email))"
-	"   OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = cl.campaign_id"
-	"    AND c.status = 'cancelled')) AS skip"
-	" FROM claimed cl LEFT JOIN contacts k ON k.id = cl.contact_id AND k.user_id = cl.user_id"
+	CLAIM_SKIP
 	" LEFT JOIN users u ON u.id = cl.user_id";
 
 /* Hands rows over and records what earlier ones came to, in one commit: the
