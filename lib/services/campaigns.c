@@ -510,7 +510,7 @@ enum fs_status campaign_cancel(struct fs_env *env, const char *id, json_object *
 						  "Only scheduled or sending campaigns can be cancelled"));
 	/* Mail already handed to a worker finishes; the rest never leaves. */
 	r = db_query(env->db, env->arena,
-		     "UPDATE outbox SET status = 'cancelled' WHERE campaign_id = $1 AND status = 'pending'",
+		     "UPDATE outbox SET status = 'cancelled' WHERE campaign_id = $1 AND due_at IS NOT NULL",
 		     1, p);
 	if (r)
 		r = db_query(env->db, env->arena,

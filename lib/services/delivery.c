@@ -246,18 +246,18 @@ static int deliver_campaign_row(const struct fs_config *cfg, struct arena *a,
 
 static const char record_sql[] =
 	"WITH sent AS ("
-	"  UPDATE outbox o SET status = 'sent', sent_at = flowsend_now(), locked_until = NULL,"
+	"  UPDATE outbox o SET status = 'sent', sent_at = flowsend_now(),"
 	"   message_id = '<' || o.id || '@mock.flowsend>'"
 	"  FROM unnest($1::uuid[], $2::int[]) AS x(id, attempts)"
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending'"
 	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted),"
 	" failed AS ("
-	"  UPDATE outbox o SET status = 'failed', locked_until = NULL, last_error = x.why"
+	"  UPDATE outbox o SET status = 'failed', last_error = x.why"
 	"  FROM unnest($3::uuid[], $4::int[], $5::text[]) AS x(id, attempts, why)"
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending'"
 	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted, x.why),"
 	" skipped AS ("
-	"  UPDATE outbox o SET status = 'cancelled', locked_until = NULL,"
+	"  UPDATE outbox o SET status = 'cancelled',"
 	"   last_error = 'unsubscribed, bounced, suppressed or cancelled before sending'"
 	"  FROM unnest($6::uuid[], $7::int[]) AS x(id, attempts)"
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending' RETURNING o.id),"
@@ -295,14 +295,19 @@ static const char record_sql[] =
  * 'sending' (FOR UPDATE SKIP LOCKED, so any number of workers can run) ... */
 #define CLAIM_DUE                                                                              \
 	"WITH due AS ("                                                                         \
-	"  SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= flowsend_now()"  \
-	"  ORDER BY next_attempt_at LIMIT $1::int FOR UPDATE SKIP LOCKED),"                      \
+	"  SELECT id FROM outbox WHERE due_at <= flowsend_now()"                                \
+	"  ORDER BY due_at LIMIT $1::int FOR UPDATE SKIP LOCKED),"                               \
+	" claim AS ("                                                                           \
+	"  INSERT INTO delivery_claims (locked_until)"                                          \
+	"  SELECT flowsend_now() + interval '" CLAIM_MINUTES " minutes' WHERE EXISTS (SELECT 1 FROM due)" \
+	"  RETURNING id),"                                                                      \
 	" claimed AS ("                                                                         \
 	"  UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1,"                   \
-	"   locked_until = flowsend_now() + interval '" CLAIM_MINUTES " minutes'"               \
+	"   claim_id = (SELECT id FROM claim)"                                                  \
 	"  FROM due WHERE o.id = due.id"                                                        \
-	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.to_email, o.payload, o.attempts)" \
-	" SELECT cl.id, cl.user_id, cl.campaign_id, cl.contact_id, cl.to_email,"
+	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.to_email, o.payload, o.attempts," \
+	"   o.claim_id)"                                                                        \
+	" SELECT cl.id, cl.user_id, cl.campaign_id, cl.contact_id, cl.to_email, cl.claim_id,"
 /* ... and each says whether it must be skipped: its contact unsubscribed,
  * bounced or gone, its address suppressed, its campaign cancelled. */
 #define CLAIM_SKIP                                                                             \
@@ -320,6 +325,24 @@ static const char claim_sql[] =
 	"  k.first_name, k.last_name, k.custom_fields::text AS custom,"
 	CLAIM_SKIP;
 
+/* A batch's claim ends once none of its rows is claimed or in flight. One
+ * left behind (rows it could not read, outcomes it could not record) lapses,
+ * and the tidy pass settles its rows. */
+static int claim_end(struct fs_db *db, struct arena *a, const PGresult *claim)
+{
+	const char *p[1] = { db_get(claim, 0, "claim_id") };
+
+	if (!p[0])
+		return 0;
+	return db_query_cached(db, a,
+			       "DELETE FROM delivery_claims dc WHERE dc.id = $1 AND NOT EXISTS"
+			       " (SELECT 1 FROM outbox o WHERE o.claim_id = $1"
+			       "  AND o.status IN ('sending', 'handing'))",
+			       1, p)
+		       ? 0
+		       : -1;
+}
+
 static long run_batch_mock(struct fs_db *db, const struct fs_config *cfg, struct arena *a, int batch,
 			   struct delivery_counts *c)
 {
@@ -330,7 +353,7 @@ static long run_batch_mock(struct fs_db *db, const struct fs_config *cfg, struct
 	struct strbuf scratch = STRBUF_INIT;
 	size_t ncache = 0;
 	long claimed;
-	PGresult *r;
+	PGresult *r, *claim;
 
 	snprintf(limit, sizeof(limit), "%d", batch);
 	r = db_query(db, a, claim_sql, 1, cp);
@@ -339,6 +362,7 @@ static long run_batch_mock(struct fs_db *db, const struct fs_config *cfg, struct
 	claimed = PQntuples(r);
 	if (claimed == 0)
 		return 0;
+	claim = r;
 	memset(&out, 0, sizeof(out));
 	cache = arena_alloc(a, (size_t)claimed * sizeof(*cache));
 	if (!cache)
@@ -388,6 +412,8 @@ static long run_batch_mock(struct fs_db *db, const struct fs_config *cfg, struct
 	c->sent += db_get_ll(r, 0, "sent", 0);
 	c->failed += db_get_ll(r, 0, "failed", 0);
 	c->skipped += db_get_ll(r, 0, "skipped", 0);
+	if (claim_end(db, a, claim) < 0)
+		return -1;
 	return claimed;
 }
 
@@ -395,10 +421,17 @@ static long run_batch_mock(struct fs_db *db, const struct fs_config *cfg, struct
  * unknown, so they fail ("interrupted") with their event and counts, and
  * are never sent again. */
 static const char interrupted_sql[] =
-	"WITH lapsed AS ("
-	"  UPDATE outbox o SET status = 'failed', locked_until = NULL, last_error = 'interrupted'"
-	"  WHERE o.status = 'handing' AND o.locked_until < flowsend_now()"
+	"WITH lapsed_claims AS ("
+	"  DELETE FROM delivery_claims WHERE locked_until < flowsend_now() RETURNING id),"
+	" lapsed AS ("
+	"  UPDATE outbox o SET status = 'failed', last_error = 'interrupted'"
+	"  FROM lapsed_claims lc WHERE o.claim_id = lc.id AND o.status = 'handing'"
 	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted),"
+	/* A worker that died mid-batch left its claim: the mail it had not
+	 * handed over goes back in the queue. */
+	" released AS ("
+	"  UPDATE outbox o SET status = 'pending'"
+	"  FROM lapsed_claims lc WHERE o.claim_id = lc.id AND o.status = 'sending' RETURNING 1),"
 	" events AS ("
 	"  INSERT INTO email_events (user_id, campaign_id, contact_id, outbox_id, event_type, metadata)"
 	"  SELECT user_id, campaign_id, contact_id, id, 'failed', '{\"error\": \"interrupted\"}'::jsonb"
@@ -413,6 +446,7 @@ static const char interrupted_sql[] =
 	"   WHERE counted GROUP BY user_id"
 	"  ON CONFLICT (user_id, day) DO UPDATE SET failed = d.failed + EXCLUDED.failed RETURNING 1)"
 	" SELECT (SELECT count(*) FROM lapsed) AS lapsed, (SELECT count(*) FROM events) AS events,"
+	" (SELECT count(*) FROM released) AS released,"
 	" (SELECT count(*) FROM campaigns_counted) AS campaigns, (SELECT count(*) FROM daily) AS days";
 
 int delivery_tidy(struct fs_db *db, struct arena *a, struct delivery_counts *c)
@@ -431,17 +465,14 @@ int delivery_tidy(struct fs_db *db, struct arena *a, struct delivery_counts *c)
 			 " (interrupted), never sent again",
 			 lapsed);
 	}
-	/* A worker that died mid-batch left its claim; after the lock lapses the
-	 * mail it had not handed over goes back in the queue. */
-	if (!db_query(db, a,
-		      "UPDATE outbox SET status = 'pending', locked_until = NULL"
-		      " WHERE status = 'sending' AND locked_until < flowsend_now()",
-		      0, NULL))
-		return -1;
+	/* A campaign is finished once none of its mail is queued (the queue's
+	 * index) or claimed or in flight (the rows of live claims). */
 	r = db_query(db, a,
 		     "UPDATE campaigns c SET status = 'sent', sent_at = flowsend_now(), updated_at = flowsend_now()"
-		     " WHERE c.status = 'sending' AND NOT EXISTS (SELECT 1 FROM outbox o"
-		     "  WHERE o.campaign_id = c.id AND o.status IN ('pending', 'sending', 'handing'))"
+		     " WHERE c.status = 'sending'"
+		     " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.campaign_id = c.id AND o.due_at IS NOT NULL)"
+		     " AND NOT EXISTS (SELECT 1 FROM delivery_claims dc JOIN outbox o ON o.claim_id = dc.id"
+		     "  WHERE o.campaign_id = c.id AND o.status IN ('sending', 'handing'))"
 		     " RETURNING c.id",
 		     0, NULL);
 	if (!r)
@@ -459,6 +490,7 @@ struct delivery_sender {
 	struct senders *senders; /* issue 16: which From and which DKIM key */
 	int concurrency; /* this process's share */
 	double rate;
+	double pace; /* messages per ms the last full batch went at, 0 before one */
 	char shown[160]; /* the URL without credentials, for the log */
 };
 
@@ -567,38 +599,44 @@ static const char claim_smtp_sql[] =
 
 /* Hands rows over and records what earlier ones came to, in one commit: the
  * rows it marks 'handing' plus those still in flight never exceed the
- * sender's slots. A 5xx records sent and bounced, marks the contact bounced
+ * sender's slots. Rows are handed over only while the batch's claim lives
+ * (extended here, so a tidy pass that deletes it either goes first and the
+ * hand-over finds nothing, or waits and finds the claim fresh); a row
+ * claimed again by another worker has other attempts. A 5xx records sent and bounced, marks the contact bounced
  * and suppresses the address; a 4xx queues the row again after a delay. */
 #define STEP_OUTCOMES \
-	"WITH handed AS (" \
-	"  UPDATE outbox o SET status = 'handing', message_id = x.mid," \
-	"   locked_until = flowsend_now() + interval '" CLAIM_MINUTES " minutes'" \
+	"WITH extended AS (" \
+	"  UPDATE delivery_claims SET locked_until = flowsend_now() + interval '" CLAIM_MINUTES " minutes'" \
+	"  WHERE id = $18 RETURNING id)," \
+	" handed AS (" \
+	"  UPDATE outbox o SET status = 'handing', message_id = x.mid" \
 	"  FROM unnest($1::uuid[], $2::int[], $3::text[]) AS x(id, attempts, mid)" \
-	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending' RETURNING o.id)," \
+	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending'" \
+	"   AND EXISTS (SELECT 1 FROM extended) RETURNING o.id)," \
 	" sent AS (" \
-	"  UPDATE outbox o SET status = 'sent', sent_at = flowsend_now(), locked_until = NULL," \
+	"  UPDATE outbox o SET status = 'sent', sent_at = flowsend_now()," \
 	"   last_error = NULL" \
 	"  FROM unnest($4::uuid[], $5::int[]) AS x(id, attempts)" \
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'handing'" \
 	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted)," \
 	" bounced AS (" \
-	"  UPDATE outbox o SET status = 'bounced', locked_until = NULL, last_error = x.why" \
+	"  UPDATE outbox o SET status = 'bounced', last_error = x.why" \
 	"  FROM unnest($6::uuid[], $7::int[], $8::text[]) AS x(id, attempts, why)" \
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'handing'" \
 	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.to_email," \
 	"   o.payload IS NULL AS counted, x.why)," \
 	" retried AS (" \
-	"  UPDATE outbox o SET status = 'pending', locked_until = NULL, last_error = x.why," \
+	"  UPDATE outbox o SET status = 'pending', last_error = x.why," \
 	"   next_attempt_at = flowsend_now() + make_interval(secs => x.delay)" \
 	"  FROM unnest($9::uuid[], $10::int[], $11::text[], $12::int[]) AS x(id, attempts, why, delay)" \
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'handing' RETURNING o.id)," \
 	" failed AS (" \
-	"  UPDATE outbox o SET status = 'failed', locked_until = NULL, last_error = x.why" \
+	"  UPDATE outbox o SET status = 'failed', last_error = x.why" \
 	"  FROM unnest($13::uuid[], $14::int[], $15::text[]) AS x(id, attempts, why)" \
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status IN ('sending', 'handing')" \
 	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted, x.why)," \
 	" skipped AS (" \
-	"  UPDATE outbox o SET status = 'cancelled', locked_until = NULL," \
+	"  UPDATE outbox o SET status = 'cancelled'," \
 	"   last_error = 'unsubscribed, bounced, suppressed or cancelled before sending'" \
 	"  FROM unnest($16::uuid[], $17::int[]) AS x(id, attempts)" \
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending' RETURNING o.id)," \
@@ -670,7 +708,7 @@ static const char step_bounce_sql[] =
 /* Rows claimed but never handed over (the pass ran out of time, or the
  * sender could not take them) go back to the queue at once. */
 static const char release_sql[] =
-	"UPDATE outbox o SET status = 'pending', locked_until = NULL"
+	"UPDATE outbox o SET status = 'pending'"
 	" FROM unnest($1::uuid[], $2::int[]) AS x(id, attempts)"
 	" WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending'";
 
@@ -679,6 +717,7 @@ static const char release_sql[] =
 static const int retry_delays[] = { 60, 300, 900, 3600, 14400, 43200 };
 
 struct step {
+	const char *claim_id; /* the batch's claim, extended by every step */
 	struct outcome_arrays hand, sent, bounced, retry, failed, skipped;
 	struct strbuf hand_mid, bounced_why, retry_why, retry_delay, failed_why;
 };
@@ -742,7 +781,7 @@ static const char *text_array(struct strbuf *sb, size_t n)
 static int step_run(struct fs_db *db, struct arena *a, struct step *s, const char **handed,
 		    struct delivery_counts *c)
 {
-	const char *p[17];
+	const char *p[18];
 	PGresult *r;
 
 	p[0] = outcome_array(&s->hand.ids, s->hand.n);
@@ -762,10 +801,11 @@ static int step_run(struct fs_db *db, struct arena *a, struct step *s, const cha
 	p[14] = text_array(&s->failed_why, s->failed.n);
 	p[15] = outcome_array(&s->skipped.ids, s->skipped.n);
 	p[16] = outcome_array(&s->skipped.attempts, s->skipped.n);
-	for (size_t i = 0; i < 17; i++)
+	p[17] = s->claim_id;
+	for (size_t i = 0; i < 18; i++)
 		if (!p[i])
 			return -1;
-	r = db_query_cached(db, a, s->bounced.n ? step_bounce_sql : step_sql, 17, p);
+	r = db_query_cached(db, a, s->bounced.n ? step_bounce_sql : step_sql, 18, p);
 	if (!r)
 		return -1;
 	*handed = db_get(r, 0, "handed");
@@ -1013,11 +1053,19 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 	const char *cp[1] = { limit };
 	int nslots = snd->concurrency, next = 0, stop_handing = 0, db_failures = 0, generic = 0;
 	long claimed, ret = -1;
+	double started = time_monotonic_ms();
 
 	/* A rate ceiling spreads a batch over time: claim no more than about ten
 	 * seconds' worth, so rows do not sit claimed while others wait. */
 	if (snd->rate > 0 && batch > snd->rate * 10 + nslots)
 		batch = (int)(snd->rate * 10) + nslots;
+	/* Near the pass's end, claim what can go before it rather than a full
+	 * batch whose rest would only be released again. */
+	if (deadline > 0 && snd->pace > 0) {
+		double fits = snd->pace * (deadline - started) + nslots;
+		if (fits < batch)
+			batch = fits > nslots ? (int)fits : nslots;
+	}
 	snprintf(limit, sizeof(limit), "%d", batch);
 	memset(&b, 0, sizeof(b));
 	b.claim = db_query_cached(db, a, claim_smtp_sql, 1, cp);
@@ -1031,6 +1079,7 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 	b.a = a;
 	b.senders = snd->senders;
 	memset(&st, 0, sizeof(st));
+	st.claim_id = db_get(b.claim, 0, "claim_id");
 	b.cache = arena_alloc(a, (size_t)claimed * sizeof(*b.cache));
 	slots = calloc((size_t)nslots, sizeof(*slots));
 	done = calloc((size_t)nslots, sizeof(*done));
@@ -1160,6 +1209,11 @@ wait:
 		}
 	}
 	ret = claimed;
+	if (next >= claimed && claimed >= batch && claimed > nslots) {
+		double took = time_monotonic_ms() - started;
+		if (took > 0)
+			snd->pace = (double)claimed / took;
+	}
 out:
 	/* Nothing may be freed while a sender thread still reads it. */
 	if (slots) {
@@ -1189,6 +1243,8 @@ out:
 		if (!db_query(db, a, release_sql, 2, p))
 			ret = -1;
 	}
+	if (ret >= 0 && claim_end(db, a, b.claim) < 0)
+		ret = -1;
 	strbuf_free(&release.ids);
 	strbuf_free(&release.attempts);
 	for (size_t i = 0; i < b.ncache; i++)
