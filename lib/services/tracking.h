@@ -1,0 +1,39 @@
+/* Opens and clicks (issue 17): hits are queued in Redis as they arrive and
+ * written to PostgreSQL in batches by a flush that the tracking responder
+ * runs on its own (cgi/track.c), every hit once, whatever is retried. */
+#ifndef FS_TRACKING_H
+#define FS_TRACKING_H
+
+#include <stddef.h>
+
+#include "core/env.h"
+#include "core/status.h"
+#include "mail/track_hit.h"
+#include "mail/track_token.h"
+
+/* The Redis list hits wait in, oldest first. */
+#define TRACKING_QUEUE "fs:track:hits"
+
+/* The keys tokens are minted with (the first) and checked against: their
+ * number, at most 2. */
+size_t tracking_keys(const struct fs_config *cfg, struct track_key keys[2]);
+
+/* Queue a hit for the flush; when Redis cannot take it, write it to
+ * PostgreSQL at once instead. FS_OK, or FS_ERROR when neither could. */
+enum fs_status tracking_record(struct fs_env *env, const struct track_hit *hit,
+			       struct fs_error *err);
+
+/* The URL of a campaign link, from this process's cache (a database read the
+ * first time): borrowed until the process ends. FS_OK, FS_NOT_FOUND, FS_ERROR. */
+enum fs_status tracking_link_url(struct fs_env *env, const char *link_id, const char **url,
+				 struct fs_error *err);
+
+/* Write up to max queued hits to PostgreSQL and take them off the queue:
+ * the number taken off, 0 when the queue is empty or another flush runs now,
+ * -1 when Redis or PostgreSQL failed (the hits stay queued). */
+long tracking_flush(struct fs_env *env, long max);
+
+/* How many hits wait in the queue, or -1 when Redis does not answer. */
+long tracking_queued(struct fs_env *env);
+
+#endif
