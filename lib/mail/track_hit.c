@@ -108,7 +108,7 @@ int track_hit_decode(const char *s, size_t len, struct track_hit *h)
 		return -1;
 	if (h->kind == 'c' ? copy_uuid(f[4], n[4], h->link_id) < 0 : (n[4] != 1 || f[4][0] != '-'))
 		return -1;
-	if (n[5] == 0 || n[5] > 15)
+	if (n[5] == 0 || n[5] > 15 || (n[5] > 1 && f[5][0] == '0')) /* one spelling */
 		return -1;
 	for (size_t i = 0; i < n[5]; i++) {
 		if (f[5][i] < '0' || f[5][i] > '9')
