@@ -128,19 +128,20 @@ static void flusher(struct fs_worker *w, int stop_fd)
 
 		db_end_request(&w->sysdb);
 		arena_reset(&w->arena);
-		failures = n < 0 ? failures + 1 : 0;
+		failures = n == -1 ? failures + 1 : 0;
 		if (stopping) {
-			/* Drain; give up only after PostgreSQL or Redis failed for a while
+			/* Drain: wait out a lock a killed flush left (it lapses), and
+			 * give up only after PostgreSQL or Redis failed for a while
 			 * (the hits stay queued for the next start). */
 			if (n == 0 || failures > 20)
 				break;
 			if (n < 0)
-				poll(NULL, 0, 250);
+				poll(NULL, 0, n == TRACKING_BUSY ? 100 : 250);
 			continue;
 		}
 		if (n >= FLUSH_BATCH)
 			continue;
-		if (poll(&pf, 1, n < 0 ? 1000 : FLUSH_IDLE_MS) > 0) {
+		if (poll(&pf, 1, n == -1 ? 1000 : FLUSH_IDLE_MS) > 0) {
 			stopping = 1;
 			log_info("tracking: workers stopped; writing the hits still queued");
 		}

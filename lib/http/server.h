@@ -18,7 +18,6 @@ struct fs_app {
 	size_t nroutes;
 };
 
-#define FS_BACKGROUND_GRACE_S 8
 
 /* What one worker process keeps between requests. */
 struct fs_worker {

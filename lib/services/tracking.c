@@ -17,7 +17,6 @@
 #include "queue/redis.h"
 
 #define LOCK_KEY "fs:track:flush"
-#define LOCK_MS "5000"
 
 size_t tracking_keys(const struct fs_config *cfg, struct track_key keys[2])
 {
@@ -273,7 +272,8 @@ static long write_each(struct fs_env *env, const struct track_hit *hits, size_t 
 long tracking_flush(struct fs_env *env, long max)
 {
 	char me[64], count[24];
-	const char *lock[] = { "SET", LOCK_KEY, me, "NX", "PX", LOCK_MS };
+	char ttl[24];
+	const char *lock[] = { "SET", LOCK_KEY, me, "NX", "PX", ttl };
 	redisReply *r, *items = NULL;
 	struct track_hit *hits = NULL;
 	size_t nhits = 0, taken = 0;
@@ -283,12 +283,13 @@ long tracking_flush(struct fs_env *env, long max)
 	if ((queued = tracking_queued(env)) <= 0)
 		return queued < 0 ? -1 : 0;
 	snprintf(me, sizeof(me), "%d-%ld", (int)getpid(), (long)random());
+	snprintf(ttl, sizeof(ttl), "%d", TRACKING_LOCK_MS);
 	r = redis_cmd(env, 6, lock);
 	if (!r)
 		return -1;
 	if (r->type != REDIS_REPLY_STATUS) { /* nil: another flush holds it */
 		freeReplyObject(r);
-		return 0;
+		return TRACKING_BUSY;
 	}
 	freeReplyObject(r);
 	snprintf(count, sizeof(count), "%ld", max > 0 ? max - 1 : 0);

@@ -29,8 +29,12 @@ enum fs_status tracking_link_url(struct fs_env *env, const char *link_id, const 
 				 struct fs_error *err);
 
 /* Write up to max queued hits to PostgreSQL and take them off the queue:
- * the number taken off, 0 when the queue is empty or another flush runs now,
- * -1 when Redis or PostgreSQL failed (the hits stay queued). */
+ * the number taken off, 0 when the queue is empty, TRACKING_BUSY when
+ * another flush holds the lock (one that was killed holds it for at most
+ * TRACKING_LOCK_MS), -1 when Redis or PostgreSQL failed (the hits stay
+ * queued). */
+#define TRACKING_BUSY (-2)
+#define TRACKING_LOCK_MS 3000
 long tracking_flush(struct fs_env *env, long max);
 
 /* How many hits wait in the queue, or -1 when Redis does not answer. */
