@@ -18,7 +18,6 @@ struct fs_app {
 	size_t nroutes;
 };
 
-
 /* What one worker process keeps between requests. */
 struct fs_worker {
 	struct arena arena;
