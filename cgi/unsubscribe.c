@@ -18,7 +18,7 @@
 
 /* "List-Unsubscribe=One-Click", the button's field, or the list form (an id
  * of 36 bytes and "list=" and "&" per list, PREFERENCES_MAX_LISTS of them). */
-#define BODY_MAX 8192
+#define BODY_MAX 4096
 #define FORM_MAX_FIELDS (PREFERENCES_MAX_LISTS + 4)
 
 static const char style[] =

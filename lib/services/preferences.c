@@ -24,7 +24,7 @@ static const char lists_sql[] =
 	" EXISTS (SELECT 1 FROM contact_list_members m WHERE m.list_id = l.id"
 	"  AND m.contact_id = o.contact_id) AS member"
 	" FROM outbox o JOIN contact_lists l ON l.is_public AND l.list_type = 'static'"
-	" WHERE o.id = $1 AND o.contact_id IS NOT NULL ORDER BY l.name, l.id LIMIT 100";
+	" WHERE o.id = $1 AND o.contact_id IS NOT NULL ORDER BY l.name, l.id LIMIT 90"; /* PREFERENCES_MAX_LISTS */
 
 /* Joins and leaves in one statement; the members' triggers keep the lists'
  * counts. */

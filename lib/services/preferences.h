@@ -10,7 +10,8 @@
 #include "core/env.h"
 #include "core/status.h"
 
-#define PREFERENCES_MAX_LISTS 100
+/* The lists a page offers: their form stays within the 4 KiB a POST to /u/ may carry. */
+#define PREFERENCES_MAX_LISTS 90
 
 struct pref_list {
 	const char *id;
