@@ -1,8 +1,9 @@
 /* Responder for /t/, outside /api/v1: the open pixel (GET /t/o/{token}.gif)
  * and the click redirect (GET /t/c/{token}, 302 to the link's URL). The token
  * is checked before anything else (a forged one costs an HMAC and records
- * nothing); a hit is queued in Redis and the background process of this
- * responder writes the queue to PostgreSQL, so neither answer waits on it. */
+ * nothing); a hit is queued in memory shared with this responder's
+ * background process (or in Redis), which writes the queue to PostgreSQL, so
+ * neither answer waits on another process. */
 #include <poll.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include "http/server.h"
 #include "mail/html_links.h"
 #include "mail/scanners.h"
+#include "queue/shm_ring.h"
 #include "services/tracking.h"
 
 /* A transparent 1x1 GIF. */
@@ -22,6 +24,9 @@ static const unsigned char pixel[] = {
 };
 
 #define FLUSH_BATCH 2000
+/* About 7 MB shared: a few seconds of hits at full speed should PostgreSQL
+ * stall; beyond, hits go to Redis. */
+#define RING_SLOTS 16384
 #define FLUSH_IDLE_MS 200 /* well within the 2 s in which a hit must be visible */
 
 static void not_found(struct fs_ctx *ctx)
@@ -161,5 +166,17 @@ static const struct fs_route routes[] = {
 int main(int argc, char **argv)
 {
 	static const struct fs_app app = { "track", routes, sizeof(routes) / sizeof(routes[0]) };
-	return fs_server_main_with(&app, flusher, argc, argv);
+	struct shm_ring *ring = NULL;
+	int rc;
+
+	/* Made here, in the master, so that the workers and the flusher it forks share it. */
+	if (argc > 1 && strcmp(argv[1], "--socket") == 0) {
+		ring = shm_ring_new(RING_SLOTS, sizeof(struct track_hit));
+		if (!ring)
+			log_warn("tracking: no shared ring; hits go through Redis");
+		tracking_use_ring(ring);
+	}
+	rc = fs_server_main_with(&app, flusher, argc, argv);
+	shm_ring_free(ring);
+	return rc;
 }

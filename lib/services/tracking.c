@@ -15,8 +15,16 @@
 #include "core/strbuf.h"
 #include "db/db.h"
 #include "queue/redis.h"
+#include "queue/shm_ring.h"
 
 #define LOCK_KEY "fs:track:flush"
+
+static struct shm_ring *ring;
+
+void tracking_use_ring(struct shm_ring *r)
+{
+	ring = r;
+}
 
 size_t tracking_keys(const struct fs_config *cfg, struct track_key keys[2])
 {
@@ -44,7 +52,7 @@ static const char flush_sql[] =
 	"    'method', CASE WHEN h.head THEN 'HEAD' END,"
 	"    'bot', CASE WHEN h.agent_bot THEN 'user_agent' WHEN h.head THEN 'head'"
 	"     WHEN o.sent_at IS NULL OR to_timestamp(h.at_ms / 1000.0) < o.sent_at + interval '2 seconds'"
-	"     THEN 'too_fast' END)) AS metadata"
+	"     THEN 'too_fast' END, 'link_id', l.id)) AS metadata"
 	"  FROM hit h JOIN outbox o ON o.id = h.outbox_id"
 	"  LEFT JOIN campaign_links l ON l.id = h.link_id AND l.campaign_id = o.campaign_id"
 	"   AND l.user_id = o.user_id"
@@ -54,8 +62,12 @@ static const char flush_sql[] =
 	"  INSERT INTO email_events (id, user_id, campaign_id, contact_id, outbox_id, event_type,"
 	"   metadata, url, is_bot, created_at)"
 	"  SELECT id, user_id, campaign_id, contact_id, outbox_id, kind, metadata, url, is_bot, at"
-	"   FROM src ON CONFLICT (id) DO NOTHING RETURNING id),"
-	" human AS (SELECT s.* FROM src s JOIN ev ON ev.id = s.id WHERE NOT s.is_bot),"
+	/* What the rest needs comes back from the insert itself: joining it
+	 * to src would be planned blind (unnest has no statistics). */
+	"   FROM src ON CONFLICT (id) DO NOTHING"
+	"   RETURNING user_id, campaign_id, contact_id, event_type AS kind, is_bot, created_at AS at,"
+	"    (metadata->>'link_id')::uuid AS link_id),"
+	" human AS (SELECT * FROM ev WHERE NOT is_bot),"
 	" firsts AS ("
 	"  INSERT INTO tracking_firsts (user_id, campaign_id, contact_id, kind, link_id, created_at)"
 	"  SELECT DISTINCT ON (h.campaign_id, h.contact_id, k.kind, k.link)"
@@ -169,6 +181,8 @@ enum fs_status tracking_record(struct fs_env *env, const struct track_hit *hit,
 
 	if (n < 0)
 		return fs_fail(err, FS_ERROR, "the hit could not be encoded");
+	if (ring && shm_ring_put(ring, hit) == 0)
+		return FS_OK;
 	lens[2] = (size_t)n;
 	r = fs_redis_argv(env->redis, 3, argv, lens);
 	if (r && r->type == REDIS_REPLY_INTEGER) {
@@ -269,6 +283,33 @@ static long write_each(struct fs_env *env, const struct track_hit *hits, size_t 
 	return recorded;
 }
 
+/* The ring's oldest hits: released only once written, so a flush killed on
+ * the way leaves them to the next one (which finds those it wrote taken). */
+static long ring_flush(struct fs_env *env, long max)
+{
+	struct track_hit *hits;
+	size_t n;
+	long recorded;
+
+	if (!ring || max <= 0 || shm_ring_count(ring) == 0)
+		return 0;
+	hits = malloc((size_t)max * sizeof(*hits));
+	if (!hits)
+		return -1;
+	n = shm_ring_peek(ring, hits, (size_t)max);
+	recorded = write_hits(env, hits, n);
+	if (recorded < 0) {
+		const char *state = db_last_sqlstate(env->sysdb);
+		if (state[0] == '2' && (state[1] == '2' || state[1] == '3'))
+			recorded = write_each(env, hits, n);
+	}
+	free(hits);
+	if (recorded < 0)
+		return -1;
+	shm_ring_release(ring, n);
+	return (long)n;
+}
+
 long tracking_flush(struct fs_env *env, long max)
 {
 	char me[64], count[24];
@@ -278,6 +319,10 @@ long tracking_flush(struct fs_env *env, long max)
 	struct track_hit *hits = NULL;
 	size_t nhits = 0, taken = 0;
 	long ret = -1, recorded, queued;
+
+	if ((ret = ring_flush(env, max)) != 0)
+		return ret;
+	ret = -1;
 
 	/* Idle, one round trip: nothing to lock for. */
 	if ((queued = tracking_queued(env)) <= 0)

@@ -11,6 +11,14 @@
 #include "mail/track_hit.h"
 #include "mail/track_token.h"
 
+struct shm_ring;
+
+/* Hits first go to a ring shared by the responder's processes (no system
+ * call on the hot path), made by its master before it forks, records of
+ * sizeof(struct track_hit); when it is full (or there is none), to the Redis
+ * list; when Redis cannot take them, to PostgreSQL at once. */
+void tracking_use_ring(struct shm_ring *ring);
+
 /* The Redis list hits wait in, oldest first. */
 #define TRACKING_QUEUE "fs:track:hits"
 
@@ -18,8 +26,8 @@
  * number, at most 2. */
 size_t tracking_keys(const struct fs_config *cfg, struct track_key keys[2]);
 
-/* Queue a hit for the flush; when Redis cannot take it, write it to
- * PostgreSQL at once instead. FS_OK, or FS_ERROR when neither could. */
+/* Queue a hit for the flush (the ring, else Redis); when neither can take
+ * it, write it to PostgreSQL at once. FS_OK, or FS_ERROR when nothing could. */
 enum fs_status tracking_record(struct fs_env *env, const struct track_hit *hit,
 			       struct fs_error *err);
 
@@ -28,8 +36,9 @@ enum fs_status tracking_record(struct fs_env *env, const struct track_hit *hit,
 enum fs_status tracking_link_url(struct fs_env *env, const char *link_id, const char **url,
 				 struct fs_error *err);
 
-/* Write up to max queued hits to PostgreSQL and take them off the queue:
- * the number taken off, 0 when the queue is empty, TRACKING_BUSY when
+/* Write up to max queued hits (the ring's first, then Redis's) to
+ * PostgreSQL and take them off their queue: the number taken off, 0 when
+ * both are empty, TRACKING_BUSY when
  * another flush holds the lock (one that was killed holds it for at most
  * TRACKING_LOCK_MS), -1 when Redis or PostgreSQL failed (the hits stay
  * queued). */
@@ -37,7 +46,7 @@ enum fs_status tracking_link_url(struct fs_env *env, const char *link_id, const 
 #define TRACKING_LOCK_MS 3000
 long tracking_flush(struct fs_env *env, long max);
 
-/* How many hits wait in the queue, or -1 when Redis does not answer. */
+/* How many hits wait in the Redis list, or -1 when Redis does not answer. */
 long tracking_queued(struct fs_env *env);
 
 #endif
