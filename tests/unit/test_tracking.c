@@ -10,7 +10,11 @@
 #include "mail/scanners.h"
 #include "mail/track_hit.h"
 #include "mail/track_token.h"
+#include "queue/shm_ring.h"
 #include "unit.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define OUTBOX "0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee"
 #define LINK "01234567-89ab-4def-8123-456789abcdef"
@@ -321,6 +325,46 @@ START_TEST(scanner_agents_are_known)
 }
 END_TEST
 
+START_TEST(the_shared_ring_keeps_records_until_released)
+{
+	struct shm_ring *r = shm_ring_new(4, sizeof(int));
+	int out[8], v;
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_ptr_null(shm_ring_new(0, 4));
+	for (v = 1; v <= 4; v++)
+		ck_assert_int_eq(shm_ring_put(r, &v), 0);
+	ck_assert_int_eq(shm_ring_put(r, &v), -1); /* full: never overwrites */
+	ck_assert_uint_eq(shm_ring_peek(r, out, 8), 4);
+	ck_assert_int_eq(out[0], 1);
+	ck_assert_int_eq(out[3], 4);
+	/* peeking again (a consumer that died before releasing) sees the same */
+	ck_assert_uint_eq(shm_ring_peek(r, out, 2), 2);
+	ck_assert_int_eq(out[0], 1);
+	shm_ring_release(r, 3);
+	ck_assert_uint_eq(shm_ring_count(r), 1);
+	/* a child process appends; the parent reads it (wrapping round) */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		for (int k = 10; k < 13; k++)
+			if (shm_ring_put(r, &k) < 0)
+				_exit(1);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &v, 0), pid);
+	ck_assert(WIFEXITED(v) && WEXITSTATUS(v) == 0);
+	ck_assert_uint_eq(shm_ring_peek(r, out, 8), 4);
+	ck_assert_int_eq(out[0], 4);
+	ck_assert_int_eq(out[1], 10);
+	ck_assert_int_eq(out[3], 12);
+	shm_ring_release(r, 100); /* more than held: all */
+	ck_assert_uint_eq(shm_ring_count(r), 0);
+	shm_ring_free(r);
+}
+END_TEST
+
 Suite *tracking_suite(void)
 {
 	Suite *s = suite_create("tracking");
@@ -336,6 +380,7 @@ Suite *tracking_suite(void)
 	tcase_add_test(tc, forged_altered_and_foreign_tokens_are_refused);
 	tcase_add_test(tc, hits_round_trip_and_hostile_lines_are_refused);
 	tcase_add_test(tc, scanner_agents_are_known);
+	tcase_add_test(tc, the_shared_ring_keeps_records_until_released);
 	suite_add_tcase(s, tc);
 	return s;
 }
