@@ -23,6 +23,8 @@ export BENCH_INSTANCE=$instance BENCH_STATE=/var/tmp/flowsend-$http_port BENCH_S
 
 mkdir -p build/bench
 cc -O2 -Wall -Wextra -Werror -o build/bench/fs-hello bench/hello.c -lfcgi
+# The hello ceiling (bench/responders) on a test instance too.
+export FLOWSEND_BENCH_RESPONDERS=1
 scripts/stack.sh start "$instance" >/dev/null
 trap 'scripts/stack.sh stop "$instance" >/dev/null' EXIT
 
@@ -116,6 +118,12 @@ fi
 if [[ ${BENCH_CONTACTS:-1000000} != 0 ]]; then
 	# shellcheck source=bench/contacts.sh
 	. bench/contacts.sh
+fi
+
+# Opens and clicks (issue 17): BENCH_TRACKING=0 skips.
+if [[ ${BENCH_TRACKING:-1} != 0 ]]; then
+	# shellcheck source=bench/tracking.sh
+	. bench/tracking.sh
 fi
 
 if [[ ${BENCH_IMPORT_ROWS:-1000000} != 0 ]]; then

@@ -164,10 +164,11 @@ start_redis() {
 	say redis "ready on $STATE/redis/redis.sock and 127.0.0.1:$REDIS_PORT"
 }
 
-# nginx/responders, plus bench/responders for the bench instance.
+# nginx/responders, plus bench/responders for the bench instance (or any
+# instance bench/run.sh measures on: FLOWSEND_BENCH_RESPONDERS=1).
 responder_table() {
 	cat "$ROOT/nginx/responders"
-	if [[ $instance == bench ]]; then cat "$ROOT/bench/responders"; fi
+	if [[ $instance == bench || ${FLOWSEND_BENCH_RESPONDERS:-0} == 1 ]]; then cat "$ROOT/bench/responders"; fi
 }
 
 responders() {

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -202,6 +203,38 @@ static pid_t spawn_worker(const struct fs_app *app, int listen_fd)
 	return pid;
 }
 
+/* The background process: it keeps the read end of a pipe whose write end
+ * the master and every worker hold (inherited), so end-of-file means they
+ * have all gone, and whatever they did is done. */
+static pid_t spawn_background(const struct fs_app *app, fs_background_fn fn, int listen_fd,
+			      const int pipe_fd[2])
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct fs_worker w;
+		char name[16];
+
+		log_after_fork();
+		signal(SIGCHLD, SIG_DFL);
+		/* Stopped by the pipe, after the workers: not by the group's SIGTERM. */
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGINT, SIG_IGN);
+		close(pipe_fd[1]);
+		close(listen_fd);
+		snprintf(name, sizeof(name), "fs-%s-bg", app->name);
+		prctl(PR_SET_NAME, name, 0, 0, 0);
+		fs_worker_init(&w, fs_config());
+		fn(&w, pipe_fd[0]);
+		fs_worker_free(&w);
+		log_flush();
+		_exit(0);
+	}
+	if (pid < 0)
+		log_error("fork failed: %s", strerror(errno));
+	return pid;
+}
+
 static int open_socket(const char *path)
 {
 	const char *group = getenv("FLOWSEND_SOCKET_GROUP");
@@ -253,6 +286,11 @@ static int print_cors_origins(void)
 
 int fs_server_main(const struct fs_app *app, int argc, char **argv)
 {
+	return fs_server_main_with(app, NULL, argc, argv);
+}
+
+int fs_server_main_with(const struct fs_app *app, fs_background_fn bg_fn, int argc, char **argv)
+{
 	const char *socket_path = NULL;
 	/* Workers mostly wait on PostgreSQL: more than the cores keep them busy
 	 * (scripts/stack.sh also caps this by the server's max_connections). */
@@ -264,6 +302,9 @@ int fs_server_main(const struct fs_app *app, int argc, char **argv)
 	struct sigaction sa;
 	int listen_fd;
 	const char *env_workers = getenv("FLOWSEND_WORKERS");
+	pid_t background = 0;
+	time_t bg_started = 0;
+	int bg_pipe[2] = { -1, -1 };
 
 	if (nworkers > FS_MAX_WORKERS)
 		nworkers = FS_MAX_WORKERS;
@@ -314,6 +355,14 @@ int fs_server_main(const struct fs_app *app, int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 
+	if (bg_fn) {
+		if (pipe(bg_pipe) < 0) {
+			log_error("pipe failed: %s", strerror(errno));
+			return 1;
+		}
+		background = spawn_background(app, bg_fn, listen_fd, bg_pipe);
+		bg_started = time(NULL);
+	}
 	for (long i = 0; i < nworkers; i++) {
 		workers[i] = spawn_worker(app, listen_fd);
 		started[i] = time(NULL);
@@ -328,6 +377,14 @@ int fs_server_main(const struct fs_app *app, int argc, char **argv)
 			if (errno == EINTR)
 				continue;
 			sleep(1);
+			continue;
+		}
+		if (background > 0 && pid == background && !master_stop) {
+			log_warn("background process %d exited (status %d); restarting", (int)pid, status);
+			if (time(NULL) - bg_started < 1)
+				sleep(1);
+			background = spawn_background(app, bg_fn, listen_fd, bg_pipe);
+			bg_started = time(NULL);
 			continue;
 		}
 		for (long i = 0; i < nworkers; i++) {
@@ -362,6 +419,24 @@ int fs_server_main(const struct fs_app *app, int argc, char **argv)
 			kill(workers[i], SIGKILL);
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
+	if (background > 0) {
+		/* Every worker is gone: the background process finishes its work now. */
+		close(bg_pipe[1]);
+		for (int waited = 0; waited < FS_BACKGROUND_GRACE_S * 10; waited++) {
+			pid_t done = waitpid(background, NULL, WNOHANG);
+			if (done == background || (done < 0 && errno == ECHILD)) {
+				background = 0;
+				break;
+			}
+			usleep(100000);
+		}
+		if (background > 0) {
+			log_warn("background process %d did not finish in %d s", (int)background,
+				 FS_BACKGROUND_GRACE_S);
+			kill(background, SIGKILL);
+			waitpid(background, NULL, 0);
+		}
+	}
 	close(listen_fd);
 	unlink(socket_path);
 	log_info("stopped");

@@ -43,4 +43,14 @@ void fs_dispatch(const struct fs_app *app, struct fs_ctx *ctx);
  * normalised FLOWSEND_CORS_ORIGINS, one a line, for nginx). Returns the exit code. */
 int fs_server_main(const struct fs_app *app, int argc, char **argv);
 
+/* A work function for one more process beside the workers (restarted if it
+ * dies), e.g. a flush of buffered work. It returns once stop_fd reads
+ * end-of-file, which happens only after every worker has stopped; the master
+ * waits up to FS_BACKGROUND_GRACE_S for it. SIGTERM does not stop it. */
+typedef void (*fs_background_fn)(struct fs_worker *w, int stop_fd);
+#define FS_BACKGROUND_GRACE_S 8
+/* fs_server_main with such a process. */
+int fs_server_main_with(const struct fs_app *app, fs_background_fn background, int argc,
+			char **argv);
+
 #endif

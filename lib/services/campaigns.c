@@ -564,12 +564,11 @@ enum fs_status campaign_analytics(struct fs_env *env, const char *id, json_objec
 		     " FROM campaigns c WHERE c.id = $1",
 		     1, p);
 	links = r ? db_query(env->db, env->arena,
-			     "SELECT l.url, l.click_count,"
-			     " (SELECT count(DISTINCT e.contact_id) FROM email_events e"
-			     "   WHERE e.campaign_id = l.campaign_id AND e.event_type = 'clicked'"
-			     "   AND e.url = l.url AND NOT e.is_bot) AS unique_clicks"
+			     /* Kept by the tracking flush (issue 17): every human
+			      * click, and each contact once. */
+			     "SELECT l.url, l.total_clicks, l.click_count AS unique_clicks"
 			     " FROM campaign_links l WHERE l.campaign_id = $1"
-			     " ORDER BY l.click_count DESC, l.url LIMIT 200",
+			     " ORDER BY l.total_clicks DESC, l.url LIMIT 200",
 			     1, p)
 		  : NULL;
 	if (!r || !links)
@@ -592,7 +591,7 @@ enum fs_status campaign_analytics(struct fs_env *env, const char *id, json_objec
 		json_object *l = json_object_new_object();
 		json_object_object_add(l, "url", json_object_new_string(db_get(links, i, "url")));
 		json_object_object_add(l, "clicks",
-				       json_object_new_int64(db_get_ll(links, i, "click_count", 0)));
+				       json_object_new_int64(db_get_ll(links, i, "total_clicks", 0)));
 		json_object_object_add(l, "unique_clicks",
 				       json_object_new_int64(db_get_ll(links, i, "unique_clicks", 0)));
 		json_object_array_add(arr, l);

@@ -31,6 +31,7 @@
 #include "services/campaigns.h"
 #include "services/senders.h"
 #include "services/settings.h"
+#include "services/track_links.h"
 
 #define CLAIM_MINUTES "10"
 
@@ -41,6 +42,7 @@ struct campaign_render {
 	struct tpl_message msg;
 	const char *problem; /* why its rows fail, or NULL */
 	int unreadable;      /* a database error: leave its rows to be retried */
+	struct track_links *links; /* issue 17: its tracked links met so far (arena) */
 };
 
 struct outcome_arrays {
@@ -923,6 +925,13 @@ static const char *prepare_row(struct smtp_batch *b, int i, struct slot *sl)
 		json_object_put(v.custom);
 		if (rc || b->subject.oom || b->html.oom || b->text.oom)
 			return "rendering the message failed";
+		/* Issue 17: links through /t/c/, an open pixel (SMTP mode only). */
+		rc = track_links_apply(&cr->links, b->db, b->a, b->cfg, db_get(r, i, "user_id"),
+				       campaign, id, &b->html);
+		if (rc == -1)
+			return ROW_UNREADABLE;
+		if (rc < 0)
+			return "tracking the message's links failed";
 		m.unsubscribe_url = v.unsubscribe_url;
 		m.to_name = arena_sprintf(b->a, "%s%s%s", or_default(v.first_name, ""),
 					  v.first_name && *v.first_name && v.last_name && *v.last_name ? " " : "",

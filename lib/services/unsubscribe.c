@@ -13,8 +13,8 @@
 /* The outbox row a token names and its tenant, or FS_NOT_FOUND. A link signed
  * with the JWT secret (mailed before FLOWSEND_LINK_SECRET) counts only for
  * mail that was sent. */
-static enum fs_status resolve(struct fs_env *env, const char *token, char id[37],
-			      struct fs_error *err)
+enum fs_status unsubscribe_resolve(struct fs_env *env, const char *token, char *id,
+				   struct fs_error *err)
 {
 	enum link_key key = link_token_check(env->cfg, "u", token, id, 37);
 	const char *p[1] = { id };
@@ -51,7 +51,7 @@ enum fs_status unsubscribe_show(struct fs_env *env, const char *token,
 	PGresult *r;
 
 	memset(out, 0, sizeof(*out));
-	if ((st = resolve(env, token, id, err)) != FS_OK)
+	if ((st = unsubscribe_resolve(env, token, id, err)) != FS_OK)
 		return st;
 	r = db_tenant_query(env->db, env->arena, env->user_id,
 			    "SELECT (SELECT from_name FROM users) AS from_name,"
@@ -134,7 +134,7 @@ enum fs_status unsubscribe_confirm(struct fs_env *env, const char *token, const 
 	PGresult *r;
 
 	memset(out, 0, sizeof(*out));
-	if ((st = resolve(env, token, id, err)) != FS_OK)
+	if ((st = unsubscribe_resolve(env, token, id, err)) != FS_OK)
 		return st;
 	if (db_tenant_pipeline(env->db, env->arena, env->user_id, stmts, 2) < 0)
 		return fs_fail(err, FS_ERROR, "recording the unsubscribe failed");

@@ -18,6 +18,10 @@ struct unsubscribe_state {
 	long long cancelled;  /* the contact's queued mail this call cancelled */
 };
 
+/* The outbox row (id_out, 37 bytes) a /u/ token names, with env->user_id
+ * set to its tenant. FS_OK, FS_NOT_FOUND, FS_ERROR. */
+enum fs_status unsubscribe_resolve(struct fs_env *env, const char *token, char *id_out,
+				   struct fs_error *err);
 /* What the token names, changing nothing (a GET). FS_OK, FS_NOT_FOUND for a
  * forged, altered or malformed token or mail that no longer exists, FS_ERROR. */
 enum fs_status unsubscribe_show(struct fs_env *env, const char *token,
