@@ -470,6 +470,16 @@ START_TEST(erasure_leaves_no_copy_of_the_person)
 					 " AND lower(to_email) = $2",
 					 2, p),
 			 1);
+	/* A click on a link of the campaign: an event naming the person. */
+	{
+		const char *q[3] = { uid, id, campaign };
+		ck_assert_int_eq(e2e_owner_value("INSERT INTO email_events (user_id, contact_id, campaign_id,"
+						 " event_type, metadata, url) VALUES ($1, $2, $3, 'clicked',"
+						 " '{\"ip\": \"192.0.2.7\"}', 'https://shop.example/?who=erin')"
+						 " RETURNING 1",
+						 3, q),
+				 1);
+	}
 
 	snprintf(path, sizeof(path), "/api/v1/contacts/%s?erase=true", id);
 	e2e_expect(token, "DELETE", path, NULL, 204, NULL, NULL);
@@ -502,6 +512,16 @@ START_TEST(erasure_leaves_no_copy_of_the_person)
 					 " AND (metadata <> '{}' OR url IS NOT NULL)",
 					 1, p),
 			 0);
+	/* The events stay for the figures, no longer naming the person
+	 * (schema/0027_event_references.sql clears the reference). */
+	{
+		const char *q[1] = { id };
+		ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM email_events WHERE contact_id = $1", 1, q), 0);
+		ck_assert_int_gt(e2e_owner_value("SELECT count(*) FROM email_events WHERE user_id = $1"
+						 " AND contact_id IS NULL",
+						 1, p),
+				 0);
+	}
 	/* Only the hash stays, so the address is never mailed again. */
 	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM suppressions WHERE user_id = $1"
 					 " AND email_hash = flowsend_email_hash($2) AND email IS NULL",
