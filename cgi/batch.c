@@ -18,13 +18,21 @@ static volatile int batch_stop;
 static pid_t siblings[16];
 static int nsiblings;
 
-/* --worker runs FLOWSEND_BATCH_WORKERS processes (default: one per core);
- * SKIP LOCKED keeps them off each other's mail. Each opens its own
- * connections after the fork. */
+/* --worker runs FLOWSEND_BATCH_WORKERS processes; SKIP LOCKED keeps them off
+ * each other's mail. Each opens its own connections after the fork. The
+ * default is one per core in mock mode, where each process's database work
+ * is the whole job, and one over SMTP, where the messages in flight are
+ * threads anyway: all slots in one process record their outcomes in half as
+ * many steps, twice the rows each, and no second process waits on the same
+ * campaign row (measured: 300 instead of 510 µs of PostgreSQL CPU a
+ * message). */
 static long start_siblings(void)
 {
 	const char *env = getenv("FLOWSEND_BATCH_WORKERS");
-	long n = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+	const char *smtp = getenv("FLOWSEND_SMTP_URL");
+	long n = env && *env    ? strtol(env, NULL, 10)
+		 : smtp && *smtp ? 1
+				 : sysconf(_SC_NPROCESSORS_ONLN);
 
 	if (n < 1)
 		n = 1;
