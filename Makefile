@@ -32,7 +32,7 @@ LIBA     := $(BUILD)/libflowsend.a
 RESPONDERS := health openapi auth apikeys settings billing contacts templates campaigns \
               unsubscribe
 RESP_BIN := $(RESPONDERS:%=$(BUILD)/bin/fs-%)
-TOOL_BIN := $(BUILD)/bin/flowsend-migrate $(BUILD)/bin/flowsend-batch
+TOOL_BIN := $(BUILD)/bin/flowsend-migrate $(BUILD)/bin/flowsend-batch $(BUILD)/bin/flowsend-bounce
 
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 E2E_SRC  := $(sort $(wildcard tests/e2e/*.c))

@@ -30,6 +30,8 @@ struct fs_config {
 	const char *dkim_domain;
 	const char *dkim_selector;
 	const char *dkim_key_file;
+	const char *bounce_domain;       /* FLOWSEND_BOUNCE_DOMAIN: envelope senders become
+					  * bounce+<token>@ it (VERP); "": the From address */
 	const char *platform_webhook_secret;
 	const char *stripe_secret_key;
 	const char *stripe_webhook_secret;

@@ -25,5 +25,6 @@ Suite *smtp_suite(void);
 Suite *message_suite(void);
 Suite *dkim_suite(void);
 Suite *domains_unit_suite(void);
+Suite *dsn_suite(void);
 
 #endif
