@@ -109,5 +109,6 @@ Suite *concurrency_suite(void);
 Suite *delivery_suite(void);
 Suite *unsubscribe_suite(void);
 Suite *domains_suite(void);
+Suite *bounces_suite(void);
 
 #endif
