@@ -4,7 +4,9 @@
  * mail_feedback row that makes a second report of the same kind a no-op. */
 #include "services/bounces.h"
 
+#include <curl/curl.h>
 #include <json-c/json.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -12,9 +14,10 @@
 #include "core/log.h"
 #include "db/db.h"
 #include "mail/links.h"
+#include "mail/provider.h"
 
 /* The row's tenant and state, across tenants (the report names no tenant). */
-static const char find_sql[] = "SELECT user_id, status FROM outbox WHERE id = $1";
+static const char find_sql[] = "SELECT user_id, status, message_id FROM outbox WHERE id = $1";
 
 /* Claims the report for the message: one row per message and kind. The
  * contact's row lock makes two reports for one contact take turns, so the
@@ -155,8 +158,8 @@ static PGresult *run(struct fs_env *env, const char *sql, const char *id, const 
 	return db_query_cached(env->db, env->arena, sql, meta ? 2 : 1, p);
 }
 
-enum fs_status bounce_record(struct fs_env *env, const char *outbox_id, enum dsn_kind kind,
-			     const struct dsn_report *report, const char *source,
+enum fs_status bounce_record(struct fs_env *env, const char *outbox_id, const char *message_id,
+			     enum dsn_kind kind, const struct dsn_report *report, const char *source,
 			     struct bounce_result *out, struct fs_error *err)
 {
 	const char *p[3] = { outbox_id, dsn_kind_name(kind), source }, *status, *meta;
@@ -172,6 +175,11 @@ enum fs_status bounce_record(struct fs_env *env, const char *outbox_id, enum dsn
 		return fs_fail(err, FS_ERROR, "finding the message failed");
 	if (PQntuples(r) != 1)
 		return FS_OK; /* erased with its contact, or never ours */
+	/* A provider names the message by Message-ID, whose id part anyone can
+	 * write: it must be the one the row was sent with. */
+	if (message_id && !(db_get(r, 0, "message_id") &&
+			    strcmp(db_get(r, 0, "message_id"), message_id) == 0))
+		return FS_OK;
 	status = db_get(r, 0, "status");
 	snprintf(out->user_id, sizeof(out->user_id), "%s", db_get(r, 0, "user_id"));
 	if (strcmp(status, "handing") == 0) {
@@ -250,5 +258,188 @@ enum fs_status bounce_process(struct fs_env *env, const char *recipient, const c
 			 out->report.outbox_id);
 		return FS_OK;
 	}
-	return bounce_record(env, id, out->report.kind, &out->report, "dsn", out, err);
+	return bounce_record(env, id, NULL, out->report.kind, &out->report, "dsn", out, err);
+}
+
+/* ---- provider webhooks ---- */
+
+#define CERT_MAX (64u << 10)
+#define CERT_CACHE 8
+#define SENDGRID_EVENTS_MAX 1000
+
+static size_t on_data(char *data, size_t size, size_t n, void *arg)
+{
+	struct strbuf *sb = arg;
+
+	if (sb->len + size * n > CERT_MAX)
+		return 0; /* too big for a certificate or a confirmation: abort */
+	strbuf_append(sb, data, size * n);
+	return size * n;
+}
+
+/* GET url (an SNS URL already checked): from FLOWSEND_SNS_BASE_URL with the
+ * same path when set, else over https only. 0 when it answered 2xx. */
+static int sns_get(const struct fs_config *cfg, const char *url, struct strbuf *out)
+{
+	char target[1024];
+	const char *path = strchr(url + strlen("https://"), '/');
+	long code = 0;
+	CURL *h;
+	CURLcode rc;
+	int n;
+
+	if (*cfg->sns_base_url)
+		n = snprintf(target, sizeof(target), "%s%s", cfg->sns_base_url, path);
+	else
+		n = snprintf(target, sizeof(target), "%s", url);
+	if (n < 0 || (size_t)n >= sizeof(target) || !(h = curl_easy_init()))
+		return -1;
+	strbuf_reset(out);
+	curl_easy_setopt(h, CURLOPT_URL, target);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, *cfg->sns_base_url ? "http,https" : "https");
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+	rc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(h);
+	if (rc != CURLE_OK || code < 200 || code > 299 || out->oom) {
+		log_warn("fetching %s failed: %s (HTTP %ld)", target, curl_easy_strerror(rc), code);
+		return -1;
+	}
+	return 0;
+}
+
+/* SNS signs with a few certificates that change rarely: each worker keeps
+ * the last ones it fetched, by URL. */
+static struct {
+	char url[512];
+	char *pem;
+	size_t len;
+} cert_cache[CERT_CACHE];
+static unsigned cert_next;
+
+static const char *sns_cert(const struct fs_config *cfg, const char *url, size_t *len)
+{
+	struct strbuf sb = STRBUF_INIT;
+	unsigned slot;
+
+	if (strlen(url) >= sizeof(cert_cache[0].url))
+		return NULL;
+	for (unsigned i = 0; i < CERT_CACHE; i++)
+		if (cert_cache[i].pem && strcmp(cert_cache[i].url, url) == 0) {
+			*len = cert_cache[i].len;
+			return cert_cache[i].pem;
+		}
+	if (sns_get(cfg, url, &sb) < 0 || !sb.buf) {
+		strbuf_free(&sb);
+		return NULL;
+	}
+	slot = cert_next++ % CERT_CACHE;
+	free(cert_cache[slot].pem);
+	snprintf(cert_cache[slot].url, sizeof(cert_cache[slot].url), "%s", url);
+	cert_cache[slot].pem = sb.buf;
+	cert_cache[slot].len = sb.len;
+	*len = sb.len;
+	return sb.buf;
+}
+
+/* One provider event for our message: recorded, or counted as ignored. */
+static enum fs_status provider_event(struct fs_env *env, const struct provider_event *ev,
+				     const char *source, struct provider_result *out,
+				     struct fs_error *err)
+{
+	char id[37], mid[210];
+	struct bounce_result res;
+	enum fs_status st;
+
+	out->events++;
+	if (ev->report.kind == DSN_NONE || provider_message_outbox(ev->message_id, id) < 0) {
+		out->ignored++;
+		return FS_OK;
+	}
+	snprintf(mid, sizeof(mid), "%s%s%s", ev->message_id[0] == '<' ? "" : "<", ev->message_id,
+		 ev->message_id[0] == '<' ? "" : ">");
+	memset(&res, 0, sizeof(res));
+	st = bounce_record(env, id, mid, ev->report.kind, &ev->report, source, &res, err);
+	if (st != FS_OK)
+		return st;
+	if (res.outcome == BOUNCE_TOO_EARLY)
+		return fs_fail(err, FS_UNAVAILABLE, "The message's outcome is not recorded yet");
+	if (res.outcome == BOUNCE_RECORDED)
+		out->recorded++;
+	else
+		out->ignored++;
+	return FS_OK;
+}
+
+enum fs_status bounce_ses_notification(struct fs_env *env, const char *body, size_t len,
+				       struct provider_result *out, struct fs_error *err)
+{
+	struct sns_message m;
+	struct strbuf text = STRBUF_INIT;
+	const char *pem;
+	size_t pem_len = 0;
+	enum fs_status ret;
+
+	memset(out, 0, sizeof(*out));
+	if (sns_parse(body, len, &m) < 0 || !sns_url_ok(m.signing_cert_url, 1) ||
+	    sns_string_to_sign(&m, &text) < 0) {
+		ret = fs_fail(err, FS_UNAUTHORIZED, "Invalid SNS message signature");
+		goto out;
+	}
+	if (!(pem = sns_cert(env->cfg, m.signing_cert_url, &pem_len))) {
+		ret = fs_fail(err, FS_UNAVAILABLE, "The SNS signing certificate could not be fetched");
+		goto out;
+	}
+	if (!sns_verify(pem, pem_len, m.signature_version, m.signature, text.buf, text.len)) {
+		ret = fs_fail(err, FS_UNAUTHORIZED, "Invalid SNS message signature");
+		goto out;
+	}
+	if (strcmp(m.type, "SubscriptionConfirmation") == 0) {
+		/* Signed, so the URL is SNS's; still only ever an SNS host. */
+		if (!sns_url_ok(m.subscribe_url, 0) || sns_get(env->cfg, m.subscribe_url, &text) < 0) {
+			ret = fs_fail(err, FS_UNAVAILABLE, "The subscription could not be confirmed");
+			goto out;
+		}
+		log_info("SNS subscription to %.200s confirmed", m.topic_arn);
+		out->confirmed = 1;
+		ret = FS_OK;
+	} else if (strcmp(m.type, "Notification") == 0) {
+		struct provider_event ev;
+		if (ses_event_parse(m.message, strlen(m.message), &ev) < 0) {
+			out->events++;
+			out->ignored++;
+			ret = FS_OK; /* signed, but no SES event: nothing to do */
+		} else {
+			ret = provider_event(env, &ev, "ses", out, err);
+		}
+	} else {
+		ret = FS_OK; /* UnsubscribeConfirmation: nothing to do */
+	}
+out:
+	strbuf_free(&text);
+	sns_free(&m);
+	return ret;
+}
+
+enum fs_status bounce_sendgrid_events(struct fs_env *env, const char *signature,
+				      const char *timestamp, const char *body, size_t len,
+				      struct provider_result *out, struct fs_error *err)
+{
+	struct provider_event *evs;
+	size_t n = 0;
+	enum fs_status st = FS_OK;
+
+	memset(out, 0, sizeof(*out));
+	if (!sendgrid_verify(env->cfg->sendgrid_webhook_key, signature, timestamp, body, len))
+		return fs_fail(err, FS_UNAUTHORIZED, "Invalid SendGrid webhook signature");
+	if (!(evs = arena_alloc(env->arena, SENDGRID_EVENTS_MAX * sizeof(*evs))))
+		return fs_fail(err, FS_ERROR, "out of memory");
+	if (sendgrid_events_parse(body, len, evs, SENDGRID_EVENTS_MAX, &n) < 0)
+		return fs_fail(err, FS_BAD_REQUEST, "Invalid JSON payload: an array of events expected");
+	for (size_t i = 0; i < n && st == FS_OK; i++)
+		st = provider_event(env, &evs[i], "sendgrid", out, err);
+	return st;
 }

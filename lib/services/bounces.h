@@ -42,9 +42,35 @@ enum fs_status bounce_process(struct fs_env *env, const char *recipient, const c
 
 /* Record kind for the outbox row outbox_id (already authenticated by the
  * caller: a VERP token, or a provider's signed notification), with the
- * report's fields as metadata; source is "dsn", "ses" or "sendgrid". */
-enum fs_status bounce_record(struct fs_env *env, const char *outbox_id, enum dsn_kind kind,
-			     const struct dsn_report *report, const char *source,
+ * report's fields as metadata; source is "dsn", "ses" or "sendgrid". With
+ * message_id, the row must have been sent with exactly that Message-ID
+ * (else BOUNCE_IGNORED). */
+enum fs_status bounce_record(struct fs_env *env, const char *outbox_id, const char *message_id,
+			     enum dsn_kind kind, const struct dsn_report *report, const char *source,
 			     struct bounce_result *out, struct fs_error *err);
+
+/* Provider webhooks' outcome. */
+struct provider_result {
+	int confirmed;   /* an SNS SubscriptionConfirmation was confirmed */
+	int events;      /* events read */
+	int recorded;    /* of which recorded now */
+	int ignored;     /* no news, not our message, or already recorded */
+};
+
+/* POST /webhooks/ses-events: an SNS message (body), its signature checked
+ * against the certificate at SigningCertURL (an sns.<region>.amazonaws.com
+ * URL; fetched from FLOWSEND_SNS_BASE_URL instead when set; cached), then a
+ * SubscriptionConfirmation confirmed or a Notification's SES bounce or
+ * complaint recorded. FS_UNAUTHORIZED when unverified, FS_UNAVAILABLE when
+ * the certificate or the confirmation URL could not be fetched. */
+enum fs_status bounce_ses_notification(struct fs_env *env, const char *body, size_t len,
+				       struct provider_result *out, struct fs_error *err);
+/* POST /webhooks/sendgrid-events: the body's signature (the two
+ * X-Twilio-Email-Event-Webhook-* headers) checked with
+ * FLOWSEND_SENDGRID_WEBHOOK_KEY, then each bounce or complaint recorded.
+ * FS_UNAUTHORIZED when unverified (or no key is configured). */
+enum fs_status bounce_sendgrid_events(struct fs_env *env, const char *signature,
+				      const char *timestamp, const char *body, size_t len,
+				      struct provider_result *out, struct fs_error *err);
 
 #endif

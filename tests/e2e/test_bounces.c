@@ -16,11 +16,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../fixtures/provider_keys.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/strbuf.h"
 #include "e2e.h"
 #include "mail/links.h"
+#include "mail/provider.h"
 #include "mail/message_read.h"
 #include "services/auth.h"
 
@@ -654,6 +656,367 @@ START_TEST(password_reset_arrives_by_mail_and_works_once)
 }
 END_TEST
 
+/* ---- provider webhooks ---- */
+
+#define SNS_CERT_URL "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-e2e.pem"
+
+/* The SNS stand-in: a static HTTP server on FLOWSEND_SNS_BASE_URL's port
+ * serving the test certificate, logging every request it gets. */
+struct standin {
+	pid_t pid;
+	char dir[512], log[600];
+};
+
+static void standin_start(struct standin *t)
+{
+	const char *base = getenv("FLOWSEND_SNS_BASE_URL");
+	const char *colon = base ? strrchr(base, ':') : NULL;
+	int port = colon ? atoi(colon + 1) : 0;
+	char cmd[2048], path[700];
+	FILE *f;
+
+	ck_assert_msg(port > 0, "FLOWSEND_SNS_BASE_URL is not set: %s", base ? base : "(null)");
+	snprintf(t->dir, sizeof(t->dir), "%s/sns-standin", state_dir());
+	snprintf(t->log, sizeof(t->log), "%s/sns-standin.log", state_dir());
+	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s && : > %s", t->dir, t->dir, t->log);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/SimpleNotificationService-e2e.pem", t->dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs(test_sns_cert, f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/confirm", t->dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs("<ConfirmSubscriptionResponse/>", f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd),
+		 "exec python3 -m http.server %d --bind 127.0.0.1 --directory %s 2>>%s >/dev/null",
+		 port, t->dir, t->log);
+	t->pid = fork();
+	ck_assert_int_ge(t->pid, 0);
+	if (t->pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 250 && !port_open(port); i++)
+		usleep(20000);
+	ck_assert_msg(port_open(port), "the SNS stand-in did not start on %d", port);
+}
+
+static void standin_stop(struct standin *t)
+{
+	if (t->pid > 0) {
+		kill(t->pid, SIGTERM);
+		waitpid(t->pid, NULL, 0);
+		t->pid = 0;
+	}
+}
+
+/* How many requests the stand-in logged whose line holds needle. */
+static int standin_seen(const struct standin *t, const char *needle)
+{
+	char *text = slurp(t->log), *p;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(text);
+	for (p = text; (p = strstr(p, needle)); p++)
+		n++;
+	free(text);
+	return n;
+}
+
+/* An SNS message as SNS sends it: signed with the test key (SHA-256), or
+ * with one field changed after signing (tamper), or unsigned. */
+static char *sns_message(const char *type, const char *message, const char *cert_url,
+			 const char *subscribe_path, int sign, int tamper)
+{
+	struct sns_message m = { 0 };
+	struct strbuf text = STRBUF_INIT, body = STRBUF_INIT;
+	char sig[400] = "AAAA", url[256];
+	json_object *o = json_object_new_object();
+
+	snprintf(url, sizeof(url), "https://sns.eu-west-1.amazonaws.com/%s?Action=ConfirmSubscription"
+		 "&TopicArn=arn:aws:sns:eu-west-1:123456789012:ses-events&Token=t0k",
+		 subscribe_path ? subscribe_path : "confirm");
+	m.type = type;
+	m.message_id = "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324";
+	m.topic_arn = "arn:aws:sns:eu-west-1:123456789012:ses-events";
+	m.message = message;
+	m.timestamp = "2026-11-29T10:00:00.000Z";
+	m.subscribe_url = url;
+	m.token = "t0k";
+	ck_assert_int_eq(sns_string_to_sign(&m, &text), 0);
+	if (sign)
+		ck_assert_int_eq(test_sign(test_sns_key, 0, text.buf, text.len, sig, sizeof(sig)), 0);
+	json_object_object_add(o, "Type", json_object_new_string(type));
+	json_object_object_add(o, "MessageId", json_object_new_string(m.message_id));
+	json_object_object_add(o, "TopicArn", json_object_new_string(m.topic_arn));
+	json_object_object_add(o, "Message",
+			       json_object_new_string(tamper ? "{\"notificationType\":\"Bounce\"}"
+							     : message));
+	json_object_object_add(o, "Timestamp", json_object_new_string(m.timestamp));
+	json_object_object_add(o, "SignatureVersion", json_object_new_string("2"));
+	json_object_object_add(o, "Signature", json_object_new_string(sig));
+	json_object_object_add(o, "SigningCertURL", json_object_new_string(cert_url));
+	if (strcmp(type, "Notification") != 0) {
+		json_object_object_add(o, "SubscribeURL", json_object_new_string(url));
+		json_object_object_add(o, "Token", json_object_new_string(m.token));
+	}
+	strbuf_appends(&body, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	strbuf_free(&text);
+	return body.buf;
+}
+
+static char *ses_event(const char *type, const char *message_id, const char *email)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	if (strcmp(type, "Bounce") == 0)
+		strbuf_appendf(&sb, "{\"notificationType\":\"Bounce\",\"bounce\":{\"bounceType\":"
+			       "\"Permanent\",\"bouncedRecipients\":[{\"emailAddress\":\"%s\","
+			       "\"status\":\"5.1.1\",\"diagnosticCode\":\"smtp; 550 5.1.1 unknown\"}]},",
+			       email);
+	else
+		strbuf_appendf(&sb, "{\"notificationType\":\"Complaint\",\"complaint\":"
+			       "{\"complaintFeedbackType\":\"abuse\",\"complainedRecipients\":"
+			       "[{\"emailAddress\":\"%s\"}]},", email);
+	strbuf_appendf(&sb, "\"mail\":{\"messageId\":\"0100018c-ses-id\",\"commonHeaders\":"
+		       "{\"messageId\":\"%s\"}}}", message_id);
+	return sb.buf;
+}
+
+/* POST a body to a webhook with extra headers; the answer's status. */
+static long webhook(const char *path, const char *const *headers, const char *body,
+		    struct http_answer *out)
+{
+	struct http_answer a;
+	long st;
+
+	ck_assert_int_eq(http_call("POST", path, headers, body, strlen(body), &a), 0);
+	st = a.status;
+	if (out)
+		*out = a;
+	else
+		http_answer_free(&a);
+	return st;
+}
+
+static long sns_post(const char *body, struct http_answer *out)
+{
+	static const char *const text[] = { "Content-Type: text/plain; charset=UTF-8",
+					     "x-amz-sns-message-type: Notification", NULL };
+	return webhook("/api/v1/webhooks/ses-events", text, body, out);
+}
+
+static int answer_int(const struct http_answer *a, const char *key)
+{
+	return json_object_get_int(json_object_object_get(a->json, key));
+}
+
+static const char *message_id_of(const char *campaign, const char *email, char *out, size_t size)
+{
+	const char *p[2] = { campaign, email };
+
+	ck_assert_ptr_nonnull(e2e_owner_text("SELECT message_id FROM outbox WHERE campaign_id = $1"
+					     " AND to_email = $2", 2, p, out, size));
+	return out;
+}
+
+START_TEST(ses_notifications_are_verified_confirmed_and_recorded_once)
+{
+	char id[40], uid[40], mid_ann[256], mid_bob[256], mid_cy[256], buf[256];
+	char *ev, *body;
+	struct http_answer a;
+	struct standin t;
+	struct sink s;
+
+	e2e_pause_worker(1);
+	e2e_new_tenant("ses", token, sizeof(token));
+	e2e_user_id(token, uid);
+	contact(token, "ann@ses.example");
+	contact(token, "bob@ses.example");
+	contact(token, "cy@ses.example");
+	send_campaign(token, "SES", id);
+	sink_start(&s, 8);
+	ck_assert_int_eq(smtp_batch(&s), 0);
+	sink_stop(&s);
+	message_id_of(id, "ann@ses.example", mid_ann, sizeof(mid_ann));
+	message_id_of(id, "bob@ses.example", mid_bob, sizeof(mid_bob));
+	message_id_of(id, "cy@ses.example", mid_cy, sizeof(mid_cy));
+	standin_start(&t);
+
+	/* A signed bounce: recorded, the certificate fetched from the stand-in. */
+	ev = ses_event("Bounce", mid_ann, "ann@ses.example");
+	body = sns_message("Notification", ev, SNS_CERT_URL, NULL, 1, 0);
+	ck_assert_int_eq(sns_post(body, &a), 200);
+	ck_assert_int_eq(answer_int(&a, "recorded"), 1);
+	http_answer_free(&a);
+	ck_assert_int_ge(standin_seen(&t, "GET /SimpleNotificationService-e2e.pem"), 1);
+	ck_assert_str_eq(contact_state(uid, "ann@ses.example", buf, sizeof(buf)), "true,true,bounce");
+	ck_assert_int_eq(owner2("SELECT count(*) FROM email_events WHERE campaign_id = $1"
+				" AND event_type = 'bounced' AND metadata->>'source' = 'ses'"
+				" AND metadata->>'status' = '5.1.1'", id, NULL), 1);
+	/* Replayed: nothing more. */
+	ck_assert_int_eq(sns_post(body, &a), 200);
+	ck_assert_int_eq(answer_int(&a, "recorded"), 0);
+	ck_assert_int_eq(answer_int(&a, "ignored"), 1);
+	http_answer_free(&a);
+	ck_assert_int_eq(campaign_count(token, id, "bounce_count"), 1);
+	free(body);
+
+	/* Altered after signing, unsigned, or a certificate from elsewhere: 401. */
+	body = sns_message("Notification", ev, SNS_CERT_URL, NULL, 1, 1);
+	ck_assert_int_eq(sns_post(body, &a), 401);
+	ck_assert_str_eq(http_detail(&a), "Invalid SNS message signature");
+	http_answer_free(&a);
+	free(body);
+	body = sns_message("Notification", ev, SNS_CERT_URL, NULL, 0, 0);
+	ck_assert_int_eq(sns_post(body, NULL), 401);
+	free(body);
+	body = sns_message("Notification", ev, "https://sns.eu-west-1.amazonaws.com.evil.example/c.pem",
+			   NULL, 1, 0);
+	ck_assert_int_eq(sns_post(body, NULL), 401);
+	free(body);
+	body = sns_message("Notification", ev, "http://127.0.0.1:1/SimpleNotificationService-e2e.pem",
+			   NULL, 1, 0);
+	ck_assert_int_eq(sns_post(body, NULL), 401);
+	free(body);
+	ck_assert_int_eq(sns_post("not json at all", NULL), 401);
+	free(ev);
+
+	/* A Message-ID with the right id but not the one sent: not ours. */
+	{
+		char other[300];
+		snprintf(other, sizeof(other), "%.37s@evil.example>", mid_cy);
+		ev = ses_event("Bounce", other, "cy@ses.example");
+		body = sns_message("Notification", ev, SNS_CERT_URL, NULL, 1, 0);
+		ck_assert_int_eq(sns_post(body, &a), 200);
+		ck_assert_int_eq(answer_int(&a, "recorded"), 0);
+		http_answer_free(&a);
+		ck_assert_str_eq(contact_state(uid, "cy@ses.example", buf, sizeof(buf)), "false,true,-");
+		free(body);
+		free(ev);
+	}
+
+	/* A complaint. */
+	ev = ses_event("Complaint", mid_bob, "bob@ses.example");
+	body = sns_message("Notification", ev, SNS_CERT_URL, NULL, 1, 0);
+	ck_assert_int_eq(sns_post(body, NULL), 200);
+	ck_assert_int_eq(sns_post(body, NULL), 200);
+	ck_assert_str_eq(contact_state(uid, "bob@ses.example", buf, sizeof(buf)), "false,false,complaint");
+	ck_assert_int_eq(owner2("SELECT count(*) FROM email_events WHERE campaign_id = $1"
+				" AND event_type = 'complained' AND metadata->>'source' = 'ses'", id, NULL), 1);
+	free(body);
+	free(ev);
+
+	/* The subscription is confirmed by fetching its URL; a forged one is not. */
+	body = sns_message("SubscriptionConfirmation", "You have chosen to subscribe to the topic",
+			   SNS_CERT_URL, "confirm", 1, 0);
+	ck_assert_int_eq(sns_post(body, &a), 200);
+	ck_assert(json_object_get_boolean(json_object_object_get(a.json, "confirmed")));
+	http_answer_free(&a);
+	free(body);
+	ck_assert_int_eq(standin_seen(&t, "GET /confirm?Action=ConfirmSubscription"), 1);
+	body = sns_message("SubscriptionConfirmation", "You have chosen to subscribe to the topic",
+			   SNS_CERT_URL, "confirm-forged", 0, 0);
+	ck_assert_int_eq(sns_post(body, NULL), 401);
+	free(body);
+	ck_assert_int_eq(standin_seen(&t, "confirm-forged"), 0);
+	standin_stop(&t);
+	e2e_pause_worker(0);
+}
+END_TEST
+
+static long sendgrid_post(const char *body, const char *timestamp, int sign, int drop_headers,
+			  struct http_answer *out)
+{
+	char sig[256] = "AAAA", hs[400], ht[100], *data;
+	const char *headers[4] = { "Content-Type: application/json", hs, ht, NULL };
+
+	data = malloc(strlen(timestamp) + strlen(body) + 1);
+	strcpy(data, timestamp);
+	strcat(data, body);
+	if (sign)
+		ck_assert_int_eq(test_sign(test_sendgrid_key, 0, data, strlen(data), sig, sizeof(sig)), 0);
+	free(data);
+	snprintf(hs, sizeof(hs), "X-Twilio-Email-Event-Webhook-Signature: %s", sig);
+	snprintf(ht, sizeof(ht), "X-Twilio-Email-Event-Webhook-Timestamp: %s", timestamp);
+	if (drop_headers)
+		headers[1] = NULL;
+	return webhook("/api/v1/webhooks/sendgrid-events", headers, body, out);
+}
+
+START_TEST(sendgrid_events_are_verified_and_recorded_once)
+{
+	char id[40], uid[40], uid_b[40], token_b[4096], mid_cy[256], mid_dan[256], buf[256];
+	char body[2048];
+	struct http_answer a;
+	struct sink s;
+
+	e2e_pause_worker(1);
+	e2e_new_tenant("sendgrid-b", token_b, sizeof(token_b));
+	e2e_user_id(token_b, uid_b);
+	contact(token_b, "cy@sg.example");
+	e2e_new_tenant("sendgrid", token, sizeof(token));
+	e2e_user_id(token, uid);
+	contact(token, "cy@sg.example");
+	contact(token, "dan@sg.example");
+	contact(token, "eve@sg.example");
+	send_campaign(token, "SendGrid", id);
+	sink_start(&s, 8);
+	ck_assert_int_eq(smtp_batch(&s), 0);
+	sink_stop(&s);
+	message_id_of(id, "cy@sg.example", mid_cy, sizeof(mid_cy));
+	message_id_of(id, "dan@sg.example", mid_dan, sizeof(mid_dan));
+	snprintf(body, sizeof(body),
+		 "[{\"email\":\"cy@sg.example\",\"timestamp\":1764410400,\"event\":\"bounce\","
+		 "\"type\":\"bounce\",\"smtp-id\":\"%s\",\"status\":\"5.1.1\",\"reason\":\"550 unknown\","
+		 "\"sg_event_id\":\"e1\"},"
+		 "{\"email\":\"dan@sg.example\",\"timestamp\":1764410400,\"event\":\"spamreport\","
+		 "\"smtp-id\":\"%s\",\"sg_event_id\":\"e2\"},"
+		 "{\"email\":\"eve@sg.example\",\"event\":\"delivered\",\"smtp-id\":\"<x@y>\"}]",
+		 mid_cy, mid_dan);
+	/* Unsigned, signed for another timestamp, no headers: 401, nothing recorded. */
+	ck_assert_int_eq(sendgrid_post(body, "1764410400", 0, 0, &a), 401);
+	ck_assert_str_eq(http_detail(&a), "Invalid SendGrid webhook signature");
+	http_answer_free(&a);
+	ck_assert_int_eq(sendgrid_post(body, "1764410400", 1, 1, NULL), 401);
+	{
+		/* Signed for one timestamp, sent with another. */
+		char sig[256], data[2100], hs[400];
+		const char *headers[4] = { hs, "X-Twilio-Email-Event-Webhook-Timestamp: 1764410401",
+					   "Content-Type: application/json", NULL };
+		snprintf(data, sizeof(data), "1764410400%s", body);
+		ck_assert_int_eq(test_sign(test_sendgrid_key, 0, data, strlen(data), sig, sizeof(sig)), 0);
+		snprintf(hs, sizeof(hs), "X-Twilio-Email-Event-Webhook-Signature: %s", sig);
+		ck_assert_int_eq(webhook("/api/v1/webhooks/sendgrid-events", headers, body, NULL), 401);
+	}
+	ck_assert_int_eq(owner2("SELECT count(*) FROM mail_feedback WHERE user_id = $1", uid, NULL), 0);
+
+	ck_assert_int_eq(sendgrid_post(body, "1764410400", 1, 0, &a), 200);
+	ck_assert_int_eq(answer_int(&a, "events"), 3);
+	ck_assert_int_eq(answer_int(&a, "recorded"), 2);
+	http_answer_free(&a);
+	ck_assert_str_eq(contact_state(uid, "cy@sg.example", buf, sizeof(buf)), "true,true,bounce");
+	ck_assert_str_eq(contact_state(uid, "dan@sg.example", buf, sizeof(buf)), "false,false,complaint");
+	ck_assert_str_eq(contact_state(uid, "eve@sg.example", buf, sizeof(buf)), "false,true,-");
+	/* Replayed: nothing more; the other tenant's cy never touched. */
+	ck_assert_int_eq(sendgrid_post(body, "1764410400", 1, 0, &a), 200);
+	ck_assert_int_eq(answer_int(&a, "recorded"), 0);
+	http_answer_free(&a);
+	ck_assert_int_eq(campaign_count(token, id, "bounce_count"), 1);
+	ck_assert_int_eq(owner2("SELECT complaint_count FROM campaigns WHERE id = $1", id, NULL), 1);
+	ck_assert_int_eq(owner2("SELECT count(*) FROM email_events WHERE campaign_id = $1"
+				" AND metadata->>'source' = 'sendgrid'", id, NULL), 2);
+	events_match_counts(id);
+	ck_assert_str_eq(contact_state(uid_b, "cy@sg.example", buf, sizeof(buf)), "false,true,-");
+	ck_assert_int_eq(owner2("SELECT count(*) FROM suppressions WHERE user_id = $1", uid_b, NULL), 0);
+	/* Not an array: refused after the signature held. */
+	ck_assert_int_eq(sendgrid_post("{\"event\":\"bounce\"}", "1764410400", 1, 0, NULL), 400);
+	e2e_pause_worker(0);
+}
+END_TEST
+
 Suite *bounces_suite(void)
 {
 	Suite *s = suite_create("bounces");
@@ -664,6 +1027,8 @@ Suite *bounces_suite(void)
 	tcase_add_test(tc, reports_by_mail_bounce_complain_and_replay_to_nothing);
 	tcase_add_test(tc, soft_bounces_suppress_after_three_in_a_row);
 	tcase_add_test(tc, password_reset_arrives_by_mail_and_works_once);
+	tcase_add_test(tc, ses_notifications_are_verified_confirmed_and_recorded_once);
+	tcase_add_test(tc, sendgrid_events_are_verified_and_recorded_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
