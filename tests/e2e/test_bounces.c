@@ -466,6 +466,35 @@ START_TEST(reports_by_mail_bounce_complain_and_replay_to_nothing)
 	msg = dsn("cy@vb.example", "delivered", "2.0.0", raw_cy);
 	ck_assert_int_eq(bounce(env_cy, "arg", msg), 0);
 	free(msg);
+	/* 6 MiB of junk after a report's start: read up to the cap, taken, ignored. */
+	{
+		struct strbuf big = STRBUF_INIT;
+		strbuf_appends(&big, "Content-Type: multipart/report; boundary=b\n\n--b\n"
+				     "Content-Type: message/delivery-status\n\nX-Junk: ");
+		for (int i = 0; i < 6 * 16384; i++)
+			strbuf_appends(&big, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+					     "abcdef\n ");
+		ck_assert(!big.oom);
+		ck_assert_int_eq(bounce(env_cy, "arg", big.buf), 0);
+		strbuf_free(&big);
+	}
+	/* A report that arrives before the worker committed the message's
+	 * outcome: Postfix is told to try again later, nothing is recorded. */
+	{
+		const char *p[1] = { NULL };
+		char cy_id[40];
+		const char *q[2] = { id, "cy@vb.example" };
+		ck_assert_ptr_nonnull(e2e_owner_text("SELECT id::text FROM outbox WHERE campaign_id = $1"
+						     " AND to_email = $2", 2, q, cy_id, sizeof(cy_id)));
+		p[0] = cy_id;
+		ck_assert_int_eq(e2e_owner_value("UPDATE outbox SET status = 'handing' WHERE id = $1"
+						 " RETURNING 1", 1, p), 1);
+		msg = dsn("cy@vb.example", "failed", "5.1.1", raw_cy);
+		ck_assert_int_eq(bounce(env_cy, "arg", msg), 75);
+		ck_assert_int_eq(e2e_owner_value("UPDATE outbox SET status = 'sent' WHERE id = $1"
+						 " RETURNING 1", 1, p), 1);
+		free(msg);
+	}
 	ck_assert_str_eq(contact_state(uid, "cy@vb.example", buf, sizeof(buf)), "false,true,-");
 	ck_assert_int_eq(owner2("SELECT count(*) FROM mail_feedback WHERE user_id = $1", uid, NULL), 2);
 
