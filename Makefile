@@ -30,9 +30,9 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIBA     := $(BUILD)/libflowsend.a
 
 RESPONDERS := health openapi auth apikeys settings billing contacts templates campaigns \
-              unsubscribe track
+              unsubscribe track webhooks
 RESP_BIN := $(RESPONDERS:%=$(BUILD)/bin/fs-%)
-TOOL_BIN := $(BUILD)/bin/flowsend-migrate $(BUILD)/bin/flowsend-batch
+TOOL_BIN := $(BUILD)/bin/flowsend-migrate $(BUILD)/bin/flowsend-batch $(BUILD)/bin/flowsend-bounce
 
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 E2E_SRC  := $(sort $(wildcard tests/e2e/*.c))

@@ -290,6 +290,9 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 	cfg->dkim_domain = env_or("FLOWSEND_DKIM_DOMAIN", "");
 	cfg->dkim_selector = env_or("FLOWSEND_DKIM_SELECTOR", "flowsend");
 	cfg->dkim_key_file = env_or("FLOWSEND_DKIM_KEY_FILE", "");
+	cfg->bounce_domain = env_or("FLOWSEND_BOUNCE_DOMAIN", "");
+	cfg->sns_base_url = env_or("FLOWSEND_SNS_BASE_URL", "");
+	cfg->sendgrid_webhook_key = env_or("FLOWSEND_SENDGRID_WEBHOOK_KEY", "");
 	cfg->platform_webhook_secret =
 		env_or("FLOWSEND_PLATFORM_WEBHOOK_SECRET", FS_DEFAULT_PLATFORM_SECRET);
 	cfg->stripe_secret_key = env_or("STRIPE_SECRET_KEY", "");
@@ -315,6 +318,21 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 		cfg->secret_key_is_default = memcmp(def, cfg->secret_key, 32) == 0;
 	}
 	cfg->log_level = env_or("FLOWSEND_LOG_LEVEL", "info");
+	/* The domain ends every envelope sender: only what a mail domain may
+	 * hold, short enough that "bounce+<56>@" and it stay within 254. */
+	{
+		size_t blen = strlen(cfg->bounce_domain);
+		int ok = blen <= 180 && strspn(cfg->bounce_domain,
+					    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					    "0123456789.-") == blen &&
+			 (blen == 0 || (strchr(cfg->bounce_domain, '.') && cfg->bounce_domain[0] != '.' &&
+				     cfg->bounce_domain[blen - 1] != '.'));
+		if (!ok) {
+			snprintf(err, errlen, "FLOWSEND_BOUNCE_DOMAIN must be a domain name such as"
+				 " bounces.example.com");
+			return -1;
+		}
+	}
 
 	if (env_on_off("FLOWSEND_PLATFORM_LEGACY_SIGNATURES", !cfg->production,
 		       &cfg->platform_legacy_signatures, err, errlen) < 0 ||

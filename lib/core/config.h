@@ -30,6 +30,11 @@ struct fs_config {
 	const char *dkim_domain;
 	const char *dkim_selector;
 	const char *dkim_key_file;
+	const char *sns_base_url;        /* FLOWSEND_SNS_BASE_URL: where SNS certificates and
+					  * subscription URLs are fetched instead (tests) */
+	const char *sendgrid_webhook_key;/* FLOWSEND_SENDGRID_WEBHOOK_KEY: base64 DER public key */
+	const char *bounce_domain;       /* FLOWSEND_BOUNCE_DOMAIN: envelope senders become
+					  * bounce+<token>@ it (VERP); "": the From address */
 	const char *platform_webhook_secret;
 	const char *stripe_secret_key;
 	const char *stripe_webhook_secret;

@@ -31,4 +31,28 @@ int link_token_mint(const struct fs_config *cfg, const char *purpose, const char
 enum link_key link_token_check(const struct fs_config *cfg, const char *purpose,
 			       const char *token, char *id_out, size_t size);
 
+/* VERP (issue 18): the envelope sender bounce+<token>@<bounce domain> names
+ * the outbox row a bounce or complaint report is about. Lower-case hex of
+ * the row id and the MAC (purpose "b"): 56 characters, so "bounce+" and the
+ * token fit the 64 octets of a local part, and relays that change the case
+ * of a local part cannot break it. */
+#define VERP_TOKEN_LEN 56
+#define VERP_PREFIX "bounce+"
+
+/* The token for outbox_id into out (at least VERP_TOKEN_LEN + 1 bytes);
+ * 0, or -1 for a malformed id. */
+int verp_token(const char *secret, const char *outbox_id, char *out, size_t size);
+/* The outbox id (into id_out, 37 bytes) a token of len characters names when
+ * its MAC holds (hex digits of either case); -1 for anything else. */
+int verp_token_verify(const char *secret, const char *token, size_t len, char *id_out,
+		      size_t size);
+/* The token inside an address "bounce+<token>@domain" (prefix in any case,
+ * optional angle brackets): its offset and length, or -1 when addr has no
+ * such shape. Nothing is verified. */
+int verp_find_token(const char *addr, size_t len, size_t *off, size_t *tlen);
+/* The envelope sender for outbox_id at domain into out: 0, or -1 when it
+ * does not fit or the id is malformed. */
+int verp_address(const char *secret, const char *outbox_id, const char *domain, char *out,
+		 size_t size);
+
 #endif

@@ -103,8 +103,10 @@ int account_mail_password_link(struct fs_db *db, struct arena *a, const struct f
 	/* Only while the account still holds the address: a link that raced an
 	 * email change is never mailed, and the token records what it proves. */
 	r = db_query(db, a,
-		     "INSERT INTO password_reset_tokens (user_id, token_hash, expires_at, email)"
-		     " SELECT $3, $1, flowsend_now() + make_interval(mins => $2::int), $4 FROM users"
+		     "INSERT INTO password_reset_tokens (user_id, token_hash, expires_at, email,"
+		     "  created_at)"
+		     " SELECT $3, $1, flowsend_now() + make_interval(mins => $2::int), $4,"
+		     "  flowsend_now() FROM users"
 		     " WHERE id = $3 AND lower(email) = lower($4) RETURNING id",
 		     4, p);
 	if (!r)

@@ -13,6 +13,8 @@
 #define RESET_TOKEN_PREFIX "fsp_"
 #define VERIFY_TOKEN_HOURS 48
 #define RESET_TOKEN_MINUTES 60
+/* forgot-password mails an address at most once in this many minutes. */
+#define RESET_MAIL_MINUTES 10
 
 enum account_link {
 	ACCOUNT_LINK_RESET,   /* forgot-password: "someone asked to reset" */

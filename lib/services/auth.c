@@ -991,10 +991,17 @@ enum fs_status auth_forgot_password(struct fs_env *env, const char *email, struc
 	email = arena_strdup(env->arena, PQgetvalue(r, 0, 1));
 	if (db_begin_tenant(env->db, user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
-	/* At most one link a minute per account, so nobody can flood an inbox. */
-	r = db_query(env->db, env->arena,
-		     "SELECT 1 FROM password_reset_tokens WHERE created_at > flowsend_now() - interval '60 seconds'",
-		     0, NULL);
+	/* Issue 18: at most one mail per address every RESET_MAIL_MINUTES, so
+	 * nobody can flood an inbox (or FlowSend's sending reputation) through
+	 * this public endpoint. The tokens remember the address they went to. */
+	{
+		const char *lp[2] = { email, NULL };
+		lp[1] = arena_sprintf(env->arena, "%d", RESET_MAIL_MINUTES);
+		r = db_query(env->db, env->arena,
+			     "SELECT 1 FROM password_reset_tokens WHERE lower(email) = lower($1)"
+			     " AND created_at > flowsend_now() - make_interval(mins => $2::int)",
+			     2, lp);
+	}
 	if (!r || (PQntuples(r) == 0 &&
 		   account_mail_password_link(env->db, env->arena, env->cfg, user_id, email,
 					      ACCOUNT_LINK_RESET) < 0) ||

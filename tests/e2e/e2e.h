@@ -110,5 +110,6 @@ Suite *delivery_suite(void);
 Suite *unsubscribe_suite(void);
 Suite *domains_suite(void);
 Suite *tracking_suite(void);
+Suite *bounces_suite(void);
 
 #endif

@@ -29,6 +29,8 @@ int main(void)
 	srunner_add_suite(sr, dkim_suite());
 	srunner_add_suite(sr, domains_unit_suite());
 	srunner_add_suite(sr, tracking_suite());
+	srunner_add_suite(sr, dsn_suite());
+	srunner_add_suite(sr, provider_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

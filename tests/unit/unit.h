@@ -26,5 +26,7 @@ Suite *message_suite(void);
 Suite *dkim_suite(void);
 Suite *domains_unit_suite(void);
 Suite *tracking_suite(void);
+Suite *dsn_suite(void);
+Suite *provider_suite(void);
 
 #endif
