@@ -70,6 +70,38 @@ size_t base64url_encode(const unsigned char *in, size_t len, char *out)
 	return o;
 }
 
+static int base64url_value(char c)
+{
+	return c >= 'A' && c <= 'Z'   ? c - 'A'
+	       : c >= 'a' && c <= 'z' ? c - 'a' + 26
+	       : c >= '0' && c <= '9' ? c - '0' + 52
+	       : c == '-'             ? 62
+	       : c == '_'             ? 63
+				      : -1;
+}
+
+long base64url_decode(const char *in, size_t len, unsigned char *out, size_t size)
+{
+	size_t n = 0;
+	unsigned bits = 0, acc = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		int v = base64url_value(in[i]);
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n >= size)
+				return -1;
+			out[n++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	return acc != 0 || bits >= 6 ? -1 : (long)n;
+}
+
 int random_token(const char *prefix, size_t nbytes, char *out, size_t size)
 {
 	unsigned char buf[64];

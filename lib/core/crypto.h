@@ -19,6 +19,10 @@ void hmac_sha256_hex(const void *key, size_t key_len, const void *data, size_t l
 int secure_equals(const char *a, size_t alen, const char *b, size_t blen);
 /* base64url without padding of len bytes into out (at least 4 * len / 3 + 4). */
 size_t base64url_encode(const unsigned char *in, size_t len, char *out);
+/* The strict inverse, for signed tokens: len characters of the alphabet, no
+ * padding, leftover bits zero (one spelling per token), at most size bytes
+ * into out. The number of bytes, or -1. */
+long base64url_decode(const char *in, size_t len, unsigned char *out, size_t size);
 /* prefix followed by base64url of nbytes random bytes, into out (size bytes). 0 or -1. */
 int random_token(const char *prefix, size_t nbytes, char *out, size_t size);
 /* 1 when token[0..len) could be one random_token made with prefix: the prefix,

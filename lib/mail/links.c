@@ -53,34 +53,13 @@ int link_token(const char *secret, const char *purpose, const char *outbox_id, c
 	return 0;
 }
 
-static int b64_value(char c)
-{
-	return c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
-		: c >= '0' && c <= '9' ? c - '0' + 52 : c == '-' ? 62 : c == '_' ? 63 : -1;
-}
-
 int link_token_verify(const char *secret, const char *purpose, const char *token, char *id_out,
 		      size_t size)
 {
-	unsigned char raw[ID_BYTES + MAC_BYTES + 2], want[MAC_BYTES];
-	size_t n = 0;
-	unsigned bits = 0, acc = 0;
+	unsigned char raw[ID_BYTES + MAC_BYTES], want[MAC_BYTES];
 
-	if (strlen(token) != LINK_TOKEN_LEN || size < 37)
-		return -1;
-	for (const char *p = token; *p; p++) {
-		int v = b64_value(*p);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			raw[n++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	if (n != ID_BYTES + MAC_BYTES || acc != 0) /* leftover bits must be zero: one spelling per token */
+	if (strlen(token) != LINK_TOKEN_LEN || size < 37 ||
+	    base64url_decode(token, LINK_TOKEN_LEN, raw, sizeof(raw)) != ID_BYTES + MAC_BYTES)
 		return -1;
 	mac(secret, purpose, raw, want);
 	if (!secure_equals((const char *)want, MAC_BYTES, (const char *)raw + ID_BYTES, MAC_BYTES))

@@ -73,42 +73,19 @@ int track_token_mint(const struct track_key *key, char kind, const char *outbox_
 	return 0;
 }
 
-static int b64_value(char c)
-{
-	return c >= 'A' && c <= 'Z'   ? c - 'A'
-	       : c >= 'a' && c <= 'z' ? c - 'a' + 26
-	       : c >= '0' && c <= '9' ? c - '0' + 52
-	       : c == '-'             ? 62
-	       : c == '_'             ? 63
-				      : -1;
-}
-
 int track_token_parse(const struct track_key *keys, size_t nkeys, char kind, const char *token,
 		      size_t len, struct track_ref *ref)
 {
 	unsigned char raw[RAW_MAX + 2], want[MAC_BYTES];
-	size_t n = 0, body;
-	unsigned bits = 0, acc = 0;
+	size_t body;
 	const struct track_key *key = NULL;
 
 	if (kind != TRACK_OPEN && kind != TRACK_CLICK)
 		return -1;
 	if (len != (kind == TRACK_CLICK ? TRACK_CLICK_TOKEN_LEN : TRACK_OPEN_TOKEN_LEN))
 		return -1;
-	for (size_t i = 0; i < len; i++) {
-		int v = b64_value(token[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			raw[n++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
 	body = body_len(kind);
-	if (n != body + MAC_BYTES || acc != 0)
+	if (base64url_decode(token, len, raw, sizeof(raw)) != (long)(body + MAC_BYTES))
 		return -1;
 	for (size_t k = 0; k < nkeys && !key; k++)
 		if (keys[k].id == raw[0] && keys[k].secret && *keys[k].secret)

@@ -342,3 +342,17 @@ void e2e_env_close(struct e2e_env *e)
 	fs_redis_close(&e->redis);
 	arena_destroy(&e->arena);
 }
+
+void e2e_counters_match_events(const char *campaign_id, const char *const (*pairs)[2], size_t n)
+{
+	const char *p[1] = { campaign_id };
+
+	for (size_t i = 0; i < n; i++) {
+		char sql[256];
+		snprintf(sql, sizeof(sql),
+			 "SELECT (SELECT %s FROM campaigns WHERE id = $1) - (SELECT count(*) FROM"
+			 " email_events WHERE campaign_id = $1 AND event_type = '%s')",
+			 pairs[i][1], pairs[i][0]);
+		ck_assert_msg(e2e_owner_value(sql, 1, p) == 0, "%s differs from its events", pairs[i][1]);
+	}
+}

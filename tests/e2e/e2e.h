@@ -54,6 +54,9 @@ void e2e_new_tenant(const char *prefix, char *token, size_t size);
 /* Run sql as the schema owner (no row-level security); the first column of
  * the first row as a number, or -1 when there is none. */
 long long e2e_owner_value(const char *sql, int nparams, const char *const *params);
+/* Each campaign counter equals the count of its events: pairs of {event_type,
+ * counter column}, n of them. */
+void e2e_counters_match_events(const char *campaign_id, const char *const (*pairs)[2], size_t n);
 /* Same, the first column of the first row as text copied into out, or NULL. */
 const char *e2e_owner_text(const char *sql, int nparams, const char *const *params, char *out,
 			   size_t size);

@@ -56,6 +56,17 @@ START_TEST(hashes_match_known_vectors)
 	char b64[16];
 	ck_assert_uint_eq(base64url_encode((const unsigned char *)"\xfb\xff", 2, b64), 3);
 	ck_assert_str_eq(b64, "-_8");
+	{
+		unsigned char raw[8];
+		ck_assert_int_eq(base64url_decode("-_8", 3, raw, sizeof(raw)), 2);
+		ck_assert(raw[0] == 0xfb && raw[1] == 0xff);
+		ck_assert_int_eq(base64url_decode("-_9", 3, raw, sizeof(raw)), -1); /* leftover bits set */
+		ck_assert_int_eq(base64url_decode("-_8=", 4, raw, sizeof(raw)), -1); /* padding */
+		ck_assert_int_eq(base64url_decode("-+8", 3, raw, sizeof(raw)), -1);  /* not base64url */
+		ck_assert_int_eq(base64url_decode("AAAAA", 5, raw, sizeof(raw)), -1); /* 6 bits left over */
+		ck_assert_int_eq(base64url_decode("AAAAAAAAAAAA", 12, raw, 8), -1);  /* 9 bytes: no room */
+		ck_assert_int_eq(base64url_decode("", 0, raw, sizeof(raw)), 0);
+	}
 	char tok[80];
 	ck_assert_int_eq(random_token("p_", 32, tok, sizeof(tok)), 0);
 	ck_assert_uint_eq(strlen(tok), 2 + 43);
