@@ -6,6 +6,7 @@
 #include <check.h>
 #include <json-c/json.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "core/env.h"
 #include "db/db.h"
@@ -54,6 +55,19 @@ void e2e_new_tenant(const char *prefix, char *token, size_t size);
 /* Run sql as the schema owner (no row-level security); the first column of
  * the first row as a number, or -1 when there is none. */
 long long e2e_owner_value(const char *sql, int nparams, const char *const *params);
+/* The tests' SMTP sink (tests/e2e/sink.c): started on port, storing what it
+ * receives in dir (emptied first); extra: more words for its command line
+ * (--tls-port, chosen replies), or NULL. */
+struct e2e_sink {
+	pid_t pid;
+	int port, tls_port;
+	char dir[512];
+};
+void e2e_sink_start(struct e2e_sink *s, const char *dir, int port, const char *extra);
+void e2e_sink_stop(struct e2e_sink *s);
+int e2e_port_open(int port);
+/* A whole file, NUL-terminated (its length into *len when len is not NULL); NULL when unreadable. */
+char *e2e_slurp(const char *path, size_t *len);
 /* Each campaign counter equals the count of its events: pairs of {event_type,
  * counter column}, n of them. */
 void e2e_counters_match_events(const char *campaign_id, const char *const (*pairs)[2], size_t n);

@@ -48,78 +48,18 @@ static int sink_port(int k)
 	return 12025 + 10 * (port >= 18080 && port < 18090 ? port - 18080 : 0) + k;
 }
 
-struct sink {
-	pid_t pid;
-	int port;
-	char dir[512];
-};
-
-static int port_open(int port)
-{
-	struct sockaddr_in sa;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((unsigned short)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
-static void sink_start(struct sink *s, int k)
+static void sink_start(struct e2e_sink *s, int k)
 {
 	static int serial;
-	char cmd[2048];
+	char dir[512];
 
-	memset(s, 0, sizeof(*s));
-	s->port = sink_port(k);
-	snprintf(s->dir, sizeof(s->dir), "%s/sink/bounces-%d-%d", state_dir(), (int)getpid(), serial++);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", s->dir, s->dir);
-	ck_assert_int_eq(system(cmd), 0);
-	snprintf(cmd, sizeof(cmd), "exec %s/../tests/smtp_sink --dir %s --port %d", e2e_bin(), s->dir,
-		 s->port);
-	s->pid = fork();
-	ck_assert_int_ge(s->pid, 0);
-	if (s->pid == 0) {
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 100 && !port_open(s->port); i++)
-		usleep(20000);
-	ck_assert_msg(port_open(s->port), "the sink did not start on %d", s->port);
-}
-
-static void sink_stop(struct sink *s)
-{
-	if (s->pid > 0) {
-		kill(s->pid, SIGTERM);
-		waitpid(s->pid, NULL, 0);
-		s->pid = 0;
-	}
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	struct strbuf sb = STRBUF_INIT;
-	char buf[65536];
-	size_t n;
-
-	if (!f)
-		return NULL;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		strbuf_append(&sb, buf, n);
-	fclose(f);
-	if (!sb.buf)
-		strbuf_appends(&sb, "");
-	return sb.buf;
+	snprintf(dir, sizeof(dir), "%s/sink/bounces-%d-%d", state_dir(), (int)getpid(), serial++);
+	e2e_sink_start(s, dir, sink_port(k), NULL);
 }
 
 /* Stored messages to addr whose text holds needle (NULL: any); the last
  * one read into *raw when given (the caller frees it). */
-static int sink_find(const struct sink *s, const char *addr, const char *needle, char **raw)
+static int sink_find(const struct e2e_sink *s, const char *addr, const char *needle, char **raw)
 {
 	char path[1024], want[512];
 	struct dirent *e;
@@ -137,7 +77,7 @@ static int sink_find(const struct sink *s, const char *addr, const char *needle,
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
-		if (!(text = slurp(file)))
+		if (!(text = e2e_slurp(file, NULL)))
 			continue;
 		if (strcasestr(text, want) && (!needle || strstr(text, needle))) {
 			n++;
@@ -184,7 +124,7 @@ static int run(const char *cmd)
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-static int smtp_batch(const struct sink *s)
+static int smtp_batch(const struct e2e_sink *s)
 {
 	char cmd[2048];
 
@@ -364,7 +304,7 @@ START_TEST(reports_by_mail_bounce_complain_and_replay_to_nothing)
 {
 	char id[40], uid[40], uid_b[40], token_b[4096], env_ann[256], env_bob[256], env_cy[256];
 	char want[256], buf[256], *raw_ann, *raw_bob, *raw_cy, *msg;
-	struct sink s;
+	struct e2e_sink s;
 
 	e2e_pause_worker(1);
 	/* Tenant B holds the same address, and must never hear of A's news. */
@@ -382,7 +322,7 @@ START_TEST(reports_by_mail_bounce_complain_and_replay_to_nothing)
 	ck_assert_int_eq(sink_find(&s, "ann@vb.example", NULL, &raw_ann), 1);
 	ck_assert_int_eq(sink_find(&s, "bob@vb.example", NULL, &raw_bob), 1);
 	ck_assert_int_eq(sink_find(&s, "cy@vb.example", NULL, &raw_cy), 1);
-	sink_stop(&s);
+	e2e_sink_stop(&s);
 
 	/* Each message went out from its own signed return address. */
 	envelope_of(raw_ann, env_ann, sizeof(env_ann));
@@ -509,7 +449,7 @@ START_TEST(reports_by_mail_bounce_complain_and_replay_to_nothing)
 END_TEST
 
 /* One message to dan; the report for it is of kind (NULL: none comes). */
-static void soft_round(const struct sink *s, const char *action, const char *status, char *id)
+static void soft_round(const struct e2e_sink *s, const char *action, const char *status, char *id)
 {
 	char env[256];
 	char *msg;
@@ -528,7 +468,7 @@ static void soft_round(const struct sink *s, const char *action, const char *sta
 START_TEST(soft_bounces_suppress_after_three_in_a_row)
 {
 	char id[5][40], uid[40], buf[256];
-	struct sink s;
+	struct e2e_sink s;
 
 	e2e_pause_worker(1);
 	e2e_new_tenant("soft", token, sizeof(token));
@@ -563,7 +503,7 @@ START_TEST(soft_bounces_suppress_after_three_in_a_row)
 		ck_assert_int_eq(owner2("SELECT count(*) FROM outbox WHERE campaign_id = $1", next, NULL),
 				 0);
 	}
-	sink_stop(&s);
+	e2e_sink_stop(&s);
 	e2e_pause_worker(0);
 }
 END_TEST
@@ -598,7 +538,7 @@ START_TEST(password_reset_arrives_by_mail_and_works_once)
 	const char *url, *msg;
 	struct mail_read_message m;
 	const char *why;
-	struct sink s;
+	struct e2e_sink s;
 	struct e2e_env e;
 	struct fs_error err;
 
@@ -673,7 +613,7 @@ START_TEST(password_reset_arrives_by_mail_and_works_once)
 	e2e_expect(NULL, "POST", "/api/v1/auth/refresh", body, 401, NULL, NULL);
 	login(email, "first-password-1", 401);
 	login(email, "second-password-2", 200);
-	sink_stop(&s);
+	e2e_sink_stop(&s);
 	e2e_pause_worker(0);
 }
 END_TEST
@@ -719,9 +659,9 @@ static void standin_start(struct standin *t)
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 250 && !port_open(port); i++)
+	for (int i = 0; i < 250 && !e2e_port_open(port); i++)
 		usleep(20000);
-	ck_assert_msg(port_open(port), "the SNS stand-in did not start on %d", port);
+	ck_assert_msg(e2e_port_open(port), "the SNS stand-in did not start on %d", port);
 }
 
 static void standin_stop(struct standin *t)
@@ -736,7 +676,7 @@ static void standin_stop(struct standin *t)
 /* How many requests the stand-in logged whose line holds needle. */
 static int standin_seen(const struct standin *t, const char *needle)
 {
-	char *text = slurp(t->log), *p;
+	char *text = e2e_slurp(t->log, NULL), *p;
 	int n = 0;
 
 	ck_assert_ptr_nonnull(text);
@@ -850,7 +790,7 @@ START_TEST(ses_notifications_are_verified_confirmed_and_recorded_once)
 	char *ev, *body;
 	struct http_answer a;
 	struct standin t;
-	struct sink s;
+	struct e2e_sink s;
 
 	e2e_pause_worker(1);
 	e2e_new_tenant("ses", token, sizeof(token));
@@ -861,7 +801,7 @@ START_TEST(ses_notifications_are_verified_confirmed_and_recorded_once)
 	send_campaign(token, "SES", id);
 	sink_start(&s, 8);
 	ck_assert_int_eq(smtp_batch(&s), 0);
-	sink_stop(&s);
+	e2e_sink_stop(&s);
 	message_id_of(id, "ann@ses.example", mid_ann, sizeof(mid_ann));
 	message_id_of(id, "bob@ses.example", mid_bob, sizeof(mid_bob));
 	message_id_of(id, "cy@ses.example", mid_cy, sizeof(mid_cy));
@@ -973,7 +913,7 @@ START_TEST(sendgrid_events_are_verified_and_recorded_once)
 	char id[40], uid[40], uid_b[40], token_b[4096], mid_cy[256], mid_dan[256], buf[256];
 	char body[2048];
 	struct http_answer a;
-	struct sink s;
+	struct e2e_sink s;
 
 	e2e_pause_worker(1);
 	e2e_new_tenant("sendgrid-b", token_b, sizeof(token_b));
@@ -987,7 +927,7 @@ START_TEST(sendgrid_events_are_verified_and_recorded_once)
 	send_campaign(token, "SendGrid", id);
 	sink_start(&s, 8);
 	ck_assert_int_eq(smtp_batch(&s), 0);
-	sink_stop(&s);
+	e2e_sink_stop(&s);
 	message_id_of(id, "cy@sg.example", mid_cy, sizeof(mid_cy));
 	message_id_of(id, "dan@sg.example", mid_dan, sizeof(mid_dan));
 	snprintf(body, sizeof(body),

@@ -93,90 +93,29 @@ static void make_certs(void)
 
 /* ---- the sink ---- */
 
-struct sink {
-	pid_t pid;
-	int port, tls_port;
-	char dir[512];
-};
-
-static int port_open(int port)
-{
-	struct sockaddr_in sa;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((unsigned short)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
 /* Start a sink on sink_port(k) (and, with tls, sink_port(k + 1) for
  * implicit TLS); extra options as a string of words. */
-static void sink_start(struct sink *s, int k, int tls, const char *extra)
+static void sink_start(struct e2e_sink *s, int k, int tls, const char *extra)
 {
 	static int serial;
-	char cmd[2048];
+	char dir[512], words[1536] = "";
 
-	memset(s, 0, sizeof(*s));
-	s->port = sink_port(k);
-	s->tls_port = tls ? sink_port(k + 1) : 0;
-	snprintf(s->dir, sizeof(s->dir), "%s/sink/run-%d-%d", state_dir(), (int)getpid(), serial++);
-	sh("rm -rf %s && mkdir -p %s", s->dir, s->dir);
-	if (tls)
+	snprintf(dir, sizeof(dir), "%s/sink/run-%d-%d", state_dir(), (int)getpid(), serial++);
+	if (tls) {
 		make_certs();
-	snprintf(cmd, sizeof(cmd), "exec %s/../tests/smtp_sink --dir %s --port %d", e2e_bin(), s->dir,
-		 s->port);
-	if (tls)
-		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd),
-			 " --tls-port %d --cert %s --key %s", s->tls_port, cert_path("good", "pem"),
-			 cert_path("good", "key"));
+		snprintf(words, sizeof(words), "--tls-port %d --cert %s --key %s", sink_port(k + 1),
+			 cert_path("good", "pem"), cert_path("good", "key"));
+	}
 	if (extra)
-		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " %s", extra);
-	s->pid = fork();
-	ck_assert_int_ge(s->pid, 0);
-	if (s->pid == 0) {
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 100 && !port_open(s->port); i++)
-		usleep(20000);
-	ck_assert_msg(port_open(s->port), "the sink did not start on %d", s->port);
-}
-
-static void sink_stop(struct sink *s)
-{
-	if (s->pid > 0) {
-		kill(s->pid, SIGTERM);
-		waitpid(s->pid, NULL, 0);
-		s->pid = 0;
-	}
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	struct strbuf sb = STRBUF_INIT;
-	char buf[65536];
-	size_t n;
-
-	if (!f)
-		return NULL;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		strbuf_append(&sb, buf, n);
-	fclose(f);
-	if (len)
-		*len = sb.len;
-	if (!sb.buf)
-		strbuf_appends(&sb, "");
-	return sb.buf;
+		snprintf(words + strlen(words), sizeof(words) - strlen(words), "%s%s", *words ? " " : "",
+			 extra);
+	e2e_sink_start(s, dir, sink_port(k), *words ? words : NULL);
+	s->tls_port = tls ? sink_port(k + 1) : 0;
 }
 
 /* How many stored messages went to addr (case-insensitive); the last one's
  * text into *raw when raw is given (the caller frees it). */
-static int sink_count(const struct sink *s, const char *addr, char **raw)
+static int sink_count(const struct e2e_sink *s, const char *addr, char **raw)
 {
 	char path[1024], want[512];
 	struct dirent *e;
@@ -194,7 +133,7 @@ static int sink_count(const struct sink *s, const char *addr, char **raw)
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
-		if (!(text = slurp(file, NULL)))
+		if (!(text = e2e_slurp(file, NULL)))
 			continue;
 		if (strcasestr(text, want) &&
 		    strcasestr(text, want) < strstr(text, "X-Sink-TLS")) {
@@ -454,7 +393,7 @@ static int smtp_batch(const char *env, const char *args)
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-static const char *smtp_env(const struct sink *s, char *buf, size_t size)
+static const char *smtp_env(const struct e2e_sink *s, char *buf, size_t size)
 {
 	snprintf(buf, size, "FLOWSEND_SMTP_URL=smtp://127.0.0.1:%d FLOWSEND_SMTP_CONCURRENCY=4", s->port);
 	return buf;
@@ -509,7 +448,7 @@ START_TEST(real_mail_carries_headers_encodings_and_personalisation)
 {
 	char id[40], tpl[40], env[512], raw_id[64], buf[2048], mid[256];
 	struct http_answer a;
-	struct sink s;
+	struct e2e_sink s;
 	char *raw;
 	const char *msg;
 
@@ -616,7 +555,7 @@ START_TEST(real_mail_carries_headers_encodings_and_personalisation)
 	/* Nothing is sent twice: another pass finds nothing. */
 	ck_assert_int_eq(smtp_batch(env, NULL), 0);
 	ck_assert_int_eq(sink_count(&s, "lukasz@mail.example", NULL), 1);
-	sink_stop(&s);
+	e2e_sink_stop(&s);
 	e2e_pause_worker(0);
 }
 END_TEST
@@ -624,7 +563,7 @@ END_TEST
 START_TEST(a_4xx_is_retried_with_backoff_then_delivered)
 {
 	char id[40], id2[40], env[512], now[64], buf[512];
-	struct sink s;
+	struct e2e_sink s;
 
 	e2e_pause_worker(1);
 	e2e_new_tenant("retry", token, sizeof(token));
@@ -678,7 +617,7 @@ START_TEST(a_4xx_is_retried_with_backoff_then_delivered)
 	ck_assert_int_eq(owner_count("SELECT failed_count FROM campaigns WHERE id = $1", id2, NULL), 1);
 	events_match_counts(id2);
 	ck_assert(campaign_is(id2, "sent"));
-	sink_stop(&s);
+	e2e_sink_stop(&s);
 	e2e_pause_worker(0);
 }
 END_TEST
@@ -687,7 +626,7 @@ START_TEST(a_5xx_bounces_suppresses_and_is_never_mailed_again)
 {
 	char id[40], id2[40], env[512], buf[512], uid[40];
 	struct http_answer a;
-	struct sink s;
+	struct e2e_sink s;
 
 	e2e_pause_worker(1);
 	e2e_new_tenant("bounce", token, sizeof(token));
@@ -739,7 +678,7 @@ START_TEST(a_5xx_bounces_suppresses_and_is_never_mailed_again)
 	ck_assert(campaign_is(id2, "sent"));
 	ck_assert_int_eq(sink_count(&s, "ok@bounce.example", NULL), 2);
 	ck_assert_int_eq(sink_count(&s, "bob+bounce@bounce.example", NULL), 0);
-	sink_stop(&s);
+	e2e_sink_stop(&s);
 	e2e_pause_worker(0);
 }
 END_TEST
@@ -748,7 +687,7 @@ START_TEST(nobody_unsubscribed_bounced_or_suppressed_is_mailed)
 {
 	char id[40], env[512], uid[40], late[40], path[128];
 	struct http_answer a;
-	struct sink s;
+	struct e2e_sink s;
 
 	e2e_pause_worker(1);
 	e2e_new_tenant("skip", token, sizeof(token));
@@ -783,7 +722,7 @@ START_TEST(nobody_unsubscribed_bounced_or_suppressed_is_mailed)
 	ck_assert_int_eq(sink_count(&s, "late@skip.example", NULL), 0);
 	ck_assert_int_eq(campaign_count(id, "sent_count"), 1);
 	events_match_counts(id);
-	sink_stop(&s);
+	e2e_sink_stop(&s);
 	e2e_pause_worker(0);
 }
 END_TEST
@@ -791,7 +730,7 @@ END_TEST
 START_TEST(starttls_and_smtps_verify_the_server_with_the_ca_file)
 {
 	char id[40], env[1024], buf[512], now[64];
-	struct sink s;
+	struct e2e_sink s;
 	char *raw;
 
 	e2e_pause_worker(1);
@@ -849,7 +788,7 @@ START_TEST(starttls_and_smtps_verify_the_server_with_the_ca_file)
 	snprintf(env, sizeof(env), "FLOWSEND_SMTP_URL=smtps://127.0.0.1:%d FLOWSEND_SMTP_CA_FILE=/nonexistent.pem",
 		 s.tls_port);
 	ck_assert_int_eq(smtp_batch(env, NULL), 1);
-	sink_stop(&s);
+	e2e_sink_stop(&s);
 	e2e_pause_worker(0);
 }
 END_TEST
@@ -899,7 +838,7 @@ END_TEST
 #define CRASH_CONCURRENCY 8
 #define CRASH_KILLS 4
 
-static pid_t start_worker(const struct sink *s)
+static pid_t start_worker(const struct e2e_sink *s)
 {
 	char cmd[1024];
 	pid_t pid;
@@ -921,7 +860,7 @@ static pid_t start_worker(const struct sink *s)
 }
 
 /* Every address's count in the sink, by the number in c<N>@crash.example. */
-static void crash_counts(const struct sink *s, int *counts)
+static void crash_counts(const struct e2e_sink *s, int *counts)
 {
 	char path[1024];
 	struct dirent *e;
@@ -936,7 +875,7 @@ static void crash_counts(const struct sink *s, int *counts)
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
-		text = slurp(file, NULL);
+		text = e2e_slurp(file, NULL);
 		ck_assert_ptr_nonnull(text);
 		for (p = text; (p = strstr(p, "X-Sink-Rcpt-To: <c")); p++) {
 			int n = atoi(p + 18);
@@ -952,7 +891,7 @@ START_TEST(killing_workers_never_mails_anyone_twice)
 {
 	char id[40], now[64], uid[40], env[512];
 	struct strbuf body = STRBUF_INIT;
-	struct sink s;
+	struct e2e_sink s;
 	long long handing_before = 0, in_doubt;
 	int *counts = calloc(CRASH_RECIPIENTS, sizeof(int)), kills = 0;
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
@@ -1055,7 +994,7 @@ START_TEST(killing_workers_never_mails_anyone_twice)
 			kills, sent, interrupted, once - sent);
 	}
 	free(counts);
-	sink_stop(&s);
+	e2e_sink_stop(&s);
 	e2e_pause_worker(0);
 }
 END_TEST
@@ -1133,7 +1072,7 @@ static void send_through_sink(const char *env_extra, const char *addr, char **ra
 			      const char *addr2, char **raw2)
 {
 	char id[40], env[2048];
-	struct sink s;
+	struct e2e_sink s;
 
 	campaign_with(WELCOME_TEMPLATE, "Signed {{first_name|there}}", id);
 	send_campaign(id);
@@ -1144,7 +1083,7 @@ static void send_through_sink(const char *env_extra, const char *addr, char **ra
 	ck_assert_int_eq(sink_count(&s, addr, raw), 1);
 	if (addr2)
 		ck_assert_int_eq(sink_count(&s, addr2, raw2), 1);
-	sink_stop(&s);
+	e2e_sink_stop(&s);
 }
 
 START_TEST(signed_mail_verifies_with_the_global_and_the_tenants_key)

@@ -70,75 +70,16 @@ static int instance_offset(void)
 	return port >= 18080 && port < 18090 ? port - 18080 : 0;
 }
 
-static int port_open(int port)
+static void sink_start(struct e2e_sink *s)
 {
-	struct sockaddr_in sa;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((unsigned short)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
-struct sink {
-	pid_t pid;
-	int port;
 	char dir[512];
-};
 
-static void sink_start(struct sink *s)
-{
-	char cmd[2048];
-
-	memset(s, 0, sizeof(*s));
-	s->port = 12025 + 10 * instance_offset() + 8;
-	snprintf(s->dir, sizeof(s->dir), "%s/sink/track-%d", state_dir(), (int)getpid());
-	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", s->dir, s->dir);
-	ck_assert_int_eq(system(cmd), 0);
-	snprintf(cmd, sizeof(cmd), "exec %s/../tests/smtp_sink --dir %s --port %d", e2e_bin(), s->dir,
-		 s->port);
-	s->pid = fork();
-	ck_assert_int_ge(s->pid, 0);
-	if (s->pid == 0) {
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 100 && !port_open(s->port); i++)
-		usleep(20000);
-	ck_assert_msg(port_open(s->port), "the sink did not start on %d", s->port);
-}
-
-static void sink_stop(struct sink *s)
-{
-	if (s->pid > 0) {
-		kill(s->pid, SIGTERM);
-		waitpid(s->pid, NULL, 0);
-		s->pid = 0;
-	}
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	struct strbuf sb = STRBUF_INIT;
-	char buf[65536];
-	size_t n;
-
-	if (!f)
-		return NULL;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		strbuf_append(&sb, buf, n);
-	fclose(f);
-	strbuf_appends(&sb, "");
-	return sb.buf;
+	snprintf(dir, sizeof(dir), "%s/sink/track-%d", state_dir(), (int)getpid());
+	e2e_sink_start(s, dir, 12025 + 10 * instance_offset() + 8, NULL);
 }
 
 /* The stored message to addr (the caller frees it), or NULL. */
-static char *sink_message(const struct sink *s, const char *addr)
+static char *sink_message(const struct e2e_sink *s, const char *addr)
 {
 	char path[1024], want[512];
 	struct dirent *e;
@@ -154,7 +95,7 @@ static char *sink_message(const struct sink *s, const char *addr)
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
-		if ((text = slurp(file)) && strcasestr(text, want))
+		if ((text = e2e_slurp(file, NULL)) && strcasestr(text, want))
 			found = text;
 		else
 			free(text);
@@ -253,7 +194,7 @@ static void new_campaign(struct world *w, const char *prefix, int contacts)
 {
 	char body[2048], tpl[40], env[512], cmd[1024];
 	struct http_answer a;
-	struct sink s;
+	struct e2e_sink s;
 
 	memset(w, 0, sizeof(*w));
 	w->n = contacts;
@@ -322,7 +263,7 @@ static void new_campaign(struct world *w, const char *prefix, int contacts)
 		free(html);
 		free(raw);
 	}
-	sink_stop(&s);
+	e2e_sink_stop(&s);
 	/* One link row per distinct URL for the whole campaign, not per message. */
 	ck_assert_int_eq(owner_value("SELECT count(*) FROM campaign_links WHERE campaign_id = $1", w->camp,
 				     NULL),

@@ -1,0 +1,79 @@
+/* The tests' SMTP sink (tests/sink/smtp_sink.c) as the delivery, bounce and
+ * tracking suites start it: a fresh folder for what it receives, a port each. */
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/strbuf.h"
+#include "e2e.h"
+
+int e2e_port_open(int port)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+	if (fd < 0)
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((unsigned short)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+void e2e_sink_start(struct e2e_sink *s, const char *dir, int port, const char *extra)
+{
+	char cmd[2048];
+
+	memset(s, 0, sizeof(*s));
+	s->port = port;
+	snprintf(s->dir, sizeof(s->dir), "%s", dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", s->dir, s->dir);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "exec %s/../tests/smtp_sink --dir %s --port %d%s%s", e2e_bin(),
+		 s->dir, s->port, extra ? " " : "", extra ? extra : "");
+	s->pid = fork();
+	ck_assert_int_ge(s->pid, 0);
+	if (s->pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 100 && !e2e_port_open(s->port); i++)
+		usleep(20000);
+	ck_assert_msg(e2e_port_open(s->port), "the sink did not start on %d", s->port);
+}
+
+void e2e_sink_stop(struct e2e_sink *s)
+{
+	if (s->pid > 0) {
+		kill(s->pid, SIGTERM);
+		waitpid(s->pid, NULL, 0);
+		s->pid = 0;
+	}
+}
+
+char *e2e_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	struct strbuf sb = STRBUF_INIT;
+	char buf[65536];
+	size_t n;
+
+	if (!f)
+		return NULL;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		strbuf_append(&sb, buf, n);
+	fclose(f);
+	if (len)
+		*len = sb.len;
+	if (!sb.buf)
+		strbuf_appends(&sb, "");
+	return sb.buf;
+}
