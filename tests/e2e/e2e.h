@@ -66,6 +66,10 @@ struct e2e_sink {
 void e2e_sink_start(struct e2e_sink *s, const char *dir, int port, const char *extra);
 void e2e_sink_stop(struct e2e_sink *s);
 int e2e_port_open(int port);
+/* How many stored messages went to addr (case-insensitive) and hold needle
+ * (NULL: any); the last one's text into *raw when raw is given (the caller
+ * frees it). */
+int e2e_sink_find(const struct e2e_sink *s, const char *addr, const char *needle, char **raw);
 /* A whole file, NUL-terminated (its length into *len when len is not NULL); NULL when unreadable. */
 char *e2e_slurp(const char *path, size_t *len);
 /* Each campaign counter equals the count of its events: pairs of {event_type,

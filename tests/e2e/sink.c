@@ -1,10 +1,13 @@
 /* The tests' SMTP sink (tests/sink/smtp_sink.c) as the delivery, bounce and
  * tracking suites start it: a fresh folder for what it receives, a port each. */
+#define _GNU_SOURCE /* strcasestr */
+#include <dirent.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,4 +79,40 @@ char *e2e_slurp(const char *path, size_t *len)
 	if (!sb.buf)
 		strbuf_appends(&sb, "");
 	return sb.buf;
+}
+
+int e2e_sink_find(const struct e2e_sink *s, const char *addr, const char *needle, char **raw)
+{
+	char path[1024], want[512];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/new", s->dir);
+	snprintf(want, sizeof(want), "X-Sink-Rcpt-To: <%s>\r\n", addr);
+	if (raw)
+		*raw = NULL;
+	if (!(d = opendir(path)))
+		return 0;
+	while ((e = readdir(d))) {
+		char file[1400], *text, *rcpt;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
+		if (!(text = e2e_slurp(file, NULL)))
+			continue;
+		/* In the sink's envelope lines, which end with X-Sink-TLS, not in the message. */
+		rcpt = strcasestr(text, want);
+		if (rcpt && rcpt < strstr(text, "X-Sink-TLS") && (!needle || strstr(text, needle))) {
+			n++;
+			if (raw) {
+				free(*raw);
+				*raw = text;
+				continue;
+			}
+		}
+		free(text);
+	}
+	closedir(d);
+	return n;
 }

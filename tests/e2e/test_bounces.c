@@ -57,42 +57,6 @@ static void sink_start(struct e2e_sink *s, int k)
 	e2e_sink_start(s, dir, sink_port(k), NULL);
 }
 
-/* Stored messages to addr whose text holds needle (NULL: any); the last
- * one read into *raw when given (the caller frees it). */
-static int sink_find(const struct e2e_sink *s, const char *addr, const char *needle, char **raw)
-{
-	char path[1024], want[512];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "%s/new", s->dir);
-	snprintf(want, sizeof(want), "X-Sink-Rcpt-To: <%s>\r\n", addr);
-	if (raw)
-		*raw = NULL;
-	if (!(d = opendir(path)))
-		return 0;
-	while ((e = readdir(d))) {
-		char file[1400], *text;
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
-		if (!(text = e2e_slurp(file, NULL)))
-			continue;
-		if (strcasestr(text, want) && (!needle || strstr(text, needle))) {
-			n++;
-			if (raw) {
-				free(*raw);
-				*raw = text;
-				continue;
-			}
-		}
-		free(text);
-	}
-	closedir(d);
-	return n;
-}
-
 /* The envelope sender the sink recorded. */
 static const char *envelope_of(const char *raw, char *out, size_t size)
 {
@@ -319,9 +283,9 @@ START_TEST(reports_by_mail_bounce_complain_and_replay_to_nothing)
 	send_campaign(token, "News", id);
 	sink_start(&s, 8);
 	ck_assert_int_eq(smtp_batch(&s), 0);
-	ck_assert_int_eq(sink_find(&s, "ann@vb.example", NULL, &raw_ann), 1);
-	ck_assert_int_eq(sink_find(&s, "bob@vb.example", NULL, &raw_bob), 1);
-	ck_assert_int_eq(sink_find(&s, "cy@vb.example", NULL, &raw_cy), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, "ann@vb.example", NULL, &raw_ann), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, "bob@vb.example", NULL, &raw_bob), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, "cy@vb.example", NULL, &raw_cy), 1);
 	e2e_sink_stop(&s);
 
 	/* Each message went out from its own signed return address. */
@@ -555,8 +519,8 @@ START_TEST(password_reset_arrives_by_mail_and_works_once)
 
 	sink_start(&s, 9);
 	ck_assert_int_eq(smtp_batch(&s), 0);
-	ck_assert_int_eq(sink_find(&s, email, "Subject: Reset your FlowSend password", &raw), 1);
-	ck_assert_int_eq(sink_find(&s, body, NULL, NULL), 0);
+	ck_assert_int_eq(e2e_sink_find(&s, email, "Subject: Reset your FlowSend password", &raw), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, body, NULL, NULL), 0);
 	/* FlowSend's own mail, returned to a signed address like any other. */
 	{
 		char env[256];

@@ -113,43 +113,6 @@ static void sink_start(struct e2e_sink *s, int k, int tls, const char *extra)
 	s->tls_port = tls ? sink_port(k + 1) : 0;
 }
 
-/* How many stored messages went to addr (case-insensitive); the last one's
- * text into *raw when raw is given (the caller frees it). */
-static int sink_count(const struct e2e_sink *s, const char *addr, char **raw)
-{
-	char path[1024], want[512];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "%s/new", s->dir);
-	snprintf(want, sizeof(want), "X-Sink-Rcpt-To: <%s>\r\n", addr);
-	if (raw)
-		*raw = NULL;
-	if (!(d = opendir(path)))
-		return 0;
-	while ((e = readdir(d))) {
-		char file[1400], *text;
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
-		if (!(text = e2e_slurp(file, NULL)))
-			continue;
-		if (strcasestr(text, want) &&
-		    strcasestr(text, want) < strstr(text, "X-Sink-TLS")) {
-			n++;
-			if (raw) {
-				free(*raw);
-				*raw = text;
-				continue;
-			}
-		}
-		free(text);
-	}
-	closedir(d);
-	return n;
-}
-
 /* ---- reading a message ---- */
 
 /* The header block of a stored message (after the sink's envelope lines). */
@@ -486,8 +449,8 @@ START_TEST(real_mail_carries_headers_encodings_and_personalisation)
 	ck_assert_int_eq(owner_count("SELECT delivered_count FROM campaigns WHERE id = $1", id, NULL), 0);
 	events_match_counts(id);
 
-	ck_assert_int_eq(sink_count(&s, "ann@mail.example", NULL), 1);
-	ck_assert_int_eq(sink_count(&s, "lukasz@mail.example", &raw), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, "ann@mail.example", NULL, NULL), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, "lukasz@mail.example", NULL, &raw), 1);
 	ck_assert_ptr_nonnull(strstr(raw, "X-Sink-Mail-From: <noreply@flowsend-e2e.example>"));
 	msg = message_start(raw);
 	/* CRLF everywhere, no line over 998 octets. */
@@ -554,7 +517,7 @@ START_TEST(real_mail_carries_headers_encodings_and_personalisation)
 	}
 	/* Nothing is sent twice: another pass finds nothing. */
 	ck_assert_int_eq(smtp_batch(env, NULL), 0);
-	ck_assert_int_eq(sink_count(&s, "lukasz@mail.example", NULL), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, "lukasz@mail.example", NULL, NULL), 1);
 	e2e_sink_stop(&s);
 	e2e_pause_worker(0);
 }
@@ -575,8 +538,8 @@ START_TEST(a_4xx_is_retried_with_backoff_then_delivered)
 	smtp_env(&s, env, sizeof(env));
 
 	ck_assert_int_eq(smtp_batch(env, NULL), 0);
-	ck_assert_int_eq(sink_count(&s, "ok@retry.example", NULL), 1);
-	ck_assert_int_eq(sink_count(&s, "cy+tempfail@retry.example", NULL), 0);
+	ck_assert_int_eq(e2e_sink_find(&s, "ok@retry.example", NULL, NULL), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, "cy+tempfail@retry.example", NULL, NULL), 0);
 	ck_assert_str_eq(outbox_field(id, "cy+tempfail@retry.example", "status", buf, sizeof(buf)), "pending");
 	ck_assert_ptr_nonnull(strstr(outbox_field(id, "cy+tempfail@retry.example", "last_error", buf,
 						  sizeof(buf)),
@@ -598,7 +561,7 @@ START_TEST(a_4xx_is_retried_with_backoff_then_delivered)
 			 1);
 	ck_assert_int_eq(smtp_batch(env, now_plus(480, now, sizeof(now))), 0);
 	ck_assert_str_eq(outbox_field(id, "cy+tempfail@retry.example", "status", buf, sizeof(buf)), "sent");
-	ck_assert_int_eq(sink_count(&s, "cy+tempfail@retry.example", NULL), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, "cy+tempfail@retry.example", NULL, NULL), 1);
 	ck_assert(campaign_is(id, "sent"));
 	ck_assert_int_eq(campaign_count(id, "sent_count"), 2);
 	events_match_counts(id);
@@ -638,9 +601,9 @@ START_TEST(a_5xx_bounces_suppresses_and_is_never_mailed_again)
 	sink_start(&s, 3, 0, NULL);
 	ck_assert_int_eq(smtp_batch(smtp_env(&s, env, sizeof(env)), NULL), 0);
 	ck_assert(campaign_is(id, "sent"));
-	ck_assert_int_eq(sink_count(&s, "ok@bounce.example", NULL), 1);
-	ck_assert_int_eq(sink_count(&s, "bob+bounce@bounce.example", NULL), 0);
-	ck_assert_int_eq(sink_count(&s, "rex+reject@bounce.example", NULL), 0);
+	ck_assert_int_eq(e2e_sink_find(&s, "ok@bounce.example", NULL, NULL), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, "bob+bounce@bounce.example", NULL, NULL), 0);
+	ck_assert_int_eq(e2e_sink_find(&s, "rex+reject@bounce.example", NULL, NULL), 0);
 	/* Refused at RCPT (550) and after the message (554): both bounces. */
 	ck_assert_str_eq(outbox_field(id, "bob+bounce@bounce.example", "status", buf, sizeof(buf)), "bounced");
 	ck_assert_ptr_nonnull(strstr(outbox_field(id, "bob+bounce@bounce.example", "last_error", buf,
@@ -676,8 +639,8 @@ START_TEST(a_5xx_bounces_suppresses_and_is_never_mailed_again)
 	}
 	ck_assert_int_eq(smtp_batch(env, NULL), 0);
 	ck_assert(campaign_is(id2, "sent"));
-	ck_assert_int_eq(sink_count(&s, "ok@bounce.example", NULL), 2);
-	ck_assert_int_eq(sink_count(&s, "bob+bounce@bounce.example", NULL), 0);
+	ck_assert_int_eq(e2e_sink_find(&s, "ok@bounce.example", NULL, NULL), 2);
+	ck_assert_int_eq(e2e_sink_find(&s, "bob+bounce@bounce.example", NULL, NULL), 0);
 	e2e_sink_stop(&s);
 	e2e_pause_worker(0);
 }
@@ -715,11 +678,11 @@ START_TEST(nobody_unsubscribed_bounced_or_suppressed_is_mailed)
 	sink_start(&s, 4, 0, NULL);
 	ck_assert_int_eq(smtp_batch(smtp_env(&s, env, sizeof(env)), NULL), 0);
 	ck_assert(campaign_is(id, "sent"));
-	ck_assert_int_eq(sink_count(&s, "ok@skip.example", NULL), 1);
-	ck_assert_int_eq(sink_count(&s, "gone@skip.example", NULL), 0);
-	ck_assert_int_eq(sink_count(&s, "bounced@skip.example", NULL), 0);
-	ck_assert_int_eq(sink_count(&s, "suppressed@skip.example", NULL), 0);
-	ck_assert_int_eq(sink_count(&s, "late@skip.example", NULL), 0);
+	ck_assert_int_eq(e2e_sink_find(&s, "ok@skip.example", NULL, NULL), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, "gone@skip.example", NULL, NULL), 0);
+	ck_assert_int_eq(e2e_sink_find(&s, "bounced@skip.example", NULL, NULL), 0);
+	ck_assert_int_eq(e2e_sink_find(&s, "suppressed@skip.example", NULL, NULL), 0);
+	ck_assert_int_eq(e2e_sink_find(&s, "late@skip.example", NULL, NULL), 0);
 	ck_assert_int_eq(campaign_count(id, "sent_count"), 1);
 	events_match_counts(id);
 	e2e_sink_stop(&s);
@@ -745,7 +708,7 @@ START_TEST(starttls_and_smtps_verify_the_server_with_the_ca_file)
 		 " FLOWSEND_SMTP_CA_FILE=%s FLOWSEND_SMTP_USER=fs-user FLOWSEND_SMTP_PASSWORD=fs-secret",
 		 s.port, cert_path("good", "pem"));
 	ck_assert_int_eq(smtp_batch(env, NULL), 0);
-	ck_assert_int_eq(sink_count(&s, "one@tls.example", &raw), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, "one@tls.example", NULL, &raw), 1);
 	ck_assert_ptr_nonnull(strstr(raw, "X-Sink-TLS: yes"));
 	free(raw);
 	ck_assert(campaign_is(id, "sent"));
@@ -760,7 +723,7 @@ START_TEST(starttls_and_smtps_verify_the_server_with_the_ca_file)
 		 " FLOWSEND_SMTP_USER=fs-user FLOWSEND_SMTP_PASSWORD=fs-secret",
 		 s.tls_port, cert_path("other", "pem"));
 	ck_assert_int_eq(smtp_batch(env, NULL), 0);
-	ck_assert_int_eq(sink_count(&s, "two@tls.example", NULL), 0);
+	ck_assert_int_eq(e2e_sink_find(&s, "two@tls.example", NULL, NULL), 0);
 	ck_assert_str_eq(outbox_field(id, "two@tls.example", "status", buf, sizeof(buf)), "pending");
 	ck_assert_msg(strcasestr(outbox_field(id, "two@tls.example", "last_error", buf, sizeof(buf)),
 				 "certificate") != NULL,
@@ -779,7 +742,7 @@ START_TEST(starttls_and_smtps_verify_the_server_with_the_ca_file)
 		 " FLOWSEND_SMTP_USER=fs-user FLOWSEND_SMTP_PASSWORD=fs-secret",
 		 s.tls_port, cert_path("good", "pem"));
 	ck_assert_int_eq(smtp_batch(env, now_plus(900, now, sizeof(now))), 0);
-	ck_assert_int_eq(sink_count(&s, "two@tls.example", &raw), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, "two@tls.example", NULL, &raw), 1);
 	ck_assert_ptr_nonnull(strstr(raw, "X-Sink-TLS: yes"));
 	free(raw);
 	ck_assert(campaign_is(id, "sent"));
@@ -1080,9 +1043,9 @@ static void send_through_sink(const char *env_extra, const char *addr, char **ra
 	snprintf(env, sizeof(env), "FLOWSEND_SMTP_URL=smtp://127.0.0.1:%d %s", s.port, env_extra);
 	ck_assert_int_eq(smtp_batch(env, NULL), 0);
 	ck_assert(campaign_is(id, "sent"));
-	ck_assert_int_eq(sink_count(&s, addr, raw), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, addr, NULL, raw), 1);
 	if (addr2)
-		ck_assert_int_eq(sink_count(&s, addr2, raw2), 1);
+		ck_assert_int_eq(e2e_sink_find(&s, addr2, NULL, raw2), 1);
 	e2e_sink_stop(&s);
 }
 

@@ -23,6 +23,7 @@
 
 #include "core/config.h"
 #include "core/strbuf.h"
+#include "core/uuid.h"
 #include "e2e.h"
 #include "mail/links.h"
 #include "mail/track_token.h"
@@ -81,32 +82,9 @@ static void sink_start(struct e2e_sink *s)
 /* The stored message to addr (the caller frees it), or NULL. */
 static char *sink_message(const struct e2e_sink *s, const char *addr)
 {
-	char path[1024], want[512];
-	struct dirent *e;
-	DIR *d;
-	char *found = NULL;
+	char *raw;
 
-	snprintf(path, sizeof(path), "%s/new", s->dir);
-	snprintf(want, sizeof(want), "X-Sink-Rcpt-To: <%s>\r\n", addr);
-	if (!(d = opendir(path)))
-		return NULL;
-	while (!found && (e = readdir(d))) {
-		char file[1400], *text;
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
-		if ((text = e2e_slurp(file, NULL)) && strcasestr(text, want))
-			found = text;
-		else
-			free(text);
-	}
-	closedir(d);
-	return found;
-}
-
-static int hexval(int c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+	return e2e_sink_find(s, addr, NULL, &raw) ? raw : NULL;
 }
 
 /* The decoded text/html part of a stored message (malloc'd). */
@@ -140,8 +118,8 @@ static char *html_part(const char *msg)
 		for (const char *p = hdr_end + 4; p < next; p++) {
 			if (p[0] == '=' && p + 2 < next && p[1] == '\r' && p[2] == '\n')
 				p += 2;
-			else if (p[0] == '=' && p + 2 < next && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-				strbuf_appendc(&out, (char)(hexval(p[1]) * 16 + hexval(p[2])));
+			else if (p[0] == '=' && p + 2 < next && hex_value(p[1]) >= 0 && hex_value(p[2]) >= 0) {
+				strbuf_appendc(&out, (char)(hex_value(p[1]) * 16 + hex_value(p[2])));
 				p += 2;
 			} else
 				strbuf_appendc(&out, *p);
