@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A mock-mode campaign to BENCH_CAMPAIGN_CONTACTS (default 100,000) contacts:
 # seconds from POST /send to "sent", and the batch worker's peak RSS. Expects
-# the bench instance up and bench/run.sh's json_field.
+# the bench instance up and bench/run.sh's json_field and send_and_wait.
 set -euo pipefail
 
 recipients=${BENCH_CAMPAIGN_CONTACTS:-100000}
@@ -20,15 +20,7 @@ id=$(curl -fsS -X POST "$base/api/v1/campaigns" -H "Authorization: Bearer $token
 	-d '{"name":"Bench","subject":"Hello {{first_name|there}}","template_id":"00000000-0000-4000-8000-000000000004"}' |
 	json_field id)
 
-t0=$(date +%s.%N)
-curl -fsS -X POST "$base/api/v1/campaigns/$id/send" -H "Authorization: Bearer $token" >/dev/null
-t_accepted=$(date +%s.%N)
-status=sending
-while [[ $status == sending ]]; do
-	sleep 0.2
-	status=$(curl -fsS "$base/api/v1/campaigns/$id" -H "Authorization: Bearer $token" | json_field status)
-done
-t1=$(date +%s.%N)
+send_and_wait "$id" "$token"
 sent=$(curl -fsS "$base/api/v1/campaigns/$id" -H "Authorization: Bearer $token" | json_field sent_count)
 rss=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$(cat "$state/pid/batch.pid")/status")
 

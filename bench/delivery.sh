@@ -4,7 +4,7 @@
 # `flowsend-batch --worker` over SMTP into postfix's smtp-sink (which accepts
 # and discards), measured from POST /send to "sent": messages/s and the
 # worker processes' peak RSS (VmHWM). Expects the bench instance up and
-# bench/run.sh's json_field and psql_owner.
+# bench/run.sh's json_field, psql_owner and send_and_wait.
 set -euo pipefail
 
 recipients=${BENCH_SMTP_CONTACTS:-100000}
@@ -95,15 +95,7 @@ smtp_campaign() {
 		-H 'Content-Type: application/json' \
 		-d '{"name":"Bench SMTP","subject":"Hello {{first_name|there}} {{last_name}}","template_id":"00000000-0000-4000-8000-000000000004"}' |
 		json_field id)
-	t0=$(date +%s.%N)
-	curl -fsS -X POST "$base/api/v1/campaigns/$id/send" -H "Authorization: Bearer $token" >/dev/null
-	t_accepted=$(date +%s.%N)
-	status=sending
-	while [[ $status == sending ]]; do
-		sleep 0.2
-		status=$(curl -fsS "$base/api/v1/campaigns/$id" -H "Authorization: Bearer $token" | json_field status)
-	done
-	t1=$(date +%s.%N)
+	send_and_wait "$id" "$token"
 	read -r sent failed bounced < <(psql_owner -Atc "SELECT sent_count, failed_count, bounce_count FROM campaigns WHERE id = '$id'" | tr '|' ' ')
 	rss=0
 	for p in $worker $(ps -o pid= --ppid "$worker"); do

@@ -44,6 +44,19 @@ search_caught_up() {
 	python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.1f}")' "$t0" "$t1"
 }
 json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+# Sends campaign $1 with token $2 and waits until it leaves "sending"; sets
+# t0 (the send), t_accepted (its answer), t1 (the end) and status.
+send_and_wait() {
+	t0=$(date +%s.%N)
+	curl -fsS -X POST "$base/api/v1/campaigns/$1/send" -H "Authorization: Bearer $2" >/dev/null
+	t_accepted=$(date +%s.%N)
+	status=sending
+	while [[ $status == sending ]]; do
+		sleep 0.2
+		status=$(curl -fsS "$base/api/v1/campaigns/$1" -H "Authorization: Bearer $2" | json_field status)
+	done
+	t1=$(date +%s.%N)
+}
 
 # wrk prints "Requests/sec: N" and, with --latency, a "99%" line.
 measure() {
