@@ -4,7 +4,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcgiapp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
