@@ -27,10 +27,13 @@ static const char lists_sql[] =
 	" WHERE o.id = $1 AND o.contact_id IS NOT NULL ORDER BY l.name, l.id LIMIT 90"; /* PREFERENCES_MAX_LISTS */
 
 /* Joins and leaves in one statement; the members' triggers keep the lists'
- * counts. */
+ * counts. Only the lists the page shows (the same first PREFERENCES_MAX_LISTS
+ * in the same order): a list it never showed is none the person chose to
+ * leave or join. */
 static const char save_sql[] =
 	"WITH o AS (SELECT contact_id FROM outbox WHERE id = $1 AND contact_id IS NOT NULL),"
-	" pub AS (SELECT id FROM contact_lists WHERE is_public AND list_type = 'static'),"
+	" pub AS (SELECT id FROM contact_lists WHERE is_public AND list_type = 'static'"
+	"  ORDER BY name, id LIMIT 90)," /* PREFERENCES_MAX_LISTS, as lists_sql */
 	" joined AS ("
 	"  INSERT INTO contact_list_members (list_id, contact_id, user_id)"
 	"  SELECT p.id, o.contact_id, flowsend_current_user() FROM pub p CROSS JOIN o"
@@ -132,3 +135,5 @@ enum fs_status preferences_save(struct fs_env *env, const char *token, const cha
 	out->left = db_get_ll(r, 0, "gone", 0);
 	return st;
 }
+
+_Static_assert(PREFERENCES_MAX_LISTS == 90, "lists_sql's and save_sql's LIMIT is PREFERENCES_MAX_LISTS");
