@@ -126,3 +126,14 @@ int track_hit_decode(const char *s, size_t len, struct track_hit *h)
 	h->agent[n[7]] = '\0';
 	return 0;
 }
+
+int track_hit_settle(struct track_hit *h)
+{
+	char line[TRACK_HIT_MAX];
+
+	h->id[sizeof(h->id) - 1] = '\0';
+	h->outbox_id[sizeof(h->outbox_id) - 1] = '\0';
+	h->link_id[sizeof(h->link_id) - 1] = '\0';
+	h->agent[sizeof(h->agent) - 1] = '\0';
+	return track_hit_encode(h, line, sizeof(line)) < 0 ? -1 : 0;
+}

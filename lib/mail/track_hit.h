@@ -30,5 +30,9 @@ void track_hit_set_agent(struct track_hit *h, const char *ua);
 int track_hit_encode(const struct track_hit *h, char *out, size_t size);
 /* Read a line back; 0, or -1 for anything encode would not have written. */
 int track_hit_decode(const char *s, size_t len, struct track_hit *h);
+/* A hit copied from memory another process wrote (the shared ring): its
+ * strings cut to their arrays, then checked as track_hit_encode checks. 0
+ * when it is a hit that can be written, -1 when it is not (drop it). */
+int track_hit_settle(struct track_hit *h);
 
 #endif

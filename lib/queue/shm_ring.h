@@ -24,5 +24,8 @@ size_t shm_ring_peek(struct shm_ring *r, void *out, size_t max);
 void shm_ring_release(struct shm_ring *r, size_t n);
 /* Records held now. */
 size_t shm_ring_count(struct shm_ring *r);
+/* The shared mapping itself and its size (tests scribble on it as a stray
+ * write of another process would). The ring's shape is not kept there. */
+void *shm_ring_shared(struct shm_ring *r, size_t *bytes);
 
 #endif

@@ -288,7 +288,7 @@ static long write_each(struct fs_env *env, const struct track_hit *hits, size_t 
 static long ring_flush(struct fs_env *env, long max)
 {
 	struct track_hit *hits;
-	size_t n;
+	size_t n, valid = 0;
 	long recorded;
 
 	if (!ring || max <= 0 || shm_ring_count(ring) == 0)
@@ -297,11 +297,19 @@ static long ring_flush(struct fs_env *env, long max)
 	if (!hits)
 		return -1;
 	n = shm_ring_peek(ring, hits, (size_t)max);
-	recorded = write_hits(env, hits, n);
+	/* Every process of the responder can write the ring: what it holds is
+	 * checked before a byte of it is read as a string. */
+	for (size_t i = 0; i < n; i++) {
+		if (track_hit_settle(&hits[i]) == 0)
+			hits[valid++] = hits[i];
+		else
+			log_error("tracking: dropped a malformed hit from the shared ring");
+	}
+	recorded = write_hits(env, hits, valid);
 	if (recorded < 0) {
 		const char *state = db_last_sqlstate(env->sysdb);
 		if (state[0] == '2' && (state[1] == '2' || state[1] == '3'))
-			recorded = write_each(env, hits, n);
+			recorded = write_each(env, hits, valid);
 	}
 	free(hits);
 	if (recorded < 0)

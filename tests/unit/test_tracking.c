@@ -13,6 +13,8 @@
 #include "queue/shm_ring.h"
 #include "unit.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -365,6 +367,90 @@ START_TEST(the_shared_ring_keeps_records_until_released)
 }
 END_TEST
 
+/* Review (session 7): the ring's shape is no longer read from the shared
+ * mapping, and its counts are clamped: a stray write of another process into
+ * it (head, tail, the records) loses records at worst, never makes the
+ * flusher copy out of bounds (before, a garbled size or slot count there
+ * made shm_ring_peek write past the caller's buffer). */
+struct ring_header_mirror { /* lib/queue/shm_ring.c's struct ring_shared */
+	pthread_mutex_t lock;
+	uint64_t head, tail;
+};
+
+START_TEST(a_stray_write_into_the_shared_ring_never_overflows_the_reader)
+{
+	struct shm_ring *r = shm_ring_new(4, sizeof(struct track_hit));
+	struct track_hit in, out[8];
+	struct ring_header_mirror *hd;
+	size_t bytes = 0;
+	unsigned char *base;
+	pid_t pid;
+	int st;
+
+	ck_assert_ptr_nonnull(r);
+	base = shm_ring_shared(r, &bytes);
+	ck_assert_uint_eq(bytes, sizeof(*hd) + 4 * sizeof(struct track_hit));
+	hd = (struct ring_header_mirror *)(void *)base;
+	memset(&in, 0, sizeof(in));
+	ck_assert_int_eq(shm_ring_put(r, &in), 0);
+	/* a worker scribbles: the counts and every record */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		hd->head = hd->tail + 1000000000000ULL;
+		memset(base + sizeof(*hd), 'A', bytes - sizeof(*hd));
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_uint_eq(shm_ring_count(r), 4); /* clamped to the slots */
+	ck_assert_uint_eq(shm_ring_peek(r, out, 8), 4);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(track_hit_settle(&out[i]), -1); /* garbage: dropped */
+	shm_ring_release(r, 4);
+	ck_assert_uint_eq(shm_ring_count(r), 0);
+	ck_assert_int_eq(shm_ring_put(r, &in), 0); /* and it works again */
+	ck_assert_uint_eq(shm_ring_count(r), 1);
+	/* tail past head */
+	hd->tail = hd->head + 5;
+	ck_assert_uint_eq(shm_ring_peek(r, out, 8), 4);
+	shm_ring_release(r, 1);
+	ck_assert_uint_eq(shm_ring_count(r), 0);
+	ck_assert_int_eq(shm_ring_put(r, &in), 0);
+	shm_ring_free(r);
+}
+END_TEST
+
+START_TEST(a_hit_read_back_from_shared_memory_is_settled_before_use)
+{
+	struct track_hit h;
+
+	memset(&h, 0, sizeof(h));
+	ck_assert_int_eq(track_hit_id(1764599230123LL, h.id), 0);
+	h.kind = 'c';
+	snprintf(h.outbox_id, sizeof(h.outbox_id), "%s", OUTBOX);
+	snprintf(h.link_id, sizeof(h.link_id), "%s", LINK);
+	h.at_ms = 1764599230123LL;
+	track_hit_set_agent(&h, "Mozilla/5.0");
+	ck_assert_int_eq(track_hit_settle(&h), 0);
+	/* no terminator anywhere: cut, then refused (never read past) */
+	memset(h.agent, 'a', sizeof(h.agent));
+	ck_assert_int_eq(track_hit_settle(&h), 0); /* cut to 255 printable bytes: fine */
+	ck_assert_uint_eq(strlen(h.agent), TRACK_HIT_AGENT_MAX);
+	memset(h.outbox_id, 'f', sizeof(h.outbox_id));
+	ck_assert_int_eq(track_hit_settle(&h), -1);
+	snprintf(h.outbox_id, sizeof(h.outbox_id), "%s", OUTBOX);
+	h.agent[3] = '"';
+	h.agent[4] = (char)0xc3;
+	ck_assert_int_eq(track_hit_settle(&h), -1);
+	track_hit_set_agent(&h, "ok");
+	h.kind = 'x';
+	ck_assert_int_eq(track_hit_settle(&h), -1);
+	h.kind = 'c';
+	h.at_ms = -1;
+	ck_assert_int_eq(track_hit_settle(&h), -1);
+}
+END_TEST
+
 Suite *tracking_suite(void)
 {
 	Suite *s = suite_create("tracking");
@@ -381,6 +467,8 @@ Suite *tracking_suite(void)
 	tcase_add_test(tc, hits_round_trip_and_hostile_lines_are_refused);
 	tcase_add_test(tc, scanner_agents_are_known);
 	tcase_add_test(tc, the_shared_ring_keeps_records_until_released);
+	tcase_add_test(tc, a_stray_write_into_the_shared_ring_never_overflows_the_reader);
+	tcase_add_test(tc, a_hit_read_back_from_shared_memory_is_settled_before_use);
 	suite_add_tcase(s, tc);
 	return s;
 }
