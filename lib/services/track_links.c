@@ -31,6 +31,7 @@ struct rewrite {
 	const char *user_id, *campaign_id, *outbox_id;
 	const char *skip;
 	struct track_key key;
+	int tracked; /* links of this message through /t/c/ so far */
 	int failed; /* -1 database, -2 other */
 };
 
@@ -86,7 +87,7 @@ static int on_link(void *arg, const char *url, size_t len, struct strbuf *repl)
 	char token[TRACK_TOKEN_MAX + 1];
 	const char *id;
 
-	if (!html_link_trackable(url, len, w->skip))
+	if (!html_link_trackable(url, len, w->skip) || w->tracked >= TRACK_LINKS_PER_MESSAGE)
 		return 0;
 	id = link_id(w, url, len);
 	if (!id)
@@ -96,6 +97,7 @@ static int on_link(void *arg, const char *url, size_t len, struct strbuf *repl)
 		return -1;
 	}
 	strbuf_appendf(repl, "%s/t/c/%s", w->cfg->public_url, token);
+	w->tracked++;
 	return 1;
 }
 

@@ -15,6 +15,11 @@
  * arena: start with NULL, nothing to free. */
 struct track_links;
 
+/* The links a message gets through /t/c/ (the first in the HTML); the rest
+ * go as they are. Each distinct URL is a row, and personalised ones (a URL
+ * per recipient) a row per message: this bounds what one message costs. */
+#define TRACK_LINKS_PER_MESSAGE 250
+
 /* Rewrite html in place for outbox row outbox_id of campaign_id (tenant
  * user_id). 0; -1 when the database did not answer (try the row later); -2
  * when the message cannot be tracked (a malformed id, out of memory). */

@@ -4,11 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "core/strbuf.h"
 #include "e2e.h"
 #include "mail/links.h"
+#include "services/track_links.h"
 
 static struct fs_config config(void)
 {
@@ -131,6 +134,104 @@ START_TEST(preferences_save_leaves_alone_the_lists_the_page_did_not_show)
 }
 END_TEST
 
+static const char *state_dir(void)
+{
+	const char *s = getenv("FLOWSEND_TEST_STATE");
+	return s ? s : "/var/tmp/flowsend-18080";
+}
+
+/* Ports 12025 + 10 n + k per instance (see test_delivery.c); k = 9, as the
+ * bounce suite's second sink, which is stopped by then. */
+static int sink_port(void)
+{
+	const char *colon = strrchr(e2e_base(), ':');
+	int port = colon ? atoi(colon + 1) : 18080;
+
+	return 12025 + 10 * (port >= 18080 && port < 18090 ? port - 18080 : 0) + 9;
+}
+
+/* A campaign of html to one new contact of a new tenant, sent through the
+ * sink by flowsend-batch --once; the campaign's id into camp, the seconds the
+ * batch took returned. */
+static double send_one(const char *prefix, const char *html, char *camp, struct e2e_sink *s)
+{
+	char token[4096], email[128], tpl[40], env[512], cmd[1024], dir[512];
+	struct strbuf body = STRBUF_INIT;
+	struct http_answer a;
+	struct timespec t0, t1;
+	json_object *o;
+
+	e2e_new_tenant(prefix, token, sizeof(token));
+	e2e_set_plan(token, "pro");
+	e2e_unique_email(prefix, email, sizeof(email));
+	strbuf_appendf(&body, "{\"email\":\"%s\"}", email);
+	e2e_expect(token, "POST", "/api/v1/contacts", body.buf, 201, NULL, NULL);
+	o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string("T"));
+	json_object_object_add(o, "subject", json_object_new_string("s"));
+	json_object_object_add(o, "html_content", json_object_new_string(html));
+	strbuf_reset(&body);
+	strbuf_appends(&body, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	e2e_expect(token, "POST", "/api/v1/templates", body.buf, 201, NULL, &a);
+	snprintf(tpl, sizeof(tpl), "%s", json_str(a.json, "id"));
+	http_answer_free(&a);
+	strbuf_reset(&body);
+	strbuf_appendf(&body, "{\"name\":\"R\",\"subject\":\"Hello\",\"template_id\":\"%s\"}", tpl);
+	e2e_expect(token, "POST", "/api/v1/campaigns", body.buf, 201, NULL, &a);
+	snprintf(camp, 40, "%s", json_str(a.json, "id"));
+	http_answer_free(&a);
+	strbuf_reset(&body);
+	strbuf_appendf(&body, "/api/v1/campaigns/%s/send", camp);
+	e2e_expect(token, "POST", body.buf, NULL, 202, NULL, NULL);
+	strbuf_free(&body);
+
+	snprintf(dir, sizeof(dir), "%s/sink/review-%d", state_dir(), (int)getpid());
+	e2e_sink_start(s, dir, sink_port(), NULL);
+	snprintf(env, sizeof(env), "FLOWSEND_SMTP_URL=smtp://127.0.0.1:%d FLOWSEND_SMTP_CONCURRENCY=2"
+		 " FLOWSEND_PUBLIC_URL=https://flowsend.test", s->port);
+	snprintf(cmd, sizeof(cmd), "env %s %s/flowsend-batch --once >>/tmp/flowsend-e2e-batch.log 2>&1",
+		 env, e2e_bin());
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(system(cmd), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_eq(owner_value("SELECT count(*) FROM outbox WHERE campaign_id = $1 AND status = 'sent'",
+				     camp, NULL),
+			 1);
+	ck_assert_int_eq(e2e_sink_find(s, email, NULL, NULL), 1);
+	return (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+}
+
+/* Every distinct URL of a message is a campaign_links row, written while
+ * the shared worker sends: personalised URLs make one per recipient each.
+ * A template of 512 KiB holds some 15,000 of them, so one recipient cost
+ * 15,000 upserts and rows, and a campaign millions, on the worker every
+ * tenant's mail waits for. A message's links past TRACK_LINKS_PER_MESSAGE
+ * go as they are (they work, untracked). */
+START_TEST(a_message_tracks_a_bounded_number_of_links)
+{
+	struct strbuf html = STRBUF_INIT;
+	struct e2e_sink s;
+	char camp[40];
+	double secs;
+	long long rows;
+
+	e2e_pause_worker(1);
+	strbuf_appends(&html, "<html><body>");
+	for (int i = 0; i < 3000; i++)
+		strbuf_appendf(&html, "<a href=\"https://shop.example/p/%d?e={{email}}\">%d</a>", i, i);
+	strbuf_appends(&html, "</body></html>");
+	secs = send_one("rev-links", html.buf, camp, &s);
+	e2e_sink_stop(&s);
+	rows = owner_value("SELECT count(*) FROM campaign_links WHERE campaign_id = $1", camp, NULL);
+	fprintf(stderr, "review: 3000 personalised links: %lld link rows, batch %.2f s\n", rows, secs);
+	ck_assert_int_le(rows, TRACK_LINKS_PER_MESSAGE);
+	ck_assert_int_gt(rows, 0);
+	strbuf_free(&html);
+	e2e_pause_worker(0);
+}
+END_TEST
+
 Suite *review_suite(void)
 {
 	Suite *s = suite_create("review");
@@ -138,6 +239,7 @@ Suite *review_suite(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, preferences_save_leaves_alone_the_lists_the_page_did_not_show);
+	tcase_add_test(tc, a_message_tracks_a_bounded_number_of_links);
 	suite_add_tcase(s, tc);
 	return s;
 }
