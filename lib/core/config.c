@@ -411,6 +411,14 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 				 "FLOWSEND_LINK_SECRET must be at least 32 characters in production");
 			return -1;
 		}
+		/* A stand-in for SNS is for tests: in production it would let anyone
+		 * who can aim it sign bounce and complaint reports. */
+		if (cfg->sns_base_url[0]) {
+			snprintf(err, errlen,
+				 "FLOWSEND_ENV=production refuses to start: FLOWSEND_SNS_BASE_URL is "
+				 "for tests; unset it so SNS certificates come from AWS over https");
+			return -1;
+		}
 		/* Without a key of its own, anyone with the source could open the
 		 * DKIM private keys kept in the database. */
 		if (cfg->secret_key_is_default) {

@@ -293,6 +293,10 @@ START_TEST(config_production_refuses_default_secrets)
 	ck_assert_int_eq(fs_config_load(&c, err, sizeof(err)), -1);
 	ck_assert(strstr(err, "64 hex digits") != NULL);
 	setenv("FLOWSEND_SECRET_KEY", "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF", 1);
+	setenv("FLOWSEND_SNS_BASE_URL", "http://127.0.0.1:1", 1);
+	ck_assert_int_eq(fs_config_load(&c, err, sizeof(err)), -1);
+	ck_assert(strstr(err, "FLOWSEND_SNS_BASE_URL") != NULL);
+	unsetenv("FLOWSEND_SNS_BASE_URL");
 	ck_assert_int_eq(fs_config_load(&c, err, sizeof(err)), 0);
 	ck_assert_int_eq(c.secret_key[0], 0x00);
 	ck_assert_int_eq(c.secret_key[31], 0xff);
