@@ -73,6 +73,7 @@ configure_env() {
 		# subscription URLs come from a stand-in the tests start on this port,
 		# and SendGrid events are signed with the tests' own key pair.
 		export FLOWSEND_SNS_BASE_URL=http://127.0.0.1:$((DNS_PORT + 100))
+		export FLOWSEND_SNS_TOPIC_ARNS=arn:aws:sns:eu-west-1:123456789012:ses-events
 		export FLOWSEND_SENDGRID_WEBHOOK_KEY=MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAECuBQwVbETqrFYpwQnLbBBKeVZ0hlm5yLI7J8wridjA77X9MMPot1CCBiQ5+axY1e4MLzSm0Naf5qRF6ZiPK6+w==
 		# Tests call the API as a dashboard on another origin would (tests/e2e/test_edge.c).
 		if [[ $instance == test* ]]; then export FLOWSEND_CORS_ORIGINS=http://dashboard.test:3000; else unset FLOWSEND_CORS_ORIGINS; fi

@@ -292,6 +292,7 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 	cfg->dkim_key_file = env_or("FLOWSEND_DKIM_KEY_FILE", "");
 	cfg->bounce_domain = env_or("FLOWSEND_BOUNCE_DOMAIN", "");
 	cfg->sns_base_url = env_or("FLOWSEND_SNS_BASE_URL", "");
+	cfg->sns_topic_arns = env_or("FLOWSEND_SNS_TOPIC_ARNS", "");
 	cfg->sendgrid_webhook_key = env_or("FLOWSEND_SENDGRID_WEBHOOK_KEY", "");
 	cfg->platform_webhook_secret =
 		env_or("FLOWSEND_PLATFORM_WEBHOOK_SECRET", FS_DEFAULT_PLATFORM_SECRET);

@@ -32,6 +32,8 @@ struct fs_config {
 	const char *dkim_key_file;
 	const char *sns_base_url;        /* FLOWSEND_SNS_BASE_URL: where SNS certificates and
 					  * subscription URLs are fetched instead (tests) */
+	const char *sns_topic_arns;      /* FLOWSEND_SNS_TOPIC_ARNS: when set, the only topics
+					  * whose messages are accepted (comma-separated) */
 	const char *sendgrid_webhook_key;/* FLOWSEND_SENDGRID_WEBHOOK_KEY: base64 DER public key */
 	const char *bounce_domain;       /* FLOWSEND_BOUNCE_DOMAIN: envelope senders become
 					  * bounce+<token>@ it (VERP); "": the From address */

@@ -114,6 +114,32 @@ int sns_string_to_sign(const struct sns_message *m, struct strbuf *out)
 	return out->oom ? -1 : 0;
 }
 
+int sns_topic_allowed(const char *allowed, const char *arn)
+{
+	size_t arn_len;
+
+	if (!allowed || !*allowed)
+		return 1;
+	if (!arn || !*arn)
+		return 0;
+	arn_len = strlen(arn);
+	while (*allowed) {
+		const char *end;
+		size_t len;
+
+		while (*allowed == ' ' || *allowed == ',')
+			allowed++;
+		end = allowed;
+		while (*end && *end != ',' && *end != ' ')
+			end++;
+		len = (size_t)(end - allowed);
+		if (len && len == arn_len && memcmp(allowed, arn, len) == 0)
+			return 1;
+		allowed = end;
+	}
+	return 0;
+}
+
 int sns_url_ok(const char *url, int pem)
 {
 	static const char scheme[] = "https://sns.";

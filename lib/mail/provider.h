@@ -29,6 +29,9 @@ int sns_string_to_sign(const struct sns_message *m, struct strbuf *out);
 /* 1 when url is https://sns.<region>.amazonaws.com[.cn]/<path> with no user,
  * port, query or fragment, and (pem) a path ending in ".pem"; else 0. */
 int sns_url_ok(const char *url, int pem);
+/* 1 when allowed (a comma-separated list of topic ARNs, spaces ignored) is
+ * empty or names arn exactly; else 0. */
+int sns_topic_allowed(const char *allowed, const char *arn);
 /* 1 when sig_b64 is the signature of data[0..len) by the certificate in
  * cert_pem (SignatureVersion "1": SHA1 with RSA, "2": SHA256 with RSA). */
 int sns_verify(const char *cert_pem, size_t pem_len, const char *version, const char *sig_b64,

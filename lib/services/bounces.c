@@ -389,6 +389,12 @@ enum fs_status bounce_ses_notification(struct fs_env *env, const char *body, siz
 		ret = fs_fail(err, FS_UNAUTHORIZED, "Invalid SNS message signature");
 		goto out;
 	}
+	/* Before any certificate is fetched: a topic of someone else's AWS
+	 * account costs no outbound request. */
+	if (!sns_topic_allowed(env->cfg->sns_topic_arns, m.topic_arn)) {
+		ret = fs_fail(err, FS_FORBIDDEN, "SNS topic not allowed (FLOWSEND_SNS_TOPIC_ARNS)");
+		goto out;
+	}
 	if (!(pem = sns_cert(env->cfg, m.signing_cert_url, &pem_len))) {
 		ret = fs_fail(err, FS_UNAVAILABLE, "The SNS signing certificate could not be fetched");
 		goto out;

@@ -808,6 +808,20 @@ START_TEST(ses_notifications_are_verified_confirmed_and_recorded_once)
 	ck_assert_int_eq(sns_post(body, NULL), 401);
 	free(body);
 	ck_assert_int_eq(sns_post("not json at all", NULL), 401);
+	/* A topic not in FLOWSEND_SNS_TOPIC_ARNS: 403, and no certificate fetched for it. */
+	{
+		char *arn;
+		body = sns_message("Notification", ev,
+				   "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-other.pem",
+				   NULL, 1, 0);
+		ck_assert_ptr_nonnull(arn = strstr(body, ":ses-events\""));
+		memcpy(arn, ":ses-evilxx\"", 12);
+		ck_assert_int_eq(sns_post(body, &a), 403);
+		ck_assert_str_eq(http_detail(&a), "SNS topic not allowed (FLOWSEND_SNS_TOPIC_ARNS)");
+		http_answer_free(&a);
+		free(body);
+		ck_assert_int_eq(standin_seen(&t, "other.pem"), 0);
+	}
 	free(ev);
 
 	/* A Message-ID with the right id but not the one sent: not ours. */

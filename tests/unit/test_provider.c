@@ -130,6 +130,21 @@ START_TEST(sns_messages_parse_strictly)
 }
 END_TEST
 
+START_TEST(only_listed_sns_topics_are_taken_when_a_list_is_set)
+{
+	const char *arn = "arn:aws:sns:us-east-1:123456789012:flowsend-ses";
+	ck_assert(sns_topic_allowed("", arn));
+	ck_assert(sns_topic_allowed(NULL, arn));
+	ck_assert(sns_topic_allowed(arn, arn));
+	ck_assert(sns_topic_allowed("arn:aws:sns:eu-west-1:1:other, arn:aws:sns:us-east-1:123456789012:flowsend-ses", arn));
+	ck_assert(!sns_topic_allowed("arn:aws:sns:us-east-1:123456789012:flowsend-ses-2", arn));
+	ck_assert(!sns_topic_allowed("arn:aws:sns:us-east-1:123456789012:flowsend-se", arn));
+	ck_assert(!sns_topic_allowed(arn, ""));
+	ck_assert(!sns_topic_allowed(arn, NULL));
+	ck_assert(!sns_topic_allowed(",,", arn));
+}
+END_TEST
+
 START_TEST(only_sns_hosts_are_trusted)
 {
 	ck_assert(sns_url_ok(CERT_URL, 1));
@@ -246,6 +261,7 @@ Suite *provider_suite(void)
 	tcase_add_test(tc, sns_signatures_verify_and_forgeries_do_not);
 	tcase_add_test(tc, sns_messages_parse_strictly);
 	tcase_add_test(tc, only_sns_hosts_are_trusted);
+	tcase_add_test(tc, only_listed_sns_topics_are_taken_when_a_list_is_set);
 	tcase_add_test(tc, ses_events_name_kind_and_message);
 	tcase_add_test(tc, sendgrid_events_verify_and_parse);
 	tcase_add_test(tc, message_ids_name_outbox_rows);
