@@ -87,6 +87,8 @@ CREATE POLICY tenant_isolation ON flow_enroll_backlog FOR ALL TO flowsend_app
     USING (user_id = (SELECT flowsend_current_user()))
     WITH CHECK (user_id = (SELECT flowsend_current_user()));
 GRANT SELECT ON flow_enroll_backlog TO flowsend_app, flowsend_system;
+-- Deleting a flow drops its ranges at once (the worker would skip them anyway).
+GRANT DELETE ON flow_enroll_backlog TO flowsend_app;
 
 -- New contacts enroll into the tenant's active signup flows, in the inserting
 -- transaction. One contact (the API's create, a form, a platform event): at
