@@ -724,7 +724,7 @@ static int deliver_calls(struct fs_db *db, struct arena *a, double deadline_ms,
 		*more = 1;
 	for (int i = 0; i < n; i++) {
 		struct call c;
-		int disabled;
+		int disabled, out;
 		if (time_monotonic_ms() >= deadline_ms) {
 			/* Give the rest back at once rather than after the lease. */
 			const char *p[1] = { db_get(r, i, "id") };
@@ -742,8 +742,11 @@ static int deliver_calls(struct fs_db *db, struct arena *a, double deadline_ms,
 		c.secret = db_get(r, i, "webhook_secret");
 		c.previous = db_get(r, i, "previous");
 		c.attempt = db_get_ll(r, i, "attempts", 0) + 1;
-		if (deliver(db, a, &c, &disabled, st) < 0)
+		out = deliver(db, a, &c, &disabled, st);
+		if (out < 0)
 			return -1;
+		if (out == NET_RETRY && c.attempt < max_attempts())
+			*more = 1; /* due again later, perhaps within this pass */
 	}
 	return 0;
 }
