@@ -44,6 +44,8 @@ CREATE TABLE webhook_events (
     flow_id         uuid,
     execution_id    uuid,
     step            integer,
+    -- The engine's visit of the step (a loop may pass it again): one call per execution, step, visit.
+    visit           integer NOT NULL DEFAULT 0,
     event_type      text NOT NULL,
     data            jsonb NOT NULL DEFAULT '{}',
     status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
@@ -62,7 +64,7 @@ CREATE INDEX webhook_events_pending_idx ON webhook_events (endpoint_id, seq) WHE
 CREATE INDEX webhook_events_calls_due_idx ON webhook_events (next_attempt_at)
     WHERE status = 'pending' AND endpoint_id IS NULL;
 -- The engine's lookup of a step's call.
-CREATE UNIQUE INDEX webhook_events_step_key ON webhook_events (execution_id, step)
+CREATE UNIQUE INDEX webhook_events_step_key ON webhook_events (execution_id, step, visit)
     WHERE execution_id IS NOT NULL;
 CREATE INDEX webhook_events_user_idx ON webhook_events (user_id, created_at);
 

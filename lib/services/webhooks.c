@@ -363,11 +363,11 @@ enum fs_status webhook_secret_rotate(struct fs_env *env, json_object **out, stru
 
 enum fs_status webhook_flow_call_enqueue(struct fs_db *db, struct arena *a, const char *user_id,
 					 const char *flow_id, const char *execution_id, int step,
-					 const char *url, const char *contact_json,
+					 int visit, const char *url, const char *contact_json,
 					 const char *trigger_json, char id_out[37],
 					 struct fs_error *err)
 {
-	char stepbuf[16];
+	char stepbuf[16], visitbuf[16];
 	PGresult *r;
 	enum fs_status st = url_ok(url, err);
 
@@ -375,22 +375,24 @@ enum fs_status webhook_flow_call_enqueue(struct fs_db *db, struct arena *a, cons
 	if (st != FS_OK)
 		return st;
 	snprintf(stepbuf, sizeof(stepbuf), "%d", step);
+	snprintf(visitbuf, sizeof(visitbuf), "%d", visit);
 	{
-		const char *p[7] = { user_id, url, flow_id, execution_id, stepbuf, contact_json,
-				     trigger_json };
+		const char *p[8] = { user_id, url, flow_id, execution_id, stepbuf, contact_json,
+				     trigger_json, visitbuf };
 		/* jsonb_build_object keeps the keys' order unimportant to receivers;
 		 * the sender adds event, id and timestamp around it. */
 		r = db_query(db, a,
 			     "WITH ins AS (INSERT INTO webhook_events (user_id, url, flow_id,"
-			     " execution_id, step, event_type, data)"
-			     " VALUES ($1, $2, $3, $4, $5::int, 'flow.webhook',"
+			     " execution_id, step, visit, event_type, data)"
+			     " VALUES ($1, $2, $3, $4, $5::int, $8::int, 'flow.webhook',"
 			     "  jsonb_build_object('flow_id', $3::uuid, 'execution_id', $4::uuid,"
 			     "  'step', $5::int, 'contact', $6::jsonb, 'trigger', $7::jsonb))"
-			     " ON CONFLICT (execution_id, step) WHERE execution_id IS NOT NULL"
+			     " ON CONFLICT (execution_id, step, visit) WHERE execution_id IS NOT NULL"
 			     " DO NOTHING RETURNING id)"
 			     " SELECT id FROM ins UNION ALL"
-			     " SELECT id FROM webhook_events WHERE execution_id = $4 AND step = $5::int",
-			     7, p);
+			     " SELECT id FROM webhook_events WHERE execution_id = $4 AND step = $5::int"
+			     " AND visit = $8::int",
+			     8, p);
 	}
 	if (!r || PQntuples(r) < 1)
 		return fs_fail(err, FS_ERROR, "queueing the webhook call failed");
@@ -399,20 +401,23 @@ enum fs_status webhook_flow_call_enqueue(struct fs_db *db, struct arena *a, cons
 }
 
 enum webhook_call_state webhook_flow_call_state(struct fs_db *db, struct arena *a,
-						const char *execution_id, int step,
+						const char *execution_id, int step, int visit,
 						const char **error)
 {
-	char stepbuf[16];
-	const char *p[2] = { execution_id, stepbuf };
+	char stepbuf[16], visitbuf[16];
+	const char *p[3] = { execution_id, stepbuf, visitbuf };
 	const char *s;
 	PGresult *r;
 
 	*error = NULL;
 	snprintf(stepbuf, sizeof(stepbuf), "%d", step);
+	snprintf(visitbuf, sizeof(visitbuf), "%d", visit);
+	if (!execution_id || !uuid_valid(execution_id, strlen(execution_id)))
+		return WEBHOOK_CALL_NONE;
 	r = db_query(db, a,
 		     "SELECT status, last_error FROM webhook_events"
-		     " WHERE execution_id = $1 AND step = $2::int",
-		     2, p);
+		     " WHERE execution_id = $1 AND step = $2::int AND visit = $3::int",
+		     3, p);
 	if (!r)
 		return WEBHOOK_CALL_ERROR;
 	if (PQntuples(r) == 0)

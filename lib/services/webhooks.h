@@ -54,11 +54,11 @@ enum fs_status webhook_secret_rotate(struct fs_env *env, json_object **out, stru
 /* The flow webhook step (docs/webhooks-contract.md). Queue the call of
  * execution_id's step (idempotent per execution and step) on db, in the
  * caller's transaction if one is open; db may be the tenant's or the system
- * role. contact_json and trigger_json are JSON texts (NULL: null). The call's
+ * role; visit is the engine's flow_executions.visit (0 without loops). contact_json and trigger_json are JSON texts (NULL: null). The call's
  * event id into id_out. FS_INVALID with a message when the URL is refused. */
 enum fs_status webhook_flow_call_enqueue(struct fs_db *db, struct arena *a, const char *user_id,
 					 const char *flow_id, const char *execution_id, int step,
-					 const char *url, const char *contact_json,
+					 int visit, const char *url, const char *contact_json,
 					 const char *trigger_json, char id_out[37],
 					 struct fs_error *err);
 enum webhook_call_state {
@@ -69,7 +69,7 @@ enum webhook_call_state {
 	WEBHOOK_CALL_ERROR = -1, /* the database failed */
 };
 enum webhook_call_state webhook_flow_call_state(struct fs_db *db, struct arena *a,
-						const char *execution_id, int step,
+						const char *execution_id, int step, int visit,
 						const char **error);
 
 struct webhook_pass_stats {

@@ -756,23 +756,23 @@ START_TEST(flow_step_calls_are_signed_and_report_their_outcome)
 	path_of("ok", p_ok, sizeof(p_ok));
 	path_of("500", p_bad, sizeof(p_bad));
 	url_of(p_ok, url, sizeof(url));
-	ck_assert_int_eq(webhook_flow_call_enqueue(e.env.sysdb, e.env.arena, uid, flow, exec_ok, 2, url,
+	ck_assert_int_eq(webhook_flow_call_enqueue(e.env.sysdb, e.env.arena, uid, flow, exec_ok, 2, 0, url,
 						   "{\"email\":\"x@y.example\"}",
 						   "{\"type\":\"signup\"}", eid, &err),
 			 FS_OK);
-	ck_assert_int_eq(webhook_flow_call_state(e.env.sysdb, e.env.arena, exec_ok, 2, &why),
+	ck_assert_int_eq(webhook_flow_call_state(e.env.sysdb, e.env.arena, exec_ok, 2, 0, &why),
 			 WEBHOOK_CALL_PENDING);
 	url_of(p_bad, url, sizeof(url));
-	ck_assert_int_eq(webhook_flow_call_enqueue(e.env.sysdb, e.env.arena, uid, flow, exec_bad, 0, url,
+	ck_assert_int_eq(webhook_flow_call_enqueue(e.env.sysdb, e.env.arena, uid, flow, exec_bad, 0, 0, url,
 						   NULL, NULL, eid, &err),
 			 FS_OK);
-	ck_assert_int_eq(webhook_flow_call_enqueue(e.env.sysdb, e.env.arena, uid, flow, exec_bad, 1,
+	ck_assert_int_eq(webhook_flow_call_enqueue(e.env.sysdb, e.env.arena, uid, flow, exec_bad, 1, 0,
 						   "http://169.254.169.254/", NULL, NULL, eid, &err),
 			 FS_INVALID);
 	batch();
-	ck_assert_int_eq(webhook_flow_call_state(e.env.sysdb, e.env.arena, exec_ok, 2, &why),
+	ck_assert_int_eq(webhook_flow_call_state(e.env.sysdb, e.env.arena, exec_ok, 2, 0, &why),
 			 WEBHOOK_CALL_DELIVERED);
-	ck_assert_int_eq(webhook_flow_call_state(e.env.sysdb, e.env.arena, exec_bad, 0, &why),
+	ck_assert_int_eq(webhook_flow_call_state(e.env.sysdb, e.env.arena, exec_bad, 0, 0, &why),
 			 WEBHOOK_CALL_FAILED);
 	ck_assert_str_eq(why, "HTTP 500");
 	ck_assert_int_eq(rx_count(p_bad), 2);
