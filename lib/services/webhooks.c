@@ -511,23 +511,13 @@ static void build_body(const struct call *c, struct strbuf *body)
 	strbuf_appendc(body, '}');
 }
 
-/* Send one call and record it: the attempt, the call's new state and the
- * endpoint's health, in one statement. The outcome, or -1 when recording
- * failed; *disabled when the endpoint was switched off. */
-static int deliver(struct fs_db *db, struct arena *a, const struct call *c, int *disabled,
-		   struct webhook_pass_stats *st)
+/* Send one call: its outcome into *res. */
+static int send_call(const struct call *c, struct net_result *res)
 {
 	struct strbuf body = STRBUF_INIT;
-	struct net_result res;
 	char sig[2 * (7 + SHA256_HEX_LEN) + 40], hex[SHA256_HEX_LEN + 1], idh[80], typeh[80];
-	char attempt[24], code[24], ms[24], delay[24];
 	const char *headers[4] = { sig, idh, typeh, NULL };
-	const char *status;
-	long max = max_attempts();
-	PGresult *r;
-	int ret = -1;
 
-	*disabled = 0;
 	build_body(c, &body);
 	if (body.oom) {
 		strbuf_free(&body);
@@ -542,71 +532,176 @@ static int deliver(struct fs_db *db, struct arena *a, const struct call *c, int 
 	}
 	snprintf(idh, sizeof(idh), "X-FlowSend-Event-Id: %s", c->id);
 	snprintf(typeh, sizeof(typeh), "X-FlowSend-Event: %s", c->type);
-	net_post(handle(), policy(), c->url, headers, body.buf, body.len, &res);
+	net_post(handle(), policy(), c->url, headers, body.buf, body.len, res);
 	strbuf_free(&body);
+	return 0;
+}
 
-	if (res.outcome == NET_DELIVERED) {
-		status = "delivered";
+/* Outcomes waiting to be recorded, as PostgreSQL array literals. */
+struct outcomes {
+	struct strbuf ids, attempts, codes, errors, ms, states, delays;
+	int n;
+	const char *last_state, *last_error;
+};
+
+static void array_add(struct strbuf *sb, const char *v)
+{
+	strbuf_appendc(sb, sb->len ? ',' : '{');
+	if (!v) {
+		strbuf_appends(sb, "NULL");
+		return;
+	}
+	strbuf_appendc(sb, '"');
+	for (; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			strbuf_appendc(sb, '\\');
+		strbuf_appendc(sb, *v);
+	}
+	strbuf_appendc(sb, '"');
+}
+
+static const char *array_done(struct strbuf *sb)
+{
+	if (!sb->len)
+		strbuf_appendc(sb, '{');
+	strbuf_appendc(sb, '}');
+	return strbuf_cstr(sb);
+}
+
+static void outcomes_reset(struct outcomes *o)
+{
+	struct strbuf *all[] = { &o->ids, &o->attempts, &o->codes, &o->errors,
+				 &o->ms, &o->states, &o->delays };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		strbuf_reset(all[i]);
+	o->n = 0;
+}
+
+static void outcomes_free(struct outcomes *o)
+{
+	struct strbuf *all[] = { &o->ids, &o->attempts, &o->codes, &o->errors,
+				 &o->ms, &o->states, &o->delays };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		strbuf_free(all[i]);
+}
+
+/* The state a call's outcome leaves it in. */
+static const char *state_of(const struct call *c, const struct net_result *res,
+			    struct webhook_pass_stats *st)
+{
+	if (res->outcome == NET_DELIVERED) {
 		st->delivered++;
-	} else if (res.outcome == NET_RETRY && c->attempt < max) {
-		status = "pending";
+		return "delivered";
+	}
+	if (res->outcome == NET_RETRY && c->attempt < max_attempts()) {
 		st->retried++;
-	} else {
-		status = "failed";
-		st->failed++;
+		return "pending";
 	}
+	st->failed++;
+	return "failed";
+}
+
+static void outcomes_add(struct outcomes *o, const struct call *c, const struct net_result *res,
+			 const char *state)
+{
+	char attempt[24], code[24], ms[24], delay[24];
+
 	snprintf(attempt, sizeof(attempt), "%ld", c->attempt);
-	snprintf(code, sizeof(code), "%ld", res.status);
-	snprintf(ms, sizeof(ms), "%ld", res.duration_ms);
+	snprintf(code, sizeof(code), "%ld", res->status);
+	snprintf(ms, sizeof(ms), "%ld", res->duration_ms);
 	snprintf(delay, sizeof(delay), "%ld", retry_delay_ms(c->attempt));
-	{
-		const char *p[10] = { c->id,
-				      c->user_id,
-				      c->endpoint_id,
-				      c->type,
-				      attempt,
-				      res.status > 0 ? code : NULL,
-				      res.error[0] ? res.error : NULL,
-				      ms,
-				      status,
-				      delay };
-		r = db_query_cached(
-			db, a,
-			"WITH att AS (INSERT INTO webhook_attempts (user_id, event_id, endpoint_id,"
-			"  event_type, attempt, status_code, error, duration_ms)"
-			"  VALUES ($2, $1, $3, $4, $5::int, $6::int, $7, $8::int)),"
-			" ev AS (UPDATE webhook_events SET attempts = $5::int, status = $9,"
-			"  last_status = $6::int, last_error = $7,"
-			"  next_attempt_at = flowsend_now() + make_interval(secs => $10::bigint / 1000.0),"
-			"  completed_at = CASE WHEN $9 <> 'pending' THEN flowsend_now() END"
-			"  WHERE id = $1 RETURNING execution_id),"
-			" fl AS (UPDATE flow_executions f SET next_run_at = flowsend_now()"
-			"  FROM ev WHERE $9 <> 'pending' AND f.id = ev.execution_id"
-			"  AND f.status IN ('active', 'waiting') RETURNING f.id),"
-			" ep AS (UPDATE webhook_endpoints e SET"
-			"  failing_since = CASE WHEN $9 = 'delivered' THEN NULL"
-			"   ELSE COALESCE(e.failing_since, flowsend_now()) END,"
-			"  is_active = e.is_active AND NOT ($9 <> 'delivered' AND"
-			"   COALESCE(e.failing_since <= flowsend_now() - interval '3 days', false)),"
-			"  disabled_reason = CASE WHEN $9 <> 'delivered' AND"
-			"   e.failing_since <= flowsend_now() - interval '3 days' THEN"
-			"   'Disabled: every call failed for 3 days (since ' ||"
-			"   to_char(e.failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') ||"
-			"   '); last error: ' || COALESCE($7, 'HTTP ' || $6) ELSE e.disabled_reason END"
-			"  WHERE e.id = $3::uuid RETURNING e.is_active)"
-			" SELECT (SELECT count(*) FROM fl) AS woke,"
-			"  COALESCE((SELECT bool_and(is_active) FROM ep), true) AS active",
-			10, p);
-	}
-	if (!r)
+	array_add(&o->ids, c->id);
+	array_add(&o->attempts, attempt);
+	array_add(&o->codes, res->status > 0 ? code : NULL);
+	array_add(&o->errors, res->error[0] ? res->error : NULL);
+	array_add(&o->ms, ms);
+	array_add(&o->states, state);
+	array_add(&o->delays, delay);
+	o->last_state = state;
+	o->last_error = res->error[0] ? res->error : NULL;
+	o->n++;
+}
+
+/* Record the outcomes in one transaction: the attempts, the calls' states,
+ * the flow executions to wake and the endpoint's health (judged by the last
+ * outcome). Its commit need not wait for the disk: a crash loses at most
+ * the last records, and the calls they record are sent again, which at
+ * least once allows (receivers de-duplicate on the id). 0, 1 when the
+ * endpoint was switched off, -1 when recording failed. */
+static int outcomes_record(struct fs_db *db, struct arena *a, struct outcomes *o,
+			   const char *endpoint_id, struct webhook_pass_stats *st)
+{
+	char last_error[300];
+	const char *p[10];
+	PGresult *r;
+	int ret = -1;
+
+	if (o->n == 0)
+		return 0;
+	snprintf(last_error, sizeof(last_error), "%s", o->last_error ? o->last_error : "");
+	p[0] = array_done(&o->ids);
+	p[1] = array_done(&o->attempts);
+	p[2] = array_done(&o->codes);
+	p[3] = array_done(&o->errors);
+	p[4] = array_done(&o->ms);
+	p[5] = array_done(&o->states);
+	p[6] = array_done(&o->delays);
+	p[7] = endpoint_id;
+	p[8] = o->last_state;
+	p[9] = last_error;
+	if (o->ids.oom || o->errors.oom || db_begin(db) != FS_OK)
 		goto out;
-	if (!db_get_bool(r, 0, "active")) {
-		*disabled = 1;
-		st->disabled++;
-		log_warn("webhook endpoint %s disabled after failing for 3 days", c->endpoint_id);
+	if (!db_query_cached(db, a, "SET LOCAL synchronous_commit TO off", 0, NULL)) {
+		db_rollback(db);
+		goto out;
 	}
-	ret = (int)res.outcome;
+	r = db_query_cached(
+		db, a,
+		"WITH r AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::text[],"
+		"  $5::int[], $6::text[], $7::bigint[]) AS t(id, attempt, code, err, ms, state, delay)),"
+		" att AS (INSERT INTO webhook_attempts (user_id, event_id, endpoint_id, event_type,"
+		"  attempt, status_code, error, duration_ms)"
+		"  SELECT w.user_id, w.id, w.endpoint_id, w.event_type, r.attempt, r.code, r.err, r.ms"
+		"  FROM r JOIN webhook_events w ON w.id = r.id RETURNING 1),"
+		" ev AS (UPDATE webhook_events w SET attempts = r.attempt, status = r.state,"
+		"  last_status = r.code, last_error = r.err,"
+		"  next_attempt_at = flowsend_now() + make_interval(secs => r.delay / 1000.0),"
+		"  completed_at = CASE WHEN r.state <> 'pending' THEN flowsend_now() END"
+		"  FROM r WHERE w.id = r.id RETURNING w.execution_id, r.state),"
+		" fl AS (UPDATE flow_executions f SET next_run_at = flowsend_now()"
+		"  FROM ev WHERE ev.state <> 'pending' AND f.id = ev.execution_id"
+		"  AND f.status IN ('active', 'waiting') RETURNING f.id),"
+		" ep AS (UPDATE webhook_endpoints e SET"
+		"  failing_since = CASE WHEN $9 = 'delivered' THEN NULL"
+		"   ELSE COALESCE(e.failing_since, flowsend_now()) END,"
+		"  is_active = e.is_active AND NOT ($9 <> 'delivered' AND"
+		"   COALESCE(e.failing_since <= flowsend_now() - interval '3 days', false)),"
+		"  disabled_reason = CASE WHEN $9 <> 'delivered' AND"
+		"   e.failing_since <= flowsend_now() - interval '3 days' THEN"
+		"   'Disabled: every call failed for 3 days (since ' ||"
+		"   to_char(e.failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') ||"
+		"   '); last error: ' || $10 ELSE e.disabled_reason END"
+		"  WHERE e.id = $8::uuid AND NOT ($9 = 'delivered' AND e.failing_since IS NULL)"
+		"  RETURNING e.is_active)"
+		" SELECT (SELECT count(*) FROM fl) AS woke, (SELECT count(*) FROM att) AS n,"
+		"  COALESCE((SELECT bool_and(is_active) FROM ep), true) AS active",
+		10, p);
+	if (!r || db_commit(db) != FS_OK) {
+		if (r)
+			log_warn("recording webhook outcomes failed");
+		db_rollback(db);
+		goto out;
+	}
+	ret = 0;
+	if (!db_get_bool(r, 0, "active")) {
+		ret = 1;
+		st->disabled++;
+		log_warn("webhook endpoint %s disabled after failing for 3 days", endpoint_id);
+	}
 out:
+	outcomes_reset(o);
 	return ret;
 }
 
@@ -614,11 +709,20 @@ out:
 #define EVENTS_BATCH "100"
 #define LEASE "interval '5 minutes'"
 
-/* One endpoint's due events, oldest first, until one must wait for a retry. */
-static int deliver_endpoint(struct fs_db *db, struct arena *a, const char *endpoint_id,
-			    const char *user_id, const char *url, double deadline_ms,
-			    struct webhook_pass_stats *st, int *more)
+/* One endpoint's due events, oldest first, until one must wait for a retry;
+ * outcomes recorded after each fetched batch. */
+static int deliver_endpoint(struct fs_db *db, const char *endpoint_id, const char *user_id,
+			    const char *url, double deadline_ms, struct webhook_pass_stats *st,
+			    int *more)
 {
+	struct outcomes o;
+	struct arena local, *a = &local;
+	int ret = 0;
+
+	/* Its own arena, reset after each batch: memory stays flat however
+	 * many events wait, and the caller's claim stays readable. */
+	arena_init(&local, 64 * 1024);
+	memset(&o, 0, sizeof(o));
 	for (;;) {
 		const char *p[1] = { endpoint_id };
 		PGresult *r = db_query_cached(
@@ -631,21 +735,23 @@ static int deliver_endpoint(struct fs_db *db, struct arena *a, const char *endpo
 			" WHERE w.endpoint_id = $1 AND w.status = 'pending'"
 			" ORDER BY w.seq LIMIT " EVENTS_BATCH,
 			1, p);
-		int n;
+		int n, stop = 0, rec;
 
-		if (!r)
-			return -1;
+		if (!r) {
+			ret = -1;
+			break;
+		}
 		n = PQntuples(r);
-		if (n == 0)
-			return 0;
-		for (int i = 0; i < n; i++) {
+		for (int i = 0; i < n && !stop; i++) {
 			struct call c;
-			int disabled = 0, out;
+			struct net_result res;
+			const char *state;
 			if (!db_get_bool(r, i, "due"))
-				return 0; /* the head waits for its retry; the rest wait behind it */
+				break; /* the head waits for its retry; the rest wait behind it */
 			if (time_monotonic_ms() >= deadline_ms) {
 				*more = 1;
-				return 0;
+				stop = 1;
+				break;
 			}
 			c.id = db_get(r, i, "id");
 			c.user_id = user_id;
@@ -656,19 +762,30 @@ static int deliver_endpoint(struct fs_db *db, struct arena *a, const char *endpo
 			c.secret = db_get(r, i, "webhook_secret");
 			c.previous = db_get(r, i, "previous");
 			c.attempt = db_get_ll(r, i, "attempts", 0) + 1;
-			out = deliver(db, a, &c, &disabled, st);
-			if (out < 0)
-				return -1;
-			if (disabled)
-				return 0;
-			if (out == NET_RETRY && c.attempt < max_attempts()) {
+			if (send_call(&c, &res) < 0) {
+				stop = 1;
+				break;
+			}
+			state = state_of(&c, &res, st);
+			outcomes_add(&o, &c, &res, state);
+			if (strcmp(state, "pending") == 0) {
 				*more = 1; /* due again later */
-				return 0;
+				stop = 1;
 			}
 		}
-		if (n < atoi(EVENTS_BATCH))
-			return 0;
+		rec = outcomes_record(db, a, &o, endpoint_id, st);
+		if (rec < 0)
+			ret = -1;
+		if (rec != 0 || stop || n < atoi(EVENTS_BATCH))
+			break;
+		/* A batch whose head was not due stops too: nothing was sent. */
+		if (n > 0 && !db_get_bool(r, 0, "due"))
+			break;
+		arena_reset(a);
 	}
+	outcomes_free(&o);
+	arena_destroy(&local);
+	return ret;
 }
 
 static int deliver_endpoints(struct fs_db *db, struct arena *a, double deadline_ms,
@@ -695,8 +812,8 @@ static int deliver_endpoints(struct fs_db *db, struct arena *a, double deadline_
 		*more = 1;
 	for (int i = 0; i < n; i++) {
 		const char *p[1] = { db_get(r, i, "id") };
-		if (rc == 0 && deliver_endpoint(db, a, p[0], db_get(r, i, "user_id"),
-						db_get(r, i, "url"), deadline_ms, st, more) < 0)
+		if (rc == 0 && deliver_endpoint(db, p[0], db_get(r, i, "user_id"), db_get(r, i, "url"),
+						deadline_ms, st, more) < 0)
 			rc = -1;
 		/* Every claimed endpoint is released, whatever happened. */
 		if (!db_query_cached(db, a, "UPDATE webhook_endpoints SET lease_until = NULL"
@@ -720,16 +837,19 @@ static int deliver_calls(struct fs_db *db, struct arena *a, double deadline_ms,
 		" u.webhook_secret, CASE WHEN u.webhook_secret_previous_until > flowsend_now()"
 		"  THEN u.webhook_secret_previous END AS previous",
 		0, NULL);
-	int n;
+	struct outcomes o;
+	int n, rc;
 
 	if (!r)
 		return -1;
+	memset(&o, 0, sizeof(o));
 	n = PQntuples(r);
 	if (n == 32)
 		*more = 1;
 	for (int i = 0; i < n; i++) {
 		struct call c;
-		int disabled, out;
+		struct net_result res;
+		const char *state;
 		if (time_monotonic_ms() >= deadline_ms) {
 			/* Give the rest back at once rather than after the lease. */
 			const char *p[1] = { db_get(r, i, "id") };
@@ -747,13 +867,16 @@ static int deliver_calls(struct fs_db *db, struct arena *a, double deadline_ms,
 		c.secret = db_get(r, i, "webhook_secret");
 		c.previous = db_get(r, i, "previous");
 		c.attempt = db_get_ll(r, i, "attempts", 0) + 1;
-		out = deliver(db, a, &c, &disabled, st);
-		if (out < 0)
-			return -1;
-		if (out == NET_RETRY && c.attempt < max_attempts())
+		if (send_call(&c, &res) < 0)
+			break;
+		state = state_of(&c, &res, st);
+		outcomes_add(&o, &c, &res, state);
+		if (strcmp(state, "pending") == 0)
 			*more = 1; /* due again later, perhaps within this pass */
 	}
-	return 0;
+	rc = outcomes_record(db, a, &o, NULL, st) < 0 ? -1 : 0;
+	outcomes_free(&o);
+	return rc;
 }
 
 int webhooks_deliver(struct fs_db *sysdb, struct arena *a, double deadline_ms,
