@@ -218,6 +218,23 @@ static void endpoints_deliveries(struct fs_ctx *ctx)
 	fs_respond_json(ctx, 200, o);
 }
 
+static void flow_calls_index(struct fs_ctx *ctx)
+{
+	struct fs_page page;
+	json_object *o = NULL;
+	struct fs_error err;
+	enum fs_status st;
+	int bad = 0;
+	const char *execution_id = fs_ctx_query_string(ctx, "execution_id", 64, &bad);
+
+	if (bad || fs_ctx_pagination(ctx, &page) < 0)
+		return;
+	st = webhook_flow_call_attempts(&ctx->env, execution_id, &page, &o, &err);
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_json(ctx, 200, o);
+}
+
 static const struct fs_route routes[] = {
 	{ "POST", "/api/v1/webhooks/ses-events", ses_events_post, FS_ACCESS_PUBLIC,
 	  "SES bounces and complaints through SNS" },
@@ -235,6 +252,8 @@ static const struct fs_route routes[] = {
 	  "Remove an endpoint" },
 	{ "GET", "/api/v1/webhooks/endpoints/:id/deliveries", endpoints_deliveries, FS_ACCESS_READ,
 	  "Every call attempt made to an endpoint, newest first" },
+	{ "GET", "/api/v1/webhooks/flow-calls", flow_calls_index, FS_ACCESS_READ,
+	  "Every attempt of the flow webhook step's calls, newest first" },
 };
 
 int main(int argc, char **argv)

@@ -71,6 +71,8 @@ static json_object *endpoint_json(struct fs_env *env, const PGresult *r, int row
 	return o;
 }
 
+static json_object *attempt_json(struct fs_env *env, const PGresult *r, int i, int flow);
+
 /* events as a PostgreSQL array literal; the names come from the allow-list. */
 static const char *events_array(struct arena *a, const char *const *events, int n)
 {
@@ -276,28 +278,70 @@ enum fs_status webhook_endpoint_deliveries(struct fs_env *env, const char *id,
 		return fs_fail(err, FS_NOT_FOUND, "Webhook endpoint not found");
 	items = json_object_new_array();
 	for (int i = 0; i < PQntuples(r); i++) {
-		json_object *o;
 		total = db_get_ll(r, i, "total", 0);
-		if (!db_get(r, i, "id"))
-			continue;
-		o = json_object_new_object();
-		json_object_object_add(o, "id", json_object_new_string(db_get(r, i, "id")));
-		json_object_object_add(o, "event_id", json_object_new_string(db_get(r, i, "event_id")));
-		json_object_object_add(o, "event_type",
-				       json_object_new_string(db_get(r, i, "event_type")));
-		json_object_object_add(o, "attempt",
-				       json_object_new_int64(db_get_ll(r, i, "attempt", 0)));
-		json_object_object_add(o, "status_code",
-				       db_get(r, i, "status_code")
-					       ? json_object_new_int64(db_get_ll(r, i, "status_code", 0))
-					       : NULL);
-		json_object_object_add(o, "error", fs_json_str_or_null(db_get(r, i, "error")));
-		json_object_object_add(o, "duration_ms",
-				       json_object_new_int64(db_get_ll(r, i, "duration_ms", 0)));
-		json_object_object_add(o, "created_at",
-				       fs_json_str_or_null(
-					       db_iso_time(env->arena, db_get(r, i, "created_at"))));
-		json_object_array_add(items, o);
+		if (db_get(r, i, "id"))
+			json_object_array_add(items, attempt_json(env, r, i, 0));
+	}
+	*out = fs_page_json(page, items, total);
+	return FS_OK;
+}
+
+static json_object *attempt_json(struct fs_env *env, const PGresult *r, int i, int flow)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_string(db_get(r, i, "id")));
+	json_object_object_add(o, "event_id", json_object_new_string(db_get(r, i, "event_id")));
+	if (flow) {
+		json_object_object_add(o, "flow_id", fs_json_str_or_null(db_get(r, i, "flow_id")));
+		json_object_object_add(o, "execution_id",
+				       fs_json_str_or_null(db_get(r, i, "execution_id")));
+		json_object_object_add(o, "step", json_object_new_int64(db_get_ll(r, i, "step", 0)));
+	}
+	json_object_object_add(o, "event_type", json_object_new_string(db_get(r, i, "event_type")));
+	json_object_object_add(o, "attempt", json_object_new_int64(db_get_ll(r, i, "attempt", 0)));
+	json_object_object_add(o, "status_code",
+			       db_get(r, i, "status_code")
+				       ? json_object_new_int64(db_get_ll(r, i, "status_code", 0))
+				       : NULL);
+	json_object_object_add(o, "error", fs_json_str_or_null(db_get(r, i, "error")));
+	json_object_object_add(o, "duration_ms",
+			       json_object_new_int64(db_get_ll(r, i, "duration_ms", 0)));
+	json_object_object_add(o, "created_at",
+			       fs_json_str_or_null(db_iso_time(env->arena, db_get(r, i, "created_at"))));
+	return o;
+}
+
+enum fs_status webhook_flow_call_attempts(struct fs_env *env, const char *execution_id,
+					  const struct fs_page *page, json_object **out,
+					  struct fs_error *err)
+{
+	char limit[24], offset[24];
+	const char *p[3] = { limit, offset, execution_id };
+	PGresult *r;
+	json_object *items;
+	int64_t total = 0;
+
+	if (execution_id && !id_ok(execution_id)) {
+		*out = fs_page_json(page, json_object_new_array(), 0);
+		return FS_OK;
+	}
+	fs_page_limits(page, limit, offset);
+	r = db_tenant_query(
+		env->db, env->arena, env->user_id,
+		"SELECT a.id, a.event_id, a.event_type, a.attempt, a.status_code, a.error,"
+		" a.duration_ms, a.created_at, w.flow_id, w.execution_id, w.step,"
+		" count(*) OVER () AS total"
+		" FROM webhook_attempts a JOIN webhook_events w ON w.id = a.event_id"
+		" WHERE a.endpoint_id IS NULL AND ($3::uuid IS NULL OR w.execution_id = $3::uuid)"
+		" ORDER BY a.created_at DESC, a.attempt DESC, a.id LIMIT $1 OFFSET $2",
+		3, p);
+	if (!r)
+		return fs_fail(err, FS_ERROR, "reading webhook calls failed");
+	items = json_object_new_array();
+	for (int i = 0; i < PQntuples(r); i++) {
+		total = db_get_ll(r, i, "total", 0);
+		json_object_array_add(items, attempt_json(env, r, i, 1));
 	}
 	*out = fs_page_json(page, items, total);
 	return FS_OK;

@@ -46,6 +46,14 @@ enum fs_status webhook_endpoint_deliveries(struct fs_env *env, const char *id,
 					   const struct fs_page *page, json_object **out,
 					   struct fs_error *err);
 
+/* Attempts of the tenant's flow webhook step calls, newest first, of one
+ * execution when execution_id is given (a malformed one finds nothing):
+ * {id, event_id, flow_id, execution_id, step, attempt, status_code, error,
+ * duration_ms, created_at}, paginated. */
+enum fs_status webhook_flow_call_attempts(struct fs_env *env, const char *execution_id,
+					  const struct fs_page *page, json_object **out,
+					  struct fs_error *err);
+
 /* {webhook_secret, previous_secret_expires_at}. */
 enum fs_status webhook_secret_get(struct fs_env *env, json_object **out, struct fs_error *err);
 /* A new secret; the one it replaces keeps signing beside it for 24 hours. */

@@ -791,6 +791,40 @@ START_TEST(flow_step_calls_are_signed_and_report_their_outcome)
 		ck_assert_ptr_nonnull(json_str(o, "timestamp"));
 		json_object_put(o);
 	}
+	/* Idempotent per execution, step and visit: the same call comes back. */
+	{
+		char again[37], first[37];
+		url_of(p_ok, url, sizeof(url));
+		ck_assert_int_eq(webhook_flow_call_enqueue(e.env.sysdb, e.env.arena, uid, flow, exec_ok,
+							   2, 1, url, NULL, NULL, first, &err),
+				 FS_OK);
+		ck_assert_int_eq(webhook_flow_call_enqueue(e.env.sysdb, e.env.arena, uid, flow, exec_ok,
+							   2, 1, url, NULL, NULL, again, &err),
+				 FS_OK);
+		ck_assert_str_eq(first, again);
+	}
+	/* Every attempt is visible through the API, to this tenant only. */
+	{
+		char path[200], other[4096];
+		struct http_answer ans;
+		snprintf(path, sizeof(path), "/api/v1/webhooks/flow-calls?execution_id=%s", exec_bad);
+		e2e_expect(tok, "GET", path, NULL, 200, NULL, &ans);
+		ck_assert_int_eq(json_object_get_int64(json_object_object_get(ans.json, "total")), 2);
+		ck_assert_str_eq(item_str(&ans, 0, "error"), "HTTP 500");
+		ck_assert_str_eq(item_str(&ans, 0, "execution_id"), exec_bad);
+		http_answer_free(&ans);
+		e2e_expect(tok, "GET", "/api/v1/webhooks/flow-calls", NULL, 200, NULL, &ans);
+		ck_assert_int_eq(json_object_get_int64(json_object_object_get(ans.json, "total")), 3);
+		http_answer_free(&ans);
+		e2e_expect(tok, "GET", "/api/v1/webhooks/flow-calls?execution_id=nope", NULL, 200, NULL,
+			   &ans);
+		ck_assert_int_eq(json_object_get_int64(json_object_object_get(ans.json, "total")), 0);
+		http_answer_free(&ans);
+		e2e_new_tenant("flowstep-b", other, sizeof(other));
+		e2e_expect(other, "GET", path, NULL, 200, NULL, &ans);
+		ck_assert_int_eq(json_object_get_int64(json_object_object_get(ans.json, "total")), 0);
+		http_answer_free(&ans);
+	}
 	e2e_env_close(&e);
 	e2e_pause_worker(0);
 }
