@@ -155,6 +155,12 @@ if [[ ${BENCH_FLOWS:-1} != 0 ]]; then
 	. bench/flows.sh
 fi
 
+# Outbound webhooks (issue 21): BENCH_WEBHOOKS=0 skips.
+if [[ ${BENCH_WEBHOOKS:-10000} != 0 ]]; then
+	# shellcheck source=bench/webhooks.sh
+	. bench/webhooks.sh
+fi
+
 # DKIM is CPU only: RSA-2048 signatures of a 10 KB message on one core, ours
 # (the key parsed once) beside libopendkim's signer (the key parsed per message).
 if [[ ${BENCH_DKIM:-1} != 0 ]]; then

@@ -9,6 +9,7 @@
 #include "services/auth.h"
 #include "services/domains.h"
 #include "services/settings.h"
+#include "services/webhooks.h"
 
 static void sender_show(struct fs_ctx *ctx)
 {
@@ -123,6 +124,28 @@ static void domains_remove(struct fs_ctx *ctx)
 	fs_respond_empty(ctx, 204);
 }
 
+static void secret_show(struct fs_ctx *ctx)
+{
+	json_object *o = NULL;
+	struct fs_error err;
+	enum fs_status st = webhook_secret_get(&ctx->env, &o, &err);
+
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_json(ctx, 200, o);
+}
+
+static void secret_rotate(struct fs_ctx *ctx)
+{
+	json_object *o = NULL;
+	struct fs_error err;
+	enum fs_status st = webhook_secret_rotate(&ctx->env, &o, &err);
+
+	if (st != FS_OK)
+		return fs_respond_failure(ctx, st, &err);
+	fs_respond_json(ctx, 200, o);
+}
+
 static const struct fs_route routes[] = {
 	{ "GET", "/api/v1/settings/sender", sender_show, FS_ACCESS_READ, "Sender settings" },
 	{ "PATCH", "/api/v1/settings/sender", sender_patch, FS_ACCESS_WRITE,
@@ -135,6 +158,10 @@ static const struct fs_route routes[] = {
 	  "Check a sender domain's DKIM record in DNS" },
 	{ "DELETE", "/api/v1/settings/domains/:id", domains_remove, FS_ACCESS_WRITE,
 	  "Remove a sender domain" },
+	{ "GET", "/api/v1/settings/webhook-secret", secret_show, FS_ACCESS_READ,
+	  "The secret that signs outbound webhooks" },
+	{ "POST", "/api/v1/settings/webhook-secret", secret_rotate, FS_ACCESS_WRITE,
+	  "Rotate the webhook secret (the old one keeps signing beside it for 24 hours)" },
 };
 
 int main(int argc, char **argv)

@@ -75,6 +75,10 @@ configure_env() {
 		export FLOWSEND_SNS_BASE_URL=http://127.0.0.1:$((DNS_PORT + 100))
 		export FLOWSEND_SNS_TOPIC_ARNS=arn:aws:sns:eu-west-1:123456789012:ses-events
 		export FLOWSEND_SENDGRID_WEBHOOK_KEY=MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAECuBQwVbETqrFYpwQnLbBBKeVZ0hlm5yLI7J8wridjA77X9MMPot1CCBiQ5+axY1e4MLzSm0Naf5qRF6ZiPK6+w==
+		# Outbound webhooks may reach the receiver the tests and the benchmark start
+		# on this loopback port, and no other non-public address
+		# (tests/e2e/test_outbound_webhooks.c, bench/webhooks.sh).
+		export FLOWSEND_WEBHOOK_ALLOW=127.0.0.1:$((DNS_PORT + 200))
 		# Tests call the API as a dashboard on another origin would (tests/e2e/test_edge.c).
 		if [[ $instance == test* ]]; then export FLOWSEND_CORS_ORIGINS=http://dashboard.test:3000; else unset FLOWSEND_CORS_ORIGINS; fi
 	fi

@@ -13,6 +13,7 @@
 #include "services/delivery.h"
 #include "services/search_index.h"
 #include "services/flow_enroll.h"
+#include "services/webhooks.h"
 
 void batch_wake(struct fs_redis *redis)
 {
@@ -73,6 +74,22 @@ int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, struct delivery_
 		}
 	} while (claimed > 0 && left != 0 && time_monotonic_ms() < deadline);
 	rc = claimed > 0 ? 1 : 0; /* time ran out with mail still queued */
+	{
+		/* Outbound webhooks (event subscriptions and flow step calls) due
+		 * now, within what is left of the pass. */
+		struct webhook_pass_stats ws;
+		int w;
+		arena_reset(&a);
+		w = webhooks_deliver(sysdb, &a, deadline, &ws);
+		if (w < 0)
+			log_warn("webhook delivery failed: database unreachable");
+		else if (w > 0)
+			rc = 1;
+		if (ws.delivered || ws.retried || ws.failed)
+			log_info("pass: webhooks %ld delivered, %ld to retry, %ld failed, %ld endpoints"
+				 " disabled",
+				 ws.delivered, ws.retried, ws.failed, ws.disabled);
+	}
 	{
 		/* Then contacts imported in bulk are indexed for search, a slice of
 		 * half a second per pass even while mail is queued, so neither

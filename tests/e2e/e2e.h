@@ -134,5 +134,6 @@ Suite *tracking_suite(void);
 Suite *bounces_suite(void);
 Suite *review_suite(void);
 Suite *flows_suite(void);
+Suite *outbound_webhooks_suite(void);
 
 #endif
