@@ -27,7 +27,7 @@ export const service = {
   name: 'FlowSend',
   tagline: 'Email marketing that runs itself',
   // Hex values are canonical; the OKLCH channels in src/app/globals.css are
-  // computed from them (scripts in the repo: dashboard/tests/colours.test.mjs checks them).
+  // computed from them (dashboard/tests/colours.test.mjs checks them).
   colors: {
     primary: { hex: '#f43f5e', name: 'Coral Red', oklch: '0.645 0.215 16.44' },
     accent: { hex: '#fb923c', name: 'Orange', oklch: '0.758 0.159 55.93' },

@@ -74,9 +74,9 @@ async function newPage(viewport = DESKTOP, { colorScheme = 'light' } = {}) {
   return { context, page };
 }
 
-async function shot(page, name) {
+async function shot(page, name, { fullPage = true } = {}) {
   await page.waitForTimeout(250); // let transitions settle
-  await page.screenshot({ path: path.join(ART, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: path.join(ART, `${name}.png`), fullPage });
 }
 
 async function signIn(page, email, password = PASSWORD) {
@@ -154,7 +154,7 @@ test('register, log out, a wrong password next to its field, log in again', asyn
   await page.click('[data-testid=account-menu]');
   await page.click('[data-testid=logout]');
   await page.waitForSelector('[data-testid=logout-confirm]');
-  await shot(page, 'logout-confirm-desktop');
+  await shot(page, 'logout-confirm-desktop', { fullPage: false });
   await page.click('[data-testid=logout-confirm]');
   await page.waitForURL(`${BASE}/app/login`);
   assert.deepEqual(await storage(page), { access: null, refresh: null });
@@ -322,7 +322,7 @@ test('the shell on a phone-sized viewport', async () => {
   const nav = page.getByRole('dialog');
   await nav.waitFor();
   await page.waitForTimeout(300);
-  await shot(page, 'nav-open-phone');
+  await shot(page, 'nav-open-phone', { fullPage: false });
   await nav.getByRole('link', { name: /Contacts/ }).click();
   await page.waitForURL(`${BASE}/app/contacts`);
   await page.waitForSelector('[data-testid=not-built]');
@@ -359,8 +359,9 @@ test('every page loads without console errors or CSP violations', async () => {
   // Client-side navigation through the sidebar too.
   await page.click('[data-testid=sidebar] a[href="/app/flows"]');
   await page.waitForURL(`${BASE}/app/flows`);
-  await page.click('[data-testid=sidebar] a[href="/app/"]');
+  await page.click('[data-testid=sidebar] a[href="/app"]');
   await waitHome(page);
+  expectStatus('/app/no-such-page', 404); // the document itself: the export's 404 page
   await page.goto(`${BASE}/app/no-such-page`);
   await page.getByText('This page does not exist').waitFor();
   await context.close();

@@ -212,7 +212,8 @@ export const api = {
     login: (email: string, password: string) => request<Tokens>('POST', '/auth/login', { body: { email, password }, auth: false }),
     async logout(): Promise<void> {
       const refresh = tokens.refresh();
-      if (refresh) await request<null>('POST', '/auth/logout', { body: { refresh_token: refresh }, auth: false });
+      // Authenticated: the API revokes the refresh token of the caller only.
+      if (refresh) await request<null>('POST', '/auth/logout', { body: { refresh_token: refresh } });
       tokens.clear();
     },
     me: () => request<Me>('GET', '/auth/me'),

@@ -5,7 +5,7 @@ import * as React from 'react';
 import { usePathname, useRouter } from 'next/navigation';
 import { api, onSessionEnd, tokens, type Me } from '@/lib/api';
 
-type Session = { me: Me | null; reload: () => Promise<void>; signOut: () => Promise<void> };
+type Session = { ready: boolean; me: Me | null; reload: () => Promise<void>; signOut: () => Promise<void> };
 const SessionContext = React.createContext<Session | null>(null);
 
 export function useSession(): Session {
@@ -55,7 +55,6 @@ export function SessionProvider({ children }: { children: React.ReactNode }) {
     router.replace('/login');
   }, [router]);
 
-  const value = React.useMemo(() => ({ me, reload, signOut }), [me, reload, signOut]);
-  if (!ready) return null;
+  const value = React.useMemo(() => ({ ready, me, reload, signOut }), [ready, me, reload, signOut]);
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }

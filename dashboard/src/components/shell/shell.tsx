@@ -122,6 +122,27 @@ function MobileNav() {
   );
 }
 
+/** The page's frame while the session is checked: no jump when it arrives. */
+function PageSkeleton() {
+  return (
+    <div aria-busy="true" aria-label="Loading">
+      <Skeleton className="h-7 w-48" />
+      <Skeleton className="mt-3 h-4 w-72" />
+      <div className="mt-8 grid grid-cols-2 gap-4 lg:grid-cols-5">
+        {[0, 1, 2, 3, 4].map((i) => (
+          <Skeleton key={i} className="h-[118px] rounded-lg" />
+        ))}
+      </div>
+      <Skeleton className="mt-6 h-64 rounded-lg" />
+    </div>
+  );
+}
+
+function Gate({ children }: { children: React.ReactNode }) {
+  const { ready } = useSession();
+  return ready ? <>{children}</> : <PageSkeleton />;
+}
+
 export function Shell({ children }: { children: React.ReactNode }) {
   return (
     <SessionProvider>
@@ -152,7 +173,9 @@ export function Shell({ children }: { children: React.ReactNode }) {
             <div className="flex-1" />
             <AccountMenu />
           </header>
-          <main className="mx-auto w-full max-w-6xl flex-1 px-4 py-6 sm:px-6 sm:py-8 lg:px-8">{children}</main>
+          <main className="mx-auto w-full max-w-6xl flex-1 px-4 py-6 sm:px-6 sm:py-8 lg:px-8">
+            <Gate>{children}</Gate>
+          </main>
         </div>
       </div>
     </SessionProvider>
