@@ -119,12 +119,22 @@ test('nginx serves the export with a CSP of hashes and long-cached assets', asyn
   assert.ok(!scriptSrc.includes('unsafe-inline') && !scriptSrc.includes('unsafe-eval'), csp);
   assert.match(csp, /frame-ancestors 'none'/);
   const html = await res.text();
+  // The policy is this page's own: exactly the hashes of its inline scripts.
+  const inline = [...html.matchAll(/<script(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/g)].map(
+    (m) => `'sha256-${crypto.createHash('sha256').update(m[1]).digest('base64')}'`,
+  );
+  const listed = scriptSrc.split(' ').filter((x) => x.startsWith("'sha256-"));
+  assert.deepEqual([...new Set(listed)].sort(), [...new Set(inline)].sort());
   const asset = /src="(\/app\/_next\/static\/[^"]+\.js)"/.exec(html)?.[1];
   assert.ok(asset, 'a hashed script');
   const a = await fetch(BASE + asset);
   assert.equal(a.status, 200);
   assert.match(a.headers.get('cache-control') || '', /max-age=31536000.*immutable/);
   assert.equal((await fetch(`${BASE}/app/no-such-page`)).status, 404);
+  // The home page's payload for client-side navigation (Next asks for /app.txt).
+  const rsc = await fetch(`${BASE}/app.txt?_rsc=x`);
+  assert.equal(rsc.status, 200);
+  assert.equal(await rsc.text(), fs.readFileSync(path.join(ART, '..', 'dashboard', 'out', 'index.txt'), 'utf8'));
   const redirect = await fetch(`${BASE}/app`, { redirect: 'manual' });
   assert.equal(redirect.status, 301);
 });
