@@ -16,7 +16,7 @@ export function ComingSoon({ href, what }: { href: string; what: string }) {
           <Icon className="size-5" />
         </span>
         <h2 className="mt-5 text-lg font-semibold">This page is not built yet</h2>
-        <p className="mt-2 max-w-md text-sm text-muted-foreground">{what} The API already has it; this screen of the dashboard comes in a later release.</p>
+        <p className="mt-2 max-w-md text-sm text-muted-foreground">{what} This screen of the dashboard comes in a later release.</p>
         <Button asChild variant="outline" className="mt-6">
           <Link href="/">
             <ArrowLeft /> Back to the dashboard
