@@ -40,7 +40,7 @@ UNIT_BIN := $(BUILD)/tests/unit_tests
 E2E_BIN  := $(BUILD)/tests/e2e_tests
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all run stop test unit e2e bench fuzz fuzz-targets deps clean format tests
+.PHONY: all run stop test unit e2e bench fuzz fuzz-targets deps clean format tests dashboard
 
 all: $(LIBA) $(RESP_BIN) $(TOOL_BIN)
 
@@ -109,10 +109,16 @@ deps:
 
 run: deps
 	@$(MAKE) --no-print-directory all
+	@scripts/dashboard.sh
 	@scripts/stack.sh start run
 
 stop:
 	@scripts/stack.sh stop run
+
+# The dashboard's static export (dashboard/), rebuilt when its sources changed;
+# nginx serves it at /app/ (scripts/dashboard.sh, scripts/stack.sh).
+dashboard:
+	@scripts/dashboard.sh
 
 # Unit tests, end-to-end tests through nginx on a private instance, then the
 # unit tests under valgrind and under ASan+UBSan.

@@ -12,6 +12,9 @@ packages=(
 	# dnsmasq-base: the binary alone (the dnsmasq package starts a service on
 	# port 53); the tests run it as the DNS server of sender-domain checks.
 	dnsmasq-base
+	# The dashboard's browser tests drive Debian's chromium (playwright-core,
+	# never a browser of its own); a font for anything the web fonts lack.
+	chromium fonts-liberation
 )
 
 missing=()

@@ -310,13 +310,17 @@ nginx_conf() {
 	if is_root; then user_line="user www-data www-data;"; fi
 	access_log="$LOG/nginx-access.log"
 	[[ $instance == bench ]] && access_log="off"
-	FS_CORS_MAP=$cors_map FS_CORS_HEADERS=$cors_headers \
+	# The dashboard's per-page CSP (scripts/dashboard.sh); without a build, a
+	# strict policy (the /app/ pages are then absent anyway).
+	local dashboard_csp="		default \"default-src 'self'; object-src 'none'; frame-ancestors 'none'\";"
+	[[ -f $ROOT/build/dashboard/csp.map ]] && dashboard_csp=$(cat "$ROOT/build/dashboard/csp.map")
+	FS_CORS_MAP=$cors_map FS_CORS_HEADERS=$cors_headers FS_DASHBOARD_CSP=$dashboard_csp \
 	python3 - "$ROOT/nginx/flowsend.conf.in" "$STATE/nginx/nginx.conf" <<PY
 import os, sys
 src, dst = sys.argv[1], sys.argv[2]
 text = open(src).read()
 for k, v in {
-    "@CORS_MAP@": os.environ["FS_CORS_MAP"], "@CORS_HEADERS@": os.environ["FS_CORS_HEADERS"],
+    "@CORS_MAP@": os.environ["FS_CORS_MAP"], "@DASHBOARD_CSP@": os.environ["FS_DASHBOARD_CSP"], "@CORS_HEADERS@": os.environ["FS_CORS_HEADERS"],
     "@STATE@": "$STATE", "@HTTP_PORT@": "$HTTP_PORT", "@NGINX_WORKERS@": "$NGINX_WORKERS",
     "@USER_LINE@": """$user_line""", "@ACCESS_LOG@": "$access_log",
     "@UPSTREAMS@": """$upstreams""", "@LOCATIONS@": """$locations""",
@@ -329,6 +333,14 @@ PY
 start_nginx() {
 	mkdir -p "$STATE/nginx" "$STATE/www"
 	[[ -f $STATE/www/index.html ]] || cp "$ROOT/nginx/index.html" "$STATE/www/index.html"
+	# The dashboard's export (make run / the browser tests build it first).
+	if [[ -f $ROOT/build/dashboard/out/index.html ]]; then
+		rm -rf "$STATE/www/app.new"
+		cp -R "$ROOT/build/dashboard/out" "$STATE/www/app.new"
+		chmod -R a+rX "$STATE/www/app.new"
+		rm -rf "$STATE/www/app"
+		mv "$STATE/www/app.new" "$STATE/www/app"
+	fi
 	nginx_conf
 	if alive "$STATE/nginx/nginx.pid"; then
 		nginx -p "$STATE/nginx" -c "$STATE/nginx/nginx.conf" -s reload 2>>"$LOG/nginx-error.log"
@@ -399,6 +411,7 @@ do_start() {
 	done
 	echo
 	echo "  Landing page   http://127.0.0.1:$HTTP_PORT/"
+	[[ -f $STATE/www/app/index.html ]] && echo "  Dashboard      http://127.0.0.1:$HTTP_PORT/app/"
 	echo "  API            http://127.0.0.1:$HTTP_PORT/api/v1/  (try /api/v1/health)"
 	echo "  OpenAPI        http://127.0.0.1:$HTTP_PORT/api/v1/openapi.json"
 	[[ $instance == run ]] && alive "$PIDS/maildev.pid" && echo "  Mail catcher   http://127.0.0.1:$MAILWEB_PORT/"

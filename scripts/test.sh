@@ -63,14 +63,37 @@ run_sanitizers() {
 		build/asan/tests/unit_tests
 }
 
+# The dashboard in Chromium against a real stack (dashboard/tests/*.test.mjs):
+# builds the export when its sources changed, serves it through nginx, keeps
+# screenshots under build/browser/.
+run_browser() {
+	scripts/dashboard.sh || return 1
+	scripts/stack.sh destroy "$INSTANCE" >/dev/null
+	scripts/stack.sh start "$INSTANCE" || return 1
+	local rc=0
+	rm -rf build/browser
+	mkdir -p build/browser
+	(
+		set -a
+		# shellcheck disable=SC1091
+		. "$STATE/env"
+		set +a
+		FLOWSEND_TEST_URL=http://127.0.0.1:$HTTP_PORT FLOWSEND_ARTEFACTS=$ROOT/build/browser \
+			node --test dashboard/tests/colours.test.mjs dashboard/tests/browser.test.mjs
+	) || rc=1
+	scripts/stack.sh stop "$INSTANCE"
+	return $rc
+}
+
 # FLOWSEND_TEST_STAGES (e.g. "e2e" or "unit valgrind") runs only some stages
 # while working on one thing; make test runs them all.
-STAGES=${FLOWSEND_TEST_STAGES:-unit e2e valgrind asan}
+STAGES=${FLOWSEND_TEST_STAGES:-unit e2e valgrind asan browser}
 want() { [[ " $STAGES " == *" $1 "* ]]; }
 want unit && stage "unit tests (Check)" build/tests/unit_tests
 want e2e && stage "end-to-end tests through nginx" run_e2e
 want valgrind && stage "unit tests under valgrind" run_valgrind
 want asan && stage "unit tests under ASan+UBSan" run_sanitizers
+want browser && stage "dashboard in Chromium (playwright-core)" run_browser
 
 echo
 if ((${#failed[@]})); then

@@ -1,0 +1,53 @@
+// One place for what the dashboard says about the service: its name, colours,
+// fonts and navigation. Plan tiers are not here: they come from
+// GET /api/v1/billing/plans, the API's single source.
+import type { LucideIcon } from 'lucide-react';
+import {
+  BarChart3,
+  CreditCard,
+  FileText,
+  FormInput,
+  KeyRound,
+  LayoutDashboard,
+  Mail,
+  Settings,
+  Users,
+  Workflow,
+} from 'lucide-react';
+
+export type NavItem = {
+  href: string;
+  label: string;
+  icon: LucideIcon;
+  /** false: the page exists and says plainly that it is not built yet */
+  built: boolean;
+};
+
+export const service = {
+  name: 'FlowSend',
+  tagline: 'Email marketing that runs itself',
+  // Hex values are canonical; the OKLCH channels in src/app/globals.css are
+  // computed from them (dashboard/tests/colours.test.mjs checks them).
+  colors: {
+    primary: { hex: '#f43f5e', name: 'Coral Red', oklch: '0.645 0.215 16.44' },
+    accent: { hex: '#fb923c', name: 'Orange', oklch: '0.758 0.159 55.93' },
+  },
+  fonts: {
+    // @fontsource-variable/plus-jakarta-sans (npm); Satoshi is not packaged.
+    sans: ['Satoshi', 'Plus Jakarta Sans Variable', 'Plus Jakarta Sans', 'ui-sans-serif', 'system-ui', 'sans-serif'],
+  },
+  navigation: [
+    { href: '/', label: 'Dashboard', icon: LayoutDashboard, built: true },
+    { href: '/flows', label: 'Flows', icon: Workflow, built: false },
+    { href: '/campaigns', label: 'Campaigns', icon: Mail, built: false },
+    { href: '/contacts', label: 'Contacts', icon: Users, built: false },
+    { href: '/templates', label: 'Templates', icon: FileText, built: false },
+    { href: '/analytics', label: 'Analytics', icon: BarChart3, built: false },
+    { href: '/forms', label: 'Forms', icon: FormInput, built: false },
+    { href: '/api-keys', label: 'API Keys', icon: KeyRound, built: false },
+    { href: '/billing', label: 'Billing', icon: CreditCard, built: false },
+    { href: '/settings', label: 'Settings', icon: Settings, built: false },
+  ] satisfies NavItem[],
+} as const;
+
+export type ServiceConfig = typeof service;
