@@ -129,6 +129,15 @@ static void respond_refusal(struct fs_ctx *ctx, enum fs_status st, const char *t
 	fs_respond_error(ctx, st, "%s", text);
 }
 
+/* A plain HTML form's post is a browser's, whatever it accepts: a page. */
+static void browser_refusal(struct fs_ctx *ctx, enum fs_status st, const char *title,
+			    const char *text)
+{
+	if (st == FS_ERROR)
+		return fs_respond_error(ctx, st, "%s", text);
+	respond_page(ctx, fs_status_http(st), NULL, title, text, NULL, NULL);
+}
+
 /* ---- the merchant's forms ---- */
 
 /* http(s) URLs only, printable ASCII without spaces: it goes into a Location header. */
@@ -350,14 +359,14 @@ static void signup_post(struct fs_ctx *ctx)
 		browser = 1;
 		st = fs_request_read_body(&ctx->req, ctx->env.arena, SIGNUP_BODY_MAX);
 		if (st == FS_TOO_LARGE)
-			return respond_refusal(ctx, st, "Request too large",
+			return browser_refusal(ctx, st, "Request too large",
 					       "A sign-up carries no more than a short form.");
 		if (st != FS_OK)
-			return respond_refusal(ctx, FS_BAD_REQUEST, "Bad request",
+			return browser_refusal(ctx, FS_BAD_REQUEST, "Bad request",
 					       "The request body was incomplete.");
 		if (fs_form_to_json(ctx->env.arena, ctx->req.body, ctx->req.body_len, &body, why,
 				    sizeof(why)) < 0)
-			return respond_refusal(ctx, FS_BAD_REQUEST, "Bad request", why);
+			return browser_refusal(ctx, FS_BAD_REQUEST, "Bad request", why);
 		arena_add_cleanup(ctx->env.arena, fs_json_release, body);
 	} else if (media_type_is(ctx->req.content_type, "application/json")) {
 		if (ctx->req.content_length > SIGNUP_BODY_MAX)
@@ -387,7 +396,7 @@ static void signup_post(struct fs_ctx *ctx)
 	if (fs_validation_failed(&v)) {
 		if (browser) {
 			fs_validation_free(&v);
-			return respond_refusal(ctx, FS_INVALID, "Please check your address",
+			return browser_refusal(ctx, FS_INVALID, "Please check your address",
 					       "That email address does not look right. Go back and"
 					       " check it, then try again.");
 		}
@@ -403,10 +412,10 @@ static void signup_post(struct fs_ctx *ctx)
 	if (st == FS_RATE_LIMITED) {
 		fs_header_add(ctx, "Retry-After", "60");
 		if (browser)
-			return respond_refusal(ctx, st, "Please try again later", err.detail);
+			return browser_refusal(ctx, st, "Please try again later", err.detail);
 	}
 	if (st == FS_NOT_FOUND && browser)
-		return respond_refusal(ctx, st, "Form not found",
+		return browser_refusal(ctx, st, "Form not found",
 				       "This signup form does not exist any more.");
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
