@@ -11,6 +11,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/strbuf.h"
+#include "core/utf8.h"
 #include "gate.h"
 #include "http/form.h"
 #include "http/server.h"
@@ -405,8 +406,16 @@ static void signup_post(struct fs_ctx *ctx)
 	in.honeypot = honeypot_filled(body);
 	in.ip = ctx->env.client_addr;
 	in.user_agent = fs_request_header(&ctx->req, ctx->env.arena, "User-Agent");
-	if (in.user_agent && strlen(in.user_agent) > 512)
-		in.user_agent = arena_strndup(ctx->env.arena, in.user_agent, 512);
+	/* Kept in the consent record as text: cut at 512 bytes on a character
+	 * boundary, and left out when it is not UTF-8 text at all. */
+	if (in.user_agent) {
+		size_t n = utf8_valid_prefix(in.user_agent, strlen(in.user_agent));
+		if (n < strlen(in.user_agent) || utf8_has_controls(in.user_agent, n, 0))
+			in.user_agent = NULL;
+		else if (n > 512)
+			in.user_agent = arena_strndup(ctx->env.arena, in.user_agent,
+						      utf8_valid_prefix(in.user_agent, 512));
+	}
 
 	st = form_signup(&ctx->env, form_id, &in, &res, &err);
 	if (st == FS_RATE_LIMITED) {

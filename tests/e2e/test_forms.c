@@ -12,9 +12,11 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/strbuf.h"
 #include "e2e.h"
 #include "mail/message_read.h"
+#include "services/forms.h"
 
 #define WELCOME_TEMPLATE "00000000-0000-4000-8000-000000000001"
 #define JSON_CT "Content-Type: application/json"
@@ -532,6 +534,31 @@ START_TEST(the_abuse_limits)
 	http_answer_free(&a);
 	ck_assert_int_eq(submissions(email, "pending"), 5);
 	ck_assert_int_eq(queued_mail(email), 1);
+	/* At most one mail in 10 minutes: on the settable clock, 5 minutes on
+	 * the next sign-up is kept unmailed, 11 minutes on it is mailed. */
+	{
+		char uid[40];
+		struct e2e_env e;
+		struct signup_input in = { 0 };
+		struct signup_result res;
+		struct fs_error err;
+
+		e2e_unique_email("window", email, sizeof(email));
+		ck_assert_int_eq(signup_json(form, email), 202);
+		ck_assert_int_eq(queued_mail(email), 1);
+		e2e_user_id(token, uid);
+		e2e_env_open(&e, uid, "free");
+		in.email = email;
+		clock_set_offset(5 * 60);
+		ck_assert_int_eq(form_signup(&e.env, form, &in, &res, &err), FS_OK);
+		ck_assert_int_eq(queued_mail(email), 1);
+		clock_set_offset(11 * 60);
+		ck_assert_int_eq(form_signup(&e.env, form, &in, &res, &err), FS_OK);
+		clock_set_offset(0);
+		e2e_env_close(&e);
+		ck_assert_int_eq(queued_mail(email), 2);
+		ck_assert_int_eq(submissions(email, "pending"), 3);
+	}
 	/* Other addresses still get in. */
 	e2e_unique_email("other", email, sizeof(email));
 	ck_assert_int_eq(signup_json(form, email), 202);
@@ -893,6 +920,31 @@ START_TEST(hostile_input_is_refused_cleanly)
 	ck_assert_int_eq(post_signup("not-a-form", JSON_CT, "{\"email\":\"a@example.com\"}", NULL), 404);
 	ck_assert_int_eq(submissions("a@example.com", NULL), 0);
 	ck_assert_int_eq(submissions("ok@example.com", NULL), 0);
+	/* A user agent that is not text is left out of the consent record, a long one cut. */
+	{
+		const char *h[3] = { JSON_CT, "User-Agent: bot\xff\xfe", NULL };
+		char ua[1100], body[256];
+		e2e_unique_email("agent", email, sizeof(email));
+		snprintf(body, sizeof(body), "{\"email\":\"%s\"}", email);
+		snprintf(path, sizeof(path), "/f/%s", form);
+		ck_assert_int_eq(http_call("POST", path, h, body, strlen(body), &a), 0);
+		ck_assert_int_eq(a.status, 202);
+		http_answer_free(&a);
+		ck_assert_int_eq(owner_count("SELECT count(*) FROM form_submissions WHERE email = $1"
+					     " AND consent_user_agent IS NULL", email), 1);
+		memcpy(ua, "User-Agent: ", 12);
+		for (int i = 12; i < 1090; i += 2)
+			memcpy(ua + i, "\xc3\xa9", 2); /* é */
+		ua[1090] = '\0';
+		h[1] = ua;
+		e2e_unique_email("agent2", email, sizeof(email));
+		snprintf(body, sizeof(body), "{\"email\":\"%s\"}", email);
+		ck_assert_int_eq(http_call("POST", path, h, body, strlen(body), &a), 0);
+		ck_assert_int_eq(a.status, 202);
+		http_answer_free(&a);
+		ck_assert_int_eq(owner_count("SELECT octet_length(consent_user_agent) FROM form_submissions"
+					     " WHERE email = $1", email), 512);
+	}
 
 	/* Tokens: forged, altered, truncated, too long, another row's. */
 	e2e_unique_email("token", email, sizeof(email));
