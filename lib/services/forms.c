@@ -428,7 +428,7 @@ static enum fs_status confirm_submission(struct fs_env *env, const char *id,
 {
 	const char *p[1] = { id };
 	const char *email, *contact_id, *first, *last;
-	int subscribed, announce = 0;
+	int subscribed;
 	const struct plan *plan;
 	enum fs_status st;
 	PGresult *r;
@@ -514,20 +514,16 @@ static enum fs_status confirm_submission(struct fs_env *env, const char *id,
 
 		in.set_is_subscribed = 1;
 		in.is_subscribed = 1;
+		/* Re-subscribed, not created: signup flows enroll new contacts
+		 * (contact_create's path), this one keeps its history. */
 		if ((st = contact_update(env, contact_id, &in, &json, err)) != FS_OK)
 			return st;
-		/* Back on the list after leaving it: as good as new (signup flows). */
-		announce = 1;
 	}
 	{
 		const char *fp[2] = { id, contact_id };
 		r = db_tenant_query(env->db, env->arena, env->user_id, finish_sql, 2, fp);
 		if (!r)
 			return fs_fail(err, FS_ERROR, "confirming the sign-up failed");
-		if (announce && db_get_ll(r, 0, "confirmed", 0) > 0) {
-			const char *ids[1] = { contact_id };
-			contacts_announce_created(env, ids, 1);
-		}
 	}
 	out->state = CONFIRM_DONE;
 	return FS_OK;
