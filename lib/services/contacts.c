@@ -346,6 +346,14 @@ enum fs_status contact_export(struct fs_env *env, const char *id, const char **j
 		     "   'campaign_id', u.campaign_id, 'flow_id', u.flow_id,"
 		     "   'created_at', flowsend_ts(u.created_at)) ORDER BY u.created_at)"
 		     "   FROM unsubscribes u WHERE u.contact_id = c.id), '[]'),"
+		     /* Issue 24: the consent record of every sign-up through a form. */
+		     " 'consents', COALESCE((SELECT json_agg(json_build_object('id', s.id,"
+		     "   'form_id', s.form_id, 'list_id', s.list_id, 'status', s.status,"
+		     "   'consent_at', flowsend_ts(s.consent_at), 'ip', host(s.consent_ip),"
+		     "   'user_agent', s.consent_user_agent, 'consent_text', s.consent_text,"
+		     "   'confirmed_at', flowsend_ts(s.confirmed_at)) ORDER BY s.consent_at)"
+		     "   FROM form_submissions s WHERE s.contact_id = c.id"
+		     "    OR (s.contact_id IS NULL AND lower(s.email) = lower(c.email))), '[]'),"
 		     " 'exported_at', flowsend_ts(flowsend_now()))"
 		     " FROM contacts c WHERE c.id = $1",
 		     1, params);

@@ -135,5 +135,6 @@ Suite *bounces_suite(void);
 Suite *review_suite(void);
 Suite *flows_suite(void);
 Suite *outbound_webhooks_suite(void);
+Suite *forms_suite(void);
 
 #endif

@@ -30,5 +30,6 @@ Suite *dsn_suite(void);
 Suite *provider_suite(void);
 Suite *flow_steps_suite(void);
 Suite *net_suite(void);
+Suite *form_suite(void);
 
 #endif
