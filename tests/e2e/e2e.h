@@ -132,5 +132,6 @@ Suite *unsubscribe_suite(void);
 Suite *domains_suite(void);
 Suite *tracking_suite(void);
 Suite *bounces_suite(void);
+Suite *flow_engine_suite(void);
 
 #endif
