@@ -30,7 +30,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIBA     := $(BUILD)/libflowsend.a
 
 RESPONDERS := health openapi auth apikeys settings billing contacts templates campaigns \
-              unsubscribe track webhooks
+              unsubscribe track webhooks flows
 RESP_BIN := $(RESPONDERS:%=$(BUILD)/bin/fs-%)
 TOOL_BIN := $(BUILD)/bin/flowsend-migrate $(BUILD)/bin/flowsend-batch $(BUILD)/bin/flowsend-bounce
 

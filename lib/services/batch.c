@@ -14,6 +14,7 @@
 #include "services/delivery.h"
 #include "services/flow_engine.h"
 #include "services/search_index.h"
+#include "services/flow_enroll.h"
 
 void batch_wake(struct fs_redis *redis)
 {
@@ -108,6 +109,22 @@ int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, struct delivery_
 		}
 		if (more)
 			rc = 1;
+	}
+	{
+		/* Contacts imported in bulk enroll into signup flows the same way. */
+		int more = 0;
+		double slice = time_monotonic_ms() + FLOW_ENROLL_SLICE_MS;
+		long enrolled;
+		arena_reset(&a);
+		enrolled = flow_enroll_catch_up(sysdb, &a, slice < deadline ? slice : deadline, &more);
+		if (enrolled < 0) {
+			rc = -1;
+			goto out;
+		}
+		if (more)
+			rc = 1;
+		if (enrolled > 0)
+			log_info("pass: %ld imported contacts enrolled into signup flows", enrolled);
 	}
 	arena_reset(&a);
 	if (fold_counters(sysdb, &a) < 0)

@@ -12,28 +12,6 @@
 #include "models/contact.h"
 #include "models/plan.h"
 
-#define MAX_CREATED_LISTENERS 4
-
-static contact_created_fn created_listeners[MAX_CREATED_LISTENERS];
-static size_t ncreated_listeners;
-
-void contacts_on_created(contact_created_fn fn)
-{
-	if (ncreated_listeners < MAX_CREATED_LISTENERS)
-		created_listeners[ncreated_listeners++] = fn;
-}
-
-int contacts_have_listeners(void)
-{
-	return ncreated_listeners > 0;
-}
-
-void contacts_announce_created(struct fs_env *env, const char *const *ids, size_t n)
-{
-	for (size_t i = 0; i < ncreated_listeners && n > 0; i++)
-		created_listeners[i](env, ids, n);
-}
-
 char *contacts_like_pattern(struct arena *a, const char *s)
 {
 	size_t n = strlen(s), o = 0;
@@ -152,12 +130,10 @@ enum fs_status contact_create(struct fs_env *env, const struct contact_input *in
 			return fs_fail(err, FS_BAD_REQUEST, "Contact with email %s already exists", email);
 		return fs_fail(err, FS_ERROR, "creating the contact failed");
 	}
+	/* Signup flows enrolled the new contact in this same transaction
+	 * (the contacts_enroll trigger, schema 0028). */
 	if (PQntuples(q[0].result) == 0)
 		return fs_fail(err, FS_BAD_REQUEST, "Contact limit reached for your plan");
-	{
-		const char *ids[1] = { arena_strdup(env->arena, db_get(q[0].result, 0, "id")) };
-		contacts_announce_created(env, ids, 1);
-	}
 	*json = db_get(q[0].result, 0, "j");
 	return FS_OK;
 }

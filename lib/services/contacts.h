@@ -28,16 +28,9 @@ struct contact_filter {
 	int subscribed;      /* -1 any, 0, 1 */
 };
 
-/* Called once per batch of newly created contacts (API, import, platform
- * events, forms): the signup trigger of flows hangs here. */
-typedef void (*contact_created_fn)(struct fs_env *env, const char *const *ids, size_t n);
-
-/* Register a listener (at most a few, at start-up). */
-void contacts_on_created(contact_created_fn fn);
-/* 1 when some listener wants to hear of new contacts. */
-int contacts_have_listeners(void);
-/* Tell every listener; the one place that announces new contacts. */
-void contacts_announce_created(struct fs_env *env, const char *const *ids, size_t n);
+/* New contacts enroll into the tenant's signup flows by themselves, in the
+ * transaction that inserts them, however they are inserted (the
+ * contacts_enroll trigger, schema 0028): there is nothing to announce. */
 
 /* Inside a tenant transaction, before its other writes: how many more
  * contacts the caller's plan allows for a write of `adding` contacts (-1:

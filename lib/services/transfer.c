@@ -586,32 +586,6 @@ static int csv_sink(void *ud, const char *data, size_t len)
 }
 
 
-static int announce_imported(struct fs_env *env)
-{
-	PGresult *r;
-	const char *ids[1000];
-
-	if (!db_query(env->db, env->arena,
-		      "DECLARE import_announce NO SCROLL CURSOR FOR SELECT id FROM import_created", 0,
-		      NULL))
-		return -1;
-	for (;;) {
-		int n;
-		r = db_query(env->db, NULL, "FETCH 1000 FROM import_announce", 0, NULL);
-		if (!r)
-			return -1;
-		n = PQntuples(r);
-		for (int i = 0; i < n; i++)
-			ids[i] = PQgetvalue(r, i, 0);
-		if (n)
-			contacts_announce_created(env, ids, (size_t)n);
-		PQclear(r);
-		if (n == 0)
-			break;
-	}
-	return db_query(env->db, env->arena, "CLOSE import_announce", 0, NULL) ? 0 : -1;
-}
-
 /* The extra connections sharded imports use, one set per responder process,
  * opened on first use and kept like the main one. */
 static struct fs_db shard_dbs[IMPORT_SHARDS_MAX - 1];
@@ -660,19 +634,11 @@ static void shard_end_copy(struct importer *im, struct import_shard *sh)
 	}
 }
 
-/* One shard's merge has answered: announce its contacts inside its own
- * transaction and commit it, or roll it back. */
-static void shard_finish(struct importer *im, struct import_shard *sh, int listeners, int *failed)
+/* One shard's merge has answered: commit it, or roll it back. Its contacts
+ * enrolled into signup flows inside the merge (the contacts_enroll trigger,
+ * schema 0028), so they commit together. */
+static void shard_finish(struct importer *im, struct import_shard *sh, int *failed)
 {
-	struct fs_env *env = im->env;
-	struct fs_db *main_db = env->db;
-
-	if (!sh->failed && !*failed && listeners) {
-		env->db = sh->db; /* the listeners' queries join this shard's transaction */
-		if (announce_imported(env) < 0)
-			sh->failed = 1;
-		env->db = main_db;
-	}
 	if (!sh->failed && !*failed && db_commit(sh->db) == FS_OK) {
 		sh->committed = 1;
 		im->res->imported += strtol(PQcmdTuples(sh->merged), NULL, 10);
@@ -698,31 +664,16 @@ static void shard_finish(struct importer *im, struct import_shard *sh, int liste
  * for the other's lock on the tenant's counters, so holding every shard open
  * until the last one finished would wait forever. 0, or -1 when a shard
  * failed (those already committed stay: they are in res->imported). */
-/* Keep the new ids aside and announce them a thousand at a time, inside the
- * import's transaction, with memory that stays flat. */
-static const char *with_created_ids(struct fs_env *env, const char *sql, int listeners)
-{
-	if (!listeners)
-		return sql;
-	return arena_sprintf(env->arena,
-			     "WITH ins AS (%s RETURNING id) INSERT INTO import_created SELECT id FROM ins",
-			     sql);
-}
-
 static int merge_shards(struct importer *im, const char *sql, const char *const *params)
 {
 	struct fs_env *env = im->env;
-	int listeners = contacts_have_listeners(), failed = 0, running = 0;
+	int failed = 0, running = 0;
 	int retry = sql == merge_fresh_sql;
-	const char *full = with_created_ids(env, sql, listeners);
 
 	for (int i = 0; i < im->nshards; i++) {
 		struct import_shard *sh = &im->shard[i];
-		if ((listeners && !db_query(sh->db, env->arena,
-					    "CREATE TEMP TABLE import_created (id uuid) ON COMMIT DROP",
-					    0, NULL)) ||
-		    (retry && !db_query(sh->db, env->arena, "SAVEPOINT import_merge", 0, NULL)) ||
-		    !PQsendQueryParams(sh->conn, full, MERGE_PARAMS, merge_param_types, params, NULL,
+		if ((retry && !db_query(sh->db, env->arena, "SAVEPOINT import_merge", 0, NULL)) ||
+		    !PQsendQueryParams(sh->conn, sql, MERGE_PARAMS, merge_param_types, params, NULL,
 				       NULL, 0)) {
 			log_error("import merge not sent: %s", PQerrorMessage(sh->conn));
 			sh->failed = sh->done = 1;
@@ -786,9 +737,7 @@ static int merge_shards(struct importer *im, const char *sql, const char *const 
 				sh->failed = 1;
 			} else if (ok && sh->stage == SHARD_REWINDING) {
 				sh->stage = SHARD_RETRYING;
-				if (PQsendQueryParams(sh->conn,
-						      with_created_ids(env, merge_open_sql, listeners),
-						      MERGE_PARAMS, merge_param_types, params, NULL, NULL, 0))
+				if (PQsendQueryParams(sh->conn, merge_open_sql, MERGE_PARAMS, merge_param_types, params, NULL, NULL, 0))
 					continue;
 				sh->failed = 1;
 			}
@@ -796,7 +745,7 @@ static int merge_shards(struct importer *im, const char *sql, const char *const 
 				sh->failed = 1;
 			sh->done = 1;
 			running--;
-			shard_finish(im, sh, listeners, &failed);
+			shard_finish(im, sh, &failed);
 		}
 	}
 	return failed || running ? -1 : 0;

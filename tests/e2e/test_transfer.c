@@ -297,24 +297,9 @@ START_TEST(imports_need_auth_and_a_supported_body)
 }
 END_TEST
 
-static size_t announced, batches;
-
-static void count_created(struct fs_env *env, const char *const *ids, size_t n)
-{
-	/* A listener's queries run in the transaction that created the contacts. */
-	PGresult *r = db_query(env->db, env->arena, "SELECT 1 FROM contacts WHERE id = $1", 1, ids);
-	ck_assert_ptr_nonnull(r);
-	ck_assert_int_eq(PQntuples(r), 1);
-	for (size_t i = 0; i < n; i++)
-		ck_assert_int_eq((int)strlen(ids[i]), 36);
-	announced += n;
-	batches++;
-}
-
-/* The import announces what it created, in batches, to whatever listens
- * (the signup trigger of flows): driven here straight through the library. */
 /* n addresses <prefix>0..@example.com through contacts_import in this
- * process: all imported, all announced. */
+ * process: all imported. (Signup flows enroll them inside the merge, by the
+ * contacts_enroll trigger: see the flows suite.) */
 static void import_in_process(struct fs_env *env, const char *prefix, int n)
 {
 	struct import_source src = { 0 };
@@ -327,15 +312,13 @@ static void import_in_process(struct fs_env *env, const char *prefix, int n)
 		strbuf_appendf(&csv, "%s%d@example.com\n", prefix, i);
 	src.text = csv.buf;
 	src.text_len = csv.len;
-	announced = batches = 0;
 	ck_assert_int_eq(contacts_import(env, &src, &res, &err), FS_OK);
 	ck_assert_int_eq(res.imported, n);
-	ck_assert_uint_eq(announced, (size_t)n);
 	json_object_put(res.errors);
 	strbuf_free(&csv);
 }
 
-START_TEST(imported_contacts_are_announced_in_batches)
+START_TEST(imports_run_in_process_without_http)
 {
 	struct e2e_env e;
 	char user_id[40];
@@ -344,15 +327,11 @@ START_TEST(imported_contacts_are_announced_in_batches)
 	e2e_user_id(token, user_id);
 	/* The service as flowsend-batch would call it: no HTTP context at all. */
 	e2e_env_open(&e, user_id, "free");
-	contacts_on_created(count_created);
 	import_in_process(&e.env, "announce", 240);
-	ck_assert_uint_eq(batches, 1);
 
-	/* Without a limit the import is sharded: each shard announces its own,
-	 * inside its own transaction, still a thousand at most at a time. */
+	/* Without a limit the import is sharded over two connections. */
 	e.env.auth.plan = "enterprise";
 	import_in_process(&e.env, "shard", 2500);
-	ck_assert_uint_ge(batches, 4); /* two shards of about 1,250 */
 	e2e_env_close(&e);
 }
 END_TEST
@@ -948,7 +927,7 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, export_then_import_restores_every_field);
 	tcase_add_test(tc, multipart_uploads_import_the_file_part);
 	tcase_add_test(tc, imports_need_auth_and_a_supported_body);
-	tcase_add_test(tc, imported_contacts_are_announced_in_batches);
+	tcase_add_test(tc, imports_run_in_process_without_http);
 	tcase_add_test(tc, export_columns_follow_the_fields_in_use);
 	tcase_add_test(tc, enterprise_imports_merge_in_parallel_and_keep_the_first_copy);
 	tcase_add_test(tc, big_imports_are_searchable_before_and_after_indexing);

@@ -118,31 +118,6 @@ Suite *segments_suite(void)
 	return s;
 }
 
-static size_t announced;
-
-static void count_announced(struct fs_env *env, const char *const *ids, size_t n)
-{
-	(void)env;
-	(void)ids;
-	announced += n;
-}
-
-START_TEST(new_contacts_are_announced_to_listeners)
-{
-	const char *ids[3] = { "a", "b", "c" };
-	announced = 0;
-	contacts_on_created(count_announced);
-	contacts_announce_created(NULL, ids, 3);
-	contacts_announce_created(NULL, ids, 0);
-	ck_assert_uint_eq(announced, 3);
-	char *p;
-	struct arena a;
-	arena_init(&a, 0);
-	p = contacts_like_pattern(&a, "50%_Off\\");
-	ck_assert_str_eq(p, "%50\\%\\_off\\\\%");
-	arena_destroy(&a);
-}
-END_TEST
 
 /* A search goes to the trigram index only with three letters or digits in a
  * row; otherwise pg_trgm may find no trigram and PostgreSQL would read every
@@ -183,7 +158,6 @@ Suite *contacts_unit_suite(void)
 {
 	Suite *s = suite_create("contacts");
 	TCase *tc = tcase_create("contacts");
-	tcase_add_test(tc, new_contacts_are_announced_to_listeners);
 	tcase_add_test(tc, searches_with_a_trigram_use_the_index);
 	tcase_add_test(tc, contact_json_from_postgres_text);
 	suite_add_tcase(s, tc);

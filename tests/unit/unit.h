@@ -28,5 +28,6 @@ Suite *domains_unit_suite(void);
 Suite *tracking_suite(void);
 Suite *dsn_suite(void);
 Suite *provider_suite(void);
+Suite *flow_steps_suite(void);
 
 #endif
