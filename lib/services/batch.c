@@ -121,7 +121,8 @@ int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, struct delivery_
 			rc = -1;
 			goto out;
 		}
-		if (more)
+		/* New executions are due at once: another pass runs them. */
+		if (more || enrolled > 0)
 			rc = 1;
 		if (enrolled > 0)
 			log_info("pass: %ld imported contacts enrolled into signup flows", enrolled);

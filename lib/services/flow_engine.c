@@ -15,31 +15,14 @@
 #include "core/log.h"
 #include "core/strbuf.h"
 #include "json/json.h"
+#include "models/flow_steps.h"
 #include "models/plan.h"
-
-enum step_kind { STEP_EMAIL, STEP_DELAY, STEP_CONDITION, STEP_SPLIT, STEP_BAD };
-enum cond_kind { COND_TAG, COND_FIELD_GT, COND_OPENED };
-
-struct eng_step {
-	enum step_kind kind;
-	long delay_s;
-	enum cond_kind cond;
-	const char *field; /* field_gt: the custom field's key */
-	const char *value; /* tag_equals */
-	double number;     /* field_gt */
-	int then_step, else_step;
-	int nbranch;
-	int *branches;
-	long *weights;
-	const char *why; /* STEP_BAD: what is wrong with it */
-};
 
 struct eng_version {
 	const char *flow_id;
 	int version;
-	int n;
-	struct eng_step *steps;
-	int unreadable; /* no such version, or steps that are not an array */
+	struct flow_steps steps; /* issue 19's model: the steps the API validated */
+	const char *problem;     /* why its executions cannot run, or NULL */
 };
 
 struct tenant_usage {
@@ -128,25 +111,6 @@ int flow_split_pick(const char *contact_id, const char *flow_id, const long *wei
 	return n - 1;
 }
 
-/* A non-negative integer member (a JSON integer, or a float with no
- * fraction); -1 when absent, -2 when present but not one. */
-static long long member_count(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
-		return -1;
-	if (json_object_is_type(v, json_type_int)) {
-		int64_t x = json_object_get_int64(v);
-		return x < 0 ? -2 : (long long)x;
-	}
-	if (json_object_is_type(v, json_type_double)) {
-		double d = json_object_get_double(v);
-		return d >= 0 && d < 1e12 && d == (double)(long long)d ? (long long)d : -2;
-	}
-	return -2;
-}
-
 static int member_number(json_object *o, const char *key, double *out)
 {
 	json_object *v;
@@ -167,145 +131,17 @@ static int member_number(json_object *o, const char *key, double *out)
 	return 0;
 }
 
-static const char *member_str(struct arena *a, json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return arena_strndup(a, json_object_get_string(v), (size_t)json_object_get_string_len(v));
-}
-
-/* A jump target: 0..n (n completes the execution); -1 when invalid. */
-static int member_jump(json_object *o, const char *key, int n)
-{
-	long long v = member_count(o, key);
-
-	return v >= 0 && v <= n ? (int)v : -1;
-}
-
-static void parse_step(struct arena *a, json_object *o, int n, struct eng_step *s)
-{
-	const char *type = json_object_is_type(o, json_type_object) ? member_str(a, o, "type") : NULL;
-
-	memset(s, 0, sizeof(*s));
-	s->kind = STEP_BAD;
-	if (!type) {
-		s->why = "step has no type";
-	} else if (strcmp(type, "email") == 0) {
-		s->kind = STEP_EMAIL; /* the template is delivery's to render */
-	} else if (strcmp(type, "delay") == 0) {
-		long long h = member_count(o, "delay_hours"), m = member_count(o, "delay_minutes");
-		if (h < -1 || m < -1 || (h >= 0 && m >= 0) || (h < 0 && m < 0) || h > 24 * 366 * 10 ||
-		    m > 60 * 24 * 366 * 10)
-			s->why = "delay needs one of delay_hours or delay_minutes";
-		else {
-			s->kind = STEP_DELAY;
-			s->delay_s = h >= 0 ? (long)h * 3600 : (long)m * 60;
-		}
-	} else if (strcmp(type, "condition") == 0) {
-		const char *ct = member_str(a, o, "condition_type");
-		s->then_step = member_jump(o, "then_step", n);
-		s->else_step = member_jump(o, "else_step", n);
-		if (!ct)
-			s->why = "condition has no condition_type";
-		else if (s->then_step < 0 || s->else_step < 0)
-			s->why = "condition's then_step or else_step is out of range";
-		else if (strcmp(ct, "tag_equals") == 0) {
-			s->cond = COND_TAG;
-			s->value = member_str(a, o, "value");
-			if (s->value)
-				s->kind = STEP_CONDITION;
-			else
-				s->why = "tag_equals needs a string value";
-		} else if (strcmp(ct, "field_gt") == 0) {
-			const char *f = member_str(a, o, "field");
-			s->cond = COND_FIELD_GT;
-			if (f && strncmp(f, "custom_fields.", 14) == 0 && f[14])
-				s->field = f + 14;
-			else
-				s->field = f;
-			if (s->field && *s->field && member_number(o, "value", &s->number))
-				s->kind = STEP_CONDITION;
-			else
-				s->why = "field_gt needs a field and a numeric value";
-		} else if (strcmp(ct, "opened_previous") == 0) {
-			s->cond = COND_OPENED;
-			s->kind = STEP_CONDITION;
-		} else {
-			s->why = "unknown condition_type";
-		}
-	} else if (strcmp(type, "split") == 0) {
-		json_object *br = NULL, *w = NULL;
-		size_t nb;
-		json_object_object_get_ex(o, "branches", &br);
-		json_object_object_get_ex(o, "weights", &w);
-		nb = br && json_object_is_type(br, json_type_array) ? json_object_array_length(br) : 0;
-		if (nb == 0 || nb > 64) {
-			s->why = "split needs branches";
-			return;
-		}
-		if (w && !json_object_is_type(w, json_type_null) &&
-		    (!json_object_is_type(w, json_type_array) || json_object_array_length(w) != nb)) {
-			s->why = "split needs one weight per branch";
-			return;
-		}
-		s->branches = arena_alloc(a, nb * sizeof(int));
-		s->weights = arena_alloc(a, nb * sizeof(long));
-		if (!s->branches || !s->weights) {
-			s->why = "out of memory";
-			return;
-		}
-		for (size_t i = 0; i < nb; i++) {
-			json_object *b = json_object_array_get_idx(br, i);
-			int64_t t = json_object_is_type(b, json_type_int) ? json_object_get_int64(b) : -1;
-			long wt = 1;
-			if (t < 0 || t > n) {
-				s->why = "split branch out of range";
-				return;
-			}
-			if (w && json_object_is_type(w, json_type_array)) {
-				json_object *x = json_object_array_get_idx(w, i);
-				int64_t v = json_object_is_type(x, json_type_int) ? json_object_get_int64(x) : 0;
-				if (v <= 0 || v > 1000000) {
-					s->why = "split weights must be positive";
-					return;
-				}
-				wt = (long)v;
-			}
-			s->branches[i] = (int)t;
-			s->weights[i] = wt;
-		}
-		s->nbranch = (int)nb;
-		s->kind = STEP_SPLIT;
-	} else if (strcmp(type, "webhook") == 0) {
-		s->why = "webhook steps are not run by this version of the engine";
-	} else {
-		s->why = "unknown step type";
-	}
-}
-
+/* A version's steps through the model the API validates with: a version
+ * that no longer validates fails its executions rather than run half-right. */
 static void parse_version(struct arena *a, struct eng_version *v, const char *steps_json)
 {
-	char err[64];
-	json_object *root = steps_json ? fs_json_parse(steps_json, strlen(steps_json), err, sizeof(err)) : NULL;
-	size_t n;
+	char err[256];
+	int bad = -1;
 
-	if (!root || !json_object_is_type(root, json_type_array)) {
-		v->unreadable = 1;
-		json_object_put(root);
-		return;
-	}
-	n = json_object_array_length(root);
-	v->n = (int)n;
-	v->steps = n ? arena_alloc(a, n * sizeof(*v->steps)) : NULL;
-	if (n && !v->steps) {
-		v->unreadable = 1;
-	} else {
-		for (size_t i = 0; i < n; i++)
-			parse_step(a, json_object_array_get_idx(root, i), (int)n, &v->steps[i]);
-	}
-	json_object_put(root);
+	if (!steps_json ||
+	    flow_steps_parse(a, steps_json, strlen(steps_json), &v->steps, err, sizeof(err), &bad) < 0)
+		v->problem = arena_sprintf(a, "the flow version's steps cannot run: %s",
+					   steps_json ? err : "no steps");
 }
 
 static struct eng_version *version_find(struct eng_version *vs, int nv, const char *flow_id, int version)
@@ -356,6 +192,7 @@ static int field_greater(const char *custom_json, const char *field, double than
 static const char claim_sql[] =
 	"WITH due AS ("
 	"  SELECT e.id FROM flow_executions e JOIN flows f ON f.id = e.flow_id AND f.status = 'active'"
+	"   AND f.deleted_at IS NULL"
 	"  WHERE e.status IN ('active', 'waiting') AND e.next_run_at <= flowsend_now()"
 	"  ORDER BY e.next_run_at LIMIT $1::int FOR UPDATE OF e SKIP LOCKED)"
 	" SELECT e.id, e.user_id, e.flow_id, e.flow_version, e.contact_id, e.current_step, e.visit,"
@@ -424,7 +261,7 @@ static int load_versions(struct fs_db *db, struct arena *a, const PGresult *r, s
 		memset(&vs[nv], 0, sizeof(vs[nv]));
 		vs[nv].flow_id = f;
 		vs[nv].version = v;
-		vs[nv].unreadable = 1; /* until its row is read */
+		vs[nv].problem = "the flow version no longer exists"; /* until its row is read */
 		nv++;
 		col_raw(&fl, f);
 		col_long(&ve, v);
@@ -443,7 +280,7 @@ static int load_versions(struct fs_db *db, struct arena *a, const PGresult *r, s
 		struct eng_version *v = version_find(vs, nv, db_get(q, i, "flow_id"),
 						     (int)db_get_ll(q, i, "version", 0));
 		if (v) {
-			v->unreadable = 0;
+			v->problem = NULL;
 			parse_version(a, v, db_get(q, i, "steps"));
 		}
 	}
@@ -529,16 +366,16 @@ static void run_execution(struct arena *a, const PGresult *r, int i, struct eng_
 		c->stopped++;
 		goto done;
 	}
-	if (!v || v->unreadable) {
+	if (!v || v->problem) {
 		status = "failed";
-		err = "the flow version's steps cannot be read";
+		err = v ? v->problem : "the flow version no longer exists";
 		c->failed++;
 		goto done;
 	}
 	for (int hops = 0;; hops++) {
-		const struct eng_step *s;
+		const struct flow_step *s;
 
-		if (step >= v->n) {
+		if (step >= (int)v->steps.n) {
 			status = "completed";
 			c->completed++;
 			break;
@@ -550,16 +387,16 @@ static void run_execution(struct arena *a, const PGresult *r, int i, struct eng_
 			c->failed++;
 			break;
 		}
-		s = &v->steps[step];
+		s = &v->steps.steps[step];
 		visit++;
 		c->steps++;
-		switch (s->kind) {
-		case STEP_BAD:
-			status = "failed";
-			err = arena_sprintf(a, "step %d: %s", step, s->why);
-			c->failed++;
-			goto done;
-		case STEP_EMAIL:
+		switch (s->type) {
+		case FLOW_STEP_WEBHOOK:
+			/* Not run by this engine yet: said on the execution, which goes on. */
+			err = arena_sprintf(a, "step %d: webhook steps are not run yet", step);
+			step++;
+			break;
+		case FLOW_STEP_EMAIL:
 			if (u && u->limit != PLAN_UNLIMITED && !plan_allows(u->limit, u->used, 1)) {
 				err = arena_sprintf(a, "step %d: monthly email limit reached", step);
 				c->limited++;
@@ -580,27 +417,31 @@ static void run_execution(struct arena *a, const PGresult *r, int i, struct eng_
 			}
 			step++;
 			break;
-		case STEP_DELAY:
+		case FLOW_STEP_DELAY:
 			/* Wait past the delay: when due it runs the step after it. */
 			step++;
-			delay = s->delay_s;
+			delay = s->delay_seconds;
 			status = "waiting";
 			goto done;
-		case STEP_CONDITION: {
+		case FLOW_STEP_CONDITION: {
 			int yes;
-			if (s->cond == COND_TAG)
+			if (s->condition == FLOW_COND_TAG_EQUALS)
 				yes = has_tag(db_get(r, i, "tags"), s->value);
-			else if (s->cond == COND_FIELD_GT)
+			else if (s->condition == FLOW_COND_FIELD_GT)
 				yes = field_greater(db_get(r, i, "custom"), s->field, s->number);
 			else /* an email queued in this pass cannot have been opened yet */
 				yes = !emailed && opened;
 			step = yes ? s->then_step : s->else_step;
 			break;
 		}
-		case STEP_SPLIT:
-			step = s->branches[flow_split_pick(contact, db_get(r, i, "flow_id"), s->weights,
-							   s->nbranch)];
+		case FLOW_STEP_SPLIT: {
+			long wts[FLOW_SPLIT_MAX];
+			for (int k = 0; k < s->nbranches && k < FLOW_SPLIT_MAX; k++)
+				wts[k] = s->weights[k];
+			step = s->branches[flow_split_pick(contact, db_get(r, i, "flow_id"), wts,
+							   s->nbranches)];
 			break;
+		}
 		}
 	}
 done:
@@ -689,6 +530,7 @@ static int schedule_one(struct fs_db *db, struct arena *a, struct flow_engine_co
 		     "  coalesce(NULLIF(f.trigger_config->>'timezone', ''), 'UTC') AS tz,"
 		     "  f.trigger_config->>'cron' AS cron"
 		     " FROM flows f WHERE f.status = 'active' AND f.trigger_type = 'scheduled'"
+		     "  AND f.deleted_at IS NULL"
 		     "  AND (f.next_trigger_at <= flowsend_now() OR f.next_trigger_at IS NULL)"
 		     " ORDER BY f.next_trigger_at NULLS FIRST LIMIT 1 FOR UPDATE OF f SKIP LOCKED",
 		     0, NULL);
@@ -717,16 +559,20 @@ static int schedule_one(struct fs_db *db, struct arena *a, struct flow_engine_co
 			     "    SELECT 1 FROM contact_list_members m"
 			     "    WHERE m.contact_id = k.id AND m.user_id = f.user_id"
 			     "     AND m.list_id::text = f.trigger_config->>'list_id'))"
-			     "   AND (coalesce(f.trigger_config->>'allow_reentry', 'false') = 'true'"
+			     "   AND (flowsend_flow_reentry(f.trigger_config)"
 			     "    OR NOT EXISTS (SELECT 1 FROM flow_executions x"
 			     "     WHERE x.flow_id = f.id AND x.contact_id = k.id))),"
 			     " enrolled AS ("
 			     "  INSERT INTO flow_executions (user_id, flow_id, flow_version, contact_id, status,"
-			     "   current_step, next_run_at, context)"
+			     "   current_step, next_run_at, context, enrollment_key)"
 			     "  SELECT f.user_id, f.id, f.current_version, a.id, 'active', 0, flowsend_now(),"
-			     "   jsonb_build_object('trigger', 'scheduled', 'due_at', $2::timestamptz)"
+			     "   jsonb_build_object('trigger', 'scheduled', 'due_at', $2::timestamptz),"
+			     /* issue 19's key: once per flow, or once per due time with re-entry */
+			     "   CASE WHEN flowsend_flow_reentry(f.trigger_config)"
+			     "    THEN 'at:' || to_char($2::timestamptz AT TIME ZONE 'UTC',"
+			     "     'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') ELSE 'once' END"
 			     "  FROM f CROSS JOIN audience a WHERE f.current_version IS NOT NULL"
-			     "  ON CONFLICT DO NOTHING RETURNING 1),"
+			     "  ON CONFLICT ON CONSTRAINT flow_executions_enrollment_key DO NOTHING RETURNING 1),"
 			     " counted AS ("
 			     "  UPDATE flow_schedule_runs s SET enrolled = (SELECT count(*) FROM enrolled)"
 			     "  FROM run WHERE s.flow_id = run.flow_id AND s.due_at = $2::timestamptz RETURNING 1)"

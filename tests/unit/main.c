@@ -32,6 +32,7 @@ int main(void)
 	srunner_add_suite(sr, dsn_suite());
 	srunner_add_suite(sr, provider_suite());
 	srunner_add_suite(sr, flow_steps_suite());
+	srunner_add_suite(sr, flow_engine_unit_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

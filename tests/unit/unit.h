@@ -29,5 +29,6 @@ Suite *tracking_suite(void);
 Suite *dsn_suite(void);
 Suite *provider_suite(void);
 Suite *flow_steps_suite(void);
+Suite *flow_engine_unit_suite(void);
 
 #endif
