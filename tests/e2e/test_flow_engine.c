@@ -206,6 +206,7 @@ START_TEST(welcome_series_branches_on_a_real_open)
 	struct fs_config cfg;
 	char err[256], tpl[40], flow[40], ca[40], cb[40], ea[40], eb[40], steps[2048], row[40];
 	char tok[TRACK_TOKEN_MAX + 1], path[600], iso[40], buf[64], *raw = NULL;
+	char opener[96], ignorer[96];
 	struct e2e_sink s;
 	struct http_answer a;
 
@@ -224,21 +225,24 @@ START_TEST(welcome_series_branches_on_a_real_open)
 		 tpl, tpl, tpl);
 	flow_create("signup", "{}", steps, flow);
 	/* new contacts enroll through the signup trigger */
-	contact_create("opener@welcome.example", NULL, ca);
-	contact_create("ignorer@welcome.example", NULL, cb);
+	/* addresses of this run only: the sink's port is reused by later runs */
+	snprintf(opener, sizeof(opener), "opener-%d-%ld@welcome.example", (int)getpid(), (long)time(NULL));
+	snprintf(ignorer, sizeof(ignorer), "ignorer-%d-%ld@welcome.example", (int)getpid(), (long)time(NULL));
+	contact_create(opener, NULL, ca);
+	contact_create(ignorer, NULL, cb);
 	execution_of(flow, ca, ea);
 	execution_of(flow, cb, eb);
 
 	sink_start(&s, NULL);
 	ck_assert_int_eq(smtp_batch_at(&s, NULL), 0);
 	/* the first email went to both, and they wait on the delay */
-	ck_assert_int_eq(e2e_sink_find(&s, "opener@welcome.example", "Subject: Welcome Ann", NULL), 1);
-	ck_assert_int_eq(e2e_sink_find(&s, "ignorer@welcome.example", "Subject: Welcome Ann", NULL), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, opener, "Subject: Welcome Ann", NULL), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, ignorer, "Subject: Welcome Ann", NULL), 1);
 	ck_assert_str_eq(exec_field(ea, "status", buf, sizeof(buf)), "waiting");
 	ck_assert_str_eq(exec_field(ea, "current_step", buf, sizeof(buf)), "2");
 	ck_assert_int_eq(mails(ea, "sent"), 1);
 	/* the message carries the open pixel */
-	ck_assert_int_eq(e2e_sink_find(&s, "opener@welcome.example", NULL, &raw), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, opener, NULL, &raw), 1);
 	ck_assert_ptr_nonnull(raw);
 	ck_assert_ptr_nonnull(strstr(raw, "flowsend.test/t/o/"));
 	free(raw);
@@ -269,10 +273,10 @@ START_TEST(welcome_series_branches_on_a_real_open)
 	ck_assert_str_eq(exec_field(ea, "status", buf, sizeof(buf)), "waiting");
 	/* Two days and a minute later each takes its branch. */
 	ck_assert_int_eq(smtp_batch_at(&s, now_plus(48 * 3600 + 60, iso, sizeof(iso))), 0);
-	ck_assert_int_eq(e2e_sink_find(&s, "opener@welcome.example", "Subject: Glad you read it", NULL), 1);
-	ck_assert_int_eq(e2e_sink_find(&s, "opener@welcome.example", "Subject: Template subject", NULL), 0);
-	ck_assert_int_eq(e2e_sink_find(&s, "ignorer@welcome.example", "Subject: Template subject", NULL), 1);
-	ck_assert_int_eq(e2e_sink_find(&s, "ignorer@welcome.example", "Subject: Glad you read it", NULL), 0);
+	ck_assert_int_eq(e2e_sink_find(&s, opener, "Subject: Glad you read it", NULL), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, opener, "Subject: Template subject", NULL), 0);
+	ck_assert_int_eq(e2e_sink_find(&s, ignorer, "Subject: Template subject", NULL), 1);
+	ck_assert_int_eq(e2e_sink_find(&s, ignorer, "Subject: Glad you read it", NULL), 0);
 	ck_assert_str_eq(exec_field(ea, "status", buf, sizeof(buf)), "completed");
 	ck_assert_str_eq(exec_field(eb, "status", buf, sizeof(buf)), "completed");
 	ck_assert_str_eq(exec_field(ea, "current_step", buf, sizeof(buf)), "6");
@@ -438,10 +442,12 @@ START_TEST(pause_holds_and_resume_resumes)
 	/* deleting the flow stops what is still running */
 	contact_create("late@pause.example", NULL, c);
 	execution_of(flow, c, e);
-	flow_call(flow, "", 204);
+	/* (marked deleted as the API's DELETE marks it, executions left as they
+	 * were: the engine itself must not run them) */
+	ov("UPDATE flows SET deleted_at = now() WHERE id = $1 RETURNING 1", flow, NULL, NULL);
 	ck_assert_int_eq(batch_in(2 * 3600), 0);
-	ck_assert_str_eq(exec_field(e, "status", buf, sizeof(buf)), "cancelled");
 	ck_assert_int_eq(mails(e, NULL), 0);
+	ck_assert_str_eq(exec_field(e, "current_step", buf, sizeof(buf)), "0");
 	e2e_pause_worker(0);
 }
 END_TEST
