@@ -149,6 +149,12 @@ if [[ ${BENCH_SEARCH_CONTACTS:-5000000} != 0 ]]; then
 	. bench/search.sh
 fi
 
+# Flows (issue 19): events and platform events, imports with signup flows.
+if [[ ${BENCH_FLOWS:-1} != 0 ]]; then
+	# shellcheck source=bench/flows.sh
+	. bench/flows.sh
+fi
+
 # DKIM is CPU only: RSA-2048 signatures of a 10 KB message on one core, ours
 # (the key parsed once) beside libopendkim's signer (the key parsed per message).
 if [[ ${BENCH_DKIM:-1} != 0 ]]; then

@@ -87,6 +87,8 @@ CREATE POLICY tenant_isolation ON flow_enroll_backlog FOR ALL TO flowsend_app
     USING (user_id = (SELECT flowsend_current_user()))
     WITH CHECK (user_id = (SELECT flowsend_current_user()));
 GRANT SELECT ON flow_enroll_backlog TO flowsend_app, flowsend_system;
+-- Deleting a flow drops its ranges at once (the worker would skip them anyway).
+GRANT DELETE ON flow_enroll_backlog TO flowsend_app;
 
 -- New contacts enroll into the tenant's active signup flows, in the inserting
 -- transaction. One contact (the API's create, a form, a platform event): at
@@ -96,14 +98,16 @@ CREATE FUNCTION flowsend_contacts_enroll() RETURNS trigger
 AS $$
 DECLARE
     one   public.contacts;
-    total bigint;
+    owner uuid;
+    n     bigint;
     t     record;
 BEGIN
-    SELECT count(*) INTO total FROM new_rows;
-    IF total = 0 THEN
+    -- Each scan of a big statement's rows costs: count no further than needed.
+    SELECT count(*) INTO n FROM (SELECT 1 FROM new_rows LIMIT 2) s;
+    IF n = 0 THEN
         RETURN NULL;
     END IF;
-    IF total = 1 THEN
+    IF n = 1 THEN
         SELECT * INTO one FROM new_rows;
         IF one.is_subscribed AND EXISTS (
                SELECT 1 FROM public.flows f
@@ -111,6 +115,30 @@ BEGIN
                   AND f.status = 'active' AND f.deleted_at IS NULL) THEN
             PERFORM public.flowsend_flow_enroll(one.user_id, 'signup', NULL, ARRAY[one.id],
                                                 'signup', '{"trigger": "signup"}');
+        END IF;
+        RETURN NULL;
+    END IF;
+    SELECT user_id INTO owner FROM new_rows LIMIT 1;
+    IF NOT EXISTS (SELECT 1 FROM new_rows WHERE user_id <> owner) THEN
+        -- One tenant (every import): nothing more to read when it has no signup flow.
+        IF NOT EXISTS (SELECT 1 FROM public.flows f
+                        WHERE f.user_id = owner AND f.trigger_type = 'signup'
+                          AND f.status = 'active' AND f.deleted_at IS NULL) THEN
+            RETURN NULL;
+        END IF;
+        SELECT count(*) INTO n FROM (SELECT 1 FROM new_rows LIMIT 1001) s;
+        IF n <= 1000 THEN
+            PERFORM public.flowsend_flow_enroll(
+                owner, 'signup', NULL, ARRAY(SELECT id FROM new_rows WHERE is_subscribed),
+                'signup', '{"trigger": "signup"}');
+        ELSE
+            INSERT INTO public.flow_enroll_backlog (user_id, flow_id, flow_version, first_id, last_id)
+            SELECT owner, f.id, f.current_version,
+                   (SELECT id FROM new_rows ORDER BY id LIMIT 1),
+                   (SELECT id FROM new_rows ORDER BY id DESC LIMIT 1)
+              FROM public.flows f
+             WHERE f.user_id = owner AND f.trigger_type = 'signup' AND f.status = 'active'
+               AND f.deleted_at IS NULL AND f.current_version IS NOT NULL;
         END IF;
         RETURN NULL;
     END IF;

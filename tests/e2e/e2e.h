@@ -133,5 +133,6 @@ Suite *domains_suite(void);
 Suite *tracking_suite(void);
 Suite *bounces_suite(void);
 Suite *flow_engine_suite(void);
+Suite *flows_suite(void);
 
 #endif
