@@ -8,12 +8,11 @@
 -- 0025 stay HOT.
 ALTER TABLE flow_executions ADD COLUMN visit integer NOT NULL DEFAULT 0 CHECK (visit >= 0);
 
+-- A flow row written without a visit (older writers) counts as visit 0, so
+-- it too is refused a second time.
 ALTER TABLE outbox ADD COLUMN flow_visit integer;
-UPDATE outbox SET flow_visit = 0 WHERE flow_execution_id IS NOT NULL;
-ALTER TABLE outbox ADD CONSTRAINT outbox_flow_visit_check
-    CHECK ((flow_execution_id IS NULL) = (flow_visit IS NULL));
 DROP INDEX outbox_flow_step_key;
-CREATE UNIQUE INDEX outbox_flow_step_key ON outbox (flow_execution_id, step_index, flow_visit)
+CREATE UNIQUE INDEX outbox_flow_step_key ON outbox (flow_execution_id, step_index, (coalesce(flow_visit, 0)))
     WHERE flow_execution_id IS NOT NULL;
 
 -- Scheduled flows: each due time fires once, whichever worker or late run
