@@ -169,3 +169,9 @@ if [[ ${BENCH_DKIM:-1} != 0 ]]; then
 	printf 'dkim: %s signatures/s on one core (%s-byte message); libopendkim dkim_sign: %s/s\n' \
 		"$(printf "%'.0f" "$dkim_ours")" "$dkim_size" "$(printf "%'.0f" "$dkim_lib")"
 fi
+
+# The flow engine (issue 20): 100,000 executions due at once; BENCH_FLOW_ENGINE=0 skips.
+if [[ ${BENCH_FLOW_ENGINE:-1} != 0 ]]; then
+	# shellcheck source=bench/flow_engine.sh
+	. bench/flow_engine.sh
+fi

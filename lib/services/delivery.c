@@ -35,9 +35,16 @@
 
 #define CLAIM_MINUTES "10"
 
+/* The flow of a flow message's execution, for its events (issue 20); NULL
+ * for campaign and pre-rendered mail without a lookup. */
+#define FLOW_OF(x) \
+	"CASE WHEN " x ".flow_execution_id IS NOT NULL THEN (SELECT fe.flow_id FROM flow_executions fe" \
+	" WHERE fe.id = " x ".flow_execution_id) END"
+
 /* A campaign's compiled message and sender data, shared by its rows in a batch. */
 struct campaign_render {
-	const char *id;
+	const char *id;      /* the campaign's, or flow/version/step for a flow's email step */
+	const char *flow_id; /* issue 20: a flow's step (links are the flow's), else NULL */
 	const char *postal_address;
 	struct tpl_message msg;
 	const char *problem; /* why its rows fail, or NULL */
@@ -218,6 +225,74 @@ static struct campaign_render *campaign_for(struct fs_db *db, struct arena *a,
 	return cr;
 }
 
+/* A flow's email step (issue 20), rendered like a campaign: the step's
+ * subject, else its template's. Keyed by flow, version and step, so a batch
+ * of one step's mail reads and compiles it once. */
+static struct campaign_render *flow_step_for(struct fs_db *db, struct arena *a,
+					     const struct fs_config *cfg, struct campaign_render *cache,
+					     size_t *ncache, const PGresult *claim, int row)
+{
+	const char *flow_id = db_get(claim, row, "flow_id");
+	const char *p[3] = { flow_id, db_get(claim, row, "flow_version"), db_get(claim, row, "step_index") };
+	const char *key = arena_sprintf(a, "%s/%s/%s", flow_id ? flow_id : "-", p[1] ? p[1] : "-",
+					p[2] ? p[2] : "-");
+	struct campaign_render *cr;
+	struct tpl_error te;
+	PGresult *r;
+
+	for (size_t i = 0; key && i < *ncache; i++)
+		if (strcmp(cache[i].id, key) == 0)
+			return &cache[i];
+	cr = &cache[(*ncache)++];
+	memset(cr, 0, sizeof(*cr));
+	cr->id = key ? key : "";
+	cr->flow_id = flow_id;
+	if (!key) {
+		cr->unreadable = 1;
+		return cr;
+	}
+	if (!flow_id || !p[1] || !p[2]) {
+		cr->problem = "the flow execution no longer exists";
+		return cr;
+	}
+	r = db_query(db, a,
+		     "SELECT coalesce(NULLIF(st.s->>'subject', ''), t.subject) AS subject, t.html_content,"
+		     "  t.text_content, u.postal_address, st.s->>'type' AS type"
+		     " FROM flow_versions v JOIN users u ON u.id = v.user_id"
+		     " CROSS JOIN LATERAL (SELECT v.steps -> $3::int AS s) st"
+		     " LEFT JOIN email_templates t ON t.id = CASE WHEN st.s->>'template_id' ~"
+		     "   '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'"
+		     "   THEN (st.s->>'template_id')::uuid END AND (t.user_id = v.user_id OR t.is_system)"
+		     " WHERE v.flow_id = $1 AND v.version = $2::int",
+		     3, p);
+	if (!r) {
+		cr->unreadable = 1;
+		return cr;
+	}
+	if (PQntuples(r) == 0) {
+		cr->problem = "the flow version no longer exists";
+		return cr;
+	}
+	if (!db_get(r, 0, "type") || strcmp(db_get(r, 0, "type"), "email") != 0) {
+		cr->problem = "the flow step is not an email step";
+		return cr;
+	}
+	if (!db_get(r, 0, "html_content") || !db_get(r, 0, "subject")) {
+		cr->problem = "the flow step's template was deleted";
+		return cr;
+	}
+	cr->postal_address = db_get(r, 0, "postal_address");
+	if (!cr->postal_address)
+		cr->postal_address = cfg->postal_address;
+	if (tpl_message_compile(&cr->msg, db_get(r, 0, "subject"), strlen(db_get(r, 0, "subject")),
+				db_get(r, 0, "html_content"), strlen(db_get(r, 0, "html_content")),
+				db_get(r, 0, "text_content"),
+				db_get(r, 0, "text_content") ? strlen(db_get(r, 0, "text_content")) : 0,
+				&te) < 0)
+		cr->problem = arena_sprintf(a, "the template does not render: %s", te.what);
+	return cr;
+}
+
 /* Render one campaign message for a recipient; 0, or -1 when it cannot be
  * rendered. Mock mode stops here: rendering is the whole of "sending". */
 static int deliver_campaign_row(const struct fs_config *cfg, struct arena *a,
@@ -252,24 +327,28 @@ static const char record_sql[] =
 	"   message_id = '<' || o.id || '@mock.flowsend>'"
 	"  FROM unnest($1::uuid[], $2::int[]) AS x(id, attempts)"
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending'"
-	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted),"
+	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted,"
+	"   o.flow_execution_id),"
 	" failed AS ("
 	"  UPDATE outbox o SET status = 'failed', last_error = x.why"
 	"  FROM unnest($3::uuid[], $4::int[], $5::text[]) AS x(id, attempts, why)"
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending'"
-	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted, x.why),"
+	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted, x.why,"
+	"   o.flow_execution_id),"
 	" skipped AS ("
 	"  UPDATE outbox o SET status = 'cancelled',"
 	"   last_error = 'unsubscribed, bounced, suppressed or cancelled before sending'"
 	"  FROM unnest($6::uuid[], $7::int[]) AS x(id, attempts)"
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending' RETURNING o.id),"
 	" events AS ("
-	"  INSERT INTO email_events (user_id, campaign_id, contact_id, outbox_id, event_type, metadata)"
-	"  SELECT s.user_id, s.campaign_id, s.contact_id, s.id, t.kind, '{}'::jsonb"
+	"  INSERT INTO email_events (user_id, campaign_id, flow_id, contact_id, outbox_id, event_type,"
+	"   metadata)"
+	"  SELECT s.user_id, s.campaign_id, " FLOW_OF("s") ", s.contact_id, s.id, t.kind, '{}'::jsonb"
 	"   FROM sent s CROSS JOIN (VALUES ('sent'), ('delivered')) AS t(kind)"
 	"   WHERE s.counted AND (t.kind = 'sent' OR $8::boolean)"
 	"  UNION ALL"
-	"  SELECT f.user_id, f.campaign_id, f.contact_id, f.id, 'failed', jsonb_build_object('error', f.why)"
+	"  SELECT f.user_id, f.campaign_id, " FLOW_OF("f") ", f.contact_id, f.id, 'failed',"
+	"   jsonb_build_object('error', f.why)"
 	"   FROM failed f WHERE f.counted"
 	"  RETURNING 1),"
 	" tally AS ("
@@ -308,8 +387,9 @@ static const char record_sql[] =
 	"   claim_id = (SELECT id FROM claim)"                                                  \
 	"  FROM due WHERE o.id = due.id"                                                        \
 	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.to_email, o.payload, o.attempts," \
-	"   o.claim_id)"                                                                        \
-	" SELECT cl.id, cl.user_id, cl.campaign_id, cl.contact_id, cl.to_email, cl.claim_id,"
+	"   o.claim_id, o.flow_execution_id, o.step_index)"                                    \
+	" SELECT cl.id, cl.user_id, cl.campaign_id, cl.contact_id, cl.to_email, cl.claim_id,"   \
+	"  cl.flow_execution_id, cl.step_index, fe.flow_id, fe.flow_version,"
 /* ... and each says whether it must be skipped: its contact unsubscribed,
  * bounced or gone, its address suppressed, its campaign cancelled. */
 #define CLAIM_SKIP                                                                             \
@@ -319,7 +399,8 @@ static const char record_sql[] =
 	"    AND x.email_hash = flowsend_email_hash(cl.to_email))"                              \
 	"   OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = cl.campaign_id"                   \
 	"    AND c.status = 'cancelled')) AS skip"                                              \
-	" FROM claimed cl LEFT JOIN contacts k ON k.id = cl.contact_id AND k.user_id = cl.user_id"
+	" FROM claimed cl LEFT JOIN contacts k ON k.id = cl.contact_id AND k.user_id = cl.user_id" \
+	" LEFT JOIN flow_executions fe ON fe.id = cl.flow_execution_id AND fe.user_id = cl.user_id"
 
 static const char claim_sql[] =
 	CLAIM_DUE
@@ -377,8 +458,10 @@ static long run_batch_mock(struct fs_db *db, const struct fs_config *cfg, struct
 			outcome_add(&out.skipped, id, attempts);
 			continue;
 		}
-		if (campaign) {
-			struct campaign_render *cr = campaign_for(db, a, cfg, cache, &ncache, campaign);
+		if (campaign || db_get(r, i, "flow_execution_id")) {
+			struct campaign_render *cr =
+				campaign ? campaign_for(db, a, cfg, cache, &ncache, campaign)
+					 : flow_step_for(db, a, cfg, cache, &ncache, r, i);
 			if (cr->unreadable)
 				continue; /* its claim lapses and the mail goes back in the queue */
 			problem = cr->problem;
@@ -428,16 +511,19 @@ static const char interrupted_sql[] =
 	" lapsed AS ("
 	"  UPDATE outbox o SET status = 'failed', last_error = 'interrupted'"
 	"  FROM lapsed_claims lc WHERE o.claim_id = lc.id AND o.status = 'handing'"
-	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted),"
+	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted,"
+	"   o.flow_execution_id),"
 	/* A worker that died mid-batch left its claim: the mail it had not
 	 * handed over goes back in the queue. */
 	" released AS ("
 	"  UPDATE outbox o SET status = 'pending'"
 	"  FROM lapsed_claims lc WHERE o.claim_id = lc.id AND o.status = 'sending' RETURNING 1),"
 	" events AS ("
-	"  INSERT INTO email_events (user_id, campaign_id, contact_id, outbox_id, event_type, metadata)"
-	"  SELECT user_id, campaign_id, contact_id, id, 'failed', '{\"error\": \"interrupted\"}'::jsonb"
-	"   FROM lapsed WHERE counted RETURNING 1),"
+	"  INSERT INTO email_events (user_id, campaign_id, flow_id, contact_id, outbox_id, event_type,"
+	"   metadata)"
+	"  SELECT l.user_id, l.campaign_id, " FLOW_OF("l") ", l.contact_id, l.id, 'failed',"
+	"   '{\"error\": \"interrupted\"}'::jsonb"
+	"   FROM lapsed l WHERE l.counted RETURNING 1),"
 	" campaigns_counted AS ("
 	"  UPDATE campaigns c SET failed_count = c.failed_count + t.n, updated_at = flowsend_now()"
 	"  FROM (SELECT campaign_id, count(*) AS n FROM lapsed WHERE counted AND campaign_id IS NOT NULL"
@@ -620,13 +706,14 @@ static const char claim_smtp_sql[] =
 	"   last_error = NULL" \
 	"  FROM unnest($4::uuid[], $5::int[]) AS x(id, attempts)" \
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'handing'" \
-	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted)," \
+	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted," \
+	"   o.flow_execution_id)," \
 	" bounced AS (" \
 	"  UPDATE outbox o SET status = 'bounced', last_error = x.why" \
 	"  FROM unnest($6::uuid[], $7::int[], $8::text[]) AS x(id, attempts, why)" \
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'handing'" \
 	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.to_email," \
-	"   o.payload IS NULL AS counted, x.why)," \
+	"   o.payload IS NULL AS counted, x.why, o.flow_execution_id)," \
 	" retried AS (" \
 	"  UPDATE outbox o SET status = 'pending', last_error = x.why," \
 	"   next_attempt_at = flowsend_now() + make_interval(secs => x.delay)" \
@@ -636,7 +723,8 @@ static const char claim_smtp_sql[] =
 	"  UPDATE outbox o SET status = 'failed', last_error = x.why" \
 	"  FROM unnest($13::uuid[], $14::int[], $15::text[]) AS x(id, attempts, why)" \
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status IN ('sending', 'handing')" \
-	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted, x.why)," \
+	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted, x.why," \
+	"   o.flow_execution_id)," \
 	" skipped AS (" \
 	"  UPDATE outbox o SET status = 'cancelled'," \
 	"   last_error = 'unsubscribed, bounced, suppressed or cancelled before sending'" \
@@ -659,16 +747,18 @@ static const char claim_smtp_sql[] =
 
 #define STEP_RECORD \
 	" events AS (" \
-	"  INSERT INTO email_events (user_id, campaign_id, contact_id, outbox_id, event_type, metadata)" \
-	"  SELECT s.user_id, s.campaign_id, s.contact_id, s.id, 'sent', '{}'::jsonb" \
+	"  INSERT INTO email_events (user_id, campaign_id, flow_id, contact_id, outbox_id, event_type," \
+	"   metadata)" \
+	"  SELECT s.user_id, s.campaign_id, " FLOW_OF("s") ", s.contact_id, s.id, 'sent', '{}'::jsonb" \
 	"   FROM sent s WHERE s.counted" \
 	"  UNION ALL" \
-	"  SELECT b.user_id, b.campaign_id, b.contact_id, b.id, t.kind," \
+	"  SELECT b.user_id, b.campaign_id, " FLOW_OF("b") ", b.contact_id, b.id, t.kind," \
 	"   CASE WHEN t.kind = 'bounced' THEN jsonb_build_object('reply', b.why, 'bounce_type', 'hard')" \
 	"   ELSE '{}'::jsonb END" \
 	"   FROM bounced b CROSS JOIN (VALUES ('sent'), ('bounced')) AS t(kind) WHERE b.counted" \
 	"  UNION ALL" \
-	"  SELECT f.user_id, f.campaign_id, f.contact_id, f.id, 'failed', jsonb_build_object('error', f.why)" \
+	"  SELECT f.user_id, f.campaign_id, " FLOW_OF("f") ", f.contact_id, f.id, 'failed'," \
+	"   jsonb_build_object('error', f.why)" \
 	"   FROM failed f WHERE f.counted" \
 	"  RETURNING 1)," \
 	" tally AS (" \
@@ -901,9 +991,10 @@ static const char *prepare_row(struct smtp_batch *b, int i, struct slot *sl)
 	strbuf_reset(&b->subject);
 	strbuf_reset(&b->html);
 	strbuf_reset(&b->text);
-	if (campaign) {
+	if (campaign || db_get(r, i, "flow_execution_id")) {
 		struct campaign_render *cr =
-			campaign_for(b->db, b->a, b->cfg, b->cache, &b->ncache, campaign);
+			campaign ? campaign_for(b->db, b->a, b->cfg, b->cache, &b->ncache, campaign)
+				 : flow_step_for(b->db, b->a, b->cfg, b->cache, &b->ncache, r, i);
 		struct tpl_values v = { 0 };
 		const char *custom = db_get(r, i, "custom");
 		char token[LINK_TOKEN_LEN + 1];
@@ -928,7 +1019,7 @@ static const char *prepare_row(struct smtp_batch *b, int i, struct slot *sl)
 			return "rendering the message failed";
 		/* Issue 17: links through /t/c/, an open pixel (SMTP mode only). */
 		rc = track_links_apply(&cr->links, b->db, b->a, b->cfg, db_get(r, i, "user_id"),
-				       campaign, id, &b->html);
+				       campaign, cr->flow_id, id, &b->html);
 		if (rc == -1)
 			return ROW_UNREADABLE;
 		if (rc < 0)
@@ -954,7 +1045,7 @@ static const char *prepare_row(struct smtp_batch *b, int i, struct slot *sl)
 		strbuf_appends(&b->text, text ? text : "");
 		json_object_put(pl);
 	} else {
-		return "no message to send"; /* flow steps render with flows */
+		return "no message to send";
 	}
 	/* Issue 16: account mail is FlowSend's own (the global choice); the
 	 * tenant's keeps its From only on a domain it verified. The choice

@@ -28,7 +28,7 @@ struct rewrite {
 	struct fs_db *db;
 	struct arena *a;
 	const struct fs_config *cfg;
-	const char *user_id, *campaign_id, *outbox_id;
+	const char *user_id, *campaign_id, *flow_id, *outbox_id;
 	const char *skip;
 	struct track_key key;
 	int tracked; /* links of this message through /t/c/ so far */
@@ -57,18 +57,24 @@ static const char *link_id(struct rewrite *w, const char *url, size_t len)
 		if (e->len == len && memcmp(e->url, url, len) == 0)
 			return e->id;
 	p[0] = w->user_id;
-	p[1] = w->campaign_id;
+	p[1] = w->campaign_id ? w->campaign_id : w->flow_id;
 	p[2] = arena_strndup(w->a, url, len);
 	e = arena_alloc(w->a, sizeof(*e));
 	if (!p[2] || !e) {
 		w->failed = -2;
 		return NULL;
 	}
-	r = db_query_cached(w->db, w->a,
-			    "INSERT INTO campaign_links (user_id, campaign_id, url) VALUES ($1, $2, $3)"
-			    " ON CONFLICT (campaign_id, md5(url)) WHERE campaign_id IS NOT NULL"
-			    " DO UPDATE SET url = campaign_links.url RETURNING id",
-			    3, p);
+	r = w->campaign_id
+		    ? db_query_cached(w->db, w->a,
+				      "INSERT INTO campaign_links (user_id, campaign_id, url) VALUES ($1, $2, $3)"
+				      " ON CONFLICT (campaign_id, md5(url)) WHERE campaign_id IS NOT NULL"
+				      " DO UPDATE SET url = campaign_links.url RETURNING id",
+				      3, p)
+		    : db_query_cached(w->db, w->a,
+				      "INSERT INTO campaign_links (user_id, flow_id, url) VALUES ($1, $2, $3)"
+				      " ON CONFLICT (flow_id, md5(url)) WHERE flow_id IS NOT NULL"
+				      " DO UPDATE SET url = campaign_links.url RETURNING id",
+				      3, p);
 	if (!r || PQntuples(r) != 1) {
 		w->failed = -1;
 		return NULL;
@@ -103,7 +109,7 @@ static int on_link(void *arg, const char *url, size_t len, struct strbuf *repl)
 
 int track_links_apply(struct track_links **links, struct fs_db *db, struct arena *a,
 		      const struct fs_config *cfg, const char *user_id, const char *campaign_id,
-		      const char *outbox_id, struct strbuf *html)
+		      const char *flow_id, const char *outbox_id, struct strbuf *html)
 {
 	struct track_key keys[2];
 	struct rewrite w;
@@ -126,6 +132,7 @@ int track_links_apply(struct track_links **links, struct fs_db *db, struct arena
 	w.cfg = cfg;
 	w.user_id = user_id;
 	w.campaign_id = campaign_id;
+	w.flow_id = flow_id;
 	w.outbox_id = outbox_id;
 	w.key = keys[0];
 	/* The unsubscribe link goes as it is: it is the contact's, not a click. */

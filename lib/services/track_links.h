@@ -20,11 +20,12 @@ struct track_links;
  * per recipient) a row per message: this bounds what one message costs. */
 #define TRACK_LINKS_PER_MESSAGE 250
 
-/* Rewrite html in place for outbox row outbox_id of campaign_id (tenant
- * user_id). 0; -1 when the database did not answer (try the row later); -2
+/* Rewrite html in place for outbox row outbox_id of campaign_id, or of
+ * flow_id when campaign_id is NULL (a flow's email step; tenant user_id).
+ * 0; -1 when the database did not answer (try the row later); -2
  * when the message cannot be tracked (a malformed id, out of memory). */
 int track_links_apply(struct track_links **links, struct fs_db *db, struct arena *a,
 		      const struct fs_config *cfg, const char *user_id, const char *campaign_id,
-		      const char *outbox_id, struct strbuf *html);
+		      const char *flow_id, const char *outbox_id, struct strbuf *html);
 
 #endif

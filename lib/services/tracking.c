@@ -36,15 +36,17 @@ size_t tracking_keys(const struct fs_config *cfg, struct track_key keys[2])
 /* Bot: a scanner's agent, a HEAD request, or a hit within
  * SCANNER_WINDOW_SECONDS of the message's sent_at (or before it was even
  * recorded as sent). Unique counts come from tracking_firsts, which takes a
- * (campaign, contact, kind[, link]) once. Hits of mail that is not a
- * campaign's, or of a link of another campaign, are dropped. */
+ * (campaign, contact, kind[, link]) once. A flow's mail (issue 20) records
+ * its hits with the flow's id, for opened_previous and the flow's links;
+ * unique counts are campaigns'. Hits of other mail (test sends, account
+ * mail), or of a link of another campaign or flow, are dropped. */
 static const char flush_sql[] =
 	"WITH hit AS ("
 	"  SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[],"
 	"   $6::boolean[], $7::boolean[], $8::text[])"
 	"   AS h(id, kind, outbox_id, link_id, at_ms, head, agent_bot, agent)),"
 	" src AS ("
-	"  SELECT h.id, h.kind, o.user_id, o.campaign_id, o.contact_id, o.id AS outbox_id,"
+	"  SELECT h.id, h.kind, o.user_id, o.campaign_id, fe.flow_id, o.contact_id, o.id AS outbox_id,"
 	"   l.id AS link_id, l.url, to_timestamp(h.at_ms / 1000.0) AS at,"
 	"   (h.agent_bot OR h.head OR o.sent_at IS NULL"
 	"    OR to_timestamp(h.at_ms / 1000.0) < o.sent_at + interval '2 seconds') AS is_bot,"
@@ -54,14 +56,15 @@ static const char flush_sql[] =
 	"     WHEN o.sent_at IS NULL OR to_timestamp(h.at_ms / 1000.0) < o.sent_at + interval '2 seconds'"
 	"     THEN 'too_fast' END, 'link_id', l.id)) AS metadata"
 	"  FROM hit h JOIN outbox o ON o.id = h.outbox_id"
-	"  LEFT JOIN campaign_links l ON l.id = h.link_id AND l.campaign_id = o.campaign_id"
-	"   AND l.user_id = o.user_id"
-	"  WHERE o.campaign_id IS NOT NULL AND h.kind IN ('opened', 'clicked')"
+	"  LEFT JOIN flow_executions fe ON fe.id = o.flow_execution_id AND fe.user_id = o.user_id"
+	"  LEFT JOIN campaign_links l ON l.id = h.link_id"
+	"   AND (l.campaign_id = o.campaign_id OR l.flow_id = fe.flow_id) AND l.user_id = o.user_id"
+	"  WHERE (o.campaign_id IS NOT NULL OR fe.flow_id IS NOT NULL) AND h.kind IN ('opened', 'clicked')"
 	"   AND (h.kind = 'opened' OR l.id IS NOT NULL)),"
 	" ev AS ("
-	"  INSERT INTO email_events (id, user_id, campaign_id, contact_id, outbox_id, event_type,"
+	"  INSERT INTO email_events (id, user_id, campaign_id, flow_id, contact_id, outbox_id, event_type,"
 	"   metadata, url, is_bot, created_at)"
-	"  SELECT id, user_id, campaign_id, contact_id, outbox_id, kind, metadata, url, is_bot, at"
+	"  SELECT id, user_id, campaign_id, flow_id, contact_id, outbox_id, kind, metadata, url, is_bot, at"
 	/* What the rest needs comes back from the insert itself: joining it
 	 * to src would be planned blind (unnest has no statistics). */
 	"   FROM src ON CONFLICT (id) DO NOTHING"
@@ -75,7 +78,7 @@ static const char flush_sql[] =
 	"   FROM human h CROSS JOIN LATERAL (VALUES"
 	"    (h.kind, '00000000-0000-0000-0000-000000000000'::uuid),"
 	"    (CASE WHEN h.kind = 'clicked' THEN 'link' END, h.link_id)) AS k(kind, link)"
-	"   WHERE k.kind IS NOT NULL AND h.contact_id IS NOT NULL"
+	"   WHERE k.kind IS NOT NULL AND h.contact_id IS NOT NULL AND h.campaign_id IS NOT NULL"
 	"   ORDER BY h.campaign_id, h.contact_id, k.kind, k.link, h.at"
 	"  ON CONFLICT DO NOTHING RETURNING user_id, campaign_id, kind, link_id, created_at),"
 	" camp AS ("

@@ -133,6 +133,7 @@ Suite *domains_suite(void);
 Suite *tracking_suite(void);
 Suite *bounces_suite(void);
 Suite *review_suite(void);
+Suite *flow_engine_suite(void);
 Suite *flows_suite(void);
 Suite *outbound_webhooks_suite(void);
 Suite *forms_suite(void);

@@ -34,6 +34,7 @@ int main(void)
 	srunner_add_suite(sr, tracking_suite());
 	srunner_add_suite(sr, bounces_suite());
 	srunner_add_suite(sr, review_suite());
+	srunner_add_suite(sr, flow_engine_suite());
 	srunner_add_suite(sr, flows_suite());
 	srunner_add_suite(sr, outbound_webhooks_suite());
 	srunner_add_suite(sr, forms_suite());

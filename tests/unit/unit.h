@@ -31,5 +31,6 @@ Suite *provider_suite(void);
 Suite *flow_steps_suite(void);
 Suite *net_suite(void);
 Suite *form_suite(void);
+Suite *flow_engine_unit_suite(void);
 
 #endif

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The flow engine (issue 20): BENCH_FLOW_EXECUTIONS (default 100,000)
+# executions waiting on a delay all become due at once, then run a condition
+# and an email step each. A worker of its own (the stack's is stopped
+# meanwhile) runs them with --now past the delay; prints executions advanced
+# per second (until the last one completed, its mail queued) and the
+# worker's peak RSS. Expects bench/run.sh's base, psql_owner and json_field.
+set -euo pipefail
+
+executions=${BENCH_FLOW_EXECUTIONS:-100000}
+state=${BENCH_STATE:-/var/tmp/flowsend-28080}
+
+email="bench-flows-$(date +%s%N)@example.com"
+token=$(curl -fsS -X POST "$base/api/v1/auth/register" -H 'Content-Type: application/json' \
+	-d "{\"email\":\"$email\",\"password\":\"bench-password\"}" | json_field access_token)
+psql_owner -c "UPDATE users SET plan = 'enterprise' WHERE email = '$email'"
+sleep 0.5 # the plan reaches the responders' caches by NOTIFY
+awk -v n="$executions" 'BEGIN { print "email,first_name,tags"; for (i = 1; i <= n; i++) printf "f%d@flows.example,Reader%d,%s\n", i, i, (i % 2 ? "vip" : "") }' |
+	curl -fsS -X POST "$base/api/v1/contacts/import" -H "Authorization: Bearer $token" \
+		-H 'Content-Type: text/csv' --data-binary @- >/dev/null
+# delay, condition, email: the condition reads the contact's tags (both branches mail)
+flow=$(curl -fsS -X POST "$base/api/v1/flows" -H "Authorization: Bearer $token" \
+	-H 'Content-Type: application/json' \
+	-d '{"name":"Bench","trigger_type":"custom","trigger_config":{"event":"bench"},"steps":[
+	     {"type":"delay","delay_hours":24},
+	     {"type":"condition","condition_type":"tag_equals","value":"vip","then_step":2,"else_step":2},
+	     {"type":"email","template_id":"00000000-0000-4000-8000-000000000004","subject":"Hi {{first_name}}"}]}' |
+	json_field id)
+curl -fsS -X POST "$base/api/v1/flows/$flow/activate" -H "Authorization: Bearer $token" >/dev/null
+# Every contact waits past the delay, due in a day (as the engine leaves them).
+psql_owner -c "INSERT INTO flow_executions (user_id, flow_id, flow_version, contact_id, status,
+	current_step, visit, next_run_at, enrollment_key)
+	SELECT c.user_id, '$flow', 1, c.id, 'waiting', 1, 1, now() + interval '1 day', 'once'
+	FROM contacts c JOIN users u ON u.id = c.user_id WHERE u.email = '$email'" \
+	-c "ANALYZE flow_executions" >/dev/null
+
+worker_group=$(cat "$state/pid/batch.pid")
+kill -STOP -- "-$worker_group"
+later=$(date -u -d '+1 day +1 minute' +%Y-%m-%dT%H:%M:%SZ)
+t0=$(date +%s.%N)
+# The instance's settings (database, Redis) as the stack's own worker has them.
+(
+	set -a
+	. "$state/env"
+	set +a
+	exec setsid build/bin/flowsend-batch --worker --now "$later" >>"$state/log/bench-flows.log" 2>&1
+) &
+bench_worker=$!
+peak=0
+done_count=0
+while ((done_count < executions)); do
+	sleep 0.2
+	done_count=$(psql_owner -Atc "SELECT count(*) FROM flow_executions WHERE flow_id = '$flow'
+		AND status = 'completed'")
+	for p in $(pgrep -s "$bench_worker" || true); do
+		r=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$p/status" 2>/dev/null || echo 0)
+		((r > peak)) && peak=$r
+	done
+done
+t1=$(date +%s.%N)
+for p in $(pgrep -s "$bench_worker" || true); do
+	r=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$p/status" 2>/dev/null || echo 0)
+	((r > peak)) && peak=$r
+done
+kill -TERM -- "-$bench_worker" 2>/dev/null || true
+wait "$bench_worker" 2>/dev/null || true
+kill -CONT -- "-$worker_group"
+queued=$(psql_owner -Atc "SELECT count(*) FROM outbox o JOIN flow_executions e ON e.id = o.flow_execution_id
+	WHERE e.flow_id = '$flow'")
+
+echo
+echo "Flow engine: $executions executions due at once (delay -> condition -> email), $queued emails queued"
+python3 -c 'import sys; a, b, n = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]); print(f"all advanced in {b - a:.1f} s: {n / (b - a):,.0f} executions/s (with their mail delivered in mock mode alongside)")' \
+	"$t0" "$t1" "$executions"
+echo "flow worker peak RSS: $peak MiB (per process, FLOWSEND_BATCH_WORKERS=${FLOWSEND_BATCH_WORKERS:-one per core})"
