@@ -3,6 +3,7 @@
  * routes, each authenticated by its provider's signature over the raw body. */
 #include "http/server.h"
 #include "json/json.h"
+#include "services/billing.h"
 #include "services/bounces.h"
 
 /* Read the raw body (the signature covers its exact bytes). 0, or -1 when
@@ -69,11 +70,28 @@ static void sendgrid_events_post(struct fs_ctx *ctx)
 	respond(ctx, &r);
 }
 
+/* Stripe's events: the signature is always checked (mock mode too). */
+static void stripe_post(struct fs_ctx *ctx)
+{
+	json_object *out = NULL;
+	struct fs_error err;
+
+	if (raw_body(ctx) < 0)
+		return;
+	fs_respond_outcome(ctx,
+			   billing_stripe_event(&ctx->env,
+						fs_request_header(&ctx->req, ctx->env.arena, "Stripe-Signature"),
+						ctx->req.body, ctx->req.body_len, &out, &err),
+			   200, &out, &err);
+}
+
 static const struct fs_route routes[] = {
 	{ "POST", "/api/v1/webhooks/ses-events", ses_events_post, FS_ACCESS_PUBLIC,
 	  "SES bounces and complaints through SNS" },
 	{ "POST", "/api/v1/webhooks/sendgrid-events", sendgrid_events_post, FS_ACCESS_PUBLIC,
 	  "SendGrid's signed event webhook" },
+	{ "POST", "/api/v1/webhooks/stripe", stripe_post, FS_ACCESS_PUBLIC,
+	  "Stripe's subscription and invoice events" },
 };
 
 int main(int argc, char **argv)
