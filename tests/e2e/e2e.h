@@ -132,5 +132,7 @@ Suite *unsubscribe_suite(void);
 Suite *domains_suite(void);
 Suite *tracking_suite(void);
 Suite *bounces_suite(void);
+Suite *billing_suite(void);
+Suite *analytics_suite(void);
 
 #endif

@@ -33,6 +33,8 @@ int main(void)
 	srunner_add_suite(sr, domains_suite());
 	srunner_add_suite(sr, tracking_suite());
 	srunner_add_suite(sr, bounces_suite());
+	srunner_add_suite(sr, billing_suite());
+	srunner_add_suite(sr, analytics_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
