@@ -31,6 +31,7 @@ int main(void)
 	srunner_add_suite(sr, tracking_suite());
 	srunner_add_suite(sr, dsn_suite());
 	srunner_add_suite(sr, provider_suite());
+	srunner_add_suite(sr, billing_unit_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -28,5 +28,6 @@ Suite *domains_unit_suite(void);
 Suite *tracking_suite(void);
 Suite *dsn_suite(void);
 Suite *provider_suite(void);
+Suite *billing_unit_suite(void);
 
 #endif
