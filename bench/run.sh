@@ -152,6 +152,12 @@ if [[ ${BENCH_SEARCH_CONTACTS:-5000000} != 0 ]]; then
 	. bench/search.sh
 fi
 
+# Analytics and usage (issue 22): BENCH_ANALYTICS_EVENTS=0 skips.
+if [[ ${BENCH_ANALYTICS_EVENTS:-10000000} != 0 ]]; then
+	# shellcheck source=bench/analytics.sh
+	. bench/analytics.sh
+fi
+
 # DKIM is CPU only: RSA-2048 signatures of a 10 KB message on one core, ours
 # (the key parsed once) beside libopendkim's signer (the key parsed per message).
 if [[ ${BENCH_DKIM:-1} != 0 ]]; then

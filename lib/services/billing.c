@@ -59,6 +59,26 @@ enum fs_status billing_send_allowed(struct fs_db *db, struct arena *a, const cha
 	return FS_OK;
 }
 
+enum fs_status billing_email_quota(struct fs_db *db, struct arena *a, const char *user_id,
+				   const struct plan *plan, long long adding, struct fs_error *err)
+{
+	const char *p[1] = { user_id };
+	PGresult *r;
+
+	if (plan->max_emails_per_month == PLAN_UNLIMITED)
+		return FS_OK;
+	/* The lock campaign sends take (services/campaigns.c), so a flow email
+	 * and a campaign cannot both take the last of the month. */
+	if (!db_query(db, a, "SELECT pg_advisory_xact_lock(hashtext('flowsend-usage:' || $1))", 1, p))
+		return fs_fail(err, FS_ERROR, "locking this month's usage failed");
+	r = db_query(db, a, "SELECT flowsend_emails_this_month($1) AS n", 1, p);
+	if (!r)
+		return fs_fail(err, FS_ERROR, "reading this month's usage failed");
+	if (!plan_allows(plan->max_emails_per_month, (long)db_get_ll(r, 0, "n", 0), (long)adding))
+		return fs_fail(err, FS_BAD_REQUEST, "Monthly email limit reached for your plan");
+	return FS_OK;
+}
+
 enum fs_status billing_flow_activation_allowed(struct fs_env *env, struct fs_error *err)
 {
 	const struct plan *plan = billing_plan(env);

@@ -27,6 +27,13 @@ int billing_api_access(const struct fs_env *env);
  * role alike. */
 enum fs_status billing_send_allowed(struct fs_db *db, struct arena *a, const char *user_id,
 				    struct fs_error *err);
+/* Whether user_id may queue `adding` more emails this UTC month on plan (the
+ * flows engine's check; campaigns have their own wording): takes the same
+ * per-tenant lock as a campaign send for the rest of db's open transaction,
+ * then FS_OK or FS_BAD_REQUEST "Monthly email limit reached for your plan".
+ * Call it before inserting the outbox rows. */
+enum fs_status billing_email_quota(struct fs_db *db, struct arena *a, const char *user_id,
+				   const struct plan *plan, long long adding, struct fs_error *err);
 /* In the caller's open tenant transaction, before a flow becomes active:
  * serialises the tenant's activations and checks the active-flow counter
  * against the plan: FS_OK or FS_BAD_REQUEST "Active flow limit reached for

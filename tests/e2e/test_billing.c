@@ -594,6 +594,16 @@ START_TEST(a_downgrade_keeps_data_but_refuses_more_than_the_new_limits)
 	ck_assert_int_eq(db_begin_tenant(e.env.db, uid), FS_OK);
 	ck_assert_int_eq(billing_send_allowed(e.env.db, e.env.arena, uid, &err), FS_OK);
 	db_rollback(e.env.db);
+	/* and the monthly quota: 500 on free, none used yet */
+	ck_assert_int_eq(db_begin_tenant(e.env.db, uid), FS_OK);
+	ck_assert_int_eq(billing_email_quota(e.env.db, e.env.arena, uid, plan_find("free"), 500, &err), FS_OK);
+	ck_assert_int_eq(billing_email_quota(e.env.db, e.env.arena, uid, plan_find("free"), 501, &err),
+			 FS_BAD_REQUEST);
+	ck_assert_str_eq(err.detail, "Monthly email limit reached for your plan");
+	ck_assert_int_eq(billing_email_quota(e.env.db, e.env.arena, uid, plan_find("enterprise"), 1L << 40,
+					     &err),
+			 FS_OK);
+	db_rollback(e.env.db);
 	e2e_env_close(&e);
 	ck_assert_int_eq(owner1("WITH f AS (DELETE FROM flows WHERE user_id = $1::uuid RETURNING 1)"
 				" SELECT count(*) FROM f",
