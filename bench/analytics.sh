@@ -26,7 +26,7 @@ SELECT '$uid'::uuid,
             ELSE 'bounced' END,
        k = 90,
        now() - (i % 365) * interval '1 day' - (i % 86400) * interval '1 second'
-  FROM generate_series(1, $events) AS i, LATERAL (SELECT (i * 7919) % 100 AS k) x;
+  FROM generate_series(1, $events) AS i, LATERAL (SELECT (i::bigint * 7919) % 100 AS k) x;
 INSERT INTO daily_stats (user_id, day, sent, opened, clicked, bounced)
 SELECT user_id, (created_at AT TIME ZONE 'UTC')::date,
        count(*) FILTER (WHERE event_type = 'sent'),

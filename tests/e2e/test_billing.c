@@ -441,9 +441,11 @@ END_TEST
 
 START_TEST(subscription_events_move_the_plan_and_replays_change_nothing)
 {
-	char body[2048], sub[64], cus[64], buf[64], camp[40], path[128];
+	char body[2048], sub[64], cus[64], buf[64], camp[40], path[128], trial[64];
 
 	e2e_new_tenant("bill-ev", token, sizeof(token));
+	/* Stripe's ids are unique: one of its own for each run */
+	snprintf(trial, sizeof(trial), "sub_e2e_trial_%d_%lld", (int)getpid(), (long long)time(NULL));
 	checkout(token, "pro");
 	current(token, "stripe_subscription_id", sub, sizeof(sub));
 	customer_of(token, cus, sizeof(cus));
@@ -461,11 +463,11 @@ START_TEST(subscription_events_move_the_plan_and_replays_change_nothing)
 			 1);
 
 	/* created: a new subscription in trial replaces the mock one */
-	sub_body(body, sizeof(body), "customer.subscription.created", "sub_e2e_trial", cus, "trialing",
+	sub_body(body, sizeof(body), "customer.subscription.created", trial, cus, "trialing",
 		 "pro", 0);
 	ck_assert_str_eq(stripe_event(body), "applied");
 	ck_assert_str_eq(current(token, "status", buf, sizeof(buf)), "trialing");
-	ck_assert_str_eq(current(token, "stripe_subscription_id", buf, sizeof(buf)), "sub_e2e_trial");
+	ck_assert_str_eq(current(token, "stripe_subscription_id", buf, sizeof(buf)), trial);
 	ck_assert_str_eq(current(token, "trial_end", buf, sizeof(buf)), "2030-03-17T17:46:40Z");
 	wait_plan(token, "pro");
 	ck_assert_int_eq(owner1("SELECT count(*) FROM subscriptions WHERE user_id = $1::uuid"
@@ -473,10 +475,10 @@ START_TEST(subscription_events_move_the_plan_and_replays_change_nothing)
 				e2e_user_id(token, (char[40]){ 0 })),
 			 1);
 	/* trial end: Stripe warns, then the subscription turns active */
-	sub_body(body, sizeof(body), "customer.subscription.trial_will_end", "sub_e2e_trial", cus,
+	sub_body(body, sizeof(body), "customer.subscription.trial_will_end", trial, cus,
 		 "trialing", "pro", 0);
 	ck_assert_str_eq(stripe_event(body), "applied");
-	sub_body(body, sizeof(body), "customer.subscription.updated", "sub_e2e_trial", cus, "active",
+	sub_body(body, sizeof(body), "customer.subscription.updated", trial, cus, "active",
 		 "pro", 0);
 	ck_assert_str_eq(stripe_event(body), "applied");
 	ck_assert_str_eq(current(token, "status", buf, sizeof(buf)), "active");
@@ -484,7 +486,7 @@ START_TEST(subscription_events_move_the_plan_and_replays_change_nothing)
 	/* payment failed: past_due, every send refused */
 	import(token, 2, "pastdue.example");
 	campaign(token, NULL, camp);
-	invoice_body(body, sizeof(body), "invoice.payment_failed", "sub_e2e_trial", cus);
+	invoice_body(body, sizeof(body), "invoice.payment_failed", trial, cus);
 	ck_assert_str_eq(stripe_event(body), "applied");
 	ck_assert_str_eq(current(token, "status", buf, sizeof(buf)), "past_due");
 	snprintf(path, sizeof(path), "/api/v1/campaigns/%s/send", camp);
@@ -507,20 +509,20 @@ START_TEST(subscription_events_move_the_plan_and_replays_change_nothing)
 	e2e_expect(token, "POST", "/api/v1/billing/checkout", "{\"plan\":\"pro\"}", 400,
 		   "User already has an active subscription", NULL);
 	/* paid: sends work again */
-	invoice_body(body, sizeof(body), "invoice.payment_succeeded", "sub_e2e_trial", cus);
+	invoice_body(body, sizeof(body), "invoice.payment_succeeded", trial, cus);
 	ck_assert_str_eq(stripe_event(body), "applied");
 	ck_assert_str_eq(current(token, "status", buf, sizeof(buf)), "active");
 	snprintf(path, sizeof(path), "/api/v1/campaigns/%s/send", camp);
 	e2e_expect(token, "POST", path, NULL, 202, NULL, NULL);
 
 	/* deleted: back to free, no live subscription */
-	sub_body(body, sizeof(body), "customer.subscription.deleted", "sub_e2e_trial", cus, "canceled",
+	sub_body(body, sizeof(body), "customer.subscription.deleted", trial, cus, "canceled",
 		 NULL, 0);
 	ck_assert_str_eq(stripe_event(body), "applied");
 	ck_assert_str_eq(current(token, "id", buf, sizeof(buf)), "");
 	wait_plan(token, "free");
 	/* an older "updated" delivered late does not bring it back */
-	sub_body(body, sizeof(body), "customer.subscription.updated", "sub_e2e_trial", cus, "active",
+	sub_body(body, sizeof(body), "customer.subscription.updated", trial, cus, "active",
 		 "pro", (long long)time(NULL) - 100);
 	ck_assert_str_eq(stripe_event(body), "applied");
 	ck_assert_str_eq(current(token, "id", buf, sizeof(buf)), "");
