@@ -88,6 +88,9 @@ python3 -c "import sys; h, c = float(sys.argv[1]), float(sys.argv[2]); print(f'h
 email="bench-$(date +%s%N)@example.com"
 access=$(curl -fsS -X POST "$base/api/v1/auth/register" -H 'Content-Type: application/json' \
 	-d "{\"email\":\"$email\",\"password\":\"bench-password\"}" | json_field access_token)
+# Keys the user creates need a plan with API access (mock checkout: active at once).
+curl -fsS -X POST "$base/api/v1/billing/checkout" -H "Authorization: Bearer $access" \
+	-H 'Content-Type: application/json' -d '{"plan":"enterprise"}' >/dev/null
 key=$(curl -fsS -X POST "$base/api/v1/api-keys" -H "Authorization: Bearer $access" \
 	-H 'Content-Type: application/json' -d '{"name":"bench","scopes":["read"]}' | json_field key)
 read -r me_jwt_rps me_jwt_p99 < <(measure "$base/api/v1/auth/me" -H "Authorization: Bearer $access")
@@ -159,6 +162,12 @@ fi
 if [[ ${BENCH_WEBHOOKS:-10000} != 0 ]]; then
 	# shellcheck source=bench/webhooks.sh
 	. bench/webhooks.sh
+fi
+
+# Analytics and usage (issue 22): BENCH_ANALYTICS_EVENTS=0 skips.
+if [[ ${BENCH_ANALYTICS_EVENTS:-10000000} != 0 ]]; then
+	# shellcheck source=bench/analytics.sh
+	. bench/analytics.sh
 fi
 
 # DKIM is CPU only: RSA-2048 signatures of a 10 KB message on one core, ours

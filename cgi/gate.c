@@ -7,6 +7,7 @@
 
 #include "http/server.h"
 #include "services/auth.h"
+#include "services/billing.h"
 
 void auth_install(void)
 {
@@ -67,6 +68,9 @@ int gate_authenticate(struct fs_ctx *ctx)
 	}
 	if (st != FS_OK)
 		return deny(ctx, st, err.detail);
+	/* After authentication, before the scope (API.md's order). */
+	if (!billing_api_access(&ctx->env))
+		return deny(ctx, FS_FORBIDDEN, "API access requires the Pro or Enterprise plan");
 	switch (ctx->match.route->access) {
 	case FS_ACCESS_PUBLIC: need = 0; break;
 	case FS_ACCESS_READ: need = FS_SCOPE_READ; break;

@@ -6,6 +6,7 @@
 #include "gate.h"
 #include "http/server.h"
 #include "json/json.h"
+#include "services/billing.h"
 #include "services/bounces.h"
 #include "services/webhooks.h"
 
@@ -235,6 +236,21 @@ static void flow_calls_index(struct fs_ctx *ctx)
 	fs_respond_json(ctx, 200, o);
 }
 
+/* Stripe's events: the signature is always checked (mock mode too). */
+static void stripe_post(struct fs_ctx *ctx)
+{
+	json_object *out = NULL;
+	struct fs_error err;
+
+	if (raw_body(ctx) < 0)
+		return;
+	fs_respond_outcome(ctx,
+			   billing_stripe_event(&ctx->env,
+						fs_request_header(&ctx->req, ctx->env.arena, "Stripe-Signature"),
+						ctx->req.body, ctx->req.body_len, &out, &err),
+			   200, &out, &err);
+}
+
 static const struct fs_route routes[] = {
 	{ "POST", "/api/v1/webhooks/ses-events", ses_events_post, FS_ACCESS_PUBLIC,
 	  "SES bounces and complaints through SNS" },
@@ -254,6 +270,8 @@ static const struct fs_route routes[] = {
 	  "Every call attempt made to an endpoint, newest first" },
 	{ "GET", "/api/v1/webhooks/flow-calls", flow_calls_index, FS_ACCESS_READ,
 	  "Every attempt of the flow webhook step's calls, newest first" },
+	{ "POST", "/api/v1/webhooks/stripe", stripe_post, FS_ACCESS_PUBLIC,
+	  "Stripe's subscription and invoice events" },
 };
 
 int main(int argc, char **argv)

@@ -14,6 +14,7 @@
 #include "json/json.h"
 #include "mail/template.h"
 #include "services/batch.h"
+#include "services/billing.h"
 #include "services/segments.h"
 #include "services/templates.h"
 
@@ -118,6 +119,10 @@ enum fs_status campaign_create(struct fs_env *env, const struct campaign_input *
 	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	if ((st = check_references(env, in, err)) != FS_OK)
+		return fs_rollback_with(env, st);
+	/* Scheduling starts a send: refused while payment is past due. */
+	if (in->scheduled_at &&
+	    (st = billing_send_allowed(env->db, env->arena, env->user_id, err)) != FS_OK)
 		return fs_rollback_with(env, st);
 	r = db_query(env->db, env->arena,
 		     "INSERT INTO campaigns AS c (user_id, name, subject, template_id, list_id,"
@@ -228,6 +233,9 @@ enum fs_status campaign_update(struct fs_env *env, const char *id, const struct 
 		return fs_rollback_with(env, fs_fail(err, FS_BAD_REQUEST,
 						  "Can only update draft or scheduled campaigns"));
 	if ((st = check_references(env, in, err)) != FS_OK)
+		return fs_rollback_with(env, st);
+	if (in->set_scheduled && in->scheduled_at &&
+	    (st = billing_send_allowed(env->db, env->arena, env->user_id, err)) != FS_OK)
 		return fs_rollback_with(env, st);
 	/* A time makes it scheduled; clearing the time makes it a draft again. */
 	r = db_query(env->db, env->arena,
@@ -368,7 +376,8 @@ enum fs_status campaign_start(struct fs_db *db, struct arena *a, const char *id,
 	char total[24];
 	enum fs_status st;
 
-	if ((st = lock_monthly_usage(db, a, user_id, err)) != FS_OK ||
+	if ((st = billing_send_allowed(db, a, user_id, err)) != FS_OK ||
+	    (st = lock_monthly_usage(db, a, user_id, err)) != FS_OK ||
 	    (st = fan_out(db, a, id, user_id, list_id, recipients, err)) != FS_OK)
 		return st;
 	if ((st = check_monthly_limit(db, a, user_id, plan, *recipients, 1, err)) != FS_OK)
@@ -402,8 +411,8 @@ enum fs_status campaign_send(struct fs_env *env, const char *id, json_object **o
 						  "Campaign must be in draft or scheduled status to send"));
 	if (!template_id)
 		return fs_rollback_with(env, fs_fail(err, FS_BAD_REQUEST, "Campaign has no template"));
-	st = campaign_start(env->db, env->arena, id, env->user_id, list_id,
-			    plan_find_or_default(env->auth.plan), &recipients, err);
+	st = campaign_start(env->db, env->arena, id, env->user_id, list_id, billing_plan(env),
+			    &recipients, err);
 	if (st != FS_OK)
 		return fs_rollback_with(env, st);
 	r = db_query(env->db, env->arena,
@@ -462,9 +471,10 @@ enum fs_status campaign_test(struct fs_env *env, const char *id, const char *ema
 		st = fs_fail(err, FS_ERROR, "rendering the test failed");
 		goto out;
 	}
-	if ((st = lock_monthly_usage(env->db, env->arena, env->user_id, err)) != FS_OK ||
-	    (st = check_monthly_limit(env->db, env->arena, env->user_id,
-				      plan_find_or_default(env->auth.plan), 1, 0, err)) != FS_OK)
+	if ((st = billing_send_allowed(env->db, env->arena, env->user_id, err)) != FS_OK ||
+	    (st = lock_monthly_usage(env->db, env->arena, env->user_id, err)) != FS_OK ||
+	    (st = check_monthly_limit(env->db, env->arena, env->user_id, billing_plan(env), 1, 0,
+				      err)) != FS_OK)
 		goto out;
 	payload = json_object_new_object();
 	json_object_object_add(payload, "subject", json_object_new_string_len(subject.buf, (int)subject.len));

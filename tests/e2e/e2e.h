@@ -137,5 +137,7 @@ Suite *flow_engine_suite(void);
 Suite *flows_suite(void);
 Suite *outbound_webhooks_suite(void);
 Suite *forms_suite(void);
+Suite *billing_suite(void);
+Suite *analytics_suite(void);
 
 #endif

@@ -22,6 +22,13 @@ static void fresh_user(void)
 	e2e_register(email, PW, access_tok, sizeof(access_tok), refresh_tok, sizeof(refresh_tok));
 }
 
+/* A fresh user on pro: keys the user creates need a plan with API access. */
+static void paid_user(void)
+{
+	fresh_user();
+	e2e_set_plan(access_tok, "pro");
+}
+
 static long call(const char *method, const char *path, const char *token, const char *body,
 		 struct http_answer *a)
 {
@@ -331,7 +338,7 @@ START_TEST(api_keys_create_list_use_revoke)
 	char key[128], id[40], body[128];
 	struct http_answer a;
 
-	fresh_user();
+	paid_user();
 	ck_assert_int_eq(call("POST", "/api/v1/api-keys", access_tok, "{\"name\":\"shop\"}", &a), 201);
 	snprintf(key, sizeof(key), "%s", json_str(a.json, "key"));
 	snprintf(id, sizeof(id), "%s", json_str(a.json, "id"));
@@ -384,7 +391,7 @@ START_TEST(scopes_bound_what_a_key_may_do)
 	char read_key[128], write_key[128], admin_key[128];
 	struct http_answer a;
 
-	fresh_user();
+	paid_user();
 	make_key("[\"read\"]", read_key, sizeof(read_key));
 	make_key("[\"read\",\"write\"]", write_key, sizeof(write_key));
 	make_key("[\"admin\"]", admin_key, sizeof(admin_key));
@@ -593,7 +600,8 @@ START_TEST(plans_are_public)
 END_TEST
 
 /* The test instance runs with FLOWSEND_RATE_LIMITS=on: a free-plan key gets
- * 60 requests a minute, announced on every answer. */
+ * 60 requests a minute, announced on every answer. On free only platform
+ * keys (from /auth/provision) are let in: this one is made one. */
 START_TEST(api_rate_limits_per_key)
 {
 	char key[128], hdr[32];
@@ -603,6 +611,14 @@ START_TEST(api_rate_limits_per_key)
 
 	fresh_user();
 	make_key("[\"read\"]", key, sizeof(key));
+	{
+		char uid[40];
+		const char *p[1] = { e2e_user_id(access_tok, uid) };
+		ck_assert_int_eq(e2e_owner_value("WITH k AS (UPDATE api_keys SET is_platform = true"
+						 " WHERE user_id = $1::uuid RETURNING 1) SELECT count(*) FROM k",
+						 1, p),
+				 1);
+	}
 	for (int i = 0; i < 130 && limited_at < 0; i++) {
 		ck_assert_int_eq(key_call("GET", "/api/v1/auth/me", key, NULL, &a), a.status);
 		if (a.status == 429) {

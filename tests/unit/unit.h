@@ -32,5 +32,6 @@ Suite *flow_steps_suite(void);
 Suite *net_suite(void);
 Suite *form_suite(void);
 Suite *flow_engine_unit_suite(void);
+Suite *billing_unit_suite(void);
 
 #endif
