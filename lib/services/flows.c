@@ -20,6 +20,7 @@
 #include "json/json.h"
 #include "models/flow_steps.h"
 #include "models/plan.h"
+#include "services/billing.h"
 
 /* A flow as the API shows it; f is the flows row. */
 #define FLOW_JSON                                                                              \
@@ -388,7 +389,6 @@ static int first_missing_template(struct fs_env *env, const struct flow_steps *s
 enum fs_status flow_activate(struct fs_env *env, const char *id, json_object **out,
 			     struct fs_error *err)
 {
-	const struct plan *plan = plan_find_or_default(env->auth.plan);
 	enum fs_status st = FS_OK;
 	struct flow_steps steps;
 	json_object *arr, *cfg;
@@ -399,11 +399,6 @@ enum fs_status flow_activate(struct fs_env *env, const char *id, json_object **o
 
 	if ((st = begin(env, err)) != FS_OK)
 		return st;
-	/* One activation at a time per tenant, so the limit holds under races. */
-	if (!db_query(env->db, env->arena,
-		      "SELECT pg_advisory_xact_lock(hashtextextended('flows:' || flowsend_current_user(), 0))",
-		      0, NULL))
-		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "locking the flows failed"));
 	if (!(row = lock_flow(env, id, &st, err)))
 		return st;
 	if (strcmp(db_get(row, 0, "status"), "active") == 0)
@@ -430,16 +425,9 @@ enum fs_status flow_activate(struct fs_env *env, const char *id, json_object **o
 	json_object_put(cfg);
 	if (st != FS_OK)
 		return fs_rollback_with(env, st == FS_INVALID ? FS_BAD_REQUEST : st);
-	if (plan->max_flows != PLAN_UNLIMITED) {
-		r = db_query(env->db, env->arena,
-			     "SELECT count(*) AS n FROM flows WHERE status = 'active' AND deleted_at IS NULL",
-			     0, NULL);
-		if (!r)
-			return fs_rollback_with(env, fs_fail(err, FS_ERROR, "counting flows failed"));
-		if (!plan_allows(plan->max_flows, (long)db_get_ll(r, 0, "n", 0), 1))
-			return fs_rollback_with(env, fs_fail(err, FS_BAD_REQUEST,
-							     "Active flow limit reached for your plan"));
-	}
+	/* The plan's active-flow limit, exact under concurrent activations. */
+	if ((st = billing_flow_activation_allowed(env, err)) != FS_OK)
+		return fs_rollback_with(env, st);
 	/* A new version when the steps differ from the current one's; executions
 	 * already running keep theirs. */
 	r = db_query(env->db, env->arena,
