@@ -878,7 +878,7 @@ START_TEST(flow_webhook_step_waits_for_its_call_and_moves_on)
 {
 	char tok[4096], uid[40], tpl[40], cid[40], secret[65], buf[512], ctx[512];
 	char p_ok[200], p_bad[200], p_flaky[200], url[300];
-	char f_ok[40], f_bad[40], f_flaky[40], e_ok[40], e_bad[40], e_flaky[40];
+	char f_ok[40], f_bad[40], f_flaky[40], e_ok[40], e_bad[40], e_flaky[40], f_in[40], e_in[40];
 	const char *p[2];
 	struct http_answer ans;
 
@@ -886,7 +886,7 @@ START_TEST(flow_webhook_step_waits_for_its_call_and_moves_on)
 	rx_start();
 	quick_retries("3");
 	e2e_new_tenant("hookflow", tok, sizeof(tok));
-	e2e_set_plan(tok, "pro"); /* three active flows */
+	e2e_set_plan(tok, "pro"); /* more active flows than free */
 	e2e_user_id(tok, uid);
 	e2e_expect(tok, "POST", "/api/v1/templates",
 		   "{\"name\":\"Hook mail\",\"subject\":\"S\",\"html_content\":\"<p>Hi {{first_name}}</p>\","
@@ -1009,6 +1009,27 @@ START_TEST(flow_webhook_step_waits_for_its_call_and_moves_on)
 				   sizeof(buf)), "completed");
 	ck_assert_int_eq(exec_value("SELECT count(*) FROM outbox WHERE flow_execution_id = $1"
 				    " AND step_index = 1", e_flaky), 1);
+
+	/* A URL inside the operator's network: refused when queued, recorded,
+	 * and the flow goes on with its email. */
+	hook_flow(tok, "\"trigger_type\":\"custom\",\"trigger_config\":{\"event\":\"hookinside\"}",
+		  "http://169.254.169.254/latest/meta-data", tpl, f_in);
+	p[0] = uid;
+	p[1] = cid;
+	ck_assert_int_eq(e2e_owner_value("SELECT flowsend_flow_enroll($1, 'custom', 'hookinside',"
+					 " ARRAY[$2::uuid], 'y', '{}'::jsonb)",
+					 2, p),
+			 1);
+	p[0] = f_in;
+	ck_assert_ptr_nonnull(e2e_owner_text("SELECT id FROM flow_executions WHERE flow_id = $1"
+					     " AND contact_id = $2", 2, p, e_in, sizeof(e_in)));
+	ck_assert_int_eq(batch_at_offset(2 * 3600), 0);
+	ck_assert_str_eq(exec_text("SELECT status FROM flow_executions WHERE id = $1", e_in, buf,
+				   sizeof(buf)), "completed");
+	ck_assert_ptr_nonnull(strstr(exec_text("SELECT last_error FROM flow_executions WHERE id = $1", e_in,
+					       buf, sizeof(buf)), "step 0: webhook refused: "));
+	ck_assert_int_eq(exec_value("SELECT count(*) FROM outbox WHERE flow_execution_id = $1"
+				    " AND step_index = 1", e_in), 1);
 	e2e_pause_worker(0);
 }
 END_TEST
