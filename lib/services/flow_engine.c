@@ -17,6 +17,11 @@
 #include "json/json.h"
 #include "models/flow_steps.h"
 #include "models/plan.h"
+#include "services/webhooks.h"
+
+/* How long an execution waits on its webhook call before the engine looks
+ * again by itself; the webhooks pass wakes it as soon as the call ends. */
+#define WEBHOOK_WAIT_S 86400L
 
 struct eng_version {
 	const char *flow_id;
@@ -196,16 +201,19 @@ static const char claim_sql[] =
 	"WITH due AS ("
 	/* the locked rows' own columns: fetching them again by id cost half a
 	 * millisecond a row */
-	"  SELECT e.id, e.user_id, e.flow_id, e.flow_version, e.contact_id, e.current_step, e.visit"
+	"  SELECT e.id, e.user_id, e.flow_id, e.flow_version, e.contact_id, e.current_step, e.visit,"
+	"   e.context"
 	"  FROM flow_executions e"
 	"  WHERE e.status IN ('active', 'waiting') AND e.next_run_at <= flowsend_now()"
 	"   AND (SELECT f.status = 'active' AND f.deleted_at IS NULL FROM flows f WHERE f.id = e.flow_id)"
 	"  ORDER BY e.next_run_at LIMIT $1::int FOR UPDATE OF e SKIP LOCKED)"
 	" SELECT e.id, e.user_id, e.flow_id, e.flow_version, e.contact_id, e.current_step, e.visit,"
-	"  u.plan, k.id IS NULL AS gone, k.email, k.is_subscribed, k.bounced_at IS NOT NULL AS bounced,"
+	"  u.plan, k.id IS NULL AS gone, k.email, k.first_name, k.last_name, k.is_subscribed,"
+	"  k.bounced_at IS NOT NULL AS bounced,"
 	"  EXISTS (SELECT 1 FROM suppressions x WHERE x.user_id = e.user_id"
 	"   AND x.email_hash = flowsend_email_hash(k.email)) AS suppressed,"
-	"  array_to_json(k.tags)::text AS tags, k.custom_fields::text AS custom"
+	"  array_to_json(k.tags)::text AS tags, k.custom_fields::text AS custom,"
+	"  e.context::text AS context"
 	" FROM due e"
 	" JOIN users u ON u.id = e.user_id"
 	" LEFT JOIN contacts k ON k.id = e.contact_id AND k.user_id = e.user_id";
@@ -400,10 +408,69 @@ out:
 	return ret;
 }
 
-/* Run execution row i from its current step; record its move and emails. */
-static void run_execution(struct arena *a, const PGresult *r, int i, struct eng_version *v,
-			  struct tenant_usage *u, int opened, struct writeback *w,
-			  struct flow_engine_counts *c)
+static json_object *str_or_null(const char *v)
+{
+	return v ? json_object_new_string(v) : NULL;
+}
+
+/* The contact of execution row i as the webhook step sends it:
+ * {id, email, first_name, last_name, tags, custom_fields}, in the arena. */
+static const char *contact_json(struct arena *a, const PGresult *r, int i)
+{
+	char perr[64];
+	const char *tags = db_get(r, i, "tags"), *custom = db_get(r, i, "custom");
+	json_object *o = json_object_new_object(), *t, *cf;
+	const char *out = NULL;
+
+	if (!o)
+		return NULL;
+	t = tags ? fs_json_parse(tags, strlen(tags), perr, sizeof(perr)) : NULL;
+	cf = custom ? fs_json_parse(custom, strlen(custom), perr, sizeof(perr)) : NULL;
+	json_object_object_add(o, "id", str_or_null(db_get(r, i, "contact_id")));
+	json_object_object_add(o, "email", str_or_null(db_get(r, i, "email")));
+	json_object_object_add(o, "first_name", str_or_null(db_get(r, i, "first_name")));
+	json_object_object_add(o, "last_name", str_or_null(db_get(r, i, "last_name")));
+	json_object_object_add(o, "tags", t && json_object_is_type(t, json_type_array) ? t
+					  : json_object_new_array());
+	if (t && !json_object_is_type(t, json_type_array))
+		json_object_put(t);
+	json_object_object_add(o, "custom_fields", cf && json_object_is_type(cf, json_type_object) ? cf
+						   : json_object_new_object());
+	if (cf && !json_object_is_type(cf, json_type_object))
+		json_object_put(cf);
+	out = arena_strdup(a, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return out;
+}
+
+/* Queue the call of webhook step `step` (its visit) in the batch's
+ * transaction: 1 queued (the execution waits), 0 the URL was refused (*err
+ * says so, the flow goes on), -1 the database failed. */
+static int webhook_queue(struct fs_db *db, struct arena *a, const PGresult *r, int i, int step, long visit,
+			 const char *url, const char **err)
+{
+	char call_id[37];
+	struct fs_error e;
+	enum fs_status st;
+
+	memset(&e, 0, sizeof(e));
+	st = webhook_flow_call_enqueue(db, a, db_get(r, i, "user_id"), db_get(r, i, "flow_id"),
+				       db_get(r, i, "id"), step, (int)visit, url, contact_json(a, r, i),
+				       db_get(r, i, "context"), call_id, &e);
+	if (st == FS_OK)
+		return 1;
+	if (st == FS_INVALID) {
+		*err = arena_sprintf(a, "step %d: webhook refused: %s", step, e.detail);
+		return 0;
+	}
+	return -1;
+}
+
+/* Run execution row i from its current step; record its move and emails.
+ * 0, or -1 when the database failed (the batch is rolled back). */
+static int run_execution(struct fs_db *db, struct arena *a, const PGresult *r, int i, struct eng_version *v,
+			 struct tenant_usage *u, int opened, struct writeback *w,
+			 struct flow_engine_counts *c)
 {
 	const char *id = db_get(r, i, "id"), *contact = db_get(r, i, "contact_id");
 	int step = (int)db_get_ll(r, i, "current_step", 0);
@@ -427,6 +494,29 @@ static void run_execution(struct arena *a, const PGresult *r, int i, struct eng_
 		c->failed++;
 		goto done;
 	}
+	if (step >= 0 && step < (int)v->steps.n && v->steps.steps[step].type == FLOW_STEP_WEBHOOK) {
+		/* Resting on a webhook step: its call of this visit decides. No
+		 * call (arrived here after a delay): the loop below queues it. */
+		const char *why = NULL;
+		switch (webhook_flow_call_state(db, a, id, step, (int)visit, &why)) {
+		case WEBHOOK_CALL_PENDING: /* woken early: wait on */
+			status = "waiting";
+			delay = WEBHOOK_WAIT_S;
+			goto done;
+		case WEBHOOK_CALL_DELIVERED:
+			step++;
+			break;
+		case WEBHOOK_CALL_FAILED: /* recorded; the flow goes on after a failing step */
+			err = arena_sprintf(a, "step %d: webhook failed: %s", step, why ? why : "unknown error");
+			step++;
+			break;
+		case WEBHOOK_CALL_NONE:
+			break;
+		case WEBHOOK_CALL_ERROR:
+		default:
+			return -1;
+		}
+	}
 	for (int hops = 0;; hops++) {
 		const struct flow_step *s;
 
@@ -446,11 +536,21 @@ static void run_execution(struct arena *a, const PGresult *r, int i, struct eng_
 		visit++;
 		c->steps++;
 		switch (s->type) {
-		case FLOW_STEP_WEBHOOK:
-			/* Not run by this engine yet: said on the execution, which goes on. */
-			err = arena_sprintf(a, "step %d: webhook steps are not run yet", step);
-			step++;
+		case FLOW_STEP_WEBHOOK: {
+			/* Queued in this batch's transaction: the call and the wait
+			 * commit together. The execution rests on the step, holding no
+			 * worker, until the webhooks pass wakes it with the outcome. */
+			int q = webhook_queue(db, a, r, i, step, visit, s->url, &err);
+			if (q < 0)
+				return -1;
+			if (q > 0) {
+				status = "waiting";
+				delay = WEBHOOK_WAIT_S;
+				goto done;
+			}
+			step++; /* refused: recorded, the flow goes on */
 			break;
+		}
 		case FLOW_STEP_EMAIL:
 			if (u && u->limit != PLAN_UNLIMITED && !plan_allows(u->limit, u->used, 1)) {
 				err = arena_sprintf(a, "step %d: monthly email limit reached", step);
@@ -506,6 +606,7 @@ done:
 	col_long(&w->delay, delay);
 	col_long(&w->visit, visit);
 	col_text(&w->err, err);
+	return 0;
 }
 
 long flow_engine_run_batch(struct fs_db *db, struct arena *a, int batch, struct flow_engine_counts *c)
@@ -544,9 +645,11 @@ long flow_engine_run_batch(struct fs_db *db, struct arena *a, int batch, struct 
 	    load_usage(db, a, r, &us, &nu) < 0)
 		goto fail;
 	for (int i = 0; i < (int)claimed; i++)
-		run_execution(a, r, i, version_find(vs, nv, db_get(r, i, "flow_id"),
-						    (int)db_get_ll(r, i, "flow_version", 0)),
-			      usage_find(us, nu, db_get(r, i, "user_id")), opened[i], &w, c);
+		if (run_execution(db, a, r, i,
+				  version_find(vs, nv, db_get(r, i, "flow_id"),
+					       (int)db_get_ll(r, i, "flow_version", 0)),
+				  usage_find(us, nu, db_get(r, i, "user_id")), opened[i], &w, c) < 0)
+			goto fail;
 	{
 		const char *p[12] = { col_done(&w.id),	   col_done(&w.step),	 col_done(&w.status),
 				      col_done(&w.delay),  col_done(&w.visit),	 col_done(&w.err),

@@ -830,6 +830,210 @@ START_TEST(flow_step_calls_are_signed_and_report_their_outcome)
 }
 END_TEST
 
+/* ---- the webhook step run by the flow engine (issue 20 + 21) ---- */
+
+static void hook_flow(const char *token, const char *trigger, const char *url, const char *tpl, char *id)
+{
+	char body[1024], path[128];
+	struct http_answer a;
+
+	snprintf(body, sizeof(body),
+		 "{\"name\":\"Hook flow\",%s,"
+		 "\"steps\":[{\"type\":\"webhook\",\"url\":\"%.300s\"},"
+		 "{\"type\":\"email\",\"template_id\":\"%s\",\"subject\":\"After the hook\"}]}",
+		 trigger, url, tpl);
+	e2e_expect(token, "POST", "/api/v1/flows", body, 201, NULL, &a);
+	snprintf(id, 40, "%s", json_str(a.json, "id"));
+	http_answer_free(&a);
+	snprintf(path, sizeof(path), "/api/v1/flows/%s/activate", id);
+	e2e_expect(token, "POST", path, NULL, 200, NULL, NULL);
+}
+
+static const char *exec_text(const char *sql, const char *exec, char *out, size_t size)
+{
+	const char *p[1] = { exec };
+
+	if (!e2e_owner_text(sql, 1, p, out, size))
+		snprintf(out, size, "(null)");
+	return out;
+}
+
+static long long exec_value(const char *sql, const char *exec)
+{
+	const char *p[1] = { exec };
+	return e2e_owner_value(sql, 1, p);
+}
+
+static int batch_at_offset(long seconds)
+{
+	char when[64], arg[128];
+	time_t t = time(NULL) + seconds;
+
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+	snprintf(arg, sizeof(arg), "--now %s", when);
+	return e2e_run_batch(arg);
+}
+
+START_TEST(flow_webhook_step_waits_for_its_call_and_moves_on)
+{
+	char tok[4096], uid[40], tpl[40], cid[40], secret[65], buf[512], ctx[512];
+	char p_ok[200], p_bad[200], p_flaky[200], url[300];
+	char f_ok[40], f_bad[40], f_flaky[40], e_ok[40], e_bad[40], e_flaky[40], f_in[40], e_in[40];
+	const char *p[2];
+	struct http_answer ans;
+
+	e2e_pause_worker(1);
+	rx_start();
+	quick_retries("3");
+	e2e_new_tenant("hookflow", tok, sizeof(tok));
+	e2e_set_plan(tok, "pro"); /* more active flows than free */
+	e2e_user_id(tok, uid);
+	e2e_expect(tok, "POST", "/api/v1/templates",
+		   "{\"name\":\"Hook mail\",\"subject\":\"S\",\"html_content\":\"<p>Hi {{first_name}}</p>\","
+		   "\"text_content\":\"Hi\"}",
+		   201, NULL, &ans);
+	snprintf(tpl, sizeof(tpl), "%s", json_str(ans.json, "id"));
+	http_answer_free(&ans);
+	path_of("ok", p_ok, sizeof(p_ok));
+	path_of("500", p_bad, sizeof(p_bad));
+	url_of(p_ok, url, sizeof(url));
+	hook_flow(tok, "\"trigger_type\":\"signup\",\"trigger_config\":{}", url, tpl, f_ok);
+	url_of(p_bad, url, sizeof(url));
+	hook_flow(tok, "\"trigger_type\":\"signup\",\"trigger_config\":{}", url, tpl, f_bad);
+	/* One signup enrolls the contact in both flows. */
+	e2e_expect(tok, "POST", "/api/v1/contacts",
+		   "{\"email\":\"hook@flow.example\",\"first_name\":\"Hana\",\"tags\":[\"vip\"]}", 201,
+		   NULL, &ans);
+	snprintf(cid, sizeof(cid), "%s", json_str(ans.json, "id"));
+	http_answer_free(&ans);
+	p[1] = cid;
+	p[0] = f_ok;
+	ck_assert_ptr_nonnull(e2e_owner_text("SELECT id FROM flow_executions WHERE flow_id = $1"
+					     " AND contact_id = $2", 2, p, e_ok, sizeof(e_ok)));
+	p[0] = f_bad;
+	ck_assert_ptr_nonnull(e2e_owner_text("SELECT id FROM flow_executions WHERE flow_id = $1"
+					     " AND contact_id = $2", 2, p, e_bad, sizeof(e_bad)));
+
+	/* Pass 1: the engine queues both calls and parks the executions on the
+	 * step (no email yet); the webhooks pass sends them and wakes both. */
+	batch();
+	ck_assert_int_eq(rx_count(p_ok), 1);
+	ck_assert_int_eq(rx_count(p_bad), 3); /* the last retry */
+	ck_assert_str_eq(exec_text("SELECT status FROM flow_executions WHERE id = $1", e_ok, buf,
+				   sizeof(buf)), "waiting");
+	ck_assert_int_eq(exec_value("SELECT current_step FROM flow_executions WHERE id = $1", e_ok), 0);
+	ck_assert_int_eq(exec_value("SELECT count(*) FROM outbox WHERE flow_execution_id = $1", e_ok), 0);
+	ck_assert_int_eq(exec_value("SELECT count(*) FROM flow_executions WHERE id = $1"
+				    " AND next_run_at <= flowsend_now()", e_ok), 1);
+	/* The signed call with the documented body. */
+	secret_of(tok, secret);
+	exec_text("SELECT context::text FROM flow_executions WHERE id = $1", e_ok, ctx, sizeof(ctx));
+	{
+		const struct hit *h = rx_hit(p_ok, 0);
+		json_object *o = json_tokener_parse(h->body), *c, *want = json_tokener_parse(ctx);
+		ck_assert_msg(signed_with(h->sig, 0, secret, h->body), "bad signature %s", h->sig);
+		ck_assert_ptr_nonnull(o);
+		ck_assert_str_eq(json_str(o, "event"), "flow.webhook");
+		ck_assert_str_eq(json_str(o, "flow_id"), f_ok);
+		ck_assert_str_eq(json_str(o, "execution_id"), e_ok);
+		ck_assert_ptr_nonnull(json_str(o, "id"));
+		ck_assert_ptr_nonnull(json_str(o, "timestamp"));
+		ck_assert(json_object_is_type(json_object_object_get(o, "step"), json_type_int));
+		ck_assert_int_eq(json_object_get_int(json_object_object_get(o, "step")), 0);
+		c = json_object_object_get(o, "contact");
+		ck_assert_str_eq(json_str(c, "id"), cid);
+		ck_assert_str_eq(json_str(c, "email"), "hook@flow.example");
+		ck_assert_str_eq(json_str(c, "first_name"), "Hana");
+		ck_assert_str_eq(json_object_get_string(
+					 json_object_array_get_idx(json_object_object_get(c, "tags"), 0)),
+				 "vip");
+		ck_assert(json_object_equal(json_object_object_get(o, "trigger"), want));
+		json_object_put(want);
+		json_object_put(o);
+	}
+
+	/* Pass 2: delivered → the email; failed after the last retry → the
+	 * failure on the execution, and the email all the same. */
+	batch();
+	ck_assert_str_eq(exec_text("SELECT status FROM flow_executions WHERE id = $1", e_ok, buf,
+				   sizeof(buf)), "completed");
+	ck_assert_str_eq(exec_text("SELECT coalesce(last_error, '') FROM flow_executions WHERE id = $1",
+				   e_ok, buf, sizeof(buf)), "");
+	ck_assert_str_eq(exec_text("SELECT status FROM flow_executions WHERE id = $1", e_bad, buf,
+				   sizeof(buf)), "completed");
+	ck_assert_str_eq(exec_text("SELECT last_error FROM flow_executions WHERE id = $1", e_bad, buf,
+				   sizeof(buf)), "step 0: webhook failed: HTTP 500");
+	ck_assert_int_eq(exec_value("SELECT count(*) FROM outbox WHERE flow_execution_id = $1"
+				    " AND step_index = 1 AND status = 'sent'", e_ok), 1);
+	ck_assert_int_eq(exec_value("SELECT count(*) FROM outbox WHERE flow_execution_id = $1"
+				    " AND step_index = 1 AND status = 'sent'", e_bad), 1);
+	/* Nothing more: no call again, no second email. */
+	batch();
+	ck_assert_int_eq(rx_count(p_ok), 1);
+	ck_assert_int_eq(rx_count(p_bad), 3);
+	ck_assert_int_eq(exec_value("SELECT count(*) FROM outbox WHERE flow_execution_id = $1", e_ok), 1);
+	ck_assert_int_eq(exec_value("SELECT count(*) FROM outbox WHERE flow_execution_id = $1", e_bad), 1);
+
+	/* A call between retries: woken early, the execution waits on (no
+	 * second call, no email); after the retry succeeds it moves on. */
+	setenv("FLOWSEND_WEBHOOK_RETRY_BASE_MS", "3600000", 1);
+	path_of("flaky", p_flaky, sizeof(p_flaky));
+	url_of(p_flaky, url, sizeof(url));
+	hook_flow(tok, "\"trigger_type\":\"custom\",\"trigger_config\":{\"event\":\"hookflaky\"}",
+		  url, tpl, f_flaky);
+	p[0] = uid;
+	p[1] = cid;
+	ck_assert_int_eq(e2e_owner_value("SELECT flowsend_flow_enroll($1, 'custom', 'hookflaky',"
+					 " ARRAY[$2::uuid], 'x', '{\"event\":\"hookflaky\"}'::jsonb)",
+					 2, p),
+			 1);
+	p[0] = f_flaky;
+	ck_assert_ptr_nonnull(e2e_owner_text("SELECT id FROM flow_executions WHERE flow_id = $1"
+					     " AND contact_id = $2", 2, p, e_flaky, sizeof(e_flaky)));
+	batch();
+	ck_assert_int_eq(rx_count(p_flaky), 1); /* 503: a retry in an hour */
+	ck_assert_int_eq(exec_value("UPDATE flow_executions SET next_run_at = flowsend_now()"
+				    " WHERE id = $1 RETURNING 1", e_flaky), 1);
+	batch();
+	ck_assert_int_eq(rx_count(p_flaky), 1);
+	ck_assert_str_eq(exec_text("SELECT status FROM flow_executions WHERE id = $1", e_flaky, buf,
+				   sizeof(buf)), "waiting");
+	ck_assert_int_eq(exec_value("SELECT count(*) FROM flow_executions WHERE id = $1"
+				    " AND next_run_at > flowsend_now() + interval '23 hours'", e_flaky), 1);
+	ck_assert_int_eq(exec_value("SELECT count(*) FROM outbox WHERE flow_execution_id = $1", e_flaky),
+			 0);
+	ck_assert_int_eq(batch_at_offset(2 * 3600), 0); /* the retry: 200, the execution woken */
+	ck_assert_int_eq(rx_count(p_flaky), 2);
+	ck_assert_int_eq(batch_at_offset(2 * 3600), 0);
+	ck_assert_str_eq(exec_text("SELECT status FROM flow_executions WHERE id = $1", e_flaky, buf,
+				   sizeof(buf)), "completed");
+	ck_assert_int_eq(exec_value("SELECT count(*) FROM outbox WHERE flow_execution_id = $1"
+				    " AND step_index = 1", e_flaky), 1);
+
+	/* A URL inside the operator's network: refused when queued, recorded,
+	 * and the flow goes on with its email. */
+	hook_flow(tok, "\"trigger_type\":\"custom\",\"trigger_config\":{\"event\":\"hookinside\"}",
+		  "http://169.254.169.254/latest/meta-data", tpl, f_in);
+	p[0] = uid;
+	p[1] = cid;
+	ck_assert_int_eq(e2e_owner_value("SELECT flowsend_flow_enroll($1, 'custom', 'hookinside',"
+					 " ARRAY[$2::uuid], 'y', '{}'::jsonb)",
+					 2, p),
+			 1);
+	p[0] = f_in;
+	ck_assert_ptr_nonnull(e2e_owner_text("SELECT id FROM flow_executions WHERE flow_id = $1"
+					     " AND contact_id = $2", 2, p, e_in, sizeof(e_in)));
+	ck_assert_int_eq(batch_at_offset(2 * 3600), 0);
+	ck_assert_str_eq(exec_text("SELECT status FROM flow_executions WHERE id = $1", e_in, buf,
+				   sizeof(buf)), "completed");
+	ck_assert_ptr_nonnull(strstr(exec_text("SELECT last_error FROM flow_executions WHERE id = $1", e_in,
+					       buf, sizeof(buf)), "step 0: webhook refused: "));
+	ck_assert_int_eq(exec_value("SELECT count(*) FROM outbox WHERE flow_execution_id = $1"
+				    " AND step_index = 1", e_in), 1);
+	e2e_pause_worker(0);
+}
+END_TEST
+
 Suite *outbound_webhooks_suite(void)
 {
 	Suite *s = suite_create("webhooks");
@@ -843,6 +1047,7 @@ Suite *outbound_webhooks_suite(void)
 	tcase_add_test(tc, events_of_a_real_send_unsubscribe_and_bounce_arrive);
 	tcase_add_test(tc, an_endpoint_failing_for_three_days_is_disabled_and_says_so);
 	tcase_add_test(tc, flow_step_calls_are_signed_and_report_their_outcome);
+	tcase_add_test(tc, flow_webhook_step_waits_for_its_call_and_moves_on);
 	suite_add_tcase(s, tc);
 	return s;
 }
