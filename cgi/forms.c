@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/crypto.h"
 #include "core/log.h"
 #include "core/strbuf.h"
 #include "core/utf8.h"
@@ -41,39 +40,13 @@ static const char style[] =
 	"p{overflow-wrap:anywhere}"
 	"p.small{color:#6b7280;font-size:.875rem}";
 
-static void html_escape(struct strbuf *sb, const char *s)
-{
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '&': strbuf_appends(sb, "&amp;"); break;
-		case '<': strbuf_appends(sb, "&lt;"); break;
-		case '>': strbuf_appends(sb, "&gt;"); break;
-		case '"': strbuf_appends(sb, "&quot;"); break;
-		case '\'': strbuf_appends(sb, "&#39;"); break;
-		default: strbuf_appendc(sb, *s);
-		}
-	}
-}
-
 /* Nothing loads from anywhere, the one inline style is allowed by its hash,
  * the page's form posts back here only. */
 static void page_headers(struct fs_ctx *ctx)
 {
-	static char csp[256];
+	static char csp[FS_PAGE_CSP_SIZE];
 
-	if (!csp[0]) {
-		char hash[45];
-		sha256_base64(style, sizeof(style) - 1, hash);
-		snprintf(csp, sizeof(csp),
-			 "default-src 'none'; style-src 'sha256-%s'; form-action 'self';"
-			 " frame-ancestors 'none'; base-uri 'none'",
-			 hash);
-	}
-	fs_header_add(ctx, "Cache-Control", "no-store");
-	fs_header_add(ctx, "Referrer-Policy", "no-referrer");
-	fs_header_add(ctx, "X-Content-Type-Options", "nosniff");
-	fs_header_add(ctx, "X-Robots-Tag", "noindex");
-	fs_header_add(ctx, "Content-Security-Policy", csp);
+	fs_page_headers(ctx, style, sizeof(style) - 1, csp);
 }
 
 /* A whole page: the sender's name, a title, one paragraph, and a form with
@@ -86,25 +59,25 @@ static void respond_page(struct fs_ctx *ctx, int code, const char *sender, const
 	strbuf_appends(&page, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 			      "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
 			      "<meta name=\"robots\" content=\"noindex\"><title>");
-	html_escape(&page, title);
+	strbuf_append_html(&page, title);
 	strbuf_appends(&page, "</title><style>");
 	strbuf_appends(&page, style);
 	strbuf_appends(&page, "</style></head>\n<body><main>");
 	if (sender) {
 		strbuf_appends(&page, "<p class=\"brand\">");
-		html_escape(&page, sender);
+		strbuf_append_html(&page, sender);
 		strbuf_appends(&page, "</p>");
 	}
 	strbuf_appends(&page, "<h1>");
-	html_escape(&page, title);
+	strbuf_append_html(&page, title);
 	strbuf_appends(&page, "</h1><p>");
-	html_escape(&page, text);
+	strbuf_append_html(&page, text);
 	strbuf_appends(&page, "</p>");
 	if (action) {
 		strbuf_appends(&page, "<form method=\"post\" action=\"");
-		html_escape(&page, action);
+		strbuf_append_html(&page, action);
 		strbuf_appends(&page, "\"><button type=\"submit\" name=\"confirm\" value=\"1\">");
-		html_escape(&page, button);
+		strbuf_append_html(&page, button);
 		strbuf_appends(&page, "</button></form>"
 				      "<p class=\"small\">Nothing happens until you press the button.</p>");
 	}

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/crypto.h"
 #include "core/log.h"
 #include "core/strbuf.h"
 #include "http/server.h"
@@ -47,39 +46,13 @@ static const char style[] =
 	"border-radius:4px}"
 	"p.small{color:#6b7280;font-size:.875rem}";
 
-static void html_escape(struct strbuf *sb, const char *s)
-{
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '&': strbuf_appends(sb, "&amp;"); break;
-		case '<': strbuf_appends(sb, "&lt;"); break;
-		case '>': strbuf_appends(sb, "&gt;"); break;
-		case '"': strbuf_appends(sb, "&quot;"); break;
-		case '\'': strbuf_appends(sb, "&#39;"); break;
-		default: strbuf_appendc(sb, *s);
-		}
-	}
-}
-
 /* The headers every page gets, and the policy: nothing loads from anywhere,
  * the one inline style is allowed by its hash, forms post back here only. */
 static void page_headers(struct fs_ctx *ctx)
 {
-	static char csp[256];
+	static char csp[FS_PAGE_CSP_SIZE];
 
-	if (!csp[0]) {
-		char hash[45];
-		sha256_base64(style, sizeof(style) - 1, hash);
-		snprintf(csp, sizeof(csp),
-			 "default-src 'none'; style-src 'sha256-%s'; form-action 'self';"
-			 " frame-ancestors 'none'; base-uri 'none'",
-			 hash);
-	}
-	fs_header_add(ctx, "Cache-Control", "no-store");
-	fs_header_add(ctx, "Referrer-Policy", "no-referrer");
-	fs_header_add(ctx, "X-Content-Type-Options", "nosniff");
-	fs_header_add(ctx, "X-Robots-Tag", "noindex");
-	fs_header_add(ctx, "Content-Security-Policy", csp);
+	fs_page_headers(ctx, style, sizeof(style) - 1, csp);
 }
 
 static void page_start(struct strbuf *page, const char *title, const char *sender)
@@ -87,17 +60,17 @@ static void page_start(struct strbuf *page, const char *title, const char *sende
 	strbuf_appends(page, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 			     "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
 			     "<meta name=\"robots\" content=\"noindex\"><title>");
-	html_escape(page, title);
+	strbuf_append_html(page, title);
 	strbuf_appends(page, "</title><style>");
 	strbuf_appends(page, style);
 	strbuf_appends(page, "</style></head>\n<body><main>");
 	if (sender) {
 		strbuf_appends(page, "<p class=\"brand\">");
-		html_escape(page, sender);
+		strbuf_append_html(page, sender);
 		strbuf_appends(page, "</p>");
 	}
 	strbuf_appends(page, "<h1>");
-	html_escape(page, title);
+	strbuf_append_html(page, title);
 	strbuf_appends(page, "</h1>");
 }
 
@@ -120,16 +93,16 @@ static void respond_page(struct fs_ctx *ctx, int code, const char *title, const 
 
 	page_start(&page, title, sender);
 	strbuf_appends(&page, "<p>");
-	html_escape(&page, text);
+	strbuf_append_html(&page, text);
 	if (sender) {
 		strbuf_appends(&page, " <strong>");
-		html_escape(&page, sender);
+		strbuf_append_html(&page, sender);
 		strbuf_appends(&page, "</strong>.");
 	}
 	strbuf_appends(&page, "</p>");
 	if (action) {
 		strbuf_appends(&page, "<form method=\"post\" action=\"");
-		html_escape(&page, action);
+		strbuf_append_html(&page, action);
 		strbuf_appends(&page, "\"><button type=\"submit\" name=\"unsubscribe\" value=\"confirm\">"
 				      "Unsubscribe</button></form>"
 				      "<p class=\"small\">Nothing changes until you press the button.</p>");
@@ -147,25 +120,25 @@ static void respond_center(struct fs_ctx *ctx, const struct preferences *p, cons
 	page_start(&page, "Email preferences", p->sender);
 	if (notice) {
 		strbuf_appends(&page, "<p class=\"notice\" role=\"status\">");
-		html_escape(&page, notice);
+		strbuf_append_html(&page, notice);
 		strbuf_appends(&page, "</p>");
 	}
 	if (p->nlists) {
 		strbuf_appends(&page, "<p>Choose the lists you hear about from <strong>");
-		html_escape(&page, p->sender);
+		strbuf_append_html(&page, p->sender);
 		strbuf_appends(&page, "</strong>.</p><form method=\"post\" action=\"");
-		html_escape(&page, action);
+		strbuf_append_html(&page, action);
 		strbuf_appends(&page, "\"><input type=\"hidden\" name=\"action\" value=\"preferences\">"
 				      "<fieldset><legend>Your lists</legend>");
 		for (size_t i = 0; i < p->nlists; i++) {
 			const struct pref_list *l = &p->lists[i];
 			strbuf_appends(&page, "<label><input type=\"checkbox\" name=\"list\" value=\"");
-			html_escape(&page, l->id);
+			strbuf_append_html(&page, l->id);
 			strbuf_appends(&page, l->member ? "\" checked><span>" : "\"><span>");
-			html_escape(&page, l->name);
+			strbuf_append_html(&page, l->name);
 			if (l->description && *l->description) {
 				strbuf_appends(&page, "<small>");
-				html_escape(&page, l->description);
+				strbuf_append_html(&page, l->description);
 				strbuf_appends(&page, "</small>");
 			}
 			strbuf_appends(&page, "</span></label>");
@@ -174,9 +147,9 @@ static void respond_center(struct fs_ctx *ctx, const struct preferences *p, cons
 				      "Save preferences</button></form><hr>");
 	}
 	strbuf_appends(&page, "<p>Stop receiving every email from <strong>");
-	html_escape(&page, p->sender);
+	strbuf_append_html(&page, p->sender);
 	strbuf_appends(&page, "</strong>.</p><form method=\"post\" action=\"");
-	html_escape(&page, action);
+	strbuf_append_html(&page, action);
 	strbuf_appends(&page, "\"><button class=\"quiet\" type=\"submit\" name=\"unsubscribe\""
 			      " value=\"confirm\">Unsubscribe from everything</button></form>"
 			      "<p class=\"small\">Nothing changes until you press a button.</p>");

@@ -108,3 +108,18 @@ const char *strbuf_cstr(const struct strbuf *sb)
 {
 	return sb->buf ? sb->buf : "";
 }
+
+int strbuf_append_html(struct strbuf *sb, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '&': strbuf_appends(sb, "&amp;"); break;
+		case '<': strbuf_appends(sb, "&lt;"); break;
+		case '>': strbuf_appends(sb, "&gt;"); break;
+		case '"': strbuf_appends(sb, "&quot;"); break;
+		case '\'': strbuf_appends(sb, "&#39;"); break;
+		default: strbuf_appendc(sb, *s);
+		}
+	}
+	return sb->oom ? -1 : 0;
+}

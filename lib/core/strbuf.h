@@ -26,6 +26,9 @@ int strbuf_appendf(struct strbuf *sb, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int strbuf_vappendf(struct strbuf *sb, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
+/* Append s escaped for HTML text and quoted attributes (& < > " '); NULL
+ * appends nothing. */
+int strbuf_append_html(struct strbuf *sb, const char *s);
 /* The contents as a C string ("" when empty). */
 const char *strbuf_cstr(const struct strbuf *sb);
 

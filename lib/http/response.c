@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/crypto.h"
 #include "core/log.h"
 #include "db/db.h"
 #include "http/context.h"
@@ -168,4 +169,21 @@ void fs_respond_invalid(struct fs_ctx *ctx, const char *where, const char *field
 	fs_validation_init(&v);
 	fs_validation_add(&v, where, field, msg, type);
 	fs_respond_validation(ctx, fs_validation_take(&v));
+}
+
+void fs_page_headers(struct fs_ctx *ctx, const char *style, size_t style_len, char *csp)
+{
+	if (!csp[0]) {
+		char hash[45];
+		sha256_base64(style, style_len, hash);
+		snprintf(csp, FS_PAGE_CSP_SIZE,
+			 "default-src 'none'; style-src 'sha256-%s'; form-action 'self';"
+			 " frame-ancestors 'none'; base-uri 'none'",
+			 hash);
+	}
+	fs_header_add(ctx, "Cache-Control", "no-store");
+	fs_header_add(ctx, "Referrer-Policy", "no-referrer");
+	fs_header_add(ctx, "X-Content-Type-Options", "nosniff");
+	fs_header_add(ctx, "X-Robots-Tag", "noindex");
+	fs_header_add(ctx, "Content-Security-Policy", csp);
 }

@@ -28,6 +28,13 @@ void fs_response_free(struct fs_response *res);
 int fs_response_serialize(const struct fs_response *res, struct strbuf *out);
 
 void fs_header_add(struct fs_ctx *ctx, const char *name, const char *value);
+/* The headers of FlowSend's own public HTML pages (unsubscribe, preferences,
+ * sign-up confirmation): not cached, no referrer, not indexed, and a policy
+ * under which nothing loads from anywhere, the page's one inline style (style,
+ * hashed into *csp the first time, a buffer of FS_PAGE_CSP_SIZE) applies,
+ * and forms post back to the same origin only. */
+#define FS_PAGE_CSP_SIZE 256
+void fs_page_headers(struct fs_ctx *ctx, const char *style, size_t style_len, char *csp);
 /* Answer with a JSON value; takes over the reference to body. */
 void fs_respond_json(struct fs_ctx *ctx, int code, json_object *body);
 void fs_respond_raw(struct fs_ctx *ctx, int code, const char *content_type, const char *data,

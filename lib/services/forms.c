@@ -32,20 +32,6 @@
 
 /* ---- small helpers ---- */
 
-static void html_escape(struct strbuf *sb, const char *s)
-{
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '&': strbuf_appends(sb, "&amp;"); break;
-		case '<': strbuf_appends(sb, "&lt;"); break;
-		case '>': strbuf_appends(sb, "&gt;"); break;
-		case '"': strbuf_appends(sb, "&quot;"); break;
-		case '\'': strbuf_appends(sb, "&#39;"); break;
-		default: strbuf_appendc(sb, *s);
-		}
-	}
-}
-
 static const char *lower_copy(struct arena *a, const char *s)
 {
 	char *d = arena_strdup(a, s);
@@ -84,9 +70,9 @@ static const char *form_snippet(struct fs_env *env, const char *id, const char *
 	const char *out;
 
 	strbuf_appends(&sb, "<form method=\"post\" action=\"");
-	html_escape(&sb, env->cfg->public_url);
+	strbuf_append_html(&sb, env->cfg->public_url);
 	strbuf_appends(&sb, "/f/");
-	html_escape(&sb, id);
+	strbuf_append_html(&sb, id);
 	strbuf_appends(
 		&sb,
 		"\" accept-charset=\"utf-8\">\n"
@@ -100,7 +86,7 @@ static const char *form_snippet(struct fs_env *env, const char *id, const char *
 		"<input type=\"text\" name=\"" FORM_HONEYPOT_FIELD "\" tabindex=\"-1\""
 		" autocomplete=\"off\" value=\"\"></div>\n"
 		"  <p>");
-	html_escape(&sb, consent);
+	strbuf_append_html(&sb, consent);
 	strbuf_appends(&sb, "</p>\n  <button type=\"submit\">Subscribe</button>\n</form>\n");
 	out = sb.oom ? NULL : arena_strndup(env->arena, sb.buf, sb.len);
 	strbuf_free(&sb);
@@ -331,9 +317,9 @@ static int queue_confirmation(struct fs_env *env, const char *to, const char *se
 	strbuf_appends(&html, "<!doctype html><html><body style=\"font-family:Arial,sans-serif;"
 			      "color:#1f2937\"><p>Please confirm that you want to receive emails from"
 			      " <strong>");
-	html_escape(&html, sender);
+	strbuf_append_html(&html, sender);
 	strbuf_appends(&html, "</strong>.</p><p><a href=\"");
-	html_escape(&html, url);
+	strbuf_append_html(&html, url);
 	strbuf_appends(&html, "\" style=\"display:inline-block;padding:10px 18px;background:#f43f5e;"
 			      "color:#ffffff;border-radius:6px;text-decoration:none\">"
 			      "Confirm my subscription</a></p><p style=\"font-size:13px;color:#6b7280\">"

@@ -116,6 +116,17 @@ START_TEST(strbuf_appends_and_formats)
 }
 END_TEST
 
+START_TEST(strbuf_escapes_html_text_and_attributes)
+{
+	struct strbuf sb = STRBUF_INIT;
+	ck_assert_int_eq(strbuf_append_html(&sb, "<a href=\"x\" title='&'>é</a>"), 0);
+	ck_assert_str_eq(strbuf_cstr(&sb), "&lt;a href=&quot;x&quot; title=&#39;&amp;&#39;&gt;é&lt;/a&gt;");
+	ck_assert_int_eq(strbuf_append_html(&sb, NULL), 0);
+	ck_assert_uint_eq(sb.len, strlen(sb.buf));
+	strbuf_free(&sb);
+}
+END_TEST
+
 START_TEST(strbuf_overflow_is_sticky)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -133,6 +144,7 @@ Suite *strbuf_suite(void)
 	Suite *s = suite_create("strbuf");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, strbuf_appends_and_formats);
+	tcase_add_test(tc, strbuf_escapes_html_text_and_attributes);
 	tcase_add_test(tc, strbuf_overflow_is_sticky);
 	suite_add_tcase(s, tc);
 	return s;
