@@ -381,9 +381,15 @@ static const char finish_sql[] =
 	"   'form_id', s.form_id, 'submission_id', s.id, 'list_id', s.list_id,"
 	"   'ip', host(s.consent_ip), 'user_agent', s.consent_user_agent,"
 	"   'consent_text', s.consent_text, 'consent_at', flowsend_ts(s.consent_at))"
-	"   , flowsend_now() FROM s RETURNING 1)"
+	"   , flowsend_now() FROM s RETURNING 1),"
+	/* A re-subscribed contact ($3) enrolls in signup flows as a new one would
+	 * (a created one did in contact_create's transaction); the once-per-flow
+	 * key still holds, a flow with re-entry gets this sign-up's key. */
+	" n AS ("
+	"  SELECT flowsend_flow_enroll(flowsend_current_user(), 'signup', NULL, ARRAY[$2::uuid],"
+	"   'form:' || s.id::text, '{}'::jsonb) AS enrolled FROM s WHERE $3::boolean)"
 	" SELECT (SELECT count(*) FROM s) AS confirmed, (SELECT count(*) FROM m) AS joined,"
-	" (SELECT count(*) FROM e) AS events";
+	" (SELECT count(*) FROM e) AS events, (SELECT coalesce(sum(enrolled), 0) FROM n) AS enrolled";
 
 /* The contact's id from contact_create's JSON (arena copy), or NULL. */
 static const char *created_id(struct fs_env *env, const char *json)
@@ -500,14 +506,12 @@ static enum fs_status confirm_submission(struct fs_env *env, const char *id,
 
 		in.set_is_subscribed = 1;
 		in.is_subscribed = 1;
-		/* Re-subscribed, not created: signup flows enroll new contacts
-		 * (contact_create's path), this one keeps its history. */
 		if ((st = contact_update(env, contact_id, &in, &json, err)) != FS_OK)
 			return st;
 	}
 	{
-		const char *fp[2] = { id, contact_id };
-		r = db_tenant_query(env->db, env->arena, env->user_id, finish_sql, 2, fp);
+		const char *fp[3] = { id, contact_id, subscribed ? "false" : "true" };
+		r = db_tenant_query(env->db, env->arena, env->user_id, finish_sql, 3, fp);
 		if (!r)
 			return fs_fail(err, FS_ERROR, "confirming the sign-up failed");
 	}
