@@ -337,7 +337,10 @@ test('the shell on a phone-sized viewport', async () => {
   await nav.getByRole('link', { name: /Contacts/ }).click();
   await page.waitForURL(`${BASE}/app/contacts`);
   await page.waitForSelector('[data-testid=not-built]');
-  assert.equal(await page.isVisible('[role=dialog]'), false, 'the menu closed');
+  // The panel slides out (an exit animation): wait for it to be gone, not for one instant.
+  const closed = await page.waitForSelector('[role=dialog]', { state: 'hidden', timeout: 5000 })
+    .then(() => true, () => false);
+  assert.equal(closed, true, 'the menu closed');
   await shot(page, 'contacts-not-built-phone');
   await context.close();
 });
