@@ -599,37 +599,37 @@ static const char *event_context(struct arena *a, const char *trigger, const cha
 	return s;
 }
 
-/* Enroll one contact (by email) of the current tenant transaction: the rows
- * tell the contact and how many flows took it; no row: no such contact. A
- * NULL key gives each enrollment its own (a fresh uuid). */
-static PGresult *enroll_by_email(struct fs_env *env, const char *trigger, const char *event,
-				 const char *email, const char *key, const char *ctx)
+/* Enrolls one contact (by email) of the tenant: BEGIN, the tenant, the
+ * statement and COMMIT in one round trip. Its rows tell the contact and how
+ * many flows took it; no row: no such contact. A NULL key gives each
+ * enrollment its own (a fresh uuid). */
+static const char enroll_sql[] =
+	"SELECT c.id, flowsend_flow_enroll(flowsend_current_user(), $1, $2,"
+	" ARRAY[c.id], COALESCE($4, gen_random_uuid()::text), $5::jsonb) AS n"
+	" FROM contacts c WHERE lower(c.email) = lower($3)";
+
+static PGresult *enroll_by_email(struct fs_env *env, const char *owner, const char *trigger,
+				 const char *event, const char *email, const char *key,
+				 const char *ctx)
 {
 	const char *p[5] = { trigger, event, email, key, ctx };
+	struct db_stmt q[1] = { { enroll_sql, 5, p, 1, NULL } };
 
-	return db_query_cached(env->db, env->arena,
-			       "SELECT c.id, flowsend_flow_enroll(flowsend_current_user(), $1, $2,"
-			       " ARRAY[c.id], COALESCE($4, gen_random_uuid()::text), $5::jsonb) AS n"
-			       " FROM contacts c WHERE lower(c.email) = lower($3)",
-			       5, p);
+	if (db_tenant_pipeline(env->db, env->arena, owner, q, 1) < 0)
+		return NULL;
+	return q[0].result;
 }
 
 enum fs_status flow_event(struct fs_env *env, const char *event, const char *email,
 			  json_object *data, json_object **out, struct fs_error *err)
 {
 	const char *ctx = event_context(env->arena, "custom", event, data);
-	enum fs_status st;
-	PGresult *r;
+	PGresult *r = enroll_by_email(env, env->user_id, "custom", event, email, NULL, ctx);
 
-	if ((st = begin(env, err)) != FS_OK)
-		return st;
-	r = enroll_by_email(env, "custom", event, email, NULL, ctx);
 	if (!r)
-		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "recording the event failed"));
-	if (PQntuples(r) == 0)
-		return fs_rollback_with(env, fs_fail(err, FS_NOT_FOUND, "Contact not found"));
-	if (db_commit(env->db) != FS_OK)
 		return fs_fail(err, FS_ERROR, "recording the event failed");
+	if (PQntuples(r) == 0)
+		return fs_fail(err, FS_NOT_FOUND, "Contact not found");
 	*out = json_object_new_object();
 	json_object_object_add(*out, "event", json_object_new_string(event));
 	json_object_object_add(*out, "contact_id", json_object_new_string(db_get(r, 0, "id")));
@@ -672,15 +672,34 @@ static const char *platform_id(json_object *root, json_object *data, const char 
 
 /* customer.created: insert the contact or refresh its names; a new one
  * enrolls into signup flows by the contacts trigger, in this transaction. */
-static enum fs_status upsert_customer(struct fs_env *env, const char *plan_tier, json_object *data,
-				      const char *email, struct fs_error *err)
+static const char upsert_update_sql[] =
+	"UPDATE contacts SET first_name = COALESCE($2, first_name),"
+	" last_name = COALESCE($3, last_name),"
+	" tags = ARRAY(SELECT DISTINCT t FROM unnest(tags || ARRAY(SELECT"
+	"  jsonb_array_elements_text($4::jsonb))) t),"
+	" updated_at = flowsend_now() WHERE lower(email) = lower($1)";
+static const char upsert_insert_sql[] =
+	"INSERT INTO contacts (user_id, email, first_name, last_name, tags, is_subscribed,"
+	" subscribed_at, unsubscribed_at)"
+	" SELECT flowsend_current_user(), lower($1), $2, $3,"
+	"  ARRAY(SELECT DISTINCT jsonb_array_elements_text($4::jsonb)), s.ok,"
+	"  CASE WHEN s.ok THEN flowsend_now() END, CASE WHEN NOT s.ok THEN flowsend_now() END"
+	" FROM (SELECT NOT EXISTS (SELECT 1 FROM opt_outs o"
+	"  WHERE o.user_id = flowsend_current_user()"
+	"  AND o.email_hash = flowsend_email_hash($1)) AS ok OFFSET 0) s"
+	" WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE lower(c.email) = lower($1))"
+	" AND ($5::bigint IS NULL OR flowsend_contacts_room($5::bigint, 1) > 0)"
+	" ON CONFLICT DO NOTHING";
+
+static enum fs_status upsert_customer(struct fs_env *env, const char *owner, const char *plan_tier,
+				      json_object *data, const char *email, struct fs_error *err)
 {
 	const struct plan *plan = plan_find_or_default(plan_tier);
 	json_object *tags = json_object_new_array(), *v;
 	const char *first = NULL, *last = NULL;
 	char limit[24];
 	const char *p[5];
-	PGresult *r;
+	struct db_stmt q[2];
 
 	cfg_string(data, "first_name", 255, &first);
 	cfg_string(data, "last_name", 255, &last);
@@ -704,31 +723,12 @@ static enum fs_status upsert_customer(struct fs_env *env, const char *plan_tier,
 		snprintf(limit, sizeof(limit), "%ld", plan->max_contacts);
 		p[4] = limit;
 	}
-	r = db_query(env->db, env->arena,
-		     "UPDATE contacts SET first_name = COALESCE($2, first_name),"
-		     " last_name = COALESCE($3, last_name),"
-		     " tags = ARRAY(SELECT DISTINCT t FROM unnest(tags || ARRAY(SELECT"
-		     "  jsonb_array_elements_text($4::jsonb))) t),"
-		     " updated_at = flowsend_now() WHERE lower(email) = lower($1)",
-		     4, p);
-	if (!r)
-		return fs_fail(err, FS_ERROR, "updating the contact failed");
-	if (strcmp(PQcmdTuples(r), "0") != 0)
-		return FS_OK;
-	r = db_query(env->db, env->arena,
-		     "INSERT INTO contacts (user_id, email, first_name, last_name, tags, is_subscribed,"
-		     " subscribed_at, unsubscribed_at)"
-		     " SELECT flowsend_current_user(), lower($1), $2, $3,"
-		     "  ARRAY(SELECT DISTINCT jsonb_array_elements_text($4::jsonb)), s.ok,"
-		     "  CASE WHEN s.ok THEN flowsend_now() END, CASE WHEN NOT s.ok THEN flowsend_now() END"
-		     " FROM (SELECT NOT EXISTS (SELECT 1 FROM opt_outs o"
-		     "  WHERE o.user_id = flowsend_current_user()"
-		     "  AND o.email_hash = flowsend_email_hash($1)) AS ok OFFSET 0) s"
-		     " WHERE $5::bigint IS NULL OR flowsend_contacts_room($5::bigint, 1) > 0"
-		     " ON CONFLICT DO NOTHING",
-		     5, p);
-	if (!r)
-		return fs_fail(err, FS_ERROR, "creating the contact failed");
+	/* The insert sees the update's row in the same transaction, so only a
+	 * new address is inserted; ON CONFLICT covers a concurrent insert. */
+	q[0] = (struct db_stmt){ upsert_update_sql, 4, p, 1, NULL };
+	q[1] = (struct db_stmt){ upsert_insert_sql, 5, p, 1, NULL };
+	if (db_tenant_pipeline(env->db, env->arena, owner, q, 2) < 0)
+		return fs_fail(err, FS_ERROR, "recording the customer failed");
 	return FS_OK;
 }
 
@@ -760,7 +760,7 @@ enum fs_status flow_platform_event(struct fs_env *env, const char *body, size_t 
 	sid = platform_id(root, data, "store_id", 255);
 	if (kind && (uid || sid)) {
 		const char *p[2] = { uid, sid };
-		PGresult *r = db_query(env->sysdb, env->arena,
+		PGresult *r = db_query_cached(env->sysdb, env->arena,
 				       "SELECT id, plan FROM users WHERE is_active AND"
 				       " (external_platform_id = $1 OR external_store_id = $2)"
 				       " ORDER BY (external_platform_id = $1) IS TRUE DESC LIMIT 1",
@@ -782,17 +782,12 @@ enum fs_status flow_platform_event(struct fs_env *env, const char *body, size_t 
 		const char *order = platform_id(data, NULL, "order_id", 255);
 		const char *key = order ? arena_sprintf(env->arena, "%s:%s", kind->event, order) : NULL;
 		env->user_id = owner;
-		if (db_begin_tenant(env->db, owner) != FS_OK)
-			return fs_fail(err, FS_ERROR, "database unavailable");
-		if (kind->custom_event == NULL && strcmp(kind->trigger, "signup") == 0) {
-			st = upsert_customer(env, tier, data, email, err);
-		} else if (!enroll_by_email(env, kind->trigger, kind->custom_event, email, key, ctx)) {
+		if (kind->custom_event == NULL && strcmp(kind->trigger, "signup") == 0)
+			st = upsert_customer(env, owner, tier, data, email, err);
+		else if (!enroll_by_email(env, owner, kind->trigger, kind->custom_event, email, key, ctx))
 			st = fs_fail(err, FS_ERROR, "enrolling the contact failed");
-		}
 		if (st != FS_OK)
-			return fs_rollback_with(env, st);
-		if (db_commit(env->db) != FS_OK)
-			return fs_fail(err, FS_ERROR, "recording the event failed");
+			return st;
 	}
 	*out = json_object_new_object();
 	actions = json_object_new_array();
