@@ -15,6 +15,7 @@
 #include "services/flow_engine.h"
 #include "services/search_index.h"
 #include "services/flow_enroll.h"
+#include "services/retention.h"
 #include "services/webhooks.h"
 
 void batch_wake(struct fs_redis *redis)
@@ -46,7 +47,7 @@ int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, struct delivery_
 	struct delivery_counts c;
 	struct arena a;
 	struct flow_engine_counts fc;
-	long claimed = 0, indexed = 0;
+	long claimed = 0, indexed = 0, pruned;
 	int rc = 0, woke_others = 0, flows_more = 0;
 
 	memset(stats, 0, sizeof(*stats));
@@ -147,6 +148,13 @@ int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, struct delivery_
 	arena_reset(&a);
 	if (fold_counters(sysdb, &a) < 0)
 		log_warn("folding counter slots failed; sums are still exact");
+	arena_reset(&a);
+	pruned = retention_prune(sysdb, &a);
+	if (pruned < 0)
+		log_warn("deleting old webhook calls and sign-ups failed; tried again next pass");
+	else if (pruned > 0)
+		log_info("pass: %ld webhook calls and unconfirmed sign-ups older than %d days deleted",
+			 pruned, RETENTION_DAYS);
 out:
 	stats->campaigns_started = c.campaigns_started;
 	stats->messages_sent = c.sent;

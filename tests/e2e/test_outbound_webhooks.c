@@ -1034,6 +1034,69 @@ START_TEST(flow_webhook_step_waits_for_its_call_and_moves_on)
 }
 END_TEST
 
+/* Retention (schema 0047): a delivered call and a sign-up never confirmed go
+ * 30 days on; a pending call and a confirmed sign-up stay. */
+START_TEST(finished_calls_and_unconfirmed_signups_are_deleted_after_30_days)
+{
+	char tok[4096], uid[40], path[200], url[300], id[40], bad[200], bad_url[300], bad_id[40];
+	const char *p[1];
+
+	e2e_pause_worker(1);
+	rx_start();
+	quick_retries("3");
+	e2e_new_tenant("retention", tok, sizeof(tok));
+	e2e_user_id(tok, uid);
+	p[0] = uid;
+	path_of("ok", path, sizeof(path));
+	url_of(path, url, sizeof(url));
+	endpoint(tok, url, "[\"contact.created\"]", id);
+	/* A call still waiting (its endpoint switched off) must never go. */
+	path_of("off", bad, sizeof(bad));
+	url_of(bad, bad_url, sizeof(bad_url));
+	endpoint(tok, bad_url, "[\"contact.unsubscribed\"]", bad_id);
+	{
+		char api[200];
+		const char *q[2] = { uid, bad_id };
+		struct http_answer ans;
+
+		snprintf(api, sizeof(api), "/api/v1/webhooks/endpoints/%s", bad_id);
+		e2e_expect(tok, "PATCH", api, "{\"is_active\":false}", 200, NULL, &ans);
+		http_answer_free(&ans);
+		ck_assert_int_eq(e2e_owner_value("INSERT INTO webhook_events (user_id, endpoint_id, event_type,"
+						 " created_at) VALUES ($1, $2, 'contact.unsubscribed',"
+						 " now() - interval '90 days') RETURNING 1", 2, q), 1);
+	}
+	contact(tok, "kept@retention.example", NULL);
+	batch();
+	ck_assert_int_eq(rx_count(path), 1);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM webhook_events WHERE user_id = $1"
+					 " AND status = 'delivered'", 1, p), 1);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM webhook_events WHERE user_id = $1"
+					 " AND status = 'pending'", 1, p), 1);
+	ck_assert_int_eq(e2e_owner_value("INSERT INTO form_submissions (user_id, email, status, expires_at)"
+					 " VALUES ($1, 'never@retention.example', 'pending', now() + interval '1 day'),"
+					 " ($1, 'yes@retention.example', 'confirmed', now() + interval '1 day')"
+					 " RETURNING 1", 1, p), 1);
+	/* 29 days on: everything is still there. */
+	ck_assert_int_eq(batch_at_offset(29L * 86400), 0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM webhook_events WHERE user_id = $1", 1, p), 2);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM form_submissions WHERE user_id = $1", 1, p), 2);
+	/* 32 days on: the delivered call (and its attempt) and the sign-up that
+	 * expired 31 days ago are gone; the waiting call stays, and so does the
+	 * confirmed sign-up (a consent record). */
+	ck_assert_int_eq(batch_at_offset(32L * 86400), 0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM webhook_events WHERE user_id = $1"
+					 " AND status = 'delivered'", 1, p), 0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM webhook_attempts WHERE user_id = $1", 1, p), 0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM webhook_events WHERE user_id = $1"
+					 " AND status = 'pending'", 1, p), 1);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM form_submissions WHERE user_id = $1", 1, p), 1);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM form_submissions WHERE user_id = $1"
+					 " AND status = 'confirmed'", 1, p), 1);
+	e2e_pause_worker(0);
+}
+END_TEST
+
 Suite *outbound_webhooks_suite(void)
 {
 	Suite *s = suite_create("webhooks");
@@ -1048,6 +1111,7 @@ Suite *outbound_webhooks_suite(void)
 	tcase_add_test(tc, an_endpoint_failing_for_three_days_is_disabled_and_says_so);
 	tcase_add_test(tc, flow_step_calls_are_signed_and_report_their_outcome);
 	tcase_add_test(tc, flow_webhook_step_waits_for_its_call_and_moves_on);
+	tcase_add_test(tc, finished_calls_and_unconfirmed_signups_are_deleted_after_30_days);
 	suite_add_tcase(s, tc);
 	return s;
 }
