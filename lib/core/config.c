@@ -307,6 +307,13 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "STRIPE_API_BASE must be an https:// URL");
 		return -1;
 	}
+	/* It goes into an Authorization header as it is. */
+	for (const char *k = cfg->stripe_secret_key; *k; k++) {
+		if ((unsigned char)*k <= 0x20 || (unsigned char)*k >= 0x7f) {
+			snprintf(err, errlen, "STRIPE_SECRET_KEY holds a space or a control character");
+			return -1;
+		}
+	}
 	if (env_long("FLOWSEND_STRIPE_TIMEOUT_MS", 20000, 100, 120000, &cfg->stripe_timeout_ms, err,
 		     errlen) < 0)
 		return -1;

@@ -386,8 +386,9 @@ struct stripe_event {
 
 /* The tenant the event is about, as the system role: by the checkout
  * session FlowSend opened, then subscription id, then customer id, then the
- * user id checkout put on it. NULL: nobody. */
-static const char *resolve_tenant(struct fs_env *env, const struct stripe_event *ev)
+ * user id checkout put on it. 0 with *user_id (NULL: nobody), or -1 when the
+ * database could not say (Stripe then retries the event). */
+static int resolve_tenant(struct fs_env *env, const struct stripe_event *ev, const char **user_id)
 {
 	const char *hint = ev->user_hint && uuid_valid(ev->user_hint, strlen(ev->user_hint))
 				   ? ev->user_hint
@@ -401,9 +402,12 @@ static const char *resolve_tenant(struct fs_env *env, const struct stripe_event 
 			       " (SELECT id FROM users WHERE id = $3::uuid)) AS user_id",
 			       4, p);
 
+	*user_id = NULL;
 	if (!r || PQntuples(r) != 1)
-		return NULL;
-	return db_get(r, 0, "user_id") ? arena_strdup(env->arena, db_get(r, 0, "user_id")) : NULL;
+		return -1;
+	if (db_get(r, 0, "user_id"))
+		*user_id = arena_strdup(env->arena, db_get(r, 0, "user_id"));
+	return 0;
 }
 
 /* created / updated / deleted / trial_will_end: the subscription as Stripe
@@ -628,9 +632,11 @@ enum fs_status billing_stripe_event(struct fs_env *env, const char *signature, c
 	ev.user_hint = jstr(ev.object, "client_reference_id");
 	if (!ev.user_hint)
 		ev.user_hint = jstr(jobj(ev.object, "metadata"), "user_id");
-	env->user_id = resolve_tenant(env, &ev);
+	if (resolve_tenant(env, &ev, &env->user_id) < 0)
+		return fs_fail(err, FS_ERROR, "finding the account of the event failed");
 	if (!env->user_id) {
-		log_info("stripe event %s (%s): no account matches; acknowledged", ev.id, ev.type);
+		log_warn("stripe event %s (%s): no account matches customer %s; acknowledged", ev.id,
+			 ev.type, ev.customer ? ev.customer : "(none)");
 		*out = ack("ignored");
 		return FS_OK;
 	}
@@ -835,8 +841,10 @@ static enum fs_status stripe_checkout(struct fs_env *env, const struct plan *pla
 		return st;
 	session = stripe_object_id(obj);
 	url = stripe_session_url(obj);
-	if (!session || !url)
+	if (!session || !url) {
+		log_warn("stripe checkout: the answer held no usable id or https url");
 		return fs_fail(err, FS_BAD_GATEWAY, "Stripe's answer held no usable checkout session");
+	}
 	p[0] = session;
 	p[1] = plan->tier;
 	p[2] = customer;
@@ -873,8 +881,10 @@ static enum fs_status stripe_portal(struct fs_env *env, const char *customer, js
 	strbuf_free(&form);
 	if (st != FS_OK)
 		return st;
-	if (!(url = stripe_session_url(obj)))
+	if (!(url = stripe_session_url(obj))) {
+		log_warn("stripe portal: the answer held no usable https url");
 		return fs_fail(err, FS_BAD_GATEWAY, "Stripe's answer held no usable portal address");
+	}
 	*out = json_object_new_object();
 	json_object_object_add(*out, "portal_url", json_object_new_string(url));
 	return FS_OK;

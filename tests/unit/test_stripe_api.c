@@ -191,6 +191,10 @@ START_TEST(production_refuses_an_http_api_base)
 	setenv("STRIPE_API_BASE", "ftp://x", 1);
 	ck_assert_int_eq(fs_config_load(&c, err, sizeof(err)), -1);
 	unsetenv("STRIPE_API_BASE");
+	setenv("STRIPE_SECRET_KEY", "sk_test_a\r\nX-Injected: 1", 1);
+	ck_assert_int_eq(fs_config_load(&c, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "STRIPE_SECRET_KEY"));
+	unsetenv("STRIPE_SECRET_KEY");
 	setenv("FLOWSEND_STRIPE_TIMEOUT_MS", "5", 1);
 	ck_assert_int_eq(fs_config_load(&c, err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "FLOWSEND_STRIPE_TIMEOUT_MS"));
