@@ -302,6 +302,21 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 	cfg->stripe_pro_price_id = env_or("STRIPE_PRO_PRICE_ID", "");
 	cfg->stripe_enterprise_price_id = env_or("STRIPE_ENTERPRISE_PRICE_ID", "");
 	cfg->stripe_api_base = env_or("STRIPE_API_BASE", "https://api.stripe.com");
+	if (strncmp(cfg->stripe_api_base, "https://", 8) != 0 &&
+	    strncmp(cfg->stripe_api_base, "http://", 7) != 0) {
+		snprintf(err, errlen, "STRIPE_API_BASE must be an https:// URL");
+		return -1;
+	}
+	/* It goes into an Authorization header as it is. */
+	for (const char *k = cfg->stripe_secret_key; *k; k++) {
+		if ((unsigned char)*k <= 0x20 || (unsigned char)*k >= 0x7f) {
+			snprintf(err, errlen, "STRIPE_SECRET_KEY holds a space or a control character");
+			return -1;
+		}
+	}
+	if (env_long("FLOWSEND_STRIPE_TIMEOUT_MS", 20000, 100, 120000, &cfg->stripe_timeout_ms, err,
+		     errlen) < 0)
+		return -1;
 	cfg->postal_address = env_or("FLOWSEND_POSTAL_ADDRESS", "FlowSend, 1 Example Street, Springfield");
 	cfg->dns_server = env_or("FLOWSEND_DNS_SERVER", "");
 	cfg->spf_include = env_or("FLOWSEND_SPF_INCLUDE", "");
@@ -418,6 +433,13 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 			snprintf(err, errlen,
 				 "FLOWSEND_ENV=production refuses to start: FLOWSEND_SNS_BASE_URL is "
 				 "for tests; unset it so SNS certificates come from AWS over https");
+			return -1;
+		}
+		/* The secret key travels in every call to Stripe: never in clear. */
+		if (strncmp(cfg->stripe_api_base, "https://", 8) != 0) {
+			snprintf(err, errlen,
+				 "FLOWSEND_ENV=production refuses to start: STRIPE_API_BASE must use "
+				 "https://");
 			return -1;
 		}
 		/* Without a key of its own, anyone with the source could open the

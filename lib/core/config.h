@@ -43,6 +43,7 @@ struct fs_config {
 	const char *stripe_pro_price_id;
 	const char *stripe_enterprise_price_id;
 	const char *stripe_api_base;
+	long stripe_timeout_ms;          /* FLOWSEND_STRIPE_TIMEOUT_MS: one call to Stripe */
 	const char *postal_address;
 	const char *dns_server;          /* FLOWSEND_DNS_SERVER: host[:port] for sender-domain
 					  * checks; "": the system's resolver */

@@ -19,6 +19,7 @@ int fs_status_http(enum fs_status st)
 	case FS_INVALID: return 422;
 	case FS_RATE_LIMITED: return 429;
 	case FS_UNAVAILABLE: return 503;
+	case FS_BAD_GATEWAY: return 502;
 	case FS_ERROR: break;
 	}
 	return 500;
@@ -43,6 +44,7 @@ const char *fs_http_reason(int code)
 	case 415: return "Unsupported Media Type";
 	case 422: return "Unprocessable Entity";
 	case 429: return "Too Many Requests";
+	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	default: return "Internal Server Error";
 	}

@@ -16,6 +16,7 @@ enum fs_status {
 	FS_RATE_LIMITED,    /* 429 */
 	FS_ERROR,           /* 500: a bug or a broken dependency, logged, never detailed */
 	FS_UNAVAILABLE,     /* 503 */
+	FS_BAD_GATEWAY,     /* 502: a service we call (Stripe) failed; the detail says how */
 };
 
 /* A refusal's detail, the message the client will read beside the status. */

@@ -115,7 +115,8 @@ void fs_respond_error(struct fs_ctx *ctx, enum fs_status st, const char *fmt, ..
 				   " was saved is unknown. Check before retrying."
 				 : "The database connection was lost; the request was not completed."
 				   " Retry it.");
-	} else if (fs_status_http(st) >= 500 && st != FS_UNAVAILABLE) {
+	} else if (fs_status_http(st) >= 500 && st != FS_UNAVAILABLE &&
+		   st != FS_BAD_GATEWAY) {
 		log_error("rid=%s %s %s: %s", ctx->req.request_id, ctx->req.method, ctx->req.path,
 			  msg);
 		snprintf(msg, sizeof(msg), "Internal server error (request id %s)",

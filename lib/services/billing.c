@@ -10,11 +10,13 @@
 
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/strbuf.h"
 #include "core/stripe_sig.h"
 #include "core/uuid.h"
 #include "db/db.h"
 #include "db/tenant.h"
 #include "json/json.h"
+#include "net/stripe_api.h"
 
 #define LIVE_STATUSES "('trialing', 'active', 'past_due')"
 
@@ -30,6 +32,11 @@
 	" flowsend_ts(date_trunc('month', flowsend_now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')" \
 	" AS period_start, flowsend_ts((date_trunc('month', flowsend_now() AT TIME ZONE 'UTC')"   \
 	" + interval '1 month') AT TIME ZONE 'UTC') AS period_end"
+
+static enum fs_status stripe_checkout(struct fs_env *env, const struct plan *plan,
+				      json_object **out, struct fs_error *err);
+static enum fs_status stripe_portal(struct fs_env *env, const char *customer, json_object **out,
+				    struct fs_error *err);
 
 const struct plan *billing_plan(const struct fs_env *env)
 {
@@ -135,7 +142,7 @@ enum fs_status billing_checkout(struct fs_env *env, const char *tier, json_objec
 	if (!plan || strcmp(tier, "free") == 0)
 		return fs_fail(err, FS_BAD_REQUEST, "Cannot checkout for free plan");
 	if (env->cfg->stripe_secret_key[0])
-		return fs_fail(err, FS_UNAVAILABLE, "Stripe Checkout is not available on this server");
+		return stripe_checkout(env, plan, out, err);
 	if (random_token("cs_mock_", 18, session, sizeof(session)) < 0 ||
 	    random_token("sub_mock_", 18, sub, sizeof(sub)) < 0)
 		return fs_fail(err, FS_ERROR, "creating the session failed");
@@ -191,7 +198,7 @@ enum fs_status billing_portal(struct fs_env *env, json_object **out, struct fs_e
 	if (PQntuples(r) != 1 || !db_get(r, 0, "stripe_customer_id"))
 		return fs_fail(err, FS_BAD_REQUEST, "User has no billing account");
 	if (env->cfg->stripe_secret_key[0])
-		return fs_fail(err, FS_UNAVAILABLE, "The Stripe portal is not available on this server");
+		return stripe_portal(env, db_get(r, 0, "stripe_customer_id"), out, err);
 	*out = json_object_new_object();
 	json_object_object_add(*out, "portal_url",
 			       json_object_new_string(arena_sprintf(env->arena, "%s/app/billing?portal=mock",
@@ -374,26 +381,33 @@ struct stripe_event {
 	const char *subscription; /* the subscription it is about, when any */
 	const char *customer;
 	const char *user_hint;    /* client_reference_id or metadata.user_id */
+	const char *session;      /* checkout.session.*: the session's id */
 };
 
-/* The tenant the event is about, as the system role: by subscription id,
- * then customer id, then the user id checkout put on it. NULL: nobody. */
-static const char *resolve_tenant(struct fs_env *env, const struct stripe_event *ev)
+/* The tenant the event is about, as the system role: by the checkout
+ * session FlowSend opened, then subscription id, then customer id, then the
+ * user id checkout put on it. 0 with *user_id (NULL: nobody), or -1 when the
+ * database could not say (Stripe then retries the event). */
+static int resolve_tenant(struct fs_env *env, const struct stripe_event *ev, const char **user_id)
 {
 	const char *hint = ev->user_hint && uuid_valid(ev->user_hint, strlen(ev->user_hint))
 				   ? ev->user_hint
 				   : NULL;
-	const char *p[3] = { ev->subscription, ev->customer, hint };
+	const char *p[4] = { ev->subscription, ev->customer, hint, ev->session };
 	PGresult *r = db_query(env->sysdb, env->arena,
 			       "SELECT coalesce("
+			       " (SELECT user_id FROM stripe_checkout_sessions WHERE id = $4),"
 			       " (SELECT user_id FROM subscriptions WHERE stripe_subscription_id = $1),"
 			       " (SELECT id FROM users WHERE stripe_customer_id = $2),"
 			       " (SELECT id FROM users WHERE id = $3::uuid)) AS user_id",
-			       3, p);
+			       4, p);
 
+	*user_id = NULL;
 	if (!r || PQntuples(r) != 1)
-		return NULL;
-	return db_get(r, 0, "user_id") ? arena_strdup(env->arena, db_get(r, 0, "user_id")) : NULL;
+		return -1;
+	if (db_get(r, 0, "user_id"))
+		*user_id = arena_strdup(env->arena, db_get(r, 0, "user_id"));
+	return 0;
 }
 
 /* created / updated / deleted / trial_will_end: the subscription as Stripe
@@ -429,6 +443,18 @@ static enum fs_status apply_subscription(struct fs_env *env, const struct stripe
 	p[2] = status;
 	p[3] = jtime(env->arena, o, "current_period_start");
 	p[4] = jtime(env->arena, o, "current_period_end");
+	if (!p[3] || !p[4]) {
+		/* Since API version 2025-03-31 the periods are on the items. */
+		json_object *items = jobj(o, "items"), *data;
+		if (items && json_object_object_get_ex(items, "data", &data) &&
+		    json_object_is_type(data, json_type_array) && json_object_array_length(data) > 0) {
+			json_object *first = json_object_array_get_idx(data, 0);
+			if (json_object_is_type(first, json_type_object)) {
+				p[3] = p[3] ? p[3] : jtime(env->arena, first, "current_period_start");
+				p[4] = p[4] ? p[4] : jtime(env->arena, first, "current_period_end");
+			}
+		}
+	}
 	p[5] = json_object_object_get_ex(o, "cancel_at_period_end", &cancel) &&
 			       json_object_get_boolean(cancel)
 		       ? "t"
@@ -514,10 +540,31 @@ static enum fs_status sync_user(struct fs_env *env, const struct stripe_event *e
 	return FS_OK;
 }
 
+/* checkout.session.completed: the session FlowSend opened is done; its
+ * subscription is recorded beside it (the subscription events set the plan). */
+static enum fs_status apply_checkout(struct fs_env *env, const struct stripe_event *ev,
+				     struct fs_error *err)
+{
+	const char *p[2] = { ev->session, ev->subscription };
+
+	if (!ev->session)
+		return FS_OK;
+	if (!db_query(env->db, env->arena,
+		      "UPDATE stripe_checkout_sessions SET completed_at = coalesce(completed_at,"
+		      " flowsend_now()), stripe_subscription_id = coalesce($2, stripe_subscription_id)"
+		      " WHERE id = $1 AND user_id = flowsend_current_user()",
+		      2, p))
+		return fs_fail(err, FS_ERROR, "recording the checkout session failed");
+	return FS_OK;
+}
+
 static enum fs_status apply_event(struct fs_env *env, const struct stripe_event *ev,
 				  struct fs_error *err)
 {
 	const char *t = ev->type;
+
+	if (strcmp(t, "checkout.session.completed") == 0)
+		return apply_checkout(env, ev, err);
 
 	if (strcmp(t, "customer.subscription.created") == 0 ||
 	    strcmp(t, "customer.subscription.updated") == 0 ||
@@ -529,7 +576,7 @@ static enum fs_status apply_event(struct fs_env *env, const struct stripe_event 
 		return apply_invoice(env, ev, 0, err);
 	if (strcmp(t, "invoice.payment_succeeded") == 0 || strcmp(t, "invoice.paid") == 0)
 		return apply_invoice(env, ev, 1, err);
-	return FS_OK; /* checkout.session.completed and the rest: the customer id only */
+	return FS_OK; /* the rest: acknowledged; the customer id only */
 }
 
 static json_object *ack(const char *outcome)
@@ -580,12 +627,16 @@ enum fs_status billing_stripe_event(struct fs_env *env, const char *signature, c
 		ev.subscription = jstr(ev.object, "id");
 	else
 		ev.subscription = jstr(ev.object, "subscription");
+	if (strncmp(ev.type, "checkout.session.", 17) == 0)
+		ev.session = jstr(ev.object, "id");
 	ev.user_hint = jstr(ev.object, "client_reference_id");
 	if (!ev.user_hint)
 		ev.user_hint = jstr(jobj(ev.object, "metadata"), "user_id");
-	env->user_id = resolve_tenant(env, &ev);
+	if (resolve_tenant(env, &ev, &env->user_id) < 0)
+		return fs_fail(err, FS_ERROR, "finding the account of the event failed");
 	if (!env->user_id) {
-		log_info("stripe event %s (%s): no account matches; acknowledged", ev.id, ev.type);
+		log_warn("stripe event %s (%s): no account matches customer %s; acknowledged", ev.id,
+			 ev.type, ev.customer ? ev.customer : "(none)");
 		*out = ack("ignored");
 		return FS_OK;
 	}
@@ -613,5 +664,228 @@ enum fs_status billing_stripe_event(struct fs_env *env, const char *signature, c
 	if (db_commit(env->db) != FS_OK)
 		return fs_fail(err, FS_ERROR, "recording the event failed");
 	*out = ack("applied");
+	return FS_OK;
+}
+
+/* ---- real Stripe: customers, Checkout and the portal ------------------- */
+
+static void stripe_client_of(const struct fs_config *cfg, struct stripe_client *c)
+{
+	c->base = cfg->stripe_api_base;
+	c->secret_key = cfg->stripe_secret_key;
+	c->timeout_ms = cfg->stripe_timeout_ms;
+	c->https_only = cfg->production;
+}
+
+/* What Stripe names an object by, checked before it is stored or shown:
+ * 1 to 255 letters, digits and '_'. NULL otherwise. */
+static const char *stripe_object_id(json_object *o)
+{
+	const char *s = jstr(o, "id");
+
+	if (!s)
+		return NULL;
+	for (const char *c = s; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		      *c == '_'))
+			return NULL;
+	return s;
+}
+
+/* The page a Stripe session sends the browser to: https://, printable
+ * ASCII, at most 2,048 bytes. NULL otherwise. */
+static const char *stripe_session_url(json_object *o)
+{
+	json_object *v;
+	const char *s;
+	size_t len;
+
+	if (!json_object_object_get_ex(o, "url", &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	s = json_object_get_string(v);
+	len = (size_t)json_object_get_string_len(v);
+	if (len > 2048 || len <= 8 || strlen(s) != len || strncmp(s, "https://", 8) != 0)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return NULL;
+	return s;
+}
+
+/* A customer id FlowSend made in mock mode names nothing at Stripe. */
+static int real_customer(const char *id)
+{
+	return id && strncmp(id, "cus_mock_", 9) != 0;
+}
+
+/* Stripe's answer to one POST, owned by the request's arena. */
+static enum fs_status stripe_call(struct fs_env *env, const char *path, const struct strbuf *form,
+				  const char *key, json_object **obj, struct fs_error *err)
+{
+	struct stripe_client c;
+	enum fs_status st;
+
+	if (form->oom)
+		return fs_fail(err, FS_ERROR, "building the Stripe request failed");
+	stripe_client_of(env->cfg, &c);
+	st = stripe_post(&c, path, form->buf, form->len, key, obj, NULL, err);
+	if (st == FS_OK)
+		arena_add_cleanup(env->arena, fs_json_release, *obj);
+	return st;
+}
+
+/* The user's Stripe customer, made once: the Idempotency-Key names the user
+ * and the address, so two checkouts at once get the same customer from
+ * Stripe, and the first id stored wins. */
+static enum fs_status stripe_customer(struct fs_env *env, const char *email, const char **customer,
+				      struct fs_error *err)
+{
+	static const char *const meta_user[] = { "metadata", "user_id" };
+	struct strbuf form = STRBUF_INIT;
+	char hash[SHA256_HEX_LEN + 1], key[128];
+	json_object *obj = NULL;
+	const char *p[1];
+	enum fs_status st;
+	PGresult *r;
+
+	sha256_hex(email, strlen(email), hash);
+	snprintf(key, sizeof(key), "flowsend-customer-%s-%.16s", env->user_id, hash);
+	stripe_form_add(&form, "email", email, strlen(email));
+	stripe_form_add_nested(&form, meta_user, 2, env->user_id);
+	st = stripe_call(env, "/v1/customers", &form, key, &obj, err);
+	strbuf_free(&form);
+	if (st != FS_OK)
+		return st;
+	if (!(p[0] = stripe_object_id(obj)))
+		return fs_fail(err, FS_BAD_GATEWAY, "Stripe's answer named no customer");
+	r = db_tenant_query(env->db, env->arena, env->user_id,
+			    "UPDATE users SET stripe_customer_id = CASE WHEN stripe_customer_id IS NULL"
+			    " OR stripe_customer_id LIKE 'cus\\_mock\\_%' THEN $1 ELSE stripe_customer_id"
+			    " END, updated_at = flowsend_now() WHERE id = flowsend_current_user()"
+			    " RETURNING stripe_customer_id",
+			    1, p);
+	if (!r || PQntuples(r) != 1) {
+		if (strcmp(db_last_sqlstate(env->db), "23505") == 0) {
+			log_error("stripe customer %s is already another user's", p[0]);
+			return fs_fail(err, FS_BAD_GATEWAY,
+				       "Stripe returned a customer that belongs to another account");
+		}
+		return fs_fail(err, FS_ERROR, "storing the Stripe customer failed");
+	}
+	*customer = arena_strdup(env->arena, db_get(r, 0, "stripe_customer_id"));
+	return FS_OK;
+}
+
+static enum fs_status stripe_checkout(struct fs_env *env, const struct plan *plan,
+				      json_object **out, struct fs_error *err)
+{
+	static const char *const price_key[] = { "line_items", "0", "price" };
+	static const char *const quantity_key[] = { "line_items", "0", "quantity" };
+	static const char *const meta_user[] = { "metadata", "user_id" };
+	static const char *const meta_plan[] = { "metadata", "plan" };
+	static const char *const sub_user[] = { "subscription_data", "metadata", "user_id" };
+	static const char *const sub_plan[] = { "subscription_data", "metadata", "plan" };
+	static const char *const sub_trial[] = { "subscription_data", "trial_period_days" };
+	const struct fs_config *cfg = env->cfg;
+	const char *price = strcmp(plan->tier, "pro") == 0 ? cfg->stripe_pro_price_id
+							   : cfg->stripe_enterprise_price_id;
+	struct strbuf form = STRBUF_INIT;
+	const char *customer, *email, *session, *url, *p[3];
+	char key[64], days[16];
+	json_object *obj = NULL;
+	enum fs_status st;
+	PGresult *r;
+
+	if (!price[0])
+		return fs_fail(err, FS_UNAVAILABLE, "The %s plan has no Stripe price on this server",
+			       plan->name);
+	r = db_tenant_query(env->db, env->arena, env->user_id,
+			    "SELECT u.email, u.stripe_customer_id, EXISTS (SELECT 1 FROM subscriptions s"
+			    " WHERE s.user_id = u.id AND s.status IN " LIVE_STATUSES ") AS live"
+			    " FROM users u WHERE u.id = flowsend_current_user()",
+			    0, NULL);
+	if (!r || PQntuples(r) != 1)
+		return fs_fail(err, FS_ERROR, "reading the billing account failed");
+	if (db_get_bool(r, 0, "live"))
+		return fs_fail(err, FS_BAD_REQUEST, "User already has an active subscription");
+	email = arena_strdup(env->arena, db_get(r, 0, "email"));
+	customer = db_get(r, 0, "stripe_customer_id");
+	customer = real_customer(customer) ? arena_strdup(env->arena, customer) : NULL;
+	if (!customer && (st = stripe_customer(env, email, &customer, err)) != FS_OK)
+		return st;
+
+	/* One key per checkout asked for: its retry repeats it, a new click
+	 * makes a new session. */
+	if (random_token("flowsend-checkout-", 18, key, sizeof(key)) < 0)
+		return fs_fail(err, FS_ERROR, "creating the session failed");
+	snprintf(days, sizeof(days), "%d", plan->trial_days);
+	stripe_form_add(&form, "mode", "subscription", 12);
+	stripe_form_add(&form, "customer", customer, strlen(customer));
+	stripe_form_add(&form, "client_reference_id", env->user_id, strlen(env->user_id));
+	stripe_form_add_nested(&form, price_key, 3, price);
+	stripe_form_add_nested(&form, quantity_key, 3, "1");
+	stripe_form_add_nested(&form, meta_user, 2, env->user_id);
+	stripe_form_add_nested(&form, meta_plan, 2, plan->tier);
+	stripe_form_add_nested(&form, sub_user, 3, env->user_id);
+	stripe_form_add_nested(&form, sub_plan, 3, plan->tier);
+	if (plan->trial_days > 0)
+		stripe_form_add_nested(&form, sub_trial, 2, days);
+	url = arena_sprintf(env->arena, "%s/app/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}",
+			    cfg->public_url);
+	stripe_form_add(&form, "success_url", url, strlen(url));
+	url = arena_sprintf(env->arena, "%s/app/billing?checkout=canceled", cfg->public_url);
+	stripe_form_add(&form, "cancel_url", url, strlen(url));
+	st = stripe_call(env, "/v1/checkout/sessions", &form, key, &obj, err);
+	strbuf_free(&form);
+	if (st != FS_OK)
+		return st;
+	session = stripe_object_id(obj);
+	url = stripe_session_url(obj);
+	if (!session || !url) {
+		log_warn("stripe checkout: the answer held no usable id or https url");
+		return fs_fail(err, FS_BAD_GATEWAY, "Stripe's answer held no usable checkout session");
+	}
+	p[0] = session;
+	p[1] = plan->tier;
+	p[2] = customer;
+	/* Kept so checkout.session.completed finds this user by the session;
+	 * failing that, the webhook still finds it by the customer. */
+	if (!db_tenant_query(env->db, env->arena, env->user_id,
+			     "INSERT INTO stripe_checkout_sessions (id, user_id, plan, stripe_customer_id)"
+			     " VALUES ($1, flowsend_current_user(), $2, $3) ON CONFLICT (id) DO NOTHING",
+			     3, p))
+		log_warn("checkout session %s: not recorded (%s)", session, db_last_sqlstate(env->db));
+	*out = json_object_new_object();
+	json_object_object_add(*out, "checkout_url", json_object_new_string(url));
+	json_object_object_add(*out, "session_id", json_object_new_string(session));
+	return FS_OK;
+}
+
+static enum fs_status stripe_portal(struct fs_env *env, const char *customer, json_object **out,
+				    struct fs_error *err)
+{
+	struct strbuf form = STRBUF_INIT;
+	json_object *obj = NULL;
+	const char *url;
+	char key[64];
+	enum fs_status st;
+
+	if (!real_customer(customer))
+		return fs_fail(err, FS_BAD_REQUEST, "User has no billing account");
+	if (random_token("flowsend-portal-", 18, key, sizeof(key)) < 0)
+		return fs_fail(err, FS_ERROR, "creating the session failed");
+	url = arena_sprintf(env->arena, "%s/app/billing", env->cfg->public_url);
+	stripe_form_add(&form, "customer", customer, strlen(customer));
+	stripe_form_add(&form, "return_url", url, strlen(url));
+	st = stripe_call(env, "/v1/billing_portal/sessions", &form, key, &obj, err);
+	strbuf_free(&form);
+	if (st != FS_OK)
+		return st;
+	if (!(url = stripe_session_url(obj))) {
+		log_warn("stripe portal: the answer held no usable https url");
+		return fs_fail(err, FS_BAD_GATEWAY, "Stripe's answer held no usable portal address");
+	}
+	*out = json_object_new_object();
+	json_object_object_add(*out, "portal_url", json_object_new_string(url));
 	return FS_OK;
 }

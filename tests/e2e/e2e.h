@@ -139,5 +139,6 @@ Suite *outbound_webhooks_suite(void);
 Suite *forms_suite(void);
 Suite *billing_suite(void);
 Suite *analytics_suite(void);
+Suite *stripe_suite(void);
 
 #endif

@@ -33,5 +33,6 @@ Suite *net_suite(void);
 Suite *form_suite(void);
 Suite *flow_engine_unit_suite(void);
 Suite *billing_unit_suite(void);
+Suite *stripe_api_suite(void);
 
 #endif
