@@ -428,12 +428,17 @@ START_TEST(signup_flows_enroll_every_new_contact_once)
 		http_answer_free(&a);
 	}
 	strbuf_free(&csv);
-	for (int i = 0; i < 600 && (executions_of(once) < 2504 || executions_of(again) < 2504); i++)
-		usleep(100 * 1000);
-	ck_assert_int_eq(executions_of(once), 2504);
-	ck_assert_int_eq(executions_of(again), 2504);
 	{
 		const char *p[1] = { once };
+		/* An import merged over two connections leaves two ranges per flow
+		 * whose ids interleave: the first one worked may enroll every
+		 * contact while the second is still queued (it then adds nothing). */
+		for (int i = 0; i < 600 && (executions_of(once) < 2504 || executions_of(again) < 2504 ||
+					    e2e_owner_value("SELECT count(*) FROM flow_enroll_backlog"
+							    " WHERE flow_id = $1", 1, p) > 0); i++)
+			usleep(100 * 1000);
+		ck_assert_int_eq(executions_of(once), 2504);
+		ck_assert_int_eq(executions_of(again), 2504);
 		ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM flow_enroll_backlog WHERE flow_id = $1",
 						 1, p),
 				 0);
@@ -644,6 +649,8 @@ START_TEST(deleting_stops_executions_and_stats_come_from_data)
 	struct http_answer a;
 	const char *p[1];
 
+	/* The engine would move the executions this test sets up by hand. */
+	e2e_pause_worker(1);
 	e2e_new_tenant("flowdel", token, sizeof(token));
 	active_flow(token, "signup", NULL, id);
 	p[0] = id;
@@ -704,6 +711,7 @@ START_TEST(deleting_stops_executions_and_stats_come_from_data)
 	e2e_expect(token, "GET", "/api/v1/flows", NULL, 200, NULL, &a);
 	ck_assert_int_eq(json_object_get_int(json_object_object_get(a.json, "total")), 0);
 	http_answer_free(&a);
+	e2e_pause_worker(0);
 }
 END_TEST
 
