@@ -1,8 +1,7 @@
 /* The flow engine. One batch is one transaction: claim due executions, read
  * their versions' steps and the tenants' monthly usage, run every execution
- * in C until it waits, completes or stops, then write the outbox rows of
- * their email steps and all the moves (a statement each, set-based over the
- * batch) and commit. A crash
+ * in C until it waits, completes or stops, then write all the moves and the
+ * outbox rows of their email steps in one statement and commit. A crash
  * before the commit leaves everything as it was (the rows go back to due);
  * after it, every email of the batch is queued exactly once and delivery's
  * own claims and hand-overs take it from there. */
@@ -219,29 +218,25 @@ static const char claim_sql[] =
 	" JOIN users u ON u.id = e.user_id"
 	" LEFT JOIN contacts k ON k.id = e.contact_id AND k.user_id = e.user_id";
 
-/* Every email of the batch, then every move, in two statements of the
- * claim's transaction. The mail goes first: the outbox rows' foreign-key
- * check then finds each execution's row under the claim's own FOR UPDATE
- * lock and takes nothing more. Inserted after the moves, it locked each new
- * row version FOR KEY SHARE: a heap write and a WAL record per execution. */
-static const char mail_sql[] =
-	"WITH mail AS ("
+/* Every move and every email of the batch, in one statement. */
+static const char write_sql[] =
+	"WITH x AS ("
+	"  SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::bigint[], $5::int[], $6::text[])"
+	"   AS x(id, step, status, delay_s, visit, err)),"
+	" moved AS ("
+	"  UPDATE flow_executions e SET current_step = x.step, status = x.status, visit = x.visit,"
+	"   next_run_at = CASE WHEN x.status IN ('active', 'waiting')"
+	"    THEN flowsend_now() + make_interval(secs => x.delay_s) END,"
+	"   completed_at = CASE WHEN x.status IN ('completed', 'cancelled', 'failed') THEN flowsend_now() END,"
+	"   locked_until = NULL, last_error = coalesce(x.err, e.last_error)"
+	"  FROM x WHERE e.id = x.id RETURNING 1),"
+	" mail AS ("
 	"  INSERT INTO outbox (user_id, flow_execution_id, step_index, flow_visit, contact_id, to_email)"
 	"  SELECT m.user_id, m.exec, m.step, m.visit, m.contact, m.email"
-	"   FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::int[], $5::uuid[], $6::text[])"
+	"   FROM unnest($7::uuid[], $8::uuid[], $9::int[], $10::int[], $11::uuid[], $12::text[])"
 	"   AS m(exec, user_id, step, visit, contact, email)"
 	"  ON CONFLICT DO NOTHING RETURNING 1)"
-	" SELECT count(*) AS mailed FROM mail";
-
-static const char move_sql[] =
-	"UPDATE flow_executions e SET current_step = x.step, status = x.status, visit = x.visit,"
-	" next_run_at = CASE WHEN x.status IN ('active', 'waiting')"
-	"  THEN flowsend_now() + make_interval(secs => x.delay_s) END,"
-	" completed_at = CASE WHEN x.status IN ('completed', 'cancelled', 'failed') THEN flowsend_now() END,"
-	" locked_until = NULL, last_error = coalesce(x.err, e.last_error)"
-	" FROM unnest($1::uuid[], $2::int[], $3::text[], $4::bigint[], $5::int[], $6::text[])"
-	"  AS x(id, step, status, delay_s, visit, err)"
-	" WHERE e.id = x.id";
+	" SELECT (SELECT count(*) FROM moved) AS moved, (SELECT count(*) FROM mail) AS mailed";
 
 struct writeback {
 	struct col id, step, status, delay, visit, err;
@@ -666,15 +661,13 @@ long flow_engine_run_batch(struct fs_db *db, struct arena *a, int batch, struct 
 		for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
 			if (all[k]->oom)
 				goto fail;
-		r = w.m_exec.n ? db_query_cached(db, a, mail_sql, 6, p + 6) : NULL;
-		if (w.m_exec.n && !r)
-			goto fail;
-		if (r && db_get_ll(r, 0, "mailed", 0) != (long long)w.m_exec.n)
-			log_warn("flow engine: %zu emails to queue, %lld queued (the rest were queued before)",
-				 w.m_exec.n, db_get_ll(r, 0, "mailed", 0));
-		if (!db_query_cached(db, a, move_sql, 6, p))
-			goto fail;
+		r = db_query_cached(db, a, write_sql, 12, p);
 	}
+	if (!r)
+		goto fail;
+	if (db_get_ll(r, 0, "mailed", 0) != (long long)w.m_exec.n)
+		log_warn("flow engine: %zu emails to queue, %lld queued (the rest were queued before)",
+			 w.m_exec.n, db_get_ll(r, 0, "mailed", 0));
 	if (db_commit(db) != FS_OK) {
 		claimed = -1;
 		goto out;
