@@ -36,6 +36,26 @@ psql_owner -c "INSERT INTO flow_executions (user_id, flow_id, flow_version, cont
 
 worker_group=$(cat "$state/pid/batch.pid")
 kill -STOP -- "-$worker_group"
+# CPU time (utime + stime, ticks) of the PostgreSQL cluster's processes, per
+# process id, to charge the database's share of each execution.
+pg_ticks() {
+	local pm p
+	pm=$(head -1 "$state/pg/data/postmaster.pid")
+	for p in $pm $(pgrep -P "$pm"); do
+		awk -v p="$p" '{ print p, $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true
+	done
+}
+pg_before=$(pg_ticks)
+# BENCH_PGSS=1: statements' calls, time and WAL per execution (needs
+# pg_stat_statements in the cluster's shared_preload_libraries).
+if [[ ${BENCH_PGSS:-0} == 1 ]]; then
+	psql_super() {
+		psql -q -X -h "$state/pgsock" -p "$pg_port" -U "$(if [[ $(id -u) == 0 ]]; then echo postgres; else id -un; fi)" \
+			-d flowsend -v ON_ERROR_STOP=1 "$@"
+	}
+	psql_super -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+		-c "SELECT pg_stat_statements_reset()" >/dev/null
+fi
 later=$(date -u -d '+1 day +1 minute' +%Y-%m-%dT%H:%M:%SZ)
 t0=$(date +%s.%N)
 # The instance's settings (database, Redis) as the stack's own worker has them.
@@ -47,29 +67,54 @@ t0=$(date +%s.%N)
 ) &
 bench_worker=$!
 peak=0
-done_count=0
-while ((done_count < executions)); do
+left=1
+while [[ $left == 1 ]]; do
 	sleep 0.2
-	done_count=$(psql_owner -Atc "SELECT count(*) FROM flow_executions WHERE flow_id = '$flow'
-		AND status = 'completed'")
+	# Any execution of the flow still due? Read on the due index, which the
+	# worker empties as it goes (counting the flow's rows every 0.2 s cost
+	# PostgreSQL 15% of its statements' time).
+	left=$(psql_owner -Atc "SELECT count(*) FROM (SELECT 1 FROM flow_executions WHERE flow_id = '$flow'
+		AND status IN ('active', 'waiting') AND next_run_at IS NOT NULL LIMIT 1) x")
 	for p in $(pgrep -s "$bench_worker" || true); do
 		r=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$p/status" 2>/dev/null || echo 0)
 		((r > peak)) && peak=$r
 	done
 done
 t1=$(date +%s.%N)
+worker_ticks=0
 for p in $(pgrep -s "$bench_worker" || true); do
 	r=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$p/status" 2>/dev/null || echo 0)
 	((r > peak)) && peak=$r
+	worker_ticks=$((worker_ticks + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
 done
+pg_after=$(pg_ticks)
 kill -TERM -- "-$bench_worker" 2>/dev/null || true
 wait "$bench_worker" 2>/dev/null || true
 kill -CONT -- "-$worker_group"
+done_count=$(psql_owner -Atc "SELECT count(*) FROM flow_executions WHERE flow_id = '$flow' AND status = 'completed'")
 queued=$(psql_owner -Atc "SELECT count(*) FROM outbox o JOIN flow_executions e ON e.id = o.flow_execution_id
 	WHERE e.flow_id = '$flow'")
 
 echo
-echo "Flow engine: $executions executions due at once (delay -> condition -> email), $queued emails queued"
+echo "Flow engine: $executions executions due at once (delay -> condition -> email), $done_count completed, $queued emails queued"
 python3 -c 'import sys; a, b, n = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]); print(f"all advanced in {b - a:.1f} s: {n / (b - a):,.0f} executions/s (with their mail delivered in mock mode alongside)")' \
 	"$t0" "$t1" "$executions"
+# Ticks of processes that ended before t1 (none of the worker's or the
+# cluster's are expected to) are not counted.
+python3 -c '
+import os, sys
+hz, n, worker = os.sysconf("SC_CLK_TCK"), int(sys.argv[1]), int(sys.argv[2])
+before = dict(l.split() for l in sys.argv[3].splitlines() if l.strip())
+after = dict(l.split() for l in sys.argv[4].splitlines() if l.strip())
+pg = sum(int(v) - int(before.get(p, 0)) for p, v in after.items())
+us = lambda t: t / hz / n * 1e6
+print(f"CPU per execution: worker {us(worker):.0f} µs + PostgreSQL {us(pg):.0f} µs = {us(worker + pg):.0f} µs"
+      f" (=> {2e6 / max(us(worker + pg), 1):,.0f} executions/s on 2 cores if CPU-bound)")' \
+	"$executions" "$worker_ticks" "$pg_before" "$pg_after"
+if [[ ${BENCH_PGSS:-0} == 1 ]]; then
+	psql_super -P pager=off -c "SELECT calls, round(total_exec_time::numeric / $executions * 1000, 1) AS us_per_exec,
+		round(wal_records::numeric / $executions, 2) AS wal_per_exec, rows,
+		left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
+		FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12"
+fi
 echo "flow worker peak RSS: $peak MiB (per process, FLOWSEND_BATCH_WORKERS=${FLOWSEND_BATCH_WORKERS:-one per core})"

@@ -847,6 +847,150 @@ START_TEST(kill_9_mid_run_repeats_and_skips_nothing)
 }
 END_TEST
 
+/* ---- flow mail's opens and clicks count once, as campaigns' do ---- */
+
+/* A hit through nginx on tracking token kind/row/link: the HTTP status. */
+static long track_hit(const struct fs_config *cfg, char kind, const char *row, const char *link,
+		      const char *method)
+{
+	struct track_key k = { 1, cfg->link_secret };
+	const char *h[] = { BROWSER, NULL };
+	char tok[TRACK_TOKEN_MAX + 1], path[600];
+	struct http_answer a;
+	long st;
+
+	ck_assert_int_eq(track_token_mint(&k, kind, row, link, tok, sizeof(tok)), 0);
+	snprintf(path, sizeof(path), kind == TRACK_OPEN ? "/t/o/%s.gif" : "/t/c/%s", tok);
+	ck_assert_int_eq(http_call(method, path, h, NULL, 0, &a), 0);
+	st = a.status;
+	http_answer_free(&a);
+	return st;
+}
+
+static long long analytics_of(const char *tok, const char *name)
+{
+	struct http_answer a;
+	long long v;
+
+	e2e_expect(tok, "GET", "/api/v1/analytics?days=1", NULL, 200, NULL, &a);
+	v = json_object_get_int64(json_object_object_get(a.json, name));
+	http_answer_free(&a);
+	return v;
+}
+
+/* The direct count: human hits, each (campaign or flow step, contact) once. */
+#define DIRECT_COUNT(kind)                                                                              \
+	"SELECT count(DISTINCT (coalesce(e.campaign_id, e.flow_id), coalesce(o.step_index, -1),"       \
+	" e.contact_id)) FROM email_events e JOIN outbox o ON o.id = e.outbox_id"                       \
+	" WHERE e.user_id = $1 AND e.event_type = '" kind "' AND NOT e.is_bot"
+
+START_TEST(flow_mail_opens_and_clicks_count_once_in_analytics)
+{
+	struct fs_config cfg;
+	char err[256], tpl[40], flow[40], camp[40], ca[40], cb[40], ea[40], eb[40], steps[1024];
+	char a0[40], a2[40], b0[40], acamp[40], link[40], body[256], path[128], other[4096], iso[40];
+	struct e2e_sink s;
+
+	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
+	e2e_pause_worker(1);
+	tenant("flowtrack", "pro");
+	template_create(tpl);
+	/* the same template in two email steps of one flow, and a campaign */
+	snprintf(steps, sizeof(steps),
+		 "[{\"type\":\"email\",\"template_id\":\"%s\"},{\"type\":\"delay\",\"delay_hours\":1},"
+		 "{\"type\":\"email\",\"template_id\":\"%s\"}]",
+		 tpl, tpl);
+	flow_create("signup", "{}", steps, flow);
+	contact_create("a@flowtrack.example", NULL, ca);
+	contact_create("b@flowtrack.example", NULL, cb);
+	execution_of(flow, ca, ea);
+	execution_of(flow, cb, eb);
+	snprintf(body, sizeof(body), "{\"name\":\"Both\",\"subject\":\"Campaign\",\"template_id\":\"%s\"}", tpl);
+	{
+		struct http_answer a;
+		e2e_expect(token, "POST", "/api/v1/campaigns", body, 201, NULL, &a);
+		snprintf(camp, sizeof(camp), "%s", json_str(a.json, "id"));
+		http_answer_free(&a);
+	}
+	snprintf(path, sizeof(path), "/api/v1/campaigns/%s/send", camp);
+	e2e_expect(token, "POST", path, NULL, 202, NULL, NULL);
+	/* over SMTP, so the mail is rendered with its pixel and tracked links */
+	sink_start(&s, NULL);
+	ck_assert_int_eq(smtp_batch_at(&s, NULL), 0);
+	ck_assert_int_eq(smtp_batch_at(&s, now_plus(3600 + 60, iso, sizeof(iso))), 0);
+	e2e_sink_stop(&s);
+	ck_assert_int_eq(ov("SELECT count(*) FROM outbox WHERE user_id = $1 AND status = 'sent'"
+			    " AND (campaign_id IS NOT NULL OR flow_execution_id IS NOT NULL)", uid, NULL, NULL),
+			 6);
+	/* out of the scanners' window after delivery (the second batch ran an
+	 * hour ahead on its clock: its mail's sent_at is in the future) */
+	ov("WITH o AS (UPDATE outbox SET sent_at = now() - interval '1 minute' WHERE user_id = $1"
+	   " RETURNING 1) SELECT count(*) FROM o", uid, NULL, NULL);
+	ot("SELECT id FROM outbox WHERE flow_execution_id = $1 AND step_index = 0", ea, NULL, a0, sizeof(a0));
+	ot("SELECT id FROM outbox WHERE flow_execution_id = $1 AND step_index = 2", ea, NULL, a2, sizeof(a2));
+	ot("SELECT id FROM outbox WHERE flow_execution_id = $1 AND step_index = 0", eb, NULL, b0, sizeof(b0));
+	ot("SELECT id FROM outbox WHERE campaign_id = $1 AND contact_id = $2", camp, ca, acamp, sizeof(acamp));
+	ck_assert_ptr_nonnull(ot("SELECT id FROM campaign_links WHERE flow_id = $1 AND url = 'https://shop.example/p'",
+				 flow, NULL, link, sizeof(link)));
+
+	/* A opens the first flow email three times and clicks its link twice,
+	 * a scanner fetches it too; B's is only scanned; A opens the second
+	 * flow email once and the campaign's twice. */
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(track_hit(&cfg, TRACK_OPEN, a0, NULL, "GET"), 200);
+	ck_assert_int_eq(track_hit(&cfg, TRACK_OPEN, a0, NULL, "HEAD"), 200);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(track_hit(&cfg, TRACK_CLICK, a0, link, "GET"), 302);
+	ck_assert_int_eq(track_hit(&cfg, TRACK_OPEN, b0, NULL, "HEAD"), 200);
+	ck_assert_int_eq(track_hit(&cfg, TRACK_CLICK, b0, link, "HEAD"), 302);
+	ck_assert_int_eq(track_hit(&cfg, TRACK_OPEN, a2, NULL, "GET"), 200);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(track_hit(&cfg, TRACK_OPEN, acamp, NULL, "GET"), 200);
+	for (int i = 0; i < 200 && ov("SELECT count(*) FROM email_events WHERE user_id = $1"
+				       " AND event_type IN ('opened', 'clicked')", uid, NULL, NULL) < 11; i++)
+		usleep(25000);
+	ck_assert_int_eq(ov("SELECT count(*) FROM email_events WHERE user_id = $1"
+			    " AND event_type IN ('opened', 'clicked')", uid, NULL, NULL),
+			 11);
+	ck_assert_int_eq(ov("SELECT count(*) FROM email_events WHERE flow_id = $1 AND is_bot", flow, NULL, NULL), 3);
+
+	/* once per contact per flow step, humans only; the campaign's as before */
+	ck_assert_int_eq(ov(DIRECT_COUNT("opened"), uid, NULL, NULL), 3);
+	ck_assert_int_eq(ov(DIRECT_COUNT("clicked"), uid, NULL, NULL), 1);
+	ck_assert_int_eq(analytics_of(token, "total_opens"), 3);
+	ck_assert_int_eq(analytics_of(token, "total_clicks"), 1);
+	ck_assert_int_eq(analytics_of(token, "total_emails_sent"),
+			 ov("SELECT count(*) FROM email_events WHERE user_id = $1 AND event_type = 'sent'", uid,
+			    NULL, NULL));
+	ck_assert_int_eq(analytics_of(token, "total_emails_sent"), 6);
+	ck_assert_int_eq(ov("SELECT opened FROM daily_stats WHERE user_id = $1"
+			    " AND day = (flowsend_now() AT TIME ZONE 'UTC')::date", uid, NULL, NULL),
+			 3);
+	ck_assert_int_eq(ov("SELECT open_count FROM campaigns WHERE id = $1", camp, NULL, NULL), 1);
+	/* the flow's link: one contact, two human clicks */
+	ck_assert_int_eq(ov("SELECT click_count FROM campaign_links WHERE id = $1", link, NULL, NULL), 1);
+	ck_assert_int_eq(ov("SELECT total_clicks FROM campaign_links WHERE id = $1", link, NULL, NULL), 2);
+
+	/* More hits later count nothing more; a second tenant sees none of it. */
+	ck_assert_int_eq(track_hit(&cfg, TRACK_OPEN, a0, NULL, "GET"), 200);
+	ck_assert_int_eq(track_hit(&cfg, TRACK_CLICK, a0, link, "GET"), 302);
+	for (int i = 0; i < 200 && ov("SELECT count(*) FROM email_events WHERE user_id = $1"
+				       " AND event_type IN ('opened', 'clicked')", uid, NULL, NULL) < 13; i++)
+		usleep(25000);
+	ck_assert_int_eq(analytics_of(token, "total_opens"), ov(DIRECT_COUNT("opened"), uid, NULL, NULL));
+	ck_assert_int_eq(analytics_of(token, "total_opens"), 3);
+	ck_assert_int_eq(analytics_of(token, "total_clicks"), 1);
+	ck_assert_int_eq(ov("SELECT click_count FROM campaign_links WHERE id = $1", link, NULL, NULL), 1);
+	ck_assert_int_eq(ov("SELECT total_clicks FROM campaign_links WHERE id = $1", link, NULL, NULL), 3);
+	e2e_new_tenant("flowtrack-other", other, sizeof(other));
+	ck_assert_int_eq(analytics_of(other, "total_opens"), 0);
+	ck_assert_int_eq(ov("SELECT count(*) FROM flow_tracking_firsts WHERE flow_id = $1 AND kind = 'opened'",
+			    flow, NULL, NULL),
+			 2);
+	e2e_pause_worker(0);
+}
+END_TEST
+
 Suite *flow_engine_suite(void)
 {
 	Suite *s = suite_create("flow_engine");
@@ -862,6 +1006,7 @@ Suite *flow_engine_suite(void)
 	tcase_add_test(tc, abandoned_cart_and_custom_events_run_their_flows);
 	tcase_add_test(tc, scheduled_flow_fires_once_per_due_time_across_dst);
 	tcase_add_test(tc, kill_9_mid_run_repeats_and_skips_nothing);
+	tcase_add_test(tc, flow_mail_opens_and_clicks_count_once_in_analytics);
 	suite_add_tcase(s, tc);
 	return s;
 }
