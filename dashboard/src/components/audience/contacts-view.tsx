@@ -203,8 +203,8 @@ export function ContactsView() {
               data-testid="contacts-search"
             />
           </div>
-          <div className="grid grid-cols-3 gap-2 lg:flex">
-            <div className="relative">
+          <div className="grid grid-cols-2 gap-2 sm:grid-cols-3 lg:flex">
+            <div className="relative col-span-2 sm:col-span-1">
               <Tag className="pointer-events-none absolute left-3 top-1/2 size-3.5 -translate-y-1/2 text-muted-foreground" aria-hidden />
               <Input
                 aria-label="Filter by tag"
@@ -294,7 +294,7 @@ export function ContactsView() {
                 </th>
                 <th className="px-3 py-2.5 font-medium">Contact</th>
                 <th className="hidden px-3 py-2.5 font-medium md:table-cell">Tags</th>
-                <th className="px-3 py-2.5 font-medium">Status</th>
+                <th className="hidden px-3 py-2.5 font-medium sm:table-cell">Status</th>
                 <th className="hidden px-3 py-2.5 font-medium sm:table-cell">Added</th>
                 <th className="w-12 py-2.5 pr-3" aria-label="Actions" />
               </tr>
@@ -318,7 +318,7 @@ export function ContactsView() {
                     <td className="hidden px-3 md:table-cell">
                       <Skeleton className="h-5 w-20 rounded-full" />
                     </td>
-                    <td className="px-3">
+                    <td className="hidden px-3 sm:table-cell">
                       <Skeleton className="h-5 w-20 rounded-full" />
                     </td>
                     <td className="hidden px-3 sm:table-cell">
@@ -348,6 +348,7 @@ export function ContactsView() {
                         <span className="min-w-0">
                           <span className="block truncate font-medium" data-testid="contact-name">{name || c.email}</span>
                           <span className="block truncate text-xs text-muted-foreground" data-testid="contact-email">{c.email}</span>
+                          {!c.is_subscribed && <span className="block text-xs text-muted-foreground sm:hidden">Unsubscribed</span>}
                         </span>
                       </Link>
                     </td>
@@ -361,7 +362,7 @@ export function ContactsView() {
                         {c.tags.length > 3 && <Badge variant="outline">+{c.tags.length - 3}</Badge>}
                       </div>
                     </td>
-                    <td className="px-3">
+                    <td className="hidden px-3 sm:table-cell">
                       {c.is_subscribed ? <Badge variant="success">Subscribed</Badge> : <Badge variant="outline">Unsubscribed</Badge>}
                     </td>
                     <td className="hidden whitespace-nowrap px-3 text-muted-foreground sm:table-cell">{formatDate(c.created_at)}</td>

@@ -20,8 +20,8 @@ const TARGETS = [
   { value: 'email', label: 'Email' },
   { value: 'first_name', label: 'First name' },
   { value: 'last_name', label: 'Last name' },
-  { value: 'tags', label: 'Tags (; separated)' },
-  { value: 'is_subscribed', label: 'Subscribed (true/false)' },
+  { value: 'tags', label: 'Tags' },
+  { value: 'is_subscribed', label: 'Subscribed' },
 ] as const;
 const CONTACT_FIELDS = new Set(['id', 'user_id', 'email', 'first_name', 'last_name', 'tags', 'custom_fields', 'is_subscribed', 'subscribed_at', 'unsubscribed_at', 'bounced_at', 'created_at', 'updated_at']);
 const SKIP = '__skip';
@@ -105,7 +105,7 @@ export function ImportView() {
       return;
     }
     setPhase({ step: 'done', parsed, result: r.data });
-    toast.success(`Imported ${formatInt(r.data.imported)} contacts`, { description: r.data.failed ? `${formatInt(r.data.failed)} rows had errors` : undefined });
+    toast.success(`Imported ${formatInt(r.data.imported)} contacts`, { description: r.data.failed ? `${formatInt(r.data.failed)} ${r.data.failed === 1 ? 'row has' : 'rows have'} errors` : undefined });
   }
 
   async function downloadReport(parsed: Parsed, result: ImportResult) {
@@ -139,7 +139,7 @@ export function ImportView() {
       <AudienceTabs />
       <ol className="mb-6 flex items-center gap-2 text-sm" aria-label="Steps">
         {['Choose a file', 'Map columns', 'Import'].map((s, i) => {
-          const current = phase.step === 'choose' ? 0 : phase.step === 'map' ? 1 : 2;
+          const current = phase.step === 'choose' ? 0 : phase.step === 'map' ? 1 : phase.step === 'upload' ? 2 : 3;
           return (
             <li key={s} className="flex items-center gap-2" aria-current={i === current ? 'step' : undefined}>
               <span className={cn('inline-flex size-6 items-center justify-center rounded-full text-xs font-semibold', i < current ? 'bg-primary text-primary-foreground' : i === current ? 'bg-primary/15 text-primary ring-1 ring-primary' : 'bg-muted text-muted-foreground')}>
@@ -209,7 +209,7 @@ export function ImportView() {
           <CardHeader>
             <CardTitle>Map your columns</CardTitle>
             <CardDescription>
-              {phase.parsed.file.name} · {formatBytes(phase.parsed.file.size)} · the first {phase.parsed.rows.length} rows shown
+              {phase.parsed.file.name} · {formatBytes(phase.parsed.file.size)} · the first {phase.parsed.rows.length} rows shown. Tags are separated by “;”, subscribed is true or false; any other column can be a custom field under its own name.
             </CardDescription>
           </CardHeader>
           <CardContent className="space-y-4">
@@ -233,7 +233,7 @@ export function ImportView() {
                               {t.label}
                             </option>
                           ))}
-                          <option value={CUSTOM}>Custom field “{h.trim() || '—'}”</option>
+                          <option value={CUSTOM}>Custom field</option>
                           <option value={SKIP}>Don’t import</option>
                         </Select>
                       </th>

@@ -239,7 +239,7 @@ function SegmentEditor({ list }: { list: ContactList | null }) {
             </CardContent>
           </Card>
         </div>
-        <Card className="self-start lg:sticky lg:top-20" data-testid="segment-preview">
+        <Card className="order-first self-start lg:sticky lg:top-20 lg:order-none" data-testid="segment-preview">
           <CardHeader>
             <CardDescription>Contacts matching now</CardDescription>
             <p className={cn('text-3xl font-semibold tabular-nums transition-opacity', preview.loading && 'opacity-50')} data-testid="segment-count" aria-live="polite">

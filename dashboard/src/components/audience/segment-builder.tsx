@@ -94,14 +94,14 @@ export function SegmentBuilder({ rules, onChange, errorAt }: { rules: Rules; onC
           const fieldValue = isCustom ? 'custom_fields.' : c.field;
           const err = errorAt?.index === i ? errorAt.msg : null;
           return (
-            <li key={i} className={cn('rounded-lg border bg-muted/20 p-2.5', err && 'border-destructive/50')} data-testid="rule-row">
-              <div className="flex flex-col gap-2 sm:flex-row sm:items-center">
+            <li key={i} className={cn('relative rounded-lg border bg-muted/20 p-2.5', err && 'border-destructive/50')} data-testid="rule-row">
+              <div className="flex flex-col gap-2 sm:flex-row sm:flex-wrap sm:items-center">
                 <span className="w-12 shrink-0 text-xs font-medium uppercase tracking-wide text-muted-foreground">{i === 0 ? 'Where' : rules.match === 'all' ? 'and' : 'or'}</span>
                 <Select
                   aria-label={`Condition ${i + 1} field`}
                   value={fieldValue}
                   onChange={(e) => set(i, defaultCondition(e.target.value))}
-                  className="sm:w-44"
+                  className="sm:w-40"
                   data-testid="rule-field"
                 >
                   {FIELDS.map((f) => (
@@ -116,7 +116,7 @@ export function SegmentBuilder({ rules, onChange, errorAt }: { rules: Rules; onC
                     placeholder="field name"
                     value={c.field.slice('custom_fields.'.length)}
                     onChange={(e) => set(i, { ...c, field: `custom_fields.${e.target.value}` })}
-                    className="h-9 sm:w-36"
+                    className="h-9 sm:w-32"
                     data-testid="rule-custom-key"
                   />
                 )}
@@ -127,7 +127,7 @@ export function SegmentBuilder({ rules, onChange, errorAt }: { rules: Rules; onC
                     const op = e.target.value as RuleOp;
                     set(i, { ...c, op, value: op === 'exists' ? undefined : c.value ?? '' });
                   }}
-                  className="sm:w-48"
+                  className="sm:w-44"
                   data-testid="rule-op"
                 >
                   {OPS[k].map((o) => (
@@ -149,7 +149,7 @@ export function SegmentBuilder({ rules, onChange, errorAt }: { rules: Rules; onC
                       value={String(c.value ?? '')}
                       placeholder={k === 'tags' ? 'tag' : 'value'}
                       onChange={(e) => set(i, { ...c, value: e.target.value })}
-                      className="h-9 flex-1"
+                      className="h-9 sm:min-w-[9rem] sm:flex-1"
                       aria-invalid={err ? true : undefined}
                       data-testid="rule-value"
                     />
@@ -158,7 +158,7 @@ export function SegmentBuilder({ rules, onChange, errorAt }: { rules: Rules; onC
                   type="button"
                   variant="ghost"
                   size="icon"
-                  className="shrink-0 self-end sm:self-auto"
+                  className="absolute right-1.5 top-1 size-8 shrink-0 sm:static sm:size-9"
                   aria-label={`Remove condition ${i + 1}`}
                   disabled={rules.conditions.length === 1}
                   onClick={() => onChange({ ...rules, conditions: rules.conditions.filter((_, j) => j !== i) })}

@@ -20,7 +20,6 @@ export function TemplateThumb({ t }: { t: Template }) {
           title=""
           tabIndex={-1}
           sandbox=""
-          loading="lazy"
           srcDoc={withSample(t.html_content)}
           className="pointer-events-none absolute left-0 top-0 h-[250%] w-[250%] origin-top-left scale-[0.4] border-0 bg-white"
         />
