@@ -76,8 +76,10 @@ def policy(h):
 
 with open(dst, "w") as out:
     # nginx map entries keyed by $uri (after try_files/index found the file);
-    # a page not listed gets the union of every page's hashes.
-    out.write('\t\tdefault "%s";\n' % policy(sorted(every)))
+    # a page not listed gets the union of every page's hashes while that fits
+    # in one nginx parameter (at most 4 KiB), else no inline script at all.
+    union = policy(sorted(every))
+    out.write('\t\tdefault "%s";\n' % (union if len(union) < 4000 else policy([])))
     for uri in sorted(pages):
         out.write('\t\t"%s" "%s";\n' % (uri, policy(pages[uri])))
 print("dashboard: CSP for %d pages (%d inline script hashes)" % (len(pages), len(every)))

@@ -79,7 +79,7 @@ run_browser() {
 		. "$STATE/env"
 		set +a
 		FLOWSEND_TEST_URL=http://127.0.0.1:$HTTP_PORT FLOWSEND_ARTEFACTS=$ROOT/build/browser \
-			node --test dashboard/tests/colours.test.mjs dashboard/tests/browser.test.mjs
+			node --test dashboard/tests/colours.test.mjs dashboard/tests/browser.test.mjs dashboard/tests/audience.test.mjs
 	) || rc=1
 	scripts/stack.sh stop "$INSTANCE"
 	return $rc

@@ -336,12 +336,12 @@ test('the shell on a phone-sized viewport', async () => {
   await shot(page, 'nav-open-phone', { fullPage: false });
   await nav.getByRole('link', { name: /Contacts/ }).click();
   await page.waitForURL(`${BASE}/app/contacts`);
-  await page.waitForSelector('[data-testid=not-built]');
+  await page.waitForSelector('[data-testid=contacts-empty]');
   // The panel slides out (an exit animation): wait for it to be gone, not for one instant.
   const closed = await page.waitForSelector('[role=dialog]', { state: 'hidden', timeout: 5000 })
     .then(() => true, () => false);
   assert.equal(closed, true, 'the menu closed');
-  await shot(page, 'contacts-not-built-phone');
+  await shot(page, 'contacts-empty-phone');
   await context.close();
 });
 
@@ -368,7 +368,9 @@ test('every page loads without console errors or CSP violations', async () => {
   for (const p of ['', 'flows', 'campaigns', 'contacts', 'templates', 'analytics', 'forms', 'api-keys', 'billing', 'settings']) {
     await page.goto(`${BASE}/app/${p}`);
     await page.waitForLoadState('networkidle');
-    if (p) await page.waitForSelector('[data-testid=not-built]');
+    if (p === 'contacts') await page.waitForSelector('[data-testid=contacts-empty]');
+    else if (p === 'templates') await page.waitForSelector('[data-testid=system-template]');
+    else if (p) await page.waitForSelector('[data-testid=not-built]');
   }
   // Client-side navigation through the sidebar too.
   await page.click('[data-testid=sidebar] a[href="/app/flows"]');

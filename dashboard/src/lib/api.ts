@@ -43,7 +43,96 @@ export type Campaign = {
   created_at: string;
   updated_at: string;
 };
-export type Template = { id: string; user_id: string | null; name: string; subject: string; category: string; is_system: boolean };
+export type TemplateCategory = 'welcome' | 'cart' | 'promo' | 'newsletter' | 'transactional';
+export type Template = {
+  id: string;
+  user_id: string | null;
+  name: string;
+  subject: string;
+  category: TemplateCategory | string;
+  is_system: boolean;
+  html_content?: string;
+  text_content?: string | null;
+  thumbnail_url?: string | null;
+  created_at?: string;
+  updated_at?: string;
+};
+export type TemplateInput = {
+  name?: string;
+  subject?: string;
+  html_content?: string;
+  text_content?: string | null;
+  category?: string;
+};
+export type Rendered = { subject: string; html: string; text: string };
+export type Contact = {
+  id: string;
+  user_id: string;
+  email: string;
+  first_name: string | null;
+  last_name: string | null;
+  tags: string[];
+  custom_fields: Record<string, unknown>;
+  is_subscribed: boolean;
+  subscribed_at: string | null;
+  unsubscribed_at: string | null;
+  created_at: string;
+  updated_at: string;
+};
+export type ContactInput = {
+  email?: string;
+  first_name?: string | null;
+  last_name?: string | null;
+  tags?: string[];
+  custom_fields?: Record<string, string>;
+  is_subscribed?: boolean;
+};
+export type ContactFilter = { search?: string; tag?: string; is_subscribed?: boolean | null };
+export type ContactEvent = {
+  id: string;
+  event_type: string;
+  campaign_id: string | null;
+  flow_id: string | null;
+  url?: string | null;
+  metadata?: unknown;
+  created_at: string;
+};
+export type Consent = {
+  id: string;
+  form_id: string | null;
+  list_id: string | null;
+  status: string;
+  consent_at: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  consent_text: string | null;
+  confirmed_at: string | null;
+};
+export type ContactExport = {
+  contact: Contact;
+  lists: { id: string; name: string; added_at: string }[];
+  events: ContactEvent[];
+  unsubscribes: { source: string; campaign_id: string | null; flow_id: string | null; created_at: string }[];
+  consents: Consent[];
+  exported_at: string;
+};
+export type RuleOp = 'eq' | 'neq' | 'contains' | 'not_contains' | 'starts_with' | 'ends_with' | 'gt' | 'lt' | 'before' | 'after' | 'exists';
+export type RuleCondition = { field: string; op: RuleOp; value?: string | boolean | number };
+export type Rules = { match: 'all' | 'any'; conditions: RuleCondition[] };
+export type ContactList = {
+  id: string;
+  user_id: string;
+  name: string;
+  description: string | null;
+  list_type: 'static' | 'dynamic';
+  rules: Rules | null;
+  is_public: boolean;
+  contact_count: number;
+  created_at: string;
+  updated_at: string;
+};
+export type ListInput = { name?: string; description?: string | null; list_type?: 'static' | 'dynamic'; rules?: Rules; is_public?: boolean };
+export type ImportResult = { imported: number; skipped: number; failed: number; total: number; errors: { row: number; detail: string }[] };
 export type Flow = { id: string; name: string; status: 'draft' | 'active' | 'paused'; trigger_type: string };
 export type Plan = {
   tier: string;
@@ -180,6 +269,95 @@ function endSession() {
   sessionEndListeners.forEach((fn) => fn());
 }
 
+function qs(params: Record<string, string | number | boolean | null | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+/** A valid access token for a raw request (upload, download): refreshed first when the API says it expired. */
+async function withToken<T extends { status: number }>(run: (access: string | null) => Promise<T>): Promise<T> {
+  if (refreshing) await refreshing;
+  const used = tokens.access();
+  let r = await run(used);
+  if (r.status === 401) {
+    const ok = tokens.access() !== used && tokens.access() !== null ? true : await refreshSession();
+    if (!ok) {
+      endSession();
+      return r;
+    }
+    r = await run(tokens.access());
+    if (r.status === 401) endSession();
+  }
+  return r;
+}
+
+export type UploadProgress = { loaded: number; total: number; phase: 'upload' | 'processing' };
+
+/** POST a file as multipart/form-data with upload progress (XMLHttpRequest: fetch cannot report it). */
+export function upload<T>(path: string, file: Blob, filename: string, onProgress: (p: UploadProgress) => void): Promise<ApiResult<T>> {
+  const once = (access: string | null) =>
+    new Promise<{ status: number; payload: unknown }>((resolve) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open('POST', API_BASE + path);
+      xhr.setRequestHeader('Accept', 'application/json');
+      if (access) xhr.setRequestHeader('Authorization', `Bearer ${access}`);
+      xhr.upload.onprogress = (e) => onProgress({ loaded: e.loaded, total: e.lengthComputable ? e.total : file.size, phase: 'upload' });
+      xhr.upload.onload = () => onProgress({ loaded: file.size, total: file.size, phase: 'processing' });
+      xhr.onload = () => {
+        let payload: unknown = null;
+        try {
+          payload = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+        } catch {
+          payload = null;
+        }
+        resolve({ status: xhr.status, payload });
+      };
+      xhr.onerror = () => resolve({ status: 0, payload: null });
+      const form = new FormData();
+      form.append('file', file, filename);
+      xhr.send(form);
+    });
+  return withToken(once).then((r) =>
+    r.status >= 200 && r.status < 300 ? { data: r.payload as T, error: null } : { data: null, error: toError(r.status, r.payload) },
+  );
+}
+
+/** GET a file (CSV, JSON) with the session's token and hand it to the browser as a download. */
+export async function download(path: string, filename: string): Promise<ApiError | null> {
+  const r = await withToken(async (access) => {
+    try {
+      const res = await fetch(API_BASE + path, { headers: access ? { Authorization: `Bearer ${access}` } : {}, cache: 'no-store' });
+      return { status: res.status, res };
+    } catch {
+      return { status: 0, res: null };
+    }
+  });
+  if (!r.res || !r.res.ok) {
+    let payload: unknown = null;
+    try {
+      payload = r.res ? await r.res.json() : null;
+    } catch {
+      payload = null;
+    }
+    return toError(r.status, payload);
+  }
+  saveBlob(await r.res.blob(), filename);
+  return null;
+}
+
+export function saveBlob(blob: Blob, filename: string) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 export async function request<T>(method: string, path: string, opts: Options = {}): Promise<ApiResult<T>> {
   const auth = opts.auth !== false;
   if (auth && refreshing) await refreshing;
@@ -225,12 +403,44 @@ export const api = {
   },
   contacts: {
     count: () => request<{ count: number }>('GET', '/contacts/count'),
+    list: (f: ContactFilter, page: number, pageSize: number, signal?: AbortSignal) =>
+      request<Page<Contact>>('GET', `/contacts${qs({ search: f.search, tag: f.tag, is_subscribed: f.is_subscribed, page, page_size: pageSize })}`, { signal }),
+    get: (id: string) => request<Contact>('GET', `/contacts/${encodeURIComponent(id)}`),
+    create: (body: ContactInput) => request<Contact>('POST', '/contacts', { body }),
+    update: (id: string, body: ContactInput) => request<Contact>('PATCH', `/contacts/${encodeURIComponent(id)}`, { body }),
+    remove: (id: string, erase = false) => request<null>('DELETE', `/contacts/${encodeURIComponent(id)}${erase ? '?erase=true' : ''}`),
+    events: (id: string, page = 1, pageSize = 20) =>
+      request<Page<ContactEvent>>('GET', `/contacts/${encodeURIComponent(id)}/events${qs({ page, page_size: pageSize })}`),
+    exportOne: (id: string) => request<ContactExport>('GET', `/contacts/${encodeURIComponent(id)}/export`),
+    import: (file: Blob, filename: string, onProgress: (p: UploadProgress) => void) => upload<ImportResult>('/contacts/import', file, filename, onProgress),
+    exportAll: () => download('/contacts/export', 'contacts.csv'),
+  },
+  lists: {
+    list: (page = 1, pageSize = 100) => request<Page<ContactList>>('GET', `/contacts/lists${qs({ page, page_size: pageSize })}`),
+    get: (id: string) => request<ContactList>('GET', `/contacts/lists/${encodeURIComponent(id)}`),
+    create: (body: ListInput) => request<ContactList>('POST', '/contacts/lists', { body }),
+    update: (id: string, body: ListInput) => request<ContactList>('PATCH', `/contacts/lists/${encodeURIComponent(id)}`, { body }),
+    remove: (id: string) => request<null>('DELETE', `/contacts/lists/${encodeURIComponent(id)}`),
+    contacts: (id: string, page: number, pageSize: number) =>
+      request<Page<Contact>>('GET', `/contacts/lists/${encodeURIComponent(id)}/contacts${qs({ page, page_size: pageSize })}`),
+    addMembers: (id: string, contact_ids: string[]) =>
+      request<unknown>('POST', `/contacts/lists/${encodeURIComponent(id)}/members`, { body: { contact_ids } }),
+    removeMembers: (id: string, contact_ids: string[]) =>
+      request<unknown>('DELETE', `/contacts/lists/${encodeURIComponent(id)}/members`, { body: { contact_ids } }),
+    preview: (rules: Rules, signal?: AbortSignal) =>
+      request<{ count: number; sample: Contact[] }>('POST', '/contacts/lists/preview', { body: { rules }, signal }),
   },
   campaigns: {
     recent: (pageSize = 5) => request<Page<Campaign>>('GET', `/campaigns?page=1&page_size=${pageSize}`),
   },
   templates: {
     list: () => request<Page<Template>>('GET', '/templates?page=1&page_size=100'),
+    get: (id: string) => request<Template>('GET', `/templates/${encodeURIComponent(id)}`),
+    create: (body: TemplateInput) => request<Template>('POST', '/templates', { body }),
+    update: (id: string, body: TemplateInput) => request<Template>('PATCH', `/templates/${encodeURIComponent(id)}`, { body }),
+    remove: (id: string) => request<null>('DELETE', `/templates/${encodeURIComponent(id)}`),
+    preview: (body: { subject: string; html_content: string; text_content?: string | null; contact_id?: string }, signal?: AbortSignal) =>
+      request<Rendered>('POST', '/templates/preview', { body, signal }),
   },
   flows: {
     active: () => request<Page<Flow>>('GET', '/flows?status=active&page=1&page_size=1'),

@@ -1,8 +1,13 @@
 import type { Metadata } from 'next';
-import { ComingSoon } from '@/components/shell/coming-soon';
+import { Suspense } from 'react';
+import { ContactsView } from '@/components/audience/contacts-view';
 
 export const metadata: Metadata = { title: 'Contacts' };
 
 export default function Page() {
-  return <ComingSoon href="/contacts" what="Contacts: import, search, tag and segment your audience." />;
+  return (
+    <Suspense>
+      <ContactsView />
+    </Suspense>
+  );
 }

@@ -1,8 +1,8 @@
 import type { Metadata } from 'next';
-import { ComingSoon } from '@/components/shell/coming-soon';
+import { TemplatesView } from '@/components/templates/gallery';
 
 export const metadata: Metadata = { title: 'Templates' };
 
 export default function Page() {
-  return <ComingSoon href="/templates" what="Templates: start from a responsive design and edit it with a live preview." />;
+  return <TemplatesView />;
 }
