@@ -73,6 +73,41 @@ curl -fsS -o /dev/null -w '%{http_code}' "$base$(head -1 "$state/track-click")" 
 	{ echo "bench: a minted click token did not redirect" >&2; exit 1; }
 
 log_lines() { wc -l <"$state/log/fs-track.log"; }
+# CPU time (utime + stime, clock ticks) of a process group, of a process and
+# its children, for CPU µs per hit: unlike req/s, hardly moved by what else
+# the machine runs.
+group_ticks() {
+	local t=0 p
+	for p in $(pgrep -g "$1"); do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+tree_ticks() {
+	local t=0 p
+	for p in "$1" $(pgrep -P "$1"); do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+# "track nginx pg redis hello" ticks
+cpu_snap() {
+	echo "$(group_ticks "$(cat "$state/pid/fs-track.pid")") $(tree_ticks "$(cat "$state/nginx/nginx.pid")")" \
+		"$(tree_ticks "$(head -1 "$state/pg/data/postmaster.pid")") $(tree_ticks "$(cat "$state/pid/redis.pid")")" \
+		"$(group_ticks "$(cat "$state/pid/fs-hello.pid")")"
+}
+# cpu_per LABEL "BEFORE" "AFTER" N: CPU µs per request of each part
+cpu_per() {
+	python3 - "$@" "$(getconf CLK_TCK)" <<'PY'
+import sys
+label, a, b, n, hz = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), int(sys.argv[4]), int(sys.argv[5])
+d = [(int(y) - int(x)) * 1e6 / hz / max(n, 1) for x, y in zip(a, b)]
+names = ["fs-track", "nginx", "postgres", "redis", "fs-hello"]
+parts = [(k, v) for k, v in zip(names, d) if v >= 0.5]
+print(f"CPU µs per request, {label} ({n} requests): " + ", ".join(f"{k} {v:.0f}" for k, v in parts)
+      + f"; total {sum(v for _, v in parts):.0f}")
+PY
+}
 events() {
 	psql_owner -Atc "SELECT count(*) FROM email_events WHERE campaign_id = '$camp'
 		AND event_type IN ('opened', 'clicked')"
@@ -80,8 +115,14 @@ events() {
 sleep 1 # the check above, written
 baseline=$(events)
 before=$(log_lines)
+# The hello ceiling's CPU per request beside the hits' (one short run).
+cpu0=$(cpu_snap)
+hello_n=$(wrk -t2 -c"$conns" -d"${duration}s" "$base/api/v1/bench-hello" | awk '/requests in/ { print $1 }')
+cpu_hello=$(cpu_per "hello ceiling" "$cpu0" "$(cpu_snap)" "$hello_n")
+cpu0=$(cpu_snap)
 read -r open_rps open_p99 < <(BENCH_TRACK_PATHS=$state/track-open measure "$base/" -s bench/tracking.lua)
 read -r click_rps click_p99 < <(BENCH_TRACK_PATHS=$state/track-click measure "$base/" -s bench/tracking.lua)
+cpu1=$(cpu_snap)
 printf '%-34s %12s %10s\n' endpoint req/s p99
 printf '%-34s %12s %10s\n' "nginx->libfcgi hello (ceiling)" "$hello_rps" "$hello_p99"
 printf '%-34s %12s %10s\n' "GET /t/o/{token}.gif (pixel)" "$open_rps" "$open_p99"
@@ -100,6 +141,7 @@ for _ in $(seq 1200); do
 	sleep 0.1
 done
 t1=$(date +%s.%N)
+cpu2=$(cpu_snap)
 sleep 1 # anything more (a hit written twice) would show now
 read -r recorded distinct_ids opens_ok clicks_ok links_ok < <(psql_owner -At -F ' ' -c "
 	SELECT count(*), count(DISTINCT id),
@@ -117,3 +159,6 @@ if [[ $answered != "$recorded" || $recorded != "$distinct_ids" || $opens_ok$clic
 	exit 1
 fi
 echo "every hit recorded exactly once"
+echo "$cpu_hello"
+cpu_per "pixel and click, during the runs" "$cpu0" "$cpu1" "$answered"
+cpu_per "pixel and click, until every hit was written" "$cpu0" "$cpu2" "$answered"

@@ -282,6 +282,11 @@ nginx_conf() {
 		# A prefix from the root ("/u/": public pages outside the API) as it is.
 		local where="/api/v1/$prefix"
 		[[ $prefix == /* ]] && where=$prefix
+		# Opens and clicks: the tracking responder logs every hit itself
+		# (fs-track.log, the line bench/tracking.sh counts), so nginx does not
+		# write a second line per pixel.
+		[[ $prefix == /t/ ]] && extra+="
+			access_log off;"
 		locations+="		location $op $where {$extra
 			include /etc/nginx/fastcgi_params;
 			fastcgi_param REQUEST_ID \$request_id;

@@ -2,25 +2,64 @@
  * fixed-shape fields first, the only free text last and tab-free. */
 #include "mail/track_hit.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/uuid.h"
 
+/* Random bits for hit ids, drawn from the kernel a pool at a time (one
+ * system call per 100 hits, not one per hit). A forked child forgets what
+ * its parent drew, so no two processes hand out the same bits. */
+#define POOL_BYTES 1000
+static _Thread_local unsigned char pool[POOL_BYTES];
+static _Thread_local size_t pool_left;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_forget(void)
+{
+	pool_left = 0;
+}
+
+static void pool_register(void)
+{
+	pthread_atfork(NULL, NULL, pool_forget);
+}
+
+static int pool_take(unsigned char *out, size_t n)
+{
+	pthread_once(&pool_once, pool_register);
+	if (pool_left < n) {
+		if (random_bytes(pool, sizeof(pool)) < 0)
+			return -1;
+		pool_left = sizeof(pool);
+	}
+	memcpy(out, pool + sizeof(pool) - pool_left, n);
+	memset(pool + sizeof(pool) - pool_left, 0, n);
+	pool_left -= n;
+	return 0;
+}
+
 int track_hit_id(long long at_ms, char out[37])
 {
+	static const char hex[] = "0123456789abcdef";
 	unsigned char b[16];
-	char hex[33];
+	size_t o = 0;
 
-	if (random_bytes(b + 6, 10) < 0)
+	if (pool_take(b + 6, 10) < 0)
 		return -1;
 	for (int i = 0; i < 6; i++)
 		b[i] = (unsigned char)((unsigned long long)at_ms >> (40 - 8 * i));
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x70);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	hex_encode(b, 16, hex);
-	snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+	for (size_t i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 15];
+	}
+	out[o] = '\0';
 	return 0;
 }
 

@@ -2,7 +2,7 @@
  * bits must be zero), the tag compared in constant time. */
 #include "mail/track_token.h"
 
-#include <stdio.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "core/crypto.h"
@@ -29,9 +29,46 @@ static int uuid_bytes(const char *id, unsigned char out[ID_BYTES])
 
 static void uuid_text(const unsigned char b[ID_BYTES], char out[37])
 {
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-		 b[13], b[14], b[15]);
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (size_t i = 0; i < ID_BYTES; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 15];
+	}
+	out[o] = '\0';
+}
+
+/* HMAC-SHA256 with the key's padded state kept between calls: every hit
+ * checks a tag under the same secret, so only its message is hashed (no
+ * per-call key setup or algorithm lookup). One key at a time, compared by
+ * value; a key longer than the cache holds is set up each time. */
+static void hmac_sha256_cached(const char *secret, const unsigned char *msg, size_t len,
+			       unsigned char out[crypto_auth_hmacsha256_BYTES])
+{
+	static _Thread_local unsigned char key[256];
+	static _Thread_local size_t key_len;
+	static _Thread_local int have;
+	static _Thread_local crypto_auth_hmacsha256_state keyed;
+	crypto_auth_hmacsha256_state st;
+	size_t n = strlen(secret);
+
+	if (!have || n != key_len || memcmp(key, secret, n) != 0) {
+		crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, n);
+		if (n <= sizeof(key)) {
+			memcpy(key, secret, n);
+			key_len = n;
+			keyed = st;
+			have = 1;
+		}
+	} else {
+		st = keyed;
+	}
+	crypto_auth_hmacsha256_update(&st, msg, len);
+	crypto_auth_hmacsha256_final(&st, out);
+	sodium_memzero(&st, sizeof(st));
 }
 
 /* The tag over kind and the bytes before it (key id and ids). */
@@ -39,14 +76,13 @@ static void tag(const char *secret, char kind, const unsigned char *raw, size_t 
 		unsigned char out[MAC_BYTES])
 {
 	unsigned char msg[2 + RAW_MAX];
-	char hex[SHA256_HEX_LEN + 1];
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
 
 	msg[0] = 't';
 	msg[1] = (unsigned char)kind;
 	memcpy(msg + 2, raw, len);
-	hmac_sha256_hex(secret, strlen(secret), msg, 2 + len, hex);
-	for (size_t i = 0; i < MAC_BYTES; i++)
-		out[i] = (unsigned char)(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
+	hmac_sha256_cached(secret, msg, 2 + len, mac);
+	memcpy(out, mac, MAC_BYTES);
 }
 
 static size_t body_len(char kind)

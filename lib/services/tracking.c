@@ -177,15 +177,17 @@ enum fs_status tracking_record(struct fs_env *env, const struct track_hit *hit,
 			       struct fs_error *err)
 {
 	char line[TRACK_HIT_MAX];
-	int n = track_hit_encode(hit, line, sizeof(line));
+	int n;
 	const char *argv[3] = { "RPUSH", TRACKING_QUEUE, line };
 	size_t lens[3] = { 5, sizeof(TRACKING_QUEUE) - 1, 0 };
 	redisReply *r;
 
-	if (n < 0)
-		return fs_fail(err, FS_ERROR, "the hit could not be encoded");
+	/* The ring takes the struct as it is (the flush checks what it reads
+	 * back); only the Redis list needs the line. */
 	if (ring && shm_ring_put(ring, hit) == 0)
 		return FS_OK;
+	if ((n = track_hit_encode(hit, line, sizeof(line))) < 0)
+		return fs_fail(err, FS_ERROR, "the hit could not be encoded");
 	lens[2] = (size_t)n;
 	r = fs_redis_argv(env->redis, 3, argv, lens);
 	if (r && r->type == REDIS_REPLY_INTEGER) {

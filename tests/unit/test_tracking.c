@@ -259,6 +259,71 @@ START_TEST(forged_altered_and_foreign_tokens_are_refused)
 }
 END_TEST
 
+/* Tags are standard HMAC-SHA256 (what bench/tracking.sh mints with Python's
+ * hmac, and what tokens already in sent mail carry), whatever the key's
+ * length and whichever key was used last (the keyed state is kept). */
+START_TEST(tokens_are_standard_hmac_under_any_key)
+{
+	static char long_secret[301], block_secret[65];
+	struct track_key long_key = { 1, long_secret }, block_key = { 1, block_secret };
+	char tok[TRACK_TOKEN_MAX + 1];
+	struct track_ref ref;
+
+	memset(long_secret, 'k', 300);
+	memset(block_secret, 'k', 64);
+	for (int round = 0; round < 2; round++) {
+		ck_assert_int_eq(track_token_mint(&key1, TRACK_OPEN, OUTBOX, NULL, tok, sizeof(tok)), 0);
+		ck_assert_str_eq(tok, "AQGQqqq7u3zMjd3u7u7u7u70nd0ogs_G9tvfPiY");
+		ck_assert_int_eq(track_token_mint(&key1, TRACK_CLICK, OUTBOX, LINK, tok, sizeof(tok)), 0);
+		ck_assert_str_eq(tok, "AQGQqqq7u3zMjd3u7u7u7u4BI0VniatN74EjRWeJq83vbjvz5jIhwUCODOAL");
+		ck_assert_int_eq(track_token_mint(&long_key, TRACK_CLICK, OUTBOX, LINK, tok, sizeof(tok)), 0);
+		ck_assert_str_eq(tok, "AQGQqqq7u3zMjd3u7u7u7u4BI0VniatN74EjRWeJq83voU4ApUmNGvFDUygC");
+		ck_assert_int_eq(track_token_parse(&key1, 1, TRACK_CLICK, tok, strlen(tok), &ref), -1);
+		ck_assert_int_eq(track_token_parse(&long_key, 1, TRACK_CLICK, tok, strlen(tok), &ref), 0);
+		ck_assert_int_eq(track_token_mint(&block_key, TRACK_OPEN, OUTBOX, NULL, tok, sizeof(tok)), 0);
+		ck_assert_str_eq(tok, "AQGQqqq7u3zMjd3u7u7u7u5Fhr735gRmIrM7ubk");
+	}
+}
+END_TEST
+
+/* Hit ids are event ids: a forked worker must never hand out its parent's
+ * (the random pool is forgotten in the child), and they are time-ordered
+ * UUIDv7 text. */
+START_TEST(hit_ids_differ_across_a_fork)
+{
+	char parent[4][37], child[37];
+	int fds[2], status;
+	pid_t pid;
+
+	ck_assert_int_eq(track_hit_id(1700000000000LL, parent[0]), 0); /* fills the pool */
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char id[37] = "";
+		int ok = track_hit_id(1700000000000LL, id) == 0 &&
+			 write(fds[1], id, sizeof(id)) == (ssize_t)sizeof(id);
+		_exit(ok ? 0 : 1);
+	}
+	close(fds[1]);
+	ck_assert_int_eq(read(fds[0], child, sizeof(child)), (ssize_t)sizeof(child));
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (int i = 1; i < 4; i++)
+		ck_assert_int_eq(track_hit_id(1700000000000LL, parent[i]), 0);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_str_ne(parent[i], child);
+		ck_assert_uint_eq(strlen(parent[i]), 36);
+		ck_assert(strncmp(parent[i], "018bcfe5-6800-7", 15) == 0);
+		for (int j = 0; j < i; j++)
+			ck_assert_str_ne(parent[i], parent[j]);
+	}
+	ck_assert(strncmp(child, "018bcfe5-6800-7", 15) == 0);
+	ck_assert(strchr("89ab", child[19]) != NULL);
+}
+END_TEST
+
 START_TEST(hits_round_trip_and_hostile_lines_are_refused)
 {
 	struct track_hit h, back;
@@ -469,6 +534,8 @@ Suite *tracking_suite(void)
 	tcase_add_test(tc, the_shared_ring_keeps_records_until_released);
 	tcase_add_test(tc, a_stray_write_into_the_shared_ring_never_overflows_the_reader);
 	tcase_add_test(tc, a_hit_read_back_from_shared_memory_is_settled_before_use);
+	tcase_add_test(tc, tokens_are_standard_hmac_under_any_key);
+	tcase_add_test(tc, hit_ids_differ_across_a_fork);
 	suite_add_tcase(s, tc);
 	return s;
 }
