@@ -1,7 +1,7 @@
 /* SMTP transport through libcurl: SMTP, SMTPS and STARTTLS, with credentials
- * and a CA file. A pool of sender threads, each with its own connection kept
- * open across messages, so several messages are in flight at once; an
- * optional messages-per-second ceiling. Each message gets an outcome with the
+ * and a CA file. A pool of connections kept open across messages, driven by
+ * a few threads (curl multi handles), so several messages are in flight at
+ * once; an optional messages-per-second ceiling. Each message gets an outcome with the
  * server's reply. No database, no logging: the caller decides what it means. */
 #ifndef FS_SMTP_H
 #define FS_SMTP_H
@@ -20,7 +20,7 @@ struct smtp_settings {
 	const char *password;
 	const char *ca_file;   /* "" or NULL: the system's trust store */
 	enum smtp_tls tls;
-	int concurrency;       /* sender threads: messages in flight (1..256) */
+	int concurrency;       /* messages in flight, one connection each (1..256) */
 	double rate;           /* messages per second at most; 0: no ceiling */
 	long timeout_ms;       /* one message, connection included */
 };
@@ -52,7 +52,7 @@ struct smtp_job {
 	const char *data;      /* the message, CRLF line ends */
 	size_t len;
 	void *tag;             /* the caller's */
-	/* NULL, or run by the sender thread just before the exchange (DKIM
+	/* NULL, or run by the driver thread just before the exchange (DKIM
 	 * signing, off the caller's thread): may set data and len; non-zero
 	 * fails the job as SMTP_TEMPORARY with out.text as it left it. */
 	int (*prepare)(struct smtp_job *job);
@@ -64,7 +64,7 @@ struct smtp_job {
 
 struct smtp_pool;
 
-/* Start the sender threads (no connection is opened until the first
+/* Start the driver threads (no connection is opened until the first
  * message). NULL with a message in err when the settings are unusable. */
 struct smtp_pool *smtp_pool_new(const struct smtp_settings *s, char *err, size_t errlen);
 /* Wait for messages in flight, close every connection (QUIT), stop the threads. */
