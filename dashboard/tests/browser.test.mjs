@@ -345,6 +345,63 @@ test('the shell on a phone-sized viewport', async () => {
   await context.close();
 });
 
+test("the activity chart's series ends today (UTC), days the API lacks are zeros", async () => {
+  const acct = await registerViaApi('chart');
+  const today = new Date().toISOString().slice(0, 10);
+  const dayBefore = (n) => new Date(Date.parse(`${today}T00:00:00Z`) - n * 86_400_000).toISOString().slice(0, 10);
+  const { context, page } = await newPage();
+  await page.goto(`${BASE}/app/login`);
+  await page.evaluate(([a, r]) => {
+    localStorage.setItem('flowsend.access_token', a);
+    localStorage.setItem('flowsend.refresh_token', r);
+  }, [acct.access_token, acct.refresh_token]);
+  const lastTick = async () => {
+    await page.waitForSelector('[data-testid=activity-chart] .recharts-xAxis .recharts-cartesian-axis-tick-value');
+    const ticks = await page.locator('[data-testid=activity-chart] .recharts-xAxis .recharts-cartesian-axis-tick-value').allTextContents();
+    return ticks[ticks.length - 1];
+  };
+
+  // The API's own answer: 30 UTC days, the last one today.
+  const analytics = await apiCall('GET', '/analytics?days=30', { token: acct.access_token });
+  await page.goto(`${BASE}/app/`);
+  await waitHome(page);
+  if (analytics.status === 200) {
+    const chart = page.locator('[data-testid=activity-chart]');
+    await chart.waitFor();
+    assert.equal(await chart.getAttribute('data-last-day'), today);
+    assert.equal(await chart.getAttribute('data-first-day'), dayBefore(29));
+    assert.equal(await chart.getAttribute('data-points'), '30');
+    assert.equal(await lastTick(), today.slice(5), 'the x axis ends on today');
+  }
+
+  // An answer that stops four days short of today and skips a day: the line
+  // still reaches today, the missing days are zeros, the known ones are kept.
+  const short = [];
+  for (let i = 33; i >= 4; i--) if (i !== 10) short.push({ date: dayBefore(i), sent: 40 + i, opened: 20 + i, clicked: 3, bounced: 0 });
+  await page.route('**/api/v1/analytics?*', (route) =>
+    route.fulfill({
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ days: 30, total_emails_sent: 0, total_opens: 0, total_clicks: 0, total_bounces: 0, overall_open_rate: 0, overall_click_rate: 0, overall_bounce_rate: 0, campaigns: [], daily: short }),
+    }),
+  );
+  await page.reload();
+  await waitHome(page);
+  const chart = page.locator('[data-testid=activity-chart]');
+  await chart.waitFor();
+  assert.equal(await chart.getAttribute('data-last-day'), today);
+  assert.equal(await chart.getAttribute('data-points'), '30');
+  assert.equal(await lastTick(), today.slice(5), 'the x axis ends on today');
+  // Hovering the last point shows today's zeros; one before the gap keeps the API's figure.
+  const box = await chart.locator('.recharts-surface').boundingBox();
+  await page.mouse.move(box.x + box.width - 10, box.y + box.height / 2);
+  const tip = page.locator('.recharts-tooltip-wrapper');
+  await page.waitForFunction((d) => document.querySelector('.recharts-tooltip-wrapper')?.textContent?.includes(d), today);
+  assert.match(await tip.textContent(), /Sent\s*:\s*0/);
+  await shot(page, 'home-chart-desktop');
+  await context.close();
+});
+
 test('every page loads without console errors or CSP violations', async () => {
   const acct = await registerViaApi('pages');
   expectStatus('/api/v1/auth/verify-email', 400);
