@@ -9,7 +9,7 @@ const config: Config = {
   darkMode: 'class',
   content: ['./src/**/*.{ts,tsx}'],
   theme: {
-    container: { center: true, padding: '1.5rem', screens: { '2xl': '1200px' } },
+    container: { center: true, padding: { DEFAULT: '1rem', sm: '1.5rem' }, screens: { '2xl': '1200px' } },
     extend: {
       colors: {
         border: c('border'),

@@ -83,7 +83,10 @@ test('nginx serves the landing page at / with a CSP of hashes, long-cached asset
   assert.deepEqual([...new Set(listed)].sort(), [...new Set(inline)].sort());
 
   // Hashed assets: a year, immutable. First-load JS stays small.
-  const scripts = [...html.matchAll(/<script[^>]*\bsrc="(\/_next\/static\/[^"]+\.js)"/g)].map((m) => m[1]);
+  // (noModule: the polyfills only browsers without modules fetch)
+  const scripts = [...html.matchAll(/<script([^>]*)\bsrc="(\/_next\/static\/[^"]+\.js)"([^>]*)>/g)]
+    .filter((m) => !/nomodule/i.test(m[1] + m[3]))
+    .map((m) => m[2]);
   assert.ok(scripts.length > 0, 'hashed scripts');
   let gz = 0;
   for (const s of new Set(scripts)) {
@@ -218,6 +221,8 @@ test('the landing page on a phone-sized viewport', async () => {
     assert.ok(overflow <= 0, `nothing wider than the screen (${overflow}px)`);
     assert.ok(await page.isVisible('[data-testid=nav-register]'), 'Get started stays in the header');
     assert.ok(await page.isVisible('[data-testid=nav-login]'), 'Sign in stays in the header');
+    const cta = await page.locator('[data-testid=nav-register]').boundingBox();
+    assert.ok(cta.x + cta.width <= PHONE.width - 16, `the header fits the screen with its margin (${cta.x + cta.width}px)`);
     // The plans stack: each card as wide as the content column.
     const widths = await page.locator('[data-testid=plan]').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().width));
     for (const w of widths) assert.ok(w > 300, `a plan card ${w}px wide`);

@@ -136,8 +136,8 @@ function SectionHeading({ eyebrow, title, text, id }: { eyebrow: string; title: 
 export default function Landing() {
   return (
     <>
-      <header className="sticky top-0 z-40 border-b border-transparent bg-background/80 backdrop-blur supports-[backdrop-filter]:bg-background/70">
-        <div className="container flex h-16 items-center gap-6">
+      <header className="sticky top-0 z-40 border-b border-border/60 bg-background/80 backdrop-blur supports-[backdrop-filter]:bg-background/70">
+        <div className="container flex h-16 items-center gap-4 sm:gap-6">
           <a href="/" aria-label={`${brand.name} home`}>
             <Logo />
           </a>
@@ -155,9 +155,9 @@ export default function Landing() {
               API
             </a>
           </nav>
-          <div className="ml-auto flex items-center gap-1.5 sm:gap-2">
+          <div className="ml-auto flex items-center gap-1 sm:gap-2">
             <ThemeToggle />
-            <ButtonLink href={LOGIN} variant="ghost" size="sm" data-testid="nav-login">
+            <ButtonLink href={LOGIN} variant="ghost" size="sm" className="px-2.5 sm:px-3" data-testid="nav-login">
               Sign in
             </ButtonLink>
             <ButtonLink href={REGISTER} size="sm" data-testid="nav-register">

@@ -21,7 +21,7 @@ export function ThemeToggle() {
       onClick={toggle}
       data-testid="theme-toggle"
       aria-label="Toggle dark mode"
-      className="inline-flex size-9 items-center justify-center rounded-md text-muted-foreground transition-colors hover:bg-accent hover:text-foreground focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring"
+      className="inline-flex size-8 items-center justify-center rounded-md text-muted-foreground sm:size-9 transition-colors hover:bg-accent hover:text-foreground focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring"
     >
       <Sun className="size-4 dark:hidden" />
       <Moon className="hidden size-4 dark:block" />
