@@ -356,10 +356,26 @@ test("the activity chart's series ends today (UTC), days the API lacks are zeros
     localStorage.setItem('flowsend.refresh_token', r);
   }, [acct.access_token, acct.refresh_token]);
   const lastTick = async () => {
-    await page.waitForSelector('[data-testid=activity-chart] .recharts-xAxis .recharts-cartesian-axis-tick-value');
-    const ticks = await page.locator('[data-testid=activity-chart] .recharts-xAxis .recharts-cartesian-axis-tick-value').allTextContents();
+    await page.waitForSelector('[data-testid=activity-chart] .recharts-xAxis-tick-labels .recharts-cartesian-axis-tick-value');
+    const ticks = await page.locator('[data-testid=activity-chart] .recharts-xAxis-tick-labels .recharts-cartesian-axis-tick-value').allTextContents();
     return ticks[ticks.length - 1];
   };
+
+  const lineEnd = () =>
+    page.evaluate(() => {
+      const chart = document.querySelector('[data-testid=activity-chart]');
+      const d = chart.querySelector('.recharts-area-curve[name=Sent], .recharts-area .recharts-area-curve').getAttribute('d');
+      const n = d.match(/-?\d+(?:\.\d+)?/g).map(Number);
+      const ys = n.filter((_, i) => i % 2 === 1);
+      const lines = [...chart.querySelectorAll('.recharts-cartesian-grid-horizontal line')];
+      return {
+        x: n[n.length - 2],
+        y: n[n.length - 1],
+        right: Math.max(...lines.map((l) => Number(l.getAttribute('x2')))),
+        base: Math.max(...lines.map((l) => Number(l.getAttribute('y1')))),
+        maxHeight: Math.max(...lines.map((l) => Number(l.getAttribute('y1')))) - Math.min(...ys),
+      };
+    });
 
   // The API's own answer: 30 UTC days, the last one today.
   const analytics = await apiCall('GET', '/analytics?days=30', { token: acct.access_token });
@@ -372,6 +388,8 @@ test("the activity chart's series ends today (UTC), days the API lacks are zeros
     assert.equal(await chart.getAttribute('data-first-day'), dayBefore(29));
     assert.equal(await chart.getAttribute('data-points'), '30');
     assert.equal(await lastTick(), today.slice(5), 'the x axis ends on today');
+    const end = await lineEnd();
+    assert.ok(Math.abs(end.x - end.right) < 1, `the line reaches today (${end.x} of ${end.right})`);
   }
 
   // An answer that stops four days short of today and skips a day: the line
@@ -392,12 +410,13 @@ test("the activity chart's series ends today (UTC), days the API lacks are zeros
   assert.equal(await chart.getAttribute('data-last-day'), today);
   assert.equal(await chart.getAttribute('data-points'), '30');
   assert.equal(await lastTick(), today.slice(5), 'the x axis ends on today');
-  // Hovering the last point shows today's zeros; one before the gap keeps the API's figure.
-  const box = await chart.locator('.recharts-surface').boundingBox();
-  await page.mouse.move(box.x + box.width - 10, box.y + box.height / 2);
-  const tip = page.locator('.recharts-tooltip-wrapper');
-  await page.waitForFunction((d) => document.querySelector('.recharts-tooltip-wrapper')?.textContent?.includes(d), today);
-  assert.match(await tip.textContent(), /Sent\s*:\s*0/);
+  // The drawn line itself: the "Sent" curve's last point is at the right edge
+  // of the plot (today) and on the zero line; the API's days before are above it.
+  await page.waitForTimeout(2000); // the area's entry animation
+  const sent = await lineEnd();
+  assert.ok(Math.abs(sent.x - sent.right) < 1, `the line reaches today (${sent.x} of ${sent.right})`);
+  assert.ok(Math.abs(sent.y - sent.base) < 1, `today is zero (${sent.y}, zero line ${sent.base})`);
+  assert.ok(sent.maxHeight > 20, 'the known days are drawn above the zero line');
   await shot(page, 'home-chart-desktop');
   await context.close();
 });
