@@ -40,7 +40,7 @@ UNIT_BIN := $(BUILD)/tests/unit_tests
 E2E_BIN  := $(BUILD)/tests/e2e_tests
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all run stop test unit e2e bench fuzz fuzz-targets deps clean format tests dashboard
+.PHONY: all run stop test unit e2e bench fuzz fuzz-targets deps clean format tests dashboard landing
 
 all: $(LIBA) $(RESP_BIN) $(TOOL_BIN)
 
@@ -110,6 +110,7 @@ deps:
 run: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/dashboard.sh
+	@scripts/landing.sh
 	@scripts/stack.sh start run
 
 stop:
@@ -119,6 +120,10 @@ stop:
 # nginx serves it at /app/ (scripts/dashboard.sh, scripts/stack.sh).
 dashboard:
 	@scripts/dashboard.sh
+
+# The landing page's static export (landing/), the same way; nginx serves it at /.
+landing:
+	@scripts/landing.sh
 
 # Unit tests, end-to-end tests through nginx on a private instance, then the
 # unit tests under valgrind and under ASan+UBSan.

@@ -4,43 +4,58 @@
 # nginx sends with each page (build/dashboard/csp.map): the sha256 of every
 # inline script of that page, so the policy needs no 'unsafe-inline' scripts.
 # scripts/stack.sh copies the export to the instance's web root at /app/.
+# The landing page (landing/, served at /) is built the same way into
+# build/landing (scripts/landing.sh runs this script with "landing").
 #
-#   scripts/dashboard.sh [--force]
+#   scripts/dashboard.sh [--force] [dashboard|landing]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SRC=$ROOT/dashboard
-OUT=$ROOT/build/dashboard
+app=dashboard force=
+for a in "$@"; do
+	case $a in
+	--force) force=1 ;;
+	dashboard | landing) app=$a ;;
+	*) echo "usage: $0 [--force] [dashboard|landing]" >&2; exit 2 ;;
+	esac
+done
+SRC=$ROOT/$app
+OUT=$ROOT/build/$app
+case $app in
+dashboard) PREFIX=/app/ EXTRA=() ;;
+# The landing page shares the dashboard's brand and tokens (imported, not copied).
+landing) PREFIX=/ EXTRA=(../dashboard/src/brand.ts ../dashboard/src/app/globals.css) ;;
+esac
 cd "$SRC"
 
 command -v node >/dev/null && command -v npm >/dev/null || {
-	echo "dashboard: node and npm are needed (make deps installs Debian's nodejs and npm)" >&2
+	echo "$app: node and npm are needed (make deps installs Debian's nodejs and npm)" >&2
 	exit 1
 }
 # Next.js 15 needs Node >= 18.18 (Debian 12 has 18.20).
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>18||(a==18&&b>=18)?0:1)' || {
-	echo "dashboard: Node $(node -v) is too old: Next.js 15 needs 18.18 or later" >&2
+	echo "$app: Node $(node -v) is too old: Next.js 15 needs 18.18 or later" >&2
 	exit 1
 }
 
 # What the export is made of: every source file (not what npm or next write).
 fingerprint() {
 	find . \( -path ./node_modules -o -path ./.next -o -path ./out -o -path ./tests \) -prune -o \
-		-type f ! -name '*.tsbuildinfo' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
+		-type f ! -name '*.tsbuildinfo' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum ${EXTRA[@]+"${EXTRA[@]}"} | sha256sum | cut -d' ' -f1
 }
 sum=$(fingerprint)
-if [[ ${1:-} != --force && -f $OUT/stamp && $(cat "$OUT/stamp") == "$sum" && -f $OUT/out/index.html && -f $OUT/csp.map ]]; then
-	echo "dashboard: up to date ($OUT/out)"
+if [[ -z $force && -f $OUT/stamp && $(cat "$OUT/stamp") == "$sum" && -f $OUT/out/index.html && -f $OUT/csp.map ]]; then
+	echo "$app: up to date ($OUT/out)"
 	exit 0
 fi
 
 # Dependencies exactly as locked; reinstalled only when the lock changed.
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
-	echo "dashboard: npm ci"
+	echo "$app: npm ci"
 	npm ci --no-audit --no-fund --loglevel=error
 fi
 
-echo "dashboard: next build"
+echo "$app: next build"
 rm -rf out
 NEXT_TELEMETRY_DISABLED=1 npx --no-install next build
 
@@ -50,10 +65,10 @@ cp -a out "$OUT/out.new"
 rm -rf "$OUT/out"
 mv "$OUT/out.new" "$OUT/out"
 
-python3 - "$OUT/out" "$OUT/csp.map" <<'PY'
+python3 - "$OUT/out" "$OUT/csp.map" "$PREFIX" "$app" <<'PY'
 import base64, hashlib, os, re, sys
 
-root, dst = sys.argv[1], sys.argv[2]
+root, dst, prefix, app = sys.argv[1:5]
 base = ("default-src 'self'; script-src 'self'{scripts}; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
         "base-uri 'self'; form-action 'self'; frame-src 'self'; frame-ancestors 'none'")
@@ -67,7 +82,7 @@ for dirpath, _, files in os.walk(root):
         text = open(path, encoding="utf-8").read()
         hashes = sorted({"'sha256-%s'" % base64.b64encode(hashlib.sha256(m.group(1).encode()).digest()).decode()
                          for m in inline.finditer(text)})
-        uri = "/app/" + os.path.relpath(path, root).replace(os.sep, "/")
+        uri = prefix + os.path.relpath(path, root).replace(os.sep, "/")
         pages[uri] = hashes
         every.update(hashes)
 
@@ -82,7 +97,7 @@ with open(dst, "w") as out:
     out.write('\t\tdefault "%s";\n' % (union if len(union) < 4000 else policy([])))
     for uri in sorted(pages):
         out.write('\t\t"%s" "%s";\n' % (uri, policy(pages[uri])))
-print("dashboard: CSP for %d pages (%d inline script hashes)" % (len(pages), len(every)))
+print(app + ": CSP for %d pages (%d inline script hashes)" % (len(pages), len(every)))
 PY
 echo "$sum" >"$OUT/stamp"
-echo "dashboard: built into $OUT/out"
+echo "$app: built into $OUT/out"

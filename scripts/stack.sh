@@ -319,13 +319,18 @@ nginx_conf() {
 	# strict policy (the /app/ pages are then absent anyway).
 	local dashboard_csp="		default \"default-src 'self'; object-src 'none'; frame-ancestors 'none'\";"
 	[[ -f $ROOT/build/dashboard/csp.map ]] && dashboard_csp=$(cat "$ROOT/build/dashboard/csp.map")
-	FS_CORS_MAP=$cors_map FS_CORS_HEADERS=$cors_headers FS_DASHBOARD_CSP=$dashboard_csp \
+	# The landing page's (scripts/landing.sh); without a build, nginx/index.html
+	# stands in for it, which has no script.
+	local landing_csp="		default \"default-src 'self'; style-src 'self' 'unsafe-inline'; object-src 'none'; frame-ancestors 'none'\";"
+	[[ -f $ROOT/build/landing/csp.map ]] && landing_csp=$(cat "$ROOT/build/landing/csp.map")
+	FS_CORS_MAP=$cors_map FS_CORS_HEADERS=$cors_headers FS_DASHBOARD_CSP=$dashboard_csp FS_LANDING_CSP=$landing_csp \
 	python3 - "$ROOT/nginx/flowsend.conf.in" "$STATE/nginx/nginx.conf" <<PY
 import os, sys
 src, dst = sys.argv[1], sys.argv[2]
 text = open(src).read()
 for k, v in {
     "@CORS_MAP@": os.environ["FS_CORS_MAP"], "@DASHBOARD_CSP@": os.environ["FS_DASHBOARD_CSP"], "@CORS_HEADERS@": os.environ["FS_CORS_HEADERS"],
+    "@LANDING_CSP@": os.environ["FS_LANDING_CSP"],
     "@STATE@": "$STATE", "@HTTP_PORT@": "$HTTP_PORT", "@NGINX_WORKERS@": "$NGINX_WORKERS",
     "@USER_LINE@": """$user_line""", "@ACCESS_LOG@": "$access_log",
     "@UPSTREAMS@": """$upstreams""", "@LOCATIONS@": """$locations""",
@@ -337,7 +342,18 @@ PY
 
 start_nginx() {
 	mkdir -p "$STATE/nginx" "$STATE/www"
-	[[ -f $STATE/www/index.html ]] || cp "$ROOT/nginx/index.html" "$STATE/www/index.html"
+	# The landing page's export at / (make run / the browser tests build it
+	# first); without one, a plain page that points at the API.
+	rm -rf "$STATE/www/site.new"
+	if [[ -f $ROOT/build/landing/out/index.html ]]; then
+		cp -R "$ROOT/build/landing/out" "$STATE/www/site.new"
+	else
+		mkdir -p "$STATE/www/site.new"
+		cp "$ROOT/nginx/index.html" "$STATE/www/site.new/index.html"
+	fi
+	chmod -R a+rX "$STATE/www/site.new"
+	rm -rf "$STATE/www/site"
+	mv "$STATE/www/site.new" "$STATE/www/site"
 	# The dashboard's export (make run / the browser tests build it first).
 	if [[ -f $ROOT/build/dashboard/out/index.html ]]; then
 		rm -rf "$STATE/www/app.new"

@@ -63,11 +63,13 @@ run_sanitizers() {
 		build/asan/tests/unit_tests
 }
 
-# The dashboard in Chromium against a real stack (dashboard/tests/*.test.mjs):
-# builds the export when its sources changed, serves it through nginx, keeps
+# The dashboard and the landing page in Chromium against a real stack
+# (dashboard/tests/*.test.mjs, landing/tests/*.test.mjs): builds the exports
+# when their sources changed, serves it through nginx, keeps
 # screenshots under build/browser/.
 run_browser() {
 	scripts/dashboard.sh || return 1
+	scripts/landing.sh || return 1
 	scripts/stack.sh destroy "$INSTANCE" >/dev/null
 	scripts/stack.sh start "$INSTANCE" || return 1
 	local rc=0
@@ -79,7 +81,7 @@ run_browser() {
 		. "$STATE/env"
 		set +a
 		FLOWSEND_TEST_URL=http://127.0.0.1:$HTTP_PORT FLOWSEND_ARTEFACTS=$ROOT/build/browser \
-			node --test dashboard/tests/colours.test.mjs dashboard/tests/browser.test.mjs dashboard/tests/audience.test.mjs
+			node --test dashboard/tests/colours.test.mjs dashboard/tests/browser.test.mjs dashboard/tests/audience.test.mjs landing/tests/landing.test.mjs
 	) || rc=1
 	scripts/stack.sh stop "$INSTANCE"
 	return $rc

@@ -1,6 +1,7 @@
-// One place for what the dashboard says about the service: its name, colours,
-// fonts and navigation. Plan tiers are not here: they come from
-// GET /api/v1/billing/plans, the API's single source.
+// One place for what the dashboard says about the service: its name, colours
+// and fonts (src/brand.ts, shared with the landing page) and navigation. Plan
+// tiers are not here: they come from GET
+// /api/v1/billing/plans, the API's single source.
 import type { LucideIcon } from 'lucide-react';
 import {
   BarChart3,
@@ -14,6 +15,7 @@ import {
   Users,
   Workflow,
 } from 'lucide-react';
+import { brand } from './brand';
 
 export type NavItem = {
   href: string;
@@ -24,18 +26,7 @@ export type NavItem = {
 };
 
 export const service = {
-  name: 'FlowSend',
-  tagline: 'Email marketing that runs itself',
-  // Hex values are canonical; the OKLCH channels in src/app/globals.css are
-  // computed from them (dashboard/tests/colours.test.mjs checks them).
-  colors: {
-    primary: { hex: '#f43f5e', name: 'Coral Red', oklch: '0.645 0.215 16.44' },
-    accent: { hex: '#fb923c', name: 'Orange', oklch: '0.758 0.159 55.93' },
-  },
-  fonts: {
-    // @fontsource-variable/plus-jakarta-sans (npm); Satoshi is not packaged.
-    sans: ['Satoshi', 'Plus Jakarta Sans Variable', 'Plus Jakarta Sans', 'ui-sans-serif', 'system-ui', 'sans-serif'],
-  },
+  ...brand,
   navigation: [
     { href: '/', label: 'Dashboard', icon: LayoutDashboard, built: true },
     { href: '/flows', label: 'Flows', icon: Workflow, built: false },

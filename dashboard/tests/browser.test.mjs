@@ -345,6 +345,82 @@ test('the shell on a phone-sized viewport', async () => {
   await context.close();
 });
 
+test("the activity chart's series ends today (UTC), days the API lacks are zeros", async () => {
+  const acct = await registerViaApi('chart');
+  const today = new Date().toISOString().slice(0, 10);
+  const dayBefore = (n) => new Date(Date.parse(`${today}T00:00:00Z`) - n * 86_400_000).toISOString().slice(0, 10);
+  const { context, page } = await newPage();
+  await page.goto(`${BASE}/app/login`);
+  await page.evaluate(([a, r]) => {
+    localStorage.setItem('flowsend.access_token', a);
+    localStorage.setItem('flowsend.refresh_token', r);
+  }, [acct.access_token, acct.refresh_token]);
+  const lastTick = async () => {
+    await page.waitForSelector('[data-testid=activity-chart] .recharts-xAxis-tick-labels .recharts-cartesian-axis-tick-value');
+    const ticks = await page.locator('[data-testid=activity-chart] .recharts-xAxis-tick-labels .recharts-cartesian-axis-tick-value').allTextContents();
+    return ticks[ticks.length - 1];
+  };
+
+  const lineEnd = () =>
+    page.evaluate(() => {
+      const chart = document.querySelector('[data-testid=activity-chart]');
+      const d = chart.querySelector('.recharts-area-curve[name=Sent], .recharts-area .recharts-area-curve').getAttribute('d');
+      const n = d.match(/-?\d+(?:\.\d+)?/g).map(Number);
+      const ys = n.filter((_, i) => i % 2 === 1);
+      const lines = [...chart.querySelectorAll('.recharts-cartesian-grid-horizontal line')];
+      return {
+        x: n[n.length - 2],
+        y: n[n.length - 1],
+        right: Math.max(...lines.map((l) => Number(l.getAttribute('x2')))),
+        base: Math.max(...lines.map((l) => Number(l.getAttribute('y1')))),
+        maxHeight: Math.max(...lines.map((l) => Number(l.getAttribute('y1')))) - Math.min(...ys),
+      };
+    });
+
+  // The API's own answer: 30 UTC days, the last one today.
+  const analytics = await apiCall('GET', '/analytics?days=30', { token: acct.access_token });
+  await page.goto(`${BASE}/app/`);
+  await waitHome(page);
+  if (analytics.status === 200) {
+    const chart = page.locator('[data-testid=activity-chart]');
+    await chart.waitFor();
+    assert.equal(await chart.getAttribute('data-last-day'), today);
+    assert.equal(await chart.getAttribute('data-first-day'), dayBefore(29));
+    assert.equal(await chart.getAttribute('data-points'), '30');
+    assert.equal(await lastTick(), today.slice(5), 'the x axis ends on today');
+    const end = await lineEnd();
+    assert.ok(Math.abs(end.x - end.right) < 1, `the line reaches today (${end.x} of ${end.right})`);
+  }
+
+  // An answer that stops four days short of today and skips a day: the line
+  // still reaches today, the missing days are zeros, the known ones are kept.
+  const short = [];
+  for (let i = 33; i >= 4; i--) if (i !== 10) short.push({ date: dayBefore(i), sent: 40 + i, opened: 20 + i, clicked: 3, bounced: 0 });
+  await page.route('**/api/v1/analytics?*', (route) =>
+    route.fulfill({
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ days: 30, total_emails_sent: 0, total_opens: 0, total_clicks: 0, total_bounces: 0, overall_open_rate: 0, overall_click_rate: 0, overall_bounce_rate: 0, campaigns: [], daily: short }),
+    }),
+  );
+  await page.reload();
+  await waitHome(page);
+  const chart = page.locator('[data-testid=activity-chart]');
+  await chart.waitFor();
+  assert.equal(await chart.getAttribute('data-last-day'), today);
+  assert.equal(await chart.getAttribute('data-points'), '30');
+  assert.equal(await lastTick(), today.slice(5), 'the x axis ends on today');
+  // The drawn line itself: the "Sent" curve's last point is at the right edge
+  // of the plot (today) and on the zero line; the API's days before are above it.
+  await page.waitForTimeout(2000); // the area's entry animation
+  const sent = await lineEnd();
+  assert.ok(Math.abs(sent.x - sent.right) < 1, `the line reaches today (${sent.x} of ${sent.right})`);
+  assert.ok(Math.abs(sent.y - sent.base) < 1, `today is zero (${sent.y}, zero line ${sent.base})`);
+  assert.ok(sent.maxHeight > 20, 'the known days are drawn above the zero line');
+  await shot(page, 'home-chart-desktop');
+  await context.close();
+});
+
 test('every page loads without console errors or CSP violations', async () => {
   const acct = await registerViaApi('pages');
   expectStatus('/api/v1/auth/verify-email', 400);

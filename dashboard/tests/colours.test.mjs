@@ -1,11 +1,11 @@
 // The OKLCH channels in globals.css are the brand's hex colours from
-// src/service.config.ts, converted (sRGB -> OKLab -> OKLCH).
+// src/brand.ts (shared by src/service.config.ts and the landing page), converted (sRGB -> OKLab -> OKLCH).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 
 const dir = new URL('../src/', import.meta.url);
-const config = fs.readFileSync(new URL('service.config.ts', dir), 'utf8');
+const config = fs.readFileSync(new URL('brand.ts', dir), 'utf8'); // shared with landing/
 const css = fs.readFileSync(new URL('app/globals.css', dir), 'utf8');
 
 function oklch(hex) {

@@ -25,6 +25,7 @@ import { Skeleton } from '@/components/ui/skeleton';
 import { toast } from '@/components/ui/toaster';
 import { Kpi, type KpiState } from '@/components/home/kpi';
 import { PageHeader } from '@/components/shell/page-header';
+import { activitySeries } from '@/components/home/activity-series';
 import { useSession } from '@/components/shell/session';
 
 const ActivityChart = dynamic(() => import('@/components/home/activity-chart'), {
@@ -94,6 +95,11 @@ export default function HomePage() {
     { done: hasSent, title: 'Send your first campaign', text: 'Choose a list, preview it, send a test to yourself, then send.', href: '/campaigns', cta: 'Create campaign', icon: Send },
   ];
   const stepsDone = steps.filter((s) => s.done).length;
+  // The last 30 UTC days, today included, zeros where the API has nothing.
+  const series = React.useMemo(
+    () => (!analytics.loading && analytics.data ? activitySeries(analytics.data.daily ?? [], 30) : null),
+    [analytics],
+  );
 
   async function resend() {
     setResending(true);
@@ -309,8 +315,10 @@ export default function HomePage() {
           <div className="h-56">
             {analytics.loading ? (
               <Skeleton className="h-full w-full" />
-            ) : analytics.data && analytics.data.daily.length > 0 ? (
-              <ActivityChart daily={analytics.data.daily} />
+            ) : series ? (
+              <div className="h-full w-full" data-testid="activity-chart" data-first-day={series[0].date} data-last-day={series[series.length - 1].date} data-points={series.length}>
+                <ActivityChart daily={series} />
+              </div>
             ) : (
               <div className="flex h-full flex-col items-center justify-center rounded-md border border-dashed text-center">
                 <BarChart3 className="size-5 text-muted-foreground" />
