@@ -45,8 +45,11 @@ sink_pid=$!
 # The bench's own worker runs in mock mode: replace it with one that sends
 # over SMTP for this measurement, and put the mock one back afterwards.
 restore_worker() {
-	kill -TERM -- "-$(cat "$state/pid/batch.pid")" 2>/dev/null || true
-	sleep 1
+	local pid
+	pid=$(cat "$state/pid/batch.pid")
+	kill -TERM -- "-$pid" 2>/dev/null || true
+	# stack.sh starts a worker only when the one in the pid file is gone.
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	kill "$sink_pid" 2>/dev/null || true
 	wait "$sink_pid" 2>/dev/null || true
 	scripts/stack.sh start "$instance" >/dev/null
