@@ -7,20 +7,29 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 failed=()
+LOGS=$ROOT/build/test-logs
+mkdir -p "$LOGS"
 
+# Each stage's output also goes to build/test-logs/<n>.log, so that the end of
+# the run can repeat the failing checks: CI shows only the last lines.
 stage() {
 	local name=$1
 	shift
 	echo
 	echo "== $name"
-	local t0=$SECONDS
-	if "$@"; then
+	local t0=$SECONDS log=$LOGS/stage$stage_count.log
+	stage_count=$((stage_count + 1))
+	"$@" 2>&1 | tee "$log"
+	if ((PIPESTATUS[0] == 0)); then
 		echo "== $name: passed ($((SECONDS - t0))s)"
 	else
 		echo "== $name: FAILED ($((SECONDS - t0))s)"
 		failed+=("$name")
+		failed_logs+=("$log")
 	fi
 }
+stage_count=0
+failed_logs=()
 
 # FLOWSEND_TEST_INSTANCE=test1..test9 runs on other ports (see stack.sh), so
 # two checkouts can test at once; CK_RUN_SUITE=<name> runs one e2e suite.
@@ -41,7 +50,10 @@ run_e2e() {
 		# shellcheck disable=SC1091
 		. "$STATE/env"
 		set +a
-		FLOWSEND_TEST_URL=http://127.0.0.1:$HTTP_PORT FLOWSEND_TEST_STATE=$STATE FLOWSEND_TEST_BIN=$ROOT/build/bin \
+		# A loaded or slow machine stretches the slowest cases (a killed worker's
+		# recovery, flow delays) towards their limits: give them room.
+		CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-2} CK_XML_LOG_FILE_NAME=$LOGS/e2e.xml \
+			FLOWSEND_TEST_URL=http://127.0.0.1:$HTTP_PORT FLOWSEND_TEST_STATE=$STATE FLOWSEND_TEST_BIN=$ROOT/build/bin \
 			build/tests/e2e_tests
 	) || rc=1
 	if ((rc)); then
@@ -99,6 +111,10 @@ want browser && stage "dashboard in Chromium (playwright-core)" run_browser
 
 echo
 if ((${#failed[@]})); then
+	for i in "${!failed[@]}"; do
+		echo "-- what failed in: ${failed[$i]}"
+		grep -E ':[FE]:|^not ok|Checks: |^# fail|FAILED|Error [0-9]' "${failed_logs[$i]}" | tail -n 40
+	done
 	echo "make test: FAILED stages: ${failed[*]}"
 	exit 1
 fi
