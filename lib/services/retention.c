@@ -1,7 +1,6 @@
 /* Retention (retention.h). One statement, so one round trip a pass. */
 #include "services/retention.h"
 
-
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
