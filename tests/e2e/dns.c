@@ -114,7 +114,7 @@ void e2e_dns_start(const char *records)
 		fprintf(f, "%ld\n", (long)dns_pid);
 		fclose(f);
 	}
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < 600; i++) { /* 30 s: a loaded machine */
 		struct strbuf out = STRBUF_INIT;
 		size_t count = 0;
 		enum dns_result r = dns_txt(server, PROBE, &out, &count);

@@ -66,6 +66,12 @@ struct e2e_sink {
 void e2e_sink_start(struct e2e_sink *s, const char *dir, int port, const char *extra);
 void e2e_sink_stop(struct e2e_sink *s);
 int e2e_port_open(int port);
+/* Waits until something listens on the port, up to 30 s (a stand-in's start
+ * on a loaded machine): 1 when it does. */
+int e2e_wait_port(int port);
+/* Debian's python3 when present: a version manager's shim in PATH can take
+ * seconds to start under load. */
+const char *e2e_python(void);
 /* How many stored messages went to addr (case-insensitive) and hold needle
  * (NULL: any); the last one's text into *raw when raw is given (the caller
  * frees it). */

@@ -31,6 +31,21 @@ int e2e_port_open(int port)
 	return ok;
 }
 
+int e2e_wait_port(int port)
+{
+	for (int i = 0; i < 1500; i++) {
+		if (e2e_port_open(port))
+			return 1;
+		usleep(20000);
+	}
+	return e2e_port_open(port);
+}
+
+const char *e2e_python(void)
+{
+	return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+}
+
 void e2e_sink_start(struct e2e_sink *s, const char *dir, int port, const char *extra)
 {
 	char cmd[2048];
@@ -48,9 +63,7 @@ void e2e_sink_start(struct e2e_sink *s, const char *dir, int port, const char *e
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 100 && !e2e_port_open(s->port); i++)
-		usleep(20000);
-	ck_assert_msg(e2e_port_open(s->port), "the sink did not start on %d", s->port);
+	ck_assert_msg(e2e_wait_port(s->port), "the sink did not start on %d", s->port);
 }
 
 void e2e_sink_stop(struct e2e_sink *s)

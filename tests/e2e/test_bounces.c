@@ -615,17 +615,15 @@ static void standin_start(struct standin *t)
 	fputs("<ConfirmSubscriptionResponse/>", f);
 	fclose(f);
 	snprintf(cmd, sizeof(cmd),
-		 "exec python3 -m http.server %d --bind 127.0.0.1 --directory %s 2>>%s >/dev/null",
-		 port, t->dir, t->log);
+		 "exec %s -m http.server %d --bind 127.0.0.1 --directory %s 2>>%s >/dev/null",
+		 e2e_python(), port, t->dir, t->log);
 	t->pid = fork();
 	ck_assert_int_ge(t->pid, 0);
 	if (t->pid == 0) {
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 250 && !e2e_port_open(port); i++)
-		usleep(20000);
-	ck_assert_msg(e2e_port_open(port), "the SNS stand-in did not start on %d", port);
+	ck_assert_msg(e2e_wait_port(port), "the SNS stand-in did not start on %d", port);
 }
 
 static void standin_stop(struct standin *t)

@@ -109,16 +109,16 @@ static void real_mode_on(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", standin_dir, standin_dir);
 	if (system(cmd) != 0)
 		return;
-	snprintf(cmd, sizeof(cmd), "exec python3 %s/../../tests/sink/stripe_standin.py %d %s "
+	snprintf(cmd, sizeof(cmd), "exec %s %s/../../tests/sink/stripe_standin.py %d %s "
 		 ">>%s/standin.log 2>&1",
-		 e2e_bin(), standin_port(), standin_dir, standin_dir);
+		 e2e_python(), e2e_bin(), standin_port(), standin_dir, standin_dir);
 	standin_pid = fork();
 	if (standin_pid == 0) {
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 250 && !e2e_port_open(standin_port()); i++)
-		usleep(20000);
+	if (!e2e_wait_port(standin_port()))
+		fprintf(stderr, "stripe suite: the stand-in did not start on %d\n", standin_port());
 	restart_responders(1);
 }
 
