@@ -237,7 +237,10 @@ static const char write_sql[] =
 	"  SELECT m.user_id, m.exec, m.step, m.visit, m.contact, m.email"
 	"   FROM unnest($7::uuid[], $8::uuid[], $9::int[], $10::int[], $11::uuid[], $12::text[])"
 	"   AS m(exec, user_id, step, visit, contact, email)"
-	"  ON CONFLICT DO NOTHING RETURNING 1)"
+	/* the visit's key alone arbitrates: no pre-check of the other unique
+	 * indexes (a fresh uuid7 id cannot conflict) */
+	"  ON CONFLICT (flow_execution_id, step_index, (coalesce(flow_visit, 0)))"
+	"   WHERE flow_execution_id IS NOT NULL DO NOTHING RETURNING 1)"
 	" SELECT (SELECT count(*) FROM moved) AS moved, (SELECT count(*) FROM mail) AS mailed";
 
 struct writeback {
