@@ -201,12 +201,17 @@ static const char claim_sql[] =
 	"WITH due AS ("
 	/* the locked rows' own columns: fetching them again by id cost half a
 	 * millisecond a row. The due queue (schema/0050_flow_due.sql) in
-	 * order, each execution by its primary key: the status test holds by
-	 * the queue's triggers and guards a row changed since the scan. */
+	 * order, each execution by its primary key. The execution's own
+	 * status and next_run_at are tested again: a row another worker moved
+	 * and committed after this scan read its queue row is re-read when
+	 * locked (READ COMMITTED re-evaluates only the locked row's
+	 * conditions), so an execution just moved past a delay is not run
+	 * twice. */
 	"  SELECT e.id, e.user_id, e.flow_id, e.flow_version, e.contact_id, e.current_step, e.visit,"
 	"   e.context"
 	"  FROM flow_due d JOIN flow_executions e ON e.id = d.execution_id"
 	"  WHERE d.due_at <= flowsend_now() AND e.status IN ('active', 'waiting')"
+	"   AND e.next_run_at <= flowsend_now()"
 	"   AND (SELECT f.status = 'active' AND f.deleted_at IS NULL FROM flows f WHERE f.id = e.flow_id)"
 	"  ORDER BY d.due_at LIMIT $1::int FOR UPDATE OF e SKIP LOCKED)"
 	" SELECT e.id, e.user_id, e.flow_id, e.flow_version, e.contact_id, e.current_step, e.visit,"
