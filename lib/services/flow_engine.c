@@ -200,13 +200,20 @@ static const char claim_sql[] =
 	 * due row and sorted them: seconds at 100,000). */
 	"WITH due AS ("
 	/* the locked rows' own columns: fetching them again by id cost half a
-	 * millisecond a row */
+	 * millisecond a row. The due queue (schema/0050_flow_due.sql) in
+	 * order, each execution by its primary key. The execution's own
+	 * status and next_run_at are tested again: a row another worker moved
+	 * and committed after this scan read its queue row is re-read when
+	 * locked (READ COMMITTED re-evaluates only the locked row's
+	 * conditions), so an execution just moved past a delay is not run
+	 * twice. */
 	"  SELECT e.id, e.user_id, e.flow_id, e.flow_version, e.contact_id, e.current_step, e.visit,"
 	"   e.context"
-	"  FROM flow_executions e"
-	"  WHERE e.status IN ('active', 'waiting') AND e.next_run_at <= flowsend_now()"
+	"  FROM flow_due d JOIN flow_executions e ON e.id = d.execution_id"
+	"  WHERE d.due_at <= flowsend_now() AND e.status IN ('active', 'waiting')"
+	"   AND e.next_run_at <= flowsend_now()"
 	"   AND (SELECT f.status = 'active' AND f.deleted_at IS NULL FROM flows f WHERE f.id = e.flow_id)"
-	"  ORDER BY e.next_run_at LIMIT $1::int FOR UPDATE OF e SKIP LOCKED)"
+	"  ORDER BY d.due_at LIMIT $1::int FOR UPDATE OF e SKIP LOCKED)"
 	" SELECT e.id, e.user_id, e.flow_id, e.flow_version, e.contact_id, e.current_step, e.visit,"
 	"  u.plan, k.id IS NULL AS gone, k.email, k.first_name, k.last_name, k.is_subscribed,"
 	"  k.bounced_at IS NOT NULL AS bounced,"
@@ -235,7 +242,10 @@ static const char write_sql[] =
 	"  SELECT m.user_id, m.exec, m.step, m.visit, m.contact, m.email"
 	"   FROM unnest($7::uuid[], $8::uuid[], $9::int[], $10::int[], $11::uuid[], $12::text[])"
 	"   AS m(exec, user_id, step, visit, contact, email)"
-	"  ON CONFLICT DO NOTHING RETURNING 1)"
+	/* the visit's key alone arbitrates: no pre-check of the other unique
+	 * indexes (a fresh uuid7 id cannot conflict) */
+	"  ON CONFLICT (flow_execution_id, step_index, (coalesce(flow_visit, 0)))"
+	"   WHERE flow_execution_id IS NOT NULL DO NOTHING RETURNING 1)"
 	" SELECT (SELECT count(*) FROM moved) AS moved, (SELECT count(*) FROM mail) AS mailed";
 
 struct writeback {

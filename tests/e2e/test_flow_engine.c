@@ -481,6 +481,85 @@ START_TEST(unsubscribe_mid_flow_stops_the_execution)
 }
 END_TEST
 
+/* ---- the due queue (schema/0050_flow_due.sql) follows every writer ---- */
+
+/* Executions of the tenant whose queue row disagrees with them: a waiting
+ * one without its row or with another time, or a row for one that does not
+ * wait. */
+static long long due_mismatches(void)
+{
+	return ov("SELECT count(*) FROM flow_executions e FULL JOIN flow_due d ON d.execution_id = e.id"
+		  " WHERE (e.user_id = $1 OR e.id IS NULL)"
+		  "  AND (e.id IS NULL OR (e.status IN ('active', 'waiting') AND e.next_run_at IS NOT NULL)"
+		  "   IS DISTINCT FROM (d.execution_id IS NOT NULL)"
+		  "   OR d.due_at IS DISTINCT FROM CASE WHEN d.execution_id IS NOT NULL THEN e.next_run_at END)",
+		  uid, NULL, NULL);
+}
+
+static long long due_rows(const char *exec)
+{
+	return ov("SELECT count(*) FROM flow_due WHERE execution_id = $1", exec, NULL, NULL);
+}
+
+START_TEST(due_queue_follows_every_writer)
+{
+	char tpl[40], flow[40], c1[40], c2[40], c3[40], e1[40], e2[40], e3[40], steps[1024], buf[64],
+		path[128];
+
+	e2e_pause_worker(1);
+	tenant("flowdue", "pro");
+	template_create(tpl);
+	snprintf(steps, sizeof(steps),
+		 "[{\"type\":\"email\",\"template_id\":\"%s\",\"subject\":\"One\"},"
+		 "{\"type\":\"delay\",\"delay_hours\":1},"
+		 "{\"type\":\"email\",\"template_id\":\"%s\",\"subject\":\"Two\"}]",
+		 tpl, tpl);
+	flow_create("signup", "{}", steps, flow);
+	/* enrollment: due now, in the queue */
+	contact_create("one@due.example", NULL, c1);
+	contact_create("two@due.example", NULL, c2);
+	contact_create("three@due.example", NULL, c3);
+	execution_of(flow, c1, e1);
+	execution_of(flow, c2, e2);
+	execution_of(flow, c3, e3);
+	ck_assert_int_eq(due_rows(e1), 1);
+	ck_assert_int_eq(due_mismatches(), 0);
+	/* a move to the delay: the queue row takes the new time */
+	ck_assert_int_eq(batch_at(NULL), 0);
+	ck_assert_str_eq(exec_field(e1, "status", buf, sizeof(buf)), "waiting");
+	ck_assert_int_eq(due_rows(e1), 1);
+	ck_assert_int_eq(ov("SELECT count(*) FROM flow_due WHERE execution_id = $1 AND due_at > now()", e1, NULL,
+			    NULL),
+			 1);
+	ck_assert_int_eq(due_mismatches(), 0);
+	/* not yet due: nothing runs */
+	ck_assert_int_eq(batch_in(600), 0);
+	ck_assert_int_eq(mails(e1, NULL), 1);
+	/* a deleted contact's execution and its queue row go with it */
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s", c3);
+	e2e_expect(token, "DELETE", path, NULL, 204, NULL, NULL);
+	ck_assert_int_eq(due_rows(e3), 0);
+	/* completion leaves the queue */
+	ck_assert_int_eq(batch_in(2 * 3600), 0);
+	ck_assert_str_eq(exec_field(e1, "status", buf, sizeof(buf)), "completed");
+	ck_assert_int_eq(mails(e1, NULL), 2);
+	ck_assert_int_eq(due_rows(e1), 0);
+	ck_assert_int_eq(due_mismatches(), 0);
+	/* a later enrollment waits in the queue until the flow is deleted */
+	contact_create("four@due.example", NULL, c3);
+	execution_of(flow, c3, e3);
+	ck_assert_int_eq(due_rows(e3), 1);
+	flow_call(flow, "", 204);
+	ck_assert_str_eq(exec_field(e3, "status", buf, sizeof(buf)), "cancelled");
+	ck_assert_int_eq(due_rows(e3), 0);
+	ck_assert_int_eq(due_mismatches(), 0);
+	ck_assert_int_eq(batch_in(4 * 3600), 0);
+	ck_assert_int_eq(mails(e3, NULL), 0);
+	(void)e2;
+	e2e_pause_worker(0);
+}
+END_TEST
+
 /* ---- the monthly limit: the email is not queued, the execution moves on ---- */
 
 START_TEST(monthly_limit_passes_over_the_email_and_moves_on)
@@ -1007,6 +1086,7 @@ Suite *flow_engine_suite(void)
 	tcase_add_test(tc, scheduled_flow_fires_once_per_due_time_across_dst);
 	tcase_add_test(tc, kill_9_mid_run_repeats_and_skips_nothing);
 	tcase_add_test(tc, flow_mail_opens_and_clicks_count_once_in_analytics);
+	tcase_add_test(tc, due_queue_follows_every_writer);
 	suite_add_tcase(s, tc);
 	return s;
 }
