@@ -403,7 +403,10 @@ enum fs_status contact_export(struct fs_env *env, const char *id, const char **j
  * contact can come before them; otherwise the matches are read. The newest
  * are taken from the listing index alone (contacts_user_created_idx), then
  * read by key: asked for whole rows, the planner, which guesses every tenant
- * small, may read all of a big tenant's rows to sort them (0.4 s). */
+ * small, may read all of a big tenant's rows to sort them (0.4 s). In the
+ * other orders of ?sort= the head is the tenant's first contacts in that order,
+ * from the index that holds it (contacts_user_email_key for the addresses:
+ * 1,000 rows in 0.6 ms at a million contacts). */
 #define CONTACT_HEAD "1000"
 /* The orders, over the alias t: the tie on created_at is broken by id, the
  * way the index holds them (walked backwards for oldest first); an address is
