@@ -249,7 +249,8 @@ static void contacts_create(struct fs_ctx *ctx)
 
 static void contacts_list(struct fs_ctx *ctx)
 {
-	struct contact_filter f = { NULL, NULL, -1 };
+	struct contact_filter f = { NULL, NULL, -1, CONTACT_SORT_NEWEST };
+	const char *sort;
 	struct fs_page page;
 	struct strbuf out = STRBUF_INIT;
 	struct fs_error err;
@@ -268,6 +269,18 @@ static void contacts_list(struct fs_ctx *ctx)
 		f.tag = NULL;
 	if (fs_ctx_query_bool(ctx, "is_subscribed", &f.subscribed) < 0)
 		return;
+	sort = fs_ctx_query_string(ctx, "sort", 16, &bad);
+	if (bad)
+		return;
+	if (sort && *sort) {
+		/* A %00 inside would end the value early: "email%00x" is no order. */
+		int s = strlen(sort) == fs_request_query(&ctx->req, "sort")->value_len
+				? contact_sort_parse(sort) : -1;
+		if (s < 0)
+			return fs_respond_invalid(ctx, "query", "sort",
+						  "Input should be one of: " CONTACT_SORT_VALUES, "enum");
+		f.sort = (enum contact_sort)s;
+	}
 	st = contact_list(&ctx->env, &f, &page, &out, &err);
 	respond_built(ctx, st, &out, &err);
 }

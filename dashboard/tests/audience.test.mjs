@@ -87,6 +87,20 @@ async function noOverflow(page) {
   assert.ok(overflow <= 0, `nothing wider than the screen (${overflow}px) on ${page.url()}`);
 }
 
+/** No button's label runs onto a second line, and none is cut off at the right. */
+async function noButtonWraps(page, selector) {
+  const bad = await page.$$eval(selector, (els) =>
+    els
+      .filter((e) => {
+        const r = e.getBoundingClientRect();
+        const line = parseFloat(getComputedStyle(e).lineHeight) || 20;
+        return r.height > Math.max(40, line * 2) || r.right > document.documentElement.clientWidth || e.scrollWidth > e.clientWidth + 1;
+      })
+      .map((e) => e.textContent.trim()),
+  );
+  assert.deepEqual(bad, [], `buttons wrapped or cut off on ${page.url()}`);
+}
+
 const rowsText = (page) => page.locator('[data-testid=contact-email]').allTextContents();
 
 async function waitRows(page, n) {
@@ -211,15 +225,53 @@ test('search, tag and subscription filters, sorting and pages equal the API; edi
   assert.deepEqual(await rowsText(page), want.items.map((c) => c.email));
   assert.match(page.url(), /page=2/);
 
-  // Oldest first: the API's listing read from its end.
-  await page.selectOption('[data-testid=contacts-sort]', 'oldest');
+  // Oldest first from the select: the API's ?sort=created_at, the exact reverse of newest first.
+  await page.selectOption('[data-testid=contacts-sort]', 'created_at');
   await waitRows(page, 50);
   const all = [...(await get('page=1&page_size=100')).items].reverse();
+  assert.deepEqual(all.slice(0, 50).map((c) => c.email), (await get('sort=created_at&page=1&page_size=50')).items.map((c) => c.email));
   assert.deepEqual(await rowsText(page), all.slice(0, 50).map((c) => c.email));
+  assert.match(page.url(), /sort=created_at/);
+  assert.doesNotMatch(page.url(), /page=2/, 'a new order starts at page 1');
   await page.click('[data-testid=page-next]');
   await waitRows(page, 7);
   assert.deepEqual(await rowsText(page), all.slice(50).map((c) => c.email));
-  await page.selectOption('[data-testid=contacts-sort]', 'newest');
+  assert.equal(await page.getAttribute('[data-testid=sort-created_at]', 'aria-sort'), 'ascending');
+  assert.equal(await page.getAttribute('[data-testid=sort-email]', 'aria-sort'), 'none');
+
+  // The column headers sort, from the keyboard: email A to Z, then Z to A, each the API's order.
+  const byEmail = [...all].map((c) => c.email).sort();
+  await page.focus('[data-testid=sort-email-button]');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('[data-testid=sort-email]')?.getAttribute('aria-sort') === 'ascending');
+  await waitRows(page, 50);
+  assert.deepEqual(await rowsText(page), byEmail.slice(0, 50));
+  assert.deepEqual(await rowsText(page), (await get('sort=email&page=1&page_size=50')).items.map((c) => c.email));
+  assert.equal(await page.getAttribute('[data-testid=sort-created_at]', 'aria-sort'), 'none');
+  assert.equal(await page.inputValue('[data-testid=contacts-sort]'), 'email');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('[data-testid=sort-email]')?.getAttribute('aria-sort') === 'descending');
+  await waitRows(page, 50);
+  assert.deepEqual(await rowsText(page), [...byEmail].reverse().slice(0, 50));
+  await page.click('[data-testid=page-next]');
+  await waitRows(page, 7);
+  assert.deepEqual(await rowsText(page), [...byEmail].reverse().slice(50));
+  assert.match(page.url(), /sort=-email/);
+  // Sorted and filtered: the order holds within the tag.
+  await page.fill('[data-testid=contacts-tag]', 'vip');
+  want = await get('tag=vip&sort=-email&page=1&page_size=50');
+  await waitRows(page, want.total);
+  assert.deepEqual(await rowsText(page), want.items.map((c) => c.email));
+  assert.deepEqual(want.items.map((c) => c.email), [...want.items.map((c) => c.email)].sort().reverse());
+  await page.fill('[data-testid=contacts-tag]', '');
+  await waitRows(page, 50);
+  await shot(page, 'contacts-sorted-desktop', { fullPage: false });
+  // The date header starts newest first, the default (and leaves the address).
+  await page.click('[data-testid=sort-created_at-button]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=sort-created_at]')?.getAttribute('aria-sort') === 'descending');
+  await waitRows(page, 50);
+  assert.deepEqual(await rowsText(page), (await get('page=1&page_size=50')).items.map((c) => c.email));
+  assert.doesNotMatch(page.url(), /sort=/);
 
   // Search (name), then tag, then status: each equals the API's answer.
   await page.fill('[data-testid=contacts-search]', 'zedson');
@@ -281,6 +333,30 @@ test('search, tag and subscription filters, sorting and pages equal the API; edi
   await page.click('[data-testid=bulk-confirm]');
   await page.waitForSelector('[data-testid=bulk-bar]', { state: 'hidden' });
   assert.equal((await get('tag=bulk-tagged&page=1&page_size=50')).total, 2);
+
+  // A batch that half fails (one contact deleted meanwhile: the API has no
+  // bulk tag, one PATCH each) says so and keeps only the failed one selected.
+  await waitRows(page, 50);
+  const rows = await get('page=1&page_size=50');
+  await boxes.nth(3).check();
+  await boxes.nth(4).check();
+  const gone = rows.items[4];
+  assert.equal((await apiCall('DELETE', `/contacts/${gone.id}`, { token: acct.token })).status, 204);
+  expectStatus('/api/v1/contacts/' + gone.id, 404);
+  await page.click('[data-testid=bulk-tag]');
+  await page.fill('[data-testid=bulk-tag-input]', 'half');
+  await page.click('[data-testid=bulk-confirm]');
+  await page.waitForSelector('[data-testid=bulk-error]');
+  const said = await page.textContent('[data-testid=bulk-error]');
+  assert.match(said, /Tagged 1 of 2 contacts; 1 failed/);
+  assert.ok(said.includes(gone.email), said);
+  assert.match(said, /Contact not found/);
+  assert.equal((await page.textContent('[data-testid=bulk-count]')).trim(), '1 selected');
+  assert.equal((await get('tag=half&page=1&page_size=50')).total, 1);
+  await shot(page, 'contacts-bulk-partial-desktop', { fullPage: false });
+  await page.keyboard.press('Escape');
+  await page.click('[data-testid=bulk-clear]');
+  await page.waitForSelector('[data-testid=bulk-bar]', { state: 'hidden' });
   await context.close();
 
   // The same table on a phone.
@@ -289,6 +365,13 @@ test('search, tag and subscription filters, sorting and pages equal the API; edi
   await waitRows(phone.page, 50);
   await noOverflow(phone.page);
   await shot(phone.page, 'contacts-phone', { fullPage: false });
+  // The bulk bar on a phone: its buttons in one row each, none cut off.
+  await phone.page.locator('[data-testid=contact-row] input[type=checkbox]').first().check();
+  await phone.page.waitForSelector('[data-testid=bulk-bar]');
+  await noOverflow(phone.page);
+  await noButtonWraps(phone.page, '[data-testid=bulk-bar] button');
+  await noButtonWraps(phone.page, '[data-testid=page-actions] > *');
+  await shot(phone.page, 'contacts-bulk-phone', { fullPage: false });
   await phone.context.close();
 });
 
@@ -433,6 +516,13 @@ test('a static list gets members from the bulk bar; a contact page; erase with c
   await phone.page.goto(`${BASE}/app/contacts/view?id=${d.id}`);
   await phone.page.waitForSelector('[data-testid=contact-lists]');
   await noOverflow(phone.page);
+  // The five actions: two even columns, the erasure on its own row, no label wrapped.
+  await noButtonWraps(phone.page, '[data-testid=contact-actions] > *');
+  const boxesOf = await phone.page.$$eval('[data-testid=contact-actions] > *', (els) => els.map((e) => e.getBoundingClientRect()).map((r) => ({ x: Math.round(r.x), y: Math.round(r.y), w: Math.round(r.width) })));
+  assert.equal(boxesOf.length, 5);
+  assert.equal(new Set(boxesOf.map((b) => b.y)).size, 3, JSON.stringify(boxesOf));
+  assert.ok(Math.abs(boxesOf[0].w - boxesOf[1].w) <= 1 && boxesOf[0].y === boxesOf[1].y, JSON.stringify(boxesOf));
+  assert.ok(boxesOf[4].w > boxesOf[0].w * 1.9, JSON.stringify(boxesOf));
   await shot(phone.page, 'contact-page-phone');
   await phone.context.close();
 });

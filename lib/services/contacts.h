@@ -22,11 +22,29 @@ struct contact_input {
 	int is_subscribed;
 };
 
+/* The orders GET /contacts?sort= offers: each walks an index that leads with
+ * the tenant (contacts_user_created_idx, contacts_user_email_key), so a first
+ * page stays fast at a million contacts. */
+enum contact_sort {
+	CONTACT_SORT_NEWEST, /* -created_at, the default */
+	CONTACT_SORT_OLDEST, /* created_at */
+	CONTACT_SORT_EMAIL,  /* email, case-insensitive */
+	CONTACT_SORT_EMAIL_DESC,
+	CONTACT_SORT_COUNT
+};
+/* The allowed values of ?sort=, as the API's validation message lists them. */
+#define CONTACT_SORT_VALUES "-created_at, created_at, email, -email"
+
 struct contact_filter {
 	const char *search;  /* case-insensitive substring of email, first or last name */
 	const char *tag;
 	int subscribed;      /* -1 any, 0, 1 */
+	enum contact_sort sort;
 };
+
+/* The order named by s (NUL-terminated, as ?sort= gives it); -1 when s names
+ * none (only the exact values of CONTACT_SORT_VALUES). */
+int contact_sort_parse(const char *s);
 
 /* New contacts enroll into the tenant's signup flows by themselves, in the
  * transaction that inserts them, however they are inserted (the

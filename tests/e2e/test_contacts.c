@@ -219,6 +219,103 @@ START_TEST(listing_searches_filters_and_pages)
 }
 END_TEST
 
+/* The emails of GET /contacts<query> as the caller's token sees them, in
+ * order, separated by spaces. */
+static void emails_of(const char *tok, const char *query, char *out, size_t size)
+{
+	struct http_answer a;
+	char path[512];
+	size_t used = 0;
+	json_object *items;
+
+	snprintf(path, sizeof(path), "/api/v1/contacts%s", query);
+	ck_assert_int_eq(http_bearer("GET", path, tok, NULL, &a), 0);
+	ck_assert_msg(a.status == 200, "%s: %ld %s", path, a.status, a.body);
+	items = json_object_object_get(a.json, "items");
+	out[0] = '\0';
+	for (size_t i = 0; i < json_object_array_length(items); i++)
+		used += (size_t)snprintf(out + used, size - used, "%s%s", i ? " " : "",
+					 json_str(json_object_array_get_idx(items, i), "email"));
+	http_answer_free(&a);
+}
+
+static void expect_order(const char *query, const char *want)
+{
+	char got[1024];
+
+	emails_of(token, query, got, sizeof(got));
+	ck_assert_msg(strcmp(got, want) == 0, "%s: want '%s', got '%s'", query, want, got);
+}
+
+/* ?sort= orders by created_at or email either way, with every filter and
+ * page; anything else is a 422; another tenant's rows never appear. */
+START_TEST(listing_sorts_by_date_and_email)
+{
+	static const char *const bad[] = { "name", "EMAIL", "email%00x", "%2Bemail", "-",
+					   "created_at,email", "updated_at", "-first_name",
+					   "email%20", "%ff", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" };
+	char other[4096], path[128];
+	struct http_answer a;
+
+	fresh_tenant(other, sizeof(other));
+	/* Theirs would come first by email and by date. */
+	ck_assert_int_eq(http_bearer("POST", "/api/v1/contacts", other,
+				     "{\"email\":\"aaa@sort.example\",\"tags\":[\"t\"]}", &a), 0);
+	ck_assert_int_eq(a.status, 201);
+	http_answer_free(&a);
+	fresh_tenant(token, sizeof(token));
+	create("{\"email\":\"carol@sort.example\",\"tags\":[\"t\"]}", NULL);
+	create("{\"email\":\"Bob@sort.example\",\"tags\":[\"t\"],\"is_subscribed\":false}", NULL);
+	create("{\"email\":\"dave@sort.example\"}", NULL);
+	create("{\"email\":\"alice@sort.example\",\"tags\":[\"t\"]}", NULL);
+	ck_assert_int_eq(http_bearer("POST", "/api/v1/contacts", other,
+				     "{\"email\":\"zzz@sort.example\",\"tags\":[\"t\"]}", &a), 0);
+	ck_assert_int_eq(a.status, 201);
+	http_answer_free(&a);
+
+	/* Newest first stays the default, and has a name. */
+	expect_order("", "alice@sort.example dave@sort.example bob@sort.example carol@sort.example");
+	expect_order("?sort=-created_at",
+		     "alice@sort.example dave@sort.example bob@sort.example carol@sort.example");
+	expect_order("?sort=", "alice@sort.example dave@sort.example bob@sort.example carol@sort.example");
+	expect_order("?sort=created_at",
+		     "carol@sort.example bob@sort.example dave@sort.example alice@sort.example");
+	expect_order("?sort=email", "alice@sort.example bob@sort.example carol@sort.example dave@sort.example");
+	expect_order("?sort=-email", "dave@sort.example carol@sort.example bob@sort.example alice@sort.example");
+	/* With pages and every filter: a tag, the subscription, an indexed
+	 * search, a search too short for the index. */
+	expect_order("?sort=email&page=2&page_size=2", "carol@sort.example dave@sort.example");
+	expect_order("?sort=-email&page=2&page_size=3", "alice@sort.example");
+	expect_order("?sort=email&tag=t", "alice@sort.example bob@sort.example carol@sort.example");
+	expect_order("?sort=-email&tag=t&page=1&page_size=2", "carol@sort.example bob@sort.example");
+	expect_order("?sort=created_at&tag=t", "carol@sort.example bob@sort.example alice@sort.example");
+	expect_order("?sort=email&is_subscribed=true", "alice@sort.example carol@sort.example dave@sort.example");
+	expect_order("?sort=-email&search=sort.example",
+		     "dave@sort.example carol@sort.example bob@sort.example alice@sort.example");
+	expect_order("?sort=-email&search=.e&tag=t", "carol@sort.example bob@sort.example alice@sort.example");
+	expect_order("?sort=created_at&search=a&is_subscribed=true&page_size=2",
+		     "carol@sort.example dave@sort.example");
+	ck_assert_int_eq(total_of("?sort=email&tag=t"), 3);
+	ck_assert_int_eq(total_of("?sort=-email&search=sort.example"), 4);
+	/* The other tenant sees only its own, in its order. */
+	{
+		char got[512];
+		emails_of(other, "?sort=-email", got, sizeof(got));
+		ck_assert_str_eq(got, "zzz@sort.example aaa@sort.example");
+		emails_of(other, "?sort=email&tag=t&search=sort", got, sizeof(got));
+		ck_assert_str_eq(got, "aaa@sort.example zzz@sort.example");
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(path, sizeof(path), "/api/v1/contacts?sort=%s", bad[i]);
+		ck_assert_int_eq(req("GET", path, NULL, &a), 422);
+		ck_assert_msg(strstr(a.body, "\"detail\"") && strstr(a.body, "sort"), "%s: %s", path,
+			      a.body);
+		http_answer_free(&a);
+	}
+	expect("GET", "/api/v1/contacts?sort=email&page=0", NULL, 422, NULL);
+}
+END_TEST
+
 /* The ?tag= total comes from counters kept by triggers: they must follow
  * every create, tag change, unsubscribe, delete and erasure. */
 START_TEST(tag_totals_follow_every_change)
@@ -546,6 +643,7 @@ Suite *contacts_suite(void)
 	tcase_add_test(tc, contact_events_are_paginated);
 	tcase_add_test(tc, gdpr_export_and_erasure);
 	tcase_add_test(tc, every_contact_route_needs_auth);
+	tcase_add_test(tc, listing_sorts_by_date_and_email);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -88,6 +88,8 @@ export type ContactInput = {
   is_subscribed?: boolean;
 };
 export type ContactFilter = { search?: string; tag?: string; is_subscribed?: boolean | null };
+/** The orders GET /contacts?sort= offers (each served by an index at a million contacts). */
+export type ContactSort = '-created_at' | 'created_at' | 'email' | '-email';
 export type ContactEvent = {
   id: string;
   event_type: string;
@@ -403,8 +405,8 @@ export const api = {
   },
   contacts: {
     count: () => request<{ count: number }>('GET', '/contacts/count'),
-    list: (f: ContactFilter, page: number, pageSize: number, signal?: AbortSignal) =>
-      request<Page<Contact>>('GET', `/contacts${qs({ search: f.search, tag: f.tag, is_subscribed: f.is_subscribed, page, page_size: pageSize })}`, { signal }),
+    list: (f: ContactFilter, page: number, pageSize: number, signal?: AbortSignal, sort?: ContactSort) =>
+      request<Page<Contact>>('GET', `/contacts${qs({ search: f.search, tag: f.tag, is_subscribed: f.is_subscribed, sort: sort === '-created_at' ? undefined : sort, page, page_size: pageSize })}`, { signal }),
     get: (id: string) => request<Contact>('GET', `/contacts/${encodeURIComponent(id)}`),
     create: (body: ContactInput) => request<Contact>('POST', '/contacts', { body }),
     update: (id: string, body: ContactInput) => request<Contact>('PATCH', `/contacts/${encodeURIComponent(id)}`, { body }),

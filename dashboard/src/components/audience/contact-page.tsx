@@ -154,7 +154,9 @@ export function ContactPage() {
             )}
           </div>
         </div>
-        <div className="flex flex-wrap gap-2">
+        {/* On a phone: two even columns, erasure on a row of its own, instead of
+            five buttons wrapping raggedly. */}
+        <div className="grid grid-cols-2 gap-2 sm:flex sm:flex-wrap sm:justify-end" data-testid="contact-actions">
           <Button variant="outline" onClick={() => setEditOpen(true)} disabled={!contact} data-testid="contact-edit">
             <Pencil /> Edit
           </Button>
@@ -177,7 +179,7 @@ export function ContactPage() {
           <Button variant="outline" className="text-destructive hover:text-destructive" disabled={!contact} onClick={() => setConfirm('delete')} data-testid="contact-delete">
             <Trash2 /> Delete
           </Button>
-          <Button variant="destructive" disabled={!contact} onClick={() => { setTyped(''); setConfirm('erase'); }} data-testid="contact-erase">
+          <Button variant="destructive" className="col-span-2" disabled={!contact} onClick={() => { setTyped(''); setConfirm('erase'); }} data-testid="contact-erase">
             <UserX /> Erase (GDPR)
           </Button>
         </div>

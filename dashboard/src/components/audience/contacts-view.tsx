@@ -1,12 +1,13 @@
 'use client';
-// The contacts table: search, tag and subscription filters, newest or oldest
-// first, pages of 50 (the API's listing is built to answer a first page fast
-// at a million contacts), bulk tagging, adding to a list and deleting.
+// The contacts table: search, tag and subscription filters, sorted by date or
+// email (the API's ?sort=, from the column headers or the select), pages of 50
+// (the API's listing is built to answer a first page fast at a million
+// contacts), bulk tagging, adding to a list and deleting.
 import * as React from 'react';
 import Link from 'next/link';
 import { useRouter, useSearchParams } from 'next/navigation';
-import { ChevronLeft, ChevronRight, Download, ListPlus, MoreHorizontal, Pencil, Plus, Search, SearchX, Tag, Trash2, Upload, Users, X } from 'lucide-react';
-import { api, type ApiResult, type Contact, type ContactFilter, type ContactList, type Page } from '@/lib/api';
+import { ArrowDown, ArrowUp, ArrowUpDown, ChevronLeft, ChevronRight, Download, ListPlus, MoreHorizontal, Pencil, Plus, Search, SearchX, Tag, Trash2, Upload, Users, X } from 'lucide-react';
+import { api, type Contact, type ContactFilter, type ContactList, type ContactSort, type Page } from '@/lib/api';
 import { cn, formatDate, formatInt } from '@/lib/utils';
 import { Badge } from '@/components/ui/badge';
 import { Button } from '@/components/ui/button';
@@ -32,37 +33,37 @@ import { AudienceTabs, Avatar, EmptyState, contactName } from './tabs';
 import { ContactSheet } from './contact-sheet';
 
 const PAGE_SIZE = 50;
-type Sort = 'newest' | 'oldest';
 type State = { loading: boolean; data: Page<Contact> | null; error: string | null };
 
-/**
- * A page in the chosen order. The API lists newest first; oldest first is the
- * same listing read from its end: the (at most two) pages of 50 that hold the
- * wanted offsets, reversed.
- */
-async function fetchPage(f: ContactFilter, page: number, sort: Sort, knownTotal: number | null, signal: AbortSignal): Promise<ApiResult<Page<Contact>>> {
-  if (sort === 'newest') return api.contacts.list(f, page, PAGE_SIZE, signal);
-  let total = knownTotal;
-  if (total === null) {
-    const t = await api.contacts.list(f, 1, 1, signal);
-    if (t.error) return t;
-    total = t.data.total;
-  }
-  const end = Math.max(0, total - (page - 1) * PAGE_SIZE); // exclusive, in newest-first offsets
-  const start = Math.max(0, end - PAGE_SIZE);
-  if (end === 0) return { data: { items: [], total, page, page_size: PAGE_SIZE }, error: null };
-  const first = Math.floor(start / PAGE_SIZE) + 1;
-  const last = Math.floor((end - 1) / PAGE_SIZE) + 1;
-  const items: Contact[] = [];
-  let seenTotal = total;
-  for (let p = first; p <= last; p++) {
-    const r = await api.contacts.list(f, p, PAGE_SIZE, signal);
-    if (r.error) return r;
-    seenTotal = r.data.total;
-    items.push(...r.data.items);
-  }
-  const from = start - (first - 1) * PAGE_SIZE;
-  return { data: { items: items.slice(from, from + (end - start)).reverse(), total: seenTotal, page, page_size: PAGE_SIZE }, error: null };
+const SORTS: ContactSort[] = ['-created_at', 'created_at', 'email', '-email'];
+/** ?sort= in the address: the API's names; "oldest" and "newest" from older links still work. */
+function sortFromParam(v: string | null): ContactSort {
+  if (v === 'oldest') return 'created_at';
+  return SORTS.includes(v as ContactSort) ? (v as ContactSort) : '-created_at';
+}
+
+/** A sortable column header: a button that flips the order, aria-sort on the cell. */
+function SortHeader({ label, field, sort, onSort, className }: { label: string; field: 'email' | 'created_at'; sort: ContactSort; onSort: (s: ContactSort) => void; className?: string }) {
+  const active = sort === field || sort === `-${field}`;
+  const descending = sort.startsWith('-');
+  // Dates start newest first, addresses A to Z; a second click reverses.
+  const first: ContactSort = field === 'created_at' ? '-created_at' : 'email';
+  const next: ContactSort = !active ? first : descending ? field : (`-${field}` as ContactSort);
+  const Icon = !active ? ArrowUpDown : descending ? ArrowDown : ArrowUp;
+  return (
+    <th className={cn('px-3 py-2.5 font-medium', className)} aria-sort={active ? (descending ? 'descending' : 'ascending') : 'none'} data-testid={`sort-${field}`}>
+      <button
+        type="button"
+        onClick={() => onSort(next)}
+        className={cn('-mx-1 inline-flex items-center gap-1 rounded px-1 uppercase tracking-wide hover:text-foreground focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring', active && 'text-foreground')}
+        data-testid={`sort-${field}-button`}
+      >
+        {label}
+        <Icon className="size-3.5" aria-hidden />
+        <span className="sr-only">{active ? (descending ? ', sorted descending' : ', sorted ascending') : ', sort'}</span>
+      </button>
+    </th>
+  );
 }
 
 function useDebounced<T>(value: T, ms: number): T {
@@ -80,7 +81,7 @@ export function ContactsView() {
   const [search, setSearch] = React.useState(params.get('search') ?? '');
   const [tag, setTag] = React.useState(params.get('tag') ?? '');
   const [status, setStatus] = React.useState(params.get('status') ?? 'all');
-  const [sort, setSort] = React.useState<Sort>(params.get('sort') === 'oldest' ? 'oldest' : 'newest');
+  const [sort, setSort] = React.useState<ContactSort>(sortFromParam(params.get('sort')));
   const [page, setPage] = React.useState(Math.max(1, Number(params.get('page')) || 1));
   const [state, setState] = React.useState<State>({ loading: true, data: null, error: null });
   const [reloadKey, setReloadKey] = React.useState(0);
@@ -91,7 +92,6 @@ export function ContactsView() {
   const [totalContacts, setTotalContacts] = React.useState<number | null>(null);
   const q = useDebounced(search.trim(), 250);
   const t = useDebounced(tag.trim(), 250);
-  const totalRef = React.useRef<{ key: string; total: number } | null>(null);
 
   const filter: ContactFilter = React.useMemo(
     () => ({ search: q || undefined, tag: t || undefined, is_subscribed: status === 'subscribed' ? true : status === 'unsubscribed' ? false : null }),
@@ -106,7 +106,7 @@ export function ContactsView() {
     if (q) u.set('search', q);
     if (t) u.set('tag', t);
     if (status !== 'all') u.set('status', status);
-    if (sort !== 'newest') u.set('sort', sort);
+    if (sort !== '-created_at') u.set('sort', sort);
     if (page > 1) u.set('page', String(page));
     const s = u.toString();
     const want = `${window.location.pathname}${s ? `?${s}` : ''}`;
@@ -116,12 +116,10 @@ export function ContactsView() {
   React.useEffect(() => {
     const ctl = new AbortController();
     setState((s) => ({ ...s, loading: true, error: null }));
-    const known = totalRef.current?.key === filterKey ? totalRef.current.total : null;
-    fetchPage(filter, page, sort, known, ctl.signal).then((r) => {
+    api.contacts.list(filter, page, PAGE_SIZE, ctl.signal, sort).then((r) => {
       if (ctl.signal.aborted) return;
       if (r.error) setState({ loading: false, data: null, error: r.error.detail });
       else {
-        totalRef.current = { key: filterKey, total: r.data.total };
         setState({ loading: false, data: r.data, error: null });
         if (!filtered) setTotalContacts(r.data.total);
       }
@@ -135,12 +133,15 @@ export function ContactsView() {
   }, [reloadKey]);
 
   const reload = () => {
-    totalRef.current = null;
     setReloadKey((k) => k + 1);
   };
   const resetPage = () => {
     setPage(1);
     setSelected(new Set());
+  };
+  const changeSort = (s: ContactSort) => {
+    setSort(s);
+    resetPage();
   };
 
   const items = state.data?.items ?? [];
@@ -241,35 +242,36 @@ export function ContactsView() {
             <Select
               aria-label="Sort"
               value={sort}
-              onChange={(e) => {
-                setSort(e.target.value as Sort);
-                resetPage();
-              }}
+              onChange={(e) => changeSort(e.target.value as ContactSort)}
               className="lg:w-36"
               data-testid="contacts-sort"
             >
-              <option value="newest">Newest first</option>
-              <option value="oldest">Oldest first</option>
+              <option value="-created_at">Newest first</option>
+              <option value="created_at">Oldest first</option>
+              <option value="email">Email A–Z</option>
+              <option value="-email">Email Z–A</option>
             </Select>
           </div>
         </div>
 
         {selected.size > 0 && (
-          <div className="flex flex-wrap items-center gap-2 border-b bg-primary/5 px-3 py-2" data-testid="bulk-bar" role="region" aria-label="Bulk actions">
-            <span className="mr-2 text-sm font-medium" data-testid="bulk-count">
+          // On a phone: the count and Clear on one row, the three actions in even
+          // columns below; from sm on, one row with Clear at its end.
+          <div className="grid grid-cols-3 items-center gap-2 border-b bg-primary/5 px-3 py-2 sm:flex sm:flex-wrap" data-testid="bulk-bar" role="region" aria-label="Bulk actions">
+            <span className="col-span-2 text-sm font-medium sm:mr-2" data-testid="bulk-count">
               {formatInt(selected.size)} selected
             </span>
-            <Button size="sm" variant="outline" onClick={() => setBulk('tag')} data-testid="bulk-tag">
+            <Button size="sm" variant="ghost" className="justify-self-end sm:order-last sm:ml-auto" onClick={() => setSelected(new Set())} data-testid="bulk-clear">
+              <X /> Clear
+            </Button>
+            <Button size="sm" variant="outline" className="max-sm:px-2" onClick={() => setBulk('tag')} data-testid="bulk-tag">
               <Tag /> Tag
             </Button>
-            <Button size="sm" variant="outline" onClick={() => setBulk('list')} data-testid="bulk-list">
+            <Button size="sm" variant="outline" className="max-sm:px-2" onClick={() => setBulk('list')} data-testid="bulk-list">
               <ListPlus /> Add to list
             </Button>
-            <Button size="sm" variant="outline" className="text-destructive hover:text-destructive" onClick={() => setBulk('delete')} data-testid="bulk-delete">
+            <Button size="sm" variant="outline" className="text-destructive hover:text-destructive max-sm:px-2" onClick={() => setBulk('delete')} data-testid="bulk-delete">
               <Trash2 /> Delete
-            </Button>
-            <Button size="sm" variant="ghost" className="ml-auto" onClick={() => setSelected(new Set())}>
-              <X /> Clear
             </Button>
           </div>
         )}
@@ -292,10 +294,10 @@ export function ContactsView() {
                     data-testid="select-page"
                   />
                 </th>
-                <th className="px-3 py-2.5 font-medium">Contact</th>
+                <SortHeader label="Contact" field="email" sort={sort} onSort={changeSort} />
                 <th className="hidden px-3 py-2.5 font-medium md:table-cell">Tags</th>
                 <th className="hidden px-3 py-2.5 font-medium sm:table-cell">Status</th>
-                <th className="hidden px-3 py-2.5 font-medium sm:table-cell">Added</th>
+                <SortHeader label="Added" field="created_at" sort={sort} onSort={changeSort} className="hidden sm:table-cell" />
                 <th className="w-12 py-2.5 pr-3" aria-label="Actions" />
               </tr>
             </thead>
@@ -479,27 +481,53 @@ export function ContactsView() {
           setSelected(new Set());
           reload();
         }}
+        onPartial={(failed) => {
+          setSelected(new Set(failed));
+          reload();
+        }}
         contacts={items}
       />
     </>
   );
 }
 
-/** Runs one call per contact, a few at a time. */
-async function eachLimited<T>(list: T[], n: number, fn: (x: T) => Promise<boolean>): Promise<number> {
-  let ok = 0;
+/**
+ * Runs one call per contact, a few at a time; returns the ones that failed
+ * with the API's detail. The API has no bulk tag or delete: each contact is
+ * its own request, so a batch can half succeed, and the dialog says so.
+ */
+async function eachLimited<T>(list: T[], n: number, fn: (x: T) => Promise<string | null>): Promise<{ x: T; detail: string }[]> {
+  const failed: { x: T; detail: string }[] = [];
   let i = 0;
   const worker = async () => {
     while (i < list.length) {
       const x = list[i++];
-      if (await fn(x)) ok++;
+      const detail = await fn(x).catch((e: unknown) => String(e));
+      if (detail !== null) failed.push({ x, detail });
     }
   };
   await Promise.all(Array.from({ length: Math.min(n, list.length) }, worker));
-  return ok;
+  return failed;
 }
 
-function BulkDialogs({ kind, ids, onClose, onDone, contacts }: { kind: null | 'tag' | 'list' | 'delete'; ids: string[]; onClose: () => void; onDone: () => void; contacts: Contact[] }) {
+/** The most a static list takes in one POST /members (the API refuses more with a 422). */
+const MAX_LIST_BATCH = 1000;
+
+function BulkDialogs({
+  kind,
+  ids,
+  onClose,
+  onDone,
+  onPartial,
+  contacts,
+}: {
+  kind: null | 'tag' | 'list' | 'delete';
+  ids: string[];
+  onClose: () => void;
+  onDone: () => void;
+  onPartial: (failed: string[]) => void;
+  contacts: Contact[];
+}) {
   const [busy, setBusy] = React.useState(false);
   const [tag, setTag] = React.useState('');
   const [lists, setLists] = React.useState<ContactList[] | null>(null);
@@ -521,6 +549,14 @@ function BulkDialogs({ kind, ids, onClose, onDone, contacts }: { kind: null | 't
   const label = `${formatInt(n)} contact${n === 1 ? '' : 's'}`;
   const byId = new Map(contacts.map((c) => [c.id, c]));
 
+  /** Some failed: say how many and why, keep only those selected for a retry. */
+  function partial(done: string, failed: { x: string; detail: string }[]) {
+    const emails = failed.slice(0, 3).map((f) => byId.get(f.x)?.email ?? f.x);
+    const more = failed.length > 3 ? ` and ${formatInt(failed.length - 3)} more` : '';
+    setError(`${done} ${formatInt(n - failed.length)} of ${label}; ${formatInt(failed.length)} failed (${emails.join(', ')}${more}): ${failed[0].detail}. Only the failed ones stay selected, to try again.`);
+    onPartial(failed.map((f) => f.x));
+  }
+
   async function run() {
     setBusy(true);
     setError(null);
@@ -531,31 +567,40 @@ function BulkDialogs({ kind, ids, onClose, onDone, contacts }: { kind: null | 't
         setError('Enter a tag');
         return;
       }
-      let firstError: string | null = null;
-      const ok = await eachLimited(ids, 4, async (id) => {
-        const known = byId.get(id) ?? (await api.contacts.get(id)).data;
-        if (!known) return false;
-        if (known.tags.includes(t)) return true;
-        const r = await api.contacts.update(id, { tags: [...known.tags, t] });
-        if (r.error) firstError ??= r.error.fields.tags ?? r.error.detail;
-        return !r.error;
+      const failed = await eachLimited(ids, 4, async (id) => {
+        const got = byId.get(id) ? { data: byId.get(id)!, error: null } : await api.contacts.get(id);
+        if (got.error) return got.error.detail;
+        if (got.data.tags.includes(t)) return null;
+        const r = await api.contacts.update(id, { tags: [...got.data.tags, t] });
+        return r.error ? (r.error.fields.tags ?? r.error.detail) : null;
       });
       setBusy(false);
-      if (firstError && ok === 0) return setError(firstError);
-      toast.success(`Tagged ${formatInt(ok)} of ${label} “${t}”`);
+      if (failed.length === n) return setError(failed[0].detail);
+      if (failed.length) return partial('Tagged', failed);
+      toast.success(`Tagged ${label} “${t}”`);
     } else if (kind === 'list') {
       if (!listId) {
         setBusy(false);
         return setError('Choose a list');
+      }
+      // One request, one transaction: all are added or none.
+      if (n > MAX_LIST_BATCH) {
+        setBusy(false);
+        return setError(`A list takes at most ${formatInt(MAX_LIST_BATCH)} contacts at a time: select fewer.`);
       }
       const r = await api.lists.addMembers(listId, ids);
       setBusy(false);
       if (r.error) return setError(r.error.detail);
       toast.success(`Added ${label} to the list`);
     } else if (kind === 'delete') {
-      const ok = await eachLimited(ids, 4, async (id) => !(await api.contacts.remove(id)).error);
+      const failed = await eachLimited(ids, 4, async (id) => {
+        const r = await api.contacts.remove(id);
+        return r.error ? r.error.detail : null;
+      });
       setBusy(false);
-      toast.success(`Deleted ${formatInt(ok)} of ${label}`);
+      if (failed.length === n) return setError(failed[0].detail);
+      if (failed.length) return partial('Deleted', failed);
+      toast.success(`Deleted ${label}`);
     }
     onDone();
   }

@@ -5,7 +5,8 @@ export function PageHeader({ title, description, actions }: { title: string; des
         <h1 className="text-2xl font-semibold tracking-tight">{title}</h1>
         {description && <p className="text-sm text-muted-foreground">{description}</p>}
       </div>
-      {actions && <div className="flex shrink-0 flex-wrap gap-2">{actions}</div>}
+      {/* On a phone the buttons share the row evenly rather than wrap ragged. */}
+      {actions && <div className="flex shrink-0 flex-wrap gap-2 *:flex-auto sm:*:flex-none" data-testid="page-actions">{actions}</div>}
     </div>
   );
 }
