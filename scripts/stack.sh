@@ -61,8 +61,9 @@ configure_env() {
 		# Tests and benchmarks are hermetic: the caller's settings do not leak in.
 		unset FLOWSEND_SMTP_URL FLOWSEND_DATABASE_URL FLOWSEND_REDIS_URL FLOWSEND_PUBLIC_URL
 		export FLOWSEND_ENV=test
-		# Tests exercise the API rate limits; benchmarks measure without them.
-		if [[ $instance == test* ]]; then export FLOWSEND_RATE_LIMITS=on; else export FLOWSEND_RATE_LIMITS=off; fi
+		# Tests exercise the API rate limits; benchmarks (bench/run.sh on a test
+		# instance too: FLOWSEND_BENCH_RESPONDERS=1) measure without them.
+		if [[ $instance == test* && ${FLOWSEND_BENCH_RESPONDERS:-0} != 1 ]]; then export FLOWSEND_RATE_LIMITS=on; else export FLOWSEND_RATE_LIMITS=off; fi
 		# Links in test mail are signed with a key of their own, not the JWT
 		# secret (tests/e2e/test_unsubscribe.c mints with both).
 		export FLOWSEND_LINK_SECRET=flowsend-test-link-secret-not-the-jwt-one

@@ -946,6 +946,21 @@ START_TEST(platform_events_are_signed_and_fire_their_flows)
 }
 END_TEST
 
+/* Enrollment runs on every event, platform event and signup: its INSERT must
+ * keep one plan per connection (schema 0051). A CREATE OR REPLACE of the
+ * function drops the setting unless the new definition repeats it. */
+START_TEST(enrollment_plans_its_statement_once_per_connection)
+{
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM pg_proc WHERE proname = 'flowsend_flow_enroll'"
+					 " AND 'plan_cache_mode=force_generic_plan' = ANY (proconfig)",
+					 0, NULL),
+			 1);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM pg_proc WHERE proname = 'flowsend_flow_enroll'",
+					 0, NULL),
+			 1);
+}
+END_TEST
+
 Suite *flows_suite(void)
 {
 	Suite *s = suite_create("flows");
@@ -961,6 +976,7 @@ Suite *flows_suite(void)
 	tcase_add_test(tc, deleting_stops_executions_and_stats_come_from_data);
 	tcase_add_test(tc, the_plans_active_flow_limit_holds);
 	tcase_add_test(tc, platform_events_are_signed_and_fire_their_flows);
+	tcase_add_test(tc, enrollment_plans_its_statement_once_per_connection);
 	suite_add_tcase(s, tc);
 	return s;
 }
