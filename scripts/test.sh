@@ -7,6 +7,9 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 failed=()
+# A loaded or slow machine stretches the slowest cases (valgrind, a killed
+# worker's recovery, flow delays) towards their limits: give them room.
+export CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-2}
 LOGS=$ROOT/build/test-logs
 mkdir -p "$LOGS"
 
@@ -50,9 +53,7 @@ run_e2e() {
 		# shellcheck disable=SC1091
 		. "$STATE/env"
 		set +a
-		# A loaded or slow machine stretches the slowest cases (a killed worker's
-		# recovery, flow delays) towards their limits: give them room.
-		CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-2} CK_XML_LOG_FILE_NAME=$LOGS/e2e.xml \
+		CK_XML_LOG_FILE_NAME=$LOGS/e2e.xml \
 			FLOWSEND_TEST_URL=http://127.0.0.1:$HTTP_PORT FLOWSEND_TEST_STATE=$STATE FLOWSEND_TEST_BIN=$ROOT/build/bin \
 			build/tests/e2e_tests
 	) || rc=1
