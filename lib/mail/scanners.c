@@ -53,7 +53,9 @@ int scanner_agent(const char *ua)
 
 		for (; *cand; cand++) {
 			size_t a = (size_t)*cand - 1;
-			if (lens[a] <= n - i && memcmp(low + i, agents[a], lens[a]) == 0)
+			/* every name has 3 bytes or more; low[i + 1] is at worst the NUL */
+			if (low[i + 1] == agents[a][1] && lens[a] <= n - i &&
+			    memcmp(low + i + 2, agents[a] + 2, lens[a] - 2) == 0)
 				return 1;
 		}
 	}
