@@ -796,14 +796,14 @@ START_TEST(a_hit_written_again_is_recorded_once_beside_new_ones)
 		       old_id, sizeof(old_id));
 
 	memset(&old, 0, sizeof(old));
-	snprintf(old.id, sizeof(old.id), "%s", old_id);
+	snprintf(old.id, sizeof(old.id), "%.36s", old_id);
 	old.kind = 'o';
-	snprintf(old.outbox_id, sizeof(old.outbox_id), "%s", w.row[0]);
+	snprintf(old.outbox_id, sizeof(old.outbox_id), "%.36s", w.row[0]);
 	old.at_ms = (long long)time(NULL) * 1000;
 	track_hit_set_agent(&old, "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0");
 	fresh = old;
 	ck_assert_int_eq(track_hit_id(fresh.at_ms, fresh.id), 0);
-	snprintf(fresh.outbox_id, sizeof(fresh.outbox_id), "%s", w.row[1]);
+	snprintf(fresh.outbox_id, sizeof(fresh.outbox_id), "%.36s", w.row[1]);
 	ck_assert_int_gt(track_hit_encode(&old, line[0], sizeof(line[0])), 0);
 	ck_assert_int_gt(track_hit_encode(&fresh, line[1], sizeof(line[1])), 0);
 	memcpy(line[2], line[1], sizeof(line[1]));
