@@ -40,10 +40,25 @@ void fs_response_free(struct fs_response *res)
 int fs_response_serialize(const struct fs_response *res, struct strbuf *out)
 {
 	int code = res->status ? res->status : 500;
+	char num[8] = { 0 };
 
-	strbuf_appendf(out, "Status: %d %s\r\n", code, fs_http_reason(code));
-	if (res->content_type)
-		strbuf_appendf(out, "Content-Type: %s\r\n", res->content_type);
+	/* Appended piece by piece: a printf per header was a measured share of a
+	 * small answer's cost (bench/tracking.sh, callgrind of fs-track). */
+	if (code < 100 || code > 999)
+		code = 500;
+	num[0] = (char)('0' + code / 100);
+	num[1] = (char)('0' + code / 10 % 10);
+	num[2] = (char)('0' + code % 10);
+	strbuf_append(out, "Status: ", 8);
+	strbuf_append(out, num, 3);
+	strbuf_appendc(out, ' ');
+	strbuf_appends(out, fs_http_reason(code));
+	strbuf_append(out, "\r\n", 2);
+	if (res->content_type) {
+		strbuf_append(out, "Content-Type: ", 14);
+		strbuf_appends(out, res->content_type);
+		strbuf_append(out, "\r\n", 2);
+	}
 	strbuf_append(out, res->headers.buf ? res->headers.buf : "", res->headers.len);
 	strbuf_append(out, "\r\n", 2);
 	if (!res->head_only)
@@ -54,9 +69,16 @@ int fs_response_serialize(const struct fs_response *res, struct strbuf *out)
 void fs_header_add(struct fs_ctx *ctx, const char *name, const char *value)
 {
 	/* Header values come from our code, but never let one split the header block. */
-	if (strpbrk(value, "\r\n") || strpbrk(name, "\r\n:"))
+	size_t nlen = strcspn(name, "\r\n:"), vlen = strcspn(value, "\r\n");
+
+	if (name[nlen] || value[vlen])
 		return;
-	strbuf_appendf(&ctx->res.headers, "%s: %s\r\n", name, value);
+	if (strbuf_grow(&ctx->res.headers, nlen + vlen + 4) < 0)
+		return;
+	strbuf_append(&ctx->res.headers, name, nlen);
+	strbuf_append(&ctx->res.headers, ": ", 2);
+	strbuf_append(&ctx->res.headers, value, vlen);
+	strbuf_append(&ctx->res.headers, "\r\n", 2);
 }
 
 void fs_respond_raw(struct fs_ctx *ctx, int code, const char *content_type, const char *data,

@@ -20,19 +20,44 @@ static const char *const agents[] = {
 };
 
 /* The agent lower-cased once (its first 511 bytes: the names sit early),
- * then a plain strstr per name: a few microseconds on a hot path. */
+ * then one pass over it: at each byte, only the names that start with that
+ * byte are compared (a strstr per name was a tenth of a hit's cost). */
 int scanner_agent(const char *ua)
 {
+	enum { NAGENTS = sizeof(agents) / sizeof(agents[0]) };
+	/* For each byte, the names that start with it: a list of indexes + 1
+	 * ending at 0, made on the first call (the table is constant). */
+	static unsigned char starts[256][NAGENTS + 1];
+	static size_t lens[NAGENTS];
+	static int ready;
 	char low[512];
 	size_t n = 0;
 
+	if (!ready) {
+		size_t fill[256] = { 0 };
+
+		for (size_t i = 0; i < NAGENTS; i++) {
+			unsigned char c = (unsigned char)agents[i][0];
+			starts[c][fill[c]++] = (unsigned char)(i + 1);
+			lens[i] = strlen(agents[i]);
+		}
+		ready = 1;
+	}
 	if (!ua || !*ua)
 		return 1;
 	for (; ua[n] && n < sizeof(low) - 1; n++)
 		low[n] = ua[n] >= 'A' && ua[n] <= 'Z' ? (char)(ua[n] + 32) : ua[n];
 	low[n] = '\0';
-	for (size_t i = 0; i < sizeof(agents) / sizeof(agents[0]); i++)
-		if (strstr(low, agents[i]))
-			return 1;
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *cand = starts[(unsigned char)low[i]];
+
+		for (; *cand; cand++) {
+			size_t a = (size_t)*cand - 1;
+			/* every name has 3 bytes or more; low[i + 1] is at worst the NUL */
+			if (low[i + 1] == agents[a][1] && lens[a] <= n - i &&
+			    memcmp(low + i + 2, agents[a] + 2, lens[a] - 2) == 0)
+				return 1;
+		}
+	}
 	return 0;
 }

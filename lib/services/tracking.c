@@ -40,73 +40,80 @@ size_t tracking_keys(const struct fs_config *cfg, struct track_key keys[2])
  * its hits with the flow's id, for opened_previous and the flow's links;
  * unique counts are campaigns'. Hits of other mail (test sends, account
  * mail), or of a link of another campaign or flow, are dropped. */
-static const char flush_sql[] =
-	"WITH hit AS ("
-	"  SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[],"
-	"   $6::boolean[], $7::boolean[], $8::text[])"
-	"   AS h(id, kind, outbox_id, link_id, at_ms, head, agent_bot, agent)),"
-	" src AS ("
-	"  SELECT h.id, h.kind, o.user_id, o.campaign_id, fe.flow_id, o.contact_id, o.id AS outbox_id,"
-	"   l.id AS link_id, l.url, to_timestamp(h.at_ms / 1000.0) AS at,"
-	"   (h.agent_bot OR h.head OR o.sent_at IS NULL"
-	"    OR to_timestamp(h.at_ms / 1000.0) < o.sent_at + interval '2 seconds') AS is_bot,"
-	"   jsonb_strip_nulls(jsonb_build_object('user_agent', NULLIF(h.agent, ''),"
-	"    'method', CASE WHEN h.head THEN 'HEAD' END,"
-	"    'bot', CASE WHEN h.agent_bot THEN 'user_agent' WHEN h.head THEN 'head'"
-	"     WHEN o.sent_at IS NULL OR to_timestamp(h.at_ms / 1000.0) < o.sent_at + interval '2 seconds'"
-	"     THEN 'too_fast' END, 'link_id', l.id)) AS metadata"
-	"  FROM hit h JOIN outbox o ON o.id = h.outbox_id"
-	"  LEFT JOIN flow_executions fe ON fe.id = o.flow_execution_id AND fe.user_id = o.user_id"
-	"  LEFT JOIN campaign_links l ON l.id = h.link_id"
-	"   AND (l.campaign_id = o.campaign_id OR l.flow_id = fe.flow_id) AND l.user_id = o.user_id"
-	"  WHERE (o.campaign_id IS NOT NULL OR fe.flow_id IS NOT NULL) AND h.kind IN ('opened', 'clicked')"
-	"   AND (h.kind = 'opened' OR l.id IS NOT NULL)),"
-	" ev AS ("
-	"  INSERT INTO email_events (id, user_id, campaign_id, flow_id, contact_id, outbox_id, event_type,"
-	"   metadata, url, is_bot, created_at)"
-	"  SELECT id, user_id, campaign_id, flow_id, contact_id, outbox_id, kind, metadata, url, is_bot, at"
-	/* What the rest needs comes back from the insert itself: joining it
-	 * to src would be planned blind (unnest has no statistics). */
-	"   FROM src ON CONFLICT (id) DO NOTHING"
-	"   RETURNING user_id, campaign_id, contact_id, event_type AS kind, is_bot, created_at AS at,"
-	"    (metadata->>'link_id')::uuid AS link_id),"
-	" human AS (SELECT * FROM ev WHERE NOT is_bot),"
-	" firsts AS ("
-	"  INSERT INTO tracking_firsts (user_id, campaign_id, contact_id, kind, link_id, created_at)"
-	"  SELECT DISTINCT ON (h.campaign_id, h.contact_id, k.kind, k.link)"
-	"   h.user_id, h.campaign_id, h.contact_id, k.kind, k.link, h.at"
-	"   FROM human h CROSS JOIN LATERAL (VALUES"
-	"    (h.kind, '00000000-0000-0000-0000-000000000000'::uuid),"
-	"    (CASE WHEN h.kind = 'clicked' THEN 'link' END, h.link_id)) AS k(kind, link)"
-	"   WHERE k.kind IS NOT NULL AND h.contact_id IS NOT NULL AND h.campaign_id IS NOT NULL"
-	"   ORDER BY h.campaign_id, h.contact_id, k.kind, k.link, h.at"
-	"  ON CONFLICT DO NOTHING RETURNING user_id, campaign_id, kind, link_id, created_at),"
-	" camp AS ("
-	"  UPDATE campaigns c SET open_count = c.open_count + f.opens,"
-	"   click_count = c.click_count + f.clicks"
-	"  FROM (SELECT campaign_id, count(*) FILTER (WHERE kind = 'opened') AS opens,"
-	"         count(*) FILTER (WHERE kind = 'clicked') AS clicks FROM firsts"
-	"         WHERE kind <> 'link' GROUP BY campaign_id) f"
-	"  WHERE c.id = f.campaign_id RETURNING 1),"
-	" links AS ("
-	"  UPDATE campaign_links l SET total_clicks = l.total_clicks + t.clicks,"
-	"   click_count = l.click_count + t.uniques"
-	"  FROM (SELECT link_id, sum(clicks) AS clicks, sum(uniques) AS uniques FROM ("
-	"         SELECT link_id, count(*) AS clicks, 0 AS uniques FROM human"
-	"          WHERE kind = 'clicked' GROUP BY link_id"
-	"         UNION ALL SELECT link_id, 0, count(*) FROM firsts WHERE kind = 'link'"
-	"          GROUP BY link_id) x GROUP BY link_id) t"
-	"  WHERE l.id = t.link_id RETURNING 1),"
-	" daily AS ("
-	"  INSERT INTO daily_stats AS d (user_id, day, opened, clicked)"
-	"  SELECT user_id, (created_at AT TIME ZONE 'UTC')::date,"
-	"   count(*) FILTER (WHERE kind = 'opened'), count(*) FILTER (WHERE kind = 'clicked')"
-	"   FROM firsts WHERE kind <> 'link' GROUP BY 1, 2"
-	"  ON CONFLICT (user_id, day) DO UPDATE SET opened = d.opened + EXCLUDED.opened,"
-	"   clicked = d.clicked + EXCLUDED.clicked RETURNING 1)"
-	" SELECT (SELECT count(*) FROM ev) AS recorded, (SELECT count(*) FROM firsts) AS firsts,"
-	" (SELECT count(*) FROM camp) AS campaigns, (SELECT count(*) FROM links) AS links,"
-	" (SELECT count(*) FROM daily) AS days";
+#define FLUSH_SQL(ON_CONFLICT) \
+	"WITH hit AS (" \
+	"  SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[]," \
+	"   $6::boolean[], $7::boolean[], $8::text[])" \
+	"   AS h(id, kind, outbox_id, link_id, at_ms, head, agent_bot, agent))," \
+	" src AS (" \
+	"  SELECT h.id, h.kind, o.user_id, o.campaign_id, fe.flow_id, o.contact_id, o.id AS outbox_id," \
+	"   l.id AS link_id, l.url, to_timestamp(h.at_ms / 1000.0) AS at," \
+	"   (h.agent_bot OR h.head OR o.sent_at IS NULL" \
+	"    OR to_timestamp(h.at_ms / 1000.0) < o.sent_at + interval '2 seconds') AS is_bot," \
+	"   jsonb_strip_nulls(jsonb_build_object('user_agent', NULLIF(h.agent, '')," \
+	"    'method', CASE WHEN h.head THEN 'HEAD' END," \
+	"    'bot', CASE WHEN h.agent_bot THEN 'user_agent' WHEN h.head THEN 'head'" \
+	"     WHEN o.sent_at IS NULL OR to_timestamp(h.at_ms / 1000.0) < o.sent_at + interval '2 seconds'" \
+	"     THEN 'too_fast' END, 'link_id', l.id)) AS metadata" \
+	"  FROM hit h JOIN outbox o ON o.id = h.outbox_id" \
+	"  LEFT JOIN flow_executions fe ON fe.id = o.flow_execution_id AND fe.user_id = o.user_id" \
+	"  LEFT JOIN campaign_links l ON l.id = h.link_id" \
+	"   AND (l.campaign_id = o.campaign_id OR l.flow_id = fe.flow_id) AND l.user_id = o.user_id" \
+	"  WHERE (o.campaign_id IS NOT NULL OR fe.flow_id IS NOT NULL) AND h.kind IN ('opened', 'clicked')" \
+	"   AND (h.kind = 'opened' OR l.id IS NOT NULL))," \
+	" ev AS (" \
+	"  INSERT INTO email_events (id, user_id, campaign_id, flow_id, contact_id, outbox_id, event_type," \
+	"   metadata, url, is_bot, created_at)" \
+	"  SELECT id, user_id, campaign_id, flow_id, contact_id, outbox_id, kind, metadata, url, is_bot, at" \
+	/* What the rest needs comes back from the insert itself: joining it \
+	 * to src would be planned blind (unnest has no statistics). */ \
+	"   FROM src" ON_CONFLICT \
+	"   RETURNING user_id, campaign_id, contact_id, event_type AS kind, is_bot, created_at AS at," \
+	"    (metadata->>'link_id')::uuid AS link_id)," \
+	" human AS (SELECT * FROM ev WHERE NOT is_bot)," \
+	" firsts AS (" \
+	"  INSERT INTO tracking_firsts (user_id, campaign_id, contact_id, kind, link_id, created_at)" \
+	"  SELECT DISTINCT ON (h.campaign_id, h.contact_id, k.kind, k.link)" \
+	"   h.user_id, h.campaign_id, h.contact_id, k.kind, k.link, h.at" \
+	"   FROM human h CROSS JOIN LATERAL (VALUES" \
+	"    (h.kind, '00000000-0000-0000-0000-000000000000'::uuid)," \
+	"    (CASE WHEN h.kind = 'clicked' THEN 'link' END, h.link_id)) AS k(kind, link)" \
+	"   WHERE k.kind IS NOT NULL AND h.contact_id IS NOT NULL AND h.campaign_id IS NOT NULL" \
+	"   ORDER BY h.campaign_id, h.contact_id, k.kind, k.link, h.at" \
+	"  ON CONFLICT DO NOTHING RETURNING user_id, campaign_id, kind, link_id, created_at)," \
+	" camp AS (" \
+	"  UPDATE campaigns c SET open_count = c.open_count + f.opens," \
+	"   click_count = c.click_count + f.clicks" \
+	"  FROM (SELECT campaign_id, count(*) FILTER (WHERE kind = 'opened') AS opens," \
+	"         count(*) FILTER (WHERE kind = 'clicked') AS clicks FROM firsts" \
+	"         WHERE kind <> 'link' GROUP BY campaign_id) f" \
+	"  WHERE c.id = f.campaign_id RETURNING 1)," \
+	" links AS (" \
+	"  UPDATE campaign_links l SET total_clicks = l.total_clicks + t.clicks," \
+	"   click_count = l.click_count + t.uniques" \
+	"  FROM (SELECT link_id, sum(clicks) AS clicks, sum(uniques) AS uniques FROM (" \
+	"         SELECT link_id, count(*) AS clicks, 0 AS uniques FROM human" \
+	"          WHERE kind = 'clicked' GROUP BY link_id" \
+	"         UNION ALL SELECT link_id, 0, count(*) FROM firsts WHERE kind = 'link'" \
+	"          GROUP BY link_id) x GROUP BY link_id) t" \
+	"  WHERE l.id = t.link_id RETURNING 1)," \
+	" daily AS (" \
+	"  INSERT INTO daily_stats AS d (user_id, day, opened, clicked)" \
+	"  SELECT user_id, (created_at AT TIME ZONE 'UTC')::date," \
+	"   count(*) FILTER (WHERE kind = 'opened'), count(*) FILTER (WHERE kind = 'clicked')" \
+	"   FROM firsts WHERE kind <> 'link' GROUP BY 1, 2" \
+	"  ON CONFLICT (user_id, day) DO UPDATE SET opened = d.opened + EXCLUDED.opened," \
+	"   clicked = d.clicked + EXCLUDED.clicked RETURNING 1)" \
+	" SELECT (SELECT count(*) FROM ev) AS recorded, (SELECT count(*) FROM firsts) AS firsts," \
+	" (SELECT count(*) FROM camp) AS campaigns, (SELECT count(*) FROM links) AS links," \
+	" (SELECT count(*) FROM daily) AS days"
+
+/* Hits are new but for a flush written again (one killed after its commit,
+ * a lock that lapsed): a plain insert first, which spares PostgreSQL the
+ * speculative insertion ON CONFLICT costs on every row; on a duplicate id,
+ * the same statement again with ON CONFLICT (id) DO NOTHING. */
+static const char flush_sql[] = FLUSH_SQL(" ON CONFLICT (id) DO NOTHING");
+static const char flush_new_sql[] = FLUSH_SQL("");
 
 struct hit_arrays {
 	struct strbuf id, kind, outbox, link, at, head, bot, agent;
@@ -125,22 +132,40 @@ static void arrays_free(struct hit_arrays *h)
 
 static void arrays_add(struct hit_arrays *a, const struct track_hit *h)
 {
-	const char *sep = a->n ? "," : "{";
+	char sep = a->n ? ',' : '{', num[24];
+	size_t k = sizeof(num);
+	unsigned long long at = h->at_ms > 0 ? (unsigned long long)h->at_ms : 0;
+	const char *p, *run;
 
-	strbuf_appendf(&a->id, "%s%s", sep, h->id);
-	strbuf_appendf(&a->kind, "%s%s", sep, h->kind == 'c' ? "clicked" : "opened");
-	strbuf_appendf(&a->outbox, "%s%s", sep, h->outbox_id);
-	strbuf_appendf(&a->link, "%s%s", sep, h->kind == 'c' ? h->link_id : "NULL");
-	strbuf_appendf(&a->at, "%s%lld", sep, h->at_ms);
-	strbuf_appendf(&a->head, "%s%s", sep, h->head ? "t" : "f");
-	strbuf_appendf(&a->bot, "%s%s", sep, h->agent_bot ? "t" : "f");
-	strbuf_appends(&a->agent, sep);
+	/* Appended piece by piece (no printf): this runs for every hit. */
+	strbuf_appendc(&a->id, sep);
+	strbuf_appends(&a->id, h->id);
+	strbuf_appendc(&a->kind, sep);
+	strbuf_appends(&a->kind, h->kind == 'c' ? "clicked" : "opened");
+	strbuf_appendc(&a->outbox, sep);
+	strbuf_appends(&a->outbox, h->outbox_id);
+	strbuf_appendc(&a->link, sep);
+	strbuf_appends(&a->link, h->kind == 'c' ? h->link_id : "NULL");
+	do {
+		num[--k] = (char)('0' + at % 10);
+		at /= 10;
+	} while (at && k > 0);
+	strbuf_appendc(&a->at, sep);
+	strbuf_append(&a->at, num + k, sizeof(num) - k);
+	strbuf_appendc(&a->head, sep);
+	strbuf_appendc(&a->head, h->head ? 't' : 'f');
+	strbuf_appendc(&a->bot, sep);
+	strbuf_appendc(&a->bot, h->agent_bot ? 't' : 'f');
+	strbuf_appendc(&a->agent, sep);
 	strbuf_appendc(&a->agent, '"');
-	for (const char *p = h->agent; *p; p++) {
-		if (*p == '"' || *p == '\\')
+	for (p = run = h->agent; *p; p++) {
+		if (*p == '"' || *p == '\\') {
+			strbuf_append(&a->agent, run, (size_t)(p - run));
 			strbuf_appendc(&a->agent, '\\');
-		strbuf_appendc(&a->agent, *p);
+			run = p;
+		}
 	}
+	strbuf_append(&a->agent, run, (size_t)(p - run));
 	strbuf_appendc(&a->agent, '"');
 	a->n++;
 }
@@ -165,7 +190,9 @@ static long write_hits(struct fs_env *env, const struct track_hit *hits, size_t 
 			goto out;
 		p[i] = strbuf_cstr(all[i]);
 	}
-	r = db_query_cached(env->sysdb, env->arena, flush_sql, 8, p);
+	r = db_query_cached(env->sysdb, env->arena, flush_new_sql, 8, p);
+	if (!r && strcmp(db_last_sqlstate(env->sysdb), "23505") == 0)
+		r = db_query_cached(env->sysdb, env->arena, flush_sql, 8, p);
 	if (r)
 		ret = (long)db_get_ll(r, 0, "recorded", 0);
 out:

@@ -27,6 +27,8 @@
 #include "e2e.h"
 #include "mail/links.h"
 #include "mail/track_token.h"
+#include "queue/redis.h"
+#include "services/tracking.h"
 
 #define BROWSER "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)" \
 		" Chrome/120.0 Safari/537.36"
@@ -769,6 +771,68 @@ START_TEST(a_killed_or_stopped_flush_loses_and_doubles_nothing)
 }
 END_TEST
 
+/* The flush inserts plainly and, only when an id is taken, again with ON
+ * CONFLICT: a hit written again (its id already recorded) beside a new one
+ * and a new one queued twice, all in one batch, leave one event each, and
+ * the new one is visible within 2 s. */
+START_TEST(a_hit_written_again_is_recorded_once_beside_new_ones)
+{
+	struct world w;
+	struct fs_config cfg = config();
+	struct fs_redis r;
+	struct track_hit old, fresh;
+	char line[3][TRACK_HIT_MAX], old_id[40];
+	const char *argv[5] = { "RPUSH", TRACKING_QUEUE, line[0], line[1], line[2] };
+	const char *p[2];
+	redisReply *rep;
+
+	e2e_pause_worker(1);
+	new_campaign(&w, "trk-again", 2);
+	age_mail(&w);
+	ck_assert_int_eq(hit("GET", w.pixel[0], BROWSER, NULL), 200);
+	wait_recorded(&w, 1);
+	p[0] = w.camp;
+	e2e_owner_text("SELECT id FROM email_events WHERE campaign_id = $1 AND event_type = 'opened'", 1, p,
+		       old_id, sizeof(old_id));
+
+	memset(&old, 0, sizeof(old));
+	snprintf(old.id, sizeof(old.id), "%.36s", old_id);
+	old.kind = 'o';
+	snprintf(old.outbox_id, sizeof(old.outbox_id), "%.36s", w.row[0]);
+	old.at_ms = (long long)time(NULL) * 1000;
+	track_hit_set_agent(&old, "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0");
+	fresh = old;
+	ck_assert_int_eq(track_hit_id(fresh.at_ms, fresh.id), 0);
+	snprintf(fresh.outbox_id, sizeof(fresh.outbox_id), "%.36s", w.row[1]);
+	ck_assert_int_gt(track_hit_encode(&old, line[0], sizeof(line[0])), 0);
+	ck_assert_int_gt(track_hit_encode(&fresh, line[1], sizeof(line[1])), 0);
+	memcpy(line[2], line[1], sizeof(line[1]));
+	fs_redis_init(&r, cfg.redis_url);
+	rep = fs_redis_argv(&r, 5, argv, NULL); /* one push: one batch */
+	ck_assert_ptr_nonnull(rep);
+	ck_assert_int_eq(rep->type, REDIS_REPLY_INTEGER);
+	freeReplyObject(rep);
+	fs_redis_close(&r);
+
+	wait_recorded(&w, 2);
+	usleep(600 * 1000); /* anything written twice would show by now */
+	ck_assert_int_eq(events(&w, "opened", NULL), 2);
+	ck_assert_int_eq(owner_value("SELECT count(DISTINCT id) FROM email_events WHERE campaign_id = $1"
+				     " AND event_type IN ('opened', 'clicked')",
+				     w.camp, NULL),
+			 2);
+	p[0] = old_id;
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM email_events WHERE id = $1", 1, p), 1);
+	p[0] = fresh.id;
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM email_events WHERE id = $1", 1, p), 1);
+	ck_assert_int_eq(campaign_field(&w, "open_count"), 2);
+	ck_assert_int_eq(owner_value("SELECT COALESCE(sum(opened), 0) FROM daily_stats WHERE user_id = $1",
+				     w.user, NULL),
+			 2);
+	e2e_pause_worker(0);
+}
+END_TEST
+
 /* ---- the preference center ---- */
 
 static void make_list(const char *name, int is_public, const char *type, char *id)
@@ -948,6 +1012,7 @@ Suite *tracking_suite(void)
 	tcase_add_test(tc, preferences_join_and_leave_public_lists_or_unsubscribe_all);
 	tcase_add_test(tc, one_click_post_still_unsubscribes_from_everything);
 	tcase_add_test(tc, a_killed_or_stopped_flush_loses_and_doubles_nothing);
+	tcase_add_test(tc, a_hit_written_again_is_recorded_once_beside_new_ones);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -10,6 +10,7 @@
 #include "core/arena.h"
 #include "core/log.h"
 #include "core/strbuf.h"
+#include "core/timeutil.h"
 #include "core/utf8.h"
 #include "core/uuid.h"
 #include "unit.h"
@@ -348,11 +349,100 @@ START_TEST(log_lines_escape_control_bytes)
 }
 END_TEST
 
+static void log_plain_requests(void)
+{
+	char rid[101], path[601];
+
+	memset(rid, 'r', sizeof(rid) - 1);
+	rid[sizeof(rid) - 1] = '\0';
+	memset(path, 'p', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	log_setup("unit", LOG_INFO);
+	log_request("abc", "GET", "/t/o/x.gif", 200, 1.005);
+	log_request("-", "HEAD", "/", 302, 0);
+	log_request("id", "POST", "/api/v1/x", 503, 12345.678);
+	log_request(rid, "GET", path, 404, 0.994);
+	log_request("neg", "GET", "/", 500, -3.5);
+	log_setup("flowsend", LOG_INFO);
+}
+
+/* The access line, put together by hand, reads as the printf it replaced:
+ * "STAMP PROGRAM[PID] request rid=%.64s method=%.32s path=%.512s status=%d
+ * ms=%.2f", with a stamp of the form 2026-01-02T03:04:05.678Z. */
+START_TEST(access_lines_read_as_before)
+{
+	size_t len;
+	char *out = capture_stderr(log_plain_requests, &len), *line = out, want[1024];
+	const char *tails[5];
+	char rid[65], path[513];
+
+	memset(rid, 'r', 64);
+	rid[64] = '\0';
+	memset(path, 'p', 512);
+	path[0] = '/';
+	path[512] = '\0';
+	tails[0] = "request rid=abc method=GET path=/t/o/x.gif status=200 ms=1.00";
+	tails[1] = "request rid=- method=HEAD path=/ status=302 ms=0.00";
+	tails[2] = "request rid=id method=POST path=/api/v1/x status=503 ms=12345.68";
+	snprintf(want, sizeof(want), "request rid=%s method=GET path=%s status=404 ms=0.99", rid,
+		 path);
+	tails[3] = want;
+	tails[4] = "request rid=neg method=GET path=/ status=500 ms=-3.50";
+	for (int i = 0; i < 5; i++) {
+		char *nl = strchr(line, '\n'), head[64];
+
+		ck_assert_ptr_nonnull(nl);
+		*nl = '\0';
+		/* 2026-11-29T18:11:05.132Z unit[8480] */
+		ck_assert_msg(strlen(line) > 25 && line[4] == '-' && line[7] == '-' && line[10] == 'T' &&
+				      line[13] == ':' && line[16] == ':' && line[19] == '.' &&
+				      line[23] == 'Z' && line[24] == ' ',
+			      "stamp: %s", line);
+		snprintf(head, sizeof(head), "unit[%d] ", (int)getpid());
+		ck_assert_msg(strncmp(line + 25, head, strlen(head)) == 0, "program: %s", line);
+		ck_assert_str_eq(line + 25 + strlen(head), tails[i]);
+		line = nl + 1;
+	}
+	ck_assert_int_eq(*line, '\0');
+	free(out);
+}
+END_TEST
+
+/* The stamp as gmtime and printf make it, whatever it caches between calls. */
+START_TEST(iso_stamps_are_utc_milliseconds)
+{
+	char a[32], b[64], small[8];
+	struct timespec ts;
+	struct tm tm;
+
+	for (int i = 0; i < 3; i++) {
+		time_now_iso(a, sizeof(a));
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		snprintf(b, sizeof(b), "%04d-%02d-%02dT%02d:%02d:", tm.tm_year + 1900, tm.tm_mon + 1,
+			 tm.tm_mday, tm.tm_hour, tm.tm_min);
+		ck_assert_uint_eq(strlen(a), 24);
+		if (strncmp(a, b, strlen(b)) != 0) /* a minute turned between the calls */
+			continue;
+		ck_assert_int_eq(a[19], '.');
+		ck_assert_int_eq(a[23], 'Z');
+		for (int k = 20; k < 23; k++)
+			ck_assert(a[k] >= '0' && a[k] <= '9');
+		usleep(1100 * 1000 / 3);
+	}
+	time_now_iso(small, sizeof(small)); /* too small: empty, never cut or overrun */
+	ck_assert_str_eq(small, "");
+}
+END_TEST
+
 Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, log_lines_escape_control_bytes);
+	tcase_add_test(tc, access_lines_read_as_before);
+	tcase_add_test(tc, iso_stamps_are_utc_milliseconds);
 	suite_add_tcase(s, tc);
 	return s;
 }

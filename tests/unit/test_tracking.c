@@ -392,6 +392,35 @@ START_TEST(scanner_agents_are_known)
 }
 END_TEST
 
+/* The one-pass matcher finds what a strstr per name found: at the start, at
+ * the end, in any case, overlapping near-misses, and only in the first 511
+ * bytes. */
+START_TEST(scanner_agents_match_as_substrings_anywhere)
+{
+	char long_ua[700];
+
+	ck_assert(scanner_agent("bot"));
+	ck_assert(scanner_agent("MyBOT"));
+	ck_assert(scanner_agent("x wget/1.21"));
+	ck_assert(scanner_agent("Mozilla/5.0 Microsoft Office Protocol Discovery"));
+	ck_assert(scanner_agent("ssafelinks")); /* a name right after its own first byte */
+	ck_assert(scanner_agent("trend micro"));
+	ck_assert(!scanner_agent("bo"));
+	ck_assert(!scanner_agent("wget"));
+	ck_assert(!scanner_agent("trend  micro"));
+	ck_assert(!scanner_agent("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile/15E148"));
+	ck_assert(!scanner_agent("\xff\xfe\x80 unicode \xc3\xa9t\xc3\xa9"));
+	memset(long_ua, 'a', sizeof(long_ua) - 1);
+	long_ua[sizeof(long_ua) - 1] = '\0';
+	ck_assert(!scanner_agent(long_ua));
+	memcpy(long_ua + 508, "bot", 3); /* ends at byte 511: read */
+	ck_assert(scanner_agent(long_ua));
+	memset(long_ua, 'a', sizeof(long_ua) - 1);
+	memcpy(long_ua + 509, "bot", 3); /* past the first 511 bytes: not read */
+	ck_assert(!scanner_agent(long_ua));
+}
+END_TEST
+
 START_TEST(the_shared_ring_keeps_records_until_released)
 {
 	struct shm_ring *r = shm_ring_new(4, sizeof(int));
@@ -531,6 +560,7 @@ Suite *tracking_suite(void)
 	tcase_add_test(tc, forged_altered_and_foreign_tokens_are_refused);
 	tcase_add_test(tc, hits_round_trip_and_hostile_lines_are_refused);
 	tcase_add_test(tc, scanner_agents_are_known);
+	tcase_add_test(tc, scanner_agents_match_as_substrings_anywhere);
 	tcase_add_test(tc, the_shared_ring_keeps_records_until_released);
 	tcase_add_test(tc, a_stray_write_into_the_shared_ring_never_overflows_the_reader);
 	tcase_add_test(tc, a_hit_read_back_from_shared_memory_is_settled_before_use);
