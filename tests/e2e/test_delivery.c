@@ -1218,7 +1218,7 @@ START_TEST(a_lapsed_claim_settles_only_the_rows_it_lists)
 	ck_assert_str_eq(outbox_field(id, "l2@lapsed.example", "status", st, sizeof(st)), "sent");
 	ck_assert(campaign_is(id, "sent"));
 	ck_assert_int_eq(campaign_count(id, "sent_count"), 3);
-	ck_assert_int_eq(campaign_count(id, "failed_count"), 1);
+	ck_assert_int_eq(owner_count("SELECT failed_count FROM campaigns WHERE id = $1", id, NULL), 1);
 	events_match_counts(id);
 	ck_assert_int_eq(owner_count("SELECT count(*) FROM delivery_claims WHERE $1::uuid IN"
 				     " (SELECT campaign_id FROM outbox WHERE id = ANY (outbox_ids))",
