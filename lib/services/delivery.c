@@ -379,9 +379,9 @@ static const char record_sql[] =
 	"  SELECT id FROM outbox WHERE due_at <= flowsend_now()"                                \
 	"  ORDER BY due_at LIMIT $1::int FOR UPDATE SKIP LOCKED),"                               \
 	" claim AS ("                                                                           \
-	"  INSERT INTO delivery_claims (locked_until)"                                          \
-	"  SELECT flowsend_now() + interval '" CLAIM_MINUTES " minutes' WHERE EXISTS (SELECT 1 FROM due)" \
-	"  RETURNING id),"                                                                      \
+	"  INSERT INTO delivery_claims (locked_until, outbox_ids)"                              \
+	"  SELECT flowsend_now() + interval '" CLAIM_MINUTES " minutes', (SELECT array_agg(id) FROM due)" \
+	"  WHERE EXISTS (SELECT 1 FROM due) RETURNING id),"                                     \
 	" claimed AS ("                                                                         \
 	"  UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1,"                   \
 	"   claim_id = (SELECT id FROM claim)"                                                  \
@@ -419,8 +419,8 @@ static int claim_end(struct fs_db *db, struct arena *a, const PGresult *claim)
 		return 0;
 	return db_query_cached(db, a,
 			       "DELETE FROM delivery_claims dc WHERE dc.id = $1 AND NOT EXISTS"
-			       " (SELECT 1 FROM outbox o WHERE o.claim_id = $1"
-			       "  AND o.status IN ('sending', 'handing'))",
+			       " (SELECT 1 FROM unnest(dc.outbox_ids) AS x(id) JOIN outbox o ON o.id = x.id"
+			       "  WHERE o.claim_id = $1 AND o.status IN ('sending', 'handing'))",
 			       1, p)
 		       ? 0
 		       : -1;
@@ -507,17 +507,21 @@ static long run_batch_mock(struct fs_db *db, const struct fs_config *cfg, struct
  * are never sent again. */
 static const char interrupted_sql[] =
 	"WITH lapsed_claims AS ("
-	"  DELETE FROM delivery_claims WHERE locked_until < flowsend_now() RETURNING id),"
+	"  DELETE FROM delivery_claims WHERE locked_until < flowsend_now() RETURNING id, outbox_ids),"
+	/* A claim lists its rows (schema/0053_send_indexes.sql). */
+	" lapsed_rows AS ("
+	"  SELECT lc.id AS claim_id, x.id FROM lapsed_claims lc CROSS JOIN LATERAL unnest(lc.outbox_ids) AS x(id)),"
 	" lapsed AS ("
 	"  UPDATE outbox o SET status = 'failed', last_error = 'interrupted'"
-	"  FROM lapsed_claims lc WHERE o.claim_id = lc.id AND o.status = 'handing'"
+	"  FROM lapsed_rows lr WHERE o.id = lr.id AND o.claim_id = lr.claim_id AND o.status = 'handing'"
 	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted,"
 	"   o.flow_execution_id),"
 	/* A worker that died mid-batch left its claim: the mail it had not
 	 * handed over goes back in the queue. */
 	" released AS ("
 	"  UPDATE outbox o SET status = 'pending'"
-	"  FROM lapsed_claims lc WHERE o.claim_id = lc.id AND o.status = 'sending' RETURNING 1),"
+	"  FROM lapsed_rows lr WHERE o.id = lr.id AND o.claim_id = lr.claim_id AND o.status = 'sending'"
+	"  RETURNING 1),"
 	" events AS ("
 	"  INSERT INTO email_events (user_id, campaign_id, flow_id, contact_id, outbox_id, event_type,"
 	"   metadata)"
@@ -559,8 +563,10 @@ int delivery_tidy(struct fs_db *db, struct arena *a, struct delivery_counts *c)
 		     "UPDATE campaigns c SET status = 'sent', sent_at = flowsend_now(), updated_at = flowsend_now()"
 		     " WHERE c.status = 'sending'"
 		     " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.campaign_id = c.id AND o.due_at IS NOT NULL)"
-		     " AND NOT EXISTS (SELECT 1 FROM delivery_claims dc JOIN outbox o ON o.claim_id = dc.id"
-		     "  WHERE o.campaign_id = c.id AND o.status IN ('sending', 'handing'))"
+		     " AND c.id NOT IN (SELECT o.campaign_id FROM delivery_claims dc"
+		     "  CROSS JOIN LATERAL unnest(dc.outbox_ids) AS x(id) JOIN outbox o ON o.id = x.id"
+		     "  WHERE o.claim_id = dc.id AND o.campaign_id IS NOT NULL"
+		     "  AND o.status IN ('sending', 'handing'))"
 		     " RETURNING c.id",
 		     0, NULL);
 	if (!r)

@@ -1158,6 +1158,76 @@ START_TEST(signed_mail_verifies_with_the_global_and_the_tenants_key)
 }
 END_TEST
 
+/* A claim lists the rows it took (schema/0053_send_indexes.sql): when it
+ * lapses, its handed-over rows fail as interrupted and its claimed ones go
+ * back to the queue, but a row it lists that a live claim took since is left
+ * alone, and the campaign is not finished while that row is in flight. */
+START_TEST(a_lapsed_claim_settles_only_the_rows_it_lists)
+{
+	char id[40], row[40], env[512], st[32], err[64];
+	struct e2e_sink s;
+	const char *p[1];
+
+	e2e_pause_worker(1);
+	e2e_new_tenant("lapsed", token, sizeof(token));
+	for (int i = 0; i < 4; i++) {
+		char body[128];
+		snprintf(body, sizeof(body), "{\"email\":\"l%d@lapsed.example\"}", i);
+		contact(body);
+	}
+	sink_start(&s, 8, 0, NULL);
+	ck_assert_int_eq(smtp_batch(smtp_env(&s, env, sizeof(env)), NULL), 0); /* earlier tests' mail */
+	campaign_with(WELCOME_TEMPLATE, "Lapsed", id);
+	send_campaign(id);
+	p[0] = id;
+	/* A dead worker's claim of l0 (handed over), l1 and l2 (claimed) ... */
+	ck_assert_int_eq(e2e_owner_value(
+				 "WITH a AS (INSERT INTO delivery_claims (locked_until, outbox_ids)"
+				 "  SELECT flowsend_now() - interval '1 minute', array_agg(id) FROM outbox"
+				 "  WHERE campaign_id = $1 AND to_email IN ('l0@lapsed.example',"
+				 "   'l1@lapsed.example', 'l2@lapsed.example') RETURNING id, outbox_ids)"
+				 " UPDATE outbox o SET claim_id = a.id, attempts = 1,"
+				 "  status = CASE WHEN o.to_email = 'l0@lapsed.example' THEN 'handing' ELSE 'sending' END"
+				 " FROM a WHERE o.id = ANY (a.outbox_ids) RETURNING 1",
+				 1, p),
+			 1);
+	/* ... and a live worker that has since taken l2. */
+	ck_assert_int_eq(e2e_owner_value(
+				 "WITH b AS (INSERT INTO delivery_claims (locked_until, outbox_ids)"
+				 "  SELECT flowsend_now() + interval '10 minutes', array_agg(id) FROM outbox"
+				 "  WHERE campaign_id = $1 AND to_email = 'l2@lapsed.example' RETURNING id, outbox_ids)"
+				 " UPDATE outbox o SET claim_id = b.id, attempts = 2"
+				 " FROM b WHERE o.id = ANY (b.outbox_ids) RETURNING 1",
+				 1, p),
+			 1);
+	ck_assert_int_eq(smtp_batch(env, NULL), 0);
+	ck_assert_str_eq(outbox_field(id, "l0@lapsed.example", "status", st, sizeof(st)), "failed");
+	ck_assert_str_eq(outbox_field(id, "l0@lapsed.example", "last_error", err, sizeof(err)), "interrupted");
+	ck_assert_str_eq(outbox_field(id, "l1@lapsed.example", "status", st, sizeof(st)), "sent");
+	ck_assert_str_eq(outbox_field(id, "l2@lapsed.example", "status", st, sizeof(st)), "sending");
+	ck_assert_str_eq(outbox_field(id, "l3@lapsed.example", "status", st, sizeof(st)), "sent");
+	ck_assert(campaign_is(id, "sending"));
+	/* Once the live claim lapses too, l2 goes out and the campaign is done. */
+	ck_assert_ptr_nonnull(outbox_field(id, "l2@lapsed.example", "id", row, sizeof(row)));
+	p[0] = row;
+	ck_assert_int_eq(e2e_owner_value("UPDATE delivery_claims SET locked_until = flowsend_now() - interval"
+					 " '1 minute' WHERE $1::uuid = ANY (outbox_ids) RETURNING 1",
+					 1, p),
+			 1);
+	ck_assert_int_eq(smtp_batch(env, NULL), 0);
+	ck_assert_str_eq(outbox_field(id, "l2@lapsed.example", "status", st, sizeof(st)), "sent");
+	ck_assert(campaign_is(id, "sent"));
+	ck_assert_int_eq(campaign_count(id, "sent_count"), 3);
+	ck_assert_int_eq(owner_count("SELECT failed_count FROM campaigns WHERE id = $1", id, NULL), 1);
+	events_match_counts(id);
+	ck_assert_int_eq(owner_count("SELECT count(*) FROM delivery_claims WHERE $1::uuid IN"
+				     " (SELECT campaign_id FROM outbox WHERE id = ANY (outbox_ids))",
+				     id, NULL),
+			 0);
+	e2e_sink_stop(&s);
+}
+END_TEST
+
 Suite *delivery_suite(void)
 {
 	Suite *s = suite_create("delivery");
@@ -1173,6 +1243,7 @@ Suite *delivery_suite(void)
 	tcase_add_test(tc, starttls_and_smtps_verify_the_server_with_the_ca_file);
 	tcase_add_test(tc, a_failed_campaign_says_why);
 	tcase_add_test(tc, killing_workers_never_mails_anyone_twice);
+	tcase_add_test(tc, a_lapsed_claim_settles_only_the_rows_it_lists);
 	suite_add_tcase(s, tc);
 	return s;
 }
