@@ -93,8 +93,9 @@ void analytics_day_text(long long epoch_day, char out[ANALYTICS_DAY_TEXT])
  *     (days since 1970-01-01), n1..n4 sent, opened, clicked, bounced; "today"
  *     is computed once (InitPlans), so both bounds are index conditions on
  *     daily_stats' primary key (user_id, day);
- *   part 2: the $2 most recent campaigns that have sent anything, k their
- *     rank (1 = newest), n1..n4 their counters.
+ *   part 2: the $2 most recent campaigns that have sent anything (read in
+ *     the order of campaigns_user_created_idx, no sort), k their rank
+ *     (1 = newest), n1..n4 their counters.
  * The rows may come in any order: they are placed by (part, k). */
 static const char overview_sql[] =
 	"SELECT 0 AS part, (flowsend_now() AT TIME ZONE 'UTC')::date - DATE '1970-01-01' AS k,"
@@ -113,12 +114,12 @@ static const char overview_sql[] =
 	" AND s.day >= (SELECT (flowsend_now() AT TIME ZONE 'UTC')::date) - ($1::int - 1)"
 	" AND s.day <= (SELECT (flowsend_now() AT TIME ZONE 'UTC')::date)"
 	" UNION ALL"
-	" SELECT 2, row_number() OVER (ORDER BY c.created_at DESC, c.id DESC), c.id::text, c.name,"
+	" SELECT 2, row_number() OVER (ORDER BY c.created_at DESC), c.id::text, c.name,"
 	"  c.status, c.sent_count, c.open_count, c.click_count, c.bounce_count"
 	" FROM (SELECT id, name, status, created_at, sent_count, open_count, click_count,"
 	"  bounce_count FROM campaigns WHERE user_id = flowsend_current_user()"
 	"  AND status <> 'draft' AND status <> 'scheduled'"
-	"  ORDER BY created_at DESC, id DESC LIMIT $2::int) c";
+	"  ORDER BY created_at DESC LIMIT $2::int) c";
 
 enum { COL_PART, COL_K, COL_ID, COL_NAME, COL_STATUS, COL_N1, COL_COLS = COL_N1 + 4 };
 
