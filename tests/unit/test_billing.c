@@ -172,8 +172,8 @@ START_TEST(analytics_day_text_is_the_iso_date)
 		analytics_day_text(cases[i].day, out);
 		ck_assert_str_eq(out, cases[i].text);
 	}
-	/* every day of four centuries (1968-2368) follows the one before */
-	for (long long d = -731; d < 146097 - 731; d++) {
+	/* every day of 1968-2106 (2000 a leap year, 2100 not) follows the one before */
+	for (long long d = -731; d < 50000; d++) {
 		char next[ANALYTICS_DAY_TEXT];
 		int y, m, dd, y2, m2, d2;
 		analytics_day_text(d, out);
