@@ -75,3 +75,56 @@ read -r us_rps us_p99 < <(measure "$base/api/v1/usage" -H "Authorization: Bearer
 printf '%-34s %12s %10s\n' "GET /api/v1/usage (JWT)" "$us_rps" "$us_p99"
 python3 -c "import sys; u, m = float(sys.argv[1]), float(sys.argv[2]); print(f'GET /usage / GET /auth/me = {u / m:.2f}')" \
 	"$us_rps" "$me_rps"
+python3 -c "import sys; a, m = float(sys.argv[1]), float(sys.argv[2]); print(f'GET /analytics?days=365 / GET /auth/me = {a / m:.2f}')" \
+	"$an_rps" "$me_rps"
+
+# CPU time (utime + stime) per request of each process taking part, from
+# /proc/<pid>/stat around one more run of each (as bench/tracking.sh does):
+# unlike req/s, it hardly moves with what else the machine runs. A run whose
+# answers were not all 2xx (say, a test instance's API rate limits) is
+# reported as such instead of a figure.
+state=${BENCH_STATE:?}
+an_group_ticks() {
+	local t=0 p
+	for p in $(pgrep -g "$1"); do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+an_tree_ticks() {
+	local t=0 p
+	for p in "$1" $(pgrep -P "$1"); do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+# "fs-billing fs-auth nginx postgres redis" ticks
+an_cpu_snap() {
+	echo "$(an_group_ticks "$(cat "$state/pid/fs-billing.pid")") $(an_group_ticks "$(cat "$state/pid/fs-auth.pid")")" \
+		"$(an_tree_ticks "$(cat "$state/nginx/nginx.pid")") $(an_tree_ticks "$(head -1 "$state/pg/data/postmaster.pid")")" \
+		"$(an_tree_ticks "$(cat "$state/pid/redis.pid")")"
+}
+# an_cpu LABEL URL [wrk args]: one run, then "LABEL: CPU µs per request ..."
+an_cpu() {
+	local label=$1 url=$2 a b out
+	shift 2
+	a=$(an_cpu_snap)
+	out=$(wrk -t2 -c"$conns" -d"${duration}s" "$@" "$url")
+	b=$(an_cpu_snap)
+	python3 - "$label" "$a" "$b" "$out" "$(getconf CLK_TCK)" <<'PY'
+import re, sys
+label, a, b, out, hz = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4], int(sys.argv[5])
+n = int(re.search(r"(\d+) requests in", out).group(1))
+bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+if bad or n == 0:
+    print(f"CPU µs per request, {label}: not measured, {bad.group(1) if bad else 0} of {n} answers were not 2xx")
+    sys.exit(0)
+d = [(int(y) - int(x)) * 1e6 / hz / n for x, y in zip(a, b)]
+names = ["fs-billing", "fs-auth", "nginx", "postgres", "redis"]
+parts = [(k, v) for k, v in zip(names, d) if v >= 0.5]
+print(f"CPU µs per request, {label} ({n} requests): " + ", ".join(f"{k} {v:.0f}" for k, v in parts)
+      + f"; total {sum(v for _, v in parts):.0f}")
+PY
+}
+an_cpu "GET /analytics?days=365" "$base/api/v1/analytics?days=365" -H "Authorization: Bearer $token"
+an_cpu "GET /auth/me" "$base/api/v1/auth/me" -H "Authorization: Bearer $token"

@@ -899,6 +899,140 @@ START_TEST(the_daily_series_has_bounds)
 }
 END_TEST
 
+/* The answer is written as text from one statement's rows placed by (part,
+ * rank/day): the recent campaigns come newest first (at most 50, drafts and
+ * scheduled ones left out) with exactly escaped names and their rates, and
+ * every change of the rollup or the counters shows in the very next answer
+ * (nothing is cached). */
+START_TEST(analytics_campaigns_newest_first_and_every_change_shows_at_once)
+{
+	char camp[3][40], uid[40], sql[600];
+	static const char hostile[] = "Q\"uote\\back\nline\ttab \x01 \xc3\xa9t\xc3\xa9 \xf0\x9f\x99\x82 </script>";
+	struct http_answer a;
+	json_object *list, *c, *daily;
+
+	e2e_new_tenant("anl-camp", token, sizeof(token));
+	e2e_user_id(token, uid);
+	for (int i = 0; i < 3; i++)
+		campaign(token, NULL, camp[i]);
+	/* 0: sent 3 minutes ago; 1: sent 2 minutes ago, a hostile name; 2: a draft */
+	ck_assert_int_eq(owner1("WITH u AS (UPDATE campaigns SET status = 'sent', sent_count = 10,"
+				" open_count = 4, click_count = 1, bounce_count = 0,"
+				" created_at = now() - interval '3 minutes' WHERE id = $1::uuid RETURNING 1)"
+				" SELECT count(*) FROM u",
+				camp[0]),
+			 1);
+	{
+		const char *p[2] = { camp[1], hostile };
+		ck_assert_int_eq(e2e_owner_value("WITH u AS (UPDATE campaigns SET status = 'sent',"
+						 " name = $2, sent_count = 3, open_count = 1,"
+						 " click_count = 0, bounce_count = 1,"
+						 " created_at = now() - interval '2 minutes'"
+						 " WHERE id = $1::uuid RETURNING 1) SELECT count(*) FROM u",
+						 2, p),
+				 1);
+	}
+	e2e_expect(token, "GET", "/api/v1/analytics?days=7", NULL, 200, NULL, &a);
+	list = json_object_object_get(a.json, "campaigns");
+	ck_assert_int_eq(json_object_array_length(list), 2);
+	c = json_object_array_get_idx(list, 0);
+	ck_assert_str_eq(json_str(c, "campaign_id"), camp[1]);
+	ck_assert_str_eq(json_str(c, "campaign_name"), hostile);
+	ck_assert_str_eq(json_str(c, "status"), "sent");
+	ck_assert_int_eq(num(c, "total_sent"), 3);
+	ck_assert_int_eq(num(c, "total_bounced"), 1);
+	ck_assert_double_eq_tol(json_object_get_double(json_object_object_get(c, "open_rate")), 33.33, 0.001);
+	ck_assert_double_eq_tol(json_object_get_double(json_object_object_get(c, "bounce_rate")), 33.33, 0.001);
+	c = json_object_array_get_idx(list, 1);
+	ck_assert_str_eq(json_str(c, "campaign_id"), camp[0]);
+	ck_assert_int_eq(num(c, "total_opened"), 4);
+	ck_assert_double_eq_tol(json_object_get_double(json_object_object_get(c, "open_rate")), 40.0, 0.001);
+	ck_assert_double_eq_tol(json_object_get_double(json_object_object_get(c, "click_rate")), 10.0, 0.001);
+	/* two decimals in the text, as before */
+	ck_assert_ptr_nonnull(strstr(a.body, "\"open_rate\":40.00,"));
+	ck_assert_int_eq(num(a.json, "total_campaigns"), 3);
+	http_answer_free(&a);
+
+	/* 55 more sent campaigns, older than those two: the newest 50 show, in order */
+	ck_assert_int_eq(owner1("WITH i AS (INSERT INTO campaigns (user_id, name, subject, status, sent_count,"
+				" created_at) SELECT $1::uuid, 'old ' || g, 'S', 'sent', g,"
+				" now() - interval '1 hour' - g * interval '1 minute'"
+				" FROM generate_series(1, 55) g RETURNING 1) SELECT count(*) FROM i",
+				uid),
+			 55);
+	e2e_expect(token, "GET", "/api/v1/analytics?days=7", NULL, 200, NULL, &a);
+	list = json_object_object_get(a.json, "campaigns");
+	ck_assert_int_eq(json_object_array_length(list), 50);
+	ck_assert_str_eq(json_str(json_object_array_get_idx(list, 0), "campaign_id"), camp[1]);
+	ck_assert_str_eq(json_str(json_object_array_get_idx(list, 1), "campaign_id"), camp[0]);
+	for (int i = 2; i < 50; i++) {
+		c = json_object_array_get_idx(list, (size_t)i);
+		ck_assert_int_eq(num(c, "total_sent"), i - 1);
+	}
+	http_answer_free(&a);
+
+	/* the rollup: a row today, then more opens, then a new day's row at the
+	 * window's first day; each answer right after each change */
+	snprintf(sql, sizeof(sql),
+		 "WITH d AS (INSERT INTO daily_stats (user_id, day, sent, opened, clicked, bounced)"
+		 " VALUES ($1::uuid, (now() AT TIME ZONE 'UTC')::date, 8, 2, 1, 1) RETURNING 1)"
+		 " SELECT count(*) FROM d");
+	ck_assert_int_eq(owner1(sql, uid), 1);
+	e2e_expect(token, "GET", "/api/v1/analytics?days=7", NULL, 200, NULL, &a);
+	ck_assert_int_eq(num(a.json, "total_emails_sent"), 8);
+	ck_assert_int_eq(num(a.json, "total_opens"), 2);
+	ck_assert_double_eq_tol(json_object_get_double(json_object_object_get(a.json, "overall_open_rate")),
+				25.0, 0.001);
+	http_answer_free(&a);
+	ck_assert_int_eq(owner1("WITH d AS (UPDATE daily_stats SET opened = opened + 1 WHERE user_id = $1::uuid"
+				" AND day = (now() AT TIME ZONE 'UTC')::date RETURNING 1) SELECT count(*) FROM d",
+				uid),
+			 1);
+	ck_assert_int_eq(owner1("WITH d AS (INSERT INTO daily_stats (user_id, day, sent)"
+				" VALUES ($1::uuid, (now() AT TIME ZONE 'UTC')::date - 6, 2),"
+				" ($1::uuid, (now() AT TIME ZONE 'UTC')::date - 7, 1000) RETURNING 1)"
+				" SELECT count(*) FROM d",
+				uid),
+			 2);
+	e2e_expect(token, "GET", "/api/v1/analytics?days=7", NULL, 200, NULL, &a);
+	ck_assert_int_eq(num(a.json, "total_emails_sent"), 10);
+	ck_assert_int_eq(num(a.json, "total_opens"), 3);
+	daily = json_object_object_get(a.json, "daily");
+	ck_assert_int_eq(json_object_array_length(daily), 7);
+	ck_assert_int_eq(num(json_object_array_get_idx(daily, 0), "sent"), 2);
+	ck_assert_int_eq(num(json_object_array_get_idx(daily, 6), "opened"), 3);
+	for (int i = 1; i < 6; i++)
+		ck_assert_int_eq(num(json_object_array_get_idx(daily, (size_t)i), "sent"), 0);
+	/* each date is the day after the one before, the last one today (UTC) */
+	{
+		char today[16];
+		ck_assert_ptr_nonnull(e2e_owner_text("SELECT ((now() AT TIME ZONE 'UTC')::date)::text", 0, NULL,
+						     today, sizeof(today)));
+		ck_assert_str_eq(json_str(json_object_array_get_idx(daily, 6), "date"), today);
+		for (int i = 1; i < 7; i++) {
+			const char *p[2] = { json_str(json_object_array_get_idx(daily, (size_t)i - 1), "date"),
+					     json_str(json_object_array_get_idx(daily, (size_t)i), "date") };
+			ck_assert_int_eq(e2e_owner_value("SELECT ($2::date - $1::date)", 2, p), 1);
+		}
+	}
+	http_answer_free(&a);
+	/* the eighth day back counts in ?days=8 */
+	e2e_expect(token, "GET", "/api/v1/analytics?days=8", NULL, 200, NULL, &a);
+	ck_assert_int_eq(num(a.json, "total_emails_sent"), 1010);
+	http_answer_free(&a);
+	/* another tenant's figures stay its own */
+	{
+		char other[4096];
+		e2e_new_tenant("anl-camp-other", other, sizeof(other));
+		e2e_expect(other, "GET", "/api/v1/analytics?days=365", NULL, 200, NULL, &a);
+		ck_assert_int_eq(num(a.json, "total_emails_sent"), 0);
+		ck_assert_int_eq(json_object_array_length(json_object_object_get(a.json, "campaigns")), 0);
+		ck_assert_int_eq(json_object_array_length(json_object_object_get(a.json, "daily")), 365);
+		http_answer_free(&a);
+	}
+}
+END_TEST
+
 Suite *billing_suite(void)
 {
 	Suite *s = suite_create("billing");
@@ -924,6 +1058,7 @@ Suite *analytics_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, analytics_equal_the_events_and_leave_bots_out);
 	tcase_add_test(tc, the_daily_series_has_bounds);
+	tcase_add_test(tc, analytics_campaigns_newest_first_and_every_change_shows_at_once);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -3,11 +3,13 @@
  * wrong secret, other body or timestamp, tolerance both ways), and the
  * plan table's api_access and limits as billing reads them. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/crypto.h"
 #include "core/stripe_sig.h"
 #include "models/plan.h"
+#include "services/analytics.h"
 #include "services/billing.h"
 #include "unit.h"
 
@@ -150,6 +152,46 @@ START_TEST(api_access_and_limits_come_from_the_plan_table)
 }
 END_TEST
 
+/* The analytics series' dates, written by hand: days since 1970-01-01 as
+ * PostgreSQL's ISO dates, leap days and century rules included. */
+START_TEST(analytics_day_text_is_the_iso_date)
+{
+	static const struct {
+		long long day;
+		const char *text;
+	} cases[] = {
+		{ 0, "1970-01-01" },      { -1, "1969-12-31" },     { 59, "1970-03-01" },
+		{ 10957, "2000-01-01" },  { 11016, "2000-02-29" },  { 11017, "2000-03-01" },
+		{ 19782, "2024-02-29" },  { 20421, "2025-11-29" },  { 20786, "2026-11-29" },
+		{ 47540, "2100-02-28" },  { 47541, "2100-03-01" },  { 2932896, "9999-12-31" },
+		{ -719162, "0001-01-01" },
+	};
+	char out[ANALYTICS_DAY_TEXT];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		analytics_day_text(cases[i].day, out);
+		ck_assert_str_eq(out, cases[i].text);
+	}
+	/* every day of 1968-2106 (2000 a leap year, 2100 not) follows the one before */
+	for (long long d = -731; d < 50000; d++) {
+		char next[ANALYTICS_DAY_TEXT];
+		int y, m, dd, y2, m2, d2;
+		analytics_day_text(d, out);
+		analytics_day_text(d + 1, next);
+		ck_assert_uint_eq(strlen(out), 10);
+		y = atoi(out), m = atoi(out + 5), dd = atoi(out + 8);
+		y2 = atoi(next), m2 = atoi(next + 5), d2 = atoi(next + 8);
+		if (d2 == dd + 1 && m2 == m && y2 == y)
+			continue;
+		ck_assert_int_eq(d2, 1);
+		ck_assert(m2 == m + 1 || (m == 12 && m2 == 1 && y2 == y + 1));
+		/* the last day of its month */
+		ck_assert_int_eq(dd, m == 2 ? ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0 ? 29 : 28)
+					    : (m == 4 || m == 6 || m == 9 || m == 11) ? 30 : 31);
+	}
+}
+END_TEST
+
 Suite *billing_unit_suite(void)
 {
 	Suite *s = suite_create("billing");
@@ -159,6 +201,7 @@ Suite *billing_unit_suite(void)
 	tcase_add_test(tc, parse_refuses_the_malformed);
 	tcase_add_test(tc, verify_accepts_any_matching_v1_within_the_tolerance);
 	tcase_add_test(tc, api_access_and_limits_come_from_the_plan_table);
+	tcase_add_test(tc, analytics_day_text_is_the_iso_date);
 	suite_add_tcase(s, tc);
 	return s;
 }
