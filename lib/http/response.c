@@ -73,12 +73,24 @@ void fs_header_add(struct fs_ctx *ctx, const char *name, const char *value)
 
 	if (name[nlen] || value[vlen])
 		return;
-	if (strbuf_grow(&ctx->res.headers, nlen + vlen + 4) < 0)
+	struct strbuf *h = &ctx->res.headers;
+	char *p;
+
+	/* One growth check, then the bytes in place (four appends were a tenth
+	 * of a tracking hit's instructions, callgrind of fs-track). */
+	if (strbuf_grow(h, nlen + vlen + 4) < 0)
 		return;
-	strbuf_append(&ctx->res.headers, name, nlen);
-	strbuf_append(&ctx->res.headers, ": ", 2);
-	strbuf_append(&ctx->res.headers, value, vlen);
-	strbuf_append(&ctx->res.headers, "\r\n", 2);
+	p = h->buf + h->len;
+	memcpy(p, name, nlen);
+	p += nlen;
+	*p++ = ':';
+	*p++ = ' ';
+	memcpy(p, value, vlen);
+	p += vlen;
+	*p++ = '\r';
+	*p++ = '\n';
+	*p = '\0';
+	h->len += nlen + vlen + 4;
 }
 
 void fs_respond_raw(struct fs_ctx *ctx, int code, const char *content_type, const char *data,
