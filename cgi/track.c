@@ -176,6 +176,8 @@ int main(int argc, char **argv)
 			log_warn("tracking: no shared ring; hits go through Redis");
 		tracking_use_ring(ring);
 	}
+	/* Every route is a GET without a body: nothing can follow the answer. */
+	fs_server_close_at_once(1);
 	rc = fs_server_main_with(&app, flusher, argc, argv);
 	shm_ring_free(ring);
 	return rc;

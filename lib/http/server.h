@@ -52,5 +52,9 @@ typedef void (*fs_background_fn)(struct fs_worker *w, int stop_fd);
 /* fs_server_main with such a process. */
 int fs_server_main_with(const struct fs_app *app, fs_background_fn background, int argc,
 			char **argv);
+/* Before fs_server_main*: close each connection as soon as the answer is
+ * written once the request's stdin has been read to its end, instead of
+ * libfcgi's lingering close (shut down, then wait for nginx to close first). */
+void fs_server_close_at_once(int on);
 
 #endif
