@@ -70,14 +70,13 @@ void fs_header_add(struct fs_ctx *ctx, const char *name, const char *value)
 {
 	/* Header values come from our code, but never let one split the header block. */
 	size_t nlen = strcspn(name, "\r\n:"), vlen = strcspn(value, "\r\n");
-
-	if (name[nlen] || value[vlen])
-		return;
 	struct strbuf *h = &ctx->res.headers;
 	char *p;
 
-	/* One growth check, then the bytes in place (four appends were a tenth
-	 * of a tracking hit's instructions, callgrind of fs-track). */
+	if (name[nlen] || value[vlen])
+		return;
+	/* One growth check, then the bytes in place (four appends were 8% of a
+	 * tracking hit's instructions in fs-track, callgrind). */
 	if (strbuf_grow(h, nlen + vlen + 4) < 0)
 		return;
 	p = h->buf + h->len;
