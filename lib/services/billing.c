@@ -31,9 +31,8 @@
 /* The one period: the UTC calendar month the service's clock (clock_now, the
  * clock flowsend_now() reads too) is in. month is its first day, the key of
  * usage_monthly; start and end the first instants of it and of the next, as
- * the API writes times. Worked out here rather than by the statement: date
- * arithmetic and two flowsend_ts calls were a measured share of the server's
- * cost of GET /usage. */
+ * the API writes times. Worked out here rather than by the statement, which
+ * did the date arithmetic and two flowsend_ts calls on every GET /usage. */
 struct usage_period {
 	char month[48];
 	char start[48];
@@ -245,10 +244,10 @@ enum fs_status billing_current(struct fs_env *env, json_object **out, struct fs_
 	return FS_OK;
 }
 
-/* Every figure from a counter: the tenant's contact slots, this month's ($1,
- * usage_period's month)
- * emails, its campaigns and active flows; the plan from its row (not the
- * authentication cache, which may trail a change by moments). */
+/* Every figure from a counter: the tenant's contact slots, this month's
+ * emails ($1: usage_period's month), its campaigns and active flows; the plan
+ * from its row (not the authentication cache, which may trail a change by
+ * moments). */
 static const char usage_sql[] =
 	"SELECT u.plan,"
 	" (SELECT coalesce(sum(contacts), 0) FROM tenant_counters) AS contacts,"
