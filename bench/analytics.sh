@@ -84,25 +84,13 @@ python3 -c "import sys; a, m = float(sys.argv[1]), float(sys.argv[2]); print(f'G
 # answers were not all 2xx (say, a test instance's API rate limits) is
 # reported as such instead of a figure.
 state=${BENCH_STATE:?}
-an_group_ticks() {
-	local t=0 p
-	for p in $(pgrep -g "$1"); do
-		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
-	done
-	echo "$t"
-}
-an_tree_ticks() {
-	local t=0 p
-	for p in "$1" $(pgrep -P "$1"); do
-		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
-	done
-	echo "$t"
-}
+# shellcheck source=bench/lib/cpu.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/cpu.sh"
 # "fs-billing fs-auth nginx postgres redis" ticks
 an_cpu_snap() {
-	echo "$(an_group_ticks "$(cat "$state/pid/fs-billing.pid")") $(an_group_ticks "$(cat "$state/pid/fs-auth.pid")")" \
-		"$(an_tree_ticks "$(cat "$state/nginx/nginx.pid")") $(an_tree_ticks "$(head -1 "$state/pg/data/postmaster.pid")")" \
-		"$(an_tree_ticks "$(cat "$state/pid/redis.pid")")"
+	echo "$(group_ticks "$(cat "$state/pid/fs-billing.pid")") $(group_ticks "$(cat "$state/pid/fs-auth.pid")")" \
+		"$(tree_ticks "$(cat "$state/nginx/nginx.pid")") $(tree_ticks "$(head -1 "$state/pg/data/postmaster.pid")")" \
+		"$(tree_ticks "$(cat "$state/pid/redis.pid")")"
 }
 # an_cpu LABEL URL [wrk args]: one run, then "LABEL: CPU µs per request ..."
 an_cpu() {

@@ -74,22 +74,9 @@ curl -fsS -o /dev/null -w '%{http_code}' "$base$(head -1 "$state/track-click")" 
 
 log_lines() { wc -l <"$state/log/fs-track.log"; }
 # CPU time (utime + stime, clock ticks) of a process group, of a process and
-# its children, for CPU µs per hit: unlike req/s, hardly moved by what else
-# the machine runs.
-group_ticks() {
-	local t=0 p
-	for p in $(pgrep -g "$1"); do
-		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
-	done
-	echo "$t"
-}
-tree_ticks() {
-	local t=0 p
-	for p in "$1" $(pgrep -P "$1"); do
-		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
-	done
-	echo "$t"
-}
+# its children, for CPU µs per hit: group_ticks and tree_ticks.
+# shellcheck source=bench/lib/cpu.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/cpu.sh"
 # "track nginx pg redis hello" ticks
 cpu_snap() {
 	echo "$(group_ticks "$(cat "$state/pid/fs-track.pid")") $(tree_ticks "$(cat "$state/nginx/nginx.pid")")" \

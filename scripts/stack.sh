@@ -229,10 +229,11 @@ size_workers() {
 		WRITE_WORKERS=$WORKERS
 	fi
 	WRITE_WORKERS=${FLOWSEND_WRITE_WORKERS:-${FLOWSEND_WORKERS:-$WRITE_WORKERS}}
+	# The contacts responder counts twice: its write pool and its read pool.
 	nresp=$(responders | wc -l)
 	budget=$((max_conn - 20 - cores))
 	while ((WORKERS > 2 || WRITE_WORKERS > 2)) &&
-		((2 * (nresp - 1) * WORKERS + 3 * WRITE_WORKERS > budget)); do
+		((2 * nresp * WORKERS + 3 * WRITE_WORKERS > budget)); do
 		if ((WRITE_WORKERS > WORKERS)); then WRITE_WORKERS=$((WRITE_WORKERS - 1)); else
 			[[ -n ${FLOWSEND_WORKERS:-} ]] && break
 			WORKERS=$((WORKERS - 1)); WRITE_WORKERS=$((WRITE_WORKERS > WORKERS ? WRITE_WORKERS : WORKERS))
@@ -241,6 +242,15 @@ size_workers() {
 }
 
 workers_for() { if [[ $1 == contacts ]]; then echo "$WRITE_WORKERS"; else echo "$WORKERS"; fi; }
+
+# Responders whose reads (GET, HEAD) nginx sends to a second instance of the
+# same binary with WORKERS workers, on <name>-read.sock: the writes' big pool
+# (WRITE_WORKERS, sized to group WAL flushes) would otherwise serve the reads
+# too, and 16 runnable workers on 2 cores cost a read its share of the cores
+# (GET /contacts/{id}: 0.60 of /auth/me with 6 workers, 0.47 with 16; README,
+# "Worker sizing"). Both instances log to fs-<name>.log.
+READ_POOLS=" contacts "
+has_read_pool() { [[ $READ_POOLS == *" $1 "* ]]; }
 
 start_responders() {
 	mkdir -p "$SOCK"
@@ -256,10 +266,21 @@ start_responders() {
 		started=$((started + 1))
 	done
 	for name in $(responders); do
+		has_read_pool "$name" || continue
+		if alive "$PIDS/fs-$name-read.pid"; then continue; fi
+		setsid "$(responder_bin "$name")" --socket "$SOCK/$name-read.sock" --workers "$WORKERS" \
+			>>"$LOG/fs-$name.log" 2>&1 </dev/null &
+		echo $! >"$PIDS/fs-$name-read.pid"
+		started=$((started + 1))
+	done
+	for name in $(responders); do
 		for _ in $(seq 100); do [[ -S $SOCK/$name.sock ]] && break; sleep 0.05; done
 		[[ -S $SOCK/$name.sock ]] || { echo "fs-$name did not start; see $LOG/fs-$name.log" >&2; exit 1; }
+		has_read_pool "$name" || continue
+		for _ in $(seq 100); do [[ -S $SOCK/$name-read.sock ]] && break; sleep 0.05; done
+		[[ -S $SOCK/$name-read.sock ]] || { echo "fs-$name (reads) did not start; see $LOG/fs-$name.log" >&2; exit 1; }
 	done
-	say responders "$(responders | wc -l) running, $WORKERS workers each, $WRITE_WORKERS for contacts ($started started now)"
+	say responders "$(responders | wc -l) running, $WORKERS workers each, $WRITE_WORKERS for contacts' writes and $WORKERS for its reads ($started started now)"
 }
 
 start_batch() {
@@ -278,7 +299,16 @@ nginx_conf() {
 			upstreams+="	upstream fs_$name { server unix:$SOCK/$name.sock;"
 			if ((KEEPALIVE > 0)); then upstreams+=" keepalive $KEEPALIVE;"; fi
 			upstreams+=" }"$'\n'
+			if has_read_pool "$name"; then
+				upstreams+="	upstream fs_${name}_read { server unix:$SOCK/$name-read.sock;"
+				if ((KEEPALIVE > 0)); then upstreams+=" keepalive $KEEPALIVE;"; fi
+				upstreams+=" }"$'\n'
+				upstreams+="	map \$request_method \$fs_${name}_pass { default fs_$name; GET fs_${name}_read; HEAD fs_${name}_read; }"$'\n'
+			fi
 		fi
+		# Reads to the read pool, writes (and imports) to the write pool.
+		local pass="fs_$name"
+		if has_read_pool "$name" && [[ $match != upload ]]; then pass="\$fs_${name}_pass"; fi
 		local op="=" extra=""
 		[[ $match == prefix ]] && op="^~"
 		if [[ $match == upload ]]; then
@@ -315,7 +345,7 @@ nginx_conf() {
 			fastcgi_param HTTP_ORIGIN \$http_origin if_not_empty;"
 		locations+="		location $op $where {$extra$params
 			fastcgi_param REQUEST_ID \$request_id;
-			fastcgi_pass fs_$name;"
+			fastcgi_pass $pass;"
 		if ((KEEPALIVE > 0)); then locations+="
 			fastcgi_keep_conn on;"; fi
 		locations+="

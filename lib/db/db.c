@@ -465,20 +465,24 @@ static int pipeline_send(PGconn *c, int idx, const char *sql, int nparams,
 	return PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, 0);
 }
 
+/* read: no BEGIN and COMMIT statements; the statements up to the Sync run in
+ * the extended protocol's implicit transaction instead (the tenant setting,
+ * local to the transaction, holds until the Sync), which the Sync commits. */
 static int pipeline_run(struct fs_db *db, struct arena *a, PGconn *c, const char *user_id,
-			struct db_stmt *stmts, int n, const int *idx, int tenant_idx)
+			struct db_stmt *stmts, int n, const int *idx, int tenant_idx, int read)
 {
 	const char *tenant[1] = { user_id };
-	int ok, sent, slot = 0, total = n + 3, commit_slot = n + 2, refused_at = -1;
+	int first = read ? 1 : 2, total = read ? n + 1 : n + 3, commit_slot = read ? n + 1 : n + 2;
+	int ok, sent, slot = 0, refused_at = -1;
 
 	db_clock_sync(db, c);
 	if (!PQenterPipelineMode(c))
 		return -1;
-	sent = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+	sent = (read || PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0)) &&
 	       pipeline_send(c, tenant_idx, set_tenant, 1, tenant);
 	for (int i = 0; sent && i < n; i++)
 		sent = pipeline_send(c, idx[i], stmts[i].sql, stmts[i].nparams, stmts[i].params);
-	sent = sent && PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
+	sent = sent && (read || PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0)) &&
 	       PQpipelineSync(c);
 	if (!sent)
 		log_error("pipeline send failed: %s", PQerrorMessage(c));
@@ -508,8 +512,8 @@ static int pipeline_run(struct fs_db *db, struct arena *a, PGconn *c, const char
 				report(db, r, PQstatus(c) == CONNECTION_OK ? "" : STATE_BROKEN);
 			ok = 0;
 		}
-		if (ok && slot >= 2 && slot < 2 + n) {
-			stmts[slot - 2].result = r;
+		if (ok && slot >= first && slot < first + n) {
+			stmts[slot - first].result = r;
 			if (a)
 				arena_add_cleanup(a, clear_result, r);
 		} else {
@@ -538,8 +542,8 @@ static int pipeline_run(struct fs_db *db, struct arena *a, PGconn *c, const char
 	return -1;
 }
 
-int db_tenant_pipeline(struct fs_db *db, struct arena *a, const char *user_id,
-		       struct db_stmt *stmts, int n)
+static int tenant_pipeline(struct fs_db *db, struct arena *a, const char *user_id,
+			   struct db_stmt *stmts, int n, int read)
 {
 	int idx[DB_PIPELINE_MAX], tenant_idx;
 
@@ -564,7 +568,7 @@ int db_tenant_pipeline(struct fs_db *db, struct arena *a, const char *user_id,
 			idx[i] = st->cached ? prepared_index(db, c, st->sql, st->nparams, NULL) : -1;
 		}
 		if (PQstatus(c) == CONNECTION_OK)
-			return pipeline_run(db, a, c, user_id, stmts, n, idx, tenant_idx);
+			return pipeline_run(db, a, c, user_id, stmts, n, idx, tenant_idx, read);
 		/* It broke while preparing, before anything of the pipeline was sent. */
 		if (idle && attempt == 0) {
 			log_warn("database connection lost; sending the pipeline on a new session");
@@ -576,6 +580,26 @@ int db_tenant_pipeline(struct fs_db *db, struct arena *a, const char *user_id,
 			tx_lost(db);
 		return -1;
 	}
+}
+
+int db_tenant_pipeline(struct fs_db *db, struct arena *a, const char *user_id,
+		       struct db_stmt *stmts, int n)
+{
+	return tenant_pipeline(db, a, user_id, stmts, n, 0);
+}
+
+int db_tenant_read(struct fs_db *db, struct arena *a, const char *user_id, struct db_stmt *stmts,
+		   int n)
+{
+	return tenant_pipeline(db, a, user_id, stmts, n, 1);
+}
+
+PGresult *db_tenant_read_cached(struct fs_db *db, struct arena *a, const char *user_id,
+				const char *sql, int nparams, const char *const *params)
+{
+	struct db_stmt s = { sql, nparams, params, 1, NULL };
+
+	return db_tenant_read(db, a, user_id, &s, 1) == 0 ? s.result : NULL;
 }
 
 PGresult *db_tenant_query(struct fs_db *db, struct arena *a, const char *user_id, const char *sql,

@@ -198,7 +198,7 @@ enum fs_status analytics_overview(struct fs_env *env, int days, struct strbuf *o
 	snprintf(ndays, sizeof(ndays), "%d", days);
 	snprintf(limit, sizeof(limit), "%d", ANALYTICS_CAMPAIGNS_MAX);
 	/* One statement, one snapshot, one round trip. */
-	if (db_tenant_pipeline(env->db, env->arena, env->user_id, &q, 1) < 0 ||
+	if (db_tenant_read(env->db, env->arena, env->user_id, &q, 1) < 0 ||
 	    PQnfields(q.result) != COL_COLS)
 		return fs_fail(err, FS_ERROR, "reading the analytics failed");
 	r = q.result;

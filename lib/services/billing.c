@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/strbuf.h"
@@ -27,11 +28,34 @@
 	" flowsend_ts(s.trial_start) AS trial_start, flowsend_ts(s.trial_end) AS trial_end,"      \
 	" flowsend_ts(s.created_at) AS created_at, flowsend_ts(s.updated_at) AS updated_at"
 
-/* The first instant of this UTC month and of the next: the one period. */
-#define PERIOD_COLUMNS                                                                         \
-	" flowsend_ts(date_trunc('month', flowsend_now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')" \
-	" AS period_start, flowsend_ts((date_trunc('month', flowsend_now() AT TIME ZONE 'UTC')"   \
-	" + interval '1 month') AT TIME ZONE 'UTC') AS period_end"
+/* The one period: the UTC calendar month the service's clock (clock_now, the
+ * clock flowsend_now() reads too) is in. month is its first day, the key of
+ * usage_monthly; start and end the first instants of it and of the next, as
+ * the API writes times. Worked out here rather than by the statement, which
+ * did the date arithmetic and two flowsend_ts calls on every GET /usage. */
+struct usage_period {
+	char month[48];
+	char start[48];
+	char end[48];
+};
+
+static void usage_period(struct usage_period *p)
+{
+	time_t now = clock_now();
+	struct tm tm;
+	int y, m;
+
+	gmtime_r(&now, &tm);
+	y = tm.tm_year + 1900;
+	m = tm.tm_mon + 1;
+	snprintf(p->month, sizeof(p->month), "%04d-%02d-01", y, m);
+	snprintf(p->start, sizeof(p->start), "%04d-%02d-01T00:00:00Z", y, m);
+	if (++m > 12) {
+		m = 1;
+		y++;
+	}
+	snprintf(p->end, sizeof(p->end), "%04d-%02d-01T00:00:00Z", y, m);
+}
 
 static enum fs_status stripe_checkout(struct fs_env *env, const struct plan *plan,
 				      json_object **out, struct fs_error *err);
@@ -221,15 +245,15 @@ enum fs_status billing_current(struct fs_env *env, json_object **out, struct fs_
 }
 
 /* Every figure from a counter: the tenant's contact slots, this month's
- * emails, its campaigns and active flows; the plan from its row (not the
- * authentication cache, which may trail a change by moments). */
+ * emails ($1: usage_period's month), its campaigns and active flows; the plan
+ * from its row (not the authentication cache, which may trail a change by
+ * moments). */
 static const char usage_sql[] =
 	"SELECT u.plan,"
 	" (SELECT coalesce(sum(contacts), 0) FROM tenant_counters) AS contacts,"
 	" coalesce((SELECT emails FROM usage_monthly m WHERE m.user_id = u.id"
-	"  AND m.month = date_trunc('month', flowsend_now() AT TIME ZONE 'UTC')::date), 0) AS emails,"
-	" coalesce(c.campaigns, 0) AS campaigns, coalesce(c.active_flows, 0) AS active_flows,"
-	PERIOD_COLUMNS
+	"  AND m.month = $1::date), 0) AS emails,"
+	" coalesce(c.campaigns, 0) AS campaigns, coalesce(c.active_flows, 0) AS active_flows"
 	" FROM users u LEFT JOIN usage_counters c ON c.user_id = u.id"
 	" WHERE u.id = flowsend_current_user()";
 
@@ -244,14 +268,15 @@ static void metric(json_object *arr, const char *name, const char *label, long l
 	json_object_array_add(arr, m);
 }
 
-static json_object *usage_json(const PGresult *r, const struct plan **plan_out)
+static json_object *usage_json(const PGresult *r, const struct usage_period *period,
+			       const struct plan **plan_out)
 {
 	const struct plan *plan = plan_find_or_default(db_get(r, 0, "plan"));
 	json_object *o = json_object_new_object(), *metrics = json_object_new_array();
 
 	json_object_object_add(o, "plan", json_object_new_string(plan->tier));
-	json_object_object_add(o, "period_start", str_or_null(r, 0, "period_start"));
-	json_object_object_add(o, "period_end", str_or_null(r, 0, "period_end"));
+	json_object_object_add(o, "period_start", json_object_new_string(period->start));
+	json_object_object_add(o, "period_end", json_object_new_string(period->end));
 	metric(metrics, "emails_sent", "Emails sent this month", db_get_ll(r, 0, "emails", 0),
 	       plan->max_emails_per_month);
 	metric(metrics, "contacts", "Contacts", db_get_ll(r, 0, "contacts", 0), plan->max_contacts);
@@ -265,24 +290,31 @@ static json_object *usage_json(const PGresult *r, const struct plan **plan_out)
 
 enum fs_status billing_usage(struct fs_env *env, json_object **out, struct fs_error *err)
 {
-	PGresult *r = db_tenant_query_cached(env->db, env->arena, env->user_id, usage_sql, 0, NULL);
+	struct usage_period period;
+	const char *params[1] = { period.month };
+	PGresult *r;
 
+	usage_period(&period);
+	r = db_tenant_read_cached(env->db, env->arena, env->user_id, usage_sql, 1, params);
 	if (!r || PQntuples(r) != 1)
 		return fs_fail(err, FS_ERROR, "reading the usage failed");
-	*out = usage_json(r, NULL);
+	*out = usage_json(r, &period, NULL);
 	return FS_OK;
 }
 
 enum fs_status billing_overview(struct fs_env *env, json_object **out, struct fs_error *err)
 {
-	struct db_stmt q[2] = { { usage_sql, 0, NULL, 1, NULL }, { current_sql, 0, NULL, 1, NULL } };
+	struct usage_period period;
+	const char *params[1] = { period.month };
+	struct db_stmt q[2] = { { usage_sql, 1, params, 1, NULL }, { current_sql, 0, NULL, 1, NULL } };
 	const struct plan *plan;
 	json_object *usage;
 
+	usage_period(&period);
 	if (db_tenant_pipeline(env->db, env->arena, env->user_id, q, 2) < 0 ||
 	    PQntuples(q[0].result) != 1)
 		return fs_fail(err, FS_ERROR, "reading the billing overview failed");
-	usage = usage_json(q[0].result, &plan);
+	usage = usage_json(q[0].result, &period, &plan);
 	*out = json_object_new_object();
 	json_object_object_add(*out, "current_plan", json_object_new_string(plan->tier));
 	json_object_object_add(*out, "plan_name", json_object_new_string(plan->name));

@@ -146,9 +146,9 @@ enum fs_status contact_get(struct fs_env *env, const char *id, const char **json
 
 	if (!id || !uuid_valid(id, strlen(id)))
 		return fs_fail(err, FS_NOT_FOUND, "Contact not found");
-	r = db_tenant_query_cached(env->db, env->arena, env->user_id,
-				   "SELECT flowsend_contact_json(c) AS j FROM contacts c WHERE c.id = $1",
-				   1, params);
+	r = db_tenant_read_cached(env->db, env->arena, env->user_id,
+				  "SELECT flowsend_contact_json(c) AS j FROM contacts c WHERE c.id = $1",
+				  1, params);
 
 	if (!r)
 		return fs_fail(err, FS_ERROR, "reading the contact failed");

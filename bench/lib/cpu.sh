@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# CPU time helpers for the bench scripts (sourced by bench/tracking.sh and
+# bench/analytics.sh): utime + stime in clock ticks from /proc/<pid>/stat,
+# which unlike req/s hardly moves with what else the machine runs.
+
+# group_ticks PGID: every process of a process group (a responder's master
+# and its workers).
+group_ticks() {
+	local t=0 p
+	for p in $(pgrep -g "$1"); do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+
+# tree_ticks PID: a process and its children (nginx, PostgreSQL, Redis).
+tree_ticks() {
+	local t=0 p
+	for p in "$1" $(pgrep -P "$1"); do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
