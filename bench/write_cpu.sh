@@ -10,7 +10,7 @@
 #   FLOWSEND_BENCH_RESPONDERS=1 scripts/stack.sh start test4   # no rate limits
 #   bench/write_cpu.sh test4
 # Knobs: AB_SECONDS (8), AB_CONNS (8), AB_ROUNDS (1), AB_ONLY=events (skip
-# /auth/me and the creates).
+# /auth/me and the creates), AB_ONLY=creates (skip the events).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -85,10 +85,11 @@ PY
 }
 only=${AB_ONLY:-all}
 for ((r = 1; r <= ${AB_ROUNDS:-1}; r++)); do
-	if [[ $only == all ]]; then
+	if [[ $only == all || $only == creates ]]; then
 		cost "GET /auth/me" auth -H "Authorization: Bearer $token" "$base/api/v1/auth/me"
 		BENCH_TOKEN=$token cost "POST /contacts" contacts -s bench/post_contacts.lua "$base/api/v1/contacts"
 	fi
+	[[ $only == creates ]] && continue
 	BENCH_BODY='{"event":"viewed","email":"e%d@flows.example","data":{"page":"/p"}}' BENCH_MOD=1000 \
 		BENCH_HEADER="Authorization: Bearer $token" cost "POST /events" flows -s bench/flows_post.lua "$base/api/v1/events"
 	BENCH_BODY=$pbody BENCH_HEADER="X-Platform-Signature: sha256=$psig" \
