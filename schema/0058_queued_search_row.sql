@@ -9,6 +9,13 @@
 -- new contact is found at once, and the batch worker indexes the queued
 -- contacts in chunks of thousands, one pending-list clean-up per chunk.
 --
+-- The single create's counters (tenant, tags, custom fields) are a plain
+-- UPDATE of the transaction's slot row, and an upsert only where it found
+-- none: ON CONFLICT DO UPDATE writes two WAL records per row (its row lock,
+-- then the update), so a create with two tags and a field wrote 8 records for
+-- its counters where it now writes 4. Counts stay exact: an UPDATE that waits
+-- for a row the worker's fold or a delete removes finds no row and upserts.
+--
 -- Erasure stays complete: a contact deleted while queued takes its queue row
 -- with it, before its search row goes (flowsend_contacts_deleted below), so
 -- a worker indexing it at the same moment is either waited for (its row lock
@@ -21,6 +28,8 @@ AS $$
 DECLARE
     one     public.contacts;
     my_slot integer;
+    name    text;
+    n       bigint;
     tenants uuid[];
     counts  bigint[];
     slots   integer[];
@@ -42,20 +51,42 @@ BEGIN
                 USING ERRCODE = 'foreign_key_violation',
                       DETAIL = 'A contact''s user_id is not a user.';
         END IF;
-        INSERT INTO public.tenant_counters AS c (user_id, slot, contacts)
-        VALUES (one.user_id, my_slot, 1)
-        ON CONFLICT (user_id, slot) DO UPDATE SET contacts = c.contacts + 1;
+        -- The slot's rows are there but for a tenant's first writes in a
+        -- slot (or after the worker folded it): a plain UPDATE then, which
+        -- writes one WAL record where ON CONFLICT DO UPDATE writes two (its
+        -- row lock, then the update), and the upsert only when it found no
+        -- row. Rows in a fixed order (tenant, then tags and fields by name),
+        -- as every counter writer takes them.
+        UPDATE public.tenant_counters SET contacts = contacts + 1
+         WHERE user_id = one.user_id AND slot = my_slot;
+        IF NOT FOUND THEN
+            INSERT INTO public.tenant_counters AS c (user_id, slot, contacts)
+            VALUES (one.user_id, my_slot, 1)
+            ON CONFLICT (user_id, slot) DO UPDATE SET contacts = c.contacts + 1;
+        END IF;
         IF cardinality(one.tags) > 0 THEN
-            INSERT INTO public.tag_counts AS t (user_id, tag, slot, contacts)
-            SELECT one.user_id, tag, my_slot, count(*) FROM unnest(one.tags) AS tag
-             GROUP BY tag ORDER BY tag
-            ON CONFLICT (user_id, tag, slot) DO UPDATE SET contacts = t.contacts + EXCLUDED.contacts;
+            FOR name, n IN SELECT tag, count(*) FROM unnest(one.tags) AS tag
+                            GROUP BY tag ORDER BY tag LOOP
+                UPDATE public.tag_counts SET contacts = contacts + n
+                 WHERE user_id = one.user_id AND tag = name AND slot = my_slot;
+                IF NOT FOUND THEN
+                    INSERT INTO public.tag_counts AS t (user_id, tag, slot, contacts)
+                    VALUES (one.user_id, name, my_slot, n)
+                    ON CONFLICT (user_id, tag, slot) DO UPDATE SET contacts = t.contacts + EXCLUDED.contacts;
+                END IF;
+            END LOOP;
         END IF;
         IF one.custom_fields <> '{}'::jsonb THEN
-            INSERT INTO public.field_counts AS f (user_id, field, slot, contacts)
-            SELECT one.user_id, field, my_slot, 1
-              FROM jsonb_object_keys(one.custom_fields) AS field ORDER BY field
-            ON CONFLICT (user_id, field, slot) DO UPDATE SET contacts = f.contacts + 1;
+            FOR name IN SELECT field FROM jsonb_object_keys(one.custom_fields) AS field
+                         ORDER BY field LOOP
+                UPDATE public.field_counts SET contacts = contacts + 1
+                 WHERE user_id = one.user_id AND field = name AND slot = my_slot;
+                IF NOT FOUND THEN
+                    INSERT INTO public.field_counts AS f (user_id, field, slot, contacts)
+                    VALUES (one.user_id, name, my_slot, 1)
+                    ON CONFLICT (user_id, field, slot) DO UPDATE SET contacts = f.contacts + 1;
+                END IF;
+            END LOOP;
         END IF;
         -- Queued for the worker (see the top of this file), not indexed here.
         INSERT INTO public.contact_search_backlog (user_id, first_id, last_id)
