@@ -28,8 +28,8 @@ AS $$
 DECLARE
     one     public.contacts;
     my_slot integer;
-    name    text;
-    n       bigint;
+    c_key   text;
+    c_n     bigint;
     tenants uuid[];
     counts  bigint[];
     slots   integer[];
@@ -65,25 +65,25 @@ BEGIN
             ON CONFLICT (user_id, slot) DO UPDATE SET contacts = c.contacts + 1;
         END IF;
         IF cardinality(one.tags) > 0 THEN
-            FOR name, n IN SELECT tag, count(*) FROM unnest(one.tags) AS tag
+            FOR c_key, c_n IN SELECT tag, count(*) FROM unnest(one.tags) AS tag
                             GROUP BY tag ORDER BY tag LOOP
-                UPDATE public.tag_counts SET contacts = contacts + n
-                 WHERE user_id = one.user_id AND tag = name AND slot = my_slot;
+                UPDATE public.tag_counts SET contacts = contacts + c_n
+                 WHERE user_id = one.user_id AND tag = c_key AND slot = my_slot;
                 IF NOT FOUND THEN
                     INSERT INTO public.tag_counts AS t (user_id, tag, slot, contacts)
-                    VALUES (one.user_id, name, my_slot, n)
+                    VALUES (one.user_id, c_key, my_slot, c_n)
                     ON CONFLICT (user_id, tag, slot) DO UPDATE SET contacts = t.contacts + EXCLUDED.contacts;
                 END IF;
             END LOOP;
         END IF;
         IF one.custom_fields <> '{}'::jsonb THEN
-            FOR name IN SELECT field FROM jsonb_object_keys(one.custom_fields) AS field
+            FOR c_key IN SELECT field FROM jsonb_object_keys(one.custom_fields) AS field
                          ORDER BY field LOOP
                 UPDATE public.field_counts SET contacts = contacts + 1
-                 WHERE user_id = one.user_id AND field = name AND slot = my_slot;
+                 WHERE user_id = one.user_id AND field = c_key AND slot = my_slot;
                 IF NOT FOUND THEN
                     INSERT INTO public.field_counts AS f (user_id, field, slot, contacts)
-                    VALUES (one.user_id, name, my_slot, 1)
+                    VALUES (one.user_id, c_key, my_slot, 1)
                     ON CONFLICT (user_id, field, slot) DO UPDATE SET contacts = f.contacts + 1;
                 END IF;
             END LOOP;
