@@ -8,6 +8,8 @@
 -- (schema/0011_async_search.sql): searches read queued ranges directly, so a
 -- new contact is found at once, and the batch worker indexes the queued
 -- contacts in chunks of thousands, one pending-list clean-up per chunk.
+-- What this moves out of the request the worker pays later, in batches
+-- (README, "Session 10"): the request's WAL about halves, the total does not.
 --
 -- The single create's counters (tenant, tags, custom fields) are a plain
 -- UPDATE of the transaction's slot row, and an upsert only where it found
