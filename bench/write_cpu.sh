@@ -9,8 +9,8 @@
 # CPU per request hardly moves with what else runs on the machine; req/s does.
 #   FLOWSEND_BENCH_RESPONDERS=1 scripts/stack.sh start test4   # no rate limits
 #   bench/write_cpu.sh test4
-# Knobs: AB_SECONDS (8), AB_CONNS (8), AB_ROUNDS (1), AB_ONLY=events (skip
-# /auth/me and the creates).
+# Knobs: AB_SECONDS (8), AB_CONNS (8), AB_THREADS (1), AB_ROUNDS (1), AB_ONLY=events (skip
+# /auth/me and the creates), AB_ONLY=creates (skip the events).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -66,7 +66,7 @@ cost() { # label responder wrk-args...
 	local label=$1 n=$2 a pa na b pb nb out w0 w1
 	shift 2
 	w0=$(walsnap); a=$(group_ticks "$n"); pa=$(pg_ticks); na=$(ngx_ticks)
-	out=$(wrk -t1 -c"$conns" -d"${seconds}s" --latency "$@")
+	out=$(wrk -t"${AB_THREADS:-1}" -c"$conns" -d"${seconds}s" --latency "$@")
 	b=$(group_ticks "$n"); pb=$(pg_ticks); nb=$(ngx_ticks); w1=$(walsnap)
 	python3 - "$label" "$n" "$((b - a))" "$((pb - pa))" "$((nb - na))" "$hz" "$w0" "$w1" "$out" <<'PY'
 import re, sys
@@ -85,10 +85,11 @@ PY
 }
 only=${AB_ONLY:-all}
 for ((r = 1; r <= ${AB_ROUNDS:-1}; r++)); do
-	if [[ $only == all ]]; then
+	if [[ $only == all || $only == creates ]]; then
 		cost "GET /auth/me" auth -H "Authorization: Bearer $token" "$base/api/v1/auth/me"
 		BENCH_TOKEN=$token cost "POST /contacts" contacts -s bench/post_contacts.lua "$base/api/v1/contacts"
 	fi
+	[[ $only == creates ]] && continue
 	BENCH_BODY='{"event":"viewed","email":"e%d@flows.example","data":{"page":"/p"}}' BENCH_MOD=1000 \
 		BENCH_HEADER="Authorization: Bearer $token" cost "POST /events" flows -s bench/flows_post.lua "$base/api/v1/events"
 	BENCH_BODY=$pbody BENCH_HEADER="X-Platform-Signature: sha256=$psig" \

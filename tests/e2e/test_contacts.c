@@ -626,6 +626,54 @@ START_TEST(every_contact_route_needs_auth)
 }
 END_TEST
 
+/* A contact created on its own queues its search row for the worker (schema
+ * 0058): found by a search at once, indexed by the worker later, and erased
+ * with nothing left behind while still queued. */
+START_TEST(a_create_is_searchable_before_the_worker_indexes_it)
+{
+	char uid[40], kept[40], erased[40], path[128];
+	const char *p[1] = { uid };
+
+	fresh_tenant(token, sizeof(token));
+	e2e_user_id(token, uid);
+	e2e_pause_worker(1);
+	create("{\"email\":\"queued.one@queue.example\",\"first_name\":\"Quentin\"}", kept);
+	create("{\"email\":\"queued.two@queue.example\",\"last_name\":\"Erasable\"}", erased);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search WHERE user_id = $1", 1, p), 0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search_backlog WHERE user_id = $1"
+					 " AND first_id = last_id",
+					 1, p),
+			 2);
+	ck_assert_int_eq(total_of("?search=quentin"), 1);
+	ck_assert_int_eq(total_of("?search=queue.example"), 2);
+	ck_assert_int_eq(total_of("?search=erasable"), 1);
+
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s?erase=true", erased);
+	expect("DELETE", path, NULL, 204, NULL);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search_backlog WHERE user_id = $1",
+					 1, p),
+			 1);
+	ck_assert_int_eq(total_of("?search=erasable"), 0);
+
+	ck_assert_int_eq(e2e_run_batch(""), 0);
+	e2e_pause_worker(0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search_backlog WHERE user_id = $1",
+					 1, p),
+			 0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search WHERE user_id = $1", 1, p), 1);
+	ck_assert_int_eq(total_of("?search=quentin"), 1);
+	ck_assert_int_eq(total_of("?search=queue.example"), 1);
+	ck_assert_int_eq(total_of("?search=erasable"), 0);
+	/* An edit after indexing keeps the row in step, once. */
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s", kept);
+	expect("PATCH", path, "{\"first_name\":\"Quincy\"}", 200, NULL);
+	ck_assert_int_eq(total_of("?search=quincy"), 1);
+	ck_assert_int_eq(total_of("?search=quentin"), 0);
+	expect("DELETE", path, NULL, 204, NULL);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search WHERE user_id = $1", 1, p), 0);
+}
+END_TEST
+
 Suite *contacts_suite(void)
 {
 	Suite *s = suite_create("contacts");
@@ -644,6 +692,7 @@ Suite *contacts_suite(void)
 	tcase_add_test(tc, gdpr_export_and_erasure);
 	tcase_add_test(tc, every_contact_route_needs_auth);
 	tcase_add_test(tc, listing_sorts_by_date_and_email);
+	tcase_add_test(tc, a_create_is_searchable_before_the_worker_indexes_it);
 	suite_add_tcase(s, tc);
 	return s;
 }
