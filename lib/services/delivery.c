@@ -13,6 +13,7 @@
  * go back to the queue. */
 #include "services/delivery.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -875,12 +876,13 @@ static const char *text_array(struct strbuf *sb, size_t n)
 	return strbuf_cstr(sb);
 }
 
-/* Run one step; the handed ids (comma-separated) into *handed. 0, or -1. */
-static int step_run(struct fs_db *db, struct arena *a, struct step *s, const char **handed,
-		    struct delivery_counts *c)
+/* Send one step without waiting for it: the worker keeps collecting what
+ * the SMTP slots finish while the server runs it and flushes its commit
+ * (a few ms on a durable disk), and the next step carries all of that. 0,
+ * or -1 (nothing was sent). */
+static int step_send(struct fs_db *db, struct step *s)
 {
 	const char *p[18];
-	PGresult *r;
 
 	p[0] = outcome_array(&s->hand.ids, s->hand.n);
 	p[1] = outcome_array(&s->hand.attempts, s->hand.n);
@@ -903,7 +905,16 @@ static int step_run(struct fs_db *db, struct arena *a, struct step *s, const cha
 	for (size_t i = 0; i < 18; i++)
 		if (!p[i])
 			return -1;
-	r = db_query_cached(db, a, s->bounced.n ? step_bounce_sql : step_sql, 18, p);
+	return db_send_cached(db, s->bounced.n ? step_bounce_sql : step_sql, 18, p);
+}
+
+/* The answer of the step sent: the handed ids (comma-separated) into
+ * *handed. 0, or -1 (whether it committed is then unknown). */
+static int step_finish(struct fs_db *db, struct arena *a, const char **handed,
+		       struct delivery_counts *c)
+{
+	PGresult *r = db_receive(db, a);
+
 	if (!r)
 		return -1;
 	*handed = db_get(r, 0, "handed");
@@ -913,6 +924,34 @@ static int step_run(struct fs_db *db, struct arena *a, struct step *s, const cha
 	c->failed += db_get_ll(r, 0, "failed", 0);
 	c->skipped += db_get_ll(r, 0, "skipped", 0);
 	return 0;
+}
+
+/* After a failed step: drop its hand-over and reopen its outcome arrays
+ * (step_send closed them with '}'), so the next step records them again.
+ * Recording twice is harmless: each outcome names the row's state. */
+static void step_reopen(struct step *s)
+{
+	struct outcome_arrays *all[] = { &s->sent, &s->bounced, &s->retry, &s->failed, &s->skipped };
+	struct {
+		struct strbuf *sb;
+		size_t n;
+	} texts[] = { { &s->bounced_why, s->bounced.n }, { &s->retry_why, s->retry.n },
+		      { &s->retry_delay, s->retry.n }, { &s->failed_why, s->failed.n } };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (all[i]->n && all[i]->ids.len && all[i]->ids.buf[all[i]->ids.len - 1] == '}')
+			all[i]->ids.buf[--all[i]->ids.len] = '\0';
+		if (all[i]->n && all[i]->attempts.len &&
+		    all[i]->attempts.buf[all[i]->attempts.len - 1] == '}')
+			all[i]->attempts.buf[--all[i]->attempts.len] = '\0';
+	}
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		if (texts[i].n && texts[i].sb->len && texts[i].sb->buf[texts[i].sb->len - 1] == '}')
+			texts[i].sb->buf[--texts[i].sb->len] = '\0';
+	strbuf_reset(&s->hand.ids);
+	strbuf_reset(&s->hand.attempts);
+	strbuf_reset(&s->hand_mid);
+	s->hand.n = 0;
 }
 
 /* How long a finished message may wait for others to be recorded with it. */
@@ -1210,17 +1249,17 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 	generic = 1;
 
 	for (;;) {
-		int want = 0, busy = 0, ndone = 0;
+		int want = 0, busy = 0, ndone = 0, finished = 0;
 		const char *handed = "";
 
 		if (deadline > 0 && time_monotonic_ms() >= deadline)
 			stop_handing = 1;
-		/* Finished messages leave 'handing' in the commit that hands the
-		 * next ones over (their outcomes are already in the step), so their
-		 * slots take new rows now: at that commit, rows in 'handing' are
-		 * still at most the slots. */
+		/* Finished messages are recorded in the step that hands the next
+		 * ones over, so their slots take new rows now: at that commit, rows
+		 * in 'handing' are still at most the slots. */
 		for (int k = 0; k < nslots; k++) {
 			if (slots[k].state == SLOT_DONE) {
+				record_outcome(&st, cfg, b.claim, &slots[k]);
 				slots[k].state = SLOT_FREE;
 				ndone++;
 			}
@@ -1261,22 +1300,37 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 		for (int k = 0; k < nslots; k++)
 			busy += slots[k].state == SLOT_BUSY;
 		if (!step_empty(&st)) {
-			if (step_run(db, a, &st, &handed, c) < 0) {
-				/* Nothing of this step happened: prepared rows were not
-				 * handed over (their claims lapse), finished ones stay
-				 * to be recorded with the next try. */
+			int ok = step_send(db, &st) == 0;
+
+			/* While the server runs the step and flushes its commit, the
+			 * slots in flight keep working: what they finish meanwhile goes
+			 * into the next step, so a step records as many messages as
+			 * finish during one commit instead of a few. */
+			while (ok && !db_answer_ready(db)) {
+				if (busy - finished > 0) {
+					size_t n = smtp_pool_wait(snd->pool, done, (size_t)nslots, 0, 1);
+					for (size_t k = 0; k < n; k++)
+						((struct slot *)done[k]->tag)->state = SLOT_DONE;
+					finished += (int)n;
+				} else {
+					struct pollfd pf = { db_socket(db), POLLIN, 0 };
+					poll(&pf, 1, 100);
+				}
+			}
+			busy -= finished;
+			if (!ok || step_finish(db, a, &handed, c) < 0) {
+				/* Whether it committed is unknown: prepared rows are not
+				 * handed over (if they were, their claim lapses and they
+				 * fail as interrupted), finished ones are recorded again
+				 * with the next try. */
 				db_failures++;
 				stop_handing = 1;
 				for (int k = 0; k < nslots; k++)
 					if (slots[k].state == SLOT_PREPARED)
 						slots[k].state = SLOT_FREE;
+				step_reopen(&st);
 				if (db_failures >= 3 && busy == 0)
 					goto out;
-				/* keep the recorded-outcome arrays, drop the hand-over */
-				strbuf_reset(&st.hand.ids);
-				strbuf_reset(&st.hand.attempts);
-				strbuf_reset(&st.hand_mid);
-				st.hand.n = 0;
 				if (db_failures >= 3)
 					goto wait;
 				continue;
@@ -1294,25 +1348,25 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 				}
 			}
 			step_reset(&st);
+			if (finished)
+				continue; /* record them (and hand over more) at once */
 		}
 		if (busy == 0 && (stop_handing || next >= claimed))
 			break;
 wait:
 		{
-			/* A step costs about the same for one row as for dozens: after
-			 * the first message finishes, gather more for a few
-			 * milliseconds (up to half the slots) before the next one. */
+			/* Nothing finished while a step ran: wait for the first
+			 * message, then gather more for a few milliseconds (up to
+			 * half the slots), since a step costs about the same for one
+			 * row as for dozens. */
 			int got = 0, in_flight = busy;
 			double until = 0;
 			for (;;) {
 				size_t n = smtp_pool_wait(snd->pool, done, (size_t)nslots,
 							  got == 0 && !stop_handing && next < claimed,
 							  got == 0 ? 1000 : (long)(until - time_monotonic_ms()) + 1);
-				for (size_t k = 0; k < n; k++) {
-					struct slot *sl = done[k]->tag;
-					sl->state = SLOT_DONE;
-					record_outcome(&st, cfg, b.claim, sl);
-				}
+				for (size_t k = 0; k < n; k++)
+					((struct slot *)done[k]->tag)->state = SLOT_DONE;
 				got += (int)n;
 				in_flight -= (int)n;
 				if (got == 0 || in_flight <= 0 || got * 2 >= nslots)
