@@ -1219,6 +1219,7 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 	char limit[16];
 	const char *cp[1] = { limit };
 	int nslots = snd->concurrency, next = 0, stop_handing = 0, db_failures = 0, generic = 0;
+	double first_done = 0; /* when the oldest finished, unrecorded message came back */
 	long claimed, ret = -1;
 	double started = time_monotonic_ms();
 
@@ -1276,8 +1277,10 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 				ndone++;
 			}
 		}
-		if (ndone)
+		if (ndone) {
 			smtp_pool_release(snd->pool, ndone);
+			first_done = 0;
+		}
 		if (!stop_handing)
 			want = smtp_pool_ready(snd->pool);
 		for (int prepared = 0; prepared < want && next < claimed;) {
@@ -1323,6 +1326,8 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 					size_t n = smtp_pool_wait(snd->pool, done, (size_t)nslots, 0, 1);
 					for (size_t k = 0; k < n; k++)
 						((struct slot *)done[k]->tag)->state = SLOT_DONE;
+					if (n && first_done == 0)
+						first_done = time_monotonic_ms();
 					finished += (int)n;
 				} else {
 					struct pollfd pf = { db_socket(db), POLLIN, 0 };
@@ -1360,33 +1365,41 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 				}
 			}
 			step_reset(&st);
-			if (finished)
-				continue; /* record them (and hand over more) at once */
+			/* Record what finished meanwhile at once when the step took
+			 * long enough (a durable commit) or gathered enough. */
+			if (finished && (finished * 2 >= nslots || busy == 0 ||
+					 time_monotonic_ms() >= first_done + GATHER_MS))
+				continue;
 		}
 		if (busy == 0 && (stop_handing || next >= claimed))
 			break;
 wait:
 		{
-			/* Nothing finished while a step ran: wait for the first
-			 * message, then gather more for a few milliseconds (up to
-			 * half the slots), since a step costs about the same for one
-			 * row as for dozens. */
+			/* A step costs about the same for one row as for dozens: once
+			 * a message has finished, gather more for up to GATHER_MS
+			 * (or until half the slots are done) before the next step.
+			 * A step that waited that long for its commit gathered
+			 * meanwhile and does not wait again. */
 			int got = 0, in_flight = busy;
-			double until = 0;
+			for (int k = 0; k < nslots; k++)
+				got += slots[k].state == SLOT_DONE;
 			for (;;) {
-				size_t n = smtp_pool_wait(snd->pool, done, (size_t)nslots,
-							  got == 0 && !stop_handing && next < claimed,
-							  got == 0 ? 1000 : (long)(until - time_monotonic_ms()) + 1);
+				size_t n;
+				if (got > 0 && (in_flight <= 0 || got * 2 >= nslots ||
+						time_monotonic_ms() >= first_done + GATHER_MS))
+					break;
+				n = smtp_pool_wait(snd->pool, done, (size_t)nslots,
+						   got == 0 && !stop_handing && next < claimed,
+						   got == 0 ? 1000
+							    : (long)(first_done + GATHER_MS - time_monotonic_ms()) + 1);
 				for (size_t k = 0; k < n; k++)
 					((struct slot *)done[k]->tag)->state = SLOT_DONE;
+				if (n && first_done == 0)
+					first_done = time_monotonic_ms();
 				got += (int)n;
 				in_flight -= (int)n;
-				if (got == 0 || in_flight <= 0 || got * 2 >= nslots)
-					break;
-				if (until == 0)
-					until = time_monotonic_ms() + GATHER_MS;
-				else if (time_monotonic_ms() >= until)
-					break;
+				if (got == 0)
+					break; /* a slot is free for more rows, or a second went by */
 			}
 		}
 	}
