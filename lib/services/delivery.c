@@ -373,7 +373,7 @@ static const char record_sql[] =
 	 * same commit: rows this statement did not move were taken by the tidy
 	 * pass or another claim, never still this one's. */
 	" ended AS ("
-	"  DELETE FROM delivery_claims WHERE id = $9::uuid AND $10::boolean RETURNING 1)"
+	"  DELETE FROM delivery_claims WHERE id = $9::bigint AND $10::boolean RETURNING 1)"
 	" SELECT (SELECT count(*) FROM sent) AS sent, (SELECT count(*) FROM failed) AS failed,"
 	" (SELECT count(*) FROM skipped) AS skipped, (SELECT count(*) FROM events) AS events,"
 	" (SELECT count(*) FROM campaigns_counted) AS campaigns, (SELECT count(*) FROM daily) AS days,"
