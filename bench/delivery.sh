@@ -90,6 +90,25 @@ awk -v n="$recipients" 'BEGIN { print "email,first_name,last_name"; for (i = 1; 
 # Let the import's search indexing finish, so the worker measures sending only.
 while [[ $(psql_owner -Atc "SELECT count(*) FROM contact_search_backlog") != 0 ]]; do sleep 0.2; done
 
+# CPU ticks (user + system) of the worker and its processes.
+worker_cpu() {
+	local p t=0
+	for p in $worker $(ps -o pid= --ppid "$worker"); do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+
+# CPU ticks of the PostgreSQL cluster (the postmaster and its processes).
+pg_cpu() {
+	local pm p t=0
+	pm=$(head -1 "$state/pg/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+	for p in $pm $(ps -o pid= --ppid "$pm"); do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+
 # One campaign to every contact, timed from the send to "sent". $1 names the run.
 smtp_campaign() {
 	# The newsletter system template: about 6 KB of HTML, unsubscribe link, postal address.
@@ -98,7 +117,16 @@ smtp_campaign() {
 		-H 'Content-Type: application/json' \
 		-d '{"name":"Bench SMTP","subject":"Hello {{first_name|there}} {{last_name}}","template_id":"00000000-0000-4000-8000-000000000004"}' |
 		json_field id)
+	# Commits and WAL flushes of the whole cluster and the worker's CPU over the
+	# send, per message: with durable commits the flushes set the pace.
+	local c0 c1 cpu0 cpu1 pg0 pg1
+	c0=$(psql_owner -Atc "SELECT (SELECT sum(xact_commit) FROM pg_stat_database), (SELECT wal_sync FROM pg_stat_wal)")
+	cpu0=$(worker_cpu)
+	pg0=$(pg_cpu)
 	send_and_wait "$id" "$token"
+	cpu1=$(worker_cpu)
+	pg1=$(pg_cpu)
+	c1=$(psql_owner -Atc "SELECT (SELECT sum(xact_commit) FROM pg_stat_database), (SELECT wal_sync FROM pg_stat_wal)")
 	read -r sent failed bounced < <(psql_owner -Atc "SELECT sent_count, failed_count, bounce_count FROM campaigns WHERE id = '$id'" | tr '|' ' ')
 	rss=0
 	for p in $worker $(ps -o pid= --ppid "$worker"); do
@@ -112,6 +140,11 @@ smtp_campaign() {
 	python3 -c 'import sys; a, b, c = map(float, sys.argv[1:4]); print(f"send answered in {b - a:.2f} s; send to \"sent\": {c - a:.1f} s ({int(sys.argv[4]) / (c - a):,.0f} messages/s)")' \
 		"$t0" "$t_accepted" "$t1" "$sent"
 	echo "batch worker peak RSS (largest process): $rss MiB"
+	python3 -c 'import sys, os
+c0 = sys.argv[1].split("|"); c1 = sys.argv[2].split("|"); n = max(int(sys.argv[5]), 1)
+hz = os.sysconf("SC_CLK_TCK")
+print(f"per message: {(int(c1[0]) - int(c0[0])) / n:.3f} commits, {(int(c1[1]) - int(c0[1])) / n:.3f} WAL flushes (cluster-wide); worker CPU {(int(sys.argv[4]) - int(sys.argv[3])) / hz / n * 1e6:.0f} us, PostgreSQL CPU {(int(sys.argv[7]) - int(sys.argv[6])) / hz / n * 1e6:.0f} us")' \
+		"$c0" "$c1" "$cpu0" "$cpu1" "$sent" "$pg0" "$pg1"
 	# The next run starts from the same outbox size.
 	psql_owner -c "DELETE FROM outbox WHERE campaign_id = '$id'" -c "VACUUM ANALYZE outbox" >/dev/null
 }

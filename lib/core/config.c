@@ -375,7 +375,7 @@ int fs_config_load(struct fs_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "FLOWSEND_SMTP_URL must start with smtp:// or smtps://");
 		return -1;
 	}
-	if (env_long("FLOWSEND_SMTP_CONCURRENCY", 32, 1, 256, &cfg->smtp_concurrency, err, errlen) < 0 ||
+	if (env_long("FLOWSEND_SMTP_CONCURRENCY", 128, 1, 256, &cfg->smtp_concurrency, err, errlen) < 0 ||
 	    env_long("FLOWSEND_SMTP_RATE", 0, 0, 1000000, &cfg->smtp_rate, err, errlen) < 0 ||
 	    env_long("FLOWSEND_SMTP_MAX_ATTEMPTS", 8, 1, 50, &cfg->smtp_max_attempts, err, errlen) < 0 ||
 	    env_long("FLOWSEND_SMTP_TIMEOUT", 60, 5, 300, &cfg->smtp_timeout, err, errlen) < 0)

@@ -723,6 +723,79 @@ int db_ping_finish(struct fs_db *db)
 	return 0;
 }
 
+int db_send_cached(struct fs_db *db, const char *sql, int nparams, const char *const *params)
+{
+	PGresult *failed = NULL;
+	char name[16];
+	int idle, idx;
+	PGconn *c;
+
+	db->sqlstate[0] = '\0';
+	c = db_ready(db, &idle);
+	if (!c)
+		return -1;
+	db_clock_sync(db, c);
+	idx = prepared_index(db, c, sql, nparams, &failed);
+	if (failed) {
+		report(db, failed, PQstatus(c) == CONNECTION_OK ? "" : STATE_BROKEN);
+		PQclear(failed);
+		return -1;
+	}
+	if (idx >= 0) {
+		snprintf(name, sizeof(name), "fs_%d", idx);
+		if (PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, 0))
+			return 0;
+	} else if (PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0)) {
+		return 0;
+	}
+	report(db, NULL, STATE_BROKEN);
+	if (!idle)
+		tx_lost(db);
+	return -1;
+}
+
+int db_answer_ready(struct fs_db *db)
+{
+	if (!PQconsumeInput(db->conn))
+		return 1; /* broken: db_receive says so without blocking */
+	return !PQisBusy(db->conn);
+}
+
+int db_socket(const struct fs_db *db)
+{
+	return PQsocket(db->conn);
+}
+
+PGresult *db_receive(struct fs_db *db, struct arena *a)
+{
+	PGresult *res = PQgetResult(db->conn), *extra;
+
+	/* One statement, one result: read up to the end of the answer. */
+	while ((extra = PQgetResult(db->conn)))
+		PQclear(extra);
+	if (result_ok(res)) {
+		db->sqlstate[0] = '\0';
+		tx_open(db);
+		if (a)
+			arena_add_cleanup(a, clear_result, res);
+		return res;
+	}
+	if (PQstatus(db->conn) == CONNECTION_OK) {
+		report(db, res, "");
+		PQclear(res);
+		tx_open(db);
+		return NULL;
+	}
+	/* Its answer was lost: whether it committed is unknown. */
+	report(db, res, STATE_BROKEN);
+	PQclear(res);
+	if (db->in_tx)
+		tx_lost(db);
+	else
+		lose(db, STATE_UNKNOWN);
+	return NULL;
+}
+
 const char *db_iso_time(struct arena *a, const char *pg)
 {
 	size_t n;

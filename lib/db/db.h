@@ -124,6 +124,19 @@ int db_ping(struct fs_db *db);
 int db_ping_send(struct fs_db *db);
 int db_ping_finish(struct fs_db *db);
 
+/* A hot, constant statement in two halves, so the caller can do other work
+ * while the server runs it (and waits for its commit's flush): send it
+ * (prepared once per connection, as db_query_cached; 0 when sent), poll
+ * db_answer_ready (1: db_receive will not block, 0: not yet), then take
+ * its answer with db_receive (as db_query_cached returns it). Nothing else
+ * may run on the connection in between. Unlike db_query, a statement whose
+ * answer was lost is never run again: the caller decides. */
+int db_send_cached(struct fs_db *db, const char *sql, int nparams, const char *const *params);
+int db_answer_ready(struct fs_db *db);
+/* The socket to poll() for the answer. */
+int db_socket(const struct fs_db *db);
+PGresult *db_receive(struct fs_db *db, struct arena *a);
+
 /* A timestamptz as PostgreSQL sends it (UTC, ISO style) turned into
  * ISO 8601 with a Z, in the arena; NULL stays NULL. */
 const char *db_iso_time(struct arena *a, const char *pg);

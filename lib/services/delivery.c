@@ -13,6 +13,7 @@
  * go back to the queue. */
 #include "services/delivery.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,10 +368,16 @@ static const char record_sql[] =
 	"   CASE WHEN $8::boolean THEN sum(sent) ELSE 0 END, sum(failed) FROM tally GROUP BY user_id"
 	"  ON CONFLICT (user_id, day) DO UPDATE SET sent = d.sent + EXCLUDED.sent,"
 	"   delivered = d.delivered + EXCLUDED.delivered, failed = d.failed + EXCLUDED.failed"
-	"  RETURNING 1)"
+	"  RETURNING 1),"
+	/* When every claimed row is in the outcome ($10), the claim ends in the
+	 * same commit: rows this statement did not move were taken by the tidy
+	 * pass or another claim, never still this one's. */
+	" ended AS ("
+	"  DELETE FROM delivery_claims WHERE id = $9::bigint AND $10::boolean RETURNING 1)"
 	" SELECT (SELECT count(*) FROM sent) AS sent, (SELECT count(*) FROM failed) AS failed,"
 	" (SELECT count(*) FROM skipped) AS skipped, (SELECT count(*) FROM events) AS events,"
-	" (SELECT count(*) FROM campaigns_counted) AS campaigns, (SELECT count(*) FROM daily) AS days";
+	" (SELECT count(*) FROM campaigns_counted) AS campaigns, (SELECT count(*) FROM daily) AS days,"
+	" (SELECT count(*) FROM ended) AS ended";
 
 /* The claim, shared by mock and SMTP mode: up to $1 due rows become
  * 'sending' (FOR UPDATE SKIP LOCKED, so any number of workers can run) ... */
@@ -436,6 +443,7 @@ static long run_batch_mock(struct fs_db *db, const struct fs_config *cfg, struct
 	struct strbuf scratch = STRBUF_INIT;
 	size_t ncache = 0;
 	long claimed;
+	int all_recorded = 1;
 	PGresult *r, *claim;
 
 	snprintf(limit, sizeof(limit), "%d", batch);
@@ -462,8 +470,10 @@ static long run_batch_mock(struct fs_db *db, const struct fs_config *cfg, struct
 			struct campaign_render *cr =
 				campaign ? campaign_for(db, a, cfg, cache, &ncache, campaign)
 					 : flow_step_for(db, a, cfg, cache, &ncache, r, i);
-			if (cr->unreadable)
+			if (cr->unreadable) {
+				all_recorded = 0;
 				continue; /* its claim lapses and the mail goes back in the queue */
+			}
 			problem = cr->problem;
 			if (!problem && deliver_campaign_row(cfg, a, cr, r, i, &scratch) < 0)
 				problem = "rendering the message failed";
@@ -480,7 +490,7 @@ static long run_batch_mock(struct fs_db *db, const struct fs_config *cfg, struct
 		tpl_message_free(&cache[i].msg);
 	strbuf_free(&scratch);
 	{
-		const char *p[8];
+		const char *p[10];
 		p[0] = outcome_array(&out.sent.ids, out.sent.n);
 		p[1] = outcome_array(&out.sent.attempts, out.sent.n);
 		p[2] = outcome_array(&out.failed.ids, out.failed.n);
@@ -489,7 +499,9 @@ static long run_batch_mock(struct fs_db *db, const struct fs_config *cfg, struct
 		p[5] = outcome_array(&out.skipped.ids, out.skipped.n);
 		p[6] = outcome_array(&out.skipped.attempts, out.skipped.n);
 		p[7] = "t"; /* mock mode: accepted counts as delivered */
-		r = db_query(db, a, record_sql, 8, p);
+		p[8] = db_get(claim, 0, "claim_id");
+		p[9] = all_recorded && p[8] ? "t" : "f";
+		r = db_query(db, a, record_sql, 10, p);
 	}
 	outcome_free(&out);
 	if (!r)
@@ -497,7 +509,8 @@ static long run_batch_mock(struct fs_db *db, const struct fs_config *cfg, struct
 	c->sent += db_get_ll(r, 0, "sent", 0);
 	c->failed += db_get_ll(r, 0, "failed", 0);
 	c->skipped += db_get_ll(r, 0, "skipped", 0);
-	if (claim_end(db, a, claim) < 0)
+	/* One commit fewer a batch (each waits for its flush on a durable disk). */
+	if (db_get_ll(r, 0, "ended", 0) == 0 && claim_end(db, a, claim) < 0)
 		return -1;
 	return claimed;
 }
@@ -875,12 +888,13 @@ static const char *text_array(struct strbuf *sb, size_t n)
 	return strbuf_cstr(sb);
 }
 
-/* Run one step; the handed ids (comma-separated) into *handed. 0, or -1. */
-static int step_run(struct fs_db *db, struct arena *a, struct step *s, const char **handed,
-		    struct delivery_counts *c)
+/* Send one step without waiting for it: the worker keeps collecting what
+ * the SMTP slots finish while the server runs it and flushes its commit
+ * (a few ms on a durable disk), and the next step carries all of that. 0,
+ * or -1 (nothing was sent). */
+static int step_send(struct fs_db *db, struct step *s)
 {
 	const char *p[18];
-	PGresult *r;
 
 	p[0] = outcome_array(&s->hand.ids, s->hand.n);
 	p[1] = outcome_array(&s->hand.attempts, s->hand.n);
@@ -903,7 +917,16 @@ static int step_run(struct fs_db *db, struct arena *a, struct step *s, const cha
 	for (size_t i = 0; i < 18; i++)
 		if (!p[i])
 			return -1;
-	r = db_query_cached(db, a, s->bounced.n ? step_bounce_sql : step_sql, 18, p);
+	return db_send_cached(db, s->bounced.n ? step_bounce_sql : step_sql, 18, p);
+}
+
+/* The answer of the step sent: the handed ids (comma-separated) into
+ * *handed. 0, or -1 (whether it committed is then unknown). */
+static int step_finish(struct fs_db *db, struct arena *a, const char **handed,
+		       struct delivery_counts *c)
+{
+	PGresult *r = db_receive(db, a);
+
 	if (!r)
 		return -1;
 	*handed = db_get(r, 0, "handed");
@@ -913,6 +936,34 @@ static int step_run(struct fs_db *db, struct arena *a, struct step *s, const cha
 	c->failed += db_get_ll(r, 0, "failed", 0);
 	c->skipped += db_get_ll(r, 0, "skipped", 0);
 	return 0;
+}
+
+/* After a failed step: drop its hand-over and reopen its outcome arrays
+ * (step_send closed them with '}'), so the next step records them again.
+ * Recording twice is harmless: each outcome names the row's state. */
+static void step_reopen(struct step *s)
+{
+	struct outcome_arrays *all[] = { &s->sent, &s->bounced, &s->retry, &s->failed, &s->skipped };
+	struct {
+		struct strbuf *sb;
+		size_t n;
+	} texts[] = { { &s->bounced_why, s->bounced.n }, { &s->retry_why, s->retry.n },
+		      { &s->retry_delay, s->retry.n }, { &s->failed_why, s->failed.n } };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (all[i]->n && all[i]->ids.len && all[i]->ids.buf[all[i]->ids.len - 1] == '}')
+			all[i]->ids.buf[--all[i]->ids.len] = '\0';
+		if (all[i]->n && all[i]->attempts.len &&
+		    all[i]->attempts.buf[all[i]->attempts.len - 1] == '}')
+			all[i]->attempts.buf[--all[i]->attempts.len] = '\0';
+	}
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		if (texts[i].n && texts[i].sb->len && texts[i].sb->buf[texts[i].sb->len - 1] == '}')
+			texts[i].sb->buf[--texts[i].sb->len] = '\0';
+	strbuf_reset(&s->hand.ids);
+	strbuf_reset(&s->hand.attempts);
+	strbuf_reset(&s->hand_mid);
+	s->hand.n = 0;
 }
 
 /* How long a finished message may wait for others to be recorded with it. */
@@ -1168,6 +1219,7 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 	char limit[16];
 	const char *cp[1] = { limit };
 	int nslots = snd->concurrency, next = 0, stop_handing = 0, db_failures = 0, generic = 0;
+	double first_done = 0; /* when the oldest finished, unrecorded message came back */
 	long claimed, ret = -1;
 	double started = time_monotonic_ms();
 
@@ -1210,23 +1262,25 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 	generic = 1;
 
 	for (;;) {
-		int want = 0, busy = 0, ndone = 0;
+		int want = 0, busy = 0, ndone = 0, finished = 0;
 		const char *handed = "";
 
 		if (deadline > 0 && time_monotonic_ms() >= deadline)
 			stop_handing = 1;
-		/* Finished messages leave 'handing' in the commit that hands the
-		 * next ones over (their outcomes are already in the step), so their
-		 * slots take new rows now: at that commit, rows in 'handing' are
-		 * still at most the slots. */
+		/* Finished messages are recorded in the step that hands the next
+		 * ones over, so their slots take new rows now: at that commit, rows
+		 * in 'handing' are still at most the slots. */
 		for (int k = 0; k < nslots; k++) {
 			if (slots[k].state == SLOT_DONE) {
+				record_outcome(&st, cfg, b.claim, &slots[k]);
 				slots[k].state = SLOT_FREE;
 				ndone++;
 			}
 		}
-		if (ndone)
+		if (ndone) {
 			smtp_pool_release(snd->pool, ndone);
+			first_done = 0;
+		}
 		if (!stop_handing)
 			want = smtp_pool_ready(snd->pool);
 		for (int prepared = 0; prepared < want && next < claimed;) {
@@ -1261,22 +1315,39 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 		for (int k = 0; k < nslots; k++)
 			busy += slots[k].state == SLOT_BUSY;
 		if (!step_empty(&st)) {
-			if (step_run(db, a, &st, &handed, c) < 0) {
-				/* Nothing of this step happened: prepared rows were not
-				 * handed over (their claims lapse), finished ones stay
-				 * to be recorded with the next try. */
+			int ok = step_send(db, &st) == 0;
+
+			/* While the server runs the step and flushes its commit, the
+			 * slots in flight keep working: what they finish meanwhile goes
+			 * into the next step, so a step records as many messages as
+			 * finish during one commit instead of a few. */
+			while (ok && !db_answer_ready(db)) {
+				if (busy - finished > 0) {
+					size_t n = smtp_pool_wait(snd->pool, done, (size_t)nslots, 0, 1);
+					for (size_t k = 0; k < n; k++)
+						((struct slot *)done[k]->tag)->state = SLOT_DONE;
+					if (n && first_done == 0)
+						first_done = time_monotonic_ms();
+					finished += (int)n;
+				} else {
+					struct pollfd pf = { db_socket(db), POLLIN, 0 };
+					poll(&pf, 1, 100);
+				}
+			}
+			busy -= finished;
+			if (!ok || step_finish(db, a, &handed, c) < 0) {
+				/* Whether it committed is unknown: prepared rows are not
+				 * handed over (if they were, their claim lapses and they
+				 * fail as interrupted), finished ones are recorded again
+				 * with the next try. */
 				db_failures++;
 				stop_handing = 1;
 				for (int k = 0; k < nslots; k++)
 					if (slots[k].state == SLOT_PREPARED)
 						slots[k].state = SLOT_FREE;
+				step_reopen(&st);
 				if (db_failures >= 3 && busy == 0)
 					goto out;
-				/* keep the recorded-outcome arrays, drop the hand-over */
-				strbuf_reset(&st.hand.ids);
-				strbuf_reset(&st.hand.attempts);
-				strbuf_reset(&st.hand_mid);
-				st.hand.n = 0;
 				if (db_failures >= 3)
 					goto wait;
 				continue;
@@ -1294,33 +1365,41 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 				}
 			}
 			step_reset(&st);
+			/* Record what finished meanwhile at once when the step took
+			 * long enough (a durable commit) or gathered enough. */
+			if (finished && (finished * 2 >= nslots || busy == 0 ||
+					 time_monotonic_ms() >= first_done + GATHER_MS))
+				continue;
 		}
 		if (busy == 0 && (stop_handing || next >= claimed))
 			break;
 wait:
 		{
-			/* A step costs about the same for one row as for dozens: after
-			 * the first message finishes, gather more for a few
-			 * milliseconds (up to half the slots) before the next one. */
+			/* A step costs about the same for one row as for dozens: once
+			 * a message has finished, gather more for up to GATHER_MS
+			 * (or until half the slots are done) before the next step.
+			 * A step that waited that long for its commit gathered
+			 * meanwhile and does not wait again. */
 			int got = 0, in_flight = busy;
-			double until = 0;
+			for (int k = 0; k < nslots; k++)
+				got += slots[k].state == SLOT_DONE;
 			for (;;) {
-				size_t n = smtp_pool_wait(snd->pool, done, (size_t)nslots,
-							  got == 0 && !stop_handing && next < claimed,
-							  got == 0 ? 1000 : (long)(until - time_monotonic_ms()) + 1);
-				for (size_t k = 0; k < n; k++) {
-					struct slot *sl = done[k]->tag;
-					sl->state = SLOT_DONE;
-					record_outcome(&st, cfg, b.claim, sl);
-				}
+				size_t n;
+				if (got > 0 && (in_flight <= 0 || got * 2 >= nslots ||
+						time_monotonic_ms() >= first_done + GATHER_MS))
+					break;
+				n = smtp_pool_wait(snd->pool, done, (size_t)nslots,
+						   got == 0 && !stop_handing && next < claimed,
+						   got == 0 ? 1000
+							    : (long)(first_done + GATHER_MS - time_monotonic_ms()) + 1);
+				for (size_t k = 0; k < n; k++)
+					((struct slot *)done[k]->tag)->state = SLOT_DONE;
+				if (n && first_done == 0)
+					first_done = time_monotonic_ms();
 				got += (int)n;
 				in_flight -= (int)n;
-				if (got == 0 || in_flight <= 0 || got * 2 >= nslots)
-					break;
-				if (until == 0)
-					until = time_monotonic_ms() + GATHER_MS;
-				else if (time_monotonic_ms() >= until)
-					break;
+				if (got == 0)
+					break; /* a slot is free for more rows, or a second went by */
 			}
 		}
 	}

@@ -297,6 +297,54 @@ START_TEST(a_sent_pipeline_is_never_run_again)
 }
 END_TEST
 
+START_TEST(a_statement_sent_ahead_answers_later_and_is_never_run_again)
+{
+	/* The delivery loop sends its step and works while the server commits
+	 * (db_send_cached / db_receive): the answer comes back as db_query's
+	 * would, and one whose answer was lost is not run again (it may have
+	 * committed: the caller decides). */
+	static const char add_one[] = "SELECT $1::int + 1 AS x";
+	static const char cut_once[] = "SELECT CASE WHEN nextval('e2e_cut_send') = 1"
+				       " THEN pg_terminate_backend(pg_backend_pid()) END";
+	const char *p[1] = { "41" };
+	PGresult *r;
+	int spins = 0;
+
+	ck_assert_int_eq(db_send_cached(&sys, add_one, 1, p), 0);
+	while (!db_answer_ready(&sys) && spins++ < 5000) {
+		struct pollfd pf = { db_socket(&sys), POLLIN, 0 };
+		poll(&pf, 1, 10);
+	}
+	r = db_receive(&sys, &arena);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(db_get(r, 0, "x"), "42");
+	/* Prepared once: the second time runs the same statement. */
+	ck_assert_int_eq(db_send_cached(&sys, add_one, 1, p), 0);
+	r = db_receive(&sys, &arena);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(db_get(r, 0, "x"), "42");
+
+	ck_assert_ptr_nonnull(db_query(&owner, &arena, "DROP SEQUENCE IF EXISTS e2e_cut_send", 0, NULL));
+	ck_assert_ptr_nonnull(db_query(&owner, &arena, "CREATE SEQUENCE e2e_cut_send", 0, NULL));
+	ck_assert_ptr_nonnull(db_query(&owner, &arena,
+				       "GRANT USAGE ON SEQUENCE e2e_cut_send TO flowsend_system", 0, NULL));
+	ck_assert_int_eq(db_send_cached(&sys, cut_once, 0, NULL), 0);
+	ck_assert_ptr_null(db_receive(&sys, &arena));
+	ck_assert_str_eq(db_last_sqlstate(&sys), "08007");
+	ck_assert_int_eq(db_lost(&sys), DB_LOSS_UNKNOWN);
+	r = db_query(&owner, &arena, "SELECT last_value FROM e2e_cut_send", 0, NULL);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(db_get(r, 0, "last_value"), "1");
+	db_end_request(&sys);
+	/* The next statement opens a new session. */
+	ck_assert_int_eq(db_send_cached(&sys, add_one, 1, p), 0);
+	r = db_receive(&sys, &arena);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(db_get(r, 0, "x"), "42");
+	ck_assert_ptr_nonnull(db_query(&owner, &arena, "DROP SEQUENCE e2e_cut_send", 0, NULL));
+}
+END_TEST
+
 START_TEST(an_idle_session_that_was_ended_is_replaced)
 {
 	const char *u[1] = { user_a };
@@ -397,6 +445,7 @@ Suite *database_suite(void)
 	tcase_add_test(tc, a_sent_pipeline_is_never_run_again);
 	tcase_add_test(tc, an_idle_session_that_was_ended_is_replaced);
 	tcase_add_test(tc, requests_after_the_database_ended_every_session_succeed);
+	tcase_add_test(tc, a_statement_sent_ahead_answers_later_and_is_never_run_again);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;
