@@ -99,10 +99,13 @@ worker_cpu() {
 	echo "$t"
 }
 
-# CPU ticks of the PostgreSQL cluster (the postmaster and its processes).
+# CPU ticks of the PostgreSQL cluster: the postmaster, its live processes and
+# (its cutime and cstime) those that ended and were reaped, so a backend that
+# exits during the send does not take its CPU out of the sum.
 pg_cpu() {
 	local pm p t=0
 	pm=$(head -1 "$state/pg/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+	t=$(awk '{ print $16 + $17 }' "/proc/$pm/stat" 2>/dev/null || echo 0)
 	for p in $pm $(ps -o pid= --ppid "$pm"); do
 		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
 	done

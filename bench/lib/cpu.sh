@@ -13,9 +13,11 @@ group_ticks() {
 	echo "$t"
 }
 
-# tree_ticks PID: a process and its children (nginx, PostgreSQL, Redis).
+# tree_ticks PID: a process and its children (nginx, PostgreSQL, Redis),
+# those that ended and were reaped included (the root's cutime and cstime).
 tree_ticks() {
-	local t=0 p
+	local t p
+	t=$(awk '{ print $16 + $17 }' "/proc/$1/stat" 2>/dev/null || echo 0)
 	for p in "$1" $(pgrep -P "$1"); do
 		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
 	done
