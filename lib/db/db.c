@@ -293,6 +293,31 @@ static PGresult *send_one(struct fs_db *db, PGconn *c, const char *sql, int npar
 	return PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
 }
 
+/* An answer that arrived: a result (kept in the arena) or a statement error
+ * on a live session (NULL). Returns 1 when it settled, 0 when the answer was
+ * lost with the connection (the caller decides what that means). */
+static int answer_settle(struct fs_db *db, struct arena *a, PGconn *c, PGresult *res, PGresult **out)
+{
+	*out = NULL;
+	if (result_ok(res)) {
+		db->sqlstate[0] = '\0';
+		tx_open(db);
+		if (a)
+			arena_add_cleanup(a, clear_result, res);
+		*out = res;
+		return 1;
+	}
+	if (PQstatus(c) == CONNECTION_OK) {
+		report(db, res, "");
+		PQclear(res);
+		tx_open(db);
+		return 1;
+	}
+	report(db, res, STATE_BROKEN);
+	PQclear(res);
+	return 0;
+}
+
 /* One statement, with the rules of db.h for a broken connection. */
 static PGresult *db_run(struct fs_db *db, struct arena *a, const char *sql, int nparams,
 			const char *const *params, int how)
@@ -303,7 +328,7 @@ static PGresult *db_run(struct fs_db *db, struct arena *a, const char *sql, int 
 	for (;;) {
 		int idle;
 		PGconn *c = db_ready(db, &idle);
-		PGresult *res;
+		PGresult *res, *settled;
 
 		if (!c) {
 			if (resent)
@@ -312,21 +337,8 @@ static PGresult *db_run(struct fs_db *db, struct arena *a, const char *sql, int 
 		}
 		db_clock_sync(db, c);
 		res = send_one(db, c, sql, nparams, params, how);
-		if (result_ok(res)) {
-			db->sqlstate[0] = '\0';
-			tx_open(db);
-			if (a)
-				arena_add_cleanup(a, clear_result, res);
-			return res;
-		}
-		if (PQstatus(c) == CONNECTION_OK) {
-			report(db, res, "");
-			PQclear(res);
-			tx_open(db);
-			return NULL;
-		}
-		report(db, res, STATE_BROKEN);
-		PQclear(res);
+		if (answer_settle(db, a, c, res, &settled))
+			return settled;
 		if (idle && !resent) {
 			/* Nothing was open on the session: the statement alone is lost. */
 			log_warn("database connection lost; running the statement again on a new"
@@ -768,27 +780,14 @@ int db_socket(const struct fs_db *db)
 
 PGresult *db_receive(struct fs_db *db, struct arena *a)
 {
-	PGresult *res = PQgetResult(db->conn), *extra;
+	PGresult *res = PQgetResult(db->conn), *extra, *settled;
 
 	/* One statement, one result: read up to the end of the answer. */
 	while ((extra = PQgetResult(db->conn)))
 		PQclear(extra);
-	if (result_ok(res)) {
-		db->sqlstate[0] = '\0';
-		tx_open(db);
-		if (a)
-			arena_add_cleanup(a, clear_result, res);
-		return res;
-	}
-	if (PQstatus(db->conn) == CONNECTION_OK) {
-		report(db, res, "");
-		PQclear(res);
-		tx_open(db);
-		return NULL;
-	}
+	if (answer_settle(db, a, db->conn, res, &settled))
+		return settled;
 	/* Its answer was lost: whether it committed is unknown. */
-	report(db, res, STATE_BROKEN);
-	PQclear(res);
 	if (db->in_tx)
 		tx_lost(db);
 	else
