@@ -733,11 +733,15 @@ size_t smtp_pool_wait(struct smtp_pool *p, struct smtp_job **done, size_t max, i
 	for (;;) {
 		double wait_ms = end - now_ms();
 		struct timespec until;
+		/* A free slot waiting only for the rate's next token: sleep until it
+		 * is due even with nothing in flight, or the caller spins on us. */
+		int token_due = want_more && p->rate > 0 && p->outstanding < p->concurrency &&
+				p->tokens < 1.0;
 
-		if (p->done || p->inflight == 0 || (want_more && ready_locked(p) > 0) || wait_ms <= 0)
+		if (p->done || (p->inflight == 0 && !token_due) || (want_more && ready_locked(p) > 0) ||
+		    wait_ms <= 0)
 			break;
-		if (want_more && p->rate > 0 && p->outstanding < p->concurrency && p->tokens < 1.0 &&
-		    (1.0 - p->tokens) * 1000.0 / p->rate + 1 < wait_ms)
+		if (token_due && (1.0 - p->tokens) * 1000.0 / p->rate + 1 < wait_ms)
 			wait_ms = (1.0 - p->tokens) * 1000.0 / p->rate + 1;
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += (time_t)(wait_ms / 1000);

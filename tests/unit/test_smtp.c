@@ -181,6 +181,48 @@ START_TEST(a_failed_prepare_step_is_temporary_and_sends_nothing)
 }
 END_TEST
 
+/* With a rate and nothing in flight, a wait for more work sleeps until the
+ * next token is due: returning at once made the delivery loop spin until
+ * the rate let it hand over again. */
+START_TEST(a_wait_for_the_next_token_sleeps_with_nothing_in_flight)
+{
+	struct smtp_settings s;
+	struct smtp_pool *p;
+	struct smtp_job job, *done[1];
+	char url[64], err[256];
+	const char msg[] = "Subject: x\r\n\r\nhello\r\n";
+	size_t finished = 0, n;
+	double t0;
+
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
+	memset(&s, 0, sizeof(s));
+	s.url = url;
+	s.concurrency = 2;
+	s.rate = 4; /* a burst of 1, then one every 250 ms */
+	s.timeout_ms = 5000;
+	p = smtp_pool_new(&s, err, sizeof(err));
+	ck_assert_msg(p != NULL, "%s", err);
+	memset(&job, 0, sizeof(job));
+	job.from = "a@example.com";
+	job.to = "b@example.com";
+	job.data = msg;
+	job.len = sizeof(msg) - 1;
+	ck_assert_int_eq(smtp_pool_ready(p), 1);
+	smtp_pool_submit(p, &job);
+	while (finished < 1) {
+		n = smtp_pool_wait(p, done, 1, 0, 1000);
+		finished += n;
+		smtp_pool_release(p, (int)n);
+	}
+	t0 = now_s();
+	n = smtp_pool_wait(p, done, 1, 1, 2000);
+	ck_assert_int_eq((int)n, 0);
+	ck_assert_msg(smtp_pool_ready(p) >= 1, "returned after %.3f s with no token ready", now_s() - t0);
+	ck_assert_msg(now_s() - t0 < 1.5, "took %.3f s", now_s() - t0);
+	smtp_pool_free(p);
+}
+END_TEST
+
 Suite *smtp_suite(void)
 {
 	Suite *s = suite_create("smtp");
@@ -191,6 +233,7 @@ Suite *smtp_suite(void)
 	tcase_add_test(tc, unusable_settings_are_refused);
 	tcase_add_test(tc, a_refused_connection_is_temporary_and_the_rate_holds);
 	tcase_add_test(tc, a_failed_prepare_step_is_temporary_and_sends_nothing);
+	tcase_add_test(tc, a_wait_for_the_next_token_sleeps_with_nothing_in_flight);
 	suite_add_tcase(s, tc);
 	return s;
 }
