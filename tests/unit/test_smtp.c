@@ -75,34 +75,49 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-START_TEST(a_refused_connection_is_temporary_and_the_rate_holds)
+/* A pool to a loopback port nothing listens on: every exchange is refused. */
+static struct smtp_pool *closed_pool(int concurrency, double rate)
 {
 	struct smtp_settings s;
 	struct smtp_pool *p;
-	struct smtp_job jobs[6], *done[6];
 	char url[64], err[256];
-	const char msg[] = "Subject: x\r\n\r\nhello\r\n";
-	size_t submitted = 0, finished = 0;
-	double t0;
 
 	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
 	memset(&s, 0, sizeof(s));
 	s.url = url;
-	s.concurrency = 3;
-	s.rate = 20; /* a burst of 2, then one every 50 ms */
+	s.concurrency = concurrency;
+	s.rate = rate;
 	s.timeout_ms = 5000;
 	p = smtp_pool_new(&s, err, sizeof(err));
 	ck_assert_msg(p != NULL, "%s", err);
-	memset(jobs, 0, sizeof(jobs));
+	return p;
+}
+
+static const char small_msg[] = "Subject: x\r\n\r\nhello\r\n";
+
+/* One small message from a@example.com to b@example.com. */
+static void job_init(struct smtp_job *job)
+{
+	memset(job, 0, sizeof(*job));
+	job->from = "a@example.com";
+	job->to = "b@example.com";
+	job->data = small_msg;
+	job->len = sizeof(small_msg) - 1;
+}
+
+START_TEST(a_refused_connection_is_temporary_and_the_rate_holds)
+{
+	struct smtp_pool *p = closed_pool(3, 20); /* a burst of 2, then one every 50 ms */
+	struct smtp_job jobs[6], *done[6];
+	size_t submitted = 0, finished = 0;
+	double t0;
+
 	t0 = now_s();
 	while (finished < 6) {
 		int ready = smtp_pool_ready(p);
 		ck_assert_int_le(ready, 3);
 		for (; ready > 0 && submitted < 6; ready--, submitted++) {
-			jobs[submitted].from = "a@example.com";
-			jobs[submitted].to = "b@example.com";
-			jobs[submitted].data = msg;
-			jobs[submitted].len = sizeof(msg) - 1;
+			job_init(&jobs[submitted]);
 			smtp_pool_submit(p, &jobs[submitted]);
 		}
 		size_t n = smtp_pool_wait(p, done, 6, submitted < 6, 1000);
@@ -139,28 +154,13 @@ static int prepare_counts(struct smtp_job *job)
 
 START_TEST(a_failed_prepare_step_is_temporary_and_sends_nothing)
 {
-	struct smtp_settings s;
-	struct smtp_pool *p;
+	struct smtp_pool *p = closed_pool(2, 0);
 	struct smtp_job jobs[2], *done[2];
-	char url[64], err[256];
-	const char msg[] = "Subject: x\r\n\r\nhello\r\n";
 	int calls = 0;
 	size_t finished = 0;
 
-	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
-	memset(&s, 0, sizeof(s));
-	s.url = url;
-	s.concurrency = 2;
-	s.timeout_ms = 5000;
-	p = smtp_pool_new(&s, err, sizeof(err));
-	ck_assert_msg(p != NULL, "%s", err);
-	memset(jobs, 0, sizeof(jobs));
-	for (int i = 0; i < 2; i++) {
-		jobs[i].from = "a@example.com";
-		jobs[i].to = "b@example.com";
-		jobs[i].data = msg;
-		jobs[i].len = sizeof(msg) - 1;
-	}
+	for (int i = 0; i < 2; i++)
+		job_init(&jobs[i]);
 	jobs[0].prepare = prepare_fails;
 	jobs[1].prepare = prepare_counts;
 	jobs[1].tag = &calls;
@@ -186,27 +186,12 @@ END_TEST
  * the rate let it hand over again. */
 START_TEST(a_wait_for_the_next_token_sleeps_with_nothing_in_flight)
 {
-	struct smtp_settings s;
-	struct smtp_pool *p;
+	struct smtp_pool *p = closed_pool(2, 4); /* a burst of 1, then one every 250 ms */
 	struct smtp_job job, *done[1];
-	char url[64], err[256];
-	const char msg[] = "Subject: x\r\n\r\nhello\r\n";
 	size_t finished = 0, n;
 	double t0;
 
-	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", closed_port());
-	memset(&s, 0, sizeof(s));
-	s.url = url;
-	s.concurrency = 2;
-	s.rate = 4; /* a burst of 1, then one every 250 ms */
-	s.timeout_ms = 5000;
-	p = smtp_pool_new(&s, err, sizeof(err));
-	ck_assert_msg(p != NULL, "%s", err);
-	memset(&job, 0, sizeof(job));
-	job.from = "a@example.com";
-	job.to = "b@example.com";
-	job.data = msg;
-	job.len = sizeof(msg) - 1;
+	job_init(&job);
 	ck_assert_int_eq(smtp_pool_ready(p), 1);
 	smtp_pool_submit(p, &job);
 	while (finished < 1) {
