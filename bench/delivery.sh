@@ -55,7 +55,9 @@ restore_worker() {
 	scripts/stack.sh start "$instance" >/dev/null
 }
 trap 'restore_worker; scripts/stack.sh stop "$instance" >/dev/null' EXIT # run.sh's, plus ours
-# One worker over SMTP, with extra environment words (the DKIM settings).
+# The worker over SMTP, with extra environment words (the DKIM settings): as
+# `make run` starts it, FLOWSEND_BATCH_WORKERS processes (one per core unless
+# the environment says otherwise), which worker_cpu and the RSS figures sum.
 start_smtp_worker() {
 	local lines
 	kill -TERM -- "-$(cat "$state/pid/batch.pid")" 2>/dev/null || true
@@ -131,10 +133,12 @@ smtp_campaign() {
 	pg1=$(pg_cpu)
 	c1=$(psql_owner -Atc "SELECT (SELECT sum(xact_commit) FROM pg_stat_database), (SELECT wal_sync FROM pg_stat_wal)")
 	read -r sent failed bounced < <(psql_owner -Atc "SELECT sent_count, failed_count, bounce_count FROM campaigns WHERE id = '$id'" | tr '|' ' ')
-	rss=0
+	rss=0 rss_total=0 nproc=0
 	for p in $worker $(ps -o pid= --ppid "$worker"); do
 		r=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$p/status" 2>/dev/null || echo 0)
 		((r > rss)) && rss=$r
+		rss_total=$((rss_total + r))
+		nproc=$((nproc + 1))
 	done
 
 	echo
@@ -142,7 +146,7 @@ smtp_campaign() {
 	grep "delivery: SMTP" "$state/log/batch.log" | tail -1 | sed 's/.*delivery: /worker: /'
 	python3 -c 'import sys; a, b, c = map(float, sys.argv[1:4]); print(f"send answered in {b - a:.2f} s; send to \"sent\": {c - a:.1f} s ({int(sys.argv[4]) / (c - a):,.0f} messages/s)")' \
 		"$t0" "$t_accepted" "$t1" "$sent"
-	echo "batch worker peak RSS (largest process): $rss MiB"
+	echo "batch worker peak RSS (largest process): $rss MiB; $nproc worker processes, $rss_total MiB together"
 	python3 -c 'import sys, os
 c0 = sys.argv[1].split("|"); c1 = sys.argv[2].split("|"); n = max(int(sys.argv[5]), 1)
 hz = os.sysconf("SC_CLK_TCK")

@@ -808,7 +808,7 @@ static pid_t start_worker(const struct e2e_sink *s)
 
 	snprintf(cmd, sizeof(cmd),
 		 "exec env FLOWSEND_SMTP_URL=smtp://127.0.0.1:%d FLOWSEND_SMTP_CONCURRENCY=%d"
-		 " FLOWSEND_BATCH_WORKERS=2 %s/flowsend-batch --worker --poll 1"
+		 " FLOWSEND_BATCH_WORKERS=3 %s/flowsend-batch --worker --poll 1"
 		 " >>/tmp/flowsend-e2e-batch.log 2>&1",
 		 s->port, CRASH_CONCURRENCY, e2e_bin());
 	pid = fork();
