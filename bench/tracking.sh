@@ -77,11 +77,11 @@ log_lines() { wc -l <"$state/log/fs-track.log"; }
 # its children, for CPU µs per hit: group_ticks and tree_ticks.
 # shellcheck source=bench/lib/cpu.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/cpu.sh"
-# "track nginx pg redis hello" ticks
+# "track nginx pg redis hello" ticks, then PostgreSQL's "backends ended other"
 cpu_snap() {
 	echo "$(group_ticks "$(cat "$state/pid/fs-track.pid")") $(tree_ticks "$(cat "$state/nginx/nginx.pid")")" \
 		"$(tree_ticks "$(head -1 "$state/pg/data/postmaster.pid")") $(tree_ticks "$(cat "$state/pid/redis.pid")")" \
-		"$(group_ticks "$(cat "$state/pid/fs-hello.pid")")"
+		"$(group_ticks "$(cat "$state/pid/fs-hello.pid")")" "$(pg_split_ticks "$(head -1 "$state/pg/data/postmaster.pid")")"
 }
 # cpu_per LABEL "BEFORE" "AFTER" N: CPU µs per request of each part
 cpu_per() {
@@ -91,8 +91,13 @@ label, a, b, n, hz = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), int(
 d = [(int(y) - int(x)) * 1e6 / hz / max(n, 1) for x, y in zip(a, b)]
 names = ["fs-track", "nginx", "postgres", "redis", "fs-hello"]
 parts = [(k, v) for k, v in zip(names, d) if v >= 0.5]
+# PostgreSQL's part split: its client backends (the tracking flush's
+# connection above all), the processes that ended (autovacuum workers), the rest.
+pg = d[2]
+split = "" if pg < 0.5 or len(d) < 8 else \
+    f" (postgres: backends {d[5]:.0f}, ended processes {d[6]:.0f}, background {d[7]:.0f})"
 print(f"CPU µs per request, {label} ({n} requests): " + ", ".join(f"{k} {v:.0f}" for k, v in parts)
-      + f"; total {sum(v for _, v in parts):.0f}")
+      + f"; total {sum(v for _, v in parts):.0f}" + split)
 PY
 }
 events() {
