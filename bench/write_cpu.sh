@@ -30,9 +30,18 @@ group_ticks() { ticks $(pgrep -g "$(cat "$D/pid/fs-$1.pid")"); }
 tree_ticks() { local pm; pm=$1; ticks "$pm" $(pgrep -P "$pm"); }
 pg_ticks() { tree_ticks "$(head -1 "$D/pg/data/postmaster.pid")"; }
 ngx_ticks() { tree_ticks "$(cat "$D/nginx/nginx.pid")"; }
+# WAL, then the database's commits and (where pg_stat_statements is loaded)
+# the statements run, counted as executions.
+stmts_sql="SELECT 0"
 walsnap() {
-	psql_owner -Atc "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, wal_records, wal_fpi, wal_write, wal_sync FROM pg_stat_wal" | tr '|' ' '
+	psql_owner -Atc "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, wal_records, wal_fpi, wal_write, wal_sync,
+		(SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()),
+		($stmts_sql) FROM pg_stat_wal" | tr '|' ' '
 }
+if [[ $(psql_owner -Atc "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'") == 1 ]] &&
+	psql_owner -Atc "SELECT 1 FROM pg_stat_statements LIMIT 1" >/dev/null 2>&1; then
+	stmts_sql="SELECT COALESCE(sum(calls), 0)::bigint FROM pg_stat_statements"
+fi
 tenant() {
 	local email="write-cpu-$1-$(date +%s%N)@example.com" token
 	token=$(curl -fsS -X POST "$base/api/v1/auth/register" -H 'Content-Type: application/json' \
@@ -80,7 +89,8 @@ us = lambda t: int(t) * 1e6 / int(hz) / reqs
 print(f"{label:16} {reqs:7} reqs {rps:>9}/s p99 {p99:>8} non-2xx {bad.group(1) if bad else 0}: "
       f"{n} {us(rt):.0f} + pg {us(pt):.0f} + nginx {us(nt):.0f} = {us(rt) + us(pt) + us(nt):.0f} µs; "
       f"WAL {d[0] / reqs:.0f} B, {d[1] / reqs:.1f} records, {d[2] / reqs:.2f} fpi, "
-      f"{d[3] / reqs:.2f} writes, {d[4] / reqs:.2f} flushes")
+      f"{d[3] / reqs:.2f} writes, {d[4] / reqs:.2f} flushes; "
+      f"{d[5] / reqs:.2f} commits, {d[6] / reqs:.2f} statements")
 PY
 }
 only=${AB_ONLY:-all}

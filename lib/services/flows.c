@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/cron.h"
+#include "core/crypto.h"
 #include "core/email.h"
 #include "core/log.h"
 #include "core/strbuf.h"
@@ -20,6 +22,7 @@
 #include "json/json.h"
 #include "models/flow_steps.h"
 #include "models/plan.h"
+#include "services/auth_cache.h"
 #include "services/billing.h"
 
 /* A flow as the API shows it; f is the flows row. */
@@ -602,10 +605,29 @@ static const char *event_context(struct arena *a, const char *trigger, const cha
 /* Enrolls one contact (by email) of the tenant: BEGIN, the tenant, the
  * statement and COMMIT in one round trip. Its rows tell the contact and how
  * many flows took it; no row: no such contact. A NULL key gives each
- * enrollment its own (a fresh uuid). */
+ * enrollment its own (a fresh uuid).
+ *
+ * Most events enroll nobody (the contact is in each once-per-flow flow
+ * already, or the order's key is taken), so the statement asks first, in
+ * its own plan, whether any (flow, contact) pair would be new, the same
+ * test as flowsend_flow_enroll's read (schema/0064), and calls the function
+ * only then: an event that enrolls nobody runs no PL/pgSQL (its call with a
+ * SET clause, its own executor and plan lookups cost about as much as the
+ * rest of the request in PostgreSQL). The function tests again and its
+ * INSERT meets the unique key, so a concurrent enrollment that this read
+ * did not see is still counted once. */
 static const char enroll_sql[] =
-	"SELECT c.id, flowsend_flow_enroll(flowsend_current_user(), $1, $2,"
-	" ARRAY[c.id], COALESCE($4, gen_random_uuid()::text), $5::jsonb) AS n"
+	"SELECT c.id, CASE WHEN c.is_subscribed AND EXISTS (SELECT 1 FROM flows f"
+	"  WHERE f.user_id = c.user_id AND f.trigger_type = $1 AND f.status = 'active'"
+	"  AND f.deleted_at IS NULL AND f.current_version IS NOT NULL"
+	"  AND ($1 <> 'custom' OR f.trigger_config ->> 'event' = $2)"
+	"  AND CASE WHEN flowsend_flow_reentry(f.trigger_config)"
+	"   THEN $4::text IS NULL OR NOT EXISTS (SELECT 1 FROM flow_executions e"
+	"    WHERE e.flow_id = f.id AND e.contact_id = c.id AND e.enrollment_key = $4 OFFSET 0)"
+	"   ELSE NOT EXISTS (SELECT 1 FROM flow_executions e"
+	"    WHERE e.flow_id = f.id AND e.contact_id = c.id OFFSET 0) END)"
+	" THEN flowsend_flow_enroll(flowsend_current_user(), $1, $2,"
+	"  ARRAY[c.id], COALESCE($4, gen_random_uuid()::text), $5::jsonb) ELSE 0 END AS n"
 	" FROM contacts c WHERE lower(c.email) = lower($3)";
 
 static PGresult *enroll_by_email(struct fs_env *env, const char *owner, const char *trigger,
@@ -732,6 +754,51 @@ static enum fs_status upsert_customer(struct fs_env *env, const char *owner, con
 	return FS_OK;
 }
 
+/* The active user an event's platform id (else store id) names, or *owner
+ * NULL. A match is kept in the worker's principal cache (auth_cache.h),
+ * which the users' NOTIFY empties whenever a user's ids, activity or plan
+ * change or a user is created with ids (schema/0079): a stream of events
+ * then costs no lookup, nor its transaction, on the system connection. No
+ * match is not kept (a platform's first events may come before its link). */
+static enum fs_status platform_tenant(struct fs_env *env, const char *uid, const char *sid,
+				      const char **owner, const char **tier, struct fs_error *err)
+{
+	const char *p[2] = { uid, sid };
+	const char *ids = arena_sprintf(env->arena, "%c%s%c%c%s", uid ? 'u' : '-', uid ? uid : "",
+					'\x1f', sid ? 's' : '-', sid ? sid : "");
+	char hash[SHA256_HEX_LEN + 1];
+	struct auth_entry fresh, *e;
+	PGresult *r;
+
+	*owner = *tier = NULL;
+	sha256_hex(ids, strlen(ids), hash);
+	memset(&fresh, 0, sizeof(fresh));
+	snprintf(fresh.key, sizeof(fresh.key), "p:%s", hash);
+	auth_cache_sync(env->sysdb);
+	if ((e = auth_cache_get(fresh.key))) {
+		*owner = arena_strdup(env->arena, e->user_id);
+		*tier = arena_strdup(env->arena, e->plan);
+		return FS_OK;
+	}
+	r = db_query_cached(env->sysdb, env->arena,
+			    "SELECT id, plan FROM users WHERE is_active AND"
+			    " (external_platform_id = $1 OR external_store_id = $2)"
+			    " ORDER BY (external_platform_id = $1) IS TRUE DESC LIMIT 1",
+			    2, p);
+	if (!r)
+		return fs_fail(err, FS_ERROR, "finding the tenant failed");
+	if (PQntuples(r) != 1)
+		return FS_OK;
+	*owner = db_get(r, 0, "id");
+	*tier = db_get(r, 0, "plan");
+	snprintf(fresh.user_id, sizeof(fresh.user_id), "%s", *owner);
+	snprintf(fresh.plan, sizeof(fresh.plan), "%s", *tier);
+	fresh.is_active = 1;
+	fresh.cached_at = time(NULL);
+	auth_cache_put(&fresh);
+	return FS_OK;
+}
+
 enum fs_status flow_platform_event(struct fs_env *env, const char *body, size_t len,
 				   json_object **out, struct fs_error *err)
 {
@@ -759,19 +826,9 @@ enum fs_status flow_platform_event(struct fs_env *env, const char *body, size_t 
 	uid = platform_id(root, data, "user_id", 255);
 	sid = platform_id(root, data, "store_id", 255);
 	if (kind && (uid || sid)) {
-		const char *p[2] = { uid, sid };
-		PGresult *r = db_query_cached(env->sysdb, env->arena,
-				       "SELECT id, plan FROM users WHERE is_active AND"
-				       " (external_platform_id = $1 OR external_store_id = $2)"
-				       " ORDER BY (external_platform_id = $1) IS TRUE DESC LIMIT 1",
-				       2, p);
-		if (!r)
-			return fs_fail(err, FS_ERROR, "finding the tenant failed");
-		if (PQntuples(r) == 1) {
-			owner = db_get(r, 0, "id");
-			tier = db_get(r, 0, "plan");
-			matched = 1;
-		}
+		if ((st = platform_tenant(env, uid, sid, &owner, &tier, err)) != FS_OK)
+			return st;
+		matched = owner != NULL;
 	}
 	if (data)
 		cfg_string(data, "email", 320, &email);

@@ -946,6 +946,73 @@ START_TEST(platform_events_are_signed_and_fire_their_flows)
 }
 END_TEST
 
+/* Platform events find their tenant in each worker's principal cache; a
+ * user whose platform or store id changes, who is deactivated, or a new
+ * user who takes an event's platform id, is seen by the next event (the
+ * users' NOTIFY, schema 0079), whichever worker serves it. */
+START_TEST(platform_tenants_follow_their_ids_at_once)
+{
+	char a_tok[4096], b_tok[4096], a_id[40], b_id[40], pid[80], sid[80], pid2[80], flow_a[40],
+		flow_b[40], body[512];
+	const char *p[3];
+
+	e2e_new_tenant("plat-a", a_tok, sizeof(a_tok));
+	e2e_new_tenant("plat-b", b_tok, sizeof(b_tok));
+	e2e_user_id(a_tok, a_id);
+	e2e_user_id(b_tok, b_id);
+	snprintf(pid, sizeof(pid), "cache-%d-%ld", getpid(), random());
+	snprintf(sid, sizeof(sid), "cache-st-%d-%ld", getpid(), random());
+	snprintf(pid2, sizeof(pid2), "cache-2-%d-%ld", getpid(), random());
+	p[0] = a_id;
+	p[1] = pid;
+	p[2] = sid;
+	e2e_owner_value("UPDATE users SET external_platform_id = $2, external_store_id = $3"
+			" WHERE id = $1 RETURNING 1", 3, p);
+	active_flow(a_tok, "purchase", "{\"allow_reentry\":true}", flow_a);
+	active_flow(b_tok, "purchase", "{\"allow_reentry\":true}", flow_b);
+	new_contact(a_tok, "buyer@example.com", NULL);
+	new_contact(b_tok, "buyer@example.com", NULL);
+#define ORDER(uid, n)                                                                              \
+	snprintf(body, sizeof(body),                                                               \
+		 "{\"event\":\"order.created\",\"user_id\":\"%s\",\"store_id\":\"%s\","           \
+		 "\"data\":{\"email\":\"buyer@example.com\",\"order_id\":\"O-%d\"}}",                \
+		 uid, sid, n)
+	/* every worker learns the tenant (more events than workers) */
+	for (int i = 0; i < 12; i++) {
+		ORDER(pid, i);
+		platform_ok(body, "post_purchase_flow_queued", 1);
+	}
+	ck_assert_int_eq(executions_of(flow_a), 12);
+	/* another user takes the event's platform id: it outranks the store id match */
+	p[0] = b_id;
+	p[1] = pid2;
+	e2e_owner_value("UPDATE users SET external_platform_id = $2 WHERE id = $1 RETURNING 1", 2, p);
+	for (int i = 100; i < 112; i++) {
+		ORDER(pid2, i);
+		platform_ok(body, "post_purchase_flow_queued", 1);
+	}
+	ck_assert_int_eq(executions_of(flow_b), 12);
+	ck_assert_int_eq(executions_of(flow_a), 12);
+	/* the platform id moves away: events for it now match by store id only */
+	e2e_owner_value("UPDATE users SET external_platform_id = NULL WHERE id = $1 RETURNING 1", 1, p);
+	for (int i = 200; i < 212; i++) {
+		ORDER(pid2, i);
+		platform_ok(body, "post_purchase_flow_queued", 1);
+	}
+	ck_assert_int_eq(executions_of(flow_b), 12);
+	ck_assert_int_eq(executions_of(flow_a), 24);
+	/* a deactivated tenant matches nothing at once */
+	p[0] = a_id;
+	e2e_owner_value("UPDATE users SET is_active = false WHERE id = $1 RETURNING 1", 1, p);
+	for (int i = 300; i < 312; i++) {
+		ORDER(pid, i);
+		platform_ok(body, "post_purchase_flow_queued", 0);
+	}
+	ck_assert_int_eq(executions_of(flow_a), 24);
+#undef ORDER
+}
+END_TEST
+
 /* Enrollment runs on every event, platform event and signup: its INSERT must
  * keep one plan per connection (schema 0051). A CREATE OR REPLACE of the
  * function drops the setting unless the new definition repeats it. */
@@ -977,6 +1044,7 @@ Suite *flows_suite(void)
 	tcase_add_test(tc, the_plans_active_flow_limit_holds);
 	tcase_add_test(tc, platform_events_are_signed_and_fire_their_flows);
 	tcase_add_test(tc, enrollment_plans_its_statement_once_per_connection);
+	tcase_add_test(tc, platform_tenants_follow_their_ids_at_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
