@@ -31,6 +31,11 @@ void batch_wake(struct fs_redis *redis)
  * per key (schema/0018_counter_slots.sql); sums never change. */
 #define COUNTER_FOLD_ROWS "10000"
 
+/* A running worker lets single creates settle in the search queue
+ * (SEARCH_INDEX_SETTLE_MS); a --once pass indexes everything queued. Set by
+ * batch_worker for the life of its process. */
+static int search_settle_ms;
+
 static long fold_counters(struct fs_db *db, struct arena *a)
 {
 	PGresult *r = db_query_cached(db, a, "SELECT flowsend_counters_fold(" COUNTER_FOLD_ROWS ") AS n",
@@ -120,7 +125,8 @@ int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, struct delivery_
 		int more = 0;
 		double slice = time_monotonic_ms() + SEARCH_INDEX_SLICE_MS;
 		arena_reset(&a);
-		indexed = search_index_catch_up(sysdb, &a, slice < deadline ? slice : deadline, &more);
+		indexed = search_index_catch_up(sysdb, &a, search_settle_ms,
+						slice < deadline ? slice : deadline, &more);
 		if (indexed < 0) {
 			rc = -1;
 			goto out;
@@ -189,6 +195,7 @@ int batch_worker(struct fs_db *sysdb, struct fs_redis *redis, struct delivery_se
 	char timeout[16];
 
 	snprintf(timeout, sizeof(timeout), "%d", poll_seconds);
+	search_settle_ms = SEARCH_INDEX_SETTLE_MS;
 	while (!*stop) {
 		struct batch_stats st;
 		const char *argv[] = { "BLPOP", BATCH_WAKE_KEY, timeout };
