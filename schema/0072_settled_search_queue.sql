@@ -19,7 +19,8 @@
 -- queue stays bounded (1,000 rows, or settle's worth of creates). The one-
 -- argument step (schema 0058), which `flowsend-batch --once` and the tests
 -- use, still indexes everything it finds. Ranges queued by imports are
--- indexed at once, as before.
+-- indexed at once, as before. It returns how many contacts it looked at, 0
+-- when nothing is queued, -1 when it left single creates to settle.
 CREATE FUNCTION flowsend_search_backlog_step(max_rows integer, settle interval) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
 AS $$
@@ -38,10 +39,13 @@ BEGIN
         RETURN public.flowsend_search_backlog_step(max_rows);
     END IF;
     -- The single creates settle: only an import's range, as in 0058.
-    SELECT * INTO b FROM public.contact_search_backlog WHERE first_id <> last_id ORDER BY id
+    SELECT * INTO b FROM public.contact_search_backlog r WHERE r.first_id <> r.last_id ORDER BY r.id
      LIMIT 1 FOR UPDATE SKIP LOCKED;
     IF NOT FOUND THEN
-        RETURN 0;
+        -- -1: nothing done, single creates left to settle (the worker looks
+        -- again within a second); 0: nothing queued.
+        RETURN CASE WHEN EXISTS (SELECT 1 FROM public.contact_search_backlog q
+                                  WHERE q.first_id = q.last_id) THEN -1 ELSE 0 END;
     END IF;
     WITH chunk AS (
         SELECT id, user_id, public.flowsend_contact_search_text(email, first_name, last_name) AS doc

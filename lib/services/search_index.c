@@ -25,6 +25,10 @@ long search_index_catch_up(struct fs_db *db, struct arena *a, int settle_ms, dou
 		if (!r)
 			return -1;
 		n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+		if (n < 0) {
+			*more = -1; /* single creates settling */
+			return total;
+		}
 		if (n == 0)
 			return total;
 		total += n;

@@ -25,7 +25,9 @@
 /* Index queued contacts until the backlog is empty or deadline_ms (monotonic)
  * passes; with settle_ms > 0, single creates stay queued as above (0: index
  * everything queued, as `flowsend-batch --once` does). How many contacts it
- * indexed, or -1 on a database error; *more is set when work is left. */
+ * indexed, or -1 on a database error; *more is 1 when work is left, -1 when
+ * only single creates are queued, left to settle (look again within a
+ * second), 0 when nothing is queued. */
 long search_index_catch_up(struct fs_db *db, struct arena *a, int settle_ms, double deadline_ms,
 			   int *more);
 
