@@ -31,6 +31,14 @@ void batch_wake(struct fs_redis *redis)
  * per key (schema/0018_counter_slots.sql); sums never change. */
 #define COUNTER_FOLD_ROWS "10000"
 
+/* A running worker lets single creates settle in the search queue
+ * (SEARCH_INDEX_SETTLE_MS); a --once pass indexes everything queued. Set by
+ * batch_worker for the life of its process. */
+static int search_settle_ms;
+/* The last pass left single creates settling: the worker sleeps a second at
+ * most instead of its poll interval. */
+static int search_settling;
+
 static long fold_counters(struct fs_db *db, struct arena *a)
 {
 	PGresult *r = db_query_cached(db, a, "SELECT flowsend_counters_fold(" COUNTER_FOLD_ROWS ") AS n",
@@ -120,13 +128,15 @@ int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, struct delivery_
 		int more = 0;
 		double slice = time_monotonic_ms() + SEARCH_INDEX_SLICE_MS;
 		arena_reset(&a);
-		indexed = search_index_catch_up(sysdb, &a, slice < deadline ? slice : deadline, &more);
+		indexed = search_index_catch_up(sysdb, &a, search_settle_ms,
+						slice < deadline ? slice : deadline, &more);
 		if (indexed < 0) {
 			rc = -1;
 			goto out;
 		}
-		if (more)
+		if (more > 0)
 			rc = 1;
+		search_settling = more < 0;
 	}
 	{
 		/* Contacts imported in bulk enroll into signup flows the same way. */
@@ -189,9 +199,11 @@ int batch_worker(struct fs_db *sysdb, struct fs_redis *redis, struct delivery_se
 	char timeout[16];
 
 	snprintf(timeout, sizeof(timeout), "%d", poll_seconds);
+	search_settle_ms = SEARCH_INDEX_SETTLE_MS;
 	while (!*stop) {
 		struct batch_stats st;
 		const char *argv[] = { "BLPOP", BATCH_WAKE_KEY, timeout };
+		const char *settling_argv[] = { "BLPOP", BATCH_WAKE_KEY, "1" };
 		redisReply *rep;
 
 		int rc = batch_run_once(sysdb, redis, sender, 10000, 0, &st);
@@ -201,12 +213,12 @@ int batch_worker(struct fs_db *sysdb, struct fs_redis *redis, struct delivery_se
 			break;
 		if (rc > 0)
 			continue; /* more mail is waiting: no sleep */
-		rep = fs_redis_argv(redis, 3, argv, NULL);
+		rep = fs_redis_argv(redis, 3, search_settling ? settling_argv : argv, NULL);
 		if (rep) {
 			freeReplyObject(rep);
 		} else {
 			/* Redis down: fall back to polling on our own clock. */
-			for (int i = 0; i < poll_seconds * 10 && !*stop; i++)
+			for (int i = 0; i < (search_settling ? 10 : poll_seconds * 10) && !*stop; i++)
 				usleep(100000);
 		}
 	}

@@ -674,6 +674,43 @@ START_TEST(a_create_is_searchable_before_the_worker_indexes_it)
 }
 END_TEST
 
+/* The running worker lets single creates settle in the search queue (schema
+ * 0072): a step with a settle time leaves a young, short queue alone (-1),
+ * a search finds the queued contact all the while, and once settled one step
+ * indexes the queue. */
+START_TEST(single_creates_settle_in_the_search_queue)
+{
+	char uid[40], id[40];
+	const char *p[1] = { uid };
+	long long n = 1;
+
+	fresh_tenant(token, sizeof(token));
+	e2e_user_id(token, uid);
+	e2e_pause_worker(1);
+	create("{\"email\":\"settle.one@settle.example\",\"first_name\":\"Serena\"}", id);
+	/* Ranges other tests queued are indexed at once; then only singles are left. */
+	for (int i = 0; i < 100 && n > 0; i++)
+		n = e2e_owner_value("SELECT flowsend_search_backlog_step(5000, interval '1 hour')", 0,
+				    NULL);
+	ck_assert_int_eq(n, -1);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search_backlog WHERE user_id = $1"
+					 " AND first_id = last_id",
+					 1, p),
+			 1);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search WHERE user_id = $1", 1, p), 0);
+	ck_assert_int_eq(total_of("?search=serena"), 1);
+	ck_assert_int_ge(e2e_owner_value("SELECT flowsend_search_backlog_step(5000, interval '0 seconds')",
+					 0, NULL),
+			 1);
+	e2e_pause_worker(0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search_backlog WHERE user_id = $1",
+					 1, p),
+			 0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search WHERE user_id = $1", 1, p), 1);
+	ck_assert_int_eq(total_of("?search=serena"), 1);
+}
+END_TEST
+
 Suite *contacts_suite(void)
 {
 	Suite *s = suite_create("contacts");
@@ -693,6 +730,7 @@ Suite *contacts_suite(void)
 	tcase_add_test(tc, every_contact_route_needs_auth);
 	tcase_add_test(tc, listing_sorts_by_date_and_email);
 	tcase_add_test(tc, a_create_is_searchable_before_the_worker_indexes_it);
+	tcase_add_test(tc, single_creates_settle_in_the_search_queue);
 	suite_add_tcase(s, tc);
 	return s;
 }
