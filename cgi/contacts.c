@@ -698,5 +698,9 @@ int main(int argc, char **argv)
 {
 	static const struct fs_app app = { "contacts", routes, sizeof(routes) / sizeof(routes[0]) };
 	auth_install();
+	/* Reads (the read pool's GETs) close their FastCGI connection as soon as
+	 * they have answered: libfcgi's lingering close held the worker until
+	 * nginx had closed its side (README, "Session 11: the reads"). */
+	fs_server_close_at_once(FS_CLOSE_AT_ONCE_READS);
 	return fs_server_main(&app, argc, argv);
 }

@@ -572,20 +572,20 @@ enum fs_status contact_list(struct fs_env *env, const struct contact_filter *f,
 			q[1].params = params + 1;
 			q[1].cached = 1;
 		}
-		if (db_tenant_pipeline(env->db, env->arena, env->user_id, q, 2) < 0)
+		if (db_tenant_read(env->db, env->arena, env->user_id, q, 2) < 0)
 			return fs_fail(err, FS_ERROR, "listing contacts failed");
 		rows = q[0].result;
 		total = q[1].result;
 	} else {
 		/* The common case: constant statements, prepared once per worker,
-		 * sent with BEGIN and COMMIT in one round trip; the total is the
+		 * sent in one round trip without BEGIN and COMMIT (db_tenant_read); the total is the
 		 * maintained counter (the sum of its slots, schema 0018), no
 		 * count(*) over the tenant. */
 		struct db_stmt q[2] = {
 			{ plain_sql[sort], 2, params + 3, 1, NULL },
 			{ "SELECT COALESCE(sum(contacts), 0) FROM tenant_counters", 0, NULL, 1, NULL },
 		};
-		if (db_tenant_pipeline(env->db, env->arena, env->user_id, q, 2) < 0)
+		if (db_tenant_read(env->db, env->arena, env->user_id, q, 2) < 0)
 			return fs_fail(err, FS_ERROR, "listing contacts failed");
 		rows = q[0].result;
 		total = q[1].result;
@@ -596,8 +596,8 @@ enum fs_status contact_list(struct fs_env *env, const struct contact_filter *f,
 
 enum fs_status contact_count(struct fs_env *env, long long *count, struct fs_error *err)
 {
-	PGresult *r = db_tenant_query(env->db, env->arena, env->user_id,
-				      "SELECT COALESCE(sum(contacts), 0) FROM tenant_counters", 0, NULL);
+	PGresult *r = db_tenant_read_cached(env->db, env->arena, env->user_id,
+					    "SELECT COALESCE(sum(contacts), 0) FROM tenant_counters", 0, NULL);
 
 	if (!r)
 		return fs_fail(err, FS_ERROR, "counting contacts failed");

@@ -135,20 +135,22 @@ enum fs_status template_index(struct fs_env *env, const struct template_filter *
 	PGresult *rows, *total;
 	json_object *items;
 
+	/* The caller's own first (newest first), then the system templates; the
+	 * page and its total in one round trip, prepared once per worker, without
+	 * BEGIN and COMMIT (db_tenant_read). */
+	struct db_stmt q[2] = {
+		{ "SELECT " TEMPLATE_COLUMNS " FROM email_templates t" TEMPLATE_FILTER
+		  " ORDER BY t.is_system, t.created_at DESC, t.id"
+		  " LIMIT $3::bigint OFFSET $4::bigint",
+		  4, p, 1, NULL },
+		{ "SELECT count(*) FROM email_templates t" TEMPLATE_FILTER, 2, p, 1, NULL },
+	};
+
 	fs_page_limits(page, limit, offset);
-	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
-		return fs_fail(err, FS_ERROR, "database unavailable");
-	/* The caller's own first (newest first), then the system templates. */
-	rows = db_query(env->db, env->arena,
-			"SELECT " TEMPLATE_COLUMNS " FROM email_templates t" TEMPLATE_FILTER
-			" ORDER BY t.is_system, t.created_at DESC, t.id"
-			" LIMIT $3::bigint OFFSET $4::bigint",
-			4, p);
-	total = db_query(env->db, env->arena,
-			 "SELECT count(*) FROM email_templates t" TEMPLATE_FILTER, 2, p);
-	if (!rows || !total)
-		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "listing templates failed"));
-	db_commit(env->db);
+	if (db_tenant_read(env->db, env->arena, env->user_id, q, 2) < 0)
+		return fs_fail(err, FS_ERROR, "listing templates failed");
+	rows = q[0].result;
+	total = q[1].result;
 	items = json_object_new_array();
 	for (int i = 0; i < PQntuples(rows); i++)
 		json_object_array_add(items, template_json(rows, i));
