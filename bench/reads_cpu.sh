@@ -27,38 +27,20 @@ psql_owner() {
 	psql -q -X -h "$D/pgsock" -p "$pg_port" -U flowsend_owner -d flowsend -v ON_ERROR_STOP=1 "$@"
 }
 
-# ticks of the processes in the process group(s) of pid files $@
-group_ticks() {
-	local t=0 p f
+# shellcheck source=bench/lib/cpu.sh
+. "$ROOT/bench/lib/cpu.sh"
+# ticks of the responders whose pid files are named $@ (a pool may be absent)
+responder_ticks() {
+	local t=0 f
 	for f in "$@"; do
 		[[ -f $D/pid/$f.pid ]] || continue
-		for p in $(pgrep -g "$(cat "$D/pid/$f.pid")"); do
-			t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
-		done
+		t=$((t + $(group_ticks "$(cat "$D/pid/$f.pid")")))
 	done
 	echo "$t"
 }
-nginx_ticks() {
-	local t=0 pm p
-	pm=$(cat "$D/nginx/nginx.pid")
-	for p in $pm $(pgrep -P "$pm"); do
-		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
-	done
-	echo "$t"
-}
-# the postmaster's own time, its live children's, and (cutime + cstime) the ended ones'
-pg_ticks() {
-	local pm t p
-	pm=$(head -1 "$D/pg/data/postmaster.pid")
-	t=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat")
-	for p in $(pgrep -P "$pm"); do
-		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
-	done
-	echo "$t"
-}
-redis_ticks() {
-	awk '{ print $14 + $15 }' "/proc/$(cat "$D/pid/redis.pid")/stat" 2>/dev/null || echo 0
-}
+nginx_ticks() { tree_ticks "$(cat "$D/nginx/nginx.pid")"; }
+pg_ticks() { tree_ticks "$(head -1 "$D/pg/data/postmaster.pid")"; }
+redis_ticks() { tree_ticks "$(cat "$D/pid/redis.pid")"; }
 
 email=reads-cpu@example.com password=reads-cpu-password
 login() {
@@ -96,9 +78,9 @@ cost() {
 	local label=$1 resp=$2 url=$3 out reqs rps p99 a b na nb pa pb ra rb
 	# a short warm-up: new sessions, prepared statements, caches
 	wrk -t2 -c"$conns" -d"${READS_WARMUP:-2}s" -H "Authorization: Bearer $token" "$url" >/dev/null
-	a=$(group_ticks "fs-$resp" "fs-$resp-read"); na=$(nginx_ticks); pa=$(pg_ticks); ra=$(redis_ticks)
+	a=$(responder_ticks "fs-$resp" "fs-$resp-read"); na=$(nginx_ticks); pa=$(pg_ticks); ra=$(redis_ticks)
 	out=$(wrk -t2 -c"$conns" -d"${seconds}s" --latency -H "Authorization: Bearer $token" "$url")
-	b=$(group_ticks "fs-$resp" "fs-$resp-read"); nb=$(nginx_ticks); pb=$(pg_ticks); rb=$(redis_ticks)
+	b=$(responder_ticks "fs-$resp" "fs-$resp-read"); nb=$(nginx_ticks); pb=$(pg_ticks); rb=$(redis_ticks)
 	reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
 	rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
 	p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")

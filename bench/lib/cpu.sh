@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# CPU time helpers for the bench scripts (sourced by bench/tracking.sh and
-# bench/analytics.sh): utime + stime in clock ticks from /proc/<pid>/stat,
-# which unlike req/s hardly moves with what else the machine runs.
+# CPU time helpers for the bench scripts (sourced by bench/tracking.sh,
+# bench/analytics.sh and bench/reads_cpu.sh): utime + stime in clock ticks
+# from /proc/<pid>/stat, which unlike req/s hardly moves with what else the
+# machine runs.
 
 # group_ticks PGID: every process of a process group (a responder's master
 # and its workers).
