@@ -439,46 +439,83 @@ struct body_scan {
 	int plain;
 };
 
+/* Byte classes for the body passes (session 12: a table lookup per byte
+ * instead of a chain of comparisons; the scan and quoted-printable were
+ * ~40 instructions a byte, most of a message's build). */
+enum { BC_EOL = 1, BC_ENCODE = 2, BC_UNSAFE = 4, BC_BLANK = 8 };
+
+/* Indexed by byte: CR, LF: BC_EOL; '=': BC_ENCODE; other controls but TAB,
+ * DEL and above: BC_ENCODE | BC_UNSAFE; space and TAB: BC_BLANK; the rest
+ * (printable ASCII) 0. */
+static const unsigned char body_classes[256] = {
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 8, 1, 6, 6, 1, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+	8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6,
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+};
+
+/* The checks of one line s[start..end) (no line break in it) for 7bit:
+ * its length, a blank at its end, a "." or "From " at its start. */
+static int line_plain(const char *s, size_t start, size_t end)
+{
+	size_t n = end - start;
+
+	if (n == 0)
+		return 1;
+	if (n > QP_LINE || s[end - 1] == ' ' || s[end - 1] == '\t' || s[start] == '.')
+		return 0;
+	return !(s[start] == 'F' && n >= 5 && memcmp(s + start, "From ", 5) == 0);
+}
+
 static void scan_body(const char *s, size_t len, struct body_scan *b)
 {
-	size_t col = 0;
+	size_t line = 0, lone = 0, encoded = 0;
+	int plain = 1;
 
-	b->canonical = b->encoded = 0;
-	b->plain = 1;
 	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '\r' || c == '\n') {
-			if (col && (s[i - 1] == ' ' || s[i - 1] == '\t'))
-				b->plain = 0;
-			if (c == '\r' && i + 1 < len && s[i + 1] == '\n')
-				i++;
-			b->canonical += 2;
-			col = 0;
+		unsigned char k = body_classes[(unsigned char)s[i]];
+
+		if (!(k & (BC_EOL | BC_ENCODE)))
+			continue;
+		if (k & BC_ENCODE) {
+			encoded++;
+			if (k & BC_UNSAFE)
+				plain = 0;
 			continue;
 		}
-		b->canonical++;
-		if (c == '=') {
-			b->encoded++;
-		} else if ((c < 0x20 && c != '\t') || c > 0x7e) {
-			b->encoded++;
-			b->plain = 0;
-		}
-		if (col == 0 && (c == '.' || (c == 'F' && len - i >= 5 && memcmp(s + i, "From ", 5) == 0)))
-			b->plain = 0;
-		if (++col > QP_LINE)
-			b->plain = 0;
+		if (plain && !line_plain(s, line, i))
+			plain = 0;
+		if (s[i] == '\r' && i + 1 < len && s[i + 1] == '\n')
+			i++;
+		else
+			lone++; /* a lone CR or LF: one byte that becomes two */
+		line = i + 1;
 	}
-	if (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-		b->plain = 0;
+	if (plain && !line_plain(s, line, len))
+		plain = 0;
+	b->canonical = len + lone;
+	b->encoded = encoded;
+	b->plain = plain;
 }
 
 static int holds(const char *s, size_t len, const char *what)
 {
 	size_t n = strlen(what);
 
-	for (size_t i = 0; i + n <= len; i++)
-		if (s[i] == what[0] && memcmp(s + i, what, n) == 0)
+	if (n == 0)
+		return 1;
+	for (const char *p = s, *end = s + len; (size_t)(end - p) >= n;) {
+		p = memchr(p, what[0], (size_t)(end - p) - n + 1);
+		if (!p)
+			return 0;
+		if (memcmp(p, what, n) == 0)
 			return 1;
+		p++;
+	}
 	return 0;
 }
 
@@ -514,12 +551,6 @@ static int qp_encoded(const char *s, size_t len, size_t i, int at_end, int at_st
 	return at_start && (c == '.' || (len - i >= 5 && memcmp(s + i, "From ", 5) == 0));
 }
 
-/* A byte that goes as it is wherever it stands, except at a line's start. */
-static int qp_plain(unsigned char c)
-{
-	return c >= 33 && c <= 126 && c != '=';
-}
-
 static void write_qp(struct sink *k, const char *s, size_t len)
 {
 	size_t col = 0;
@@ -541,11 +572,16 @@ static void write_qp(struct sink *k, const char *s, size_t len)
 			 * room left before a soft break (a space only where no line
 			 * end follows it). The byte by byte path below decides the rest. */
 			size_t n = 0, room = col < QP_LINE - 1 ? QP_LINE - 1 - col : 0;
-			while (n < room && i + n < len) {
-				unsigned char d = (unsigned char)s[i + n];
-				if (!qp_plain(d) &&
-				    !((d == ' ' || d == '\t') && i + n + 1 < len && s[i + n + 1] != '\r' &&
-				      s[i + n + 1] != '\n'))
+			if (room > len - i)
+				room = len - i;
+			while (n < room) {
+				unsigned char cl = body_classes[(unsigned char)s[i + n]];
+				if (cl == 0) {
+					n++;
+					continue;
+				}
+				if (!(cl & BC_BLANK) || i + n + 1 >= len ||
+				    (body_classes[(unsigned char)s[i + n + 1]] & BC_EOL))
 					break;
 				n++;
 			}

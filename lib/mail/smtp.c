@@ -66,6 +66,7 @@ struct driver {
 struct smtp_pool {
 	char *url, *user, *password, *ca_file;
 	long use_ssl;
+	int proxy_env; /* a proxy variable is set: curl reads them per message */
 	long timeout_ms;
 	int concurrency;
 	double rate, tokens, burst;
@@ -212,6 +213,11 @@ static CURL *conn_handle(struct smtp_pool *p, struct conn *c)
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, p->timeout_ms < 15000 ? p->timeout_ms : 15000L);
 	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, p->timeout_ms / 1000 > 0 ? p->timeout_ms / 1000 : 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	/* Session 12: with no proxy variable in the environment, say so once;
+	 * otherwise curl looks up no_proxy, smtp_proxy and all_proxy (getenv,
+	 * both spellings) for every message. */
+	if (!p->proxy_env)
+		curl_easy_setopt(h, CURLOPT_PROXY, "");
 	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
 	curl_easy_setopt(h, CURLOPT_READDATA, &c->ex);
@@ -576,6 +582,15 @@ struct smtp_pool *smtp_pool_new(const struct smtp_settings *s, char *err, size_t
 	}
 	for (int i = 0; i < p->ndrivers; i++)
 		p->drivers[i].epfd = p->drivers[i].evfd = -1;
+	{
+		static const char *const proxy_vars[] = { "all_proxy", "ALL_PROXY", "smtp_proxy",
+							  "SMTP_PROXY", "smtps_proxy", "SMTPS_PROXY" };
+		for (size_t i = 0; i < sizeof(proxy_vars) / sizeof(proxy_vars[0]); i++) {
+			const char *v = getenv(proxy_vars[i]);
+			if (v && *v)
+				p->proxy_env = 1;
+		}
+	}
 	p->concurrency = n;
 	p->timeout_ms = s->timeout_ms > 0 ? s->timeout_ms : 60000;
 	p->rate = s->rate > 0 ? s->rate : 0;
