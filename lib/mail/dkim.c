@@ -284,7 +284,7 @@ static void canon_header(struct strbuf *out, const char *f, size_t n, int crlf)
 
 /* The canonical body goes to the digest through a staging buffer: a line
  * and its CRLF were two EVP_DigestUpdate calls (about 300 for a 10 KB
- * message, each through the provider's dispatch); now a few. */
+ * message, each through the provider's dispatch); now one per 4 KB. */
 struct hbuf {
 	EVP_MD_CTX *md;
 	size_t n;
