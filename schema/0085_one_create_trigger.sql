@@ -235,3 +235,8 @@ DROP TRIGGER contacts_webhooks_created ON contacts;
 CREATE TRIGGER contacts_created AFTER INSERT ON contacts
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
     EXECUTE FUNCTION flowsend_contacts_created();
+-- The three functions fired nothing else; a later change to what a create
+-- does belongs in flowsend_contacts_created.
+DROP FUNCTION flowsend_contacts_enroll();
+DROP FUNCTION flowsend_contacts_inserted();
+DROP FUNCTION flowsend_webhooks_contacts_created();
