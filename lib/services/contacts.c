@@ -131,7 +131,7 @@ enum fs_status contact_create(struct fs_env *env, const struct contact_input *in
 		return fs_fail(err, FS_ERROR, "creating the contact failed");
 	}
 	/* Signup flows enrolled the new contact in this same transaction
-	 * (the contacts_enroll trigger, schema 0028). */
+	 * (the contacts_created trigger, schema 0085). */
 	if (PQntuples(q[0].result) == 0)
 		return fs_fail(err, FS_BAD_REQUEST, "Contact limit reached for your plan");
 	*json = db_get(q[0].result, 0, "j");

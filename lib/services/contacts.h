@@ -48,7 +48,7 @@ int contact_sort_parse(const char *s);
 
 /* New contacts enroll into the tenant's signup flows by themselves, in the
  * transaction that inserts them, however they are inserted (the
- * contacts_enroll trigger, schema 0028): there is nothing to announce. */
+ * contacts_created trigger, schema 0085): there is nothing to announce. */
 
 /* Inside a tenant transaction, before its other writes: how many more
  * contacts the caller's plan allows for a write of `adding` contacts (-1:

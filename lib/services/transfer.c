@@ -634,8 +634,8 @@ static void shard_end_copy(struct importer *im, struct import_shard *sh)
 }
 
 /* One shard's merge has answered: commit it, or roll it back. Its contacts
- * enrolled into signup flows inside the merge (the contacts_enroll trigger,
- * schema 0028), so they commit together. */
+ * enrolled into signup flows inside the merge (the contacts_created trigger,
+ * schema 0085), so they commit together. */
 static void shard_finish(struct importer *im, struct import_shard *sh, int *failed)
 {
 	if (!sh->failed && !*failed && db_commit(sh->db) == FS_OK) {

@@ -320,6 +320,65 @@ START_TEST(an_import_and_creates_share_the_limit_exactly)
 }
 END_TEST
 
+/* One trigger does a create's three jobs (schema 0085): 64 racing creates
+ * into a tenant with an active signup flow and a contact.created endpoint
+ * each enroll once, each record one event, and count once. */
+START_TEST(concurrent_creates_enroll_and_announce_each_contact_once)
+{
+	char token[2048], uid[40], flow[40];
+	struct request q[WRITERS];
+	struct http_answer a;
+	const char *p[2];
+
+	e2e_pause_worker(1);
+	e2e_new_tenant("race-jobs", token, sizeof(token));
+	e2e_set_plan(token, "enterprise");
+	p[0] = e2e_user_id(token, uid);
+	e2e_expect(token, "POST", "/api/v1/flows",
+		   "{\"name\":\"welcome\",\"trigger_type\":\"signup\",\"steps\":[{\"type\":\"email\","
+		   "\"template_id\":\"00000000-0000-4000-8000-000000000001\"}]}",
+		   201, NULL, &a);
+	snprintf(flow, sizeof(flow), "%s", json_str(a.json, "id"));
+	http_answer_free(&a);
+	{
+		char path[128];
+		snprintf(path, sizeof(path), "/api/v1/flows/%s/activate", flow);
+		e2e_expect(token, "POST", path, NULL, 200, NULL, NULL);
+	}
+	e2e_expect(token, "POST", "/api/v1/webhooks/endpoints",
+		   "{\"url\":\"https://example.com/race\",\"events\":[\"contact.created\"]}", 201, NULL,
+		   NULL);
+	for (int i = 0; i < WRITERS; i++)
+		create_request(&q[i], token, i % 2 ? "odd" : "even", i);
+	race_run(q, WRITERS);
+	for (int i = 0; i < WRITERS; i++)
+		ck_assert_msg(q[i].status == 201, "create %d: %ld %s", i, q[i].status, q[i].detail);
+	p[1] = flow;
+	ck_assert_int_eq(e2e_owner_value("SELECT count(DISTINCT e.contact_id) FROM flow_executions e"
+					 " JOIN contacts c ON c.id = e.contact_id WHERE c.user_id = $1"
+					 " AND e.flow_id = $2",
+					 2, p),
+			 WRITERS);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM flow_executions WHERE user_id = $1"
+					 " AND flow_id = $2",
+					 2, p),
+			 WRITERS);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM webhook_events WHERE user_id = $1"
+					 " AND event_type = 'contact.created'",
+					 1, p),
+			 WRITERS);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(DISTINCT data->'contact'->>'id') FROM webhook_events"
+					 " w JOIN contacts c ON c.id::text = w.data->'contact'->>'id'"
+					 " WHERE w.user_id = $1 AND c.user_id = $1",
+					 1, p),
+			 WRITERS);
+	assert_counters_exact(uid);
+	/* Each new contact is queued for search and found at once. */
+	ck_assert_int_eq(api_total(token, "/api/v1/contacts?search=w17-odd&page_size=1", "total"), 1);
+	e2e_pause_worker(0);
+}
+END_TEST
+
 Suite *concurrency_suite(void)
 {
 	Suite *s = suite_create("concurrency");
@@ -331,6 +390,7 @@ Suite *concurrency_suite(void)
 	tcase_add_test(tc, the_last_free_place_goes_to_exactly_one_create);
 	tcase_add_test(tc, the_limit_holds_across_the_unlocked_path);
 	tcase_add_test(tc, an_import_and_creates_share_the_limit_exactly);
+	tcase_add_test(tc, concurrent_creates_enroll_and_announce_each_contact_once);
 	suite_add_tcase(s, tc);
 	return s;
 }

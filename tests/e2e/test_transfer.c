@@ -299,7 +299,7 @@ END_TEST
 
 /* n addresses <prefix>0..@example.com through contacts_import in this
  * process: all imported. (Signup flows enroll them inside the merge, by the
- * contacts_enroll trigger: see the flows suite.) */
+ * contacts_created trigger: see the flows suite.) */
 static void import_in_process(struct fs_env *env, const char *prefix, int n)
 {
 	struct import_source src = { 0 };
