@@ -986,8 +986,13 @@ static void step_reopen(struct step *s)
 	s->hand.n = 0;
 }
 
-/* How long a finished message may wait for others to be recorded with it. */
-#define GATHER_MS 3.0
+/* How long a finished message may wait for others to be recorded with it.
+ * Session 12: 8 ms rather than 3 (durable test cluster, 20,000 messages into
+ * smtp-sink): 0.116 commits a message instead of 0.147, the step's database
+ * time a message 429 µs instead of 595 (each step has a fixed cost: the
+ * claim's extension, the campaign's and the day's counters, the statement
+ * triggers, the commit). */
+#define GATHER_MS 8.0
 
 enum slot_state { SLOT_FREE, SLOT_PREPARED, SLOT_BUSY, SLOT_DONE };
 
