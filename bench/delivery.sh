@@ -114,6 +114,30 @@ pg_cpu() {
 	echo "$t"
 }
 
+# CPU ticks of smtp-sink (one process).
+sink_cpu() { awk '{ print $14 + $15 }' "/proc/$sink_pid/stat" 2>/dev/null || echo 0; }
+
+# BENCH_PGSS=1 (a cluster started with shared_preload_libraries =
+# pg_stat_statements and the extension created): the statements of the send,
+# each with its calls, rows and execution time per message.
+psql_super() {
+	psql -q -X -h "$state/pgsock" -p "$pg_port" -d flowsend -v ON_ERROR_STOP=1 \
+		-U "$(if [[ $(id -u) == 0 ]]; then echo postgres; else id -un; fi)" "$@"
+}
+pgss_reset() {
+	[[ ${BENCH_PGSS:-0} == 1 ]] || return 0
+	psql_super -Atc "SELECT pg_stat_statements_reset()" >/dev/null
+}
+pgss_report() {
+	[[ ${BENCH_PGSS:-0} == 1 ]] || return 0
+	psql_super -c "SELECT round((total_exec_time * 1000 / $1)::numeric, 1) AS us_per_msg,
+	  calls, rows, round((total_exec_time / greatest(calls, 1))::numeric, 3) AS ms_per_call,
+	  round((total_plan_time * 1000 / $1)::numeric, 1) AS plan_us_per_msg,
+	  round((wal_records::numeric / $1), 2) AS wal_rec_per_msg,
+	  left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
+	  FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 12"
+}
+
 # One campaign to every contact, timed from the send to "sent". $1 names the run.
 smtp_campaign() {
 	# The newsletter system template: about 6 KB of HTML, unsubscribe link, postal address.
@@ -124,14 +148,17 @@ smtp_campaign() {
 		json_field id)
 	# Commits and WAL flushes of the whole cluster and the worker's CPU over the
 	# send, per message: with durable commits the flushes set the pace.
-	local c0 c1 cpu0 cpu1 pg0 pg1
-	c0=$(psql_owner -Atc "SELECT (SELECT sum(xact_commit) FROM pg_stat_database), (SELECT wal_sync FROM pg_stat_wal)")
+	local c0 c1 cpu0 cpu1 pg0 pg1 sk0 sk1
+	c0=$(psql_owner -Atc "SELECT (SELECT sum(xact_commit) FROM pg_stat_database), (SELECT wal_sync FROM pg_stat_wal), (SELECT wal_records FROM pg_stat_wal), (SELECT wal_bytes FROM pg_stat_wal)")
+	pgss_reset
 	cpu0=$(worker_cpu)
 	pg0=$(pg_cpu)
+	sk0=$(sink_cpu)
 	send_and_wait "$id" "$token"
 	cpu1=$(worker_cpu)
 	pg1=$(pg_cpu)
-	c1=$(psql_owner -Atc "SELECT (SELECT sum(xact_commit) FROM pg_stat_database), (SELECT wal_sync FROM pg_stat_wal)")
+	sk1=$(sink_cpu)
+	c1=$(psql_owner -Atc "SELECT (SELECT sum(xact_commit) FROM pg_stat_database), (SELECT wal_sync FROM pg_stat_wal), (SELECT wal_records FROM pg_stat_wal), (SELECT wal_bytes FROM pg_stat_wal)")
 	read -r sent failed bounced < <(psql_owner -Atc "SELECT sent_count, failed_count, bounce_count FROM campaigns WHERE id = '$id'" | tr '|' ' ')
 	rss=0 rss_total=0 nproc=0
 	for p in $worker $(ps -o pid= --ppid "$worker"); do
@@ -150,8 +177,9 @@ smtp_campaign() {
 	python3 -c 'import sys, os
 c0 = sys.argv[1].split("|"); c1 = sys.argv[2].split("|"); n = max(int(sys.argv[5]), 1)
 hz = os.sysconf("SC_CLK_TCK")
-print(f"per message: {(int(c1[0]) - int(c0[0])) / n:.3f} commits, {(int(c1[1]) - int(c0[1])) / n:.3f} WAL flushes (cluster-wide); worker CPU {(int(sys.argv[4]) - int(sys.argv[3])) / hz / n * 1e6:.0f} us, PostgreSQL CPU {(int(sys.argv[7]) - int(sys.argv[6])) / hz / n * 1e6:.0f} us")' \
-		"$c0" "$c1" "$cpu0" "$cpu1" "$sent" "$pg0" "$pg1"
+print(f"per message: {(int(c1[0]) - int(c0[0])) / n:.3f} commits, {(int(c1[1]) - int(c0[1])) / n:.3f} WAL flushes, {(int(c1[2]) - int(c0[2])) / n:.1f} WAL records, {(float(c1[3]) - float(c0[3])) / n:,.0f} WAL bytes (cluster-wide); worker CPU {(int(sys.argv[4]) - int(sys.argv[3])) / hz / n * 1e6:.0f} us, PostgreSQL CPU {(int(sys.argv[7]) - int(sys.argv[6])) / hz / n * 1e6:.0f} us, smtp-sink CPU {(int(sys.argv[9]) - int(sys.argv[8])) / hz / n * 1e6:.0f} us")' \
+		"$c0" "$c1" "$cpu0" "$cpu1" "$sent" "$pg0" "$pg1" "$sk0" "$sk1"
+	pgss_report "$sent"
 	# The next run starts from the same outbox size.
 	psql_owner -c "DELETE FROM outbox WHERE campaign_id = '$id'" -c "VACUUM ANALYZE outbox" >/dev/null
 }

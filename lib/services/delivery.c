@@ -426,8 +426,8 @@ static int claim_end(struct fs_db *db, struct arena *a, const PGresult *claim)
 		return 0;
 	return db_query_cached(db, a,
 			       "DELETE FROM delivery_claims dc WHERE dc.id = $1 AND NOT EXISTS"
-			       " (SELECT 1 FROM unnest(dc.outbox_ids) AS x(id) JOIN outbox o ON o.id = x.id"
-			       "  WHERE o.claim_id = $1 AND o.status IN ('sending', 'handing'))",
+			       " (SELECT 1 FROM outbox o WHERE o.id = ANY (dc.outbox_ids)"
+			       "  AND o.claim_id = $1 AND o.status IN ('sending', 'handing'))",
 			       1, p)
 		       ? 0
 		       : -1;
@@ -559,10 +559,20 @@ int delivery_tidy(struct fs_db *db, struct arena *a, struct delivery_counts *c)
 	PGresult *r;
 	long long lapsed;
 
-	r = db_query_cached(db, a, interrupted_sql, 0, NULL);
+	/* Session 12: the settling statement runs its tables' statement
+	 * triggers even when nothing lapsed (nearly always): ask first. */
+	r = db_query_cached(db, a,
+			    "SELECT EXISTS (SELECT 1 FROM delivery_claims WHERE locked_until < flowsend_now())"
+			    " AS lapsed",
+			    0, NULL);
 	if (!r)
 		return -1;
-	lapsed = db_get_ll(r, 0, "lapsed", 0);
+	if (db_get_bool(r, 0, "lapsed")) {
+		r = db_query_cached(db, a, interrupted_sql, 0, NULL);
+		if (!r)
+			return -1;
+	}
+	lapsed = PQntuples(r) && PQfnumber(r, "events") >= 0 ? db_get_ll(r, 0, "lapsed", 0) : 0;
 	if (lapsed > 0) {
 		c->interrupted += lapsed;
 		c->failed += lapsed;
@@ -572,14 +582,24 @@ int delivery_tidy(struct fs_db *db, struct arena *a, struct delivery_counts *c)
 	}
 	/* A campaign is finished once none of its mail is queued (the queue's
 	 * index) or claimed or in flight (the rows of live claims). */
-	r = db_query(db, a,
-		     "UPDATE campaigns c SET status = 'sent', sent_at = flowsend_now(), updated_at = flowsend_now()"
-		     " WHERE c.status = 'sending'"
-		     " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.campaign_id = c.id AND o.due_at IS NOT NULL)"
-		     " AND c.id NOT IN (SELECT o.campaign_id FROM delivery_claims dc"
-		     "  CROSS JOIN LATERAL unnest(dc.outbox_ids) AS x(id) JOIN outbox o ON o.id = x.id"
-		     "  WHERE o.claim_id = dc.id AND o.campaign_id IS NOT NULL"
+	/* Session 12: the rows of live claims are read only when a campaign has
+	 * nothing queued left (the InitPlan on idle), and by primary key (= ANY
+	 * of the claim's array): planned as a join with unnest(), the check ran
+	 * after every batch as a scan of the whole outbox against every claimed
+	 * id, up to a second a call, more of a send's database time than the
+	 * sending itself. */
+	r = db_query_cached(db, a,
+		     "WITH idle AS MATERIALIZED ("
+		     "  SELECT c.id FROM campaigns c WHERE c.status = 'sending'"
+		     "  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.campaign_id = c.id AND o.due_at IS NOT NULL)),"
+		     " busy AS ("
+		     "  SELECT o.campaign_id FROM delivery_claims dc"
+		     "  JOIN outbox o ON o.id = ANY (dc.outbox_ids) AND o.claim_id = dc.id"
+		     "  WHERE EXISTS (SELECT 1 FROM idle) AND o.campaign_id IN (SELECT id FROM idle)"
 		     "  AND o.status IN ('sending', 'handing'))"
+		     " UPDATE campaigns c SET status = 'sent', sent_at = flowsend_now(), updated_at = flowsend_now()"
+		     " FROM idle WHERE c.id = idle.id AND c.status = 'sending'"
+		     " AND c.id NOT IN (SELECT campaign_id FROM busy)"
 		     " RETURNING c.id",
 		     0, NULL);
 	if (!r)
@@ -966,8 +986,13 @@ static void step_reopen(struct step *s)
 	s->hand.n = 0;
 }
 
-/* How long a finished message may wait for others to be recorded with it. */
-#define GATHER_MS 3.0
+/* How long a finished message may wait for others to be recorded with it.
+ * Session 12: 8 ms rather than 3 (durable test cluster, 20,000 messages into
+ * smtp-sink): 0.116 commits a message instead of 0.147, the step's database
+ * time a message 429 µs instead of 595 (each step has a fixed cost: the
+ * claim's extension, the campaign's and the day's counters, the statement
+ * triggers, the commit). */
+#define GATHER_MS 8.0
 
 enum slot_state { SLOT_FREE, SLOT_PREPARED, SLOT_BUSY, SLOT_DONE };
 
