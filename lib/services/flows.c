@@ -630,23 +630,29 @@ static const char enroll_sql[] =
 	"  ARRAY[c.id], COALESCE($4, gen_random_uuid()::text), $5::jsonb) ELSE 0 END AS n"
 	" FROM contacts c WHERE lower(c.email) = lower($3)";
 
+/* guard, when given, runs first in the same transaction (a platform
+ * event's cached tenant check). */
 static PGresult *enroll_by_email(struct fs_env *env, const char *owner, const char *trigger,
 				 const char *event, const char *email, const char *key,
-				 const char *ctx)
+				 const char *ctx, const struct db_stmt *guard)
 {
 	const char *p[5] = { trigger, event, email, key, ctx };
-	struct db_stmt q[1] = { { enroll_sql, 5, p, 1, NULL } };
+	struct db_stmt q[2];
+	int n = 0;
 
-	if (db_tenant_pipeline(env->db, env->arena, owner, q, 1) < 0)
+	if (guard)
+		q[n++] = *guard;
+	q[n++] = (struct db_stmt){ enroll_sql, 5, p, 1, NULL };
+	if (db_tenant_pipeline(env->db, env->arena, owner, q, n) < 0)
 		return NULL;
-	return q[0].result;
+	return q[n - 1].result;
 }
 
 enum fs_status flow_event(struct fs_env *env, const char *event, const char *email,
 			  json_object *data, json_object **out, struct fs_error *err)
 {
 	const char *ctx = event_context(env->arena, "custom", event, data);
-	PGresult *r = enroll_by_email(env, env->user_id, "custom", event, email, NULL, ctx);
+	PGresult *r = enroll_by_email(env, env->user_id, "custom", event, email, NULL, ctx, NULL);
 
 	if (!r)
 		return fs_fail(err, FS_ERROR, "recording the event failed");
@@ -714,14 +720,16 @@ static const char upsert_insert_sql[] =
 	" ON CONFLICT DO NOTHING";
 
 static enum fs_status upsert_customer(struct fs_env *env, const char *owner, const char *plan_tier,
-				      json_object *data, const char *email, struct fs_error *err)
+				      json_object *data, const char *email, const struct db_stmt *guard,
+				      struct fs_error *err)
 {
 	const struct plan *plan = plan_find_or_default(plan_tier);
 	json_object *tags = json_object_new_array(), *v;
 	const char *first = NULL, *last = NULL;
 	char limit[24];
 	const char *p[5];
-	struct db_stmt q[2];
+	struct db_stmt q[3];
+	int n = 0;
 
 	cfg_string(data, "first_name", 255, &first);
 	cfg_string(data, "last_name", 255, &last);
@@ -747,21 +755,32 @@ static enum fs_status upsert_customer(struct fs_env *env, const char *owner, con
 	}
 	/* The insert sees the update's row in the same transaction, so only a
 	 * new address is inserted; ON CONFLICT covers a concurrent insert. */
-	q[0] = (struct db_stmt){ upsert_update_sql, 4, p, 1, NULL };
-	q[1] = (struct db_stmt){ upsert_insert_sql, 5, p, 1, NULL };
-	if (db_tenant_pipeline(env->db, env->arena, owner, q, 2) < 0)
+	if (guard)
+		q[n++] = *guard;
+	q[n++] = (struct db_stmt){ upsert_update_sql, 4, p, 1, NULL };
+	q[n++] = (struct db_stmt){ upsert_insert_sql, 5, p, 1, NULL };
+	if (db_tenant_pipeline(env->db, env->arena, owner, q, n) < 0)
 		return fs_fail(err, FS_ERROR, "recording the customer failed");
 	return FS_OK;
 }
+
+/* Fails the event's transaction with FS002 unless the cached tenant ($1) is
+ * still the one the ids name (schema/0096). */
+static const char tenant_holds_sql[] =
+	"SELECT flowsend_platform_tenant_holds($1::uuid, $2, $3)";
 
 /* The active user an event's platform id (else store id) names, or *owner
  * NULL. A match is kept in the worker's principal cache (auth_cache.h),
  * which the users' NOTIFY empties whenever a user's ids, activity or plan
  * change or a user is created with ids (schema/0079): a stream of events
  * then costs no lookup, nor its transaction, on the system connection. No
- * match is not kept (a platform's first events may come before its link). */
-static enum fs_status platform_tenant(struct fs_env *env, const char *uid, const char *sid,
-				      const char **owner, const char **tier, struct fs_error *err)
+ * match is not kept (a platform's first events may come before its link).
+ * A notification can reach this worker a moment after the change, so a
+ * cached match (*cached 1) is checked again in the event's own transaction
+ * (tenant_holds_sql); fresh skips the cache. */
+static enum fs_status platform_tenant(struct fs_env *env, const char *uid, const char *sid, int fresh_only,
+				      const char **owner, const char **tier, int *cached,
+				      struct fs_error *err)
 {
 	const char *p[2] = { uid, sid };
 	const char *ids = arena_sprintf(env->arena, "%c%s%c%c%s", uid ? 'u' : '-', uid ? uid : "",
@@ -771,19 +790,21 @@ static enum fs_status platform_tenant(struct fs_env *env, const char *uid, const
 	PGresult *r;
 
 	*owner = *tier = NULL;
+	*cached = 0;
 	sha256_hex(ids, strlen(ids), hash);
 	memset(&fresh, 0, sizeof(fresh));
 	snprintf(fresh.key, sizeof(fresh.key), "p:%s", hash);
 	auth_cache_sync(env->sysdb);
-	if ((e = auth_cache_get(fresh.key))) {
+	if (!fresh_only && (e = auth_cache_get(fresh.key))) {
 		*owner = arena_strdup(env->arena, e->user_id);
 		*tier = arena_strdup(env->arena, e->plan);
+		*cached = 1;
 		return FS_OK;
 	}
 	r = db_query_cached(env->sysdb, env->arena,
 			    "SELECT id, plan FROM users WHERE is_active AND"
 			    " (external_platform_id = $1 OR external_store_id = $2)"
-			    " ORDER BY (external_platform_id = $1) IS TRUE DESC LIMIT 1",
+			    " ORDER BY (external_platform_id = $1) IS TRUE DESC, id LIMIT 1",
 			    2, p);
 	if (!r)
 		return fs_fail(err, FS_ERROR, "finding the tenant failed");
@@ -825,26 +846,40 @@ enum fs_status flow_platform_event(struct fs_env *env, const char *body, size_t 
 			kind = &kinds[i];
 	uid = platform_id(root, data, "user_id", 255);
 	sid = platform_id(root, data, "store_id", 255);
-	if (kind && (uid || sid)) {
-		if ((st = platform_tenant(env, uid, sid, &owner, &tier, err)) != FS_OK)
-			return st;
-		matched = owner != NULL;
-	}
 	if (data)
 		cfg_string(data, "email", 320, &email);
 	if (email && email_invalid_reason(email, strlen(email)))
 		email = NULL;
-	if (matched && email) {
-		const char *ctx = event_context(env->arena, kind->trigger, kind->event, data);
-		const char *order = platform_id(data, NULL, "order_id", 255);
-		const char *key = order ? arena_sprintf(env->arena, "%s:%s", kind->event, order) : NULL;
-		env->user_id = owner;
-		if (kind->custom_event == NULL && strcmp(kind->trigger, "signup") == 0)
-			st = upsert_customer(env, owner, tier, data, email, err);
-		else if (!enroll_by_email(env, owner, kind->trigger, kind->custom_event, email, key, ctx))
-			st = fs_fail(err, FS_ERROR, "enrolling the contact failed");
-		if (st != FS_OK)
+	/* Twice at most: a cached tenant the event's transaction finds moved
+	 * (FS002, nothing written) is looked up afresh. Without an address no
+	 * transaction runs to check it, so that answer's tenant is fresh too. */
+	for (int fresh = !email; kind && (uid || sid); fresh++) {
+		const char *p[3] = { NULL, uid, sid };
+		struct db_stmt guard = { tenant_holds_sql, 3, p, 1, NULL };
+		int cached;
+
+		if ((st = platform_tenant(env, uid, sid, fresh, &owner, &tier, &cached, err)) != FS_OK)
 			return st;
+		matched = owner != NULL;
+		if (matched && email) {
+			const char *ctx = event_context(env->arena, kind->trigger, kind->event, data);
+			const char *order = platform_id(data, NULL, "order_id", 255);
+			const char *key = order ? arena_sprintf(env->arena, "%s:%s", kind->event, order) : NULL;
+
+			p[0] = owner;
+			env->user_id = owner;
+			if (kind->custom_event == NULL && strcmp(kind->trigger, "signup") == 0)
+				st = upsert_customer(env, owner, tier, data, email, cached ? &guard : NULL,
+						     err);
+			else if (!enroll_by_email(env, owner, kind->trigger, kind->custom_event, email, key,
+						  ctx, cached ? &guard : NULL))
+				st = fs_fail(err, FS_ERROR, "enrolling the contact failed");
+			if (st != FS_OK && cached && strcmp(db_last_sqlstate(env->db), "FS002") == 0)
+				continue;
+			if (st != FS_OK)
+				return st;
+		}
+		break;
 	}
 	*out = json_object_new_object();
 	actions = json_object_new_array();

@@ -1013,6 +1013,68 @@ START_TEST(platform_tenants_follow_their_ids_at_once)
 }
 END_TEST
 
+/* A user's platform id can move before a worker hears the users' NOTIFY;
+ * the event's own transaction checks the cached tenant (schema 0096). The
+ * move is made here with the notifying trigger off, so no worker hears it:
+ * every event must still reach the id's new tenant, a customer.created
+ * included, and none the old one. */
+START_TEST(cached_platform_tenants_are_checked_in_the_event)
+{
+	char a_tok[4096], b_tok[4096], a_id[40], b_id[40], pid[80], flow_a[40], flow_b[40],
+		body[512], sql[512];
+	const char *p[2];
+
+	e2e_new_tenant("plat-c", a_tok, sizeof(a_tok));
+	e2e_new_tenant("plat-d", b_tok, sizeof(b_tok));
+	e2e_user_id(a_tok, a_id);
+	e2e_user_id(b_tok, b_id);
+	snprintf(pid, sizeof(pid), "silent-%d-%ld", getpid(), random());
+	p[0] = a_id;
+	p[1] = pid;
+	e2e_owner_value("UPDATE users SET external_platform_id = $2 WHERE id = $1 RETURNING 1", 2, p);
+	active_flow(a_tok, "purchase", "{\"allow_reentry\":true}", flow_a);
+	active_flow(b_tok, "purchase", "{\"allow_reentry\":true}", flow_b);
+	new_contact(a_tok, "buyer@example.com", NULL);
+	new_contact(b_tok, "buyer@example.com", NULL);
+	/* every worker caches the tenant (more events than workers) */
+	for (int i = 0; i < 12; i++) {
+		snprintf(body, sizeof(body),
+			 "{\"event\":\"order.created\",\"user_id\":\"%s\","
+			 "\"data\":{\"email\":\"buyer@example.com\",\"order_id\":\"S-%d\"}}",
+			 pid, i);
+		platform_ok(body, "post_purchase_flow_queued", 1);
+	}
+	ck_assert_int_eq(executions_of(flow_a), 12);
+	/* the ids are test-made (digits and letters): safe inside the block */
+	snprintf(sql, sizeof(sql),
+		 "DO $$ BEGIN ALTER TABLE users DISABLE TRIGGER users_auth_changed;"
+		 " UPDATE users SET external_platform_id = NULL WHERE id = '%s';"
+		 " UPDATE users SET external_platform_id = '%s' WHERE id = '%s';"
+		 " ALTER TABLE users ENABLE TRIGGER users_auth_changed; END $$",
+		 a_id, pid, b_id);
+	e2e_owner_value(sql, 0, NULL);
+	for (int i = 100; i < 112; i++) {
+		snprintf(body, sizeof(body),
+			 "{\"event\":\"order.created\",\"user_id\":\"%s\","
+			 "\"data\":{\"email\":\"buyer@example.com\",\"order_id\":\"S-%d\"}}",
+			 pid, i);
+		platform_ok(body, "post_purchase_flow_queued", 1);
+	}
+	ck_assert_int_eq(executions_of(flow_b), 12);
+	ck_assert_int_eq(executions_of(flow_a), 12);
+	snprintf(body, sizeof(body),
+		 "{\"event\":\"customer.created\",\"user_id\":\"%s\",\"data\":{\"email\":\"new@example.com\"}}",
+		 pid);
+	platform_ok(body, "welcome_flow_queued", 1);
+	p[0] = b_id;
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contacts WHERE user_id = $1"
+					 " AND email = 'new@example.com'", 1, p), 1);
+	p[0] = a_id;
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contacts WHERE user_id = $1"
+					 " AND email = 'new@example.com'", 1, p), 0);
+}
+END_TEST
+
 /* Enrollment runs on every event, platform event and signup: its INSERT must
  * keep one plan per connection (schema 0051). A CREATE OR REPLACE of the
  * function drops the setting unless the new definition repeats it. */
@@ -1045,6 +1107,7 @@ Suite *flows_suite(void)
 	tcase_add_test(tc, platform_events_are_signed_and_fire_their_flows);
 	tcase_add_test(tc, enrollment_plans_its_statement_once_per_connection);
 	tcase_add_test(tc, platform_tenants_follow_their_ids_at_once);
+	tcase_add_test(tc, cached_platform_tenants_are_checked_in_the_event);
 	suite_add_tcase(s, tc);
 	return s;
 }
