@@ -261,5 +261,9 @@ int main(int argc, char **argv)
 {
 	static const struct fs_app app = { "flows", routes, sizeof(routes) / sizeof(routes[0]) };
 	auth_install();
+	/* Every route reads a small body to its end, so each FastCGI connection
+	 * is closed as soon as the answer is written, without libfcgi's
+	 * lingering wait for nginx (README, "Session 12: the tails"). */
+	fs_server_close_at_once(1);
 	return fs_server_main(&app, argc, argv);
 }

@@ -251,6 +251,14 @@ workers_for() { if [[ $1 == contacts ]]; then echo "$WRITE_WORKERS"; else echo "
 # "Worker sizing"). Both instances log to fs-<name>.log.
 READ_POOLS=" contacts "
 has_read_pool() { [[ $READ_POOLS == *" $1 "* ]]; }
+# FLOWSEND_READ_WORKERS sizes the read pools below WORKERS (at most WORKERS:
+# the connection budget above counts them as WORKERS), to compare sizes on a
+# quiet machine (README, "Session 12: the tails"); by default WORKERS.
+read_workers() {
+	local n=${FLOWSEND_READ_WORKERS:-$WORKERS}
+	((n >= 1 && n <= WORKERS)) || n=$WORKERS
+	echo "$n"
+}
 
 start_responders() {
 	mkdir -p "$SOCK"
@@ -268,7 +276,7 @@ start_responders() {
 	for name in $(responders); do
 		has_read_pool "$name" || continue
 		if alive "$PIDS/fs-$name-read.pid"; then continue; fi
-		setsid "$(responder_bin "$name")" --socket "$SOCK/$name-read.sock" --workers "$WORKERS" \
+		setsid "$(responder_bin "$name")" --socket "$SOCK/$name-read.sock" --workers "$(read_workers)" \
 			>>"$LOG/fs-$name.log" 2>&1 </dev/null &
 		echo $! >"$PIDS/fs-$name-read.pid"
 		started=$((started + 1))
@@ -280,7 +288,7 @@ start_responders() {
 		for _ in $(seq 100); do [[ -S $SOCK/$name-read.sock ]] && break; sleep 0.05; done
 		[[ -S $SOCK/$name-read.sock ]] || { echo "fs-$name (reads) did not start; see $LOG/fs-$name.log" >&2; exit 1; }
 	done
-	say responders "$(responders | wc -l) running, $WORKERS workers each, $WRITE_WORKERS for contacts' writes and $WORKERS for its reads ($started started now)"
+	say responders "$(responders | wc -l) running, $WORKERS workers each, $WRITE_WORKERS for contacts' writes and $(read_workers) for its reads ($started started now)"
 }
 
 start_batch() {

@@ -180,8 +180,12 @@ static void worker_loop(const struct fs_app *app, int listen_fd)
 		 * meets a reset): a wake-up and three system calls more per
 		 * request. With stdin read to its end there is nothing left to
 		 * come (no kept connections), and a detached request is closed
-		 * at once. */
-		if (close_now && fr.in && FCGX_HasSeenEOF(fr.in) == EOF)
+		 * at once. A body read by its length (a POST's JSON) stops
+		 * before the empty record that ends stdin, which nginx sends
+		 * right after it: one more read takes it (from libfcgi's buffer,
+		 * where it came with the body) and sees the end. */
+		if (close_now && fr.in &&
+		    (FCGX_HasSeenEOF(fr.in) == EOF || FCGX_GetChar(fr.in) == EOF))
 			FCGX_Detach(&fr);
 		FCGX_Finish_r(&fr);
 		if (log_pending()) {
