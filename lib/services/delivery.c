@@ -567,12 +567,13 @@ int delivery_tidy(struct fs_db *db, struct arena *a, struct delivery_counts *c)
 			    0, NULL);
 	if (!r)
 		return -1;
+	lapsed = 0;
 	if (db_get_bool(r, 0, "lapsed")) {
 		r = db_query_cached(db, a, interrupted_sql, 0, NULL);
 		if (!r)
 			return -1;
+		lapsed = db_get_ll(r, 0, "lapsed", 0);
 	}
-	lapsed = PQntuples(r) && PQfnumber(r, "events") >= 0 ? db_get_ll(r, 0, "lapsed", 0) : 0;
 	if (lapsed > 0) {
 		c->interrupted += lapsed;
 		c->failed += lapsed;
