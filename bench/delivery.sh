@@ -120,10 +120,6 @@ sink_cpu() { awk '{ print $14 + $15 }' "/proc/$sink_pid/stat" 2>/dev/null || ech
 # BENCH_PGSS=1 (a cluster started with shared_preload_libraries =
 # pg_stat_statements and the extension created): the statements of the send,
 # each with its calls, rows and execution time per message.
-psql_super() {
-	psql -q -X -h "$state/pgsock" -p "$pg_port" -d flowsend -v ON_ERROR_STOP=1 \
-		-U "$(if [[ $(id -u) == 0 ]]; then echo postgres; else id -un; fi)" "$@"
-}
 pgss_reset() {
 	[[ ${BENCH_PGSS:-0} == 1 ]] || return 0
 	psql_super -Atc "SELECT pg_stat_statements_reset()" >/dev/null

@@ -14,10 +14,6 @@ set -euo pipefail
 executions=${BENCH_FLOW_EXECUTIONS:-100000}
 state=${BENCH_STATE:-/var/tmp/flowsend-28080}
 pg_port=${pg_port:-25499}
-psql_super() {
-	psql -q -X -h "$state/pgsock" -p "$pg_port" -U "$(if [[ $(id -u) == 0 ]]; then echo postgres; else id -un; fi)" \
-		-d flowsend -v ON_ERROR_STOP=1 "$@"
-}
 
 # Leftovers of an interrupted run of this bench or of the flows bench.
 drop_tenants 'bench-engine-%@example.com'

@@ -64,13 +64,9 @@ printf '%-44s %12s %10s\n' endpoint req/s p99
 # they filled; runs that met them had twice the p99 of runs that did not
 # (README, "Session 12: the tails"). A CHECKPOINT and at most 60 s for
 # autovacuum workers to finish, printed.
-psql_flows_super() {
-	psql -q -X -h "$BENCH_STATE/pgsock" -p "$pg_port" -d flowsend -v ON_ERROR_STOP=1 \
-		-U "$(if [[ $(id -u) == 0 ]]; then echo postgres; else id -un; fi)" "$@"
-}
 t_settle=$(date +%s)
-psql_flows_super -c "CHECKPOINT" >/dev/null 2>&1 || true
-while [[ $(psql_flows_super -Atc "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'" 2>/dev/null || echo 0) != 0 ]] &&
+psql_super -c "CHECKPOINT" >/dev/null 2>&1 || true
+while [[ $(psql_super -Atc "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'" 2>/dev/null || echo 0) != 0 ]] &&
 	(($(date +%s) - t_settle < 60)); do
 	sleep 1
 done

@@ -32,6 +32,12 @@ psql_owner() {
 	psql -q -X -h "$BENCH_STATE/pgsock" -p "$pg_port" -U flowsend_owner -d flowsend \
 		-v ON_ERROR_STOP=1 "$@"
 }
+# The cluster's superuser (CHECKPOINT, pg_stat_statements, settings): the
+# postgres role as root, else the user who ran initdb.
+psql_super() {
+	psql -q -X -h "$BENCH_STATE/pgsock" -p "$pg_port" -d flowsend -v ON_ERROR_STOP=1 \
+		-U "$(if [[ $(id -u) == 0 ]]; then echo postgres; else id -un; fi)" "$@"
+}
 # After a big insert the worker indexes the new contacts for ?search=
 # (schema/0011_async_search.sql); prints how long it took to catch up.
 search_caught_up() {

@@ -946,32 +946,45 @@ START_TEST(platform_events_are_signed_and_fire_their_flows)
 }
 END_TEST
 
+/* Two tenants, each with an active purchase flow (re-entry allowed) and the
+ * contact buyer@example.com; the first has platform id pid and store id sid
+ * (NULL: none). */
+struct buyer_tenants {
+	char a_tok[4096], b_tok[4096], a_id[40], b_id[40], flow_a[40], flow_b[40];
+};
+
+static void buyer_tenants(struct buyer_tenants *t, const char *name_a, const char *name_b,
+			  const char *pid, const char *sid)
+{
+	const char *p[3] = { NULL, pid, sid };
+
+	e2e_new_tenant(name_a, t->a_tok, sizeof(t->a_tok));
+	e2e_new_tenant(name_b, t->b_tok, sizeof(t->b_tok));
+	e2e_user_id(t->a_tok, t->a_id);
+	e2e_user_id(t->b_tok, t->b_id);
+	p[0] = t->a_id;
+	e2e_owner_value("UPDATE users SET external_platform_id = $2, external_store_id = $3"
+			" WHERE id = $1 RETURNING 1", 3, p);
+	active_flow(t->a_tok, "purchase", "{\"allow_reentry\":true}", t->flow_a);
+	active_flow(t->b_tok, "purchase", "{\"allow_reentry\":true}", t->flow_b);
+	new_contact(t->a_tok, "buyer@example.com", NULL);
+	new_contact(t->b_tok, "buyer@example.com", NULL);
+}
+
 /* Platform events find their tenant in each worker's principal cache; a
  * user whose platform or store id changes, who is deactivated, or a new
  * user who takes an event's platform id, is seen by the next event (the
  * users' NOTIFY, schema 0079), whichever worker serves it. */
 START_TEST(platform_tenants_follow_their_ids_at_once)
 {
-	char a_tok[4096], b_tok[4096], a_id[40], b_id[40], pid[80], sid[80], pid2[80], flow_a[40],
-		flow_b[40], body[512];
-	const char *p[3];
+	struct buyer_tenants t;
+	char pid[80], sid[80], pid2[80], body[512];
+	const char *a_id = t.a_id, *b_id = t.b_id, *flow_a = t.flow_a, *flow_b = t.flow_b, *p[3];
 
-	e2e_new_tenant("plat-a", a_tok, sizeof(a_tok));
-	e2e_new_tenant("plat-b", b_tok, sizeof(b_tok));
-	e2e_user_id(a_tok, a_id);
-	e2e_user_id(b_tok, b_id);
 	snprintf(pid, sizeof(pid), "cache-%d-%ld", getpid(), random());
 	snprintf(sid, sizeof(sid), "cache-st-%d-%ld", getpid(), random());
 	snprintf(pid2, sizeof(pid2), "cache-2-%d-%ld", getpid(), random());
-	p[0] = a_id;
-	p[1] = pid;
-	p[2] = sid;
-	e2e_owner_value("UPDATE users SET external_platform_id = $2, external_store_id = $3"
-			" WHERE id = $1 RETURNING 1", 3, p);
-	active_flow(a_tok, "purchase", "{\"allow_reentry\":true}", flow_a);
-	active_flow(b_tok, "purchase", "{\"allow_reentry\":true}", flow_b);
-	new_contact(a_tok, "buyer@example.com", NULL);
-	new_contact(b_tok, "buyer@example.com", NULL);
+	buyer_tenants(&t, "plat-a", "plat-b", pid, sid);
 #define ORDER(uid, n)                                                                              \
 	snprintf(body, sizeof(body),                                                               \
 		 "{\"event\":\"order.created\",\"user_id\":\"%s\",\"store_id\":\"%s\","           \
@@ -1020,22 +1033,12 @@ END_TEST
  * included, and none the old one. */
 START_TEST(cached_platform_tenants_are_checked_in_the_event)
 {
-	char a_tok[4096], b_tok[4096], a_id[40], b_id[40], pid[80], flow_a[40], flow_b[40],
-		body[512], sql[512];
-	const char *p[2];
+	struct buyer_tenants t;
+	char pid[80], body[512], sql[512];
+	const char *a_id = t.a_id, *b_id = t.b_id, *flow_a = t.flow_a, *flow_b = t.flow_b, *p[1];
 
-	e2e_new_tenant("plat-c", a_tok, sizeof(a_tok));
-	e2e_new_tenant("plat-d", b_tok, sizeof(b_tok));
-	e2e_user_id(a_tok, a_id);
-	e2e_user_id(b_tok, b_id);
 	snprintf(pid, sizeof(pid), "silent-%d-%ld", getpid(), random());
-	p[0] = a_id;
-	p[1] = pid;
-	e2e_owner_value("UPDATE users SET external_platform_id = $2 WHERE id = $1 RETURNING 1", 2, p);
-	active_flow(a_tok, "purchase", "{\"allow_reentry\":true}", flow_a);
-	active_flow(b_tok, "purchase", "{\"allow_reentry\":true}", flow_b);
-	new_contact(a_tok, "buyer@example.com", NULL);
-	new_contact(b_tok, "buyer@example.com", NULL);
+	buyer_tenants(&t, "plat-c", "plat-d", pid, NULL);
 	/* every worker caches the tenant (more events than workers) */
 	for (int i = 0; i < 12; i++) {
 		snprintf(body, sizeof(body),
