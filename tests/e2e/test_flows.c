@@ -1026,6 +1026,21 @@ START_TEST(platform_tenants_follow_their_ids_at_once)
 }
 END_TEST
 
+/* n order.created events for platform id pid, order ids S-first onwards,
+ * each matched. */
+static void platform_orders(const char *pid, int first, int n)
+{
+	char body[512];
+
+	for (int i = first; i < first + n; i++) {
+		snprintf(body, sizeof(body),
+			 "{\"event\":\"order.created\",\"user_id\":\"%s\","
+			 "\"data\":{\"email\":\"buyer@example.com\",\"order_id\":\"S-%d\"}}",
+			 pid, i);
+		platform_ok(body, "post_purchase_flow_queued", 1);
+	}
+}
+
 /* A user's platform id can move before a worker hears the users' NOTIFY;
  * the event's own transaction checks the cached tenant (schema 0096). The
  * move is made here with the notifying trigger off, so no worker hears it:
@@ -1040,13 +1055,7 @@ START_TEST(cached_platform_tenants_are_checked_in_the_event)
 	snprintf(pid, sizeof(pid), "silent-%d-%ld", getpid(), random());
 	buyer_tenants(&t, "plat-c", "plat-d", pid, NULL);
 	/* every worker caches the tenant (more events than workers) */
-	for (int i = 0; i < 12; i++) {
-		snprintf(body, sizeof(body),
-			 "{\"event\":\"order.created\",\"user_id\":\"%s\","
-			 "\"data\":{\"email\":\"buyer@example.com\",\"order_id\":\"S-%d\"}}",
-			 pid, i);
-		platform_ok(body, "post_purchase_flow_queued", 1);
-	}
+	platform_orders(pid, 0, 12);
 	ck_assert_int_eq(executions_of(flow_a), 12);
 	/* the ids are test-made (digits and letters): safe inside the block */
 	snprintf(sql, sizeof(sql),
@@ -1056,13 +1065,7 @@ START_TEST(cached_platform_tenants_are_checked_in_the_event)
 		 " ALTER TABLE users ENABLE TRIGGER users_auth_changed; END $$",
 		 a_id, pid, b_id);
 	e2e_owner_value(sql, 0, NULL);
-	for (int i = 100; i < 112; i++) {
-		snprintf(body, sizeof(body),
-			 "{\"event\":\"order.created\",\"user_id\":\"%s\","
-			 "\"data\":{\"email\":\"buyer@example.com\",\"order_id\":\"S-%d\"}}",
-			 pid, i);
-		platform_ok(body, "post_purchase_flow_queued", 1);
-	}
+	platform_orders(pid, 100, 12);
 	ck_assert_int_eq(executions_of(flow_b), 12);
 	ck_assert_int_eq(executions_of(flow_a), 12);
 	snprintf(body, sizeof(body),
