@@ -235,8 +235,10 @@ static void report(struct fs_db *db, const PGresult *res, const char *state)
 
 	set_state(db, s && *s ? s : state);
 	/* Constraint violations (class 23) are answers the caller expects and
-	 * maps to 400/409; a broken connection is logged with what it cost. */
-	if (strncmp(db->sqlstate, "23", 2) == 0)
+	 * maps to 400/409, as are our own FSnnn (a cached tenant found moved:
+	 * the caller looks it up afresh); a broken connection is logged with
+	 * what it cost. */
+	if (strncmp(db->sqlstate, "23", 2) == 0 || strncmp(db->sqlstate, "FS", 2) == 0)
 		level = LOG_INFO;
 	else if (PQstatus(db->conn) != CONNECTION_OK)
 		level = LOG_WARN;
