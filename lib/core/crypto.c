@@ -4,35 +4,92 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "core/uuid.h"
 
+/* SHA-256 fetched from the provider once per process (session 13): with
+ * EVP_sha256() or HMAC(), OpenSSL 3 looks the implementation up again on
+ * every call (EVP_Q_mac fetches HMAC and SHA-256 by name), 8-21 k
+ * instructions a digest, more than hashing a link token or a seed costs. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256(void)
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	return sha256_md ? sha256_md : EVP_sha256();
+}
+
+static void sha256_raw(const void *data, size_t len, unsigned char md[32])
+{
+	unsigned int mdlen = 0;
+
+	EVP_Digest(data, len, md, &mdlen, sha256(), NULL);
+}
+
 void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_LEN + 1])
 {
 	unsigned char md[32];
-	unsigned int mdlen = 0;
 
-	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	sha256_raw(data, len, md);
 	hex_encode(md, 32, out);
 }
 
 void sha256_base64(const void *data, size_t len, char out[45])
 {
 	unsigned char md[32];
-	unsigned int mdlen = 0;
 
-	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	sha256_raw(data, len, md);
 	EVP_EncodeBlock((unsigned char *)out, md, 32);
+}
+
+/* HMAC-SHA256 as RFC 2104 defines it, over the fetched digest:
+ * H((K ^ opad) || H((K ^ ipad) || data)), K hashed first when longer than
+ * the 64-byte block. The same bytes as HMAC(EVP_sha256(), ...). */
+static void hmac_sha256_raw(const void *key, size_t key_len, const void *data, size_t len,
+			    unsigned char md[32])
+{
+	unsigned char k[64], pad[64], inner[32];
+	unsigned int n = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	const EVP_MD *h = sha256();
+	int ok;
+
+	memset(k, 0, sizeof(k));
+	if (key_len > sizeof(k))
+		sha256_raw(key, key_len, k);
+	else if (key_len)
+		memcpy(k, key, key_len);
+	for (size_t i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x36;
+	ok = ctx && EVP_DigestInit_ex(ctx, h, NULL) && EVP_DigestUpdate(ctx, pad, sizeof(pad)) &&
+	     EVP_DigestUpdate(ctx, data, len) && EVP_DigestFinal_ex(ctx, inner, &n);
+	for (size_t i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x5c;
+	ok = ok && EVP_DigestInit_ex(ctx, h, NULL) && EVP_DigestUpdate(ctx, pad, sizeof(pad)) &&
+	     EVP_DigestUpdate(ctx, inner, sizeof(inner)) && EVP_DigestFinal_ex(ctx, md, &n);
+	EVP_MD_CTX_free(ctx);
+	OPENSSL_cleanse(k, sizeof(k));
+	OPENSSL_cleanse(pad, sizeof(pad));
+	if (!ok) { /* out of memory: the library's own way, slower */
+		unsigned int mdlen = 0;
+		HMAC(EVP_sha256(), key, (int)key_len, data, len, md, &mdlen);
+	}
 }
 
 void hmac_sha256_hex(const void *key, size_t key_len, const void *data, size_t len,
 		     char out[SHA256_HEX_LEN + 1])
 {
 	unsigned char md[32];
-	unsigned int mdlen = 0;
 
-	HMAC(EVP_sha256(), key, (int)key_len, data, len, md, &mdlen);
+	hmac_sha256_raw(key, key_len, data, len, md);
 	hex_encode(md, 32, out);
 }
 
