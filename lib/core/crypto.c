@@ -1,9 +1,12 @@
 /* Thin wrappers over OpenSSL so callers never handle digests as raw bytes. */
 #include "core/crypto.h"
 
+/* The SHA-256 state as a struct (see hmac_sha256_keyed). */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -91,6 +94,79 @@ void hmac_sha256_hex(const void *key, size_t key_len, const void *data, size_t l
 
 	hmac_sha256_raw(key, key_len, data, len, md);
 	hex_encode(md, 32, out);
+}
+
+/* HMAC-SHA256 with the key's padded state kept between calls (moved here
+ * from track_token.c in session 13, for link tokens too): only the message
+ * is hashed, no per-call key setup or algorithm lookup. OpenSSL's SHA-256
+ * uses the CPU's SHA instructions where there are some, through its
+ * low-level API, whose state is a plain struct copied by value: EVP would
+ * allocate a context on every copy. OpenSSL 3 deprecates that API but ships
+ * it; it is used here alone. */
+static void keyed_state(const char *secret, size_t n, SHA256_CTX *inner, SHA256_CTX *outer)
+{
+	unsigned char block[SHA256_CBLOCK], pad[SHA256_CBLOCK];
+
+	memset(block, 0, sizeof(block));
+	if (n > SHA256_CBLOCK)
+		SHA256((const unsigned char *)secret, n, block);
+	else
+		memcpy(block, secret, n);
+	for (size_t i = 0; i < SHA256_CBLOCK; i++)
+		pad[i] = block[i] ^ 0x36;
+	SHA256_Init(inner);
+	SHA256_Update(inner, pad, sizeof(pad));
+	for (size_t i = 0; i < SHA256_CBLOCK; i++)
+		pad[i] = block[i] ^ 0x5c;
+	SHA256_Init(outer);
+	SHA256_Update(outer, pad, sizeof(pad));
+	OPENSSL_cleanse(block, sizeof(block));
+	OPENSSL_cleanse(pad, sizeof(pad));
+}
+
+/* Two keys per thread: the worker mints link tokens and tracking tokens
+ * under two secrets, message after message. */
+#define KEYED_SLOTS 2
+
+void hmac_sha256_keyed(const char *secret, size_t secret_len, const void *data, size_t len,
+		       unsigned char out[32])
+{
+	static _Thread_local struct {
+		unsigned char key[256];
+		size_t key_len;
+		int have;
+		SHA256_CTX inner, outer;
+	} slots[KEYED_SLOTS];
+	static _Thread_local unsigned next;
+	SHA256_CTX inner, outer;
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+	int k;
+
+	for (k = 0; k < KEYED_SLOTS; k++)
+		if (slots[k].have && slots[k].key_len == secret_len &&
+		    memcmp(slots[k].key, secret, secret_len) == 0)
+			break;
+	if (k < KEYED_SLOTS) {
+		inner = slots[k].inner;
+		outer = slots[k].outer;
+	} else {
+		keyed_state(secret, secret_len, &inner, &outer);
+		if (secret_len <= sizeof(slots[0].key)) {
+			k = (int)(next++ % KEYED_SLOTS);
+			memcpy(slots[k].key, secret, secret_len);
+			slots[k].key_len = secret_len;
+			slots[k].inner = inner;
+			slots[k].outer = outer;
+			slots[k].have = 1;
+		}
+	}
+	SHA256_Update(&inner, data, len);
+	SHA256_Final(digest, &inner);
+	SHA256_Update(&outer, digest, sizeof(digest));
+	SHA256_Final(out, &outer);
+	OPENSSL_cleanse(&inner, sizeof(inner));
+	OPENSSL_cleanse(&outer, sizeof(outer));
+	OPENSSL_cleanse(digest, sizeof(digest));
 }
 
 int secure_equals(const char *a, size_t alen, const char *b, size_t blen)
