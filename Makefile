@@ -139,6 +139,10 @@ $(BUILD)/bench/dkim: bench/dkim.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
+$(BUILD)/bench/smtp_pool: bench/smtp_pool.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
 unit: $(UNIT_BIN)
 	$(UNIT_BIN)
 

@@ -15,6 +15,10 @@ void sha256_base64(const void *data, size_t len, char out[45]);
 /* Lower-case hex HMAC-SHA256 into out[65]. */
 void hmac_sha256_hex(const void *key, size_t key_len, const void *data, size_t len,
 		     char out[SHA256_HEX_LEN + 1]);
+/* HMAC-SHA256 into out[32] for secrets used again and again (link and
+ * tracking tokens): each thread keeps the keyed state of its last two. */
+void hmac_sha256_keyed(const char *secret, size_t secret_len, const void *data, size_t len,
+		       unsigned char out[32]);
 /* 1 when a[0..alen) equals b[0..blen), in time independent of the contents. */
 int secure_equals(const char *a, size_t alen, const char *b, size_t blen);
 /* base64url without padding of len bytes into out (at least 4 * len / 3 + 4). */

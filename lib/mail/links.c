@@ -30,15 +30,14 @@ static int uuid_bytes(const char *id, unsigned char out[ID_BYTES])
 static void mac(const char *secret, const char *purpose, const unsigned char id[ID_BYTES],
 		unsigned char out[MAC_BYTES])
 {
-	unsigned char msg[8 + ID_BYTES];
+	unsigned char msg[8 + ID_BYTES], digest[32];
 	size_t plen = strlen(purpose) < 8 ? strlen(purpose) : 8;
-	char hex[SHA256_HEX_LEN + 1];
 
 	memcpy(msg, purpose, plen);
 	memcpy(msg + plen, id, ID_BYTES);
-	hmac_sha256_hex(secret, strlen(secret), msg, plen + ID_BYTES, hex);
-	for (size_t i = 0; i < MAC_BYTES; i++)
-		out[i] = (unsigned char)(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
+	/* Session 13: the secret's keyed state is kept (a token a message). */
+	hmac_sha256_keyed(secret, strlen(secret), msg, plen + ID_BYTES, digest);
+	memcpy(out, digest, MAC_BYTES);
 }
 
 int link_token(const char *secret, const char *purpose, const char *outbox_id, char *out,

@@ -7,6 +7,9 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "core/crypto.h"
 #include "core/utf8.h"
@@ -471,14 +474,49 @@ static int line_plain(const char *s, size_t start, size_t end)
 	return !(s[start] == 'F' && n >= 5 && memcmp(s + start, "From ", 5) == 0);
 }
 
+/* The first i in [from, to) whose byte is not printable ASCII (a control,
+ * TAB, CR, LF, DEL or above) or is '=', else to: the bytes the body passes
+ * must look at one by one; every other byte (class 0, or a space) is copied
+ * or skipped in runs. Session 13: 16 bytes a step with SSE2 (every x86-64),
+ * the scan and the quoted-printable runs were ~100 k instructions of an
+ * 11 KB message's build at one table look-up and branch a byte. */
+static size_t first_special(const char *s, size_t from, size_t to)
+{
+	size_t i = from;
+
+#if defined(__SSE2__)
+	const __m128i lo = _mm_set1_epi8(0x20), eq = _mm_set1_epi8('='), del = _mm_set1_epi8(0x7f);
+
+	for (; to - i >= 16; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		/* Signed: bytes 0x80..0xff are negative, so below 0x20 too. */
+		__m128i m = _mm_or_si128(_mm_cmplt_epi8(v, lo),
+					 _mm_or_si128(_mm_cmpeq_epi8(v, eq), _mm_cmpeq_epi8(v, del)));
+		unsigned mask = (unsigned)_mm_movemask_epi8(m);
+		if (mask)
+			return i + (size_t)__builtin_ctz(mask);
+	}
+#endif
+	for (; i < to; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c >= 0x7f || c == '=')
+			return i;
+	}
+	return to;
+}
+
 static void scan_body(const char *s, size_t len, struct body_scan *b)
 {
 	size_t line = 0, lone = 0, encoded = 0;
 	int plain = 1;
 
 	for (size_t i = 0; i < len; i++) {
-		unsigned char k = body_classes[(unsigned char)s[i]];
+		unsigned char k;
 
+		i = first_special(s, i, len);
+		if (i == len)
+			break;
+		k = body_classes[(unsigned char)s[i]];
 		if (!(k & (BC_EOL | BC_ENCODE)))
 			continue;
 		if (k & BC_ENCODE) {
@@ -522,12 +560,13 @@ static int holds(const char *s, size_t len, const char *what)
 static void write_7bit(struct sink *k, const char *s, size_t len)
 {
 	for (size_t i = 0; i < len;) {
-		size_t n = 0;
-		while (i + n < len && s[i + n] != '\r' && s[i + n] != '\n')
-			n++;
-		if (n) {
-			sink_put(k, s + i, n);
-			i += n;
+		size_t j = i;
+		/* To the next line break (a plain body's only other special is TAB). */
+		while ((j = first_special(s, j, len)) < len && s[j] != '\r' && s[j] != '\n')
+			j++;
+		if (j > i) {
+			sink_put(k, s + i, j - i);
+			i = j;
 			continue;
 		}
 		if (s[i] == '\r' && i + 1 < len && s[i + 1] == '\n')
@@ -574,17 +613,13 @@ static void write_qp(struct sink *k, const char *s, size_t len)
 			size_t n = 0, room = col < QP_LINE - 1 ? QP_LINE - 1 - col : 0;
 			if (room > len - i)
 				room = len - i;
-			while (n < room) {
-				unsigned char cl = body_classes[(unsigned char)s[i + n]];
-				if (cl == 0) {
-					n++;
-					continue;
-				}
-				if (!(cl & BC_BLANK) || i + n + 1 >= len ||
-				    (body_classes[(unsigned char)s[i + n + 1]] & BC_EOL))
-					break;
-				n++;
-			}
+			n = first_special(s, i, i + room) - i;
+			/* A space just before a line end (or the text's end) is
+			 * encoded: the run stops before it. A TAB is special above,
+			 * so only a space can end the run here. */
+			if (n && s[i + n - 1] == ' ' &&
+			    (i + n >= len || (body_classes[(unsigned char)s[i + n]] & BC_EOL)))
+				n--;
 			if (n) {
 				sink_put(k, s + i, n);
 				col += n;

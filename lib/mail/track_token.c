@@ -2,10 +2,6 @@
  * bits must be zero), the tag compared in constant time. */
 #include "mail/track_token.h"
 
-/* The SHA-256 state as a struct (see hmac_sha256_cached). */
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <string.h>
 
 #include "core/crypto.h"
@@ -44,80 +40,17 @@ static void uuid_text(const unsigned char b[ID_BYTES], char out[37])
 	out[o] = '\0';
 }
 
-/* HMAC-SHA256 with the key's padded state kept between calls: every hit
- * checks a tag under the same secret, so only its message is hashed (no
- * per-call key setup or algorithm lookup). One key at a time, compared by
- * value; a key longer than the cache holds is set up each time. OpenSSL's
- * SHA-256 uses the CPU's SHA instructions where there are some (libsodium's
- * portable one took a fifth of a hit's instructions in the responder),
- * through its low-level API, whose state is a plain struct copied by value:
- * EVP would allocate a context on every copy. OpenSSL 3 deprecates that API
- * but ships it; it is used here alone. */
-static void keyed_state(const char *secret, size_t n, SHA256_CTX *inner, SHA256_CTX *outer)
-{
-	unsigned char block[SHA256_CBLOCK], pad[SHA256_CBLOCK];
-
-	memset(block, 0, sizeof(block));
-	if (n > SHA256_CBLOCK)
-		SHA256((const unsigned char *)secret, n, block);
-	else
-		memcpy(block, secret, n);
-	for (size_t i = 0; i < SHA256_CBLOCK; i++)
-		pad[i] = block[i] ^ 0x36;
-	SHA256_Init(inner);
-	SHA256_Update(inner, pad, sizeof(pad));
-	for (size_t i = 0; i < SHA256_CBLOCK; i++)
-		pad[i] = block[i] ^ 0x5c;
-	SHA256_Init(outer);
-	SHA256_Update(outer, pad, sizeof(pad));
-	OPENSSL_cleanse(block, sizeof(block));
-	OPENSSL_cleanse(pad, sizeof(pad));
-}
-
-static void hmac_sha256_cached(const char *secret, const unsigned char *msg, size_t len,
-			       unsigned char out[SHA256_DIGEST_LENGTH])
-{
-	static _Thread_local unsigned char key[256];
-	static _Thread_local size_t key_len;
-	static _Thread_local int have;
-	static _Thread_local SHA256_CTX keyed_inner, keyed_outer;
-	SHA256_CTX inner, outer;
-	unsigned char digest[SHA256_DIGEST_LENGTH];
-	size_t n = strlen(secret);
-
-	if (!have || n != key_len || memcmp(key, secret, n) != 0) {
-		keyed_state(secret, n, &inner, &outer);
-		if (n <= sizeof(key)) {
-			memcpy(key, secret, n);
-			key_len = n;
-			keyed_inner = inner;
-			keyed_outer = outer;
-			have = 1;
-		}
-	} else {
-		inner = keyed_inner;
-		outer = keyed_outer;
-	}
-	SHA256_Update(&inner, msg, len);
-	SHA256_Final(digest, &inner);
-	SHA256_Update(&outer, digest, sizeof(digest));
-	SHA256_Final(out, &outer);
-	OPENSSL_cleanse(&inner, sizeof(inner));
-	OPENSSL_cleanse(&outer, sizeof(outer));
-	OPENSSL_cleanse(digest, sizeof(digest));
-}
-
 /* The tag over kind and the bytes before it (key id and ids). */
 static void tag(const char *secret, char kind, const unsigned char *raw, size_t len,
 		unsigned char out[MAC_BYTES])
 {
 	unsigned char msg[2 + RAW_MAX];
-	unsigned char mac[SHA256_DIGEST_LENGTH];
+	unsigned char mac[32];
 
 	msg[0] = 't';
 	msg[1] = (unsigned char)kind;
 	memcpy(msg + 2, raw, len);
-	hmac_sha256_cached(secret, msg, 2 + len, mac);
+	hmac_sha256_keyed(secret, strlen(secret), msg, 2 + len, mac);
 	memcpy(out, mac, MAC_BYTES);
 }
 

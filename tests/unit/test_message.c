@@ -699,6 +699,55 @@ START_TEST(random_inputs_round_trip)
 }
 END_TEST
 
+/* Session 13: the body passes skip runs 16 bytes at a time; a special byte
+ * (or a blank before a line end) at every offset of such a run, and at the
+ * end of the text, still decodes to the input, in lines of at most 76 octets
+ * that never end in a blank. */
+START_TEST(specials_at_every_offset_round_trip)
+{
+	static const char *const specials[] = { "=", "\t", " \r\n", "\t\n", "\xc3\xa9", "\x7f",
+						"\x01", "  \r\n", " ", "\r", ".", "\r\n." };
+	struct strbuf text = STRBUF_INIT, out;
+	struct mail_read_message r;
+
+	for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+		for (size_t at = 0; at < 90; at++) {
+			struct mail_message m = base();
+			long body;
+			size_t col = 0;
+
+			strbuf_reset(&text);
+			for (size_t i = 0; i < at; i++)
+				strbuf_appendc(&text, (char)('a' + i % 26));
+			strbuf_appends(&text, specials[k]);
+			if (at % 3 != 2) /* sometimes the special ends the text */
+				for (size_t i = 0; i < 120 - at; i++)
+					strbuf_appendc(&text, i % 9 == 8 ? ' ' : (char)('A' + i % 26));
+			m.text = text.buf;
+			m.text_len = text.len;
+			m.html = text.buf;
+			m.html_len = text.len;
+			round_trip(&m, &out, &r);
+			body = mail_read_body_offset(out.buf, out.len);
+			for (size_t i = (size_t)body; i < out.len; i++) {
+				if (out.buf[i] == '\r') {
+					ck_assert_msg(i == (size_t)body || (out.buf[i - 1] != ' ' && out.buf[i - 1] != '\t'),
+						      "a line ends in a blank (special %zu at %zu)", k, at);
+					col = 0;
+					i++;
+				} else {
+					col++;
+					ck_assert_msg(col <= 76, "a line over 76 (special %zu at %zu)", k, at);
+				}
+			}
+			mail_read_message_free(&r);
+			strbuf_free(&out);
+		}
+	}
+	strbuf_free(&text);
+}
+END_TEST
+
 START_TEST(reader_refuses_what_we_never_write)
 {
 	struct strbuf out = STRBUF_INIT;
@@ -750,6 +799,7 @@ Suite *message_suite(void)
 	tcase_add_test(tc, dates_are_rfc5322_utc);
 	tcase_add_test(tc, message_ids_from_outbox_ids);
 	tcase_add_test(tc, random_inputs_round_trip);
+	tcase_add_test(tc, specials_at_every_offset_round_trip);
 	tcase_add_test(tc, reader_refuses_what_we_never_write);
 	suite_add_tcase(s, tc);
 	return s;
