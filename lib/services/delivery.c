@@ -733,6 +733,9 @@ const char *delivery_sender_describe(const struct delivery_sender *s, char *buf,
 	"WITH live AS (" \
 	"  SELECT id FROM delivery_claims WHERE id = $16::bigint FOR UPDATE)," \
 	" due AS (" \
+	"  SELECT o.id FROM outbox o WHERE o.due_at <= flowsend_now() AND EXISTS (SELECT 1 FROM live)" \
+	"  ORDER BY o.due_at LIMIT $1::int FOR UPDATE OF o SKIP LOCKED)," \
+	" judged AS MATERIALIZED (" \
 	"  SELECT o.id," \
 	"   ((o.contact_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM contacts k WHERE k.id = o.contact_id" \
 	"      AND k.user_id = o.user_id AND k.is_subscribed AND k.bounced_at IS NULL))" \
@@ -740,14 +743,13 @@ const char *delivery_sender_describe(const struct delivery_sender *s, char *buf,
 	"     AND x.email_hash = flowsend_email_hash(o.to_email))" \
 	"    OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = o.campaign_id AND c.status = 'cancelled'))" \
 	"    AS skip" \
-	"  FROM outbox o WHERE o.due_at <= flowsend_now() AND EXISTS (SELECT 1 FROM live)" \
-	"  ORDER BY o.due_at LIMIT $1::int FOR UPDATE OF o SKIP LOCKED)," \
+	"  FROM due JOIN outbox o ON o.id = due.id)," \
 	" claimed AS (" \
 	"  UPDATE outbox o SET status = CASE WHEN d.skip THEN 'cancelled' ELSE 'handing' END," \
 	"   last_error = CASE WHEN d.skip THEN 'unsubscribed, bounced, suppressed or cancelled before sending'" \
 	"    ELSE o.last_error END," \
 	"   attempts = o.attempts + 1, claim_id = $16::bigint" \
-	"  FROM due d WHERE o.id = d.id" \
+	"  FROM judged d WHERE o.id = d.id" \
 	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.to_email, o.payload, o.attempts," \
 	"   o.status, o.flow_execution_id, o.step_index)," \
 	" sent AS (" \
