@@ -81,6 +81,30 @@ start_smtp_worker() {
 	done
 }
 
+# Settling (session 13): the earlier parts' writes (make bench runs the
+# campaign and contacts parts first) can leave a checkpoint running, and a
+# checkpoint that begins during the send makes the first change of every page
+# after it a full-page image (WAL 4,500-8,500 bytes a message instead of
+# ~2,200, PostgreSQL's CPU per message up by 70 %). So a CHECKPOINT before the
+# contacts are imported (pages the send changes are then all written after
+# it: no full-page images, and no checkpoint is due for checkpoint_timeout),
+# and before each run the autovacuum workers are awaited (at most 60 s).
+# Both printed, with the checkpoints that began during each run.
+settle() {
+	local t=$SECONDS what="autovacuum"
+	if [[ ${1:-} == checkpoint ]]; then
+		psql_super -c "CHECKPOINT" >/dev/null 2>&1 || true
+		what="CHECKPOINT and autovacuum"
+	fi
+	while [[ $(psql_super -Atc "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'" 2>/dev/null || echo 0) != 0 ]] &&
+		((SECONDS - t < 60)); do
+		sleep 1
+	done
+	echo "  (settled before the SMTP run: $what, $((SECONDS - t)) s)"
+}
+checkpoints() { psql_super -Atc "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter" 2>/dev/null || echo 0; }
+settle checkpoint
+
 email="bench-smtp-$(date +%s%N)@example.com"
 token=$(curl -fsS -X POST "$base/api/v1/auth/register" -H 'Content-Type: application/json' \
 	-d "{\"email\":\"$email\",\"password\":\"bench-password\"}" | json_field access_token)
@@ -145,6 +169,9 @@ smtp_campaign() {
 	# Commits and WAL flushes of the whole cluster and the worker's CPU over the
 	# send, per message: with durable commits the flushes set the pace.
 	local c0 c1 cpu0 cpu1 pg0 pg1 sk0 sk1
+	settle
+	local ck0 ck1
+	ck0=$(checkpoints)
 	c0=$(psql_owner -Atc "SELECT (SELECT sum(xact_commit) FROM pg_stat_database), (SELECT wal_sync FROM pg_stat_wal), (SELECT wal_records FROM pg_stat_wal), (SELECT wal_bytes FROM pg_stat_wal)")
 	pgss_reset
 	cpu0=$(worker_cpu)
@@ -154,6 +181,7 @@ smtp_campaign() {
 	cpu1=$(worker_cpu)
 	pg1=$(pg_cpu)
 	sk1=$(sink_cpu)
+	ck1=$(checkpoints)
 	c1=$(psql_owner -Atc "SELECT (SELECT sum(xact_commit) FROM pg_stat_database), (SELECT wal_sync FROM pg_stat_wal), (SELECT wal_records FROM pg_stat_wal), (SELECT wal_bytes FROM pg_stat_wal)")
 	read -r sent failed bounced < <(psql_owner -Atc "SELECT sent_count, failed_count, bounce_count FROM campaigns WHERE id = '$id'" | tr '|' ' ')
 	rss=0 rss_total=0 nproc=0
@@ -169,6 +197,7 @@ smtp_campaign() {
 	grep "delivery: SMTP" "$state/log/batch.log" | tail -1 | sed 's/.*delivery: /worker: /'
 	python3 -c 'import sys; a, b, c = map(float, sys.argv[1:4]); print(f"send answered in {b - a:.2f} s; send to \"sent\": {c - a:.1f} s ({int(sys.argv[4]) / (c - a):,.0f} messages/s)")' \
 		"$t0" "$t_accepted" "$t1" "$sent"
+	echo "checkpoints begun during the send: $((ck1 - ck0)) (0 is the measured condition: none lands full-page images on it)"
 	echo "batch worker peak RSS (largest process): $rss MiB; $nproc worker processes, $rss_total MiB together"
 	python3 -c 'import sys, os
 c0 = sys.argv[1].split("|"); c1 = sys.argv[2].split("|"); n = max(int(sys.argv[5]), 1)
