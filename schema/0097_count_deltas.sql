@@ -70,9 +70,6 @@ DECLARE
     one      public.contacts;
     lock_key integer;
     start_at integer;
-    my_slot  integer;
-    c_key    text;
-    c_n      bigint;
     tenants  uuid[];
     counts   bigint[];
     slots    integer[];
