@@ -100,7 +100,7 @@ void analytics_day_text(long long epoch_day, char out[ANALYTICS_DAY_TEXT])
 static const char overview_sql[] =
 	"SELECT 0 AS part, (flowsend_now() AT TIME ZONE 'UTC')::date - DATE '1970-01-01' AS k,"
 	" NULL::text AS id, NULL::text AS name, NULL::text AS status,"
-	" (SELECT coalesce(sum(contacts), 0) FROM tenant_counters)::bigint AS n1,"
+	" (SELECT coalesce(sum(contacts), 0) FROM tenant_counters_all)::bigint AS n1,"
 	" coalesce((SELECT campaigns FROM usage_counters WHERE user_id = flowsend_current_user()),"
 	"  0)::bigint AS n2,"
 	" coalesce((SELECT flows FROM usage_counters WHERE user_id = flowsend_current_user()),"

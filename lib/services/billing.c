@@ -250,7 +250,7 @@ enum fs_status billing_current(struct fs_env *env, json_object **out, struct fs_
  * moments). */
 static const char usage_sql[] =
 	"SELECT u.plan,"
-	" (SELECT coalesce(sum(contacts), 0) FROM tenant_counters) AS contacts,"
+	" (SELECT coalesce(sum(contacts), 0) FROM tenant_counters_all) AS contacts,"
 	" coalesce((SELECT emails FROM usage_monthly m WHERE m.user_id = u.id"
 	"  AND m.month = $1::date), 0) AS emails,"
 	" coalesce(c.campaigns, 0) AS campaigns, coalesce(c.active_flows, 0) AS active_flows"

@@ -567,7 +567,7 @@ enum fs_status contact_list(struct fs_env *env, const struct contact_filter *f,
 			{ total_sql[how], 3, params, how == 1, NULL },
 		};
 		if (tag_only) {
-			q[1].sql = "SELECT COALESCE(sum(contacts), 0) FROM tag_counts WHERE tag = $1";
+			q[1].sql = "SELECT COALESCE(sum(contacts), 0) FROM tag_counts_all WHERE tag = $1";
 			q[1].nparams = 1;
 			q[1].params = params + 1;
 			q[1].cached = 1;
@@ -579,11 +579,12 @@ enum fs_status contact_list(struct fs_env *env, const struct contact_filter *f,
 	} else {
 		/* The common case: constant statements, prepared once per worker,
 		 * sent in one round trip without BEGIN and COMMIT (db_tenant_read); the total is the
-		 * maintained counter (the sum of its slots, schema 0018), no
+		 * maintained counter (its slots, schema 0018, and the single creates not
+		 * folded yet, schema 0097), no
 		 * count(*) over the tenant. */
 		struct db_stmt q[2] = {
 			{ plain_sql[sort], 2, params + 3, 1, NULL },
-			{ "SELECT COALESCE(sum(contacts), 0) FROM tenant_counters", 0, NULL, 1, NULL },
+			{ "SELECT COALESCE(sum(contacts), 0) FROM tenant_counters_all", 0, NULL, 1, NULL },
 		};
 		if (db_tenant_read(env->db, env->arena, env->user_id, q, 2) < 0)
 			return fs_fail(err, FS_ERROR, "listing contacts failed");
@@ -597,7 +598,7 @@ enum fs_status contact_list(struct fs_env *env, const struct contact_filter *f,
 enum fs_status contact_count(struct fs_env *env, long long *count, struct fs_error *err)
 {
 	PGresult *r = db_tenant_read_cached(env->db, env->arena, env->user_id,
-					    "SELECT COALESCE(sum(contacts), 0) FROM tenant_counters", 0, NULL);
+					    "SELECT COALESCE(sum(contacts), 0) FROM tenant_counters_all", 0, NULL);
 
 	if (!r)
 		return fs_fail(err, FS_ERROR, "counting contacts failed");

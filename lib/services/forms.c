@@ -360,7 +360,7 @@ static const char claim_sql[] =
 	" (SELECT c.id FROM contacts c WHERE lower(c.email) = lower(s.email)) AS contact_id,"
 	" (SELECT c.is_subscribed FROM contacts c WHERE lower(c.email) = lower(s.email))"
 	"  AS is_subscribed,"
-	" COALESCE((SELECT sum(t.contacts) FROM tenant_counters t), 0) AS ncontacts"
+	" COALESCE((SELECT sum(t.contacts) FROM tenant_counters_all t), 0) AS ncontacts"
 	" FROM form_submissions s WHERE s.id = $1 FOR UPDATE";
 
 /* The sign-up is confirmed, the contact joins the list, and the consent

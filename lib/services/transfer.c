@@ -65,7 +65,7 @@ enum fs_status contacts_export_csv(struct fs_env *env, const struct fs_writer *o
 	if (db_begin_tenant(env->db, env->user_id) != FS_OK)
 		return fs_fail(err, FS_ERROR, "database unavailable");
 	keys = db_query(env->db, env->arena,
-			"SELECT field FROM field_counts GROUP BY field HAVING sum(contacts) > 0"
+			"SELECT field FROM field_counts_all GROUP BY field HAVING sum(contacts) > 0"
 			" ORDER BY 1 LIMIT 500",
 			0, NULL);
 	if (!keys) {
@@ -851,7 +851,7 @@ enum fs_status contacts_import(struct fs_env *env, const struct import_source *s
 		r = db_query(env->db, env->arena,
 			     "SELECT EXISTS (SELECT 1 FROM suppressions) AS s,"
 			     " EXISTS (SELECT 1 FROM opt_outs) AS o,"
-			     " COALESCE((SELECT sum(contacts) FROM tenant_counters), 0) = 0 AS empty",
+			     " COALESCE((SELECT sum(contacts) FROM tenant_counters_all), 0) = 0 AS empty",
 			     0, NULL);
 		if (!r) {
 			ret = fs_fail(err, FS_ERROR, "reading suppressions failed");
