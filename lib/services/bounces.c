@@ -175,21 +175,17 @@ enum fs_status bounce_record(struct fs_env *env, const char *outbox_id, const ch
 		return fs_fail(err, FS_ERROR, "finding the message failed");
 	if (PQntuples(r) != 1)
 		return FS_OK; /* erased with its contact, or never ours */
-	status = db_get(r, 0, "status");
-	/* Accepted, but its outcome is not committed: asked again later. Since
-	 * session 13 a row gets its Message-ID with its outcome, so the check
-	 * below waits for that too; nothing is recorded before it. */
-	if (strcmp(status, "handing") == 0) {
-		snprintf(out->user_id, sizeof(out->user_id), "%s", db_get(r, 0, "user_id"));
-		out->outcome = BOUNCE_TOO_EARLY;
-		return FS_OK;
-	}
 	/* A provider names the message by Message-ID, whose id part anyone can
 	 * write: it must be the one the row was sent with. */
 	if (message_id && !(db_get(r, 0, "message_id") &&
 			    strcmp(db_get(r, 0, "message_id"), message_id) == 0))
 		return FS_OK;
+	status = db_get(r, 0, "status");
 	snprintf(out->user_id, sizeof(out->user_id), "%s", db_get(r, 0, "user_id"));
+	if (strcmp(status, "handing") == 0) {
+		out->outcome = BOUNCE_TOO_EARLY; /* accepted, but its outcome is not committed */
+		return FS_OK;
+	}
 	if (strcmp(status, "sent") != 0)
 		return FS_OK; /* never accepted by a relay: no report can be about it */
 	if (db_begin_tenant(env->db, out->user_id) != FS_OK)

@@ -418,9 +418,9 @@ static const char claim_sql[] =
 /* A batch's claim ends once none of its rows is claimed or in flight. One
  * left behind (rows it could not read, outcomes it could not record) lapses,
  * and the tidy pass settles its rows. */
-static int claim_end(struct fs_db *db, struct arena *a, const char *claim_id)
+static int claim_end(struct fs_db *db, struct arena *a, const PGresult *claim)
 {
-	const char *p[1] = { claim_id };
+	const char *p[1] = { db_get(claim, 0, "claim_id") };
 
 	if (!p[0])
 		return 0;
@@ -510,7 +510,7 @@ static long run_batch_mock(struct fs_db *db, const struct fs_config *cfg, struct
 	c->failed += db_get_ll(r, 0, "failed", 0);
 	c->skipped += db_get_ll(r, 0, "skipped", 0);
 	/* One commit fewer a batch (each waits for its flush on a durable disk). */
-	if (db_get_ll(r, 0, "ended", 0) == 0 && claim_end(db, a, db_get(claim, 0, "claim_id")) < 0)
+	if (db_get_ll(r, 0, "ended", 0) == 0 && claim_end(db, a, claim) < 0)
 		return -1;
 	return claimed;
 }
@@ -618,6 +618,7 @@ struct delivery_sender {
 	struct senders *senders; /* issue 16: which From and which DKIM key */
 	int concurrency; /* this process's share */
 	double rate;
+	double pace; /* messages per ms the last full batch went at, 0 before one */
 	char shown[160]; /* the URL without credentials, for the log */
 };
 
@@ -714,56 +715,42 @@ const char *delivery_sender_describe(const struct delivery_sender *s, char *buf,
 	return buf;
 }
 
-/* One step: claims rows straight into 'handing' for the sender's free slots
- * and records what earlier ones came to, in one commit (session 13; until
- * then a batch of up to 1,000 rows was claimed as 'sending' first and each
- * row was marked 'handing' by a second update). The rows it marks 'handing'
- * plus those still in flight never exceed the sender's slots: $1 is the
- * number of free ones. Rows are claimed only while the worker's claim lives
- * (locked here, so a tidy pass that deletes it either goes first and the
- * step claims nothing, or waits and finds it extended); the claim lists the
- * rows in flight (those it listed, less the ones recorded now, plus the ones
- * claimed now), so a lapsed claim names exactly the rows in doubt. A row
- * that must not go out (unsubscribed, bounced, suppressed, its campaign
- * cancelled) is cancelled by the claim itself. A row claimed again by
- * another worker has other attempts. A 5xx records sent and bounced, marks
- * the contact bounced and suppresses the address; a 4xx queues the row again
- * after a delay. */
+/* The claim with what a real message needs: the pre-rendered payload and
+ * the tenant's sender settings. */
+static const char claim_smtp_sql[] =
+	CLAIM_DUE
+	"  cl.payload::text AS payload, cl.attempts,"
+	"  k.first_name, k.last_name, k.custom_fields::text AS custom,"
+	"  u.from_name, u.from_email, u.reply_to,"
+	CLAIM_SKIP
+	" LEFT JOIN users u ON u.id = cl.user_id";
+
+/* Hands rows over and records what earlier ones came to, in one commit: the
+ * rows it marks 'handing' plus those still in flight never exceed the
+ * sender's slots. Rows are handed over only while the batch's claim lives
+ * (extended here, so a tidy pass that deletes it either goes first and the
+ * hand-over finds nothing, or waits and finds the claim fresh); a row
+ * claimed again by another worker has other attempts. A 5xx records sent and bounced, marks the contact bounced
+ * and suppresses the address; a 4xx queues the row again after a delay. */
 #define STEP_OUTCOMES \
-	"WITH live AS (" \
-	"  SELECT id FROM delivery_claims WHERE id = $16::bigint FOR UPDATE)," \
-	" due AS (" \
-	"  SELECT o.id, o.user_id, o.contact_id, o.campaign_id, o.to_email FROM outbox o" \
-	"  WHERE o.due_at <= flowsend_now() AND EXISTS (SELECT 1 FROM live)" \
-	"  ORDER BY o.due_at LIMIT $1::int FOR UPDATE OF o SKIP LOCKED)," \
-	" judged AS MATERIALIZED (" \
-	"  SELECT d.id," \
-	"   ((d.contact_id IS NOT NULL AND coalesce((SELECT NOT (k.is_subscribed AND k.bounced_at IS NULL)" \
-	"      FROM contacts k WHERE k.id = d.contact_id AND k.user_id = d.user_id), true))" \
-	"    OR coalesce((SELECT true FROM suppressions x WHERE x.user_id = d.user_id" \
-	"     AND x.email_hash = flowsend_email_hash(d.to_email) LIMIT 1), false)" \
-	"    OR coalesce((SELECT c.status = 'cancelled' FROM campaigns c WHERE c.id = d.campaign_id), false))" \
-	"    AS skip" \
-	"  FROM due d)," \
-	" claimed AS (" \
-	"  UPDATE outbox o SET status = CASE WHEN o.id = ANY (ARRAY(SELECT id FROM judged WHERE skip))" \
-	"    THEN 'cancelled' ELSE 'handing' END," \
-	"   last_error = CASE WHEN o.id = ANY (ARRAY(SELECT id FROM judged WHERE skip))" \
-	"    THEN 'unsubscribed, bounced, suppressed or cancelled before sending' ELSE o.last_error END," \
-	"   attempts = o.attempts + 1, claim_id = $16::bigint" \
-	"  WHERE o.id = ANY (ARRAY(SELECT id FROM judged))" \
-	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.to_email, o.payload, o.attempts," \
-	"   o.status, o.flow_execution_id, o.step_index)," \
+	"WITH extended AS (" \
+	"  UPDATE delivery_claims SET locked_until = flowsend_now() + interval '" CLAIM_MINUTES " minutes'" \
+	"  WHERE id = $18 RETURNING id)," \
+	" handed AS (" \
+	"  UPDATE outbox o SET status = 'handing', message_id = x.mid" \
+	"  FROM unnest($1::uuid[], $2::int[], $3::text[]) AS x(id, attempts, mid)" \
+	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending'" \
+	"   AND EXISTS (SELECT 1 FROM extended) RETURNING o.id)," \
 	" sent AS (" \
-	"  UPDATE outbox o SET status = 'sent', sent_at = flowsend_now(), message_id = x.mid," \
+	"  UPDATE outbox o SET status = 'sent', sent_at = flowsend_now()," \
 	"   last_error = NULL" \
-	"  FROM unnest($2::uuid[], $3::int[], $4::text[]) AS x(id, attempts, mid)" \
+	"  FROM unnest($4::uuid[], $5::int[]) AS x(id, attempts)" \
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'handing'" \
 	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted," \
 	"   o.flow_execution_id)," \
 	" bounced AS (" \
-	"  UPDATE outbox o SET status = 'bounced', last_error = x.why, message_id = x.mid" \
-	"  FROM unnest($5::uuid[], $6::int[], $7::text[], $8::text[]) AS x(id, attempts, why, mid)" \
+	"  UPDATE outbox o SET status = 'bounced', last_error = x.why" \
+	"  FROM unnest($6::uuid[], $7::int[], $8::text[]) AS x(id, attempts, why)" \
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'handing'" \
 	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.to_email," \
 	"   o.payload IS NULL AS counted, x.why, o.flow_execution_id)," \
@@ -778,6 +765,11 @@ const char *delivery_sender_describe(const struct delivery_sender *s, char *buf,
 	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status IN ('sending', 'handing')" \
 	"  RETURNING o.id, o.user_id, o.campaign_id, o.contact_id, o.payload IS NULL AS counted, x.why," \
 	"   o.flow_execution_id)," \
+	" skipped AS (" \
+	"  UPDATE outbox o SET status = 'cancelled'," \
+	"   last_error = 'unsubscribed, bounced, suppressed or cancelled before sending'" \
+	"  FROM unnest($16::uuid[], $17::int[]) AS x(id, attempts)" \
+	"  WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending' RETURNING o.id)," \
 
 /* Only with bounces: an UPDATE of contacts runs its statement triggers even
  * when it touches no row, which would cost every step. */
@@ -826,72 +818,49 @@ const char *delivery_sender_describe(const struct delivery_sender *s, char *buf,
 	"   FROM tally GROUP BY user_id" \
 	"  ON CONFLICT (user_id, day) DO UPDATE SET sent = d.sent + EXCLUDED.sent," \
 	"   bounced = d.bounced + EXCLUDED.bounced, failed = d.failed + EXCLUDED.failed" \
-	"  RETURNING 1)," \
-	" listed AS (" \
-	"  UPDATE delivery_claims dc SET locked_until = flowsend_now() + interval '" CLAIM_MINUTES " minutes'," \
-	"   outbox_ids = ARRAY(SELECT x.id FROM unnest(dc.outbox_ids) AS x(id) WHERE x.id NOT IN (" \
-	"     SELECT id FROM sent UNION ALL SELECT id FROM bounced UNION ALL SELECT id FROM retried" \
-	"     UNION ALL SELECT id FROM failed))" \
-	"    || ARRAY(SELECT id FROM claimed WHERE status = 'handing')" \
-	"  FROM live WHERE dc.id = live.id RETURNING 1)" \
+	"  RETURNING 1)" \
 
-/* The step's answer: its counts on every row, and one row per claimed
- * message with what its rendering needs (a single row with a NULL id when
- * it claimed none). The step runs with a generic plan (see run_batch_smtp),
- * which cannot know that LIMIT $1 is a few dozen rows: with a large outbox
- * it planned the claim's joins as hash joins over whole tables (100-200 ms a
- * step at 100,000 recipients). So each row's lookups are scalar or LATERAL
- * ... LIMIT 1 subqueries and the claim's update finds its rows by primary
- * key (= ANY), which only index scans can serve. */
-#define STEP_COUNTS \
-	" SELECT n.*, cl.id, cl.user_id, cl.campaign_id, cl.contact_id, cl.to_email," \
-	"  cl.flow_execution_id, cl.step_index, fe.flow_id, fe.flow_version, cl.payload::text AS payload," \
-	"  cl.attempts, cl.status = 'cancelled' AS skip," \
-	"  k.first_name, k.last_name, k.custom_fields::text AS custom," \
-	"  u.from_name, u.from_email, u.reply_to" \
-	" FROM (SELECT (SELECT count(*) FROM sent) AS sent, (SELECT count(*) FROM bounced) AS bounced," \
-	"  (SELECT count(*) FROM retried) AS retried, (SELECT count(*) FROM failed) AS failed," \
-	"  (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM campaigns_counted) AS campaigns," \
-	"  (SELECT count(*) FROM daily) AS days, (SELECT count(*) FROM listed) AS listed"
-#define STEP_ROWS \
-	" ) n LEFT JOIN claimed cl ON true" \
-	" LEFT JOIN LATERAL (SELECT k.first_name, k.last_name, k.custom_fields FROM contacts k" \
-	"  WHERE k.id = cl.contact_id AND k.user_id = cl.user_id LIMIT 1) k ON true" \
-	" LEFT JOIN LATERAL (SELECT fe.flow_id, fe.flow_version FROM flow_executions fe" \
-	"  WHERE fe.id = cl.flow_execution_id AND fe.user_id = cl.user_id LIMIT 1) fe ON true" \
-	" LEFT JOIN LATERAL (SELECT u.from_name, u.from_email, u.reply_to FROM users u" \
-	"  WHERE u.id = cl.user_id LIMIT 1) u ON true"
-
-static const char step_sql[] = STEP_OUTCOMES STEP_RECORD STEP_COUNTS STEP_ROWS;
+static const char step_sql[] =
+	STEP_OUTCOMES STEP_RECORD
+	" SELECT (SELECT coalesce(string_agg(id::text, ','), '') FROM handed) AS handed,"
+	" (SELECT count(*) FROM sent) AS sent, (SELECT count(*) FROM bounced) AS bounced,"
+	" (SELECT count(*) FROM retried) AS retried, (SELECT count(*) FROM failed) AS failed,"
+	" (SELECT count(*) FROM skipped) AS skipped, (SELECT count(*) FROM events) AS events,"
+	" (SELECT count(*) FROM campaigns_counted) AS campaigns, (SELECT count(*) FROM daily) AS days";
 
 static const char step_bounce_sql[] =
-	STEP_OUTCOMES STEP_BOUNCES STEP_RECORD STEP_COUNTS
-	", (SELECT count(*) FROM marked) AS marked, (SELECT count(*) FROM suppressed) AS suppressed"
-	STEP_ROWS;
+	STEP_OUTCOMES STEP_BOUNCES STEP_RECORD
+	" SELECT (SELECT coalesce(string_agg(id::text, ','), '') FROM handed) AS handed,"
+	" (SELECT count(*) FROM sent) AS sent, (SELECT count(*) FROM bounced) AS bounced,"
+	" (SELECT count(*) FROM retried) AS retried, (SELECT count(*) FROM failed) AS failed,"
+	" (SELECT count(*) FROM skipped) AS skipped, (SELECT count(*) FROM events) AS events,"
+	" (SELECT count(*) FROM campaigns_counted) AS campaigns, (SELECT count(*) FROM daily) AS days,"
+	" (SELECT count(*) FROM marked) AS marked, (SELECT count(*) FROM suppressed) AS suppressed";
 
-/* The worker's claim: a row per run of the delivery loop, extended by every
- * step and listing the rows in flight. */
-static const char claim_open_sql[] =
-	"INSERT INTO delivery_claims (locked_until)"
-	" VALUES (flowsend_now() + interval '" CLAIM_MINUTES " minutes') RETURNING id";
+/* Rows claimed but never handed over (the pass ran out of time, or the
+ * sender could not take them) go back to the queue at once. */
+static const char release_sql[] =
+	"UPDATE outbox o SET status = 'pending'"
+	" FROM unnest($1::uuid[], $2::int[]) AS x(id, attempts)"
+	" WHERE o.id = x.id AND o.attempts = x.attempts AND o.status = 'sending'";
 
 /* Delays before the next try after a 4xx, by attempt: 1, 5, 15 minutes, 1,
  * 4 and 12 hours, then 12 hours. */
 static const int retry_delays[] = { 60, 300, 900, 3600, 14400, 43200 };
 
 struct step {
-	const char *claim_id; /* the worker's claim, extended by every step */
-	int want;             /* free slots: at most this many rows are claimed */
-	struct outcome_arrays sent, bounced, retry, failed;
-	struct strbuf sent_mid, bounced_mid, bounced_why, retry_why, retry_delay, failed_why;
+	const char *claim_id; /* the batch's claim, extended by every step */
+	struct outcome_arrays hand, sent, bounced, retry, failed, skipped;
+	struct strbuf hand_mid, bounced_why, retry_why, retry_delay, failed_why;
 };
 
 /* Empty a step's arrays for the next one (release = 0) or free them (release = 1). */
 static void step_clear(struct step *s, int release)
 {
-	struct outcome_arrays *all[] = { &s->sent, &s->bounced, &s->retry, &s->failed };
-	struct strbuf *texts[] = { &s->sent_mid, &s->bounced_mid, &s->bounced_why, &s->retry_why,
-				   &s->retry_delay, &s->failed_why };
+	struct outcome_arrays *all[] = { &s->hand, &s->sent, &s->bounced, &s->retry, &s->failed,
+					 &s->skipped };
+	struct strbuf *texts[] = { &s->hand_mid, &s->bounced_why, &s->retry_why, &s->retry_delay,
+				   &s->failed_why };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		if (release) {
@@ -923,7 +892,7 @@ static void step_reset(struct step *s)
 
 static int step_empty(const struct step *s)
 {
-	return !s->sent.n && !s->bounced.n && !s->retry.n && !s->failed.n;
+	return !s->hand.n && !s->sent.n && !s->bounced.n && !s->retry.n && !s->failed.n && !s->skipped.n;
 }
 
 static void step_fail(struct step *s, const char *id, const char *attempts, const char *why)
@@ -946,18 +915,16 @@ static const char *text_array(struct strbuf *sb, size_t n)
  * or -1 (nothing was sent). */
 static int step_send(struct fs_db *db, struct step *s)
 {
-	const char *p[16];
-	char want[16];
+	const char *p[18];
 
-	snprintf(want, sizeof(want), "%d", s->want > 0 ? s->want : 0);
-	p[0] = want;
-	p[1] = outcome_array(&s->sent.ids, s->sent.n);
-	p[2] = outcome_array(&s->sent.attempts, s->sent.n);
-	p[3] = text_array(&s->sent_mid, s->sent.n);
-	p[4] = outcome_array(&s->bounced.ids, s->bounced.n);
-	p[5] = outcome_array(&s->bounced.attempts, s->bounced.n);
-	p[6] = text_array(&s->bounced_why, s->bounced.n);
-	p[7] = text_array(&s->bounced_mid, s->bounced.n);
+	p[0] = outcome_array(&s->hand.ids, s->hand.n);
+	p[1] = outcome_array(&s->hand.attempts, s->hand.n);
+	p[2] = text_array(&s->hand_mid, s->hand.n);
+	p[3] = outcome_array(&s->sent.ids, s->sent.n);
+	p[4] = outcome_array(&s->sent.attempts, s->sent.n);
+	p[5] = outcome_array(&s->bounced.ids, s->bounced.n);
+	p[6] = outcome_array(&s->bounced.attempts, s->bounced.n);
+	p[7] = text_array(&s->bounced_why, s->bounced.n);
 	p[8] = outcome_array(&s->retry.ids, s->retry.n);
 	p[9] = outcome_array(&s->retry.attempts, s->retry.n);
 	p[10] = text_array(&s->retry_why, s->retry.n);
@@ -965,41 +932,43 @@ static int step_send(struct fs_db *db, struct step *s)
 	p[12] = outcome_array(&s->failed.ids, s->failed.n);
 	p[13] = outcome_array(&s->failed.attempts, s->failed.n);
 	p[14] = text_array(&s->failed_why, s->failed.n);
-	p[15] = s->claim_id;
-	for (size_t i = 0; i < 16; i++)
+	p[15] = outcome_array(&s->skipped.ids, s->skipped.n);
+	p[16] = outcome_array(&s->skipped.attempts, s->skipped.n);
+	p[17] = s->claim_id;
+	for (size_t i = 0; i < 18; i++)
 		if (!p[i])
 			return -1;
-	return db_send_cached(db, s->bounced.n ? step_bounce_sql : step_sql, 16, p);
+	return db_send_cached(db, s->bounced.n ? step_bounce_sql : step_sql, 18, p);
 }
 
-/* The answer of the step sent: its rows (the claimed ones, see STEP_COUNTS)
- * into *rows. 0, or -1 (whether it committed is then unknown). */
-static int step_finish(struct fs_db *db, struct arena *a, PGresult **rows,
+/* The answer of the step sent: the handed ids (comma-separated) into
+ * *handed. 0, or -1 (whether it committed is then unknown). */
+static int step_finish(struct fs_db *db, struct arena *a, const char **handed,
 		       struct delivery_counts *c)
 {
 	PGresult *r = db_receive(db, a);
 
-	if (!r || PQntuples(r) < 1)
+	if (!r)
 		return -1;
-	*rows = r;
+	*handed = db_get(r, 0, "handed");
 	c->sent += db_get_ll(r, 0, "sent", 0) + db_get_ll(r, 0, "bounced", 0);
 	c->bounced += db_get_ll(r, 0, "bounced", 0);
 	c->retried += db_get_ll(r, 0, "retried", 0);
 	c->failed += db_get_ll(r, 0, "failed", 0);
+	c->skipped += db_get_ll(r, 0, "skipped", 0);
 	return 0;
 }
 
-/* After a failed step: reopen its outcome arrays
+/* After a failed step: drop its hand-over and reopen its outcome arrays
  * (step_send closed them with '}'), so the next step records them again.
  * Recording twice is harmless: each outcome names the row's state. */
 static void step_reopen(struct step *s)
 {
-	struct outcome_arrays *all[] = { &s->sent, &s->bounced, &s->retry, &s->failed };
+	struct outcome_arrays *all[] = { &s->sent, &s->bounced, &s->retry, &s->failed, &s->skipped };
 	struct {
 		struct strbuf *sb;
 		size_t n;
-	} texts[] = { { &s->sent_mid, s->sent.n }, { &s->bounced_mid, s->bounced.n },
-		      { &s->bounced_why, s->bounced.n }, { &s->retry_why, s->retry.n },
+	} texts[] = { { &s->bounced_why, s->bounced.n }, { &s->retry_why, s->retry.n },
 		      { &s->retry_delay, s->retry.n }, { &s->failed_why, s->failed.n } };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -1012,6 +981,10 @@ static void step_reopen(struct step *s)
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
 		if (texts[i].n && texts[i].sb->len && texts[i].sb->buf[texts[i].sb->len - 1] == '}')
 			texts[i].sb->buf[--texts[i].sb->len] = '\0';
+	strbuf_reset(&s->hand.ids);
+	strbuf_reset(&s->hand.attempts);
+	strbuf_reset(&s->hand_mid);
+	s->hand.n = 0;
 }
 
 /* How long a finished message may wait for others to be recorded with it.
@@ -1027,7 +1000,6 @@ enum slot_state { SLOT_FREE, SLOT_PREPARED, SLOT_BUSY, SLOT_DONE };
 struct slot {
 	struct smtp_job job;
 	enum slot_state state;
-	const PGresult *res; /* the step's answer that claimed it (the run's arena) */
 	int row;
 	struct strbuf msg;
 	struct strbuf wire; /* DKIM-Signature + msg: what curl sends when signed */
@@ -1207,27 +1179,25 @@ static const char *prepare_row(struct smtp_batch *b, int i, struct slot *sl)
 	sl->signed_at = now;
 	sl->job.prepare = ch.signer ? slot_sign : NULL;
 	sl->job.tag = sl;
-	sl->res = r;
 	sl->row = i;
 	return NULL;
 }
 
 /* An SMTP outcome into the step. */
-static void record_outcome(struct step *s, const struct fs_config *cfg, const struct slot *sl)
+static void record_outcome(struct step *s, const struct fs_config *cfg, const PGresult *claim,
+			   const struct slot *sl)
 {
-	const char *id = db_get(sl->res, sl->row, "id"), *attempts = db_get(sl->res, sl->row, "attempts");
+	const char *id = db_get(claim, sl->row, "id"), *attempts = db_get(claim, sl->row, "attempts");
 	const struct smtp_outcome *o = &sl->job.out;
 	long tries = strtol(attempts, NULL, 10);
 	const char *why = *o->text ? o->text : "no reply";
 
 	switch (o->result) {
 	case SMTP_ACCEPTED:
-		array_text(&s->sent_mid, s->sent.n == 0, sl->message_id);
 		outcome_add(&s->sent, id, attempts);
 		break;
 	case SMTP_PERMANENT:
 		array_text(&s->bounced_why, s->bounced.n == 0, why);
-		array_text(&s->bounced_mid, s->bounced.n == 0, sl->message_id);
 		outcome_add(&s->bounced, id, attempts);
 		break;
 	case SMTP_IN_DOUBT:
@@ -1250,19 +1220,20 @@ static void record_outcome(struct step *s, const struct fs_config *cfg, const st
 	}
 }
 
-static void step_retry(struct step *s, const char *id, const char *attempts, const char *why, int delay)
+static int id_listed(const char *list, const char *id)
 {
-	array_text(&s->retry_why, s->retry.n == 0, why);
-	strbuf_appendf(&s->retry_delay, "%s%d", s->retry.n ? "," : "{", delay);
-	outcome_add(&s->retry, id, attempts);
+	size_t n = strlen(id);
+
+	for (const char *p = list; p && *p;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len == n && memcmp(p, id, n) == 0)
+			return 1;
+		p = comma ? comma + 1 : NULL;
+	}
+	return 0;
 }
 
-/* The delivery loop over SMTP (session 13: no batch is claimed up front).
- * Each step claims rows straight into 'handing' for the slots that are free
- * and records what the slots finished; its rows are rendered and given to
- * the SMTP client as soon as its commit answered. At most `batch` rows a
- * run; the run ends when they are taken (or nothing more is due, or the
- * deadline passed) and the last ones came back. */
 static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct arena *a, int batch,
 			   struct delivery_sender *snd, double deadline, struct delivery_counts *c)
 {
@@ -1270,30 +1241,45 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 	struct step st;
 	struct slot *slots = NULL;
 	struct smtp_job **done = NULL;
-	int nslots = snd->concurrency, stop_claiming = 0, db_failures = 0, generic = 0;
+	struct outcome_arrays release = { STRBUF_INIT, STRBUF_INIT, 0 };
+	char limit[16];
+	const char *cp[1] = { limit };
+	int nslots = snd->concurrency, next = 0, stop_handing = 0, db_failures = 0, generic = 0;
 	double first_done = 0; /* when the oldest finished, unrecorded message came back */
-	long taken = 0, ret = -1;
-	PGresult *r;
+	long claimed, ret = -1;
+	double started = time_monotonic_ms();
 
+	/* A rate ceiling spreads a batch over time: claim no more than about ten
+	 * seconds' worth, so rows do not sit claimed while others wait. */
+	if (snd->rate > 0 && batch > snd->rate * 10 + nslots)
+		batch = (int)(snd->rate * 10) + nslots;
+	/* Near the pass's end, claim what can go before it rather than a full
+	 * batch whose rest would only be released again. */
+	if (deadline > 0 && snd->pace > 0) {
+		double fits = snd->pace * (deadline - started) + nslots;
+		if (fits < batch)
+			batch = fits > nslots ? (int)fits : nslots;
+	}
+	snprintf(limit, sizeof(limit), "%d", batch);
 	memset(&b, 0, sizeof(b));
-	memset(&st, 0, sizeof(st));
-	/* An idle pass costs one index probe, not a claim opened and closed. */
-	r = db_query_cached(db, a,
-			    "SELECT EXISTS (SELECT 1 FROM outbox WHERE due_at <= flowsend_now()) AS due", 0,
-			    NULL);
-	if (!r)
+	/* No JIT for the claim and the steps: with 100,000 rows queued their
+	 * estimated costs passed jit_above_cost, and compiling (263 functions,
+	 * 178 ms) took 54-575 ms a claim that runs in a few (session 13). */
+	if (!db_query(db, a, "SET jit = off", 0, NULL))
 		return -1;
-	if (!db_get_bool(r, 0, "due"))
-		return 0;
-	r = db_query_cached(db, a, claim_open_sql, 0, NULL);
-	if (!r || PQntuples(r) != 1)
-		return -1;
-	st.claim_id = db_get(r, 0, "id");
+	b.claim = db_query_cached(db, a, claim_smtp_sql, 1, cp);
+	claimed = b.claim ? PQntuples(b.claim) : -1;
+	if (claimed <= 0) {
+		db_query(db, a, "RESET jit", 0, NULL);
+		return claimed;
+	}
 	b.db = db;
 	b.cfg = cfg;
 	b.a = a;
 	b.senders = snd->senders;
-	b.cache = arena_alloc(a, (size_t)(batch + 1) * sizeof(*b.cache));
+	memset(&st, 0, sizeof(st));
+	st.claim_id = db_get(b.claim, 0, "claim_id");
+	b.cache = arena_alloc(a, (size_t)claimed * sizeof(*b.cache));
 	slots = calloc((size_t)nslots, sizeof(*slots));
 	done = calloc((size_t)nslots, sizeof(*done));
 	if (!b.cache || !slots || !done)
@@ -1301,29 +1287,23 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 	/* The step runs hundreds of times a second. Planned afresh each time
 	 * (PostgreSQL keeps choosing custom plans for its arrays) it cost 5-15 ms
 	 * of planning alone; its generic plan is as good. Only this loop's
-	 * statements (the step, campaign_for by id) run under the setting.
-	 * Session 13: and without JIT. The generic plan cannot know LIMIT $1 is
-	 * a few dozen rows; with a large queue its estimated cost passed
-	 * jit_above_cost and every step compiled 263 functions (178 ms) to run
-	 * for 3 ms (the old 1,000-row claim did the same, 260-575 ms a call). */
-	if (!db_query(db, a,
-		      "SELECT set_config('plan_cache_mode', 'force_generic_plan', false),"
-		      " set_config('jit', 'off', false)",
-		      0, NULL))
+	 * statements (the step, campaign_for by id) run under the setting. */
+	if (!db_query(db, a, "SET plan_cache_mode = force_generic_plan", 0, NULL))
 		goto out;
 	generic = 1;
 
 	for (;;) {
-		int busy = 0, ndone = 0, finished = 0;
+		int want = 0, busy = 0, ndone = 0, finished = 0;
+		const char *handed = "";
 
 		if (deadline > 0 && time_monotonic_ms() >= deadline)
-			stop_claiming = 1;
-		/* Finished messages are recorded in the step that claims the next
-		 * ones, so their slots take new rows now: at that commit, rows in
-		 * 'handing' are still at most the slots. */
+			stop_handing = 1;
+		/* Finished messages are recorded in the step that hands the next
+		 * ones over, so their slots take new rows now: at that commit, rows
+		 * in 'handing' are still at most the slots. */
 		for (int k = 0; k < nslots; k++) {
 			if (slots[k].state == SLOT_DONE) {
-				record_outcome(&st, cfg, &slots[k]);
+				record_outcome(&st, cfg, b.claim, &slots[k]);
 				slots[k].state = SLOT_FREE;
 				ndone++;
 			}
@@ -1332,17 +1312,40 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 			smtp_pool_release(snd->pool, ndone);
 			first_done = 0;
 		}
+		if (!stop_handing)
+			want = smtp_pool_ready(snd->pool);
+		for (int prepared = 0; prepared < want && next < claimed;) {
+			int i = next++;
+			const char *id = db_get(b.claim, i, "id"), *attempts = db_get(b.claim, i, "attempts");
+			struct slot *sl = NULL;
+			const char *why;
+
+			if (db_get_bool(b.claim, i, "skip")) {
+				outcome_add(&st.skipped, id, attempts);
+				continue;
+			}
+			for (int k = 0; k < nslots && !sl; k++)
+				if (slots[k].state == SLOT_FREE)
+					sl = &slots[k];
+			if (!sl) { /* cannot happen: ready counts free slots */
+				next--;
+				break;
+			}
+			why = prepare_row(&b, i, sl);
+			if (why == ROW_UNREADABLE)
+				continue; /* its claim lapses and the mail goes back in the queue */
+			if (why) {
+				step_fail(&st, id, attempts, why);
+				continue;
+			}
+			array_text(&st.hand_mid, st.hand.n == 0, sl->message_id);
+			outcome_add(&st.hand, id, attempts);
+			sl->state = SLOT_PREPARED;
+			prepared++;
+		}
 		for (int k = 0; k < nslots; k++)
 			busy += slots[k].state == SLOT_BUSY;
-		st.want = 0;
-		if (!stop_claiming && taken < batch) {
-			st.want = smtp_pool_ready(snd->pool);
-			if (st.want > batch - taken)
-				st.want = (int)(batch - taken);
-		}
-		if (!step_empty(&st) || st.want > 0) {
-			PGresult *rows = NULL;
-			int asked = st.want, got = 0;
+		if (!step_empty(&st)) {
 			int ok = step_send(db, &st) == 0;
 
 			/* While the server runs the step and flushes its commit, the
@@ -1370,13 +1373,16 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 				finished += (int)n;
 			}
 			busy -= finished;
-			if (!ok || step_finish(db, a, &rows, c) < 0) {
-				/* Whether it committed is unknown: rows it may have
-				 * claimed are not handed over (its claim keeps listing
-				 * them, and they fail as interrupted when it lapses);
-				 * finished ones are recorded again with the next try. */
+			if (!ok || step_finish(db, a, &handed, c) < 0) {
+				/* Whether it committed is unknown: prepared rows are not
+				 * handed over (if they were, their claim lapses and they
+				 * fail as interrupted), finished ones are recorded again
+				 * with the next try. */
 				db_failures++;
-				stop_claiming = 1;
+				stop_handing = 1;
+				for (int k = 0; k < nslots; k++)
+					if (slots[k].state == SLOT_PREPARED)
+						slots[k].state = SLOT_FREE;
 				step_reopen(&st);
 				if (db_failures >= 3 && busy == 0)
 					goto out;
@@ -1384,61 +1390,27 @@ static long run_batch_smtp(struct fs_db *db, const struct fs_config *cfg, struct
 					goto wait;
 				continue;
 			}
-			step_reset(&st);
-			/* The claimed rows are 'handing' now: render each and give it
-			 * to the SMTP client at once. One that cannot go out fails in
-			 * the next step; one whose data could not be read goes back to
-			 * the queue (it never left). */
-			b.claim = rows;
-			for (int i = 0; i < PQntuples(rows); i++) {
-				const char *id = db_get(rows, i, "id"), *attempts = db_get(rows, i, "attempts");
-				struct slot *sl = NULL;
-				const char *why;
-
-				if (!id)
-					continue;
-				got++;
-				taken++;
-				if (db_get_bool(rows, i, "skip")) {
-					c->skipped++; /* cancelled by the claim */
-					continue;
+			for (int k = 0; k < nslots; k++) {
+				struct slot *sl = &slots[k];
+				if (sl->state == SLOT_PREPARED) {
+					if (id_listed(handed, db_get(b.claim, sl->row, "id"))) {
+						sl->state = SLOT_BUSY;
+						smtp_pool_submit(snd->pool, &sl->job);
+						busy++;
+					} else {
+						sl->state = SLOT_FREE; /* our claim lapsed: not ours to send */
+					}
 				}
-				for (int k = 0; k < nslots && !sl; k++)
-					if (slots[k].state == SLOT_FREE)
-						sl = &slots[k];
-				if (!sl) { /* cannot happen: the step claimed at most the free slots */
-					step_fail(&st, id, attempts, "no free sending slot");
-					continue;
-				}
-				why = prepare_row(&b, i, sl);
-				if (why == ROW_UNREADABLE) {
-					step_retry(&st, id, attempts,
-						   "its data could not be read (a database error); not sent", 60);
-					continue;
-				}
-				if (why) {
-					step_fail(&st, id, attempts, why);
-					continue;
-				}
-				sl->state = SLOT_BUSY;
-				smtp_pool_submit(snd->pool, &sl->job);
-				busy++;
 			}
-			/* Fewer than asked: nothing more is due now. */
-			if (got < asked)
-				stop_claiming = 1;
+			step_reset(&st);
 			/* Record what finished meanwhile at once when the step took
 			 * long enough (a durable commit) or gathered enough. */
 			if (finished && (finished * 2 >= nslots || busy == 0 ||
 					 time_monotonic_ms() >= first_done + GATHER_MS))
 				continue;
 		}
-		if (busy == 0) {
-			if (step_empty(&st) && (stop_claiming || taken >= batch))
-				break;
-			if (!step_empty(&st) || smtp_pool_ready(snd->pool) > 0)
-				continue;
-		}
+		if (busy == 0 && (stop_handing || next >= claimed))
+			break;
 wait:
 		{
 			/* A step costs about the same for one row as for dozens: once
@@ -1455,7 +1427,7 @@ wait:
 						time_monotonic_ms() >= first_done + GATHER_MS))
 					break;
 				n = smtp_pool_wait(snd->pool, done, (size_t)nslots,
-						   got == 0 && !stop_claiming && taken < batch,
+						   got == 0 && !stop_handing && next < claimed,
 						   got == 0 ? 1000
 							    : (long)(first_done + GATHER_MS - time_monotonic_ms()) + 1);
 				for (size_t k = 0; k < n; k++)
@@ -1469,7 +1441,12 @@ wait:
 			}
 		}
 	}
-	ret = taken;
+	ret = claimed;
+	if (next >= claimed && claimed >= batch && claimed > nslots) {
+		double took = time_monotonic_ms() - started;
+		if (took > 0)
+			snd->pace = (double)claimed / took;
+	}
 out:
 	/* Nothing may be freed while a sender thread still reads it. */
 	if (slots) {
@@ -1487,14 +1464,23 @@ out:
 			if (slots[k].state == SLOT_DONE)
 				smtp_pool_release(snd->pool, 1);
 	}
-	if (generic) {
+	if (generic)
 		db_query(db, a, "RESET plan_cache_mode", 0, NULL);
-		db_query(db, a, "RESET jit", 0, NULL);
+	db_query(db, a, "RESET jit", 0, NULL);
+	/* Rows never reached go back to the queue now rather than after their claim lapses. */
+	for (long i = next; b.claim && i < claimed; i++)
+		if (!db_get_bool(b.claim, (int)i, "skip"))
+			outcome_add(&release, db_get(b.claim, (int)i, "id"), db_get(b.claim, (int)i, "attempts"));
+	if (release.n) {
+		const char *p[2] = { outcome_array(&release.ids, release.n),
+				     outcome_array(&release.attempts, release.n) };
+		if (!db_query(db, a, release_sql, 2, p))
+			ret = -1;
 	}
-	/* The claim ends once none of its rows is in flight; one left with rows
-	 * in doubt (a step's answer lost) lapses, and the tidy pass fails them. */
-	if (ret >= 0 && claim_end(db, a, st.claim_id) < 0)
+	if (ret >= 0 && claim_end(db, a, b.claim) < 0)
 		ret = -1;
+	strbuf_free(&release.ids);
+	strbuf_free(&release.attempts);
 	for (size_t i = 0; i < b.ncache; i++)
 		tpl_message_free(&b.cache[i].msg);
 	for (int k = 0; slots && k < nslots; k++) {

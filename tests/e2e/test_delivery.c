@@ -800,10 +800,8 @@ END_TEST
 #define CRASH_RECIPIENTS 5000
 #define CRASH_CONCURRENCY 8
 #define CRASH_KILLS 4
-/* Two processes share the 8 slots; since session 13 each claims rows
- * straight into 'handing', only as many as it has free slots, so every kill
- * leaves at most 8 rows in doubt and no row merely claimed. The 5,000
- * recipients outlast at least three kills. */
+/* Two processes claim up to 2,000 rows a round, so the 5,000 recipients
+ * outlast at least three kills. */
 
 static pid_t start_worker(const struct e2e_sink *s)
 {
