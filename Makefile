@@ -135,11 +135,11 @@ $(BUILD)/bench/render: bench/render.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
-$(BUILD)/bench/dkim: bench/dkim.c $(LIBA)
+$(BUILD)/bench/dkim: bench/dkim.c bench/sample_message.h $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
-$(BUILD)/bench/smtp_pool: bench/smtp_pool.c $(LIBA)
+$(BUILD)/bench/smtp_pool: bench/smtp_pool.c bench/sample_message.h $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 

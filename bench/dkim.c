@@ -19,6 +19,7 @@
 #include "mail/dkim.h"
 #include "mail/dkim_check.h"
 #include "mail/message.h"
+#include "sample_message.h"
 
 static double cpu_seconds(void)
 {
@@ -43,24 +44,7 @@ int main(int argc, char **argv)
 
 	if (n < 1 || dkim_keygen(2048, &priv, &pub) < 0)
 		return 1;
-	for (int i = 0; i < 40; i++) {
-		strbuf_appends(&html, "<p style=\"margin:0 0 16px;color:#333\">Our spring collection "
-				      "is here, with new arrivals across every category.</p>\n");
-		strbuf_appends(&text, "Our spring collection is here, with new arrivals across "
-				      "every category.\n\n");
-	}
-	m.from_name = "Shop";
-	m.from_email = "news@shop.example";
-	m.to_email = "ann@example.com";
-	m.subject = "Spring is here";
-	m.html = html.buf;
-	m.html_len = html.len;
-	m.text = text.buf;
-	m.text_len = text.len;
-	m.message_id = "<0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee@shop.example>";
-	m.outbox_id = "0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee";
-	m.unsubscribe_url = "https://mail.shop.example/u/AAAABBBBCCCCDDDDEEEEFFFFGGGGHHHH";
-	m.date = (long long)time(NULL);
+	bench_sample_message(&m, &html, &text, 40, (long long)time(NULL));
 	s = dkim_signer_new("shop.example", "bench", priv.buf, priv.len, err, sizeof(err));
 	if (!s || mail_message_build(&m, &msg) < 0) {
 		fprintf(stderr, "setup: %s\n", err);

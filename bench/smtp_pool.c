@@ -13,6 +13,7 @@
 
 #include "mail/dkim.h"
 #include "mail/message.h"
+#include "sample_message.h"
 #include "mail/smtp.h"
 
 struct item {
@@ -79,24 +80,7 @@ int main(int argc, char **argv)
 
 	if (n < 1 || inflight < 1 || inflight > 256)
 		return 2;
-	for (int i = 0; i < 60; i++) {
-		strbuf_appends(&html, "<p style=\"margin:0 0 16px;color:#333\">Our spring collection "
-				      "is here, with new arrivals across every category.</p>\n");
-		strbuf_appends(&text, "Our spring collection is here, with new arrivals across "
-				      "every category.\n\n");
-	}
-	m.from_name = "Shop";
-	m.from_email = "news@shop.example";
-	m.to_email = "ann@example.com";
-	m.subject = "Spring is here";
-	m.html = html.buf;
-	m.html_len = html.len;
-	m.text = text.buf;
-	m.text_len = text.len;
-	m.message_id = "<0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee@shop.example>";
-	m.outbox_id = "0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee";
-	m.unsubscribe_url = "https://mail.shop.example/u/AAAABBBBCCCCDDDDEEEEFFFFGGGGHHHH";
-	m.date = 1700000000LL;
+	bench_sample_message(&m, &html, &text, 60, 1700000000LL);
 	if (mail_message_build(&m, &msg) < 0)
 		return 1;
 	if (signed_mode && (dkim_keygen(2048, &priv, &pub) < 0 ||
