@@ -90,6 +90,16 @@ static void create_request(struct request *q, const char *token, const char *tag
 		 i, tag, tag, tag, i);
 }
 
+/* WRITERS creates at once, tagged "odd" or "even" and "all": every one 201. */
+static void race_odd_even_creates(struct request *q, const char *token)
+{
+	for (int i = 0; i < WRITERS; i++)
+		create_request(&q[i], token, i % 2 ? "odd" : "even", i);
+	race_run(q, WRITERS);
+	for (int i = 0; i < WRITERS; i++)
+		ck_assert_msg(q[i].status == 201, "create %d: %ld %s", i, q[i].status, q[i].detail);
+}
+
 /* The counters against the rows: the tenant's total, every tag and every
  * custom-field name (keys whose slots sum to 0 may keep rows; they show as 0),
  * as readers sum them: the slots and the single creates' rows not folded yet
@@ -144,11 +154,7 @@ START_TEST(concurrent_creates_keep_every_counter_exact)
 	e2e_new_tenant("race-creates", token, sizeof(token));
 	e2e_set_plan(token, "enterprise");
 	p[0] = e2e_user_id(token, uid);
-	for (int i = 0; i < WRITERS; i++)
-		create_request(&q[i], token, i % 2 ? "odd" : "even", i);
-	race_run(q, WRITERS);
-	for (int i = 0; i < WRITERS; i++)
-		ck_assert_msg(q[i].status == 201, "create %d: %ld %s", i, q[i].status, q[i].detail);
+	race_odd_even_creates(q, token);
 	assert_counters_exact(uid);
 	/* The API reads the sums. */
 	ck_assert_int_eq(api_total(token, "/api/v1/contacts/count", "count"), WRITERS);
@@ -168,7 +174,6 @@ START_TEST(concurrent_creates_keep_every_counter_exact)
 }
 END_TEST
 
-/* Creates, deletes and tag and field edits of one tenant, all at once. */
 /* Single creates append their counts (schema 0097): while the worker is
  * paused they stay unfolded, and every count still equals the rows, with
  * deletes and tag edits of those very contacts; folding changes no count. */
@@ -182,11 +187,7 @@ START_TEST(counts_are_exact_while_creates_are_unfolded)
 	e2e_set_plan(token, "enterprise");
 	p[0] = e2e_user_id(token, uid);
 	e2e_pause_worker(1);
-	for (int i = 0; i < WRITERS; i++)
-		create_request(&q[i], token, i % 2 ? "odd" : "even", i);
-	race_run(q, WRITERS);
-	for (int i = 0; i < WRITERS; i++)
-		ck_assert_msg(q[i].status == 201, "create %d: %ld %s", i, q[i].status, q[i].detail);
+	race_odd_even_creates(q, token);
 	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_count_deltas WHERE user_id = $1",
 					 1, p), WRITERS);
 	assert_counters_exact(uid);
@@ -217,6 +218,7 @@ START_TEST(counts_are_exact_while_creates_are_unfolded)
 }
 END_TEST
 
+/* Creates, deletes and tag and field edits of one tenant, all at once. */
 START_TEST(mixed_writes_keep_every_counter_exact)
 {
 	enum { EXISTING = 48 };
@@ -405,11 +407,7 @@ START_TEST(concurrent_creates_enroll_and_announce_each_contact_once)
 	e2e_expect(token, "POST", "/api/v1/webhooks/endpoints",
 		   "{\"url\":\"https://example.com/race\",\"events\":[\"contact.created\"]}", 201, NULL,
 		   NULL);
-	for (int i = 0; i < WRITERS; i++)
-		create_request(&q[i], token, i % 2 ? "odd" : "even", i);
-	race_run(q, WRITERS);
-	for (int i = 0; i < WRITERS; i++)
-		ck_assert_msg(q[i].status == 201, "create %d: %ld %s", i, q[i].status, q[i].detail);
+	race_odd_even_creates(q, token);
 	p[1] = flow;
 	ck_assert_int_eq(e2e_owner_value("SELECT count(DISTINCT e.contact_id) FROM flow_executions e"
 					 " JOIN contacts c ON c.id = e.contact_id WHERE c.user_id = $1"
