@@ -5,7 +5,6 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <string.h>
@@ -53,64 +52,22 @@ void sha256_base64(const void *data, size_t len, char out[45])
 	EVP_EncodeBlock((unsigned char *)out, md, 32);
 }
 
-/* HMAC-SHA256 as RFC 2104 defines it, over the fetched digest:
- * H((K ^ opad) || H((K ^ ipad) || data)), K hashed first when longer than
- * the 64-byte block. The same bytes as HMAC(EVP_sha256(), ...). */
-static void hmac_sha256_raw(const void *key, size_t key_len, const void *data, size_t len,
-			    unsigned char md[32])
-{
-	unsigned char k[64], pad[64], inner[32];
-	unsigned int n = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	const EVP_MD *h = sha256();
-	int ok;
-
-	memset(k, 0, sizeof(k));
-	if (key_len > sizeof(k))
-		sha256_raw(key, key_len, k);
-	else if (key_len)
-		memcpy(k, key, key_len);
-	for (size_t i = 0; i < sizeof(pad); i++)
-		pad[i] = k[i] ^ 0x36;
-	ok = ctx && EVP_DigestInit_ex(ctx, h, NULL) && EVP_DigestUpdate(ctx, pad, sizeof(pad)) &&
-	     EVP_DigestUpdate(ctx, data, len) && EVP_DigestFinal_ex(ctx, inner, &n);
-	for (size_t i = 0; i < sizeof(pad); i++)
-		pad[i] = k[i] ^ 0x5c;
-	ok = ok && EVP_DigestInit_ex(ctx, h, NULL) && EVP_DigestUpdate(ctx, pad, sizeof(pad)) &&
-	     EVP_DigestUpdate(ctx, inner, sizeof(inner)) && EVP_DigestFinal_ex(ctx, md, &n);
-	EVP_MD_CTX_free(ctx);
-	OPENSSL_cleanse(k, sizeof(k));
-	OPENSSL_cleanse(pad, sizeof(pad));
-	if (!ok) { /* out of memory: the library's own way, slower */
-		unsigned int mdlen = 0;
-		HMAC(EVP_sha256(), key, (int)key_len, data, len, md, &mdlen);
-	}
-}
-
-void hmac_sha256_hex(const void *key, size_t key_len, const void *data, size_t len,
-		     char out[SHA256_HEX_LEN + 1])
-{
-	unsigned char md[32];
-
-	hmac_sha256_raw(key, key_len, data, len, md);
-	hex_encode(md, 32, out);
-}
-
-/* HMAC-SHA256 with the key's padded state kept between calls (moved here
- * from track_token.c in session 13, for link tokens too): only the message
- * is hashed, no per-call key setup or algorithm lookup. OpenSSL's SHA-256
- * uses the CPU's SHA instructions where there are some, through its
+/* HMAC-SHA256 as RFC 2104 defines it, H((K ^ opad) || H((K ^ ipad) || data)),
+ * K hashed first when longer than the 64-byte block: the same bytes as
+ * HMAC(EVP_sha256(), ...) without its per-call algorithm lookup. The keyed
+ * (padded) states can be kept between calls (hmac_sha256_keyed). OpenSSL's
+ * SHA-256 uses the CPU's SHA instructions where there are some, through its
  * low-level API, whose state is a plain struct copied by value: EVP would
  * allocate a context on every copy. OpenSSL 3 deprecates that API but ships
  * it; it is used here alone. */
-static void keyed_state(const char *secret, size_t n, SHA256_CTX *inner, SHA256_CTX *outer)
+static void keyed_state(const void *secret, size_t n, SHA256_CTX *inner, SHA256_CTX *outer)
 {
 	unsigned char block[SHA256_CBLOCK], pad[SHA256_CBLOCK];
 
 	memset(block, 0, sizeof(block));
 	if (n > SHA256_CBLOCK)
 		SHA256((const unsigned char *)secret, n, block);
-	else
+	else if (n)
 		memcpy(block, secret, n);
 	for (size_t i = 0; i < SHA256_CBLOCK; i++)
 		pad[i] = block[i] ^ 0x36;
@@ -122,6 +79,32 @@ static void keyed_state(const char *secret, size_t n, SHA256_CTX *inner, SHA256_
 	SHA256_Update(outer, pad, sizeof(pad));
 	OPENSSL_cleanse(block, sizeof(block));
 	OPENSSL_cleanse(pad, sizeof(pad));
+}
+
+/* The MAC of data from the keyed states (consumed). */
+static void keyed_finish(SHA256_CTX *inner, SHA256_CTX *outer, const void *data, size_t len,
+			 unsigned char out[32])
+{
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+
+	SHA256_Update(inner, data, len);
+	SHA256_Final(digest, inner);
+	SHA256_Update(outer, digest, sizeof(digest));
+	SHA256_Final(out, outer);
+	OPENSSL_cleanse(inner, sizeof(*inner));
+	OPENSSL_cleanse(outer, sizeof(*outer));
+	OPENSSL_cleanse(digest, sizeof(digest));
+}
+
+void hmac_sha256_hex(const void *key, size_t key_len, const void *data, size_t len,
+		     char out[SHA256_HEX_LEN + 1])
+{
+	unsigned char md[32];
+	SHA256_CTX inner, outer;
+
+	keyed_state(key, key_len, &inner, &outer);
+	keyed_finish(&inner, &outer, data, len, md);
+	hex_encode(md, 32, out);
 }
 
 /* Two keys per thread: the worker mints link tokens and tracking tokens
@@ -139,7 +122,6 @@ void hmac_sha256_keyed(const char *secret, size_t secret_len, const void *data, 
 	} slots[KEYED_SLOTS];
 	static _Thread_local unsigned next;
 	SHA256_CTX inner, outer;
-	unsigned char digest[SHA256_DIGEST_LENGTH];
 	int k;
 
 	for (k = 0; k < KEYED_SLOTS; k++)
@@ -160,13 +142,7 @@ void hmac_sha256_keyed(const char *secret, size_t secret_len, const void *data, 
 			slots[k].have = 1;
 		}
 	}
-	SHA256_Update(&inner, data, len);
-	SHA256_Final(digest, &inner);
-	SHA256_Update(&outer, digest, sizeof(digest));
-	SHA256_Final(out, &outer);
-	OPENSSL_cleanse(&inner, sizeof(inner));
-	OPENSSL_cleanse(&outer, sizeof(outer));
-	OPENSSL_cleanse(digest, sizeof(digest));
+	keyed_finish(&inner, &outer, data, len, out);
 }
 
 int secure_equals(const char *a, size_t alen, const char *b, size_t blen)

@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/email.h"
+#include "core/uuid.h"
 #include "models/plan.h"
 #include "services/apikeys.h"
 #include "services/auth.h"
@@ -50,6 +51,22 @@ START_TEST(hashes_match_known_vectors)
 	/* RFC 4231 test case 2. */
 	hmac_sha256_hex("Jefe", 4, "what do ya want for nothing?", 28, out);
 	ck_assert_str_eq(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+	{
+		/* RFC 4231 test case 6: a key longer than the block is hashed first;
+		 * the keyed variant gives the same MAC, from its cache the second time. */
+		char key[131];
+		const char *msg = "Test Using Larger Than Block-Size Key - Hash Key First";
+		unsigned char raw[32];
+		char hex[65];
+		memset(key, 0xaa, sizeof(key));
+		hmac_sha256_hex(key, sizeof(key), msg, strlen(msg), out);
+		ck_assert_str_eq(out, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+		for (int round = 0; round < 2; round++) {
+			hmac_sha256_keyed("Jefe", 4, "what do ya want for nothing?", 28, raw);
+			hex_encode(raw, 32, hex);
+			ck_assert_str_eq(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+		}
+	}
 	ck_assert(secure_equals("abc", 3, "abc", 3));
 	ck_assert(!secure_equals("abc", 3, "abd", 3));
 	ck_assert(!secure_equals("abc", 3, "abcd", 4));
