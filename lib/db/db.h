@@ -91,15 +91,15 @@ struct db_stmt {
 	PGresult *result;
 };
 
-/* BEGIN, set the tenant, run the statements (at most DB_PIPELINE_MAX), COMMIT:
- * all in one round trip, with no transaction open. 0 when every statement
- * succeeded; -1 (logged, rolled back) otherwise. Once sent it never runs again. */
+/* Set the tenant and run the statements (at most DB_PIPELINE_MAX) in one
+ * round trip, with no transaction open: one transaction, the pipeline's
+ * implicit one, which its Sync commits (no BEGIN or COMMIT statements). 0 when
+ * every statement succeeded; -1 (logged, rolled back) otherwise. Once sent it
+ * never runs again. */
 #define DB_PIPELINE_MAX 16
 int db_tenant_pipeline(struct fs_db *db, struct arena *a, const char *user_id,
 		       struct db_stmt *stmts, int n);
-/* db_tenant_pipeline for statements that write nothing, in the same round trip
- * without the BEGIN and COMMIT statements (the pipeline's implicit transaction:
- * two statements fewer for the server on every read). */
+/* db_tenant_pipeline, named for statements that write nothing. */
 int db_tenant_read(struct fs_db *db, struct arena *a, const char *user_id, struct db_stmt *stmts,
 		   int n);
 /* db_tenant_read of one hot, constant statement (prepared once per connection). */

@@ -71,6 +71,47 @@ void pg_text_array_to_json(struct strbuf *out, const char *p)
 	strbuf_free(&item);
 }
 
+int json_string_array_to_pg(struct strbuf *out, const char *json)
+{
+	char err[64];
+	json_object *arr = fs_json_parse(json, strlen(json), err, sizeof(err));
+	int rc = 0;
+
+	if (!arr || !json_object_is_type(arr, json_type_array)) {
+		json_object_put(arr);
+		return -1;
+	}
+	strbuf_appendc(out, '{');
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		json_object *t = json_object_array_get_idx(arr, i);
+		const char *v;
+		size_t len;
+
+		if (!t || !json_object_is_type(t, json_type_string)) {
+			rc = -1;
+			break;
+		}
+		v = json_object_get_string(t);
+		len = (size_t)json_object_get_string_len(t);
+		if (memchr(v, '\0', len)) { /* a parameter is a C string */
+			rc = -1;
+			break;
+		}
+		if (i)
+			strbuf_appendc(out, ',');
+		strbuf_appendc(out, '"');
+		for (size_t k = 0; k < len; k++) {
+			if (v[k] == '"' || v[k] == '\\')
+				strbuf_appendc(out, '\\');
+			strbuf_appendc(out, v[k]);
+		}
+		strbuf_appendc(out, '"');
+	}
+	strbuf_appendc(out, '}');
+	json_object_put(arr);
+	return rc;
+}
+
 /* "2026-11-25 14:27:10.989+00" -> "2026-11-25T14:27:10.989Z" (the session
  * runs in UTC, ISO style; see db_conn). */
 static void append_time(struct strbuf *out, const PGresult *r, int row, int col)

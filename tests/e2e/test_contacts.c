@@ -318,6 +318,36 @@ END_TEST
 
 /* The ?tag= total comes from counters kept by triggers: they must follow
  * every create, tag change, unsubscribe, delete and erasure. */
+/* A create's tags reach PostgreSQL as a text[] literal: what means something
+ * in that syntax comes back as it was sent, in the create's answer, on a
+ * read, and as a filter. */
+START_TEST(tags_in_array_syntax_survive_a_create)
+{
+	static const char *const sent[] = { "NULL", "a,b", "{x}", "q\"x", "s\\l", " ", "\"\"", "caf\xc3\xa9" };
+	char id[40], path[128];
+	struct http_answer a;
+
+	fresh_tenant(token, sizeof(token));
+	create("{\"email\":\"syntax@example.com\",\"tags\":[\"NULL\",\"a,b\",\"{x}\",\"q\\\"x\",\"s\\\\l\","
+	       "\" \",\"\\\"\\\"\",\"caf\\u00e9\"]}",
+	       id);
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s", id);
+	for (int round = 0; round < 2; round++) {
+		json_object *tags;
+		ck_assert_int_eq(req(round ? "GET" : "PATCH", path, round ? NULL : "{}", &a), 200);
+		tags = json_object_object_get(a.json, "tags");
+		ck_assert_int_eq((int)json_object_array_length(tags), 8);
+		for (int i = 0; i < 8; i++)
+			ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(tags, (size_t)i)),
+					 sent[i]);
+		http_answer_free(&a);
+	}
+	ck_assert_int_eq(total_of("?tag=NULL"), 1);
+	ck_assert_int_eq(total_of("?tag=a%2Cb"), 1);
+	ck_assert_int_eq(total_of("?tag=s%5Cl"), 1);
+}
+END_TEST
+
 START_TEST(tag_totals_follow_every_change)
 {
 	char a[40], b[40], path[160];
@@ -719,6 +749,7 @@ Suite *contacts_suite(void)
 	tcase_add_test(tc, create_read_update_delete);
 	tcase_add_test(tc, unsubscribing_through_update_is_recorded);
 	tcase_add_test(tc, listing_searches_filters_and_pages);
+	tcase_add_test(tc, tags_in_array_syntax_survive_a_create);
 	tcase_add_test(tc, tag_totals_follow_every_change);
 	tcase_add_test(tc, bad_contact_input_is_refused);
 	tcase_add_test(tc, custom_fields_named_like_columns_are_refused);

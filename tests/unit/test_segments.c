@@ -154,12 +154,44 @@ START_TEST(contact_json_from_postgres_text)
 }
 END_TEST
 
+/* Tags go to PostgreSQL as a text[] literal; every element quoted, so "NULL",
+ * commas, braces, quotes and backslashes come back as they were. */
+START_TEST(tags_as_a_postgres_array_literal)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	ck_assert_int_eq(json_string_array_to_pg(&sb, "[]"), 0);
+	ck_assert_str_eq(strbuf_cstr(&sb), "{}");
+	strbuf_reset(&sb);
+	ck_assert_int_eq(json_string_array_to_pg(&sb, "[\"vip\", \"NULL\", \"a,b\", \"{x}\", \"q\\\"x\","
+						     " \"s\\\\l\", \" \", \"caf\u00e9\"]"),
+			 0);
+	ck_assert_str_eq(strbuf_cstr(&sb),
+			 "{\"vip\",\"NULL\",\"a,b\",\"{x}\",\"q\\\"x\",\"s\\\\l\",\" \",\"caf\xc3\xa9\"}");
+	/* And back, as PostgreSQL would print it. */
+	strbuf_reset(&sb);
+	pg_text_array_to_json(&sb, "{vip,\"NULL\",\"a,b\",\"{x}\",\"q\\\"x\",\"s\\\\l\",\" \",caf\xc3\xa9}");
+	ck_assert_str_eq(strbuf_cstr(&sb),
+			 "[\"vip\",\"NULL\",\"a,b\",\"{x}\",\"q\\\"x\",\"s\\\\l\",\" \",\"caf\xc3\xa9\"]");
+	strbuf_reset(&sb);
+	ck_assert_int_eq(json_string_array_to_pg(&sb, "[\"a\", 1]"), -1);
+	strbuf_reset(&sb);
+	ck_assert_int_eq(json_string_array_to_pg(&sb, "{\"a\": 1}"), -1);
+	strbuf_reset(&sb);
+	ck_assert_int_eq(json_string_array_to_pg(&sb, "[\"a\\u0000b\"]"), -1);
+	strbuf_reset(&sb);
+	ck_assert_int_eq(json_string_array_to_pg(&sb, "[\"unterminated"), -1);
+	strbuf_free(&sb);
+}
+END_TEST
+
 Suite *contacts_unit_suite(void)
 {
 	Suite *s = suite_create("contacts");
 	TCase *tc = tcase_create("contacts");
 	tcase_add_test(tc, searches_with_a_trigram_use_the_index);
 	tcase_add_test(tc, contact_json_from_postgres_text);
+	tcase_add_test(tc, tags_as_a_postgres_array_literal);
 	suite_add_tcase(s, tc);
 	return s;
 }
