@@ -39,12 +39,19 @@ static int search_settle_ms;
  * most instead of its poll interval. */
 static int search_settling;
 
+/* The fold also indexes single creates for search (schema 0103), letting
+ * them settle as the search queue does: -1 when it left them settling and
+ * did nothing else. */
 static long fold_counters(struct fs_db *db, struct arena *a)
 {
-	PGresult *r = db_query_cached(db, a, "SELECT flowsend_counters_fold(" COUNTER_FOLD_ROWS ") AS n",
-				      0, NULL);
+	char settle[32];
+	const char *params[1] = { settle };
+	PGresult *r;
 
-	return r ? (long)db_get_ll(r, 0, "n", 0) : -1;
+	snprintf(settle, sizeof(settle), "%d milliseconds", search_settle_ms > 0 ? search_settle_ms : 0);
+	r = db_query_cached(db, a, "SELECT flowsend_counters_fold(" COUNTER_FOLD_ROWS ", $1::interval) AS n",
+			    1, params);
+	return r ? (long)db_get_ll(r, 0, "n", 0) : -2;
 }
 
 int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, struct delivery_sender *sender,
@@ -156,8 +163,13 @@ int batch_run_once(struct fs_db *sysdb, struct fs_redis *redis, struct delivery_
 			log_info("pass: %ld imported contacts enrolled into signup flows", enrolled);
 	}
 	arena_reset(&a);
-	if (fold_counters(sysdb, &a) < 0)
-		log_warn("folding counter slots failed; sums are still exact");
+	{
+		long folded = fold_counters(sysdb, &a);
+		if (folded < -1)
+			log_warn("folding counter slots failed; sums are still exact");
+		else if (folded == -1)
+			search_settling = 1;
+	}
 	arena_reset(&a);
 	pruned = retention_prune(sysdb, &a);
 	if (pruned < 0)

@@ -385,8 +385,9 @@ enum fs_status contact_export(struct fs_env *env, const char *id, const char **j
 
 /* ?search= (schema/0017_tenant_search.sql): the tenant's contacts whose text
  * matches are found first, in the trigram index of contact_search, which leads
- * with the tenant, and in the ranges of freshly imported contacts the batch
- * worker has not indexed yet (schema/0011_async_search.sql), read directly;
+ * with the tenant, and in the ranges of freshly imported contacts and the
+ * single creates the batch worker has not indexed yet (schemas 0011 and
+ * 0103: contact_search_backlog, contact_count_deltas), read directly;
  * then each match is read from contacts by its key. So a search costs what the
  * tenant's matches cost, whatever the database holds. The LATERAL subqueries
  * with OFFSET 0 keep PostgreSQL to that order: the tenant is a parameter of
@@ -404,7 +405,13 @@ enum fs_status contact_export(struct fs_env *env, const char *id, const char **j
 	"       LIKE lower($1)"                                                                  \
 	"      AND NOT EXISTS (SELECT 1 FROM contact_search i"                                   \
 	"                       WHERE i.contact_id = p.id AND i.user_id = p.user_id)"            \
-	"     OFFSET 0) q) m"
+	"     OFFSET 0) q"                                                                       \
+	"  UNION ALL SELECT p.id FROM contact_count_deltas d JOIN contacts p"                      \
+	"   ON p.id = d.contact_id AND p.user_id = d.user_id"                                      \
+	"   WHERE flowsend_contact_search_text(p.email, p.first_name, p.last_name)"                \
+	"    LIKE lower($1)"                                                                       \
+	"    AND NOT EXISTS (SELECT 1 FROM contact_search i"                                       \
+	"                     WHERE i.contact_id = p.id AND i.user_id = p.user_id)) m"
 /* The match's contact, when it passes the other filters. */
 #define CONTACT_MATCHED(columns)                                                              \
 	" CROSS JOIN LATERAL (SELECT " columns " FROM contacts c WHERE c.id = m.id"            \

@@ -670,8 +670,9 @@ START_TEST(a_create_is_searchable_before_the_worker_indexes_it)
 	create("{\"email\":\"queued.one@queue.example\",\"first_name\":\"Quentin\"}", kept);
 	create("{\"email\":\"queued.two@queue.example\",\"last_name\":\"Erasable\"}", erased);
 	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search WHERE user_id = $1", 1, p), 0);
-	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search_backlog WHERE user_id = $1"
-					 " AND first_id = last_id",
+	/* Queued in their counters' rows (schema 0103). */
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_count_deltas WHERE user_id = $1"
+					 " AND contact_id IS NOT NULL",
 					 1, p),
 			 2);
 	ck_assert_int_eq(total_of("?search=quentin"), 1);
@@ -680,14 +681,11 @@ START_TEST(a_create_is_searchable_before_the_worker_indexes_it)
 
 	snprintf(path, sizeof(path), "/api/v1/contacts/%s?erase=true", erased);
 	expect("DELETE", path, NULL, 204, NULL);
-	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search_backlog WHERE user_id = $1",
-					 1, p),
-			 1);
 	ck_assert_int_eq(total_of("?search=erasable"), 0);
 
 	ck_assert_int_eq(e2e_run_batch(""), 0);
 	e2e_pause_worker(0);
-	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search_backlog WHERE user_id = $1",
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_count_deltas WHERE user_id = $1",
 					 1, p),
 			 0);
 	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search WHERE user_id = $1", 1, p), 1);
@@ -717,27 +715,30 @@ START_TEST(single_creates_settle_in_the_search_queue)
 	fresh_tenant(token, sizeof(token));
 	e2e_user_id(token, uid);
 	e2e_pause_worker(1);
-	create("{\"email\":\"settle.one@settle.example\",\"first_name\":\"Serena\"}", id);
-	/* Ranges other tests queued are indexed at once; then only singles are left. */
+	/* What other tests left is folded now; then only this create is queued. */
 	for (int i = 0; i < 100 && n > 0; i++)
-		n = e2e_owner_value("SELECT flowsend_search_backlog_step(5000, interval '1 hour')", 0,
-				    NULL);
-	ck_assert_int_eq(n, -1);
-	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search_backlog WHERE user_id = $1"
-					 " AND first_id = last_id",
+		n = e2e_owner_value("SELECT flowsend_counters_fold(5000)", 0, NULL);
+	create("{\"email\":\"settle.one@settle.example\",\"first_name\":\"Serena\"}", id);
+	ck_assert_int_eq(e2e_owner_value("SELECT flowsend_counters_fold(5000, interval '1 hour')", 0, NULL),
+			 -1);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_count_deltas WHERE user_id = $1"
+					 " AND contact_id IS NOT NULL",
 					 1, p),
 			 1);
 	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search WHERE user_id = $1", 1, p), 0);
 	ck_assert_int_eq(total_of("?search=serena"), 1);
-	ck_assert_int_ge(e2e_owner_value("SELECT flowsend_search_backlog_step(5000, interval '0 seconds')",
-					 0, NULL),
+	ck_assert_int_eq(total_of(""), 1);
+	/* Settled once it has waited long enough. */
+	ck_assert_int_ge(e2e_owner_value("SELECT flowsend_counters_fold(5000, interval '1 millisecond')", 0,
+					 NULL),
 			 1);
 	e2e_pause_worker(0);
-	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search_backlog WHERE user_id = $1",
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_count_deltas WHERE user_id = $1",
 					 1, p),
 			 0);
 	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contact_search WHERE user_id = $1", 1, p), 1);
 	ck_assert_int_eq(total_of("?search=serena"), 1);
+	ck_assert_int_eq(total_of(""), 1);
 }
 END_TEST
 
