@@ -434,6 +434,106 @@ START_TEST(concurrent_creates_enroll_and_announce_each_contact_once)
 }
 END_TEST
 
+/* The tenant's counts of active signup flows and contact.created endpoints
+ * (schema 0108), which single creates read instead of probing flows and
+ * webhook_endpoints, follow every change of either and equal a recount. */
+static void assert_create_work(const char *uid, long long flows, long long hooks)
+{
+	const char *p[1] = { uid };
+
+	ck_assert_int_eq(e2e_owner_value("SELECT signup_flows FROM users WHERE id = $1", 1, p), flows);
+	ck_assert_int_eq(e2e_owner_value("SELECT created_hooks FROM users WHERE id = $1", 1, p), hooks);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM flows WHERE user_id = $1 AND"
+					 " trigger_type = 'signup' AND status = 'active' AND deleted_at IS NULL",
+					 1, p),
+			 flows);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM webhook_endpoints WHERE user_id = $1 AND"
+					 " is_active AND 'contact.created' = ANY (events)",
+					 1, p),
+			 hooks);
+}
+
+static void flow_call(const char *token, const char *method, const char *id, const char *what)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "/api/v1/flows/%s%s", id, what);
+	e2e_expect(token, method, path, NULL, strcmp(method, "DELETE") == 0 ? 204 : 200, NULL, NULL);
+}
+
+START_TEST(create_work_counts_follow_flows_and_endpoints)
+{
+	char token[2048], uid[40], flow[2][40], hook[40], path[160];
+	struct http_answer a;
+	const char *p[1];
+
+	e2e_pause_worker(1); /* the events stay queued */
+	e2e_new_tenant("create-work", token, sizeof(token));
+	e2e_set_plan(token, "enterprise");
+	p[0] = e2e_user_id(token, uid);
+	assert_create_work(uid, 0, 0);
+	for (int i = 0; i < 2; i++) {
+		e2e_expect(token, "POST", "/api/v1/flows",
+			   "{\"name\":\"welcome\",\"trigger_type\":\"signup\",\"steps\":[{\"type\":\"email\","
+			   "\"template_id\":\"00000000-0000-4000-8000-000000000001\"}]}",
+			   201, NULL, &a);
+		snprintf(flow[i], sizeof(flow[i]), "%s", json_str(a.json, "id"));
+		http_answer_free(&a);
+	}
+	assert_create_work(uid, 0, 0); /* drafts */
+	flow_call(token, "POST", flow[0], "/activate");
+	flow_call(token, "POST", flow[1], "/activate");
+	assert_create_work(uid, 2, 0);
+	/* A contact created now is enrolled in both. */
+	e2e_expect(token, "POST", "/api/v1/contacts", "{\"email\":\"work-1@example.com\"}", 201, NULL, NULL);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM flow_executions WHERE user_id = $1", 1, p), 2);
+	flow_call(token, "POST", flow[0], "/pause");
+	assert_create_work(uid, 1, 0);
+	flow_call(token, "DELETE", flow[1], "");
+	assert_create_work(uid, 0, 0);
+	e2e_expect(token, "POST", "/api/v1/contacts", "{\"email\":\"work-2@example.com\"}", 201, NULL, NULL);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM flow_executions WHERE user_id = $1", 1, p), 2);
+
+	e2e_expect(token, "POST", "/api/v1/webhooks/endpoints",
+		   "{\"url\":\"https://example.com/work\",\"events\":[\"contact.created\",\"campaign.sent\"]}",
+		   201, NULL, &a);
+	snprintf(hook, sizeof(hook), "%s", json_str(a.json, "id"));
+	http_answer_free(&a);
+	e2e_expect(token, "POST", "/api/v1/webhooks/endpoints",
+		   "{\"url\":\"https://example.com/other\",\"events\":[\"campaign.sent\"]}", 201, NULL, NULL);
+	assert_create_work(uid, 0, 1);
+	e2e_expect(token, "POST", "/api/v1/contacts", "{\"email\":\"work-3@example.com\"}", 201, NULL, NULL);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM webhook_events WHERE user_id = $1"
+					 " AND event_type = 'contact.created'",
+					 1, p),
+			 1);
+	snprintf(path, sizeof(path), "/api/v1/webhooks/endpoints/%s", hook);
+	e2e_expect(token, "PATCH", path, "{\"is_active\":false}", 200, NULL, NULL);
+	assert_create_work(uid, 0, 0);
+	/* No active endpoint for it: no event. */
+	e2e_expect(token, "POST", "/api/v1/contacts", "{\"email\":\"work-4@example.com\"}", 201, NULL, NULL);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM webhook_events WHERE user_id = $1"
+					 " AND event_type = 'contact.created'",
+					 1, p),
+			 1);
+	e2e_expect(token, "PATCH", path, "{\"is_active\":true}", 200, NULL, NULL);
+	assert_create_work(uid, 0, 1);
+	e2e_expect(token, "PATCH", path, "{\"events\":[\"campaign.sent\"]}", 200, NULL, NULL);
+	assert_create_work(uid, 0, 0);
+	e2e_expect(token, "PATCH", path, "{\"events\":[\"contact.created\"]}", 200, NULL, NULL);
+	assert_create_work(uid, 0, 1);
+	e2e_expect(token, "POST", "/api/v1/contacts", "{\"email\":\"work-5@example.com\"}", 201, NULL, NULL);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM webhook_events WHERE user_id = $1"
+					 " AND event_type = 'contact.created'",
+					 1, p),
+			 2);
+	/* Its queued events go with it (their foreign key). */
+	e2e_expect(token, "DELETE", path, NULL, 204, NULL, NULL);
+	assert_create_work(uid, 0, 0);
+	e2e_pause_worker(0);
+}
+END_TEST
+
 /* The worker's queue steps keep a plan PostgreSQL may make while the queue
  * is empty (plpgsql caches it, generic after five runs): schema 0101 took
  * the joins of a queue to itself out, after one fold of 19,108 rows read
@@ -545,6 +645,7 @@ Suite *concurrency_suite(void)
 	tcase_add_test(tc, an_import_and_creates_share_the_limit_exactly);
 	tcase_add_test(tc, concurrent_creates_enroll_and_announce_each_contact_once);
 	tcase_add_test(tc, queue_steps_stay_linear_with_plans_made_empty);
+	tcase_add_test(tc, create_work_counts_follow_flows_and_endpoints);
 	suite_add_tcase(s, tc);
 	return s;
 }
