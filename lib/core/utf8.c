@@ -198,6 +198,10 @@ int utf8_is_invisible(uint32_t c)
 		{ 0xe0000, 0xe0fff },
 	};
 
+	/* ASCII, nearly every character of an address or a name: the first
+	 * range and the start of the second, without the table. */
+	if (c < 0x7f)
+		return c <= 0x1f;
 	for (size_t k = 0; k < sizeof(ranges) / sizeof(ranges[0]); k++)
 		if (c >= ranges[k].first && c <= ranges[k].last)
 			return 1;

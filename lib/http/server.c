@@ -153,7 +153,6 @@ static void worker_loop(const struct fs_app *app, int listen_fd)
 	while (!worker_stop) {
 		struct fs_ctx ctx;
 		double t0;
-		int close_now;
 
 		if (FCGX_Accept_r(&fr) < 0)
 			break;
@@ -171,9 +170,6 @@ static void worker_loop(const struct fs_app *app, int listen_fd)
 			FCGX_PutStr(out.buf, (int)out.len, fr.out);
 		log_request(ctx.req.request_id, ctx.req.method, ctx.req.path,
 			    ctx.res.status ? ctx.res.status : 500, time_monotonic_ms() - t0);
-		close_now = close_at_once == 1 ||
-			    (close_at_once == FS_CLOSE_AT_ONCE_READS && ctx.req.method &&
-			     (strcmp(ctx.req.method, "GET") == 0 || strcmp(ctx.req.method, "HEAD") == 0));
 		fs_ctx_end(&ctx, &w);
 		/* libfcgi closes by shutting its side down and waiting until
 		 * nginx has closed (lingering, so that nothing nginx still sends
@@ -184,7 +180,7 @@ static void worker_loop(const struct fs_app *app, int listen_fd)
 		 * before the empty record that ends stdin, which nginx sends
 		 * right after it: one more read takes it (from libfcgi's buffer,
 		 * where it came with the body) and sees the end. */
-		if (close_now && fr.in &&
+		if (close_at_once && fr.in &&
 		    (FCGX_HasSeenEOF(fr.in) == EOF || FCGX_GetChar(fr.in) == EOF))
 			FCGX_Detach(&fr);
 		FCGX_Finish_r(&fr);

@@ -54,9 +54,7 @@ int fs_server_main_with(const struct fs_app *app, fs_background_fn background, i
 			char **argv);
 /* Before fs_server_main*: close each connection as soon as the answer is
  * written once the request's stdin has been read to its end, instead of
- * libfcgi's lingering close (shut down, then wait for nginx to close first).
- * FS_CLOSE_AT_ONCE_READS does so for GET and HEAD requests only. */
-#define FS_CLOSE_AT_ONCE_READS 2
+ * libfcgi's lingering close (shut down, then wait for nginx to close first). */
 void fs_server_close_at_once(int on);
 
 #endif

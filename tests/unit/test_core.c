@@ -264,12 +264,30 @@ START_TEST(utf8_finds_control_characters)
 }
 END_TEST
 
+/* The invisible characters an address may not hold: ASCII's controls and
+ * DEL (the fast path), the table's ranges above, and nothing else there. */
+START_TEST(utf8_finds_invisible_characters)
+{
+	static const uint32_t yes[] = { 0x00, 0x09, 0x1f, 0x7f, 0x80, 0x9f, 0xa0, 0xad, 0x200b,
+					0x2028, 0x3000, 0xfeff, 0xe0001 };
+	static const uint32_t no[] = { 0x20, 0x21, 0x40, 0x7e, 0xa1, 0xe9, 0x2010, 0x1f600 };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		ck_assert_msg(utf8_is_invisible(yes[i]), "missed U+%04X", (unsigned)yes[i]);
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		ck_assert_msg(!utf8_is_invisible(no[i]), "flagged U+%04X", (unsigned)no[i]);
+	for (uint32_t c = 0; c < 0x80; c++)
+		ck_assert_int_eq(utf8_is_invisible(c), c < 0x20 || c == 0x7f);
+}
+END_TEST
+
 Suite *utf8_suite(void)
 {
 	Suite *s = suite_create("utf8");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, utf8_accepts_well_formed_text);
 	tcase_add_test(tc, utf8_finds_control_characters);
+	tcase_add_test(tc, utf8_finds_invisible_characters);
 	tcase_add_test(tc, utf8_rejects_malformed_text);
 	tcase_add_test(tc, utf8_casefold_folds_beyond_ascii);
 	tcase_add_test(tc, utf8_casefold_is_coarser_than_postgres_lower);
