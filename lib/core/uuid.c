@@ -2,6 +2,8 @@
 #include "core/uuid.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <time.h>
 #include <sys/random.h>
 
 int uuid_valid(const char *s, size_t len)
@@ -49,23 +51,45 @@ void hex_encode(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-int uuid_generate(char out[UUID_STR_LEN + 1])
+/* The 16 bytes in the 8-4-4-4-12 text form, with the version and variant set. */
+static void uuid_format(unsigned char b[16], int version, char out[UUID_STR_LEN + 1])
 {
-	unsigned char b[16];
 	char hex[33];
 	size_t o = 0;
 
-	if (random_bytes(b, sizeof(b)) < 0)
-		return -1;
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[6] = (unsigned char)((b[6] & 0x0f) | (version << 4));
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	hex_encode(b, sizeof(b), hex);
+	hex_encode(b, 16, hex);
 	for (int i = 0; i < 32; i++) {
 		if (i == 8 || i == 12 || i == 16 || i == 20)
 			out[o++] = '-';
 		out[o++] = hex[i];
 	}
 	out[o] = '\0';
+}
+
+int uuid_generate(char out[UUID_STR_LEN + 1])
+{
+	unsigned char b[16];
+
+	if (random_bytes(b, sizeof(b)) < 0)
+		return -1;
+	uuid_format(b, 4, out);
+	return 0;
+}
+
+int uuid_generate_v7(char out[UUID_STR_LEN + 1])
+{
+	unsigned char b[16];
+	struct timespec ts;
+	uint64_t ms;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || random_bytes(b + 6, 10) < 0)
+		return -1;
+	ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	for (int i = 5; i >= 0; i--, ms >>= 8)
+		b[i] = (unsigned char)(ms & 0xff);
+	uuid_format(b, 7, out);
 	return 0;
 }
 

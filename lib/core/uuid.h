@@ -1,4 +1,4 @@
-/* UUID text form: validation and random (v4) generation. */
+/* UUID text form: validation and generation (random v4, time-ordered v7). */
 #ifndef FS_UUID_H
 #define FS_UUID_H
 
@@ -10,6 +10,10 @@
 int uuid_valid(const char *s, size_t len);
 /* Write a random v4 UUID and its NUL into out[37]; 0, or -1 if no randomness. */
 int uuid_generate(char out[UUID_STR_LEN + 1]);
+/* A v7 UUID (RFC 9562: the Unix time in milliseconds, then random bits), as
+ * flowsend_uuid7() makes them: ordered by time, so keys go in at the index's
+ * end. 0, or -1 if no randomness. */
+int uuid_generate_v7(char out[UUID_STR_LEN + 1]);
 /* Fill buf with cryptographically random bytes; 0 or -1. */
 int random_bytes(void *buf, size_t len);
 /* Lower-case hex of len bytes into out (2 * len + 1 bytes). */

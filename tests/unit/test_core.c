@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <wctype.h>
 
@@ -242,6 +243,27 @@ START_TEST(uuid_validation_and_generation)
 	ck_assert_int_eq(uuid_generate(u), 0);
 	ck_assert(uuid_valid(u, strlen(u)));
 	ck_assert_int_eq(u[14], '4');
+	/* v7: version 7, variant 10xx, the first 48 bits the time in ms; made
+	 * a millisecond apart, they sort as text in the order they were made. */
+	{
+		char later[UUID_STR_LEN + 1], prefix[13];
+		long long ms, now = (long long)time(NULL) * 1000;
+		size_t o = 0;
+
+		ck_assert_int_eq(uuid_generate_v7(u), 0);
+		ck_assert(uuid_valid(u, strlen(u)));
+		ck_assert_int_eq(u[14], '7');
+		ck_assert(strchr("89ab", u[19]) != NULL);
+		for (int i = 0; i < 13 && o < 12; i++)
+			if (u[i] != '-')
+				prefix[o++] = u[i];
+		prefix[o] = '\0';
+		ms = strtoll(prefix, NULL, 16);
+		ck_assert(ms >= now - 2000 && ms <= now + 2000);
+		usleep(2000);
+		ck_assert_int_eq(uuid_generate_v7(later), 0);
+		ck_assert_int_lt(strcmp(u, later), 0);
+	}
 }
 END_TEST
 
