@@ -371,6 +371,28 @@ PGresult *db_query_cached(struct fs_db *db, struct arena *a, const char *sql, in
 	return db_run(db, a, sql, nparams, params, RUN_CACHED);
 }
 
+PGresult *db_query_queue(struct fs_db *db, struct arena *a, const char *sql, int nparams,
+			 const char *const *params)
+{
+	PGresult *res, *set;
+	char state[sizeof(db->sqlstate)];
+
+	set = db_run(db, NULL, "SET enable_seqscan = off; SET enable_sort = off", 0, NULL, RUN_SIMPLE);
+	if (!set)
+		return NULL;
+	PQclear(set);
+	res = db_run(db, a, sql, nparams, params, RUN_CACHED);
+	/* A failed transaction takes the settings back with it at its rollback;
+	 * so does a session lost with it. */
+	if (!res && (db->in_tx || db->broken_in_tx))
+		return NULL;
+	memcpy(state, db->sqlstate, sizeof(state));
+	PQclear(db_run(db, NULL, "RESET enable_seqscan; RESET enable_sort", 0, NULL, RUN_SIMPLE));
+	if (!res)
+		memcpy(db->sqlstate, state, sizeof(state));
+	return res;
+}
+
 const char *db_last_sqlstate(const struct fs_db *db)
 {
 	return db->sqlstate;

@@ -67,6 +67,14 @@ PGresult *db_query(struct fs_db *db, struct arena *a, const char *sql, int npara
  * per connection, then executed without parsing or planning it again. */
 PGresult *db_query_cached(struct fs_db *db, struct arena *a, const char *sql, int nparams,
 			  const char *const *params);
+/* db_query_cached for a statement that takes a batch from a queue: whenever
+ * PostgreSQL plans it, it plans without sequential scans or sorts (session
+ * settings around it: two more round trips), so that a plan cached from
+ * statistics taken while the queue was empty walks the queue's index and
+ * stops at the batch instead of scanning, sorting or rescanning the whole
+ * queue (README, "Queue plans"). */
+PGresult *db_query_queue(struct fs_db *db, struct arena *a, const char *sql, int nparams,
+			 const char *const *params);
 /* The SQLSTATE of the last call on this connection ("" if it succeeded);
  * class 08 when the connection was lost. */
 const char *db_last_sqlstate(const struct fs_db *db);

@@ -146,5 +146,6 @@ Suite *forms_suite(void);
 Suite *billing_suite(void);
 Suite *analytics_suite(void);
 Suite *stripe_suite(void);
+Suite *queue_plans_suite(void);
 
 #endif
