@@ -535,7 +535,7 @@ START_TEST(create_work_counts_follow_flows_and_endpoints)
 END_TEST
 
 /* The worker's queue steps keep a plan PostgreSQL may make while the queue
- * is empty (plpgsql caches it, generic after five runs): schema 0101 took
+ * is empty (plpgsql caches it, generic after five runs): schemas 0101 and 0103 took
  * the joins of a queue to itself out, after one fold of 19,108 rows read
  * 182 million buffers (a nested loop running the LIMIT subquery again for
  * every row). Here the plans are generic and made on emptied, vacuumed
