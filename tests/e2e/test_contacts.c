@@ -530,6 +530,9 @@ START_TEST(searches_stay_in_their_tenant)
 	char other[4096], mine_id[40], other_id[40];
 	struct http_answer a;
 
+	/* Round one while the creates are queued (schema 0103: searches read
+	 * them through contact_count_deltas), round two from the index. */
+	e2e_pause_worker(1);
 	fresh_tenant(token, sizeof(token));
 	e2e_user_id(token, mine_id);
 	fresh_tenant(other, sizeof(other));
@@ -543,25 +546,31 @@ START_TEST(searches_stay_in_their_tenant)
 		http_answer_free(&a);
 	}
 
-	expect_search(token, mine_id, "ada", "ada.lovelace@example.com");
-	expect_search(other, other_id, "ada", "shared@both.example ada.byron@example.com");
-	expect_search(token, mine_id, "LOVELACE", "ada.lovelace@example.com"); /* email and last name */
-	expect_search(other, other_id, "Lovelace", "lovelace@poetry.example");
-	expect_search(token, mine_id, "navy", "grace@navy.example"); /* email only */
-	expect_search(other, other_id, "navy", "");
-	expect_search(other, other_id, "augusta", "lovelace@poetry.example"); /* first name only */
-	expect_search(token, mine_id, "augusta", "");
-	expect_search(token, mine_id, "hopper", "grace@navy.example"); /* last name only */
-	expect_search(other, other_id, "hopper", "shared@both.example");
-	expect_search(token, mine_id, "shared%40both", "shared@both.example");
-	expect_search(other, other_id, "shared%40both", "shared@both.example");
-	expect_search(token, mine_id, "babbage", "shared@both.example");
-	expect_search(other, other_id, "babbage", "");
-	/* Too short for a trigram: read from the tenant's own contacts. */
-	expect_search(token, mine_id, "ad", "ada.lovelace@example.com");
-	expect_search(other, other_id, "ad", "shared@both.example ada.byron@example.com");
-	expect_search(token, mine_id, "y.", "grace@navy.example");
-	expect_search(other, other_id, "y.", "lovelace@poetry.example");
+	for (int round = 0; round < 2; round++) {
+		if (round == 1) {
+			ck_assert_int_eq(e2e_run_batch(""), 0);
+			e2e_pause_worker(0);
+		}
+		expect_search(token, mine_id, "ada", "ada.lovelace@example.com");
+		expect_search(other, other_id, "ada", "shared@both.example ada.byron@example.com");
+		expect_search(token, mine_id, "LOVELACE", "ada.lovelace@example.com"); /* email and last name */
+		expect_search(other, other_id, "Lovelace", "lovelace@poetry.example");
+		expect_search(token, mine_id, "navy", "grace@navy.example"); /* email only */
+		expect_search(other, other_id, "navy", "");
+		expect_search(other, other_id, "augusta", "lovelace@poetry.example"); /* first name only */
+		expect_search(token, mine_id, "augusta", "");
+		expect_search(token, mine_id, "hopper", "grace@navy.example"); /* last name only */
+		expect_search(other, other_id, "hopper", "shared@both.example");
+		expect_search(token, mine_id, "shared%40both", "shared@both.example");
+		expect_search(other, other_id, "shared%40both", "shared@both.example");
+		expect_search(token, mine_id, "babbage", "shared@both.example");
+		expect_search(other, other_id, "babbage", "");
+		/* Too short for a trigram: read from the tenant's own contacts. */
+		expect_search(token, mine_id, "ad", "ada.lovelace@example.com");
+		expect_search(other, other_id, "ad", "shared@both.example ada.byron@example.com");
+		expect_search(token, mine_id, "y.", "grace@navy.example");
+		expect_search(other, other_id, "y.", "lovelace@poetry.example");
+	}
 }
 END_TEST
 
