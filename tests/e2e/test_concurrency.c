@@ -631,6 +631,88 @@ START_TEST(queue_steps_stay_linear_with_plans_made_empty)
 }
 END_TEST
 
+/* A create whose tenant deletes its contact.created endpoint at the same
+ * moment: the trigger's INSERT into webhook_events read the endpoint in its
+ * snapshot, then its foreign key check waited for the DELETE and found the
+ * endpoint gone (23503), which failed the whole create with a 500. The
+ * create has nothing to do with the endpoint: it must answer 201, the
+ * contact must exist once, and no event may point at the deleted endpoint.
+ * Deterministic: the DELETE is held open in an owner transaction until the
+ * create waits on it, then committed. */
+struct held_create {
+	const char *token;
+	long status;
+	char detail[256];
+};
+
+static void *held_create_thread(void *arg)
+{
+	struct held_create *h = arg;
+	struct http_answer a;
+
+	if (http_bearer("POST", "/api/v1/contacts", h->token,
+			"{\"email\":\"held-create@race.example\"}", &a) == 0) {
+		const char *d = http_detail(&a);
+		h->status = a.status;
+		snprintf(h->detail, sizeof(h->detail), "%s", d ? d : "");
+		http_answer_free(&a);
+	} else {
+		h->status = -1;
+	}
+	return NULL;
+}
+
+START_TEST(a_create_racing_an_endpoint_deletion_succeeds)
+{
+	char token[2048], uid[40], hook[40], sql[256], err[256];
+	struct held_create h = { token, 0, "" };
+	struct http_answer a;
+	struct fs_config cfg;
+	const char *p[2];
+	pthread_t t;
+	PGconn *c;
+	int waited = 0;
+
+	e2e_new_tenant("race-hook-delete", token, sizeof(token));
+	p[0] = e2e_user_id(token, uid);
+	e2e_expect(token, "POST", "/api/v1/webhooks/endpoints",
+		   "{\"url\":\"https://example.com/gone\",\"events\":[\"contact.created\"]}", 201, NULL,
+		   &a);
+	snprintf(hook, sizeof(hook), "%s", json_str(a.json, "id"));
+	http_answer_free(&a);
+	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
+	c = PQconnectdb(cfg.database_migrate_url);
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+	exec_ok(c, "BEGIN");
+	snprintf(sql, sizeof(sql), "DELETE FROM webhook_endpoints WHERE id = '%s'", hook);
+	exec_ok(c, sql);
+	ck_assert_int_eq(pthread_create(&t, NULL, held_create_thread, &h), 0);
+	/* Until the create's backend waits for the DELETE's transaction (5 s at
+	 * most; pg_locks, as the owner may not read others' pg_stat_activity). */
+	for (int i = 0; i < 500 && !waited; i++) {
+		usleep(10000);
+		waited = e2e_owner_value("SELECT count(*) FROM pg_locks WHERE NOT granted"
+					 " AND locktype = 'transactionid'",
+					 0, NULL) > 0;
+	}
+	exec_ok(c, "COMMIT");
+	PQfinish(c);
+	pthread_join(t, NULL);
+	ck_assert_msg(waited, "the create never waited for the endpoint's deletion");
+	ck_assert_msg(h.status == 201, "create racing the endpoint's deletion: %ld %s", h.status,
+		      h.detail);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contacts WHERE user_id = $1"
+					 " AND email = 'held-create@race.example'",
+					 1, p),
+			 1);
+	p[1] = hook;
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM webhook_events WHERE user_id = $1"
+					 " AND endpoint_id = $2",
+					 2, p),
+			 0);
+}
+END_TEST
+
 Suite *concurrency_suite(void)
 {
 	Suite *s = suite_create("concurrency");
@@ -646,6 +728,7 @@ Suite *concurrency_suite(void)
 	tcase_add_test(tc, concurrent_creates_enroll_and_announce_each_contact_once);
 	tcase_add_test(tc, queue_steps_stay_linear_with_plans_made_empty);
 	tcase_add_test(tc, create_work_counts_follow_flows_and_endpoints);
+	tcase_add_test(tc, a_create_racing_an_endpoint_deletion_succeeds);
 	suite_add_tcase(s, tc);
 	return s;
 }
