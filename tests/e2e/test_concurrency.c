@@ -631,6 +631,138 @@ START_TEST(queue_steps_stay_linear_with_plans_made_empty)
 }
 END_TEST
 
+/* A write whose tenant deletes one of its webhook endpoints at the same
+ * moment: the trigger's INSERT into webhook_events read the endpoint in its
+ * snapshot, then its foreign key check (webhook_events_endpoint_id_user_id_fkey)
+ * waited for the DELETE and found the endpoint gone (23503), which failed the
+ * whole write with a 500: a create (contact.created), an import, an
+ * unsubscribe (contact.unsubscribed). The write has nothing to do with the
+ * endpoint: it must succeed, and no event may point at the deleted endpoint.
+ * Deterministic: the DELETE is held open in an owner transaction until the
+ * write waits for it, then committed. */
+struct held_write {
+	const char *token, *method, *path, *body;
+	long status;
+	char detail[256];
+};
+
+static void *held_write_thread(void *arg)
+{
+	struct held_write *h = arg;
+	struct http_answer a;
+
+	if (http_bearer(h->method, h->path, h->token, h->body, &a) == 0) {
+		const char *d = http_detail(&a);
+		h->status = a.status;
+		snprintf(h->detail, sizeof(h->detail), "%s", d ? d : "");
+		http_answer_free(&a);
+	} else {
+		h->status = -1;
+	}
+	return NULL;
+}
+
+/* The tenant's new endpoint for event, deleted by the owner while the write
+ * runs; the write's status and the events left for that endpoint. */
+static long write_racing_endpoint_deletion(const char *token, const char *event, const char *method,
+					   const char *path, const char *body, long *events)
+{
+	char hook[40], sql[256], err[256], ep[160];
+	struct held_write h = { token, method, path, body, 0, "" };
+	struct http_answer a;
+	struct fs_config cfg;
+	const char *p[1] = { hook };
+	pthread_t t;
+	PGconn *c;
+	int waited = 0;
+
+	snprintf(ep, sizeof(ep), "{\"url\":\"https://example.com/gone\",\"events\":[\"%s\"]}", event);
+	e2e_expect(token, "POST", "/api/v1/webhooks/endpoints", ep, 201, NULL, &a);
+	snprintf(hook, sizeof(hook), "%s", json_str(a.json, "id"));
+	http_answer_free(&a);
+	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
+	c = PQconnectdb(cfg.database_migrate_url);
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+	exec_ok(c, "BEGIN");
+	snprintf(sql, sizeof(sql), "DELETE FROM webhook_endpoints WHERE id = '%s'", hook);
+	exec_ok(c, sql);
+	ck_assert_int_eq(pthread_create(&t, NULL, held_write_thread, &h), 0);
+	/* Until the write's backend waits for the DELETE's transaction (5 s at
+	 * most; pg_locks, as the owner may not read others' pg_stat_activity). */
+	for (int i = 0; i < 500 && !waited; i++) {
+		usleep(10000);
+		waited = e2e_owner_value("SELECT count(*) FROM pg_locks WHERE NOT granted"
+					 " AND locktype = 'transactionid'",
+					 0, NULL) > 0;
+	}
+	exec_ok(c, "COMMIT");
+	PQfinish(c);
+	pthread_join(t, NULL);
+	ck_assert_msg(waited, "%s %s never waited for the endpoint's deletion", method, path);
+	ck_assert_msg(h.status < 500, "%s %s racing the endpoint's deletion: %ld %s", method, path,
+		      h.status, h.detail);
+	*events = e2e_owner_value("SELECT count(*) FROM webhook_events WHERE endpoint_id = $1", 1, p);
+	return h.status;
+}
+
+START_TEST(a_create_racing_an_endpoint_deletion_succeeds)
+{
+	char token[2048], uid[40];
+	const char *p[1];
+	long events;
+
+	e2e_new_tenant("race-hook-create", token, sizeof(token));
+	p[0] = e2e_user_id(token, uid);
+	ck_assert_int_eq(write_racing_endpoint_deletion(token, "contact.created", "POST", "/api/v1/contacts",
+							"{\"email\":\"held-create@race.example\"}", &events),
+			 201);
+	ck_assert_int_eq(events, 0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contacts WHERE user_id = $1", 1, p), 1);
+}
+END_TEST
+
+START_TEST(an_import_racing_an_endpoint_deletion_succeeds)
+{
+	char token[2048], uid[40];
+	const char *p[1];
+	long events;
+
+	e2e_new_tenant("race-hook-import", token, sizeof(token));
+	p[0] = e2e_user_id(token, uid);
+	ck_assert_int_eq(write_racing_endpoint_deletion(token, "contact.created", "POST",
+							"/api/v1/contacts/import",
+							"{\"emails\":[\"held-1@race.example\",\"held-2@race.example\"]}",
+							&events),
+			 200);
+	ck_assert_int_eq(events, 0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contacts WHERE user_id = $1", 1, p), 2);
+}
+END_TEST
+
+START_TEST(an_unsubscribe_racing_an_endpoint_deletion_succeeds)
+{
+	char token[2048], uid[40], path[128];
+	struct http_answer a;
+	const char *p[1];
+	long events;
+
+	e2e_new_tenant("race-hook-unsub", token, sizeof(token));
+	p[0] = e2e_user_id(token, uid);
+	e2e_expect(token, "POST", "/api/v1/contacts", "{\"email\":\"held-unsub@race.example\"}", 201, NULL,
+		   &a);
+	snprintf(path, sizeof(path), "/api/v1/contacts/%s", json_str(a.json, "id"));
+	http_answer_free(&a);
+	ck_assert_int_eq(write_racing_endpoint_deletion(token, "contact.unsubscribed", "PATCH", path,
+							"{\"is_subscribed\":false}", &events),
+			 200);
+	ck_assert_int_eq(events, 0);
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contacts WHERE user_id = $1"
+					 " AND NOT is_subscribed",
+					 1, p),
+			 1);
+}
+END_TEST
+
 Suite *concurrency_suite(void)
 {
 	Suite *s = suite_create("concurrency");
@@ -646,6 +778,9 @@ Suite *concurrency_suite(void)
 	tcase_add_test(tc, concurrent_creates_enroll_and_announce_each_contact_once);
 	tcase_add_test(tc, queue_steps_stay_linear_with_plans_made_empty);
 	tcase_add_test(tc, create_work_counts_follow_flows_and_endpoints);
+	tcase_add_test(tc, a_create_racing_an_endpoint_deletion_succeeds);
+	tcase_add_test(tc, an_import_racing_an_endpoint_deletion_succeeds);
+	tcase_add_test(tc, an_unsubscribe_racing_an_endpoint_deletion_succeeds);
 	suite_add_tcase(s, tc);
 	return s;
 }
