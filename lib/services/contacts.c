@@ -403,11 +403,13 @@ enum fs_status contact_export(struct fs_env *env, const char *id, const char **j
  * the row-level policy, so the planner guesses every tenant's size alike, and
  * left to itself it would read all of a 1,000,000-contact tenant's rows to
  * check them against a handful of matches (4 s for "user12345"). A contact
- * queued and also indexed (an edit indexes at once), or in two ranges, is
- * taken once. */
+ * queued and also indexed (an edit indexes at once), in two ranges, or both
+ * in an import's range and as a single create (made while the range was
+ * queued, its id falls inside it) is taken once: the queued ones are one
+ * UNION. */
 #define CONTACT_MATCHES                                                                       \
 	" (SELECT s.contact_id AS id FROM contact_search s WHERE s.doc LIKE lower($1)"         \
-	"  UNION ALL SELECT DISTINCT q.id FROM contact_search_backlog b CROSS JOIN LATERAL"     \
+	"  UNION ALL (SELECT q.id FROM contact_search_backlog b CROSS JOIN LATERAL"             \
 	"   (SELECT p.id FROM contacts p"                                                        \
 	"     WHERE p.user_id = b.user_id AND p.id >= b.first_id AND p.id <= b.last_id"          \
 	"      AND flowsend_contact_search_text(p.email, p.first_name, p.last_name)"             \
@@ -415,12 +417,12 @@ enum fs_status contact_export(struct fs_env *env, const char *id, const char **j
 	"      AND NOT EXISTS (SELECT 1 FROM contact_search i"                                   \
 	"                       WHERE i.contact_id = p.id AND i.user_id = p.user_id)"            \
 	"     OFFSET 0) q"                                                                       \
-	"  UNION ALL SELECT p.id FROM contact_count_deltas d JOIN contacts p"                      \
+	"  UNION SELECT p.id FROM contact_count_deltas d JOIN contacts p"                          \
 	"   ON p.id = d.contact_id AND p.user_id = d.user_id"                                      \
 	"   WHERE flowsend_contact_search_text(p.email, p.first_name, p.last_name)"                \
 	"    LIKE lower($1)"                                                                       \
 	"    AND NOT EXISTS (SELECT 1 FROM contact_search i"                                       \
-	"                     WHERE i.contact_id = p.id AND i.user_id = p.user_id)) m"
+	"                     WHERE i.contact_id = p.id AND i.user_id = p.user_id))) m"
 /* The match's contact, when it passes the other filters. */
 #define CONTACT_MATCHED(columns)                                                              \
 	" CROSS JOIN LATERAL (SELECT " columns " FROM contacts c WHERE c.id = m.id"            \
