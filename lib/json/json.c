@@ -40,6 +40,46 @@ static int json_all_finite(json_object *o, int depth)
 	}
 }
 
+/* json-c turns an integer literal below INT64_MIN or above UINT64_MAX into
+ * that bound, silently: the offset of the first such literal (outside
+ * strings), or -1. Such a number is refused rather than changed; a fraction
+ * or an exponent makes it a double, which is JSON's usual precision. The
+ * text has already parsed, so its strings are closed and its numbers
+ * well formed (no leading zeros). */
+static long long unrepresentable_integer(const char *p, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		if (p[i] == '"') {
+			for (i++; i < len && p[i] != '"'; i++)
+				if (p[i] == '\\')
+					i++;
+			i++;
+		} else if (p[i] == '-' || (p[i] >= '0' && p[i] <= '9')) {
+			size_t at = i, start = i + (p[i] == '-'), digits;
+			int negative = p[i] == '-';
+
+			for (i = start; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+				;
+			digits = i - start;
+			if (i < len && (p[i] == '.' || p[i] == 'e' || p[i] == 'E')) {
+				while (i < len && strchr("0123456789.eE+-", p[i]))
+					i++;
+				continue;
+			}
+			if (negative ? digits > 19 || (digits == 19 &&
+							memcmp(p + start, "9223372036854775808", 19) > 0)
+				     : digits > 20 || (digits == 20 &&
+							memcmp(p + start, "18446744073709551615", 20) > 0))
+				return (long long)at;
+		} else {
+			i++;
+		}
+	}
+	return -1;
+}
+
 json_object *fs_json_parse(const char *data, size_t len, char *err, size_t errlen)
 {
 	struct json_tokener *tok;
@@ -86,6 +126,16 @@ json_object *fs_json_parse(const char *data, size_t len, char *err, size_t errle
 		json_object_put(obj);
 		obj = NULL;
 		snprintf(err, errlen, "JSON decode error: NaN and Infinity are not JSON numbers");
+	}
+	if (obj) {
+		long long at = unrepresentable_integer(data, len);
+		if (at >= 0) {
+			json_object_put(obj);
+			obj = NULL;
+			snprintf(err, errlen,
+				 "JSON decode error: the integer at offset %lld does not fit in 64 bits",
+				 at);
+		}
 	}
 	json_tokener_free(tok);
 	return obj;

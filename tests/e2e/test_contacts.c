@@ -404,6 +404,40 @@ START_TEST(bad_contact_input_is_refused)
 }
 END_TEST
 
+/* A custom field holding an integer past 64 bits: json-c would clamp it
+ * while parsing (12345678901234567890123 -> 18446744073709551615, found by
+ * session 14's review), so the body is refused with a 422 naming the number;
+ * one that fits is stored as sent, uint64 range included. */
+START_TEST(custom_field_numbers_are_kept_exactly_or_refused)
+{
+	static const char *const big[] = { "12345678901234567890123", "-12345678901234567890123",
+					   "18446744073709551616" };
+	static const char *const fits[] = { "18446744073709551615", "-9223372036854775808" };
+	char body[256], path[128];
+	struct http_answer a;
+
+	fresh_tenant(token, sizeof(token));
+	for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+		snprintf(body, sizeof(body), "{\"email\":\"big%zu@numbers.example\",\"custom_fields\":{\"n\":%s}}",
+			 i, big[i]);
+		ck_assert_int_eq(req("POST", "/api/v1/contacts", body, &a), 422);
+		ck_assert_msg(http_detail(&a) && strstr(http_detail(&a), "does not fit in 64 bits"), "%s",
+			      a.body);
+		http_answer_free(&a);
+	}
+	for (size_t i = 0; i < sizeof(fits) / sizeof(fits[0]); i++) {
+		snprintf(body, sizeof(body), "{\"email\":\"fits%zu@numbers.example\",\"custom_fields\":{\"n\":%s}}",
+			 i, fits[i]);
+		ck_assert_int_eq(req("POST", "/api/v1/contacts", body, &a), 201);
+		snprintf(path, sizeof(path), "/api/v1/contacts/%s", json_str(a.json, "id"));
+		http_answer_free(&a);
+		ck_assert_int_eq(req("GET", path, NULL, &a), 200);
+		ck_assert_msg(strstr(a.body, fits[i]) != NULL, "sent %s, stored %s", fits[i], a.body);
+		http_answer_free(&a);
+	}
+}
+END_TEST
+
 /* A custom field may not be named like a contact field (the export's header
  * would name it twice and an import read it as that field): 422 on create
  * and on update, compared case-insensitively with surrounding spaces ignored. */
@@ -847,6 +881,7 @@ Suite *contacts_suite(void)
 	tcase_add_test(tc, a_create_is_searchable_before_the_worker_indexes_it);
 	tcase_add_test(tc, single_creates_settle_in_the_search_queue);
 	tcase_add_test(tc, creates_inside_a_queued_import_range_are_found_once);
+	tcase_add_test(tc, custom_field_numbers_are_kept_exactly_or_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

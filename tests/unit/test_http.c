@@ -32,6 +32,40 @@ START_TEST(json_parse_rejects_malformed_input)
 }
 END_TEST
 
+/* Integers json-c would clamp are refused; those it keeps (int64, and
+ * uint64 above it), fractions, exponents and digits in strings pass. */
+START_TEST(json_parse_refuses_integers_past_64_bits)
+{
+	static const char *const bad[] = { "{\"n\":18446744073709551616}", "[-9223372036854775809]",
+					   "{\"a\":\"1\",\"n\":[1,123456789012345678901234]}",
+					   "[-12345678901234567890123]" };
+	static const char *const good[] = {
+		"{\"n\":18446744073709551615}", "[-9223372036854775808, 9223372036854775807]",
+		"{\"n\":123456789012345678901234.5}", "[1e400, -12345678901234567890123e-3]",
+		"{\"s\":\"123456789012345678901234\",\"k\\\"1234567890123456789012\":0}", "[0]", "[-0]"
+	};
+	char err[128];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(fs_json_parse(bad[i], strlen(bad[i]), err, sizeof(err)) == NULL,
+			      "accepted %s", bad[i]);
+		ck_assert_msg(strstr(err, "does not fit in 64 bits") != NULL, "%s: %s", bad[i], err);
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		json_object *o = fs_json_parse(good[i], strlen(good[i]), err, sizeof(err));
+		ck_assert_msg(o != NULL || strstr(err, "NaN") != NULL, "refused %s: %s", good[i], err);
+		json_object_put(o);
+	}
+	{
+		const char *max = "[18446744073709551615]";
+		json_object *o = fs_json_parse(max, strlen(max), err, sizeof(err));
+		ck_assert_ptr_nonnull(o);
+		ck_assert_ptr_nonnull(strstr(json_object_to_json_string(o), "18446744073709551615"));
+		json_object_put(o);
+	}
+}
+END_TEST
+
 START_TEST(json_parse_caps_nesting_depth)
 {
 	char deep[200];
@@ -88,6 +122,7 @@ Suite *json_suite(void)
 	tcase_add_test(tc, json_parse_accepts_one_object);
 	tcase_add_test(tc, json_parse_rejects_malformed_input);
 	tcase_add_test(tc, json_parse_caps_nesting_depth);
+	tcase_add_test(tc, json_parse_refuses_integers_past_64_bits);
 	tcase_add_test(tc, json_getters_collect_fastapi_details);
 	suite_add_tcase(s, tc);
 	return s;
