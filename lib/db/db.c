@@ -403,30 +403,6 @@ enum db_loss db_lost(const struct fs_db *db)
 	return db->loss;
 }
 
-void db_array_append(struct strbuf *sb, const char *v, size_t len)
-{
-	strbuf_appendc(sb, sb->len ? ',' : '{');
-	if (!v) {
-		strbuf_appends(sb, "NULL");
-		return;
-	}
-	strbuf_appendc(sb, '"');
-	for (size_t i = 0; i < len; i++) {
-		if (v[i] == '"' || v[i] == '\\')
-			strbuf_appendc(sb, '\\');
-		strbuf_appendc(sb, v[i]);
-	}
-	strbuf_appendc(sb, '"');
-}
-
-const char *db_array_end(struct strbuf *sb)
-{
-	if (!sb->len)
-		strbuf_appendc(sb, '{');
-	strbuf_appendc(sb, '}');
-	return strbuf_cstr(sb);
-}
-
 enum fs_status db_begin(struct fs_db *db)
 {
 	PGresult *res = db_run(db, NULL, "BEGIN", 0, NULL, RUN_SIMPLE);

@@ -7,16 +7,8 @@
 
 #include "core/arena.h"
 #include "core/status.h"
-#include "core/strbuf.h"
 
 #define DB_PREPARED_MAX 64
-
-/* A text[] literal built in sb, for a $n::text[] parameter: db_array_append
- * adds v (len bytes; v NULL for an SQL NULL), '{' before the first element
- * and ',' before the others, quoted with '"' and '\\' escaped;
- * db_array_end closes it ("{}" when empty) and returns it. sb starts empty. */
-void db_array_append(struct strbuf *sb, const char *v, size_t len);
-const char *db_array_end(struct strbuf *sb);
 
 /* When the connection breaks. A statement runs again on a new session only
  * when the session was idle (no transaction open) and it is not COMMIT; a

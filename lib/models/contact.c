@@ -5,7 +5,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "db/db.h"
 #include "json/json.h"
 
 /* In enum contact_column's order. */
@@ -82,6 +81,7 @@ int json_string_array_to_pg(struct strbuf *out, const char *json)
 		json_object_put(arr);
 		return -1;
 	}
+	strbuf_appendc(out, '{');
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		json_object *t = json_object_array_get_idx(arr, i);
 		const char *v;
@@ -97,9 +97,17 @@ int json_string_array_to_pg(struct strbuf *out, const char *json)
 			rc = -1;
 			break;
 		}
-		db_array_append(out, v, len);
+		if (i)
+			strbuf_appendc(out, ',');
+		strbuf_appendc(out, '"');
+		for (size_t k = 0; k < len; k++) {
+			if (v[k] == '"' || v[k] == '\\')
+				strbuf_appendc(out, '\\');
+			strbuf_appendc(out, v[k]);
+		}
+		strbuf_appendc(out, '"');
 	}
-	db_array_end(out);
+	strbuf_appendc(out, '}');
 	json_object_put(arr);
 	return rc;
 }

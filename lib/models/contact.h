@@ -48,10 +48,10 @@ enum contact_column contact_column_named(const char *name, size_t len);
 void contact_json_append(struct strbuf *out, const PGresult *r, int row);
 /* Append a PostgreSQL text[] in its text form ("{a,\"b c\"}") as a JSON array. */
 void pg_text_array_to_json(struct strbuf *out, const char *pg);
-/* A JSON array of strings as a text[] literal in out (empty before), every
- * element quoted by db_array_append ("[\"a\", \"b c\"]" -> {"a","b c"}): 0,
- * or -1 when json is not such an array. The literal goes to PostgreSQL as a
- * parameter ($n::text[]), cheaper there than unpacking JSON with a subquery. */
+/* Append a JSON array of strings as a text[] literal, every element quoted
+ * ("[\"a\", \"b c\"]" -> {"a","b c"}): 0, or -1 when json is not such an
+ * array. The literal goes to PostgreSQL as a parameter ($n::text[]), cheaper
+ * there than unpacking JSON with a subquery. */
 int json_string_array_to_pg(struct strbuf *out, const char *json);
 
 #endif

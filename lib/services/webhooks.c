@@ -590,7 +590,26 @@ struct outcomes {
 
 static void array_add(struct strbuf *sb, const char *v)
 {
-	db_array_append(sb, v, v ? strlen(v) : 0);
+	strbuf_appendc(sb, sb->len ? ',' : '{');
+	if (!v) {
+		strbuf_appends(sb, "NULL");
+		return;
+	}
+	strbuf_appendc(sb, '"');
+	for (; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			strbuf_appendc(sb, '\\');
+		strbuf_appendc(sb, *v);
+	}
+	strbuf_appendc(sb, '"');
+}
+
+static const char *array_done(struct strbuf *sb)
+{
+	if (!sb->len)
+		strbuf_appendc(sb, '{');
+	strbuf_appendc(sb, '}');
+	return strbuf_cstr(sb);
 }
 
 static void outcomes_reset(struct outcomes *o)
@@ -666,13 +685,13 @@ static int outcomes_record(struct fs_db *db, struct arena *a, struct outcomes *o
 	if (o->n == 0)
 		return 0;
 	snprintf(last_error, sizeof(last_error), "%s", o->last_error ? o->last_error : "");
-	p[0] = db_array_end(&o->ids);
-	p[1] = db_array_end(&o->attempts);
-	p[2] = db_array_end(&o->codes);
-	p[3] = db_array_end(&o->errors);
-	p[4] = db_array_end(&o->ms);
-	p[5] = db_array_end(&o->states);
-	p[6] = db_array_end(&o->delays);
+	p[0] = array_done(&o->ids);
+	p[1] = array_done(&o->attempts);
+	p[2] = array_done(&o->codes);
+	p[3] = array_done(&o->errors);
+	p[4] = array_done(&o->ms);
+	p[5] = array_done(&o->states);
+	p[6] = array_done(&o->delays);
 	p[7] = endpoint_id;
 	p[8] = o->last_state;
 	p[9] = last_error;
