@@ -37,6 +37,7 @@ int main(void)
 	srunner_add_suite(sr, flow_engine_unit_suite());
 	srunner_add_suite(sr, billing_unit_suite());
 	srunner_add_suite(sr, stripe_api_suite());
+	srunner_add_suite(sr, shm_batch_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

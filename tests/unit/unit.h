@@ -34,5 +34,6 @@ Suite *form_suite(void);
 Suite *flow_engine_unit_suite(void);
 Suite *billing_unit_suite(void);
 Suite *stripe_api_suite(void);
+Suite *shm_batch_suite(void);
 
 #endif
