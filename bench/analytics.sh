@@ -15,7 +15,7 @@ echo "analytics: $events events over 365 days, wrk -t2 -c$conns -d${duration}s, 
 # minutes): a later run logs in to it when it holds the events already.
 email="bench-analytics-$events@example.com"
 if token=$(curl -fsS -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
-	-d "{\"email\":\"$email\",\"password\":\"bench-password\"}" 2>/dev/null | json_field access_token) &&
+	-d "{\"email\":\"$email\",\"password\":\"bench-password\"}" 2>/dev/null | json_field access_token 2>/dev/null) &&
 	uid=$(curl -fsS "$base/api/v1/auth/me" -H "Authorization: Bearer $token" | json_field id) &&
 	[[ $(psql_owner -Atc "SELECT count(*) FROM email_events WHERE user_id = '$uid'") == "$events" ]]; then
 	echo "reusing the tenant seeded by an earlier run ($email)"
