@@ -173,8 +173,8 @@ static enum fs_status create_alone(struct fs_env *env, const struct contact_inpu
  * (queue/shm_batch). Per create, PostgreSQL then runs a share of one
  * statement's start-up, one trigger call and one commit instead of its own;
  * see README, "Session 15". cgi/contacts.c makes the shared queue before its
- * workers fork; without it (the batch binary, tests, forms inside their own
- * transaction) every create goes alone. */
+ * workers fork; without it (the batch binary, the forms responder, tests)
+ * every create goes alone, as does one inside a transaction of its caller's. */
 static struct shm_batch *create_batch;
 
 void contacts_use_create_batch(struct shm_batch *b)

@@ -112,6 +112,27 @@ static int client(struct shm_batch *b, struct seen *seen, const char *key, int f
 	return 0;
 }
 
+/* One request "k:n" from a new process in role: its pid. The child exits 0
+ * when the outcome (and, done, the status n) is the one wanted. */
+static pid_t fork_one(struct shm_batch *b, struct seen *seen, enum role role, int n,
+		      enum shm_batch_outcome want)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct run_arg arg = {seen, role};
+		char req[16], res[128];
+		size_t len;
+		int status, k = snprintf(req, sizeof(req), "k:%d", n);
+		enum shm_batch_outcome out = shm_batch_run(b, "k", req, (size_t)k, res, sizeof(res),
+							   &len, &status, answer_all, &arg);
+
+		_exit(out == want && (out != SHM_BATCH_DONE || status == n) ? 0 : 1);
+	}
+	return pid;
+}
+
 static void wait_ok(pid_t pid)
 {
 	int st;
@@ -168,16 +189,7 @@ START_TEST(too_big_or_no_room_goes_alone)
 				       "k:1", 3, res, sizeof(res), &len, &status, answer_all, &arg),
 			 SHM_BATCH_ALONE);
 	/* The only slot held by a slow leader: the next request goes alone. */
-	slow = fork();
-	ck_assert_int_ge(slow, 0);
-	if (slow == 0) {
-		struct run_arg mine = {seen, ROLE_SLOW};
-		_exit(shm_batch_run(b, "k", "k:5", 3, res, sizeof(res), &len, &status, answer_all,
-				    &mine) == SHM_BATCH_DONE &&
-				      status == 5
-			      ? 0
-			      : 1);
-	}
+	slow = fork_one(b, seen, ROLE_SLOW, 5, SHM_BATCH_DONE);
 	while (!atomic_load(&seen->leading))
 		sleep_ms(1);
 	ck_assert_int_eq(
@@ -204,44 +216,12 @@ START_TEST(a_leader_that_dies_loses_what_it_held_and_the_lead_passes_on)
 	int st;
 
 	ck_assert_ptr_nonnull(b);
-	a = fork();
-	ck_assert_int_ge(a, 0);
-	if (a == 0) {
-		struct run_arg arg = {seen, ROLE_SLOW};
-		char res[128];
-		size_t len;
-		int status;
-		_exit(shm_batch_run(b, "k", "k:1", 3, res, sizeof(res), &len, &status, answer_all,
-				    &arg) == SHM_BATCH_DONE &&
-				      status == 1
-			      ? 0
-			      : 1);
-	}
+	a = fork_one(b, seen, ROLE_SLOW, 1, SHM_BATCH_DONE);
 	while (!atomic_load(&seen->leading))
 		sleep_ms(1);
-	bp = fork();
-	ck_assert_int_ge(bp, 0);
-	if (bp == 0) {
-		struct run_arg arg = {seen, ROLE_DIE};
-		char res[128];
-		size_t len;
-		int status;
-		shm_batch_run(b, "k", "k:2", 3, res, sizeof(res), &len, &status, answer_all, &arg);
-		_exit(1); /* never here: it dies leading */
-	}
+	bp = fork_one(b, seen, ROLE_DIE, 2, SHM_BATCH_DONE); /* dies leading: exit 7 */
 	sleep_ms(30);
-	c = fork();
-	ck_assert_int_ge(c, 0);
-	if (c == 0) {
-		struct run_arg arg = {seen, ROLE_ECHO};
-		char res[128];
-		size_t len;
-		int status;
-		_exit(shm_batch_run(b, "k", "k:3", 3, res, sizeof(res), &len, &status, answer_all,
-				    &arg) == SHM_BATCH_LOST
-			      ? 0
-			      : 1);
-	}
+	c = fork_one(b, seen, ROLE_ECHO, 3, SHM_BATCH_LOST);
 	wait_ok(a);
 	ck_assert_int_eq(waitpid(bp, &st, 0), bp);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 7);
@@ -271,31 +251,10 @@ START_TEST(a_queued_request_whose_leader_died_is_led_by_its_owner)
 	int st;
 
 	ck_assert_ptr_nonnull(b);
-	a = fork();
-	ck_assert_int_ge(a, 0);
-	if (a == 0) {
-		struct run_arg arg = {seen, ROLE_SLOW};
-		char res[128];
-		size_t len;
-		int status;
-		shm_batch_run(b, "k", "k:1", 3, res, sizeof(res), &len, &status, answer_all, &arg);
-		_exit(0);
-	}
+	a = fork_one(b, seen, ROLE_SLOW, 1, SHM_BATCH_DONE);
 	while (!atomic_load(&seen->leading))
 		sleep_ms(1);
-	c = fork();
-	ck_assert_int_ge(c, 0);
-	if (c == 0) {
-		struct run_arg arg = {seen, ROLE_ECHO};
-		char res[128];
-		size_t len;
-		int status;
-		_exit(shm_batch_run(b, "k", "k:3", 3, res, sizeof(res), &len, &status, answer_all,
-				    &arg) == SHM_BATCH_DONE &&
-				      status == 3
-			      ? 0
-			      : 1);
-	}
+	c = fork_one(b, seen, ROLE_ECHO, 3, SHM_BATCH_DONE);
 	sleep_ms(20);
 	kill(a, SIGKILL); /* in the middle of its batch, c queued behind it */
 	ck_assert_int_eq(waitpid(a, &st, 0), a);
