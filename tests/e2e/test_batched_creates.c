@@ -8,12 +8,15 @@
  * hostile values (quotes, backslashes, unicode, maximum lengths, custom
  * fields on both sides of the 4 KiB a batched create may take) survive. */
 #include <ctype.h>
+#include <libpq-fe.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "core/strbuf.h"
 #include "e2e.h"
 
@@ -588,6 +591,208 @@ START_TEST(hostile_values_in_a_burst_read_back_exactly)
 }
 END_TEST
 
+/* One create sent on its own thread (its answer read afterwards). */
+struct one_create {
+	pthread_t t;
+	struct request q;
+};
+
+static void *one_create_thread(void *arg)
+{
+	struct one_create *c = arg;
+	struct http_answer a;
+
+	if (http_bearer("POST", "/api/v1/contacts", c->q.token, c->q.body, &a) == 0) {
+		const char *d = http_detail(&a);
+		c->q.status = a.status;
+		snprintf(c->q.detail, sizeof(c->q.detail), "%s", d ? d : "");
+		if (a.status == 201 && a.json)
+			c->q.answer = json_object_get(a.json);
+		http_answer_free(&a);
+	} else {
+		c->q.status = -1;
+	}
+	return NULL;
+}
+
+static void one_create_start(struct one_create *c, const char *token, const char *email)
+{
+	char body[256];
+
+	snprintf(body, sizeof(body), "{\"email\":\"%s\"}", email);
+	request_set(&c->q, token, body);
+	ck_assert_int_eq(pthread_create(&c->t, NULL, one_create_thread, c), 0);
+}
+
+/* Sessions waiting for an advisory lock: the creates waiting for the one the
+ * test holds (pg_locks, which every role may read; pg_stat_activity hides
+ * other roles' waits). */
+static long long lock_waiters(void)
+{
+	return e2e_owner_value("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+			       " AND NOT granted", 0, NULL);
+}
+
+static void wait_lock_waiters(long long n)
+{
+	for (int i = 0; i < 300 && lock_waiters() < n; i++)
+		usleep(20000);
+	ck_assert_int_eq(lock_waiters(), n);
+}
+
+/* The contacts responder's write workers (not its master, not the read
+ * pool) that sit in poll(2): waiting for PostgreSQL's answer, i.e. leading
+ * a batch (an owner waits on a futex, an idle worker in accept). */
+static int leaders_now(pid_t *out, int max)
+{
+	const char *state = getenv("FLOWSEND_TEST_STATE");
+	char cmd[512], path[64], line[256];
+	FILE *p, *f;
+	int n = 0;
+	long pid;
+
+	snprintf(cmd, sizeof(cmd), "pgrep -f 'fs-contacts.*%s/sock/contacts\\.sock'",
+		 state ? state : "/var/tmp/flowsend-18080");
+	ck_assert_ptr_nonnull(p = popen(cmd, "r"));
+	while (fscanf(p, "%ld", &pid) == 1) {
+		long nr = -1, ppid = 0;
+		char comm[64], st;
+
+		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+		if (!(f = fopen(path, "r")))
+			continue;
+		if (fscanf(f, "%*d %63s %c %ld", comm, &st, &ppid) != 3)
+			ppid = 0;
+		fclose(f);
+		snprintf(path, sizeof(path), "/proc/%ld/syscall", pid);
+		if ((f = fopen(path, "r"))) {
+			if (fgets(line, sizeof(line), f))
+				nr = strtol(line, NULL, 10);
+			fclose(f);
+		}
+		/* A worker's parent is the master, itself a contacts process. */
+		if (nr == 7 /* poll */ && ppid != 1 && n < max) {
+			snprintf(path, sizeof(path), "/proc/%ld/cmdline", ppid);
+			if ((f = fopen(path, "r"))) {
+				size_t got = fread(line, 1, sizeof(line) - 1, f);
+				line[got] = '\0';
+				fclose(f);
+				if (strstr(line, "fs-contacts"))
+					out[n++] = (pid_t)pid;
+			}
+		}
+	}
+	pclose(p);
+	return n;
+}
+
+/* Leaders killed while their batch waits in PostgreSQL: their owners find
+ * their creates lost, look them up (not there yet: the dead leaders'
+ * sessions still wait) and create them alone with the same ids; when the
+ * dead sessions then commit (a backend finishes its statement and commit
+ * before it finds its client gone), the lone insert fails on the id or the
+ * address, and the create is still answered 201 with its contact, once. */
+START_TEST(a_killed_leaders_creates_are_answered_once)
+{
+	enum { FIRST = 2, MORE = 4 };
+	char token[2048], uid[40], email[64], err[256];
+	struct one_create c[FIRST + MORE];
+	pid_t killed[8];
+	int nkilled = 0, answered = 0;
+	struct fs_config cfg;
+	const char *p[1];
+	PGconn *lock;
+	PGresult *r;
+
+	e2e_new_tenant("batch-killed", token, sizeof(token));
+	e2e_set_plan(token, "enterprise");
+	p[0] = e2e_user_id(token, uid);
+	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
+	lock = PQconnectdb(cfg.database_migrate_url);
+	ck_assert_int_eq(PQstatus(lock), CONNECTION_OK);
+	/* Every create of the tenant waits in its statement's trigger for the
+	 * tenant's shared counter lock, after its rows are in (uncommitted). */
+	{
+		const char *lp[1] = {uid};
+		r = PQexec(lock, "BEGIN");
+		ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+		PQclear(r);
+		r = PQexecParams(lock, "SELECT pg_advisory_xact_lock(flowsend_counter_slot_key($1::uuid), -1)",
+				 1, NULL, lp, NULL, NULL, 0);
+		ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+		PQclear(r);
+	}
+	/* Two leaders, each with its own create, waiting. */
+	for (int i = 0; i < FIRST; i++) {
+		snprintf(email, sizeof(email), "lead%d@killed.example", i);
+		one_create_start(&c[i], token, email);
+	}
+	wait_lock_waiters(FIRST);
+	/* Four more queue behind them. */
+	for (int i = FIRST; i < FIRST + MORE; i++) {
+		snprintf(email, sizeof(email), "queued%d@killed.example", i);
+		one_create_start(&c[i], token, email);
+	}
+	usleep(300000);
+	ck_assert_int_eq(lock_waiters(), FIRST);
+	/* Kill both leaders: the lead passes to queued creates, which take the
+	 * others into their batches and wait too; kill those leaders as well. */
+	nkilled = leaders_now(killed, 8);
+	ck_assert_int_eq(nkilled, FIRST);
+	for (int i = 0; i < nkilled; i++)
+		ck_assert_int_eq(kill(killed[i], SIGKILL), 0);
+	for (int i = 0; i < 300 && lock_waiters() < FIRST + 1; i++)
+		usleep(20000);
+	ck_assert_int_ge(lock_waiters(), FIRST + 1);
+	{
+		pid_t now[8];
+		int n = leaders_now(now, 8), k = 0;
+		for (int i = 0; i < n; i++) {
+			int old = 0;
+			for (int j = 0; j < nkilled; j++)
+				old |= now[i] == killed[j];
+			if (!old) {
+				ck_assert_int_eq(kill(now[i], SIGKILL), 0);
+				k++;
+			}
+		}
+		ck_assert_int_ge(k, 1);
+	}
+	/* Their owners look up, create alone and wait on the dead sessions' rows. */
+	usleep(500000);
+	r = PQexec(lock, "COMMIT");
+	ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	PQfinish(lock);
+	for (int i = 0; i < FIRST + MORE; i++)
+		pthread_join(c[i].t, NULL);
+	/* A killed worker's own request has no answer but nginx's 502; every
+	 * other one is a 201 with its contact. */
+	for (int i = 0; i < FIRST + MORE; i++) {
+		ck_assert_msg(c[i].q.status == 201 || c[i].q.status == 502, "create %d: %ld %s", i,
+			      c[i].q.status, c[i].q.detail);
+		if (c[i].q.status == 201) {
+			answered++;
+			reads_back_as_answered(token, c[i].q.answer);
+		}
+		requests_free(&c[i].q, 1);
+	}
+	ck_assert_int_ge(answered, 1);
+	/* Every create happened once: the dead leaders' sessions committed theirs. */
+	ck_assert_int_eq(e2e_owner_value("SELECT count(*) FROM contacts WHERE user_id = $1", 1, p),
+			 FIRST + MORE);
+	counters_exact(uid);
+	ck_assert_int_eq(api_total(token, "/api/v1/contacts/count", "count"), FIRST + MORE);
+	/* The restarted workers answer; no slot stays held. */
+	for (int i = 0; i < 12; i++) {
+		snprintf(email, sizeof(email), "after%d@killed.example", i);
+		snprintf(err, sizeof(err), "{\"email\":\"%s\"}", email);
+		e2e_expect(token, "POST", "/api/v1/contacts", err, 201, NULL, NULL);
+	}
+	counters_exact(uid);
+}
+END_TEST
+
 Suite *batched_creates_suite(void)
 {
 	Suite *s = suite_create("batched_creates");
@@ -599,6 +804,7 @@ Suite *batched_creates_suite(void)
 	tcase_add_test(tc, an_opted_out_address_comes_back_unsubscribed_in_a_burst);
 	tcase_add_test(tc, two_tenants_bursts_never_mix);
 	tcase_add_test(tc, hostile_values_in_a_burst_read_back_exactly);
+	tcase_add_test(tc, a_killed_leaders_creates_are_answered_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
