@@ -147,5 +147,6 @@ Suite *billing_suite(void);
 Suite *analytics_suite(void);
 Suite *stripe_suite(void);
 Suite *queue_plans_suite(void);
+Suite *batched_creates_suite(void);
 
 #endif

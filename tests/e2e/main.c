@@ -42,6 +42,7 @@ int main(void)
 	srunner_add_suite(sr, analytics_suite());
 	srunner_add_suite(sr, stripe_suite());
 	srunner_add_suite(sr, queue_plans_suite());
+	srunner_add_suite(sr, batched_creates_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
