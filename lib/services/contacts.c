@@ -197,7 +197,10 @@ enum batch_answer {
 /* Many creates in one statement: the same columns as create_sql, the
  * opt-out check per row. ON CONFLICT DO NOTHING: a row whose address the
  * tenant has (or an earlier row of the batch has) is skipped, and its
- * request answered 400; the others still go in. The contacts_created
+ * request answered 400; the others still go in. Rows go in by address, so
+ * two batches of a tenant that share addresses wait for each other in the
+ * same order, never in a deadlock (which would send both batches' creates
+ * again alone, a second later). The contacts_created
  * trigger's many-rows path counts, indexes, enrolls and emits for them. */
 static const char batch_sql[] =
 	"INSERT INTO contacts AS c (id, user_id, email, first_name, last_name, tags,"
@@ -209,6 +212,7 @@ static const char batch_sql[] =
 	"   tags text[], custom_fields jsonb, subscribe boolean),"
 	"  LATERAL (SELECT r.subscribe AND NOT EXISTS (SELECT 1 FROM opt_outs o"
 	"   WHERE o.user_id = $2::uuid AND o.email_hash = flowsend_email_hash(r.email)) AS ok) s"
+	" ORDER BY lower(r.email)"
 	" ON CONFLICT (user_id, lower(email)) DO NOTHING"
 	" RETURNING " CONTACT_COLUMNS;
 
