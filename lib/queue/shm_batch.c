@@ -159,13 +159,25 @@ static void set_state(struct slot *s, uint32_t st)
 	syscall(SYS_futex, &s->state, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-/* Sleep while the state is still seen; 1 when the wait timed out. */
-static int sleep_on(struct slot *s, uint32_t seen)
+/* Sleep while the state is still seen, until the absolute CLOCK_MONOTONIC
+ * time at at most; 1 once at has passed. The deadline is absolute so that a
+ * signal (EINTR) every few milliseconds cannot restart the wait for ever. */
+static int sleep_on(struct slot *s, uint32_t seen, const struct timespec *at)
 {
-	struct timespec ts = {0, WAIT_CHECK_NS};
-
-	return syscall(SYS_futex, &s->state, FUTEX_WAIT, seen, &ts, NULL, 0) < 0 &&
+	return syscall(SYS_futex, &s->state, FUTEX_WAIT_BITSET, seen, at, NULL,
+		       FUTEX_BITSET_MATCH_ANY) < 0 &&
 	       errno == ETIMEDOUT;
+}
+
+/* WAIT_CHECK_NS from now. */
+static void next_check(struct timespec *at)
+{
+	clock_gettime(CLOCK_MONOTONIC, at);
+	at->tv_nsec += WAIT_CHECK_NS;
+	if (at->tv_nsec >= 1000000000L) {
+		at->tv_sec++;
+		at->tv_nsec -= 1000000000L;
+	}
 }
 
 static int gone(pid_t pid)
@@ -178,8 +190,12 @@ static int same_key(const struct slot *s, const char *key)
 	return strncmp(s->key, key, SHM_BATCH_KEY_MAX) == 0;
 }
 
-/* Under the lock: a free slot, else one whose owner died before collecting
- * its answer (never a TAKEN one: its leader still writes there). */
+static void recover(struct shm_batch *b, const char *key);
+
+/* Under the lock: a free slot, else one its processes left behind dying:
+ * its owner's, answered or not (never a TAKEN one whose leader lives: it
+ * still writes there), or a dead leader's. A key nobody asks for again has
+ * nobody to recover it, so a new request does, when it finds no free slot. */
 static struct slot *claim(struct shm_batch *b)
 {
 	for (size_t i = 0; i < b->slots; i++)
@@ -189,8 +205,22 @@ static struct slot *claim(struct shm_batch *b)
 		struct slot *s = slot_at(b, i);
 		uint32_t st = state_of(s);
 
-		if ((st == SLOT_QUEUED || st == SLOT_DONE || st == SLOT_LOST) && gone(s->owner))
+		if (st == SLOT_TAKEN) {
+			if (gone(s->leader) && gone(s->owner))
+				return s;
+		} else if (st == SLOT_LEADING) {
+			char key[SHM_BATCH_KEY_MAX];
+
+			if (!gone(s->owner))
+				continue;
+			/* What it held is lost and its followers get the lead. */
+			memcpy(key, s->key, sizeof(key));
+			key[sizeof(key) - 1] = '\0';
+			recover(b, key);
 			return s;
+		} else if (gone(s->owner)) {
+			return s; /* QUEUED, DONE, LOST (or garbage) */
+		}
 	}
 	return NULL;
 }
@@ -299,13 +329,17 @@ static void lead(struct shm_batch *b, struct slot *mine, const char *key, const 
  * and then whether whoever holds it (or leads its key) still lives. */
 static uint32_t wait_turn(struct shm_batch *b, struct slot *mine, const char *key)
 {
+	struct timespec check;
+
+	next_check(&check);
 	for (;;) {
 		uint32_t st = state_of(mine);
 
 		if (st == SLOT_DONE || st == SLOT_LOST || st == SLOT_LEADING)
 			return st;
-		if (!sleep_on(mine, st))
+		if (!sleep_on(mine, st, &check))
 			continue;
+		next_check(&check);
 		lock(b);
 		st = state_of(mine);
 		/* Queued, it waits for the key's leaders (recover looks at each);
