@@ -412,6 +412,63 @@ START_TEST(a_follower_interrupted_by_signals_still_notices_its_dead_leader)
 }
 END_TEST
 
+/* A process that gets pid (made so through ns_last_pid) and sleeps, or -1
+ * when the kernel will not be told (not root) or another process took pid
+ * first every time. */
+static pid_t fork_with_pid(pid_t pid)
+{
+	for (int tries = 0; tries < 50; tries++) {
+		FILE *f = fopen("/proc/sys/kernel/ns_last_pid", "w");
+		pid_t got;
+
+		if (!f)
+			return -1;
+		fprintf(f, "%d", (int)pid - 1);
+		if (fclose(f) != 0)
+			return -1;
+		got = fork();
+		ck_assert_int_ge(got, 0);
+		if (got == 0) {
+			for (;;)
+				pause();
+		}
+		if (got == pid)
+			return got;
+		kill_reap(got);
+	}
+	return -1;
+}
+
+/* A leader killed alone on its key, its pid then taken by a process that
+ * lives on and knows nothing of the queue: the key's next request must not
+ * wait for it. */
+START_TEST(a_dead_leaders_pid_taken_by_another_process_does_not_hold_its_key)
+{
+	struct shm_batch *b = new_batch(8, 1, 64, 128);
+	struct seen *seen = shared_seen();
+	pid_t a, other, c;
+
+	ck_assert_ptr_nonnull(b);
+	a = fork_one(b, seen, ROLE_SLOW, 1, SHM_BATCH_DONE);
+	ck_assert(wait_at_least(&seen->leads, 1, 10000));
+	kill_reap(a);
+	other = fork_with_pid(a);
+	if (other < 0) {
+		fprintf(stderr, "SKIP a_dead_leaders_pid_taken...: cannot make a process of pid %d\n",
+			(int)a);
+	} else {
+		int st;
+
+		c = fork_one(b, seen, ROLE_ECHO, 2, SHM_BATCH_DONE);
+		st = wait_bounded(c, 10000);
+		kill_reap(other);
+		ck_assert_msg(st == 0, "the key waits for a dead leader whose pid lives on");
+	}
+	munmap(seen, sizeof(*seen));
+	shm_batch_free(b);
+}
+END_TEST
+
 /* The storm: STORM_PROCS processes send requests on three keys (two leaders
  * a key) for STORM_MS while the test kills one of them every few
  * milliseconds and forks another in its place. Request n is "key:n"; its
@@ -641,6 +698,7 @@ Suite *shm_batch_suite(void)
 	tcase_add_test(tc, a_queued_request_whose_leader_died_is_led_by_its_owner);
 	tcase_add_test(tc, slots_of_dead_processes_are_taken_back);
 	tcase_add_test(tc, a_follower_interrupted_by_signals_still_notices_its_dead_leader);
+	tcase_add_test(tc, a_dead_leaders_pid_taken_by_another_process_does_not_hold_its_key);
 	suite_add_tcase(s, tc);
 	storm = tcase_create("storm");
 	tcase_set_timeout(storm, 180);
