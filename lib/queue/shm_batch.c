@@ -8,7 +8,11 @@
  *   TAKEN -> LOST (its leader died) -> FREE
  *
  * Every change happens under the mutex; a waiting owner reads its state
- * without it. As in shm_ring, the shape (slots, sizes) lives in the handle,
+ * without it. Whether a slot's owner lives is its slot's own robust mutex,
+ * held by the owner from queueing to freeing: the kernel lets it go when the
+ * process dies, so neither a pid used again by another process nor a dead
+ * process not yet reaped looks alive (kill(pid, 0) is fooled by both). Those
+ * mutexes too change hands under the main one only. As in shm_ring, the shape (slots, sizes) lives in the handle,
  * private to each process, and lengths read from the mapping are clamped,
  * so a stray write into shared memory garbles requests at worst. */
 #include "queue/shm_batch.h"
@@ -17,7 +21,6 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,9 +39,11 @@ struct slot {
 	_Atomic uint32_t state;
 	int32_t owner;	/* the process whose request this is */
 	int32_t leader; /* while TAKEN: the process doing it */
+	uint32_t leader_slot; /* and the slot it leads from */
 	uint32_t req_len, res_len;
 	int32_t status;
 	uint64_t seq; /* queueing order: the lead passes to the oldest */
+	pthread_mutex_t life; /* held by the owner while the slot is not FREE */
 	char key[SHM_BATCH_KEY_MAX];
 	/* then req_max bytes of request and res_max bytes of answer */
 };
@@ -58,11 +63,13 @@ struct shm_batch {
 	struct slot **taken;
 };
 
+static struct slot *slot_at(const struct shm_batch *b, size_t i);
+
 struct shm_batch *shm_batch_new(size_t slots, size_t leaders, size_t req_max, size_t res_max)
 {
 	pthread_mutexattr_t at;
 	struct shm_batch *b;
-	size_t stride;
+	size_t stride, made = 0;
 
 	if (slots == 0 || slots > 4096 || leaders == 0 || req_max > (1u << 24) ||
 	    res_max > (1u << 24))
@@ -92,7 +99,16 @@ struct shm_batch *shm_batch_new(size_t slots, size_t leaders, size_t req_max, si
 		pthread_mutexattr_destroy(&at);
 		goto fail;
 	}
+	for (; made < slots; made++)
+		if (pthread_mutex_init(&slot_at(b, made)->life, &at) != 0)
+			break;
 	pthread_mutexattr_destroy(&at);
+	if (made < slots) {
+		while (made > 0)
+			pthread_mutex_destroy(&slot_at(b, --made)->life);
+		pthread_mutex_destroy(&b->sh->lock);
+		goto fail;
+	}
 	return b;
 fail:
 	munmap(b->sh, b->bytes);
@@ -106,6 +122,8 @@ fail_private:
 void shm_batch_free(struct shm_batch *b)
 {
 	if (b) {
+		for (size_t i = 0; i < b->slots; i++)
+			pthread_mutex_destroy(&slot_at(b, i)->life);
 		pthread_mutex_destroy(&b->sh->lock);
 		munmap(b->sh, b->bytes);
 		free(b->items);
@@ -180,9 +198,47 @@ static void next_check(struct timespec *at)
 	}
 }
 
-static int gone(pid_t pid)
+/* Under the lock: whether process pid, s's owner, lives (holds s's life). */
+static int lives(struct slot *s, pid_t pid)
 {
-	return pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH);
+	int r;
+
+	if (pid <= 0 || s->owner != pid)
+		return 0;
+	if (pid == getpid())
+		return 1;
+	r = pthread_mutex_trylock(&s->life);
+	if (r == EBUSY)
+		return 1;
+	if (r == EOWNERDEAD)
+		pthread_mutex_consistent(&s->life);
+	if (r == 0 || r == EOWNERDEAD)
+		pthread_mutex_unlock(&s->life);
+	return 0;
+}
+
+/* Under the lock: whether the process doing TAKEN s lives. */
+static int leader_lives(const struct shm_batch *b, struct slot *s)
+{
+	return s->leader_slot < b->slots && lives(slot_at(b, s->leader_slot), s->leader);
+}
+
+/* Under the lock: s for the calling process, its life held; 0 when another
+ * holds it (a garbled state). */
+static int take(struct slot *s)
+{
+	int r = pthread_mutex_trylock(&s->life);
+
+	if (r == EOWNERDEAD)
+		pthread_mutex_consistent(&s->life);
+	return r == 0 || r == EOWNERDEAD;
+}
+
+/* Under the lock: s back to FREE, by its owner. */
+static void release(struct slot *s)
+{
+	atomic_store(&s->state, SLOT_FREE);
+	pthread_mutex_unlock(&s->life);
 }
 
 static int same_key(const struct slot *s, const char *key)
@@ -199,28 +255,24 @@ static void recover(struct shm_batch *b, const char *key);
 static struct slot *claim(struct shm_batch *b)
 {
 	for (size_t i = 0; i < b->slots; i++)
-		if (state_of(slot_at(b, i)) == SLOT_FREE)
+		if (state_of(slot_at(b, i)) == SLOT_FREE && take(slot_at(b, i)))
 			return slot_at(b, i);
 	for (size_t i = 0; i < b->slots; i++) {
 		struct slot *s = slot_at(b, i);
 		uint32_t st = state_of(s);
 
-		if (st == SLOT_TAKEN) {
-			if (gone(s->leader) && gone(s->owner))
-				return s;
-		} else if (st == SLOT_LEADING) {
+		if (st == SLOT_FREE || lives(s, s->owner) || (st == SLOT_TAKEN && leader_lives(b, s)))
+			continue;
+		if (st == SLOT_LEADING) {
 			char key[SHM_BATCH_KEY_MAX];
 
-			if (!gone(s->owner))
-				continue;
 			/* What it held is lost and its followers get the lead. */
 			memcpy(key, s->key, sizeof(key));
 			key[sizeof(key) - 1] = '\0';
 			recover(b, key);
-			return s;
-		} else if (gone(s->owner)) {
-			return s; /* QUEUED, DONE, LOST (or garbage) */
 		}
+		if (take(s))
+			return s;
 	}
 	return NULL;
 }
@@ -267,9 +319,9 @@ static void recover(struct shm_batch *b, const char *key)
 
 		if (!same_key(s, key))
 			continue;
-		if (st == SLOT_LEADING && gone(s->owner))
+		if (st == SLOT_LEADING && !lives(s, s->owner))
 			set_state(s, SLOT_FREE);
-		else if (st == SLOT_TAKEN && gone(s->leader))
+		else if (st == SLOT_TAKEN && !leader_lives(b, s))
 			set_state(s, SLOT_LOST);
 	}
 	pass_lead(b, key);
@@ -284,6 +336,7 @@ static void lead(struct shm_batch *b, struct slot *mine, const char *key, const 
 	struct shm_batch_item *items = b->items;
 	size_t n = 0;
 	pid_t me = getpid();
+	uint32_t my_slot = (uint32_t)(((unsigned char *)mine - b->sh->data) / b->stride);
 
 	items[n] = (struct shm_batch_item){req, req_len, res, b->res_max, 0, 0};
 	b->taken[n++] = mine;
@@ -294,6 +347,7 @@ static void lead(struct shm_batch *b, struct slot *mine, const char *key, const 
 		if (s == mine || state_of(s) != SLOT_QUEUED || !same_key(s, key))
 			continue;
 		s->leader = me;
+		s->leader_slot = my_slot;
 		atomic_store(&s->state, SLOT_TAKEN);
 		items[n] = (struct shm_batch_item){
 			req_of(s),
@@ -311,14 +365,14 @@ static void lead(struct shm_batch *b, struct slot *mine, const char *key, const 
 	for (size_t k = 1; k < n; k++) {
 		struct slot *s = b->taken[k];
 
-		if (state_of(s) != SLOT_TAKEN || s->leader != me)
+		if (state_of(s) != SLOT_TAKEN || s->leader != me || s->leader_slot != my_slot)
 			continue;
 		s->res_len =
 			(uint32_t)(items[k].res_len < b->res_max ? items[k].res_len : b->res_max);
 		s->status = items[k].status;
 		set_state(s, SLOT_DONE);
 	}
-	atomic_store(&mine->state, SLOT_FREE);
+	release(mine);
 	pass_lead(b, key);
 	unlock(b);
 	*res_len = items[0].res_len < b->res_max ? items[0].res_len : b->res_max;
@@ -344,7 +398,7 @@ static uint32_t wait_turn(struct shm_batch *b, struct slot *mine, const char *ke
 		st = state_of(mine);
 		/* Queued, it waits for the key's leaders (recover looks at each);
 		 * taken, for the one doing it. */
-		if (st == SLOT_QUEUED || (st == SLOT_TAKEN && gone(mine->leader)))
+		if (st == SLOT_QUEUED || (st == SLOT_TAKEN && !leader_lives(b, mine)))
 			recover(b, key);
 		unlock(b);
 	}
@@ -368,6 +422,7 @@ enum shm_batch_outcome shm_batch_run(struct shm_batch *b, const char *key, const
 	}
 	mine->owner = getpid();
 	mine->leader = 0;
+	mine->leader_slot = UINT32_MAX;
 	mine->req_len = (uint32_t)req_len;
 	mine->res_len = 0;
 	mine->status = 0;
@@ -389,7 +444,7 @@ enum shm_batch_outcome shm_batch_run(struct shm_batch *b, const char *key, const
 		*status = mine->status;
 		memcpy(res, res_of(b, mine), *res_len);
 	}
-	atomic_store(&mine->state, SLOT_FREE);
+	release(mine);
 	unlock(b);
 	return st == SLOT_DONE ? SHM_BATCH_DONE : SHM_BATCH_LOST;
 }
