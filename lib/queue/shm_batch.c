@@ -198,15 +198,15 @@ static void next_check(struct timespec *at)
 	}
 }
 
-/* Under the lock: whether process pid, s's owner, lives (holds s's life). */
+/* Under the lock: whether process pid, s's owner, lives (holds s's life;
+ * the caller's own slot too: a robust mutex's holder gets EBUSY). The pid
+ * alone would not do: this process may have the pid of a dead one. */
 static int lives(struct slot *s, pid_t pid)
 {
 	int r;
 
 	if (pid <= 0 || s->owner != pid)
 		return 0;
-	if (pid == getpid())
-		return 1;
 	r = pthread_mutex_trylock(&s->life);
 	if (r == EBUSY)
 		return 1;

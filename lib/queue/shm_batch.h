@@ -9,9 +9,10 @@
  * for its commit's flush); keys do not wait for each other.
  *
  * Made by the master before it forks, like shm_ring. A leader that dies
- * while holding requests is noticed by their owners (they poll its pid while
- * they wait): those requests come back SHM_BATCH_LOST, done or not, and the
- * lead passes on. */
+ * while holding requests is noticed by their owners (they look every 20 ms
+ * whether it still holds its slot's robust mutex): those requests come back
+ * SHM_BATCH_LOST, done or not, and the lead passes on. Slots of the dead are
+ * taken back when a request finds no free one. */
 #ifndef FS_SHM_BATCH_H
 #define FS_SHM_BATCH_H
 

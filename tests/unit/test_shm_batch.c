@@ -412,10 +412,16 @@ START_TEST(a_follower_interrupted_by_signals_still_notices_its_dead_leader)
 }
 END_TEST
 
-/* A process that gets pid (made so through ns_last_pid) and sleeps, or -1
- * when the kernel will not be told (not root) or another process took pid
- * first every time. */
-static pid_t fork_with_pid(pid_t pid)
+struct as_pid {
+	struct shm_batch *b;
+	struct seen *seen;
+	int request; /* 0: it sleeps; else it sends "k:request" */
+};
+
+/* A process that gets pid (made so through ns_last_pid) and does what a
+ * says, or -1 when the kernel will not be told (not root) or another
+ * process took pid first every time. */
+static pid_t fork_with_pid(pid_t pid, const struct as_pid *a)
 {
 	for (int tries = 0; tries < 50; tries++) {
 		FILE *f = fopen("/proc/sys/kernel/ns_last_pid", "w");
@@ -428,6 +434,20 @@ static pid_t fork_with_pid(pid_t pid)
 			return -1;
 		got = fork();
 		ck_assert_int_ge(got, 0);
+		if (got == 0 && getpid() != pid)
+			_exit(0);
+		if (got == 0 && a->request) {
+			struct run_arg arg = {a->seen, ROLE_ECHO};
+			char req[16], res[128];
+			size_t len;
+			int status, k = snprintf(req, sizeof(req), "k:%d", a->request);
+
+			_exit(shm_batch_run(a->b, "k", req, (size_t)k, res, sizeof(res), &len, &status,
+					    answer_all, &arg) == SHM_BATCH_DONE &&
+				      status == a->request
+			      ? 0
+			      : 1);
+		}
 		if (got == 0) {
 			for (;;)
 				pause();
@@ -452,7 +472,7 @@ START_TEST(a_dead_leaders_pid_taken_by_another_process_does_not_hold_its_key)
 	a = fork_one(b, seen, ROLE_SLOW, 1, SHM_BATCH_DONE);
 	ck_assert(wait_at_least(&seen->leads, 1, 10000));
 	kill_reap(a);
-	other = fork_with_pid(a);
+	other = fork_with_pid(a, &(struct as_pid){b, seen, 0});
 	if (other < 0) {
 		fprintf(stderr, "SKIP a_dead_leaders_pid_taken...: cannot make a process of pid %d\n",
 			(int)a);
@@ -464,6 +484,29 @@ START_TEST(a_dead_leaders_pid_taken_by_another_process_does_not_hold_its_key)
 		kill_reap(other);
 		ck_assert_msg(st == 0, "the key waits for a dead leader whose pid lives on");
 	}
+	munmap(seen, sizeof(*seen));
+	shm_batch_free(b);
+}
+END_TEST
+
+/* The same, the pid taken by a process that then sends a request of that
+ * key: it must not take the dead leader for itself and wait for itself. */
+START_TEST(a_process_with_a_dead_leaders_pid_does_not_wait_for_itself)
+{
+	struct shm_batch *b = new_batch(8, 1, 64, 128);
+	struct seen *seen = shared_seen();
+	pid_t a, again;
+
+	ck_assert_ptr_nonnull(b);
+	a = fork_one(b, seen, ROLE_SLOW, 1, SHM_BATCH_DONE);
+	ck_assert(wait_at_least(&seen->leads, 1, 10000));
+	kill_reap(a);
+	again = fork_with_pid(a, &(struct as_pid){b, seen, 2});
+	if (again < 0)
+		fprintf(stderr, "SKIP a_process_with_a_dead_leaders_pid...: cannot make pid %d\n",
+			(int)a);
+	else
+		ck_assert_msg(wait_bounded(again, 10000) == 0, "it waits for itself");
 	munmap(seen, sizeof(*seen));
 	shm_batch_free(b);
 }
@@ -699,6 +742,7 @@ Suite *shm_batch_suite(void)
 	tcase_add_test(tc, slots_of_dead_processes_are_taken_back);
 	tcase_add_test(tc, a_follower_interrupted_by_signals_still_notices_its_dead_leader);
 	tcase_add_test(tc, a_dead_leaders_pid_taken_by_another_process_does_not_hold_its_key);
+	tcase_add_test(tc, a_process_with_a_dead_leaders_pid_does_not_wait_for_itself);
 	suite_add_tcase(s, tc);
 	storm = tcase_create("storm");
 	tcase_set_timeout(storm, 180);
