@@ -337,19 +337,19 @@ START_TEST(slots_of_dead_processes_are_taken_back)
 
 	ck_assert_ptr_nonnull(b);
 	l1 = fork_one(b, seen, ROLE_SLOW, 1, SHM_BATCH_DONE);
-	ck_assert(wait_at_least(&seen->leads, 1, 10000));
+	ck_assert(wait_at_least(&seen->leads, 1, 30000));
 	q1 = fork_one(b, seen, ROLE_SLOW, 2, SHM_BATCH_DONE); /* leads next, takes q2 */
 	sleep_ms(30);
 	q2 = fork_one(b, seen, ROLE_ECHO, 3, SHM_BATCH_DONE);
-	ck_assert_int_eq(wait_bounded(l1, 10000), 0);
-	ck_assert(wait_at_least(&seen->leads, 2, 10000)); /* q1 in its batch */
+	ck_assert_int_eq(wait_bounded(l1, 30000), 0);
+	ck_assert(wait_at_least(&seen->leads, 2, 30000)); /* q1 in its batch */
 	kill_reap(q2);
 	kill_reap(q1);
 	/* Two leaders of other keys hold a slot each while a third request
 	 * comes: each needs a slot of the dead. */
 	y = fork_key(b, seen, "y", ROLE_SLOW, 4, SHM_BATCH_DONE);
 	z = fork_key(b, seen, "z", ROLE_SLOW, 5, SHM_BATCH_DONE);
-	ck_assert_msg(wait_at_least(&seen->leads, 4, 10000), "a slot of the dead was never freed");
+	ck_assert_msg(wait_at_least(&seen->leads, 4, 30000), "a slot of the dead was never freed");
 	{
 		struct run_arg arg = {seen, ROLE_ECHO};
 		char res[128];
@@ -361,8 +361,8 @@ START_TEST(slots_of_dead_processes_are_taken_back)
 				 SHM_BATCH_DONE);
 		ck_assert_int_eq(status, 6);
 	}
-	ck_assert_int_eq(wait_bounded(y, 10000), 0);
-	ck_assert_int_eq(wait_bounded(z, 10000), 0);
+	ck_assert_int_eq(wait_bounded(y, 30000), 0);
+	ck_assert_int_eq(wait_bounded(z, 30000), 0);
 	munmap(seen, sizeof(*seen));
 	shm_batch_free(b);
 }
@@ -384,7 +384,7 @@ START_TEST(a_follower_interrupted_by_signals_still_notices_its_dead_leader)
 
 	ck_assert_ptr_nonnull(b);
 	a = fork_one(b, seen, ROLE_SLOW, 1, SHM_BATCH_DONE);
-	ck_assert(wait_at_least(&seen->leads, 1, 10000));
+	ck_assert(wait_at_least(&seen->leads, 1, 30000));
 	c = fork();
 	ck_assert_int_ge(c, 0);
 	if (c == 0) {
@@ -406,7 +406,7 @@ START_TEST(a_follower_interrupted_by_signals_still_notices_its_dead_leader)
 	}
 	sleep_ms(30); /* c queued behind a */
 	kill_reap(a);
-	ck_assert_msg(wait_bounded(c, 10000) == 0, "the follower never took the lead");
+	ck_assert_msg(wait_bounded(c, 30000) == 0, "the follower never took the lead");
 	munmap(seen, sizeof(*seen));
 	shm_batch_free(b);
 }
@@ -470,7 +470,7 @@ START_TEST(a_dead_leaders_pid_taken_by_another_process_does_not_hold_its_key)
 
 	ck_assert_ptr_nonnull(b);
 	a = fork_one(b, seen, ROLE_SLOW, 1, SHM_BATCH_DONE);
-	ck_assert(wait_at_least(&seen->leads, 1, 10000));
+	ck_assert(wait_at_least(&seen->leads, 1, 30000));
 	kill_reap(a);
 	other = fork_with_pid(a, &(struct as_pid){b, seen, 0});
 	if (other < 0) {
@@ -480,7 +480,7 @@ START_TEST(a_dead_leaders_pid_taken_by_another_process_does_not_hold_its_key)
 		int st;
 
 		c = fork_one(b, seen, ROLE_ECHO, 2, SHM_BATCH_DONE);
-		st = wait_bounded(c, 10000);
+		st = wait_bounded(c, 30000);
 		kill_reap(other);
 		ck_assert_msg(st == 0, "the key waits for a dead leader whose pid lives on");
 	}
@@ -499,14 +499,14 @@ START_TEST(a_process_with_a_dead_leaders_pid_does_not_wait_for_itself)
 
 	ck_assert_ptr_nonnull(b);
 	a = fork_one(b, seen, ROLE_SLOW, 1, SHM_BATCH_DONE);
-	ck_assert(wait_at_least(&seen->leads, 1, 10000));
+	ck_assert(wait_at_least(&seen->leads, 1, 30000));
 	kill_reap(a);
 	again = fork_with_pid(a, &(struct as_pid){b, seen, 2});
 	if (again < 0)
 		fprintf(stderr, "SKIP a_process_with_a_dead_leaders_pid...: cannot make pid %d\n",
 			(int)a);
 	else
-		ck_assert_msg(wait_bounded(again, 10000) == 0, "it waits for itself");
+		ck_assert_msg(wait_bounded(again, 30000) == 0, "it waits for itself");
 	munmap(seen, sizeof(*seen));
 	shm_batch_free(b);
 }
@@ -624,7 +624,7 @@ static void hold_all(void *argp, const char *key, struct shm_batch_item *items, 
 
 	(void)key;
 	atomic_fetch_add(&st->holding, 1);
-	wait_at_least(&st->holding, STORM_SLOTS, 20000);
+	wait_at_least(&st->holding, STORM_SLOTS, 60000);
 	for (size_t k = 0; k < n; k++)
 		items[k].status = 1;
 }
@@ -637,7 +637,7 @@ START_TEST(a_storm_of_kills_loses_nothing_and_leaks_no_slot)
 	pid_t kids[STORM_PROCS], killed[STORM_KILLS], holders[STORM_SLOTS];
 	int nkilled = 0, running = STORM_PROCS, counts[5] = {0}, lost_unknown = 0;
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
-	long start = now_ms(), stop = start + STORM_MS, end = stop + 30000;
+	long start = now_ms(), stop = start + STORM_MS, end = stop + 120000;
 
 	ck_assert_ptr_nonnull(b);
 	ck_assert_ptr_ne(st, MAP_FAILED);
@@ -647,7 +647,12 @@ START_TEST(a_storm_of_kills_loses_nothing_and_leaks_no_slot)
 	while (running > 0) {
 		int c = rand_r(&seed) % STORM_PROCS;
 
-		ck_assert_msg(now_ms() < end, "the storm's processes did not end: a request hangs");
+		if (now_ms() >= end) {
+			for (int k = 0; k < STORM_PROCS; k++)
+				if (kids[k] > 0)
+					kill_reap(kids[k]);
+			ck_abort_msg("the storm's processes did not end: a request hangs");
+		}
 		sleep_ms(2 + rand_r(&seed) % 6);
 		if (now_ms() >= stop)
 			atomic_store(&st->stop, 1);
@@ -704,7 +709,7 @@ START_TEST(a_storm_of_kills_loses_nothing_and_leaks_no_slot)
 					       &res_len, &status, storm_answer, st),
 				 SHM_BATCH_DONE);
 		ck_assert_int_eq(status, k);
-		ck_assert_int_lt(now_ms() - t0, 5000);
+		ck_assert_int_lt(now_ms() - t0, 10000);
 	}
 	/* No slot leaked: all 64 serve at once (a leader each, on its own key). */
 	for (int c = 0; c < STORM_SLOTS; c++) {
@@ -723,7 +728,7 @@ START_TEST(a_storm_of_kills_loses_nothing_and_leaks_no_slot)
 		}
 	}
 	for (int c = 0; c < STORM_SLOTS; c++)
-		ck_assert_msg(wait_bounded(holders[c], 60000) == 0, "holder %d: a slot leaked", c);
+		ck_assert_msg(wait_bounded(holders[c], 120000) == 0, "holder %d: a slot leaked", c);
 	munmap(st, sizeof(*st));
 	shm_batch_free(b);
 }
@@ -734,7 +739,7 @@ Suite *shm_batch_suite(void)
 	Suite *s = suite_create("shm_batch");
 	TCase *tc = tcase_create("core"), *storm;
 
-	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(tc, 90);
 	tcase_add_test(tc, each_request_gets_its_own_answer_and_batches_form);
 	tcase_add_test(tc, too_big_or_no_room_goes_alone);
 	tcase_add_test(tc, a_leader_that_dies_loses_what_it_held_and_the_lead_passes_on);
@@ -745,7 +750,7 @@ Suite *shm_batch_suite(void)
 	tcase_add_test(tc, a_process_with_a_dead_leaders_pid_does_not_wait_for_itself);
 	suite_add_tcase(s, tc);
 	storm = tcase_create("storm");
-	tcase_set_timeout(storm, 180);
+	tcase_set_timeout(storm, 400);
 	tcase_add_test(storm, a_storm_of_kills_loses_nothing_and_leaks_no_slot);
 	suite_add_tcase(s, storm);
 	return s;
