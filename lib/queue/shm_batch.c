@@ -391,6 +391,8 @@ static uint32_t wait_turn(struct shm_batch *b, struct slot *mine, const char *ke
 
 		if (st == SLOT_DONE || st == SLOT_LOST || st == SLOT_LEADING)
 			return st;
+		if (st != SLOT_QUEUED && st != SLOT_TAKEN)
+			return SLOT_LOST; /* garbled: nobody would ever change it */
 		if (!sleep_on(mine, st, &check))
 			continue;
 		next_check(&check);

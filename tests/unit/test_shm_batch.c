@@ -3,6 +3,7 @@
  * dies holding some. */
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -512,6 +513,52 @@ START_TEST(a_process_with_a_dead_leaders_pid_does_not_wait_for_itself)
 }
 END_TEST
 
+/* A stray write that gives a waiting request's slot a state it never has
+ * (here 77, and FREE) must not leave its owner waiting for ever: it comes
+ * back lost, and the slot serves again. The slot's place comes from the
+ * mapping's sizes (slots follow the header, a stride each); its state is
+ * its first word. */
+START_TEST(a_garbled_state_does_not_hang_its_owner)
+{
+	static const uint32_t garbage[] = {77, 0};
+	struct shm_batch *one = shm_batch_new(1, 1, 64, 128);
+	size_t bytes1, bytes2;
+	unsigned char *map;
+
+	ck_assert_ptr_nonnull(one);
+	shm_batch_shared(one, &bytes1);
+	shm_batch_free(one);
+	for (size_t g = 0; g < sizeof(garbage) / sizeof(garbage[0]); g++) {
+		struct shm_batch *b = new_batch(2, 1, 64, 128);
+		struct seen *seen = shared_seen();
+		pid_t a, c;
+
+		ck_assert_ptr_nonnull(b);
+		map = shm_batch_shared(b, &bytes2);
+		ck_assert_uint_gt(bytes2, bytes1);
+		a = fork_one(b, seen, ROLE_SLOW, 1, SHM_BATCH_DONE); /* slot 0 */
+		ck_assert(wait_at_least(&seen->leads, 1, 30000));
+		c = fork_one(b, seen, ROLE_ECHO, 2, SHM_BATCH_LOST); /* slot 1, queued */
+		{
+			/* Slot 1 starts where a mapping of one slot ends. */
+			_Atomic uint32_t *state = (_Atomic uint32_t *)(map + bytes1);
+			long end = now_ms() + 30000;
+
+			while (atomic_load(state) != 1 && now_ms() < end) /* QUEUED */
+				sleep_ms(1);
+			atomic_store(state, garbage[g]);
+		}
+		ck_assert_msg(wait_bounded(c, 30000) == 0, "its owner waits for ever (state %u)",
+			      (unsigned)garbage[g]);
+		ck_assert_int_eq(wait_bounded(a, 30000), 0);
+		c = fork_one(b, seen, ROLE_ECHO, 3, SHM_BATCH_DONE);
+		ck_assert_int_eq(wait_bounded(c, 30000), 0);
+		munmap(seen, sizeof(*seen));
+		shm_batch_free(b);
+	}
+}
+END_TEST
+
 /* The storm: STORM_PROCS processes send requests on three keys (two leaders
  * a key) for STORM_MS while the test kills one of them every few
  * milliseconds and forks another in its place. Request n is "key:n"; its
@@ -748,6 +795,7 @@ Suite *shm_batch_suite(void)
 	tcase_add_test(tc, a_follower_interrupted_by_signals_still_notices_its_dead_leader);
 	tcase_add_test(tc, a_dead_leaders_pid_taken_by_another_process_does_not_hold_its_key);
 	tcase_add_test(tc, a_process_with_a_dead_leaders_pid_does_not_wait_for_itself);
+	tcase_add_test(tc, a_garbled_state_does_not_hang_its_owner);
 	suite_add_tcase(s, tc);
 	storm = tcase_create("storm");
 	tcase_set_timeout(storm, 400);
