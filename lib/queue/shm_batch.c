@@ -6,15 +6,18 @@
  *   QUEUED -> TAKEN (a leader is doing it) -> DONE (answer written) -> FREE
  *   QUEUED -> LEADING (the lead passed to it) -> FREE (after its batch)
  *   TAKEN -> LOST (its leader died) -> FREE
+ *   any -> claimed again, when no slot is FREE, once the processes that
+ *          could still change it (its owner; a TAKEN one's leader) died
  *
  * Every change happens under the mutex; a waiting owner reads its state
- * without it. Whether a slot's owner lives is its slot's own robust mutex,
- * held by the owner from queueing to freeing: the kernel lets it go when the
- * process dies, so neither a pid used again by another process nor a dead
- * process not yet reaped looks alive (kill(pid, 0) is fooled by both). Those
- * mutexes too change hands under the main one only. As in shm_ring, the shape (slots, sizes) lives in the handle,
- * private to each process, and lengths read from the mapping are clamped,
- * so a stray write into shared memory garbles requests at worst. */
+ * without it. Whether a slot's owner lives is told by the slot's own robust
+ * mutex, which the owner holds from queueing to freeing: the kernel lets it
+ * go when the process dies, so neither a pid used again by another process
+ * nor a dead process not yet reaped looks alive (kill(pid, 0) is fooled by
+ * both). Those mutexes too change hands under the main one only. As in
+ * shm_ring, the shape (slots, sizes) lives in the handle, private to each
+ * process, and lengths read from the mapping are clamped, so a stray write
+ * into shared memory garbles requests at worst. */
 #include "queue/shm_batch.h"
 
 #include <errno.h>
@@ -37,12 +40,12 @@ enum slot_state { SLOT_FREE, SLOT_QUEUED, SLOT_LEADING, SLOT_TAKEN, SLOT_DONE, S
 
 struct slot {
 	_Atomic uint32_t state;
-	int32_t owner;	/* the process whose request this is */
-	int32_t leader; /* while TAKEN: the process doing it */
+	int32_t owner;	      /* the process whose request this is */
+	int32_t leader;	      /* while TAKEN: the process doing it */
 	uint32_t leader_slot; /* and the slot it leads from */
 	uint32_t req_len, res_len;
 	int32_t status;
-	uint64_t seq; /* queueing order: the lead passes to the oldest */
+	uint64_t seq;	      /* queueing order: the lead passes to the oldest */
 	pthread_mutex_t life; /* held by the owner while the slot is not FREE */
 	char key[SHM_BATCH_KEY_MAX];
 	/* then req_max bytes of request and res_max bytes of answer */
@@ -261,7 +264,8 @@ static struct slot *claim(struct shm_batch *b)
 		struct slot *s = slot_at(b, i);
 		uint32_t st = state_of(s);
 
-		if (st == SLOT_FREE || lives(s, s->owner) || (st == SLOT_TAKEN && leader_lives(b, s)))
+		if (st == SLOT_FREE || lives(s, s->owner) ||
+		    (st == SLOT_TAKEN && leader_lives(b, s)))
 			continue;
 		if (st == SLOT_LEADING) {
 			char key[SHM_BATCH_KEY_MAX];

@@ -443,11 +443,11 @@ static pid_t fork_with_pid(pid_t pid, const struct as_pid *a)
 			size_t len;
 			int status, k = snprintf(req, sizeof(req), "k:%d", a->request);
 
-			_exit(shm_batch_run(a->b, "k", req, (size_t)k, res, sizeof(res), &len, &status,
-					    answer_all, &arg) == SHM_BATCH_DONE &&
-				      status == a->request
-			      ? 0
-			      : 1);
+			_exit(shm_batch_run(a->b, "k", req, (size_t)k, res, sizeof(res), &len,
+					    &status, answer_all, &arg) == SHM_BATCH_DONE &&
+					      status == a->request
+				      ? 0
+				      : 1);
 		}
 		if (got == 0) {
 			for (;;)
@@ -475,7 +475,8 @@ START_TEST(a_dead_leaders_pid_taken_by_another_process_does_not_hold_its_key)
 	kill_reap(a);
 	other = fork_with_pid(a, &(struct as_pid){b, seen, 0});
 	if (other < 0) {
-		fprintf(stderr, "SKIP a_dead_leaders_pid_taken...: cannot make a process of pid %d\n",
+		fprintf(stderr,
+			"SKIP a_dead_leaders_pid_taken...: cannot make a process of pid %d\n",
 			(int)a);
 	} else {
 		int st;
@@ -574,10 +575,10 @@ enum { OUT_NONE, OUT_DONE, OUT_LOST, OUT_ALONE, OUT_WRONG };
 
 struct storm {
 	_Atomic int stop;
-	_Atomic int next;			/* the next request's number */
-	_Atomic int ran[STORM_MAX_REQ];		/* batches that ran it */
-	_Atomic int ran_by[STORM_MAX_REQ];	/* the process that led it */
-	_Atomic int outcome[STORM_MAX_REQ];	/* OUT_*, as its owner saw it */
+	_Atomic int next;		    /* the next request's number */
+	_Atomic int ran[STORM_MAX_REQ];	    /* batches that ran it */
+	_Atomic int ran_by[STORM_MAX_REQ];  /* the process that led it */
+	_Atomic int outcome[STORM_MAX_REQ]; /* OUT_*, as its owner saw it */
 	_Atomic int wrong_key;
 	_Atomic int holding; /* hold_all: leaders waiting for the others */
 };
@@ -679,8 +680,8 @@ static void hold_all(void *argp, const char *key, struct shm_batch_item *items, 
 START_TEST(a_storm_of_kills_loses_nothing_and_leaks_no_slot)
 {
 	struct shm_batch *b = new_batch(STORM_SLOTS, 2, 64, 128);
-	struct storm *st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE,
-				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct storm *st =
+		mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	pid_t kids[STORM_PROCS], killed[STORM_KILLS], holders[STORM_SLOTS];
 	int nkilled = 0, running = STORM_PROCS, counts[5] = {0}, lost_unknown = 0;
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
@@ -725,7 +726,8 @@ START_TEST(a_storm_of_kills_loses_nothing_and_leaks_no_slot)
 
 		counts[out]++;
 		ck_assert_msg(ran <= 1, "request %d ran %d times", n, ran);
-		ck_assert_msg(out != OUT_WRONG, "request %d got another's answer (seed %u)", n, seed);
+		ck_assert_msg(out != OUT_WRONG, "request %d got another's answer (seed %u)", n,
+			      seed);
 		ck_assert_msg(out != OUT_DONE || ran == 1, "request %d done but never run", n);
 		if (out == OUT_LOST) {
 			int by = atomic_load(&st->ran_by[n]), was_killed = 0;
@@ -733,8 +735,8 @@ START_TEST(a_storm_of_kills_loses_nothing_and_leaks_no_slot)
 			for (int k = 0; k < nkilled; k++)
 				was_killed |= killed[k] == by;
 			/* Its leader died before running it (by 0) or it was killed. */
-			ck_assert_msg(by == 0 || was_killed, "request %d lost, its leader %d lives", n,
-				      by);
+			ck_assert_msg(by == 0 || was_killed, "request %d lost, its leader %d lives",
+				      n, by);
 			lost_unknown += by == 0;
 		}
 	}
