@@ -1,5 +1,6 @@
 /* A small libcurl client for the end-to-end tests. */
 #include <curl/curl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <stdio.h>
@@ -355,4 +356,52 @@ void e2e_counters_match_events(const char *campaign_id, const char *const (*pair
 			 pairs[i][1], pairs[i][0]);
 		ck_assert_msg(e2e_owner_value(sql, 1, p) == 0, "%s differs from its events", pairs[i][1]);
 	}
+}
+
+struct race {
+	pthread_mutex_t mu;
+	pthread_cond_t go;
+	int released;
+	unsigned char *items;
+	size_t n, next, size;
+	void (*send)(void *item);
+};
+
+static void *race_thread(void *arg)
+{
+	struct race *r = arg;
+
+	pthread_mutex_lock(&r->mu);
+	while (!r->released)
+		pthread_cond_wait(&r->go, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+	for (;;) {
+		void *item;
+
+		pthread_mutex_lock(&r->mu);
+		item = r->next < r->n ? r->items + r->next++ * r->size : NULL;
+		pthread_mutex_unlock(&r->mu);
+		if (!item)
+			break;
+		r->send(item);
+	}
+	return NULL;
+}
+
+void e2e_race(void *items, size_t n, size_t size, int threads, void (*send)(void *item))
+{
+	struct race r = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, items, n, 0, size,
+			  send };
+	pthread_t *t = calloc((size_t)threads, sizeof(*t));
+
+	ck_assert_ptr_nonnull(t);
+	for (int i = 0; i < threads; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, race_thread, &r), 0);
+	pthread_mutex_lock(&r.mu);
+	r.released = 1;
+	pthread_cond_broadcast(&r.go);
+	pthread_mutex_unlock(&r.mu);
+	for (int i = 0; i < threads; i++)
+		pthread_join(t[i], NULL);
+	free(t);
 }

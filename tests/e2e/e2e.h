@@ -40,6 +40,11 @@ void e2e_unique_email(const char *prefix, char *out, size_t size);
 void e2e_register(const char *email, const char *password, char *access, size_t asize,
 		  char *refresh, size_t rsize);
 /* A request with "Authorization: Bearer <token>" (token NULL: none). */
+/* Call send(items + i * size) for every i < n from threads threads released
+ * together, each taking the next item until none is left: the requests
+ * reach nginx at once. send runs off the test's thread: no ck_assert there;
+ * it records what it got for the test to check afterwards. */
+void e2e_race(void *items, size_t n, size_t size, int threads, void (*send)(void *item));
 int http_bearer(const char *method, const char *path, const char *token, const char *body,
 		struct http_answer *out);
 /* A request with "X-API-Key: <key>". */

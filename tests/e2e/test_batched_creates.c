@@ -31,60 +31,27 @@ struct request {
 	json_object *answer; /* the parsed 201 body, or NULL */
 };
 
-struct race {
-	pthread_mutex_t mu;
-	pthread_cond_t go;
-	int released;
-	struct request *requests;
-	int n, next;
-};
-
-/* As in test_concurrency.c: every thread waits for the start, then takes
- * requests until none is left. No ck_assert off the test's thread. */
-static void *race_thread(void *arg)
+/* One create of a race (e2e_race); its answer is checked afterwards. */
+static void send_create(void *item)
 {
-	struct race *r = arg;
+	struct request *q = item;
+	struct http_answer a;
 
-	pthread_mutex_lock(&r->mu);
-	while (!r->released)
-		pthread_cond_wait(&r->go, &r->mu);
-	pthread_mutex_unlock(&r->mu);
-	for (;;) {
-		struct request *q;
-		struct http_answer a;
-
-		pthread_mutex_lock(&r->mu);
-		q = r->next < r->n ? &r->requests[r->next++] : NULL;
-		pthread_mutex_unlock(&r->mu);
-		if (!q)
-			break;
-		if (http_bearer("POST", "/api/v1/contacts", q->token, q->body, &a) == 0) {
-			const char *d = http_detail(&a);
-			q->status = a.status;
-			snprintf(q->detail, sizeof(q->detail), "%s", d ? d : "");
-			if (a.status == 201 && a.json)
-				q->answer = json_object_get(a.json);
-			http_answer_free(&a);
-		} else {
-			q->status = -1;
-		}
+	if (http_bearer("POST", "/api/v1/contacts", q->token, q->body, &a) == 0) {
+		const char *d = http_detail(&a);
+		q->status = a.status;
+		snprintf(q->detail, sizeof(q->detail), "%s", d ? d : "");
+		if (a.status == 201 && a.json)
+			q->answer = json_object_get(a.json);
+		http_answer_free(&a);
+	} else {
+		q->status = -1;
 	}
-	return NULL;
 }
 
 static void race_run(struct request *requests, int n)
 {
-	struct race r = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, requests, n, 0};
-	pthread_t t[RACERS];
-
-	for (int i = 0; i < RACERS; i++)
-		ck_assert_int_eq(pthread_create(&t[i], NULL, race_thread, &r), 0);
-	pthread_mutex_lock(&r.mu);
-	r.released = 1;
-	pthread_cond_broadcast(&r.go);
-	pthread_mutex_unlock(&r.mu);
-	for (int i = 0; i < RACERS; i++)
-		pthread_join(t[i], NULL);
+	e2e_race(requests, (size_t)n, sizeof(*requests), RACERS, send_create);
 }
 
 static void request_set(struct request *q, const char *token, const char *body)

@@ -22,60 +22,26 @@ struct request {
 	char detail[128];
 };
 
-struct race {
-	pthread_mutex_t mu;
-	pthread_cond_t go;
-	int released;
-	struct request *requests;
-	int n, next;
-};
-
-/* Each thread waits until all are ready, then takes requests until none is
- * left: the writes reach nginx together. No ck_assert here (not the test's
- * thread): statuses are checked afterwards. */
-static void *race_thread(void *arg)
+/* One request of a race (e2e_race); its status is checked afterwards. */
+static void send_request(void *item)
 {
-	struct race *r = arg;
+	struct request *q = item;
+	struct http_answer a;
 
-	pthread_mutex_lock(&r->mu);
-	while (!r->released)
-		pthread_cond_wait(&r->go, &r->mu);
-	pthread_mutex_unlock(&r->mu);
-	for (;;) {
-		struct request *q;
-		struct http_answer a;
-
-		pthread_mutex_lock(&r->mu);
-		q = r->next < r->n ? &r->requests[r->next++] : NULL;
-		pthread_mutex_unlock(&r->mu);
-		if (!q)
-			break;
-		if (http_bearer(q->method, q->path, q->token, q->body[0] ? q->body : NULL, &a) == 0) {
-			const char *d = http_detail(&a);
-			q->status = a.status;
-			snprintf(q->detail, sizeof(q->detail), "%s", d ? d : "");
-			http_answer_free(&a);
-		} else {
-			q->status = -1;
-		}
+	if (http_bearer(q->method, q->path, q->token, q->body[0] ? q->body : NULL, &a) == 0) {
+		const char *d = http_detail(&a);
+		q->status = a.status;
+		snprintf(q->detail, sizeof(q->detail), "%s", d ? d : "");
+		http_answer_free(&a);
+	} else {
+		q->status = -1;
 	}
-	return NULL;
 }
 
 /* Send every request with WRITERS threads at once. */
 static void race_run(struct request *requests, int n)
 {
-	struct race r = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, requests, n, 0 };
-	pthread_t t[WRITERS];
-
-	for (int i = 0; i < WRITERS; i++)
-		ck_assert_int_eq(pthread_create(&t[i], NULL, race_thread, &r), 0);
-	pthread_mutex_lock(&r.mu);
-	r.released = 1;
-	pthread_cond_broadcast(&r.go);
-	pthread_mutex_unlock(&r.mu);
-	for (int i = 0; i < WRITERS; i++)
-		pthread_join(t[i], NULL);
+	e2e_race(requests, (size_t)n, sizeof(*requests), WRITERS, send_request);
 }
 
 static void create_request(struct request *q, const char *token, const char *tag, int i)
