@@ -75,15 +75,13 @@ static int parse_tags(struct fs_ctx *ctx, struct fs_validation *v, json_object *
 		s = json_object_get_string(t);
 		len = (size_t)json_object_get_string_len(t);
 		if (memchr(s, '\0', len) || (why = tag_problem(s, len))) {
-			fs_validation_add(v, "body", "tags",
-					  memchr(s, '\0', len) ? "Tags cannot contain NUL" : why,
+			fs_validation_add(v, "body", "tags", memchr(s, '\0', len) ? "Tags cannot contain NUL" : why,
 					  "value_error");
 			json_object_put(clean);
 			return -1;
 		}
 		for (k = 0; k < json_object_array_length(clean); k++)
-			if (strcmp(json_object_get_string(json_object_array_get_idx(clean, k)),
-				   s) == 0)
+			if (strcmp(json_object_get_string(json_object_array_get_idx(clean, k)), s) == 0)
 				break;
 		if (k == json_object_array_length(clean))
 			json_object_array_add(clean, json_object_new_string_len(s, (int)len));
@@ -142,8 +140,7 @@ static int parse_custom_fields(struct fs_ctx *ctx, struct fs_validation *v, json
 		return -1;
 	}
 	if (json_object_object_length(o) > MAX_CUSTOM_FIELDS) {
-		fs_validation_add(v, "body", "custom_fields", "At most 100 custom fields",
-				  "too_long");
+		fs_validation_add(v, "body", "custom_fields", "At most 100 custom fields", "too_long");
 		return -1;
 	}
 	json_object_object_foreach(o, key, val)
@@ -151,8 +148,7 @@ static int parse_custom_fields(struct fs_ctx *ctx, struct fs_validation *v, json
 		(void)val;
 		if (utf8_length(key, strlen(key)) > 64) {
 			fs_validation_add(v, "body", "custom_fields",
-					  "Custom field names have 1 to 64 characters",
-					  "value_error");
+					  "Custom field names have 1 to 64 characters", "value_error");
 			return -1;
 		}
 		if (contact_column_named(key, strlen(key)) != CONTACT_COL_NONE) {
@@ -160,8 +156,7 @@ static int parse_custom_fields(struct fs_ctx *ctx, struct fs_validation *v, json
 			 * import of it read the contact's own field from it. */
 			char msg[160];
 			snprintf(msg, sizeof(msg),
-				 "Custom field name '%s' is reserved: it names a contact field",
-				 key);
+				 "Custom field name '%s' is reserved: it names a contact field", key);
 			fs_validation_add(v, "body", "custom_fields", msg, "value_error");
 			return -1;
 		}
@@ -183,7 +178,8 @@ static int parse_custom_fields(struct fs_ctx *ctx, struct fs_validation *v, json
 }
 
 /* The fields of a create (email required) or an update (everything optional). */
-static int parse_input(struct fs_ctx *ctx, json_object *body, int create, struct contact_input *in)
+static int parse_input(struct fs_ctx *ctx, json_object *body, int create,
+		       struct contact_input *in)
 {
 	struct fs_validation v;
 	int r;
@@ -255,7 +251,7 @@ static void contacts_create(struct fs_ctx *ctx)
 
 static void contacts_list(struct fs_ctx *ctx)
 {
-	struct contact_filter f = {NULL, NULL, -1, CONTACT_SORT_NEWEST};
+	struct contact_filter f = { NULL, NULL, -1, CONTACT_SORT_NEWEST };
 	const char *sort;
 	struct fs_page page;
 	struct strbuf out = STRBUF_INIT;
@@ -281,12 +277,10 @@ static void contacts_list(struct fs_ctx *ctx)
 	if (sort && *sort) {
 		/* A %00 inside would end the value early: "email%00x" is no order. */
 		int s = strlen(sort) == fs_request_query(&ctx->req, "sort")->value_len
-				? contact_sort_parse(sort)
-				: -1;
+				? contact_sort_parse(sort) : -1;
 		if (s < 0)
 			return fs_respond_invalid(ctx, "query", "sort",
-						  "Input should be one of: " CONTACT_SORT_VALUES,
-						  "enum");
+						  "Input should be one of: " CONTACT_SORT_VALUES, "enum");
 		f.sort = (enum contact_sort)s;
 	}
 	st = contact_list(&ctx->env, &f, &page, &out, &err);
@@ -345,8 +339,7 @@ static void contacts_delete(struct fs_ctx *ctx)
 		if (strcmp(erase->value, "true") == 0 || strcmp(erase->value, "1") == 0)
 			do_erase = 1;
 		else if (strcmp(erase->value, "false") != 0 && strcmp(erase->value, "0") != 0)
-			return fs_respond_invalid(ctx, "query", "erase",
-						  "Input should be a valid boolean",
+			return fs_respond_invalid(ctx, "query", "erase", "Input should be a valid boolean",
 						  "bool_parsing");
 	}
 	st = do_erase ? contact_erase(&ctx->env, fs_ctx_param(ctx, "id"), &err)
@@ -415,7 +408,7 @@ static void respond_import(struct fs_ctx *ctx, enum fs_status st, struct import_
 /* JSON {emails[], csv_data?, tags[]}, held in memory (10 MiB at most). */
 static void import_json(struct fs_ctx *ctx)
 {
-	struct import_source src = {0};
+	struct import_source src = { 0 };
 	struct import_result res;
 	struct fs_error err;
 	struct fs_validation v;
@@ -426,9 +419,7 @@ static void import_json(struct fs_ctx *ctx)
 
 	st = fs_request_read_body(&ctx->req, ctx->env.arena, IMPORT_JSON_MAX);
 	if (st == FS_TOO_LARGE)
-		return fs_respond_error(
-			ctx, st,
-			"A JSON import is limited to 10 MiB; send text/csv for larger files");
+		return fs_respond_error(ctx, st, "A JSON import is limited to 10 MiB; send text/csv for larger files");
 	if (st != FS_OK)
 		return fs_respond_error(ctx, FS_BAD_REQUEST, "Request body could not be read");
 	{
@@ -438,8 +429,7 @@ static void import_json(struct fs_ctx *ctx)
 			return fs_respond_error(ctx, FS_INVALID, "%s", perr);
 		if (!json_object_is_type(body, json_type_object)) {
 			json_object_put(body);
-			return fs_respond_invalid(ctx, "body", NULL,
-						  "Input should be a valid dictionary",
+			return fs_respond_invalid(ctx, "body", NULL, "Input should be a valid dictionary",
 						  "dict_type");
 		}
 	}
@@ -447,18 +437,15 @@ static void import_json(struct fs_ctx *ctx)
 	if (json_object_object_get_ex(body, "emails", &emails) && emails) {
 		size_t n;
 		if (!json_object_is_type(emails, json_type_array)) {
-			fs_validation_add(&v, "body", "emails", "Input should be a valid list",
-					  "list_type");
+			fs_validation_add(&v, "body", "emails", "Input should be a valid list", "list_type");
 		} else {
 			n = json_object_array_length(emails);
 			src.emails = arena_alloc(ctx->env.arena, sizeof(char *) * (n + 1));
 			for (size_t i = 0; i < n; i++) {
 				json_object *e = json_object_array_get_idx(emails, i);
 				const char *s = e && json_object_is_type(e, json_type_string)
-							? json_object_get_string(e)
-							: "";
-				((const char **)src.emails)[src.nemails++] =
-					arena_strdup(ctx->env.arena, s);
+							? json_object_get_string(e) : "";
+				((const char **)src.emails)[src.nemails++] = arena_strdup(ctx->env.arena, s);
 			}
 		}
 	}
@@ -488,28 +475,24 @@ static void contacts_import_post(struct fs_ctx *ctx)
 	const char *ct = ctx->req.content_type;
 	struct fs_body_stream body_state;
 	struct fs_source body;
-	struct import_source src = {0};
+	struct import_source src = { 0 };
 	struct import_result res;
 	struct fs_error err;
 
 	if (strncasecmp(ct, "text/csv", 8) == 0 || strncasecmp(ct, "application/csv", 15) == 0) {
 		if (ctx->req.content_length > IMPORT_CSV_MAX)
-			return fs_respond_error(ctx, FS_TOO_LARGE,
-						"A CSV import is limited to 100 MiB");
+			return fs_respond_error(ctx, FS_TOO_LARGE, "A CSV import is limited to 100 MiB");
 		/* Streamed: the body goes through the CSV reader into COPY as it arrives. */
 		fs_body_source(ctx, NULL, &body_state, &body);
 		src.body = &body;
-		return respond_import(ctx, contacts_import(&ctx->env, &src, &res, &err), &res,
-				      &err);
+		return respond_import(ctx, contacts_import(&ctx->env, &src, &res, &err), &res, &err);
 	}
 	if (strncasecmp(ct, "multipart/form-data", 19) == 0) {
 		if (ctx->req.content_length > IMPORT_CSV_MAX)
-			return fs_respond_error(ctx, FS_TOO_LARGE,
-						"An upload is limited to 100 MiB");
+			return fs_respond_error(ctx, FS_TOO_LARGE, "An upload is limited to 100 MiB");
 		fs_body_source(ctx, ct, &body_state, &body);
 		src.body = &body;
-		return respond_import(ctx, contacts_import(&ctx->env, &src, &res, &err), &res,
-				      &err);
+		return respond_import(ctx, contacts_import(&ctx->env, &src, &res, &err), &res, &err);
 	}
 	if (strncasecmp(ct, "multipart/", 10) == 0)
 		return fs_respond_error(ctx, FS_UNSUPPORTED_MEDIA,
@@ -532,8 +515,7 @@ static int parse_list_input(struct fs_ctx *ctx, json_object *body, int create,
 				    &in->description);
 	if (create) {
 		in->list_type = "static";
-		if (fs_json_get_string(&v, body, "list_type", 0, 1, 16, &in->list_type, NULL) ==
-			    1 &&
+		if (fs_json_get_string(&v, body, "list_type", 0, 1, 16, &in->list_type, NULL) == 1 &&
 		    strcmp(in->list_type, "static") != 0 && strcmp(in->list_type, "dynamic") != 0)
 			fs_validation_add(&v, "body", "list_type",
 					  "Input should be 'static' or 'dynamic'", "enum");
@@ -628,11 +610,10 @@ static void lists_members(struct fs_ctx *ctx, int add)
 	if (!body)
 		return;
 	if (!json_object_object_get_ex(body, "contact_ids", &ids) || !ids ||
-	    !json_object_is_type(ids, json_type_array) ||
-	    (n = json_object_array_length(ids)) == 0 || n > 1000)
+	    !json_object_is_type(ids, json_type_array) || (n = json_object_array_length(ids)) == 0 ||
+	    n > 1000)
 		return fs_respond_invalid(ctx, "body", "contact_ids",
-					  "Input should be a list of 1 to 1000 contact ids",
-					  "list_type");
+					  "Input should be a list of 1 to 1000 contact ids", "list_type");
 	clean = json_object_new_array();
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(ids, i);
@@ -640,13 +621,12 @@ static void lists_members(struct fs_ctx *ctx, int add)
 		    !uuid_valid(json_object_get_string(e), (size_t)json_object_get_string_len(e))) {
 			json_object_put(clean);
 			return fs_respond_invalid(ctx, "body", "contact_ids",
-						  "Every contact id must be a UUID",
-						  "uuid_parsing");
+						  "Every contact id must be a UUID", "uuid_parsing");
 		}
 		json_object_array_add(clean, json_object_get(e));
 	}
-	st = list_members(&ctx->env, fs_ctx_param(ctx, "id"), fs_json_string(clean, NULL), add,
-			  &changed, &count, &err);
+	st = list_members(&ctx->env, fs_ctx_param(ctx, "id"), fs_json_string(clean, NULL), add, &changed,
+			  &count, &err);
 	json_object_put(clean);
 	if (st != FS_OK)
 		return fs_respond_failure(ctx, st, &err);
@@ -687,33 +667,33 @@ static void lists_preview(struct fs_ctx *ctx)
 }
 
 static const struct fs_route routes[] = {
-	{"POST", "/api/v1/contacts/lists", lists_create, FS_ACCESS_WRITE, "Create a list"},
-	{"GET", "/api/v1/contacts/lists", lists_index, FS_ACCESS_READ, "List lists"},
-	{"POST", "/api/v1/contacts/lists/preview", lists_preview, FS_ACCESS_WRITE,
-	 "Count and sample contacts for unsaved rules"},
-	{"GET", "/api/v1/contacts/lists/:id", lists_get, FS_ACCESS_READ, "Get a list"},
-	{"PATCH", "/api/v1/contacts/lists/:id", lists_update, FS_ACCESS_WRITE, "Update a list"},
-	{"DELETE", "/api/v1/contacts/lists/:id", lists_delete, FS_ACCESS_WRITE, "Delete a list"},
-	{"POST", "/api/v1/contacts/lists/:id/members", lists_members_add, FS_ACCESS_WRITE,
-	 "Add members to a static list"},
-	{"DELETE", "/api/v1/contacts/lists/:id/members", lists_members_remove, FS_ACCESS_WRITE,
-	 "Remove members from a static list"},
-	{"GET", "/api/v1/contacts/lists/:id/contacts", lists_contacts, FS_ACCESS_READ,
-	 "A list's contacts (dynamic lists evaluated live)"},
-	{"GET", "/api/v1/contacts", contacts_list, FS_ACCESS_READ, "List contacts"},
-	{"POST", "/api/v1/contacts", contacts_create, FS_ACCESS_WRITE, "Create a contact"},
-	{"GET", "/api/v1/contacts/count", contacts_count, FS_ACCESS_READ, "Count contacts"},
-	{"GET", "/api/v1/contacts/export", contacts_export_all, FS_ACCESS_READ,
-	 "All contacts as CSV (streamed)"},
-	{"POST", "/api/v1/contacts/import", contacts_import_post, FS_ACCESS_WRITE,
-	 "Import contacts (JSON or text/csv)"},
-	{"GET", "/api/v1/contacts/:id", contacts_get, FS_ACCESS_READ, "Get a contact"},
-	{"PATCH", "/api/v1/contacts/:id", contacts_update, FS_ACCESS_WRITE, "Update a contact"},
-	{"DELETE", "/api/v1/contacts/:id", contacts_delete, FS_ACCESS_WRITE, "Delete a contact"},
-	{"GET", "/api/v1/contacts/:id/events", contacts_events, FS_ACCESS_READ,
-	 "A contact's activity"},
-	{"GET", "/api/v1/contacts/:id/export", contacts_export_one, FS_ACCESS_READ,
-	 "Everything held about a contact (GDPR)"},
+	{ "POST", "/api/v1/contacts/lists", lists_create, FS_ACCESS_WRITE, "Create a list" },
+	{ "GET", "/api/v1/contacts/lists", lists_index, FS_ACCESS_READ, "List lists" },
+	{ "POST", "/api/v1/contacts/lists/preview", lists_preview, FS_ACCESS_WRITE,
+	  "Count and sample contacts for unsaved rules" },
+	{ "GET", "/api/v1/contacts/lists/:id", lists_get, FS_ACCESS_READ, "Get a list" },
+	{ "PATCH", "/api/v1/contacts/lists/:id", lists_update, FS_ACCESS_WRITE, "Update a list" },
+	{ "DELETE", "/api/v1/contacts/lists/:id", lists_delete, FS_ACCESS_WRITE, "Delete a list" },
+	{ "POST", "/api/v1/contacts/lists/:id/members", lists_members_add, FS_ACCESS_WRITE,
+	  "Add members to a static list" },
+	{ "DELETE", "/api/v1/contacts/lists/:id/members", lists_members_remove, FS_ACCESS_WRITE,
+	  "Remove members from a static list" },
+	{ "GET", "/api/v1/contacts/lists/:id/contacts", lists_contacts, FS_ACCESS_READ,
+	  "A list's contacts (dynamic lists evaluated live)" },
+	{ "GET", "/api/v1/contacts", contacts_list, FS_ACCESS_READ, "List contacts" },
+	{ "POST", "/api/v1/contacts", contacts_create, FS_ACCESS_WRITE, "Create a contact" },
+	{ "GET", "/api/v1/contacts/count", contacts_count, FS_ACCESS_READ, "Count contacts" },
+	{ "GET", "/api/v1/contacts/export", contacts_export_all, FS_ACCESS_READ,
+	  "All contacts as CSV (streamed)" },
+	{ "POST", "/api/v1/contacts/import", contacts_import_post, FS_ACCESS_WRITE,
+	  "Import contacts (JSON or text/csv)" },
+	{ "GET", "/api/v1/contacts/:id", contacts_get, FS_ACCESS_READ, "Get a contact" },
+	{ "PATCH", "/api/v1/contacts/:id", contacts_update, FS_ACCESS_WRITE, "Update a contact" },
+	{ "DELETE", "/api/v1/contacts/:id", contacts_delete, FS_ACCESS_WRITE, "Delete a contact" },
+	{ "GET", "/api/v1/contacts/:id/events", contacts_events, FS_ACCESS_READ,
+	  "A contact's activity" },
+	{ "GET", "/api/v1/contacts/:id/export", contacts_export_one, FS_ACCESS_READ,
+	  "Everything held about a contact (GDPR)" },
 };
 
 int main(int argc, char **argv)

@@ -63,9 +63,8 @@ static enum fs_status duplicate_or_error(struct fs_env *env, const char *email,
 					 struct fs_error *err, const char *what)
 {
 	if (strcmp(db_last_sqlstate(env->db), "23505") == 0)
-		return fs_rollback_with(env,
-					fs_fail(err, FS_BAD_REQUEST,
-						"Contact with email %s already exists", email));
+		return fs_rollback_with(env, fs_fail(err, FS_BAD_REQUEST,
+						  "Contact with email %s already exists", email));
 	return fs_rollback_with(env, fs_fail(err, FS_ERROR, "%s failed", what));
 }
 
@@ -73,7 +72,7 @@ long contacts_room_left(struct fs_env *env, long adding)
 {
 	const struct plan *plan = plan_find_or_default(env->auth.plan);
 	char limit[24], want[24];
-	const char *p[2] = {limit, want};
+	const char *p[2] = { limit, want };
 	PGresult *r;
 
 	if (plan->max_contacts == PLAN_UNLIMITED)
@@ -383,14 +382,14 @@ enum fs_status contact_create(struct fs_env *env, const struct contact_input *in
 enum fs_status contact_get(struct fs_env *env, const char *id, const char **json,
 			   struct fs_error *err)
 {
-	const char *params[1] = {id};
+	const char *params[1] = { id };
 	PGresult *r;
 
 	if (!id || !uuid_valid(id, strlen(id)))
 		return fs_fail(err, FS_NOT_FOUND, "Contact not found");
-	r = db_tenant_read_cached(
-		env->db, env->arena, env->user_id,
-		"SELECT flowsend_contact_json(c) AS j FROM contacts c WHERE c.id = $1", 1, params);
+	r = db_tenant_read_cached(env->db, env->arena, env->user_id,
+				  "SELECT flowsend_contact_json(c) AS j FROM contacts c WHERE c.id = $1",
+				  1, params);
 
 	if (!r)
 		return fs_fail(err, FS_ERROR, "reading the contact failed");
@@ -406,12 +405,9 @@ enum fs_status contact_update(struct fs_env *env, const char *id, const struct c
 	const char *email = in->set_email ? lower_copy(env->arena, in->email) : NULL;
 	const char *params[10] = {
 		id,
-		in->set_email ? "t" : "f",
-		email,
-		in->set_first_name ? "t" : "f",
-		in->first_name,
-		in->set_last_name ? "t" : "f",
-		in->last_name,
+		in->set_email ? "t" : "f", email,
+		in->set_first_name ? "t" : "f", in->first_name,
+		in->set_last_name ? "t" : "f", in->last_name,
 		in->set_tags ? in->tags_json : NULL,
 		in->set_custom_fields ? in->custom_fields_json : NULL,
 		in->set_is_subscribed ? (in->is_subscribed ? "t" : "f") : NULL,
@@ -423,70 +419,61 @@ enum fs_status contact_update(struct fs_env *env, const char *id, const struct c
 		return st;
 	if (in->set_is_subscribed && in->is_subscribed) {
 		/* Subscribing again is the person's own act, never the merchant's. */
-		const char *op[3] = {id, email, in->set_email ? "t" : "f"};
-		r = db_query(
-			env->db, env->arena,
-			"SELECT EXISTS (SELECT 1 FROM opt_outs o WHERE o.user_id = "
-			"flowsend_current_user()"
-			"  AND o.email_hash = flowsend_email_hash(CASE WHEN $3::boolean THEN $2"
-			"   ELSE c.email END))"
-			" AND (NOT c.is_subscribed OR ($3::boolean AND lower(c.email) <> $2)) AS "
-			"refused"
-			" FROM contacts c WHERE c.id = $1",
-			3, op);
+		const char *op[3] = { id, email, in->set_email ? "t" : "f" };
+		r = db_query(env->db, env->arena,
+			     "SELECT EXISTS (SELECT 1 FROM opt_outs o WHERE o.user_id = flowsend_current_user()"
+			     "  AND o.email_hash = flowsend_email_hash(CASE WHEN $3::boolean THEN $2"
+			     "   ELSE c.email END))"
+			     " AND (NOT c.is_subscribed OR ($3::boolean AND lower(c.email) <> $2)) AS refused"
+			     " FROM contacts c WHERE c.id = $1",
+			     3, op);
 		if (!r)
-			return fs_rollback_with(
-				env, fs_fail(err, FS_ERROR, "reading the contact failed"));
+			return fs_rollback_with(env, fs_fail(err, FS_ERROR, "reading the contact failed"));
 		if (PQntuples(r) == 1 && db_get_bool(r, 0, "refused"))
 			return fs_rollback_with(
-				env,
-				fs_fail(err, FS_BAD_REQUEST,
-					"This address unsubscribed; only its owner can subscribe"
-					" again, through a signup form"));
+				env, fs_fail(err, FS_BAD_REQUEST,
+					     "This address unsubscribed; only its owner can subscribe"
+					     " again, through a signup form"));
 	}
 	/* The old subscription state comes from the row before the update, so an
 	 * unsubscribe is recorded once, when it actually happens. An address
 	 * changed to one that opted out stops being mailed too. */
-	r = db_query(
-		env->db, env->arena,
-		"WITH old AS (SELECT id, is_subscribed, $2::boolean AND EXISTS (SELECT 1"
-		"  FROM opt_outs o WHERE o.user_id = flowsend_current_user()"
-		"  AND o.email_hash = flowsend_email_hash($3)) AS opted_out"
-		"  FROM contacts WHERE id = $1 FOR UPDATE)"
-		" UPDATE contacts AS c SET"
-		" email = CASE WHEN $2::boolean THEN $3 ELSE c.email END,"
-		" first_name = CASE WHEN $4::boolean THEN $5 ELSE c.first_name END,"
-		" last_name = CASE WHEN $6::boolean THEN $7 ELSE c.last_name END,"
-		" tags = CASE WHEN $8::jsonb IS NULL THEN c.tags"
-		"   ELSE ARRAY(SELECT jsonb_array_elements_text($8::jsonb)) END,"
-		" custom_fields = COALESCE($9::jsonb, c.custom_fields),"
-		" is_subscribed = COALESCE($10::boolean, c.is_subscribed) AND NOT old.opted_out,"
-		" subscribed_at = CASE WHEN $10::boolean AND NOT old.is_subscribed"
-		"   AND NOT old.opted_out THEN flowsend_now() ELSE c.subscribed_at END,"
-		" unsubscribed_at = CASE WHEN old.opted_out AND old.is_subscribed THEN "
-		"flowsend_now()"
-		"   WHEN old.opted_out THEN c.unsubscribed_at"
-		"   WHEN $10::boolean THEN NULL"
-		"   WHEN NOT $10::boolean AND old.is_subscribed THEN flowsend_now()"
-		"   ELSE c.unsubscribed_at END,"
-		" updated_at = flowsend_now()"
-		" FROM old WHERE c.id = old.id"
-		" RETURNING c.id, c.email, old.is_subscribed AS was_subscribed, c.is_subscribed,"
-		" flowsend_contact_json(c) AS j",
-		10, params);
+	r = db_query(env->db, env->arena,
+		     "WITH old AS (SELECT id, is_subscribed, $2::boolean AND EXISTS (SELECT 1"
+		     "  FROM opt_outs o WHERE o.user_id = flowsend_current_user()"
+		     "  AND o.email_hash = flowsend_email_hash($3)) AS opted_out"
+		     "  FROM contacts WHERE id = $1 FOR UPDATE)"
+		     " UPDATE contacts AS c SET"
+		     " email = CASE WHEN $2::boolean THEN $3 ELSE c.email END,"
+		     " first_name = CASE WHEN $4::boolean THEN $5 ELSE c.first_name END,"
+		     " last_name = CASE WHEN $6::boolean THEN $7 ELSE c.last_name END,"
+		     " tags = CASE WHEN $8::jsonb IS NULL THEN c.tags"
+		     "   ELSE ARRAY(SELECT jsonb_array_elements_text($8::jsonb)) END,"
+		     " custom_fields = COALESCE($9::jsonb, c.custom_fields),"
+		     " is_subscribed = COALESCE($10::boolean, c.is_subscribed) AND NOT old.opted_out,"
+		     " subscribed_at = CASE WHEN $10::boolean AND NOT old.is_subscribed"
+		     "   AND NOT old.opted_out THEN flowsend_now() ELSE c.subscribed_at END,"
+		     " unsubscribed_at = CASE WHEN old.opted_out AND old.is_subscribed THEN flowsend_now()"
+		     "   WHEN old.opted_out THEN c.unsubscribed_at"
+		     "   WHEN $10::boolean THEN NULL"
+		     "   WHEN NOT $10::boolean AND old.is_subscribed THEN flowsend_now()"
+		     "   ELSE c.unsubscribed_at END,"
+		     " updated_at = flowsend_now()"
+		     " FROM old WHERE c.id = old.id"
+		     " RETURNING c.id, c.email, old.is_subscribed AS was_subscribed, c.is_subscribed,"
+		     " flowsend_contact_json(c) AS j",
+		     10, params);
 	if (!r)
 		return duplicate_or_error(env, email ? email : "", err, "updating the contact");
 	if (PQntuples(r) == 0)
 		return fs_rollback_with(env, fs_fail(err, FS_NOT_FOUND, "Contact not found"));
 	if (db_get_bool(r, 0, "was_subscribed") && !db_get_bool(r, 0, "is_subscribed")) {
-		const char *u[2] = {id, db_get(r, 0, "email")};
-		if (!db_query(
-			    env->db, env->arena,
-			    "INSERT INTO unsubscribes (user_id, contact_id, email_hash, source)"
-			    " VALUES (flowsend_current_user(), $1, flowsend_email_hash($2), 'api')",
-			    2, u))
-			return fs_rollback_with(
-				env, fs_fail(err, FS_ERROR, "recording the unsubscribe failed"));
+		const char *u[2] = { id, db_get(r, 0, "email") };
+		if (!db_query(env->db, env->arena,
+			      "INSERT INTO unsubscribes (user_id, contact_id, email_hash, source)"
+			      " VALUES (flowsend_current_user(), $1, flowsend_email_hash($2), 'api')",
+			      2, u))
+			return fs_rollback_with(env, fs_fail(err, FS_ERROR, "recording the unsubscribe failed"));
 	}
 	if ((st = commit(env, err)) != FS_OK)
 		return st;
@@ -496,7 +483,7 @@ enum fs_status contact_update(struct fs_env *env, const char *id, const struct c
 
 enum fs_status contact_delete(struct fs_env *env, const char *id, struct fs_error *err)
 {
-	const char *params[1] = {id};
+	const char *params[1] = { id };
 	PGresult *r;
 	enum fs_status st;
 
@@ -526,25 +513,19 @@ static const char erase_from_rules_sql[] =
 	"UPDATE contact_lists l SET updated_at = flowsend_now(), rules = jsonb_set(l.rules,"
 	" '{conditions}', (SELECT jsonb_agg(CASE"
 	"   WHEN jsonb_typeof(c->'value') = 'array' THEN jsonb_set(c, '{value}', COALESCE((SELECT"
-	"    jsonb_agg(CASE WHEN " RULE_NAMES_ADDRESS(
-		"e #>> '{}'") " THEN '\"[erased]\"'::jsonb"
-			      "    ELSE e END ORDER BY i) FROM jsonb_array_elements(c->'value') "
-			      "WITH ORDINALITY AS y(e, i)),"
-			      "    '[]'::jsonb))"
-			      "   WHEN " RULE_NAMES_ADDRESS(
-				      "c->>'value'") " THEN jsonb_set(c, '{value}', '\"[erased]\"')"
-						     "   ELSE c END ORDER BY n)"
-						     "  FROM "
-						     "jsonb_array_elements(l.rules->'conditions') "
-						     "WITH ORDINALITY AS x(c, n)))"
-						     " WHERE l.rules IS NOT NULL AND "
-						     "jsonb_typeof(l.rules->'conditions') = 'array'"
-						     " AND " RULE_NAMES_ADDRESS("l.rules::text");
+	"    jsonb_agg(CASE WHEN " RULE_NAMES_ADDRESS("e #>> '{}'") " THEN '\"[erased]\"'::jsonb"
+	"    ELSE e END ORDER BY i) FROM jsonb_array_elements(c->'value') WITH ORDINALITY AS y(e, i)),"
+	"    '[]'::jsonb))"
+	"   WHEN " RULE_NAMES_ADDRESS("c->>'value'") " THEN jsonb_set(c, '{value}', '\"[erased]\"')"
+	"   ELSE c END ORDER BY n)"
+	"  FROM jsonb_array_elements(l.rules->'conditions') WITH ORDINALITY AS x(c, n)))"
+	" WHERE l.rules IS NOT NULL AND jsonb_typeof(l.rules->'conditions') = 'array'"
+	" AND " RULE_NAMES_ADDRESS("l.rules::text");
 
 enum fs_status contact_erase(struct fs_env *env, const char *id, struct fs_error *err)
 {
-	const char *params[1] = {id};
-	const char *both[2] = {id, NULL};
+	const char *params[1] = { id };
+	const char *both[2] = { id, NULL };
 	PGresult *r;
 	enum fs_status st;
 
@@ -560,17 +541,14 @@ enum fs_status contact_erase(struct fs_env *env, const char *id, struct fs_error
 	if (!db_query(env->db, env->arena,
 		      "INSERT INTO suppressions (user_id, email_hash, email, reason)"
 		      " VALUES (flowsend_current_user(), flowsend_email_hash($1), NULL, 'erasure')"
-		      " ON CONFLICT (user_id, email_hash) DO UPDATE SET email = NULL, reason = "
-		      "'erasure'",
+		      " ON CONFLICT (user_id, email_hash) DO UPDATE SET email = NULL, reason = 'erasure'",
 		      1, both + 1) ||
 	    !db_query(env->db, env->arena,
-		      "UPDATE email_events SET metadata = '{}', url = NULL WHERE contact_id = $1",
-		      1, params) ||
+		      "UPDATE email_events SET metadata = '{}', url = NULL WHERE contact_id = $1", 1,
+		      params) ||
 	    !db_query(env->db, env->arena,
-		      "DELETE FROM outbox WHERE user_id = flowsend_current_user() AND contact_id "
-		      "IS NULL"
-		      " AND lower(to_email) = lower($1) AND NOT (payload IS NOT NULL AND payload ? "
-		      "'account_mail')",
+		      "DELETE FROM outbox WHERE user_id = flowsend_current_user() AND contact_id IS NULL"
+		      " AND lower(to_email) = lower($1) AND NOT (payload IS NOT NULL AND payload ? 'account_mail')",
 		      1, both + 1) ||
 	    !db_query(env->db, env->arena,
 		      "DELETE FROM form_submissions WHERE user_id = flowsend_current_user()"
@@ -593,34 +571,33 @@ enum fs_status contact_erase(struct fs_env *env, const char *id, struct fs_error
 enum fs_status contact_export(struct fs_env *env, const char *id, const char **json,
 			      struct fs_error *err)
 {
-	const char *params[1] = {id};
-	PGresult *r = db_tenant_query(
-		env->db, env->arena, env->user_id,
-		"SELECT json_build_object("
-		" 'contact', flowsend_contact_json(c),"
-		" 'lists', COALESCE((SELECT json_agg(json_build_object('id', l.id, 'name', l.name,"
-		"   'added_at', flowsend_ts(m.added_at)) ORDER BY m.added_at)"
-		"   FROM contact_list_members m JOIN contact_lists l ON l.id = m.list_id"
-		"   WHERE m.contact_id = c.id), '[]'),"
-		" 'events', COALESCE((SELECT json_agg(json_build_object('id', e.id,"
-		"   'event_type', e.event_type, 'campaign_id', e.campaign_id, 'flow_id', e.flow_id,"
-		"   'metadata', e.metadata, 'url', e.url, 'created_at', flowsend_ts(e.created_at))"
-		"   ORDER BY e.created_at) FROM email_events e WHERE e.contact_id = c.id), '[]'),"
-		" 'unsubscribes', COALESCE((SELECT json_agg(json_build_object('source', u.source,"
-		"   'campaign_id', u.campaign_id, 'flow_id', u.flow_id,"
-		"   'created_at', flowsend_ts(u.created_at)) ORDER BY u.created_at)"
-		"   FROM unsubscribes u WHERE u.contact_id = c.id), '[]'),"
-		/* Issue 24: the consent record of every sign-up through a form. */
-		" 'consents', COALESCE((SELECT json_agg(json_build_object('id', s.id,"
-		"   'form_id', s.form_id, 'list_id', s.list_id, 'status', s.status,"
-		"   'consent_at', flowsend_ts(s.consent_at), 'ip', host(s.consent_ip),"
-		"   'user_agent', s.consent_user_agent, 'consent_text', s.consent_text,"
-		"   'confirmed_at', flowsend_ts(s.confirmed_at)) ORDER BY s.consent_at)"
-		"   FROM form_submissions s WHERE s.contact_id = c.id"
-		"    OR (s.contact_id IS NULL AND lower(s.email) = lower(c.email))), '[]'),"
-		" 'exported_at', flowsend_ts(flowsend_now()))"
-		" FROM contacts c WHERE c.id = $1",
-		1, params);
+	const char *params[1] = { id };
+	PGresult *r = db_tenant_query(env->db, env->arena, env->user_id,
+		     "SELECT json_build_object("
+		     " 'contact', flowsend_contact_json(c),"
+		     " 'lists', COALESCE((SELECT json_agg(json_build_object('id', l.id, 'name', l.name,"
+		     "   'added_at', flowsend_ts(m.added_at)) ORDER BY m.added_at)"
+		     "   FROM contact_list_members m JOIN contact_lists l ON l.id = m.list_id"
+		     "   WHERE m.contact_id = c.id), '[]'),"
+		     " 'events', COALESCE((SELECT json_agg(json_build_object('id', e.id,"
+		     "   'event_type', e.event_type, 'campaign_id', e.campaign_id, 'flow_id', e.flow_id,"
+		     "   'metadata', e.metadata, 'url', e.url, 'created_at', flowsend_ts(e.created_at))"
+		     "   ORDER BY e.created_at) FROM email_events e WHERE e.contact_id = c.id), '[]'),"
+		     " 'unsubscribes', COALESCE((SELECT json_agg(json_build_object('source', u.source,"
+		     "   'campaign_id', u.campaign_id, 'flow_id', u.flow_id,"
+		     "   'created_at', flowsend_ts(u.created_at)) ORDER BY u.created_at)"
+		     "   FROM unsubscribes u WHERE u.contact_id = c.id), '[]'),"
+		     /* Issue 24: the consent record of every sign-up through a form. */
+		     " 'consents', COALESCE((SELECT json_agg(json_build_object('id', s.id,"
+		     "   'form_id', s.form_id, 'list_id', s.list_id, 'status', s.status,"
+		     "   'consent_at', flowsend_ts(s.consent_at), 'ip', host(s.consent_ip),"
+		     "   'user_agent', s.consent_user_agent, 'consent_text', s.consent_text,"
+		     "   'confirmed_at', flowsend_ts(s.confirmed_at)) ORDER BY s.consent_at)"
+		     "   FROM form_submissions s WHERE s.contact_id = c.id"
+		     "    OR (s.contact_id IS NULL AND lower(s.email) = lower(c.email))), '[]'),"
+		     " 'exported_at', flowsend_ts(flowsend_now()))"
+		     " FROM contacts c WHERE c.id = $1",
+		     1, params);
 	if (!r)
 		return fs_fail(err, FS_ERROR, "exporting the contact failed");
 	if (PQntuples(r) == 0)
@@ -644,16 +621,16 @@ enum fs_status contact_export(struct fs_env *env, const char *id, const char **j
  * in an import's range and as a single create (made while the range was
  * queued, its id falls inside it) is taken once: the queued ones are one
  * UNION. */
-#define CONTACT_MATCHES                                                                            \
-	" (SELECT s.contact_id AS id FROM contact_search s WHERE s.doc LIKE lower($1)"             \
-	"  UNION ALL (SELECT q.id FROM contact_search_backlog b CROSS JOIN LATERAL"                \
-	"   (SELECT p.id FROM contacts p"                                                          \
-	"     WHERE p.user_id = b.user_id AND p.id >= b.first_id AND p.id <= b.last_id"            \
-	"      AND flowsend_contact_search_text(p.email, p.first_name, p.last_name)"               \
-	"       LIKE lower($1)"                                                                    \
-	"      AND NOT EXISTS (SELECT 1 FROM contact_search i"                                     \
-	"                       WHERE i.contact_id = p.id AND i.user_id = p.user_id)"              \
-	"     OFFSET 0) q"                                                                         \
+#define CONTACT_MATCHES                                                                       \
+	" (SELECT s.contact_id AS id FROM contact_search s WHERE s.doc LIKE lower($1)"         \
+	"  UNION ALL (SELECT q.id FROM contact_search_backlog b CROSS JOIN LATERAL"             \
+	"   (SELECT p.id FROM contacts p"                                                        \
+	"     WHERE p.user_id = b.user_id AND p.id >= b.first_id AND p.id <= b.last_id"          \
+	"      AND flowsend_contact_search_text(p.email, p.first_name, p.last_name)"             \
+	"       LIKE lower($1)"                                                                  \
+	"      AND NOT EXISTS (SELECT 1 FROM contact_search i"                                   \
+	"                       WHERE i.contact_id = p.id AND i.user_id = p.user_id)"            \
+	"     OFFSET 0) q"                                                                       \
 	"  UNION SELECT p.id FROM contact_count_deltas d JOIN contacts p"                          \
 	"   ON p.id = d.contact_id AND p.user_id = d.user_id"                                      \
 	"   WHERE flowsend_contact_search_text(p.email, p.first_name, p.last_name)"                \
@@ -661,13 +638,13 @@ enum fs_status contact_export(struct fs_env *env, const char *id, const char **j
 	"    AND NOT EXISTS (SELECT 1 FROM contact_search i"                                       \
 	"                     WHERE i.contact_id = p.id AND i.user_id = p.user_id))) m"
 /* The match's contact, when it passes the other filters. */
-#define CONTACT_MATCHED(columns)                                                                   \
-	" CROSS JOIN LATERAL (SELECT " columns " FROM contacts c WHERE c.id = m.id" CONTACT_FILTER \
-	" OFFSET 0) c"
+#define CONTACT_MATCHED(columns)                                                              \
+	" CROSS JOIN LATERAL (SELECT " columns " FROM contacts c WHERE c.id = m.id"            \
+	CONTACT_FILTER " OFFSET 0) c"
 /* A search with no trigram to look up ("a", "jo", "a.b") would make PostgreSQL
  * read the whole index or table, every tenant's rows: it reads the tenant's
  * contacts instead. */
-#define CONTACT_SCAN                                                                               \
+#define CONTACT_SCAN                                                                          \
 	" flowsend_contact_search_text(c.email, c.first_name, c.last_name) LIKE lower($1)"
 /* A page found by the index costs a read of every match, a million for
  * "example" in a tenant of addresses @*.example (3 s). So the tenant's newest
@@ -692,50 +669,44 @@ enum fs_status contact_export(struct fs_env *env, const char *id, const char **j
  * (and the filters), up to the page's end, and whether they hold the page:
  * when they do, no later contact can come before them. The statement goes on
  * with the rows of head when held, else its own way to the matches. */
-#define CONTACT_HEAD_BY(match, by)                                                                 \
-	"WITH newest AS MATERIALIZED (SELECT n.id FROM contacts n"                                 \
-	"  ORDER BY" by("n") " LIMIT " CONTACT_HEAD "),"                                           \
-			     " head AS MATERIALIZED (SELECT " CONTACT_COLUMNS " FROM newest n"     \
-			     "  CROSS JOIN LATERAL (SELECT " CONTACT_COLUMNS " FROM contacts c"    \
-			     "   WHERE c.id = n.id AND" match CONTACT_FILTER " OFFSET 0) c"        \
-			     "  ORDER BY" by(                                                      \
-				     "c") " LIMIT" CONTACT_PAGE_END "),"                           \
-					  " held AS (SELECT (SELECT count(*) FROM head) "          \
-					  "=" CONTACT_PAGE_END                                     \
-					  "  OR (SELECT count(*) FROM newest) < " CONTACT_HEAD     \
-					  " AS page) "                                             \
-					  "SELECT * FROM (SELECT * FROM head WHERE (SELECT page "  \
-					  "FROM held)"
+#define CONTACT_HEAD_BY(match, by)                                                            \
+	"WITH newest AS MATERIALIZED (SELECT n.id FROM contacts n"                              \
+	"  ORDER BY" by("n") " LIMIT " CONTACT_HEAD "),"                                        \
+	" head AS MATERIALIZED (SELECT " CONTACT_COLUMNS " FROM newest n"                       \
+	"  CROSS JOIN LATERAL (SELECT " CONTACT_COLUMNS " FROM contacts c"                      \
+	"   WHERE c.id = n.id AND" match CONTACT_FILTER " OFFSET 0) c"                           \
+	"  ORDER BY" by("c") " LIMIT" CONTACT_PAGE_END "),"                                     \
+	" held AS (SELECT (SELECT count(*) FROM head) =" CONTACT_PAGE_END                       \
+	"  OR (SELECT count(*) FROM newest) < " CONTACT_HEAD " AS page) "                       \
+	"SELECT * FROM (SELECT * FROM head WHERE (SELECT page FROM held)"
 #define CONTACT_PAGE_END " $4::bigint + $5::bigint"
-#define CONTACT_INDEXED_PAGE(by)                                                                   \
-	CONTACT_HEAD_BY(CONTACT_SCAN, by)                                                          \
-	" UNION ALL (SELECT " CONTACT_COLUMNS " FROM" CONTACT_MATCHES CONTACT_MATCHED(             \
-		CONTACT_COLUMNS) " WHERE NOT (SELECT page FROM held)"                              \
-				 "  ORDER BY" by(                                                  \
-					 "c") " LIMIT" CONTACT_PAGE_END ")) c"                     \
-					      " ORDER BY" by(                                      \
-						      "c") " LIMIT $4::bigint OFFSET $5::bigint"
+#define CONTACT_INDEXED_PAGE(by)                                                              \
+	CONTACT_HEAD_BY(CONTACT_SCAN, by)                                                       \
+	" UNION ALL (SELECT " CONTACT_COLUMNS " FROM" CONTACT_MATCHES                            \
+	CONTACT_MATCHED(CONTACT_COLUMNS) " WHERE NOT (SELECT page FROM held)"                    \
+	"  ORDER BY" by("c") " LIMIT" CONTACT_PAGE_END ")) c"                                   \
+	" ORDER BY" by("c") " LIMIT $4::bigint OFFSET $5::bigint"
 /* Filters without a search (?tag=, ?subscribed=) take the same two paths: the
  * tenant's first contacts in the order when they hold the page (a common tag,
  * most contacts subscribed), else the index that leads with the tenant (a rare
  * tag: schema/0020_tenant_tags.sql). Left to itself the planner, guessing the
  * tenant small, would read all of a big tenant's rows in order to find a page
  * of a common tag (1 s for a page of 50 at 1,000,000 contacts). */
-#define CONTACT_FILTERED_PAGE(by)                                                                  \
-	CONTACT_HEAD_BY(CONTACT_NO_SEARCH, by)                                                     \
-	" UNION ALL (SELECT " CONTACT_COLUMNS " FROM contacts c"                                   \
-	"  WHERE NOT (SELECT page FROM held) AND" CONTACT_NO_SEARCH CONTACT_FILTER                 \
-	"  ORDER BY" by("c") " LIMIT" CONTACT_PAGE_END ")) c"                                      \
-			     " ORDER BY" by("c") " LIMIT $4::bigint OFFSET $5::bigint"
-#define CONTACT_SCANNED_PAGE(by)                                                                   \
-	"SELECT " CONTACT_COLUMNS " FROM contacts c WHERE" CONTACT_SCAN CONTACT_FILTER             \
+#define CONTACT_FILTERED_PAGE(by)                                                             \
+	CONTACT_HEAD_BY(CONTACT_NO_SEARCH, by)                                                  \
+	" UNION ALL (SELECT " CONTACT_COLUMNS " FROM contacts c"                                \
+	"  WHERE NOT (SELECT page FROM held) AND" CONTACT_NO_SEARCH CONTACT_FILTER               \
+	"  ORDER BY" by("c") " LIMIT" CONTACT_PAGE_END ")) c"                                   \
 	" ORDER BY" by("c") " LIMIT $4::bigint OFFSET $5::bigint"
-#define CONTACT_PLAIN_PAGE(by)                                                                     \
-	"SELECT " CONTACT_COLUMNS " FROM contacts c"                                               \
+#define CONTACT_SCANNED_PAGE(by)                                                              \
+	"SELECT " CONTACT_COLUMNS " FROM contacts c WHERE" CONTACT_SCAN CONTACT_FILTER          \
+	" ORDER BY" by("c") " LIMIT $4::bigint OFFSET $5::bigint"
+#define CONTACT_PLAIN_PAGE(by)                                                                \
+	"SELECT " CONTACT_COLUMNS " FROM contacts c"                                            \
 	" ORDER BY" by("c") " LIMIT $1::bigint OFFSET $2::bigint"
 #define CONTACT_NO_SEARCH " $1::text IS NULL"
-#define CONTACT_FILTER                                                                             \
-	" AND ($2::text IS NULL OR c.tags @> ARRAY[$2::text])"                                     \
+#define CONTACT_FILTER                                                                        \
+	" AND ($2::text IS NULL OR c.tags @> ARRAY[$2::text])"                                  \
 	" AND ($3::boolean IS NULL OR c.is_subscribed = $3::boolean)"
 
 /* A page whose rows' first column is already JSON text. */
@@ -767,8 +738,8 @@ void contacts_page_json(struct strbuf *out, const PGresult *rows, long long tota
 
 int contact_sort_parse(const char *s)
 {
-	static const char *const names[CONTACT_SORT_COUNT] = {"-created_at", "created_at", "email",
-							      "-email"};
+	static const char *const names[CONTACT_SORT_COUNT] = { "-created_at", "created_at", "email",
+								"-email" };
 
 	for (int i = 0; i < CONTACT_SORT_COUNT; i++)
 		if (strcmp(s, names[i]) == 0)
@@ -782,8 +753,7 @@ int contacts_search_indexable(const char *s)
 
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
-		if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
-		    (ch >= 'A' && ch <= 'Z'))
+		if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'))
 			run++;
 		else if (ch >= 0xc0)
 			run++; /* a UTF-8 sequence starts: one character */
@@ -801,20 +771,18 @@ enum fs_status contact_list(struct fs_env *env, const struct contact_filter *f,
 	/* Without a search, by an indexed search, by a search read from the
 	 * tenant's contacts: the page and its total. */
 	static const char *const page_sql[CONTACT_SORT_COUNT][3] = {
-		{CONTACT_FILTERED_PAGE(BY_NEWEST), CONTACT_INDEXED_PAGE(BY_NEWEST),
-		 CONTACT_SCANNED_PAGE(BY_NEWEST)},
-		{CONTACT_FILTERED_PAGE(BY_OLDEST), CONTACT_INDEXED_PAGE(BY_OLDEST),
-		 CONTACT_SCANNED_PAGE(BY_OLDEST)},
-		{CONTACT_FILTERED_PAGE(BY_EMAIL), CONTACT_INDEXED_PAGE(BY_EMAIL),
-		 CONTACT_SCANNED_PAGE(BY_EMAIL)},
-		{CONTACT_FILTERED_PAGE(BY_EMAIL_DESC), CONTACT_INDEXED_PAGE(BY_EMAIL_DESC),
-		 CONTACT_SCANNED_PAGE(BY_EMAIL_DESC)},
+		{ CONTACT_FILTERED_PAGE(BY_NEWEST), CONTACT_INDEXED_PAGE(BY_NEWEST),
+		  CONTACT_SCANNED_PAGE(BY_NEWEST) },
+		{ CONTACT_FILTERED_PAGE(BY_OLDEST), CONTACT_INDEXED_PAGE(BY_OLDEST),
+		  CONTACT_SCANNED_PAGE(BY_OLDEST) },
+		{ CONTACT_FILTERED_PAGE(BY_EMAIL), CONTACT_INDEXED_PAGE(BY_EMAIL),
+		  CONTACT_SCANNED_PAGE(BY_EMAIL) },
+		{ CONTACT_FILTERED_PAGE(BY_EMAIL_DESC), CONTACT_INDEXED_PAGE(BY_EMAIL_DESC),
+		  CONTACT_SCANNED_PAGE(BY_EMAIL_DESC) },
 	};
 	static const char *const plain_sql[CONTACT_SORT_COUNT] = {
-		CONTACT_PLAIN_PAGE(BY_NEWEST),
-		CONTACT_PLAIN_PAGE(BY_OLDEST),
-		CONTACT_PLAIN_PAGE(BY_EMAIL),
-		CONTACT_PLAIN_PAGE(BY_EMAIL_DESC),
+		CONTACT_PLAIN_PAGE(BY_NEWEST), CONTACT_PLAIN_PAGE(BY_OLDEST),
+		CONTACT_PLAIN_PAGE(BY_EMAIL), CONTACT_PLAIN_PAGE(BY_EMAIL_DESC),
 	};
 	static const char *const total_sql[3] = {
 		"SELECT count(*) FROM contacts c WHERE" CONTACT_NO_SEARCH CONTACT_FILTER,
@@ -826,8 +794,7 @@ enum fs_status contact_list(struct fs_env *env, const struct contact_filter *f,
 		f->search && *f->search ? contacts_like_pattern(env->arena, f->search) : NULL,
 		f->tag,
 		f->subscribed < 0 ? NULL : (f->subscribed ? "t" : "f"),
-		limit,
-		offset,
+		limit, offset,
 	};
 	int filtered = params[0] || params[1] || params[2];
 	/* By tag alone, the total is the maintained per-tag counter. */
@@ -846,12 +813,11 @@ enum fs_status contact_list(struct fs_env *env, const struct contact_filter *f,
 		 * are planned with their values: LIMIT 50 lets a search read from
 		 * the tenant's contacts stop at the fiftieth match. */
 		struct db_stmt q[2] = {
-			{page_sql[sort][how], 5, params, how == 1, NULL},
-			{total_sql[how], 3, params, how == 1, NULL},
+			{ page_sql[sort][how], 5, params, how == 1, NULL },
+			{ total_sql[how], 3, params, how == 1, NULL },
 		};
 		if (tag_only) {
-			q[1].sql = "SELECT COALESCE(sum(contacts), 0) FROM tag_counts_all WHERE "
-				   "tag = $1";
+			q[1].sql = "SELECT COALESCE(sum(contacts), 0) FROM tag_counts_all WHERE tag = $1";
 			q[1].nparams = 1;
 			q[1].params = params + 1;
 			q[1].cached = 1;
@@ -862,13 +828,13 @@ enum fs_status contact_list(struct fs_env *env, const struct contact_filter *f,
 		total = q[1].result;
 	} else {
 		/* The common case: constant statements, prepared once per worker,
-		 * sent in one round trip without BEGIN and COMMIT (db_tenant_read); the total is
-		 * the maintained counter (its slots, schema 0018, and the single creates not folded
-		 * yet, schema 0097), no count(*) over the tenant. */
+		 * sent in one round trip without BEGIN and COMMIT (db_tenant_read); the total is the
+		 * maintained counter (its slots, schema 0018, and the single creates not
+		 * folded yet, schema 0097), no
+		 * count(*) over the tenant. */
 		struct db_stmt q[2] = {
-			{plain_sql[sort], 2, params + 3, 1, NULL},
-			{"SELECT COALESCE(sum(contacts), 0) FROM tenant_counters_all", 0, NULL, 1,
-			 NULL},
+			{ plain_sql[sort], 2, params + 3, 1, NULL },
+			{ "SELECT COALESCE(sum(contacts), 0) FROM tenant_counters_all", 0, NULL, 1, NULL },
 		};
 		if (db_tenant_read(env->db, env->arena, env->user_id, q, 2) < 0)
 			return fs_fail(err, FS_ERROR, "listing contacts failed");
@@ -881,9 +847,8 @@ enum fs_status contact_list(struct fs_env *env, const struct contact_filter *f,
 
 enum fs_status contact_count(struct fs_env *env, long long *count, struct fs_error *err)
 {
-	PGresult *r = db_tenant_read_cached(
-		env->db, env->arena, env->user_id,
-		"SELECT COALESCE(sum(contacts), 0) FROM tenant_counters_all", 0, NULL);
+	PGresult *r = db_tenant_read_cached(env->db, env->arena, env->user_id,
+					    "SELECT COALESCE(sum(contacts), 0) FROM tenant_counters_all", 0, NULL);
 
 	if (!r)
 		return fs_fail(err, FS_ERROR, "counting contacts failed");
@@ -895,7 +860,7 @@ enum fs_status contact_events(struct fs_env *env, const char *id, const struct f
 			      struct strbuf *out, struct fs_error *err)
 {
 	char limit[24], offset[24];
-	const char *params[3] = {id, limit, offset};
+	const char *params[3] = { id, limit, offset };
 	PGresult *exists, *rows, *total;
 	enum fs_status st;
 
@@ -903,19 +868,17 @@ enum fs_status contact_events(struct fs_env *env, const char *id, const struct f
 	if ((st = begin(env, err)) != FS_OK)
 		return st;
 	exists = db_query(env->db, env->arena, "SELECT 1 FROM contacts WHERE id = $1", 1, params);
-	rows = db_query(
-		env->db, env->arena,
-		"SELECT json_build_object('id', e.id, 'campaign_id', e.campaign_id,"
-		" 'flow_id', e.flow_id, 'contact_id', e.contact_id, 'event_type', e.event_type,"
-		" 'metadata', e.metadata, 'created_at', flowsend_ts(e.created_at))"
-		" FROM email_events e WHERE e.contact_id = $1"
-		" ORDER BY e.created_at DESC, e.id DESC LIMIT $2::bigint OFFSET $3::bigint",
-		3, params);
+	rows = db_query(env->db, env->arena,
+			"SELECT json_build_object('id', e.id, 'campaign_id', e.campaign_id,"
+			" 'flow_id', e.flow_id, 'contact_id', e.contact_id, 'event_type', e.event_type,"
+			" 'metadata', e.metadata, 'created_at', flowsend_ts(e.created_at))"
+			" FROM email_events e WHERE e.contact_id = $1"
+			" ORDER BY e.created_at DESC, e.id DESC LIMIT $2::bigint OFFSET $3::bigint",
+			3, params);
 	total = db_query(env->db, env->arena,
 			 "SELECT count(*) FROM email_events WHERE contact_id = $1", 1, params);
 	if (!exists || !rows || !total)
-		return fs_rollback_with(env,
-					fs_fail(err, FS_ERROR, "reading contact events failed"));
+		return fs_rollback_with(env, fs_fail(err, FS_ERROR, "reading contact events failed"));
 	if ((st = commit(env, err)) != FS_OK)
 		return st;
 	if (PQntuples(exists) == 0)

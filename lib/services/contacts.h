@@ -13,12 +13,11 @@
 /* Fields of a create or update; set_* tells which were sent. JSON values are
  * passed as validated JSON text. */
 struct contact_input {
-	int set_email, set_first_name, set_last_name, set_tags, set_custom_fields,
-		set_is_subscribed;
+	int set_email, set_first_name, set_last_name, set_tags, set_custom_fields, set_is_subscribed;
 	const char *email;
-	const char *first_name; /* NULL clears */
+	const char *first_name;         /* NULL clears */
 	const char *last_name;
-	const char *tags_json;		/* a JSON array of strings */
+	const char *tags_json;          /* a JSON array of strings */
 	const char *custom_fields_json; /* a JSON object */
 	int is_subscribed;
 };
@@ -37,9 +36,9 @@ enum contact_sort {
 #define CONTACT_SORT_VALUES "-created_at, created_at, email, -email"
 
 struct contact_filter {
-	const char *search; /* case-insensitive substring of email, first or last name */
+	const char *search;  /* case-insensitive substring of email, first or last name */
 	const char *tag;
-	int subscribed; /* -1 any, 0, 1 */
+	int subscribed;      /* -1 any, 0, 1 */
 	enum contact_sort sort;
 };
 
@@ -59,21 +58,22 @@ int contact_sort_parse(const char *s);
  * 0018). */
 long contacts_room_left(struct fs_env *env, long adding);
 
-/* Each returns FS_OK with the contact's JSON text in *json (arena memory). */
+/* Concurrent creates of a tenant (unlimited plans) go down together through
+ * b, a queue shared by the contacts responder's workers (made before they
+ * fork): its shape is more slots than a responder has workers (a create
+ * that finds none free goes alone), two batches of a tenant at once (one
+ * runs while the other's commit is flushed: p99 32 ms instead of 48 under
+ * wrk -c64, README "Session 15"), a request's JSON and its answer's. */
 struct shm_batch;
-/* The queue's shape: more slots than a responder has workers (a create that
- * finds none free goes alone), two batches of a tenant at once (one runs
- * while the other's commit is flushed: p99 31 ms instead of 48 under wrk
- * -c64, README "Session 15"), a request's JSON and its answer's. */
 #define CREATE_BATCH_SLOTS 64
 #define CREATE_BATCH_LEADERS 2
 #define CREATE_BATCH_REQ_MAX 4096
 #define CREATE_BATCH_RES_MAX (CREATE_BATCH_REQ_MAX + 1024)
-/* Concurrent creates of a tenant (unlimited plans) done together through b,
- * a queue shared by the responder's workers (made before they fork). */
 void contacts_use_create_batch(struct shm_batch *b);
-enum fs_status contact_create(struct fs_env *env, const struct contact_input *in, const char **json,
-			      struct fs_error *err);
+
+/* Each returns FS_OK with the contact's JSON text in *json (arena memory). */
+enum fs_status contact_create(struct fs_env *env, const struct contact_input *in,
+			      const char **json, struct fs_error *err);
 enum fs_status contact_get(struct fs_env *env, const char *id, const char **json,
 			   struct fs_error *err);
 enum fs_status contact_update(struct fs_env *env, const char *id, const struct contact_input *in,
