@@ -301,8 +301,7 @@ static int batch_request(struct strbuf *out, const struct contact_input *in, con
 	return !out->oom && out->len <= CREATE_BATCH_REQ_MAX ? 0 : -1;
 }
 
-/* 1 when answered (*st), 0 when the create is to go alone, 2 when it is to
- * go alone after a lost batch (see contact_create). */
+/* 1 when answered (*st), 0 when the create is to go alone. */
 static int create_batched(struct fs_env *env, const struct contact_input *in, const char *email,
 			  const char *id, const char **json, struct fs_error *err,
 			  enum fs_status *st)
@@ -335,10 +334,21 @@ static int create_batched(struct fs_env *env, const struct contact_input *in, co
 	/* Created but too big to hand over, or its leader (or the leader's
 	 * session) was lost: the id says whether it is there. Not there, it goes
 	 * alone with the same id, so a commit still in flight can never make it
-	 * twice (the second insert fails on the id). */
+	 * twice. That commit may still land first (a killed worker's backend
+	 * ends its statement and commit before it finds the client gone): the
+	 * lone insert then fails on the address or the id, and the row with this
+	 * id is the request's own. */
 	*st = contact_get(env, id, json, err);
-	if (*st == FS_NOT_FOUND)
-		return 2;
+	if (*st == FS_NOT_FOUND) {
+		struct fs_error again;
+		const char *found;
+
+		*st = create_alone(env, in, email, id, json, err);
+		if (*st == FS_BAD_REQUEST && contact_get(env, id, &found, &again) == FS_OK) {
+			*json = found;
+			*st = FS_OK;
+		}
+	}
 	return 1;
 }
 
@@ -354,28 +364,9 @@ enum fs_status contact_create(struct fs_env *env, const struct contact_input *in
 		return fs_fail(err, FS_ERROR, "no randomness for the contact's id");
 	/* Batched: unlimited plans only (a capped plan's room is checked per
 	 * create), and not inside a transaction of the caller's. */
-	if (create_batch && plan->max_contacts == PLAN_UNLIMITED && !env->db->in_tx) {
-		int r = create_batched(env, in, email, id, json, err, &st);
-
-		if (r == 1)
-			return st;
-		if (r == 2) {
-			/* The lost leader's session may still commit this very
-			 * create after the look-up (a killed worker's backend ends
-			 * its statement and commit before it finds the client gone):
-			 * the insert alone then fails on the address or the id, and
-			 * the row with this id is the request's own. */
-			struct fs_error again;
-			const char *found;
-
-			st = create_alone(env, in, email, id, json, err);
-			if (st == FS_BAD_REQUEST && contact_get(env, id, &found, &again) == FS_OK) {
-				*json = found;
-				return FS_OK;
-			}
-			return st;
-		}
-	}
+	if (create_batch && plan->max_contacts == PLAN_UNLIMITED && !env->db->in_tx &&
+	    create_batched(env, in, email, id, json, err, &st))
+		return st;
 	return create_alone(env, in, email, id, json, err);
 }
 

@@ -709,24 +709,17 @@ static int leaders_now(pid_t *out, int max)
 	return n;
 }
 
-/* Creates queued behind a tenant's two leaders (held back by the tenant's
- * counter lock, so that the queue forms whatever the machine's speed) go
- * down together once the leaders are done: at least one statement holds
- * two or more of them (rows sharing one created_at). The bursts above only
- * may batch, depending on timing; this one must. */
-START_TEST(creates_queued_behind_the_leaders_go_down_together)
+/* The tenant's shared counter lock, held in a transaction of the owner's:
+ * every create of the tenant then waits in its statement's trigger, after
+ * its rows are in (uncommitted), until tenant_lock_release. */
+static PGconn *tenant_lock_hold(const char *uid)
 {
-	enum { LEADERS = 2, QUEUED = 3 };
-	char token[2048], uid[40], email[64], err[256];
-	struct one_create c[LEADERS + QUEUED];
+	const char *lp[1] = {uid};
 	struct fs_config cfg;
-	const char *lp[1];
+	char err[256];
 	PGconn *lock;
 	PGresult *r;
 
-	e2e_new_tenant("batch-queued", token, sizeof(token));
-	e2e_set_plan(token, "enterprise");
-	lp[0] = e2e_user_id(token, uid);
 	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
 	lock = PQconnectdb(cfg.database_migrate_url);
 	ck_assert_int_eq(PQstatus(lock), CONNECTION_OK);
@@ -738,6 +731,34 @@ START_TEST(creates_queued_behind_the_leaders_go_down_together)
 			 NULL, lp, NULL, NULL, 0);
 	ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
 	PQclear(r);
+	return lock;
+}
+
+static void tenant_lock_release(PGconn *lock)
+{
+	PGresult *r = PQexec(lock, "COMMIT");
+
+	ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	PQfinish(lock);
+}
+
+/* Creates queued behind a tenant's two leaders (held back by the tenant's
+ * counter lock, so that the queue forms whatever the machine's speed) go
+ * down together once the leaders are done: at least one statement holds
+ * two or more of them (rows sharing one created_at). The bursts above only
+ * may batch, depending on timing; this one must. */
+START_TEST(creates_queued_behind_the_leaders_go_down_together)
+{
+	enum { LEADERS = 2, QUEUED = 3 };
+	char token[2048], uid[40], email[64];
+	struct one_create c[LEADERS + QUEUED];
+	PGconn *lock;
+
+	e2e_new_tenant("batch-queued", token, sizeof(token));
+	e2e_set_plan(token, "enterprise");
+	e2e_user_id(token, uid);
+	lock = tenant_lock_hold(uid);
 	for (int i = 0; i < LEADERS; i++) {
 		snprintf(email, sizeof(email), "leader%d@queued.example", i);
 		one_create_start(&c[i], token, email);
@@ -750,10 +771,7 @@ START_TEST(creates_queued_behind_the_leaders_go_down_together)
 	usleep(300000);
 	/* Still only the leaders wait in PostgreSQL: the others are queued. */
 	ck_assert_int_eq(lock_waiters(), LEADERS);
-	r = PQexec(lock, "COMMIT");
-	ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
-	PQclear(r);
-	PQfinish(lock);
+	tenant_lock_release(lock);
 	for (int i = 0; i < LEADERS + QUEUED; i++) {
 		pthread_join(c[i].t, NULL);
 		ck_assert_msg(c[i].q.status == 201, "create %d: %ld %s", i, c[i].q.status,
@@ -780,31 +798,15 @@ START_TEST(a_killed_leaders_creates_are_answered_once)
 	struct one_create c[FIRST + MORE];
 	pid_t killed[8];
 	int nkilled = 0, answered = 0;
-	struct fs_config cfg;
 	const char *p[1];
 	PGconn *lock;
-	PGresult *r;
 
 	e2e_new_tenant("batch-killed", token, sizeof(token));
 	e2e_set_plan(token, "enterprise");
 	p[0] = e2e_user_id(token, uid);
-	ck_assert_int_eq(fs_config_load(&cfg, err, sizeof(err)), 0);
-	lock = PQconnectdb(cfg.database_migrate_url);
-	ck_assert_int_eq(PQstatus(lock), CONNECTION_OK);
 	/* Every create of the tenant waits in its statement's trigger for the
 	 * tenant's shared counter lock, after its rows are in (uncommitted). */
-	{
-		const char *lp[1] = {uid};
-		r = PQexec(lock, "BEGIN");
-		ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
-		PQclear(r);
-		r = PQexecParams(
-			lock,
-			"SELECT pg_advisory_xact_lock(flowsend_counter_slot_key($1::uuid), -1)", 1,
-			NULL, lp, NULL, NULL, 0);
-		ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
-		PQclear(r);
-	}
+	lock = tenant_lock_hold(uid);
 	/* Two leaders, each with its own create, waiting. */
 	for (int i = 0; i < FIRST; i++) {
 		snprintf(email, sizeof(email), "lead%d@killed.example", i);
@@ -843,10 +845,7 @@ START_TEST(a_killed_leaders_creates_are_answered_once)
 	}
 	/* Their owners look up, create alone and wait on the dead sessions' rows. */
 	usleep(500000);
-	r = PQexec(lock, "COMMIT");
-	ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
-	PQclear(r);
-	PQfinish(lock);
+	tenant_lock_release(lock);
 	for (int i = 0; i < FIRST + MORE; i++)
 		pthread_join(c[i].t, NULL);
 	/* A killed worker's own request has no answer but nginx's 502; every
